@@ -1,0 +1,1 @@
+"""Local devnets: Nano node, anvil + EIP-3009 USDC, LiteSVM Solana RPC."""

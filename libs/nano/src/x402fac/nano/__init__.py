@@ -1,0 +1,1 @@
+"""Nano blocks, hashing, ed25519-blake2b, addresses, work."""

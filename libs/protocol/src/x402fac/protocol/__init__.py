@@ -1,0 +1,1 @@
+"""x402 wire types, networks, reason codes, header codecs."""

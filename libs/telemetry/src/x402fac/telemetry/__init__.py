@@ -1,0 +1,1 @@
+"""Prometheus metrics, OpenTelemetry setup, JSON logging."""

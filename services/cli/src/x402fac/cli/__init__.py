@@ -1,0 +1,1 @@
+"""The x402fac command: run the stack, single services, devnet tools."""

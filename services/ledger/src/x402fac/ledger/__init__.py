@@ -1,0 +1,1 @@
+"""Settlement ledger, limits and audit on NATS JetStream."""

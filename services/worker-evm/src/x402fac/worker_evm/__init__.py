@@ -1,0 +1,1 @@
+"""EVM network worker (EIP-3009)."""

@@ -1,0 +1,1 @@
+"""Nano network worker."""

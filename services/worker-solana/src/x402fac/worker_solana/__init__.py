@@ -1,0 +1,1 @@
+"""Solana network worker (SPL TransferChecked)."""
