@@ -1,1 +1,72 @@
-"""x402 wire types, networks, reason codes, header codecs."""
+"""x402 wire types (v1 and v2), networks, reason codes, header codecs, and internal ledger messages."""
+
+from .convert import BodyError, decode_request, settle_response_for_version, v1_to_v2
+from .headers import (
+    PAYMENT_REQUIRED,
+    PAYMENT_RESPONSE,
+    PAYMENT_SIGNATURE,
+    X_PAYMENT,
+    X_PAYMENT_RESPONSE,
+    HeaderError,
+    decode_header,
+    encode_header,
+)
+from .networks import FAMILIES, family_of, to_caip2, to_legacy
+from .reasons import REASON_DESCRIPTIONS, Reason
+from .types import (
+    DiscoveryItem,
+    DiscoveryResponse,
+    Pagination,
+    PaymentPayload,
+    PaymentPayloadV1,
+    PaymentRequired,
+    PaymentRequiredV1,
+    PaymentRequirements,
+    PaymentRequirementsV1,
+    ResourceInfo,
+    SettleRequest,
+    SettleResponse,
+    SupportedKind,
+    SupportedResponse,
+    VerifyRequest,
+    VerifyRequestV1,
+    VerifyResponse,
+)
+
+__all__ = [
+    "FAMILIES",
+    "PAYMENT_REQUIRED",
+    "PAYMENT_RESPONSE",
+    "PAYMENT_SIGNATURE",
+    "REASON_DESCRIPTIONS",
+    "X_PAYMENT",
+    "X_PAYMENT_RESPONSE",
+    "BodyError",
+    "DiscoveryItem",
+    "DiscoveryResponse",
+    "HeaderError",
+    "Pagination",
+    "PaymentPayload",
+    "PaymentPayloadV1",
+    "PaymentRequired",
+    "PaymentRequiredV1",
+    "PaymentRequirements",
+    "PaymentRequirementsV1",
+    "Reason",
+    "ResourceInfo",
+    "SettleRequest",
+    "SettleResponse",
+    "SupportedKind",
+    "SupportedResponse",
+    "VerifyRequest",
+    "VerifyRequestV1",
+    "VerifyResponse",
+    "decode_header",
+    "decode_request",
+    "encode_header",
+    "family_of",
+    "settle_response_for_version",
+    "to_caip2",
+    "to_legacy",
+    "v1_to_v2",
+]

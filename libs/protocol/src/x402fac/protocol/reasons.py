@@ -1,0 +1,114 @@
+"""Every reason code a verify or settle answer can carry, in one enum.
+
+The first block is the list every facilitator seed documents; the rest are precise per-scheme codes.
+Values are the wire strings; workers answer with them and the README's table lists them all.
+"""
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # Seed list (OpenX402 / Ӿ402Nano)
+    UNSUPPORTED_SCHEME = "unsupported_scheme"
+    UNSUPPORTED_NETWORK = "unsupported_network"
+    AMOUNT_TOO_LOW = "amount_too_low"
+    RECIPIENT_MISMATCH = "recipient_mismatch"
+    EXPIRED = "expired"
+    INVALID_SIGNATURE = "invalid_signature"
+    NONCE_ALREADY_USED = "nonce_already_used"
+    SETTLEMENT_FAILED = "settlement_failed"
+    RATE_LIMITED = "rate_limited"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+
+    # Any family
+    INVALID_PAYLOAD = "invalid_payload"
+    REQUIREMENTS_MISMATCH = "requirements_mismatch"
+    UNSUPPORTED_ASSET = "unsupported_asset"
+    AMOUNT_MISMATCH = "amount_mismatch"
+    SETTLEMENT_PENDING = "settlement_pending"
+    DUPLICATE_SETTLEMENT = "duplicate_settlement"
+    SIMULATION_FAILED = "simulation_failed"
+    NODE_UNAVAILABLE = "node_unavailable"
+    CONFIRMATION_TIMEOUT = "confirmation_timeout"
+
+    # Nano
+    INVALID_BLOCK = "invalid_block"
+    INVALID_WORK = "invalid_work"
+    FRONTIER_MOVED = "frontier_moved"
+    FRONTIER_UNCONFIRMED = "frontier_unconfirmed"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    BLOCK_ALREADY_EXISTS = "block_already_exists"
+    PROCESS_FAILED = "process_failed"
+
+    # EVM (EIP-3009)
+    NOT_YET_VALID = "not_yet_valid"
+    MISSING_EIP712_DOMAIN = "missing_eip712_domain"
+    TOKEN_DOMAIN_MISMATCH = "token_domain_mismatch"
+    ASSET_NOT_A_CONTRACT = "asset_not_a_contract"
+    TRANSACTION_REVERTED = "transaction_reverted"
+
+    # Solana (SPL TransferChecked)
+    INVALID_TRANSACTION = "invalid_transaction"
+    FEE_PAYER_NOT_MANAGED = "fee_payer_not_managed"
+    FEE_PAYER_TRANSFERRING = "fee_payer_transferring"
+    FEE_PAYER_IN_INSTRUCTION = "fee_payer_in_instruction"
+    INVALID_INSTRUCTIONS = "invalid_instructions"
+    UNKNOWN_INSTRUCTION = "unknown_instruction"
+    COMPUTE_PRICE_TOO_HIGH = "compute_price_too_high"
+    MINT_MISMATCH = "mint_mismatch"
+    ASSET_NOT_A_MINT = "asset_not_a_mint"
+    MISSING_SIGNATURE = "missing_signature"
+    MEMO_MISSING = "memo_missing"
+    MEMO_MISMATCH = "memo_mismatch"
+    LOOKUP_TABLE_UNRESOLVED = "lookup_table_unresolved"
+    BLOCKHASH_EXPIRED = "blockhash_expired"
+
+
+# One line per code for the README table and OpenAPI descriptions.
+REASON_DESCRIPTIONS: dict[Reason, str] = {
+    Reason.UNSUPPORTED_SCHEME: "Payment scheme is not one this facilitator settles (only `exact`).",
+    Reason.UNSUPPORTED_NETWORK: "Network not served by this facilitator (or no worker configured for it).",
+    Reason.AMOUNT_TOO_LOW: "Payment amount is less than required.",
+    Reason.RECIPIENT_MISMATCH: "The signed recipient is not `payTo`.",
+    Reason.EXPIRED: "The authorization expired (or expires within the settlement margin).",
+    Reason.INVALID_SIGNATURE: "Signature verification failed (or the signature is not canonical).",
+    Reason.NONCE_ALREADY_USED: "The authorization nonce was already used on-chain.",
+    Reason.SETTLEMENT_FAILED: "The transaction was broadcast but failed on-chain, or could not be sent.",
+    Reason.RATE_LIMITED: "Too many settles for this payer in the window (default 10/min).",
+    Reason.INSUFFICIENT_BALANCE: "The payer's balance does not cover the amount.",
+    Reason.INVALID_PAYLOAD: "The scheme payload is malformed for this network.",
+    Reason.REQUIREMENTS_MISMATCH: "`paymentPayload.accepted` does not match `paymentRequirements`.",
+    Reason.UNSUPPORTED_ASSET: "The asset is not accepted on this network.",
+    Reason.AMOUNT_MISMATCH: "The paid amount is not exactly the required amount (message says under/over).",
+    Reason.SETTLEMENT_PENDING: "Broadcast but not yet confirmed; `transaction` holds its id, retry for the outcome.",
+    Reason.DUPLICATE_SETTLEMENT: "This purchase was already settled by a different payment.",
+    Reason.SIMULATION_FAILED: "Simulating the transfer failed; the message carries the cause.",
+    Reason.NODE_UNAVAILABLE: "No RPC node of the network answered.",
+    Reason.CONFIRMATION_TIMEOUT: "The network did not confirm in time.",
+    Reason.INVALID_BLOCK: "Nano: the block is not a well-formed state send block.",
+    Reason.INVALID_WORK: "Nano: proof of work is below the network threshold for the block's root.",
+    Reason.FRONTIER_MOVED: "Nano: `previous` is not the account's current frontier.",
+    Reason.FRONTIER_UNCONFIRMED: "Nano: the account's frontier is not confirmed yet.",
+    Reason.ACCOUNT_NOT_FOUND: "Nano: the payer account is not opened.",
+    Reason.BLOCK_ALREADY_EXISTS: "Nano: the block is already on the ledger.",
+    Reason.PROCESS_FAILED: "Nano: the node refused the block (fork, gap, ...).",
+    Reason.NOT_YET_VALID: "EVM: `validAfter` is in the future.",
+    Reason.MISSING_EIP712_DOMAIN: "EVM: `extra.name` / `extra.version` missing from the requirements.",
+    Reason.TOKEN_DOMAIN_MISMATCH: "EVM: the token's EIP-712 name/version differ from `extra` (message says which).",
+    Reason.ASSET_NOT_A_CONTRACT: "EVM: the asset address holds no contract.",
+    Reason.TRANSACTION_REVERTED: "EVM: the settlement transaction reverted.",
+    Reason.INVALID_TRANSACTION: "Solana: the transaction cannot be decoded.",
+    Reason.FEE_PAYER_NOT_MANAGED: "Solana: `extra.feePayer` / the fee-payer slot is not one of ours.",
+    Reason.FEE_PAYER_TRANSFERRING: "Solana: our fee payer is the transfer authority.",
+    Reason.FEE_PAYER_IN_INSTRUCTION: "Solana: our fee payer appears in an instruction's accounts.",
+    Reason.INVALID_INSTRUCTIONS: "Solana: instruction count or order is not the exact layout.",
+    Reason.UNKNOWN_INSTRUCTION: "Solana: an instruction other than compute budget, transfer, Memo, Lighthouse.",
+    Reason.COMPUTE_PRICE_TOO_HIGH: "Solana: compute unit price above 5,000,000 micro-lamports.",
+    Reason.MINT_MISMATCH: "Solana: the transfer's mint is not `asset`.",
+    Reason.ASSET_NOT_A_MINT: "Solana: `asset` is not a Token / Token-2022 mint.",
+    Reason.MISSING_SIGNATURE: "Solana: a required signature other than the fee payer's is missing or invalid.",
+    Reason.MEMO_MISSING: "Solana: no Memo instruction (the exact scheme requires one).",
+    Reason.MEMO_MISMATCH: "Solana: the memo differs from `extra.memo`.",
+    Reason.LOOKUP_TABLE_UNRESOLVED: "Solana: an address lookup table could not be resolved.",
+    Reason.BLOCKHASH_EXPIRED: "Solana: the transaction's blockhash expired.",
+}
