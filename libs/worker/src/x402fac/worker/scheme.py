@@ -68,7 +68,6 @@ class Outcome:
     message: str = ""
 
 
-@dataclass(frozen=True, slots=True)
 class Rejected(Exception):
     """The broadcast was refused before reaching the chain (nothing was paid).
 
@@ -76,9 +75,11 @@ class Rejected(Exception):
     otherwise the failure is recorded as final.
     """
 
-    reason: str
-    message: str = ""
-    retryable: bool = True
+    def __init__(self, reason: str, message: str = "", retryable: bool = True) -> None:
+        super().__init__(f"{reason}: {message}" if message else reason)
+        self.reason = str(reason)
+        self.message = message
+        self.retryable = retryable
 
 
 @dataclass(slots=True)
