@@ -1,1 +1,33 @@
-"""NATS connection, subjects, typed request/reply, micro-service runner, KV helpers, trace propagation."""
+"""NATS plumbing: connection, subjects, typed request/reply, micro services, KV and counter helpers."""
+
+from . import subjects
+from .connection import connect, nats_url
+from .counters import current_window, ensure_rate_stream, increment
+from .embedded import EmbeddedNats, free_port, nats_server_binary
+from .kv import decode_key, encode_key, ensure_bucket
+from .rpc import BusError, BusTimeout, RemoteError, Unavailable, encode, request, request_raw
+from .service import Handler, ServiceRunner
+
+__all__ = [
+    "BusError",
+    "BusTimeout",
+    "EmbeddedNats",
+    "Handler",
+    "RemoteError",
+    "ServiceRunner",
+    "Unavailable",
+    "connect",
+    "current_window",
+    "decode_key",
+    "encode",
+    "encode_key",
+    "ensure_bucket",
+    "ensure_rate_stream",
+    "free_port",
+    "increment",
+    "nats_server_binary",
+    "nats_url",
+    "request",
+    "request_raw",
+    "subjects",
+]

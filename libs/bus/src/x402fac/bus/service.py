@@ -1,0 +1,74 @@
+"""A NATS micro service whose endpoints run concurrently, share load in a queue group, drain cleanly.
+
+nats-py hands a subscription's messages to its callback one at a time, so each request is spawned as
+its own task: a settle waiting for a confirmation must not hold up the next verify.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from nats.aio.client import Client
+from nats.micro import add_service
+from nats.micro.request import Request
+from nats.micro.service import Service
+from x402fac.telemetry import HANDLER_LATENCY, tracer
+
+from .rpc import ERROR_HEADER
+from .tracing import extract
+
+Handler = Callable[[bytes, Mapping[str, str]], Awaitable[bytes]]
+log = logging.getLogger(__name__)
+
+
+class ServiceRunner:
+    def __init__(self, nc: Client, name: str, version: str, queue_group: str) -> None:
+        self.nc = nc
+        self.name = name
+        self.version = version
+        self.queue_group = queue_group
+        self._service: Service | None = None
+        self._inflight: set[asyncio.Task] = set()
+        self._tracer = tracer(f"x402fac.{name}")
+
+    async def start(self, endpoints: Mapping[str, tuple[str, Handler]]) -> None:
+        """`endpoints`: endpoint name -> (subject, handler)."""
+        self._service = await add_service(
+            self.nc, name=self.name, version=self.version, queue_group=self.queue_group
+        )
+        for endpoint, (subject, handler) in endpoints.items():
+            await self._service.add_endpoint(
+                name=endpoint, subject=subject, handler=self._spawner(endpoint, handler)
+            )
+
+    def _spawner(self, endpoint: str, handler: Handler) -> Callable[[Request], Awaitable[None]]:
+        async def spawn(request: Request) -> None:
+            task = asyncio.create_task(self._serve(endpoint, handler, request))
+            self._inflight.add(task)
+            task.add_done_callback(self._inflight.discard)
+
+        return spawn
+
+    async def _serve(self, endpoint: str, handler: Handler, request: Request) -> None:
+        started = time.perf_counter()
+        headers = request.headers or {}
+        with self._tracer.start_as_current_span(f"{self.name}.{endpoint}", context=extract(headers)):
+            try:
+                reply = await handler(request.data, headers)
+            except Exception as exc:
+                log.exception("%s.%s failed", self.name, endpoint)
+                await request.respond(
+                    f"{type(exc).__name__}".encode(), headers={ERROR_HEADER: "internal_error"}
+                )
+                return
+            finally:
+                HANDLER_LATENCY.labels(f"{self.name}.{endpoint}").observe(time.perf_counter() - started)
+        await request.respond(reply)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop taking requests, then let the ones in flight finish (settles must not be cut off)."""
+        if self._service is not None:
+            await self._service.stop()
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=grace)

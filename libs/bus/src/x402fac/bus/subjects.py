@@ -1,0 +1,51 @@
+"""Subject, stream and bucket names: the whole NATS namespace of x402fac in one place.
+
+Service subjects live under `x402.`; stream subjects under their own prefixes (`x402rl.`,
+`x402audit.`) so a stream can never answer a service request with a pub-ack.
+"""
+
+from typing import Final
+
+SERVICE_PREFIX: Final = "x402"
+
+
+def verify(family: str) -> str:
+    return f"{SERVICE_PREFIX}.{family}.verify"
+
+
+def settle(family: str) -> str:
+    return f"{SERVICE_PREFIX}.{family}.settle"
+
+
+def supported(family: str) -> str:
+    return f"{SERVICE_PREFIX}.{family}.supported"
+
+
+def queue_group(family: str) -> str:
+    return f"{SERVICE_PREFIX}.{family}"
+
+
+LEDGER_QUEUE: Final = f"{SERVICE_PREFIX}.ledger"
+LEDGER_CLAIM: Final = f"{SERVICE_PREFIX}.ledger.claim"
+LEDGER_SUBMIT: Final = f"{SERVICE_PREFIX}.ledger.submit"
+LEDGER_FINALIZE: Final = f"{SERVICE_PREFIX}.ledger.finalize"
+LEDGER_RELEASE: Final = f"{SERVICE_PREFIX}.ledger.release"
+LEDGER_LOOKUP: Final = f"{SERVICE_PREFIX}.ledger.lookup"
+LEDGER_PENDING: Final = f"{SERVICE_PREFIX}.ledger.pending"
+
+# JetStream storage (declared by the ledger, which owns the schema).
+SETTLEMENTS_BUCKET: Final = "x402fac_settlements"
+SECONDARY_BUCKET: Final = "x402fac_secondary"
+RATE_STREAM: Final = "X402FAC_RATE"
+RATE_PREFIX: Final = "x402rl"
+AUDIT_STREAM: Final = "X402FAC_AUDIT"
+AUDIT_PREFIX: Final = "x402audit"
+
+
+def audit(kind: str, family: str) -> str:
+    return f"{AUDIT_PREFIX}.{kind}.{family}"
+
+
+def rate(scope: str, key: str, window: int) -> str:
+    """Counter subject for one key in one window, e.g. rate("ip.verify", "=3A=3A1", 29512345)."""
+    return f"{RATE_PREFIX}.{scope}.{key}.{window}"
