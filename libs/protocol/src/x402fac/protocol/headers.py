@@ -6,7 +6,6 @@ v2: `PAYMENT-REQUIRED` (PaymentRequired), `PAYMENT-SIGNATURE` (PaymentPayload),
 
 import base64
 import binascii
-
 from typing import TypeVar
 
 import msgspec

@@ -33,6 +33,7 @@ class SettlementRecord(msgspec.Struct, omit_defaults=True):
     updated_at: float
     transaction: str = ""
     response: SettleResponse | None = None
+    secondary_keys: list[str] = msgspec.field(default_factory=list)
 
 
 class ClaimStatus(StrEnum):

@@ -1,1 +1,1 @@
-"""Settlement ledger, limits and audit on NATS JetStream."""
+"""Settlement ledger on NATS JetStream: one settlement per payment, payer limits, audit stream."""

@@ -1,0 +1,228 @@
+"""Settlement records on JetStream KV: the one place that decides whether a payment may settle.
+
+Every transition is a compare-and-set on the record revision; `create` is the atomic claim. A record
+that is claimed or submitted also has a key in the pending bucket, so reconciliation never scans
+settled history.
+"""
+
+import time
+
+import msgspec
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
+from nats.js.kv import KeyValue
+from x402fac.bus import counters, encode_key, ensure_bucket, subjects
+from x402fac.protocol.ledger import (
+    FINAL_STATES,
+    ClaimReply,
+    ClaimRequest,
+    ClaimStatus,
+    FinalizeRequest,
+    PendingReply,
+    PendingRequest,
+    RecordState,
+    ReleaseRequest,
+    SettlementRecord,
+    SubmitRequest,
+    UpdateReply,
+)
+
+from .config import LedgerConfig
+
+PENDING_BUCKET = "x402fac_pending"
+_record_decoder = msgspec.json.Decoder(SettlementRecord)
+_encode = msgspec.json.encode
+
+
+class LedgerStore:
+    def __init__(self, js: JetStreamContext, config: LedgerConfig) -> None:
+        self.js = js
+        self.config = config
+        self.records: KeyValue
+        self.secondary: KeyValue
+        self.pending: KeyValue
+
+    async def open(self) -> None:
+        """Declare every bucket and stream x402fac uses (the ledger owns the schema)."""
+        replicas = self.config.replicas
+        self.records = await ensure_bucket(self.js, subjects.SETTLEMENTS_BUCKET, replicas=replicas)
+        self.secondary = await ensure_bucket(self.js, subjects.SECONDARY_BUCKET, replicas=replicas)
+        self.pending = await ensure_bucket(self.js, PENDING_BUCKET, replicas=replicas)
+        await counters.ensure_rate_stream(self.js, max(60, self.config.payer_window_seconds))
+        audit = StreamConfig(
+            name=subjects.AUDIT_STREAM,
+            subjects=[f"{subjects.AUDIT_PREFIX}.>"],
+            storage=StorageType.FILE,
+            deny_delete=True,
+            deny_purge=True,
+            duplicate_window=120.0,
+            num_replicas=replicas,
+        )
+        try:
+            await self.js.stream_info(subjects.AUDIT_STREAM)
+        except NotFoundError:
+            await self.js.add_stream(audit)
+
+    async def get(self, payment_id: str) -> tuple[SettlementRecord, int] | None:
+        try:
+            entry = await self.records.get(encode_key(payment_id))
+        except NotFoundError:
+            return None
+        if not entry.value:
+            return None
+        return _record_decoder.decode(entry.value), entry.revision
+
+    async def claim(self, request: ClaimRequest) -> ClaimReply:
+        existing = await self.get(request.payment_id)
+        if existing:
+            return ClaimReply(ClaimStatus.EXISTS, revision=existing[1], record=existing[0])
+        limited = await self._over_payer_limit(request)
+        if limited:
+            return ClaimReply(ClaimStatus.RATE_LIMITED, retry_after=limited)
+        for key in request.secondary_keys:
+            if not await self._hold_secondary(key, request.payment_id):
+                return ClaimReply(ClaimStatus.DUPLICATE)
+        now = time.time()
+        record = SettlementRecord(
+            payment_id=request.payment_id,
+            family=request.family,
+            network=request.network,
+            payer=request.payer,
+            amount=request.amount,
+            state=RecordState.CLAIMED,
+            created_at=now,
+            updated_at=now,
+            secondary_keys=list(request.secondary_keys),
+        )
+        key = encode_key(request.payment_id)
+        try:
+            revision = await self.records.create(key, _encode(record))
+        except KeyWrongLastSequenceError:
+            existing = await self.get(request.payment_id)
+            if existing is None:  # claimed and released in between: the caller may simply retry
+                return ClaimReply(ClaimStatus.EXISTS)
+            return ClaimReply(ClaimStatus.EXISTS, revision=existing[1], record=existing[0])
+        await self.pending.put(key, request.family.encode())
+        return ClaimReply(ClaimStatus.CLAIMED, revision=revision, record=record)
+
+    async def _over_payer_limit(self, request: ClaimRequest) -> int:
+        """Seconds to wait when the payer is over its limit, else 0. Only new claims count."""
+        limit = self.config.payer_settle_limit
+        if limit <= 0:
+            return 0
+        window, retry_after = counters.current_window(self.config.payer_window_seconds)
+        subject = subjects.rate("payer", encode_key(request.payer), window)
+        count = await counters.increment(self.js, subject)
+        return retry_after if count > limit else 0
+
+    async def _hold_secondary(self, key: str, payment_id: str) -> bool:
+        encoded = encode_key(key)
+        try:
+            await self.secondary.create(encoded, payment_id.encode())
+            return True
+        except KeyWrongLastSequenceError:
+            try:
+                holder = await self.secondary.get(encoded)
+            except NotFoundError:
+                return False
+            return holder.value == payment_id.encode()
+
+    async def _release_secondary(self, record: SettlementRecord) -> None:
+        for key in record.secondary_keys:
+            encoded = encode_key(key)
+            try:
+                holder = await self.secondary.get(encoded)
+                if holder.value == record.payment_id.encode():
+                    await self.secondary.delete(encoded, last=holder.revision)
+            except (NotFoundError, KeyWrongLastSequenceError):
+                continue
+
+    async def _transition(self, payment_id: str, revision: int, change) -> UpdateReply:
+        current = await self.get(payment_id)
+        if current is None or current[1] != revision or current[0].state in FINAL_STATES:
+            return UpdateReply(
+                ok=False, revision=current[1] if current else 0, record=current[0] if current else None
+            )
+        record = change(current[0])
+        record.updated_at = time.time()
+        try:
+            new_revision = await self.records.update(encode_key(payment_id), _encode(record), last=revision)
+        except KeyWrongLastSequenceError:
+            latest = await self.get(payment_id)
+            return UpdateReply(
+                ok=False, revision=latest[1] if latest else 0, record=latest[0] if latest else None
+            )
+        return UpdateReply(ok=True, revision=new_revision, record=record)
+
+    async def submit(self, request: SubmitRequest) -> UpdateReply:
+        def to_submitted(record: SettlementRecord) -> SettlementRecord:
+            record.state = RecordState.SUBMITTED
+            record.transaction = request.transaction
+            return record
+
+        return await self._transition(request.payment_id, request.revision, to_submitted)
+
+    async def finalize(self, request: FinalizeRequest) -> UpdateReply:
+        def to_final(record: SettlementRecord) -> SettlementRecord:
+            record.state = RecordState.SETTLED if request.response.success else RecordState.FAILED
+            record.response = request.response
+            record.transaction = request.response.transaction or record.transaction
+            return record
+
+        reply = await self._transition(request.payment_id, request.revision, to_final)
+        if reply.ok and reply.record is not None:
+            await self._drop_pending(request.payment_id)
+            if not request.response.success:
+                await self._release_secondary(reply.record)
+        return reply
+
+    async def release(self, request: ReleaseRequest) -> UpdateReply:
+        current = await self.get(request.payment_id)
+        if current is None or current[1] != request.revision or current[0].state in FINAL_STATES:
+            return UpdateReply(
+                ok=False, revision=current[1] if current else 0, record=current[0] if current else None
+            )
+        try:
+            await self.records.delete(encode_key(request.payment_id), last=request.revision)
+        except KeyWrongLastSequenceError:
+            return UpdateReply(ok=False)
+        await self._drop_pending(request.payment_id)
+        await self._release_secondary(current[0])
+        return UpdateReply(ok=True)
+
+    async def _drop_pending(self, payment_id: str) -> None:
+        try:
+            await self.pending.delete(encode_key(payment_id))
+        except NotFoundError:
+            pass
+
+    async def list_pending(self, request: PendingRequest) -> PendingReply:
+        records: list[SettlementRecord] = []
+        revisions: list[int] = []
+        try:
+            keys = await self.pending.keys()
+        except NotFoundError:  # no keys at all
+            return PendingReply(records=[], revisions=[])
+        cutoff = time.time() - request.older_than_seconds
+        for key in keys:
+            try:
+                entry = await self.pending.get(key)
+            except NotFoundError:
+                continue
+            if entry.value != request.family.encode():
+                continue
+            try:
+                found = await self.records.get(key)
+            except NotFoundError:
+                continue
+            if not found.value:
+                continue
+            record = _record_decoder.decode(found.value)
+            if record.state in FINAL_STATES or record.updated_at > cutoff:
+                continue
+            records.append(record)
+            revisions.append(found.revision)
+            if len(records) >= request.limit:
+                break
+        return PendingReply(records=records, revisions=revisions)
