@@ -1,5 +1,7 @@
 """What every network worker shares: the scheme interface, the settlement pipeline, service wiring."""
 
+from .ledger_client import LedgerClient
+from .pipeline import Pipeline, check_binding
 from .scheme import (
     Confirmation,
     Identity,
@@ -11,8 +13,15 @@ from .scheme import (
     SupportedPart,
     Verified,
 )
+from .service import WorkerService, run_worker, supported_of
 
 __all__ = [
+    "LedgerClient",
+    "Pipeline",
+    "WorkerService",
+    "check_binding",
+    "run_worker",
+    "supported_of",
     "Confirmation",
     "Identity",
     "Invalid",

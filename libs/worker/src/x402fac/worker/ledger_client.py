@@ -1,0 +1,56 @@
+"""Typed calls to the ledger service (`x402.ledger.*`)."""
+
+from nats.aio.client import Client
+from x402fac.bus import request, subjects
+from x402fac.protocol import SettleResponse
+from x402fac.protocol.ledger import (
+    ClaimReply,
+    ClaimRequest,
+    FinalizeRequest,
+    LookupRequest,
+    PendingReply,
+    PendingRequest,
+    ReleaseRequest,
+    SubmitRequest,
+    UpdateReply,
+)
+
+from .scheme import Identity
+
+
+class LedgerClient:
+    def __init__(self, nc: Client, timeout: float = 5.0) -> None:
+        self.nc = nc
+        self.timeout = timeout
+
+    async def claim(self, identity: Identity, family: str, network: str) -> ClaimReply:
+        message = ClaimRequest(
+            payment_id=identity.payment_id,
+            family=family,
+            network=network,
+            payer=identity.payer,
+            amount=identity.amount,
+            secondary_keys=list(identity.secondary_keys),
+        )
+        return await request(self.nc, subjects.LEDGER_CLAIM, message, ClaimReply, self.timeout)
+
+    async def submit(self, payment_id: str, revision: int, transaction: str) -> UpdateReply:
+        message = SubmitRequest(payment_id=payment_id, revision=revision, transaction=transaction)
+        return await request(self.nc, subjects.LEDGER_SUBMIT, message, UpdateReply, self.timeout)
+
+    async def finalize(self, payment_id: str, revision: int, response: SettleResponse) -> UpdateReply:
+        message = FinalizeRequest(payment_id=payment_id, revision=revision, response=response)
+        return await request(self.nc, subjects.LEDGER_FINALIZE, message, UpdateReply, self.timeout)
+
+    async def release(self, payment_id: str, revision: int, reason: str = "") -> UpdateReply:
+        message = ReleaseRequest(payment_id=payment_id, revision=revision, reason=reason)
+        return await request(self.nc, subjects.LEDGER_RELEASE, message, UpdateReply, self.timeout)
+
+    async def lookup(self, payment_id: str) -> UpdateReply:
+        return await request(
+            self.nc, subjects.LEDGER_LOOKUP, LookupRequest(payment_id), UpdateReply, self.timeout
+        )
+
+    async def pending(self, family: str, older_than_seconds: float, limit: int = 100) -> PendingReply:
+        message = PendingRequest(family=family, older_than_seconds=older_than_seconds, limit=limit)
+        return await request(self.nc, subjects.LEDGER_PENDING, message, PendingReply, self.timeout)

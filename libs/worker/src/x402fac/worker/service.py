@@ -1,0 +1,116 @@
+"""Wiring a family's schemes to NATS: verify/settle/supported endpoints and the reconciler loop."""
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Mapping
+
+import msgspec
+from nats.aio.client import Client
+from x402fac.bus import ServiceRunner, connect, subjects
+from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
+
+from .pipeline import Pipeline
+from .scheme import Scheme
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+_request_decoder = msgspec.json.Decoder(VerifyRequest)
+_encode = msgspec.json.encode
+
+
+def supported_of(schemes: list[Scheme]) -> SupportedResponse:
+    merged = SupportedResponse()
+    for scheme in schemes:
+        part = scheme.supported()
+        merged.kinds.extend(part.kinds)
+        for family, signers in part.signers.items():
+            known = merged.signers.setdefault(family, [])
+            known.extend(s for s in signers if s not in known)
+        merged.extensions.extend(e for e in part.extensions if e not in merged.extensions)
+    return merged
+
+
+class WorkerService:
+    """One family's worker: `x402.<family>.verify|settle|supported` in queue group `x402.<family>`."""
+
+    def __init__(self, nc: Client, family: str, schemes: list[Scheme]) -> None:
+        self.nc = nc
+        self.family = family
+        self.pipeline = Pipeline(nc, family, schemes)
+        self.supported = _encode(supported_of(schemes))
+        self.runner = ServiceRunner(nc, f"x402fac-{family}", VERSION, subjects.queue_group(family))
+        self._reconciler: asyncio.Task | None = None
+
+    async def start(self, reconcile_interval: float | None = None) -> None:
+        await self.runner.start(
+            {
+                "verify": (subjects.verify(self.family), self._verify),
+                "settle": (subjects.settle(self.family), self._settle),
+                "supported": (subjects.supported(self.family), self._supported),
+            }
+        )
+        interval = reconcile_interval or float(os.environ.get("X402FAC_RECONCILE_INTERVAL", "5"))
+        self._reconciler = asyncio.create_task(self._reconcile_forever(interval))
+
+    async def stop(self) -> None:
+        if self._reconciler:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
+        await self.runner.stop()
+
+    async def _verify(self, data: bytes, _headers: Mapping[str, str]) -> bytes:
+        try:
+            request = _request_decoder.decode(data)
+        except msgspec.MsgspecError as exc:
+            return _encode(
+                VerifyResponse(
+                    is_valid=False, invalid_reason=Reason.INVALID_PAYLOAD, invalid_message=str(exc)
+                )
+            )
+        return _encode(await self.pipeline.verify(request))
+
+    async def _settle(self, data: bytes, _headers: Mapping[str, str]) -> bytes:
+        try:
+            request = _request_decoder.decode(data)
+        except msgspec.MsgspecError as exc:
+            return _encode(
+                SettleResponse(
+                    success=False,
+                    transaction="",
+                    network="",
+                    error_reason=Reason.INVALID_PAYLOAD,
+                    error_message=str(exc),
+                )
+            )
+        return _encode(await self.pipeline.settle(request))
+
+    async def _supported(self, _data: bytes, _headers: Mapping[str, str]) -> bytes:
+        return self.supported
+
+    async def _reconcile_forever(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                moved = await self.pipeline.reconcile_once()
+                if moved:
+                    log.info("reconciled %d pending settlements", moved)
+            except Exception as exc:  # the loop must outlive a ledger restart
+                log.warning("reconcile pass failed: %s", exc)
+
+
+async def run_worker(
+    family: str, schemes: list[Scheme], nats_url: str | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Serve until `stop` is set; in-flight settles finish before the connection drains."""
+    nc = await connect(nats_url, name=f"x402fac-{family}")
+    service = WorkerService(nc, family, schemes)
+    await service.start()
+    log.info("%s worker ready: %s", family, sorted({n for s in schemes for n in s.networks()}))
+    try:
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await service.stop()
+        await nc.drain()
