@@ -1,1 +1,1 @@
-"""HTTP gateway (Litestar)."""
+"""HTTP gateway: parses and routes x402 verify/settle requests to network workers over NATS."""

@@ -1,0 +1,213 @@
+"""The Litestar app: thin handlers over `Facilitator`, every route also under /facilitator."""
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import msgspec
+from litestar import Litestar, Request, Response, Router, get, post
+from litestar.datastructures import State
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from nats.aio.client import Client
+from x402fac.bus import connect
+from x402fac.protocol import REASON_DESCRIPTIONS, SettleResponse, SupportedResponse, VerifyResponse
+from x402fac.telemetry import HTTP_LATENCY, HTTP_REQUESTS, metrics_text
+
+from .config import GatewayConfig
+from .core import Answer, Facilitator
+from .errors import ErrorBody, GatewayError
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+JSON = "application/json"
+ERROR_RESPONSES = {
+    400: ResponseSpec(data_container=ErrorBody, description="Body is not a verify/settle request"),
+    429: ResponseSpec(data_container=ErrorBody, description="Per-IP limit; see Retry-After"),
+    503: ResponseSpec(
+        data_container=ErrorBody, description="No worker for the network family; see Retry-After"
+    ),
+}
+REASONS_DOC = "\n".join(f"- `{reason.value}`: {text}" for reason, text in REASON_DESCRIPTIONS.items())
+
+
+def _facilitator(state: State) -> Facilitator:
+    return state.facilitator
+
+
+def _client_ip(request: Request, config: GatewayConfig) -> str:
+    if config.trust_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+async def _timed(route: str, produce: Callable[[], Awaitable[Answer]]) -> Response:
+    started = time.perf_counter()
+    try:
+        answer = await produce()
+    except GatewayError as error:
+        answer = Answer(error.body(), error.status, error.headers())
+    HTTP_REQUESTS.labels(route, str(answer.status)).inc()
+    HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+    return Response(answer.body, status_code=answer.status, media_type=JSON, headers=answer.headers)
+
+
+@post(
+    "/verify",
+    summary="Verify a payment (reads the chain, never writes)",
+    description="Body: `{x402Version, paymentPayload, paymentRequirements}` (v2, or v1 with `x402Version: 1`).\n"
+    "Business outcomes are HTTP 200 with `isValid` and a reason code:\n" + REASONS_DOC,
+    responses={200: ResponseSpec(data_container=VerifyResponse), **ERROR_RESPONSES},
+    status_code=200,
+)
+async def verify(request: Request, state: State) -> Response:
+    facilitator = _facilitator(state)
+    body = await request.body()
+    return await _timed("verify", lambda: facilitator.verify(body, _client_ip(request, facilitator.config)))
+
+
+@post(
+    "/settle",
+    summary="Settle a payment on-chain (at most once per payment)",
+    description="Same body as /verify. `transaction` and `network` are always present; `settlement_pending` "
+    "carries the transaction already sent, and a retry of the same settle returns the final outcome.",
+    responses={200: ResponseSpec(data_container=SettleResponse), **ERROR_RESPONSES},
+    status_code=200,
+)
+async def settle(request: Request, state: State) -> Response:
+    facilitator = _facilitator(state)
+    body = await request.body()
+    return await _timed("settle", lambda: facilitator.settle(body, _client_ip(request, facilitator.config)))
+
+
+@post(
+    "/v1/verify",
+    summary="Verify an x402 v1 payment",
+    status_code=200,
+    responses={200: ResponseSpec(VerifyResponse)},
+)
+async def verify_v1(request: Request, state: State) -> Response:
+    return await verify.fn(request, state)
+
+
+@post(
+    "/v1/settle",
+    summary="Settle an x402 v1 payment",
+    status_code=200,
+    responses={200: ResponseSpec(SettleResponse)},
+)
+async def settle_v1(request: Request, state: State) -> Response:
+    return await settle.fn(request, state)
+
+
+@get(
+    "/supported",
+    summary="Payment kinds served by the live workers",
+    responses={200: ResponseSpec(SupportedResponse)},
+)
+async def supported(state: State) -> Response:
+    value = await _facilitator(state).supported.get()
+    return Response(msgspec.json.encode(value), media_type=JSON)
+
+
+@get("/health", summary="Liveness and which worker families answer")
+async def health(state: State) -> Response:
+    facilitator = _facilitator(state)
+    await facilitator.supported.get()
+    connected = facilitator.nc.is_connected
+    body = {
+        "status": "ok" if connected else "degraded",
+        "nats": "connected" if connected else "disconnected",
+        "workers": facilitator.supported.live_families,
+    }
+    return Response(body, status_code=200 if connected else 503, media_type=JSON)
+
+
+@get("/", summary="Facilitator metadata")
+async def index(state: State) -> Response:
+    facilitator = _facilitator(state)
+    current = await facilitator.supported.get()
+    networks = sorted({kind.network for kind in current.kinds if kind.x402_version == 2})
+    body = {
+        "name": "x402fac",
+        "version": VERSION,
+        "x402Version": 2,
+        "status": "healthy" if facilitator.nc.is_connected else "degraded",
+        "endpoints": {
+            "verify": "/verify",
+            "settle": "/settle",
+            "supported": "/supported",
+            "v1Verify": "/v1/verify",
+            "v1Settle": "/v1/settle",
+            "health": "/health",
+            "metrics": "/metrics",
+            "openapi": "/schema",
+        },
+        "networks": networks,
+        "schemes": sorted({kind.scheme for kind in current.kinds}),
+        "features": [
+            "EIP-3009 TransferWithAuthorization",
+            "Solana SPL Token TransferChecked",
+            "Nano state send blocks",
+            "CAIP-2 network identifiers",
+            "v2 HTTP headers",
+            "v1 backward compatibility",
+            "At-most-once settlement",
+        ],
+    }
+    return Response(body, media_type=JSON)
+
+
+@get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics() -> Response:
+    body, content_type = metrics_text()
+    return Response(body, media_type=content_type)
+
+
+HANDLERS = [index, health, supported, verify, settle, verify_v1, settle_v1, metrics]
+
+
+def _http_error(_request: Request, exc: HTTPException) -> Response:
+    error = GatewayError(exc.status_code, _ERROR_CODES.get(exc.status_code, "http_error"), str(exc.detail))
+    return Response(error.body(), status_code=exc.status_code, media_type=JSON, headers=exc.headers or {})
+
+
+def _unexpected(_request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    error = GatewayError(500, "internal_error", "unexpected error; nothing was settled by this call")
+    return Response(error.body(), status_code=500, media_type=JSON)
+
+
+_ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+
+
+def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | None = None) -> Litestar:
+    """The app; it connects to NATS on start-up unless given a connection."""
+
+    async def startup(app: Litestar) -> None:
+        connection = nc or await connect(nats_url, name="x402fac-gateway")
+        app.state.facilitator = Facilitator(connection, config)
+        app.state.owns_connection = nc is None
+
+    async def shutdown(app: Litestar) -> None:
+        if getattr(app.state, "owns_connection", False):
+            await app.state.facilitator.nc.drain()
+
+    return Litestar(
+        route_handlers=[*HANDLERS, Router(path="/facilitator", route_handlers=HANDLERS)],
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        exception_handlers={HTTPException: _http_error, Exception: _unexpected},
+        openapi_config=OpenAPIConfig(
+            title="x402fac",
+            version=VERSION,
+            description="Multi-network x402 payment facilitator (Nano, EVM, Solana).",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        request_max_body_size=config.max_body_bytes,
+        debug=False,
+    )
