@@ -1,1 +1,1 @@
-"""The x402fac command: run the stack, single services, devnet tools."""
+"""The x402fac command line."""

@@ -1,0 +1,139 @@
+"""The `x402fac` command.
+
+x402fac run                      the whole local stack: nats-server, devnets, ledger, workers, gateway
+x402fac gateway | ledger         one service (what a container runs)
+x402fac worker <family>          one network worker (nano, evm, solana)
+x402fac devnet <family> [...]    one devnet in the foreground
+x402fac devnet faucet <network> <address> <amount>
+"""
+
+import argparse
+import asyncio
+import importlib
+import importlib.util
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from x402fac.protocol import FAMILIES, family_of
+from x402fac.telemetry import serve_metrics, setup_logging, setup_tracing
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("X402FAC_DATA_DIR", ".x402fac")).resolve()
+
+
+def worker_module(family: str):
+    """The worker's service module, or None while that family has no worker."""
+    name = f"x402fac.worker_{family}.service"
+    return importlib.import_module(name) if importlib.util.find_spec(name) else None
+
+
+def devnet_available(family: str) -> bool:
+    return importlib.util.find_spec(f"x402fac.devnet.{family}.__main__") is not None or (
+        importlib.util.find_spec(f"x402fac.devnet.{family}") is not None
+    )
+
+
+async def _until_signalled(main) -> None:
+    """Run `main(stop)` and set `stop` on SIGINT/SIGTERM, so services drain instead of dying."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await main(stop)
+
+
+def _service_setup(name: str) -> None:
+    setup_logging(name)
+    setup_tracing(f"x402fac-{name}")
+    port = os.environ.get("X402FAC_METRICS_PORT")
+    if port:
+        serve_metrics(int(port))
+
+
+def cmd_gateway(_args) -> None:
+    from x402fac.gateway.config import GatewayConfig
+    from x402fac.gateway.server import serve
+
+    _service_setup("gateway")
+    config = GatewayConfig.from_env()
+    asyncio.run(_until_signalled(lambda stop: serve(config, stop=stop)))
+
+
+def cmd_ledger(_args) -> None:
+    from x402fac.ledger.service import run
+
+    _service_setup("ledger")
+    asyncio.run(_until_signalled(lambda stop: run(stop=stop)))
+
+
+def cmd_worker(args) -> None:
+    module = worker_module(args.family)
+    if module is None:
+        sys.exit(f"no worker for family {args.family!r} in this build")
+    _service_setup(f"worker-{args.family}")
+    asyncio.run(_until_signalled(lambda stop: module.run(stop=stop)))
+
+
+def cmd_devnet(args) -> None:
+    if args.family == "faucet":
+        return cmd_faucet(args.rest)
+    module = f"x402fac.devnet.{args.family}"
+    if not devnet_available(args.family):
+        sys.exit(f"no devnet for family {args.family!r} in this build")
+    os.execv(sys.executable, [sys.executable, "-m", module, *args.rest])
+
+
+def cmd_faucet(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="x402fac devnet faucet")
+    parser.add_argument("network", help="CAIP-2 network of a running devnet, e.g. nano:devnet")
+    parser.add_argument("address")
+    parser.add_argument("amount", type=int, help="atomic units (raw for Nano, 6-decimal units for USDC)")
+    args = parser.parse_args(argv)
+    family = family_of(args.network)
+    if family is None:
+        sys.exit(f"unknown network {args.network!r}")
+    info_path = data_dir() / f"devnet-{family}.json"
+    if not info_path.exists():
+        sys.exit(f"no running {family} devnet: {info_path} not found (start one with `make run`)")
+    module = importlib.import_module(f"x402fac.devnet.{family}")
+    info = json.loads(info_path.read_text())
+    print(asyncio.run(module.faucet(info, args.address, args.amount)))
+
+
+def cmd_run(args) -> None:
+    from .stack import run_stack
+
+    asyncio.run(run_stack(data_dir(), families=args.families or list(FAMILIES)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="x402fac", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="start the whole local stack")
+    run.add_argument(
+        "--families", nargs="*", choices=FAMILIES, help="network families to start (default: all)"
+    )
+    run.set_defaults(func=cmd_run)
+    commands.add_parser("gateway", help="run the HTTP gateway").set_defaults(func=cmd_gateway)
+    commands.add_parser("ledger", help="run the ledger").set_defaults(func=cmd_ledger)
+    worker = commands.add_parser("worker", help="run one network worker")
+    worker.add_argument("family", choices=FAMILIES)
+    worker.set_defaults(func=cmd_worker)
+    devnet = commands.add_parser(
+        "devnet", help="run a devnet, or `devnet faucet <network> <address> <amount>`"
+    )
+    devnet.add_argument("family", choices=[*FAMILIES, "faucet"])
+    devnet.add_argument("rest", nargs=argparse.REMAINDER)
+    devnet.set_defaults(func=cmd_devnet)
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""`x402fac run`: the whole local stack as one process tree, stopped cleanly by Ctrl-C.
+
+nats-server (JetStream in the data dir) -> devnets -> ledger -> workers -> gateway. Each service is
+its own child process, started the way a container would run it; logs go to <data dir>/logs.
+"""
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import signal
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from x402fac.bus import EmbeddedNats
+
+DEVNET_PORTS = {"nano": 7076, "evm": 8545, "solana": 8899}
+READY_TIMEOUT = 180.0
+
+
+@dataclass
+class Child:
+    name: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+class StackRunner:
+    def __init__(self, data_dir: Path, families: list[str]) -> None:
+        self.data_dir = data_dir
+        self.families = families
+        self.logs = data_dir / "logs"
+        self.children: list[Child] = []
+        self.nats = EmbeddedNats(data_dir / "nats", port=int(os.environ.get("X402FAC_NATS_PORT", "4222")))
+        self.env = dict(os.environ, X402FAC_DATA_DIR=str(data_dir), X402FAC_NATS_URL=self.nats.url)
+
+    async def _spawn(self, name: str, *argv: str) -> Child:
+        log_path = self.logs / f"{name}.log"
+        log_file = log_path.open("ab")
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *argv, env=self.env, stdout=asyncio.subprocess.PIPE, stderr=log_file
+        )
+        child = Child(name, process, log_path)
+        self.children.append(child)
+        return child
+
+    async def _wait_for_line(self, child: Child, marker: str) -> str:
+        """Read the child's stdout until a line containing `marker`; the rest goes to its log."""
+        deadline = time.monotonic() + READY_TIMEOUT
+        assert child.process.stdout is not None
+        while time.monotonic() < deadline:
+            try:
+                line = await asyncio.wait_for(child.process.stdout.readline(), timeout=1.0)
+            except TimeoutError:
+                continue
+            if not line:
+                raise RuntimeError(
+                    f"{child.name} exited (code {await child.process.wait()}); see {child.log_path}"
+                )
+            text = line.decode(errors="replace").strip()
+            if marker in text:
+                asyncio.create_task(self._drain(child))
+                return text
+        raise TimeoutError(f"{child.name} not ready after {READY_TIMEOUT:.0f}s; see {child.log_path}")
+
+    @staticmethod
+    async def _drain(child: Child) -> None:
+        assert child.process.stdout is not None
+        with child.log_path.open("ab") as log, contextlib.suppress(Exception):
+            while line := await child.process.stdout.readline():
+                log.write(line)
+                log.flush()
+
+    async def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        await self.nats.start()
+        print(f"  NATS        {self.nats.url}  (JetStream store {self.nats.store_dir})", flush=True)
+        for family in self.families:
+            if not _has_module(f"x402fac.devnet.{family}"):
+                continue
+            (self.data_dir / f"devnet-{family}.json").unlink(missing_ok=True)
+            child = await self._spawn(
+                f"devnet-{family}",
+                "-m",
+                f"x402fac.devnet.{family}",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(DEVNET_PORTS[family]),
+                "--data-dir",
+                str(self.data_dir),
+            )
+            line = await self._wait_for_line(child, "devnet RPC")
+            print(f"  {family:<11} {line.split('devnet RPC', 1)[1].strip()}  (devnet RPC)", flush=True)
+        ledger = await self._spawn("ledger", "-m", "x402fac.cli", "ledger")
+        await self._wait_for_log(ledger, "ledger ready")
+        for family in self.families:
+            if _has_module(f"x402fac.worker_{family}.service"):
+                worker = await self._spawn(f"worker-{family}", "-m", "x402fac.cli", "worker", family)
+                await self._wait_for_log(worker, "worker ready")
+        await self._spawn("gateway", "-m", "x402fac.cli", "gateway")
+        url = f"http://{self.env.get('X402FAC_GATEWAY_HOST', '127.0.0.1')}:{self.env.get('X402FAC_GATEWAY_PORT', '4020')}"
+        await self._wait_for_http(f"{url}/health")
+        print(f"  gateway     {url}   (try: curl {url}/supported)", flush=True)
+        print(f"  logs        {self.logs}", flush=True)
+
+    async def _wait_for_log(self, child: Child, marker: str) -> None:
+        asyncio.create_task(self._drain(child))
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if child.process.returncode is not None:
+                raise RuntimeError(
+                    f"{child.name} exited (code {child.process.returncode}); see {child.log_path}"
+                )
+            if child.log_path.exists() and marker in child.log_path.read_text(errors="replace"):
+                return
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"{child.name} not ready; see {child.log_path}")
+
+    async def _wait_for_http(self, url: str) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            gateway = self.children[-1]
+            if gateway.process.returncode is not None:
+                raise RuntimeError(f"gateway exited; see {gateway.log_path}")
+            try:
+                await asyncio.to_thread(urllib.request.urlopen, url, None, 1)
+                return
+            except OSError:
+                await asyncio.sleep(0.1)
+        raise TimeoutError("gateway did not answer")
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        """Wait for Ctrl-C, or for a child to die (then everything stops)."""
+        waits = {asyncio.create_task(c.process.wait()): c for c in self.children}
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *waits], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task in waits:
+                child = waits[task]
+                print(f"{child.name} exited unexpectedly; see {child.log_path}", file=sys.stderr, flush=True)
+        stopper.cancel()
+
+    async def stop(self) -> None:
+        for child in reversed(self.children):
+            if child.process.returncode is None:
+                child.process.send_signal(signal.SIGTERM)
+                try:
+                    await asyncio.wait_for(child.process.wait(), timeout=20)
+                except TimeoutError:
+                    child.process.kill()
+                    await child.process.wait()
+        self.nats.stop()
+
+
+async def run_stack(data_dir: Path, families: list[str]) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    runner = StackRunner(data_dir, families)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"x402fac: starting the local stack (data dir {data_dir})", flush=True)
+    try:
+        await runner.start()
+        print("x402fac: ready. Ctrl-C stops everything.", flush=True)
+        await runner.watch(stop)
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        print(f"x402fac: start-up failed: {exc}", file=sys.stderr, flush=True)
+    finally:
+        print("x402fac: stopping...", flush=True)
+        await runner.stop()
+        print("x402fac: stopped.", flush=True)
