@@ -41,6 +41,7 @@ class StackRunner:
         self.families = families
         self.logs = data_dir / "logs"
         self.children: list[Child] = []
+        self._drains: list[asyncio.Task] = []
         self.nats = EmbeddedNats(data_dir / "nats", port=int(os.environ.get("X402FAC_NATS_PORT", "4222")))
         self.env = dict(os.environ, X402FAC_DATA_DIR=str(data_dir), X402FAC_NATS_URL=self.nats.url)
 
@@ -69,7 +70,7 @@ class StackRunner:
                 )
             text = line.decode(errors="replace").strip()
             if marker in text:
-                asyncio.create_task(self._drain(child))
+                self._drains.append(asyncio.create_task(self._drain(child)))
                 return text
         raise TimeoutError(f"{child.name} not ready after {READY_TIMEOUT:.0f}s; see {child.log_path}")
 
@@ -115,7 +116,7 @@ class StackRunner:
         print(f"  logs        {self.logs}", flush=True)
 
     async def _wait_for_log(self, child: Child, marker: str) -> None:
-        asyncio.create_task(self._drain(child))
+        self._drains.append(asyncio.create_task(self._drain(child)))
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
             if child.process.returncode is not None:
