@@ -1,0 +1,53 @@
+"""`python -m x402fac.devnet.evm --port 8545 --data-dir DIR [--block-time N]`: runs until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+from x402fac.devnet.evm.node import EvmDevnet
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m x402fac.devnet.evm", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8545)
+    parser.add_argument("--data-dir", type=Path, default=Path(".x402fac/devnet"))
+    parser.add_argument("--block-time", type=int, default=None, help="seconds per block (default: automine)")
+    parser.add_argument("--payers", type=int, default=5, help="payer accounts funded with ETH and USDC")
+    parser.add_argument("--signers", type=int, default=1, help="facilitator signer keys funded with ETH")
+    return parser.parse_args(argv)
+
+
+async def main(args: argparse.Namespace) -> int:
+    devnet = EvmDevnet(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        block_time=args.block_time,
+        payers=args.payers,
+        signers=args.signers,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await devnet.start()
+    print(f"evm devnet RPC {devnet.rpc_url}", flush=True)
+    anvil_exit = asyncio.ensure_future(devnet.wait())
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait([anvil_exit, stopped], return_when=asyncio.FIRST_COMPLETED)
+    if anvil_exit.done():
+        print(f"anvil exited with {anvil_exit.result()}", file=sys.stderr)
+        return 1
+    anvil_exit.cancel()
+    stopped.cancel()
+    await devnet.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))

@@ -1,0 +1,174 @@
+"""Starts anvil, places the EIP-3009 token at the Base Sepolia USDC address and funds fresh accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from eth_account import Account
+from x402fac.devnet.evm.contracts import anvil_binary, artifacts_path, load_artifacts
+from x402fac.devnet.evm.rpc import DevnetRpc, calldata
+
+CHAIN_ID = 84532
+NETWORK = "eip155:84532"
+USDC_ADDRESS = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
+USDC_NAME = "USDC"
+USDC_VERSION = "2"
+USDC_DECIMALS = 6
+INFO_FILE = "devnet-evm.json"
+
+ETHER = 10**18
+MINTER_ETH = 1_000_000 * ETHER
+FACILITATOR_ETH = 10_000 * ETHER
+PAYER_ETH = 10 * ETHER
+PAYER_USDC = 1_000_000 * 10**USDC_DECIMALS
+
+
+def _die_with_parent() -> None:
+    """Runs in the anvil child before exec: a killed devnet process must not leave anvil behind."""
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def new_account() -> dict[str, str]:
+    account = Account.create()
+    return {"address": account.address, "privateKey": "0x" + bytes(account.key).hex()}
+
+
+@dataclass
+class EvmDevnet:
+    """A running anvil plus the accounts and contracts the faucet and the worker need."""
+
+    host: str
+    port: int
+    data_dir: Path
+    block_time: int | None = None
+    payers: int = 5
+    signers: int = 1
+    process: asyncio.subprocess.Process | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def info_path(self) -> Path:
+        return self.data_dir / INFO_FILE
+
+    async def start(self) -> dict[str, Any]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        artifacts = await load_artifacts(self.data_dir)
+        await self._start_anvil()
+        try:
+            self.info = await self._set_up(artifacts["DevnetUSDC"].runtime)
+        except BaseException:
+            await self.stop()
+            raise
+        partial = self.info_path.with_suffix(".tmp")
+        partial.write_text(json.dumps(self.info, indent=2))
+        os.chmod(partial, 0o600)  # holds private keys
+        partial.replace(self.info_path)
+        return self.info
+
+    async def _start_anvil(self) -> None:
+        args = [
+            str(anvil_binary()),
+            "--host", self.host,
+            "--port", str(self.port),
+            "--chain-id", str(CHAIN_ID),
+            "--accounts", "0",  # no well-known dev keys: every funded key is generated here
+        ]  # fmt: skip
+        if self.block_time:
+            args += ["--block-time", str(self.block_time)]
+        log = (self.data_dir / "anvil.log").open("ab")
+        try:
+            self.process = await asyncio.create_subprocess_exec(
+                *args,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop anvil
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            log.close()
+        async with aiohttp.ClientSession() as session:
+            rpc = DevnetRpc(self.rpc_url, session)
+            for _ in range(200):
+                if self.process.returncode is not None:
+                    raise RuntimeError(
+                        f"anvil exited with {self.process.returncode}; see {self.data_dir}/anvil.log"
+                    )
+                try:
+                    if await rpc.chain_id() == CHAIN_ID:
+                        return
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.05)
+        await self.stop()
+        raise RuntimeError(f"anvil did not answer on {self.rpc_url}")
+
+    async def _set_up(self, token_runtime: bytes) -> dict[str, Any]:
+        minter = new_account()
+        facilitators = [new_account() for _ in range(self.signers)]
+        payers = [new_account() for _ in range(self.payers)]
+        async with DevnetRpc(self.rpc_url) as rpc:
+            await rpc.call("anvil_setCode", USDC_ADDRESS, "0x" + token_runtime.hex())
+            balances = [(minter, MINTER_ETH)] + [(a, FACILITATOR_ETH) for a in facilitators]
+            balances += [(a, PAYER_ETH) for a in payers]
+            await asyncio.gather(
+                *(rpc.call("anvil_setBalance", a["address"], hex(wei)) for a, wei in balances)
+            )
+            # One nonce sequence from the minter: initialize first, then the mints.
+            sends = [calldata("initialize(address)", ["address"], [minter["address"]])]
+            sends += [
+                calldata("mint(address,uint256)", ["address", "uint256"], [p["address"], PAYER_USDC])
+                for p in payers
+            ]
+            tx_hashes = [
+                await rpc.send(minter["privateKey"], USDC_ADDRESS, data, nonce=nonce)
+                for nonce, data in enumerate(sends)
+            ]
+            await asyncio.gather(*(rpc.wait_receipt(h) for h in tx_hashes))
+        return {
+            "network": NETWORK,
+            "chainId": CHAIN_ID,
+            "rpcUrl": self.rpc_url,
+            "blockTime": self.block_time,
+            "usdc": {
+                "address": USDC_ADDRESS,
+                "name": USDC_NAME,
+                "version": USDC_VERSION,
+                "decimals": USDC_DECIMALS,
+            },
+            "minter": minter,
+            "facilitators": facilitators,
+            "payers": payers,
+            "artifacts": str(artifacts_path(self.data_dir)),
+            "anvilPid": self.process.pid if self.process else None,
+        }
+
+    async def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+    async def wait(self) -> int:
+        """Waits until anvil exits (it should not, unless killed); returns its exit code."""
+        assert self.process is not None
+        return await self.process.wait()
