@@ -77,12 +77,6 @@ class LedgerStore:
         existing = await self.get(request.payment_id)
         if existing:
             return ClaimReply(ClaimStatus.EXISTS, revision=existing[1], record=existing[0])
-        limited = await self._over_payer_limit(request)
-        if limited:
-            return ClaimReply(ClaimStatus.RATE_LIMITED, retry_after=limited)
-        for key in request.secondary_keys:
-            if not await self._hold_secondary(key, request.payment_id):
-                return ClaimReply(ClaimStatus.DUPLICATE)
         now = time.time()
         record = SettlementRecord(
             payment_id=request.payment_id,
@@ -96,6 +90,8 @@ class LedgerStore:
             secondary_keys=list(request.secondary_keys),
         )
         key = encode_key(request.payment_id)
+        # Indexed as pending before the record exists, so a crash in between never hides a claim.
+        await self.pending.put(key, request.family.encode())
         try:
             revision = await self.records.create(key, _encode(record))
         except KeyWrongLastSequenceError:
@@ -103,7 +99,19 @@ class LedgerStore:
             if existing is None:  # claimed and released in between: the caller may simply retry
                 return ClaimReply(ClaimStatus.EXISTS)
             return ClaimReply(ClaimStatus.EXISTS, revision=existing[1], record=existing[0])
-        await self.pending.put(key, request.family.encode())
+        # Limits and secondary keys are checked only by the one caller that won the claim, so
+        # concurrent duplicates of one payment count once; a refused claim is dropped again.
+        retry_after = await self._over_payer_limit(request)
+        if retry_after:
+            await self.records.delete(key, last=revision)
+            await self._drop_pending(request.payment_id)
+            return ClaimReply(ClaimStatus.RATE_LIMITED, retry_after=retry_after)
+        for secondary in request.secondary_keys:
+            if not await self._hold_secondary(secondary, request.payment_id):
+                await self._release_secondary(record)
+                await self.records.delete(key, last=revision)
+                await self._drop_pending(request.payment_id)
+                return ClaimReply(ClaimStatus.DUPLICATE)
         return ClaimReply(ClaimStatus.CLAIMED, revision=revision, record=record)
 
     async def _over_payer_limit(self, request: ClaimRequest) -> int:

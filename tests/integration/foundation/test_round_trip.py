@@ -1,0 +1,141 @@
+"""HTTP -> gateway -> NATS -> worker pipeline -> ledger, with the foundation's guarantees."""
+
+import asyncio
+import uuid
+
+import httpx
+
+from .conftest import TEST_NETWORK, payment
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def test_verify_and_settle_round_trip(book_stack):
+    stack, scheme = book_stack
+    body = payment(new_id())
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        verified = await http.post("/verify", json=body)
+        settled = await http.post("/facilitator/settle", json=body)
+    assert verified.status_code == 200
+    assert verified.json() == {"isValid": True, "payer": "alice"}
+    assert settled.status_code == 200
+    result = settled.json()
+    assert result["success"] is True
+    assert result["transaction"] == f"tx-test/{body['paymentPayload']['payload']['id']}"
+    assert result["network"] == TEST_NETWORK and result["amount"] == "1000"
+
+
+async def test_invalid_payment_is_200_with_reason(book_stack):
+    stack, _ = book_stack
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        verified = await http.post("/verify", json=payment(new_id(), valid=False))
+        settled = await http.post("/settle", json=payment(new_id(), valid=False))
+    assert verified.status_code == 200
+    assert verified.json()["invalidReason"] == "invalid_signature"
+    assert settled.json() == {
+        "success": False,
+        "transaction": "",
+        "network": TEST_NETWORK,
+        "errorReason": "invalid_signature",
+        "errorMessage": "test says invalid",
+        "payer": "alice",
+    }
+
+
+async def test_same_settle_twice_reaches_chain_once(book_stack):
+    stack, scheme = book_stack
+    body = payment(new_id(), payer="carol")
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        first = await http.post("/settle", json=body)
+        second = await http.post("/settle", json=body)
+    assert first.json()["success"] is True
+    assert first.content == second.content
+    assert scheme.broadcasts[first.json()["transaction"]] == 1
+
+
+async def test_fifty_concurrent_duplicates_reach_chain_once(book_stack):
+    stack, scheme = book_stack
+    body = payment(new_id(), payer="dave")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        answers = await asyncio.gather(*(http.post("/settle", json=body) for _ in range(50)))
+    results = [a.json() for a in answers]
+    tx = f"tx-test/{body['paymentPayload']['payload']['id']}"
+    assert scheme.broadcasts[tx] == 1
+    assert all(r["success"] or r["errorReason"] == "settlement_pending" for r in results)
+    assert sum(r["success"] for r in results) >= 1
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        final = (await http.post("/settle", json=body)).json()
+    assert final["success"] is True and final["transaction"] == tx
+
+
+async def test_payer_rate_limited_after_limit(book_stack):
+    stack, _ = book_stack
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        results = [
+            (await http.post("/settle", json=payment(new_id(), payer="erin"))).json() for _ in range(4)
+        ]
+    assert [r["success"] for r in results[:3]] == [True, True, True]
+    assert results[3]["success"] is False and results[3]["errorReason"] == "rate_limited"
+
+
+async def test_late_confirmation_is_pending_then_final_on_retry(book_stack):
+    stack, scheme = book_stack
+    body = payment(new_id(), payer="frank", confirm_after=2.5, max_timeout=1)
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        first = (await http.post("/settle", json=body)).json()
+        assert first["errorReason"] == "settlement_pending"
+        assert first["transaction"].startswith("tx-test/")
+        await asyncio.sleep(2.0)
+        second = (await http.post("/settle", json=body)).json()
+    assert second["success"] is True and second["transaction"] == first["transaction"]
+    assert scheme.broadcasts[first["transaction"]] == 1
+
+
+async def test_reconciler_completes_pending_record_without_retry(book_stack):
+    stack, scheme = book_stack
+    body = payment(new_id(), payer="gina", confirm_after=1.5, max_timeout=1)
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        first = (await http.post("/settle", json=body)).json()
+    assert first["errorReason"] == "settlement_pending"
+    payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+    worker = stack.workers[0]
+    for _ in range(100):
+        moved = await worker.pipeline.reconcile_once(older_than_seconds=0)
+        found = await worker.pipeline.ledger.lookup(payment_id)
+        if found.record and found.record.response:
+            break
+        await asyncio.sleep(0.1 if not moved else 0)
+    assert found.record.state == "settled"
+    assert found.record.response.success is True
+
+
+async def test_v1_body_converted_and_legacy_network_returned(book_stack):
+    stack, _ = book_stack
+    body = {
+        "x402Version": 1,
+        "paymentPayload": {
+            "x402Version": 1,
+            "scheme": "exact",
+            "network": "base-sepolia",
+            "payload": {"id": new_id()},
+        },
+        "paymentRequirements": {
+            "scheme": "exact",
+            "network": "base-sepolia",
+            "maxAmountRequired": "5",
+            "resource": "https://example.com/r",
+            "description": "",
+            "mimeType": "application/json",
+            "payTo": "bob",
+            "maxTimeoutSeconds": 5,
+            "asset": "TEST",
+        },
+    }
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        answer = await http.post("/v1/settle", json=body)
+    # eip155:84532 is not served by the test worker: the answer names the legacy network back
+    assert answer.status_code == 200
+    assert answer.json()["errorReason"] == "unsupported_network"
+    assert answer.json()["network"] == "base-sepolia"
