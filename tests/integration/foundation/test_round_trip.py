@@ -13,7 +13,7 @@ def new_id() -> str:
 
 
 async def test_verify_and_settle_round_trip(book_stack):
-    stack, scheme = book_stack
+    stack, _ = book_stack
     body = payment(new_id())
     async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
         verified = await http.post("/verify", json=body)
@@ -94,7 +94,7 @@ async def test_late_confirmation_is_pending_then_final_on_retry(book_stack):
 
 
 async def test_reconciler_completes_pending_record_without_retry(book_stack):
-    stack, scheme = book_stack
+    stack, _ = book_stack
     body = payment(new_id(), payer="gina", confirm_after=1.5, max_timeout=1)
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
         first = (await http.post("/settle", json=body)).json()
