@@ -1,1 +1,1 @@
-"""Nano network worker."""
+"""Nano network worker: the x402 `exact` scheme on nano:* networks (state send blocks)."""

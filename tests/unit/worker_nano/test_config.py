@@ -1,0 +1,56 @@
+"""Worker configuration from the environment and from a devnet info file."""
+
+import json
+
+import pytest
+from x402fac.nano import MAINNET_SEND_THRESHOLD
+from x402fac.worker_nano.config import load_config
+
+
+def test_networks_from_env():
+    config = load_config(
+        {
+            "X402FAC_NANO_MAINNET_RPC_URLS": "http://a:7076, http://b:7076",
+            "X402FAC_NANO_BETA_RPC_URLS": "http://beta:7076",
+            "X402FAC_NANO_BETA_WORK_THRESHOLD": "fffff00000000000",
+            "X402FAC_NANO_RPC_TIMEOUT": "3",
+            "X402FAC_DATA_DIR": "/nonexistent",
+        }
+    )
+    by_name = {n.network: n for n in config.networks}
+    assert set(by_name) == {"nano:mainnet", "nano:beta"}
+    assert by_name["nano:mainnet"].rpc_urls == ("http://a:7076", "http://b:7076")
+    assert by_name["nano:mainnet"].work_threshold == MAINNET_SEND_THRESHOLD
+    assert by_name["nano:mainnet"].work_threshold_hex == "fffffff800000000"
+    assert by_name["nano:beta"].work_threshold == 0xFFFFF00000000000
+    assert config.rpc_timeout == 3.0
+
+
+def test_empty_url_list_is_an_error():
+    with pytest.raises(ValueError):
+        load_config({"X402FAC_NANO_MAINNET_RPC_URLS": " , "})
+
+
+def test_devnet_file_when_nothing_configured(tmp_path):
+    (tmp_path / "devnet-nano.json").write_text(
+        json.dumps(
+            {
+                "network": "nano:devnet",
+                "rpcUrl": "http://127.0.0.1:7076",
+                "workThresholds": {"send": "fff0000000000000", "receive": "ffc0000000000000"},
+            }
+        )
+    )
+    config = load_config({"X402FAC_DATA_DIR": str(tmp_path)})
+    assert [(n.network, n.rpc_urls, n.work_threshold) for n in config.networks] == [
+        ("nano:devnet", ("http://127.0.0.1:7076",), 0xFFF0000000000000)
+    ]
+    # Explicit configuration wins over the devnet file.
+    explicit = load_config(
+        {"X402FAC_DATA_DIR": str(tmp_path), "X402FAC_NANO_MAINNET_RPC_URLS": "http://n:7076"}
+    )
+    assert [n.network for n in explicit.networks] == ["nano:mainnet"]
+
+
+def test_nothing_at_all(tmp_path):
+    assert load_config({"X402FAC_DATA_DIR": str(tmp_path)}).networks == ()
