@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 # How long a retry looks at the chain for a submitted record before answering pending.
 RETRY_CONFIRM_SECONDS = 2.0
+# How long the process that submitted a record may still be broadcasting or confirming it.
+OWNER_WINDOW_SECONDS = 35.0
 # A claim without a transaction id this old belongs to a process that died before broadcasting.
 STALE_CLAIM_SECONDS = 60.0
 
@@ -199,6 +201,12 @@ class Pipeline:
             return record.response
         if record.state is RecordState.SUBMITTED and record.transaction:
             outcome = await scheme.confirm(record.transaction, record.network, RETRY_CONFIRM_SECONDS)
+            if (
+                outcome.status is Confirmation.DROPPED
+                and time.time() - record.updated_at < OWNER_WINDOW_SECONDS
+            ):
+                # The owner may still be broadcasting: "unknown to the chain" proves nothing yet.
+                outcome = Outcome(Confirmation.PENDING, message="settlement in progress")
             return await self._conclude(record, revision, outcome)
         return self._pending(record.network, record.transaction, record.payer, "settlement in progress")
 
@@ -244,7 +252,7 @@ class Pipeline:
 
     # ---- reconciliation -----------------------------------------------------------------------
 
-    async def reconcile_once(self, older_than_seconds: float = 35.0) -> int:
+    async def reconcile_once(self, older_than_seconds: float = OWNER_WINDOW_SECONDS) -> int:
         """Resolve records left pending (late confirmations, crashed workers). Returns how many moved."""
         pending = await self.ledger.pending(self.family, older_than_seconds)
         moved = 0

@@ -10,7 +10,7 @@ import time
 import msgspec
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 from x402fac.bus import counters, encode_key, ensure_bucket, subjects
 from x402fac.protocol.ledger import (
@@ -32,6 +32,14 @@ from .config import LedgerConfig
 
 PENDING_BUCKET = "x402fac_pending"
 _record_decoder = msgspec.json.Decoder(SettlementRecord)
+# A delete with an expected revision reports a lost race as a plain API error with this code.
+WRONG_LAST_SEQUENCE = 10071
+
+
+def _lost_race(exc: APIError) -> bool:
+    return isinstance(exc, KeyWrongLastSequenceError) or exc.err_code == WRONG_LAST_SEQUENCE
+
+
 _encode = msgspec.json.encode
 
 
@@ -143,8 +151,9 @@ class LedgerStore:
                 holder = await self.secondary.get(encoded)
                 if holder.value == record.payment_id.encode():
                     await self.secondary.delete(encoded, last=holder.revision)
-            except (NotFoundError, KeyWrongLastSequenceError):
-                continue
+            except APIError as exc:
+                if not (isinstance(exc, NotFoundError) or _lost_race(exc)):
+                    raise
 
     async def _transition(self, payment_id: str, revision: int, change) -> UpdateReply:
         current = await self.get(payment_id)
@@ -193,8 +202,10 @@ class LedgerStore:
             )
         try:
             await self.records.delete(encode_key(request.payment_id), last=request.revision)
-        except KeyWrongLastSequenceError:
-            return UpdateReply(ok=False)
+        except APIError as exc:
+            if _lost_race(exc):
+                return UpdateReply(ok=False)
+            raise
         await self._drop_pending(request.payment_id)
         await self._release_secondary(current[0])
         return UpdateReply(ok=True)
