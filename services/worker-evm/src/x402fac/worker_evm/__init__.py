@@ -1,1 +1,1 @@
-"""EVM network worker (EIP-3009)."""
+"""EVM network worker: the x402 `exact` scheme over EIP-3009 `transferWithAuthorization`."""

@@ -1,0 +1,513 @@
+"""The `exact` scheme on EVM networks: EIP-3009 `transferWithAuthorization`, sent by our signers.
+
+verify (reads only), in the order of the official x402 facilitator: EIP-712 domain present in
+`extra` -> allowed asset -> recipient -> amount -> validBefore (6 s margin) -> validAfter ->
+signature (EOA recovery locally; a payer holding code is asked through ERC-1271) -> asset is a
+contract -> simulation of the transfer (eth_call), whose failure is diagnosed from the token's state.
+(Scheme, network and the `accepted` binding are checked by the generic pipeline before.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+from x402fac.protocol import Reason, SupportedKind, VerifyRequest, to_legacy
+from x402fac.worker import (
+    Confirmation,
+    Identity,
+    Invalid,
+    Outcome,
+    Prepared,
+    Scheme,
+    SupportedPart,
+    Verified,
+)
+
+from . import eip3009
+from .chain import EvmRpc, NodeUnavailable, ReceiptWatcher, RpcError
+from .config import NetworkConfig
+from .eip3009 import Authorization, PayloadError
+from .nonces import Fees, Signer
+
+log = logging.getLogger(__name__)
+
+VALID_BEFORE_MARGIN = 6  # seconds the authorization must still be valid for, as the official SDK
+FEE_CACHE_SECONDS = 1.0
+FALLBACK_PRIORITY_FEE = 1_000_000  # 0.001 gwei, when the node has no eth_maxPriorityFeePerGas
+
+
+class EvmNetwork:
+    """What the scheme keeps per network: RPC client, receipt poller, signers, fee and code caches."""
+
+    def __init__(self, config: NetworkConfig) -> None:
+        self.config = config
+        self.rpc = EvmRpc(list(config.rpc_urls))
+        self.receipts = ReceiptWatcher(self.rpc, interval=config.receipt_poll_interval)
+        self.signers = [Signer(self.rpc, config.chain_id, key, self.fees) for key in config.signer_keys]
+        self._contracts: set[str] = set()  # addresses known to hold code
+        self._fees: Fees | None = None
+        self._fees_at = 0.0
+        self._fees_refresh: asyncio.Future | None = None
+
+    def pick_signer(self) -> Signer:
+        return min(self.signers, key=lambda signer: signer.nonces.in_flight)
+
+    def signer_of(self, tx_hash: str) -> Signer | None:
+        for signer in self.signers:
+            if signer.nonces.nonce_of(tx_hash) is not None:
+                return signer
+        return None
+
+    async def fees(self) -> Fees:
+        if self._fees is not None and time.monotonic() - self._fees_at < FEE_CACHE_SECONDS:
+            return self._fees
+        if self._fees_refresh is None or self._fees_refresh.done():
+            self._fees_refresh = asyncio.ensure_future(self._fetch_fees())
+        return await asyncio.shield(self._fees_refresh)
+
+    async def _fetch_fees(self) -> Fees:
+        block, tip = await self.rpc.batch(
+            [("eth_getBlockByNumber", ["latest", False]), ("eth_maxPriorityFeePerGas", [])]
+        )
+        if isinstance(block, RpcError):
+            raise block
+        priority = FALLBACK_PRIORITY_FEE if isinstance(tip, RpcError) else int(tip, 16)
+        base = int(block.get("baseFeePerGas") or "0x0", 16)
+        self._fees = Fees(max_fee_per_gas=2 * base + priority, max_priority_fee_per_gas=priority)
+        self._fees_at = time.monotonic()
+        return self._fees
+
+    def known_contract(self, address: str) -> bool:
+        return address.lower() in self._contracts
+
+    def remember_contract(self, address: str) -> None:
+        self._contracts.add(address.lower())
+
+    async def close(self) -> None:
+        for signer in self.signers:
+            await signer.nonces.close()
+        await self.receipts.close()
+        await self.rpc.close()
+
+
+@dataclass(slots=True)
+class EvmPayment:
+    """Verified.context / Prepared.context: everything settle needs, decoded once."""
+
+    network: EvmNetwork
+    token: str
+    authorization: Authorization
+    signature: bytes
+    calldata: bytes
+    signer: Signer | None = None
+    nonce: int | None = None
+
+
+def _hex(data: bytes) -> str:
+    return "0x" + data.hex()
+
+
+def _unavailable(exc: NodeUnavailable) -> Invalid:
+    return Invalid(Reason.NODE_UNAVAILABLE, str(exc))
+
+
+class ExactEvmScheme(Scheme):
+    name = "exact"
+
+    def __init__(self, networks: list[NetworkConfig]) -> None:
+        self._networks = {config.network: EvmNetwork(config) for config in networks}
+
+    def networks(self) -> list[str]:
+        return list(self._networks)
+
+    def network(self, caip2: str) -> EvmNetwork:
+        return self._networks[caip2]
+
+    async def close(self) -> None:
+        for network in self._networks.values():
+            await network.close()
+
+    def supported(self) -> SupportedPart:
+        part = SupportedPart(signers={"eip155:*": []})
+        for caip2, network in self._networks.items():
+            asset = network.config.default_asset
+            extra = {"name": asset.name, "version": asset.version, "asset": asset.address} if asset else None
+            part.kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
+            legacy = to_legacy(caip2)
+            if legacy != caip2:
+                part.kinds.append(
+                    SupportedKind(x402_version=1, scheme=self.name, network=legacy, extra=extra)
+                )
+            part.signers["eip155:*"].extend(s.address for s in network.signers)
+        return part
+
+    # ---- identify / verify ----------------------------------------------------------------------
+
+    def identify(self, request: VerifyRequest) -> Identity:
+        requirements = request.payment_requirements
+        network = self._networks[requirements.network]
+        try:
+            authorization, _ = eip3009.parse_payload(request.payment_payload.payload)
+        except PayloadError as exc:
+            raise Invalid(Reason.INVALID_PAYLOAD, str(exc)) from None
+        if not eip3009.is_address(requirements.asset):
+            raise Invalid(Reason.INVALID_PAYLOAD, "paymentRequirements.asset is not a token address")
+        payment_id = "/".join(
+            (
+                str(network.config.chain_id),
+                requirements.asset.lower(),
+                authorization.from_address.lower(),
+                _hex(authorization.nonce),
+            )
+        )
+        return Identity(payment_id=payment_id, payer=authorization.from_address, amount=requirements.amount)
+
+    async def verify(self, request: VerifyRequest, identity: Identity) -> Verified:
+        requirements = request.payment_requirements
+        network = self._networks[requirements.network]
+        config = network.config
+        authorization, signature = eip3009.parse_payload(request.payment_payload.payload)
+        token = requirements.asset
+
+        extra = requirements.extra or {}
+        name, version = extra.get("name"), extra.get("version")
+        if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
+            raise Invalid(
+                Reason.MISSING_EIP712_DOMAIN,
+                "paymentRequirements.extra must carry the token's EIP-712 name and version",
+            )
+        if config.allowed_assets is not None and token.lower() not in config.allowed_assets:
+            raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
+        if authorization.to.lower() != requirements.pay_to.lower():
+            raise Invalid(
+                Reason.RECIPIENT_MISMATCH,
+                f"authorization.to is {authorization.to}, payTo is {requirements.pay_to}",
+            )
+        required = int(requirements.amount)
+        if authorization.value < required:
+            raise Invalid(
+                Reason.AMOUNT_TOO_LOW, f"authorization.value {authorization.value} < amount {required}"
+            )
+        if authorization.value > required:
+            raise Invalid(
+                Reason.AMOUNT_MISMATCH, f"authorization.value {authorization.value} > amount {required}"
+            )
+        now = int(time.time())
+        if authorization.valid_before < now + VALID_BEFORE_MARGIN:
+            raise Invalid(
+                Reason.EXPIRED,
+                f"validBefore {authorization.valid_before} is less than {VALID_BEFORE_MARGIN}s after now ({now})",
+            )
+        if authorization.valid_after > now:
+            raise Invalid(
+                Reason.NOT_YET_VALID, f"validAfter {authorization.valid_after} is after now ({now})"
+            )
+
+        separator = eip3009.domain_separator(name, version, config.chain_id, token)
+        digest = eip3009.authorization_digest(authorization, separator)
+        try:
+            await self._check_signature(network, authorization, digest, signature)
+            calldata = eip3009.transfer_calldata(authorization, signature)
+            await self._simulate(network, token, authorization, calldata, name, version)
+        except NodeUnavailable as exc:
+            raise _unavailable(exc) from None
+        payment = EvmPayment(network, token, authorization, signature, calldata)
+        return Verified(identity=identity, context=payment)
+
+    async def _check_signature(
+        self, network: EvmNetwork, authorization: Authorization, digest: bytes, signature: bytes
+    ) -> None:
+        if signature.endswith(eip3009.ERC6492_SUFFIX):
+            raise Invalid(
+                Reason.INVALID_SIGNATURE, "ERC-6492 (counterfactual wallet) signatures are not supported"
+            )
+        if eip3009.recover_signer(digest, signature) == authorization.from_address:
+            return
+        payer = authorization.from_address
+        code, answer = await network.rpc.batch(
+            [
+                ("eth_getCode", [payer, "latest"]),
+                (
+                    "eth_call",
+                    [
+                        {"to": payer, "data": _hex(eip3009.is_valid_signature_calldata(digest, signature))},
+                        "latest",
+                    ],
+                ),
+            ]
+        )
+        if isinstance(code, RpcError):
+            raise Invalid(Reason.INVALID_SIGNATURE, f"could not read the payer's code: {code.message}")
+        if code in ("0x", "0x0", None):
+            raise Invalid(Reason.INVALID_SIGNATURE, "the signature does not recover to authorization.from")
+        if isinstance(answer, str) and bytes.fromhex(answer[2:])[:4] == eip3009.ERC1271_MAGIC_VALUE:
+            return
+        raise Invalid(Reason.INVALID_SIGNATURE, "the payer contract (ERC-1271) rejected the signature")
+
+    async def _simulate(
+        self,
+        network: EvmNetwork,
+        token: str,
+        authorization: Authorization,
+        calldata: bytes,
+        name: str,
+        version: str,
+    ) -> None:
+        simulation = (
+            "eth_call",
+            [{"from": network.signers[0].address, "to": token, "data": _hex(calldata)}, "latest"],
+        )
+        if network.known_contract(token):
+            (result,) = await network.rpc.batch([simulation])
+        else:
+            code, result = await network.rpc.batch([("eth_getCode", [token, "latest"]), simulation])
+            if isinstance(code, RpcError) or code in ("0x", "0x0", None):
+                raise Invalid(
+                    Reason.ASSET_NOT_A_CONTRACT, f"no contract at asset {token} on {network.config.network}"
+                )
+            network.remember_contract(token)
+        if not isinstance(result, RpcError):
+            return
+        if not result.is_revert:
+            raise Invalid(
+                Reason.SIMULATION_FAILED, f"simulating transferWithAuthorization failed: {result.message}"
+            )
+        revert = eip3009.decode_revert(result.revert_data or b"") or result.message
+        raise await self._diagnose(network, token, authorization, name, version, revert)
+
+    async def _diagnose(
+        self,
+        network: EvmNetwork,
+        token: str,
+        authorization: Authorization,
+        name: str,
+        version: str,
+        revert: str,
+    ) -> Invalid:
+        """The most precise reason a simulated transfer reverts, from the token's own state."""
+        state, token_name, token_version, balance, separator = await network.rpc.batch(
+            [
+                (
+                    "eth_call",
+                    [
+                        {
+                            "to": token,
+                            "data": _hex(
+                                eip3009.authorization_state_calldata(
+                                    authorization.from_address, authorization.nonce
+                                )
+                            ),
+                        },
+                        "latest",
+                    ],
+                ),
+                ("eth_call", [{"to": token, "data": _hex(eip3009.SELECTORS["name"])}, "latest"]),
+                ("eth_call", [{"to": token, "data": _hex(eip3009.SELECTORS["version"])}, "latest"]),
+                (
+                    "eth_call",
+                    [
+                        {"to": token, "data": _hex(eip3009.balance_of_calldata(authorization.from_address))},
+                        "latest",
+                    ],
+                ),
+                ("eth_call", [{"to": token, "data": _hex(eip3009.SELECTORS["DOMAIN_SEPARATOR"])}, "latest"]),
+            ]
+        )
+        lowered = revert.lower()
+        if isinstance(state, str) and len(state) >= 66 and int(state[2:66], 16) != 0:
+            return Invalid(
+                Reason.NONCE_ALREADY_USED, f"authorization {_hex(authorization.nonce)} was already used"
+            )
+        if isinstance(state, RpcError):
+            return Invalid(
+                Reason.SIMULATION_FAILED, f"asset {token} does not look like an EIP-3009 token: {revert}"
+            )
+        actual_name = (
+            eip3009.decode_string(bytes.fromhex(token_name[2:])) if isinstance(token_name, str) else None
+        )
+        if actual_name is not None and actual_name != name:
+            return Invalid(
+                Reason.TOKEN_DOMAIN_MISMATCH, f"token name is {actual_name!r} but extra.name is {name!r}"
+            )
+        actual_version = (
+            eip3009.decode_string(bytes.fromhex(token_version[2:]))
+            if isinstance(token_version, str)
+            else None
+        )
+        if actual_version is not None and actual_version != version:
+            return Invalid(
+                Reason.TOKEN_DOMAIN_MISMATCH,
+                f"token version is {actual_version!r} but extra.version is {version!r}",
+            )
+        if isinstance(balance, str) and len(balance) >= 66 and int(balance[2:66], 16) < authorization.value:
+            return Invalid(
+                Reason.INSUFFICIENT_BALANCE,
+                f"balance {int(balance[2:66], 16)} < value {authorization.value}",
+            )
+        if "invalid signature" in lowered and isinstance(separator, str) and len(separator) >= 66:
+            ours = eip3009.domain_separator(name, version, network.config.chain_id, token)
+            if bytes.fromhex(separator[2:66]) != ours:
+                return Invalid(
+                    Reason.TOKEN_DOMAIN_MISMATCH,
+                    "the token's EIP-712 domain separator differs from the one built from extra/chain id/asset",
+                )
+        for needle, reason in (
+            ("authorization is used", Reason.NONCE_ALREADY_USED),
+            ("authorization is expired", Reason.EXPIRED),
+            ("authorization is not yet valid", Reason.NOT_YET_VALID),
+            ("exceeds balance", Reason.INSUFFICIENT_BALANCE),
+            ("invalid signature", Reason.INVALID_SIGNATURE),
+        ):
+            if needle in lowered:
+                return Invalid(reason, f"transferWithAuthorization would revert: {revert}")
+        return Invalid(
+            Reason.SIMULATION_FAILED, f"transferWithAuthorization would revert: {revert or 'no reason'}"
+        )
+
+    # ---- settle -----------------------------------------------------------------------------------
+
+    async def prepare(self, request: VerifyRequest, verified: Verified) -> Prepared:
+        payment: EvmPayment = verified.context
+        network = payment.network
+        signer = network.pick_signer()
+        estimate_call = {"from": signer.address, "to": payment.token, "data": _hex(payment.calldata)}
+        try:
+            estimate, fees = await asyncio.gather(
+                network.rpc.call("eth_estimateGas", estimate_call), network.fees()
+            )
+        except RpcError as exc:
+            if exc.is_revert:  # the chain moved since verify (e.g. the authorization was just used)
+                revert = eip3009.decode_revert(exc.revert_data or b"") or exc.message
+                extra = request.payment_requirements.extra or {}
+                raise await self._diagnose(
+                    network, payment.token, payment.authorization, extra["name"], extra["version"], revert
+                ) from None
+            raise Invalid(Reason.SIMULATION_FAILED, f"gas estimation failed: {exc.message}") from None
+        except NodeUnavailable as exc:
+            raise _unavailable(exc) from None
+        needed = int(estimate, 16)
+        if needed > network.config.gas_limit:
+            raise Invalid(
+                Reason.SIMULATION_FAILED,
+                f"the transfer needs {needed} gas, above the limit {network.config.gas_limit}",
+            )
+        gas = min(needed * (100 + network.config.gas_margin_percent) // 100, network.config.gas_limit)
+        nonce = await signer.nonces.reserve()
+        try:
+            tx_hash, raw = signer.sign(nonce, payment.token, payment.calldata, gas, fees)
+            signer.nonces.attach(nonce, tx_hash, raw)
+        except BaseException:
+            signer.nonces.release(nonce)
+            raise
+        return Prepared(transaction=tx_hash, context=replace(payment, signer=signer, nonce=nonce))
+
+    async def broadcast(self, prepared: Prepared) -> None:
+        payment: EvmPayment = prepared.context
+        assert payment.signer is not None and payment.nonce is not None
+        await payment.signer.nonces.send(payment.nonce, prepared.transaction)
+
+    async def confirm(self, transaction: str, network: str, timeout: float, context: Any = None) -> Outcome:
+        runtime = self._networks[network]
+        try:
+            receipt = await runtime.receipts.wait(transaction, timeout)
+            if receipt is None:
+                return await self._unmined(runtime, transaction)
+            signer = runtime.signer_of(transaction)
+            if signer is not None:
+                signer.nonces.mined(transaction)
+            if runtime.config.confirmations > 1:
+                receipt = await self._await_depth(runtime, transaction, receipt, timeout)
+                if receipt is None:
+                    return Outcome(Confirmation.PENDING, message=f"{transaction} awaits confirmations")
+            if receipt.get("status") == "0x1":
+                return self._check_transfer(receipt, context)
+            return Outcome(
+                Confirmation.FAILED,
+                Reason.SETTLEMENT_FAILED,
+                await self._revert_cause(runtime, transaction, receipt),
+            )
+        except NodeUnavailable as exc:
+            return Outcome(Confirmation.PENDING, message=f"node unavailable: {exc}")
+
+    def _check_transfer(self, receipt: dict, context: Any) -> Outcome:
+        logs = receipt.get("logs") or []
+        if isinstance(context, EvmPayment):
+            found = eip3009.has_transfer_log(logs, context.token, context.authorization)
+        else:  # reconciling without the payment: any Transfer emitted by the called token
+            token = (receipt.get("to") or "").lower()
+            found = any(
+                log.get("address", "").lower() == token
+                and (log.get("topics") or [""])[0] == eip3009.TRANSFER_TOPIC
+                for log in logs
+            )
+        if found:
+            return Outcome(Confirmation.CONFIRMED)
+        return Outcome(
+            Confirmation.FAILED, Reason.SETTLEMENT_FAILED, "mined without the expected Transfer log"
+        )
+
+    async def _unmined(self, runtime: EvmNetwork, transaction: str) -> Outcome:
+        """No receipt yet: pending, unless the transaction provably can never be mined."""
+        for signer in runtime.signers:
+            if signer.nonces.abandoned(transaction):
+                return Outcome(
+                    Confirmation.DROPPED,
+                    Reason.SETTLEMENT_FAILED,
+                    "the transaction was never broadcast and its nonce went to another one",
+                )
+        signer = runtime.signer_of(transaction)
+        sender, nonce = (signer.address, signer.nonces.nonce_of(transaction)) if signer else (None, None)
+        if sender is None:
+            known = await runtime.rpc.call("eth_getTransactionByHash", transaction)
+            if known is None:
+                return Outcome(Confirmation.PENDING, message=f"{transaction} is not known to the node yet")
+            sender, nonce = known["from"], int(known["nonce"], 16)
+        count, receipt = await runtime.rpc.batch(
+            [("eth_getTransactionCount", [sender, "latest"]), ("eth_getTransactionReceipt", [transaction])]
+        )
+        if (
+            isinstance(receipt, dict)
+            or isinstance(count, RpcError)
+            or nonce is None
+            or int(count, 16) <= nonce
+        ):
+            return Outcome(Confirmation.PENDING, message=f"{transaction} is not mined yet")
+        return Outcome(
+            Confirmation.DROPPED,
+            Reason.SETTLEMENT_FAILED,
+            f"nonce {nonce} of {sender} was used by another transaction; {transaction} will never be mined",
+        )
+
+    async def _await_depth(
+        self, runtime: EvmNetwork, transaction: str, receipt: dict, timeout: float
+    ) -> dict | None:
+        deadline = time.monotonic() + timeout
+        target = int(receipt["blockNumber"], 16) + runtime.config.confirmations - 1
+        while time.monotonic() < deadline:
+            head, current = await runtime.rpc.batch(
+                [("eth_blockNumber", []), ("eth_getTransactionReceipt", [transaction])]
+            )
+            if not isinstance(current, dict):
+                return None  # reorged out
+            if isinstance(head, str) and int(head, 16) >= target:
+                return current
+            await asyncio.sleep(runtime.config.receipt_poll_interval)
+        return None
+
+    async def _revert_cause(self, runtime: EvmNetwork, transaction: str, receipt: dict) -> str:
+        """Replays the reverted call on the state before its block to name the cause."""
+        try:
+            tx = await runtime.rpc.call("eth_getTransactionByHash", transaction)
+            parent = hex(int(receipt["blockNumber"], 16) - 1)
+            await runtime.rpc.call(
+                "eth_call", {"from": tx["from"], "to": tx["to"], "data": tx["input"]}, parent
+            )
+        except RpcError as exc:
+            return f"transaction reverted: {eip3009.decode_revert(exc.revert_data or b'') or exc.message}"
+        except (NodeUnavailable, KeyError, TypeError, ValueError):
+            pass
+        return "transaction reverted"
