@@ -208,12 +208,22 @@ class ExactNanoScheme(Scheme):
                 raise Rejected(Reason.NODE_UNAVAILABLE, str(error), retryable=True) from None
             raise  # maybe processed: the pipeline keeps the record pending for reconciliation
         except NodeError as error:
-            if error.message == _OLD_BLOCK:
-                return  # already on the ledger (an earlier attempt): confirm() gives the verdict
+            # A block already on the ledger (an earlier attempt) is refused as "Old block", or, because the node
+            # checks the subtype against the account's new balance first, as "Invalid block balance for given
+            # subtype": either way it is published, and confirm() gives the verdict.
+            if error.message == _OLD_BLOCK or await self._on_ledger(node, prepared.transaction):
+                return
             reason, retryable = _REFUSALS.get(error.message, (Reason.PROCESS_FAILED, True))
             raise Rejected(reason, f"node refused the block: {error.message}", retryable) from None
         if block_hash != prepared.transaction:
             raise RuntimeError(f"node processed {block_hash}, expected {prepared.transaction}")
+
+    @staticmethod
+    async def _on_ledger(node: NanoNode, block_hash: str) -> bool:
+        try:
+            return await node.block_info(block_hash) is not None
+        except (NodeError, NodeUnavailable):
+            return False
 
     async def confirm(self, transaction: str, network: str, timeout: float, context: Any = None) -> Outcome:
         runtime = self.runtimes[network]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +120,8 @@ class NanoDevnet:
     genesis: dict[str, str] = field(init=False)
     payer_keys: list[dict[str, str]] = field(init=False, default_factory=list)
     info: dict[str, Any] = field(init=False, default_factory=dict)
+    # `process` requests per block hash (hex): lets tests check that a payment was published exactly once.
+    process_requests: Counter[str] = field(init=False, default_factory=Counter)
     _held: dict[bytes, list[bytes]] = field(init=False, default_factory=dict)
     _runner: web.AppRunner | None = field(init=False, default=None)
     _timers: set[asyncio.TimerHandle] = field(init=False, default_factory=set)
@@ -448,6 +451,7 @@ class NanoDevnet:
     def process(self, request: dict[str, Any]) -> dict[str, Any]:
         is_async = _flag(request, "async")
         block = self._block(request)
+        self.process_requests[block.hash.hex().upper()] += 1
         subtype = request.get("subtype", "")
         try:
             if subtype:

@@ -1,0 +1,92 @@
+"""The exact scheme's chain steps against the devnet directly: refusals, failover, node outages."""
+
+import msgspec
+import pytest
+from x402fac.protocol import Reason, VerifyRequest
+from x402fac.worker import Confirmation, Invalid, Prepared, Rejected
+from x402fac.worker_nano.config import NanoNetwork
+from x402fac.worker_nano.exact import ExactNanoScheme
+
+from tests.fixtures.nano import XNO, NanoAccount, nano_payment_body, nano_requirements, nano_send_block
+
+DEAD_URL = "http://127.0.0.1:9"
+
+
+def scheme_for(nano_devnet, *urls: str) -> ExactNanoScheme:
+    threshold = int(nano_devnet.info["workThresholds"]["send"], 16)
+    return ExactNanoScheme(
+        [NanoNetwork("nano:devnet", urls or (nano_devnet.rpc_url,), threshold)], rpc_timeout=2
+    )
+
+
+async def request_for(nano_rpc, nano_devnet, payer, pay_to, amount=1000):
+    block = await nano_send_block(nano_rpc, nano_devnet, payer, pay_to.public_key, amount)
+    body = nano_payment_body(nano_requirements(nano_devnet, pay_to.address, amount), block.to_json())
+    return block, msgspec.convert(body, VerifyRequest)
+
+
+async def test_failover_to_the_second_node(nano_rpc, nano_devnet, nano_funded_account):
+    payer = await nano_funded_account(XNO)
+    block, request = await request_for(nano_rpc, nano_devnet, payer, NanoAccount.generate())
+    scheme = scheme_for(nano_devnet, DEAD_URL, nano_devnet.rpc_url)
+    try:
+        identity = scheme.identify(request)
+        verified = await scheme.verify(request, identity)
+        prepared = await scheme.prepare(request, verified)
+        assert prepared.transaction == block.hash.hex().upper()
+        await scheme.broadcast(prepared)
+        outcome = await scheme.confirm(prepared.transaction, "nano:devnet", 10, prepared.context)
+        assert outcome.status is Confirmation.CONFIRMED
+        # Broadcasting it again is harmless ("Old block" means it is already there).
+        await scheme.broadcast(prepared)
+    finally:
+        await scheme.close()
+
+
+async def test_no_node_answers(nano_rpc, nano_devnet, nano_funded_account):
+    payer = await nano_funded_account(XNO)
+    _, request = await request_for(nano_rpc, nano_devnet, payer, NanoAccount.generate())
+    scheme = scheme_for(nano_devnet, DEAD_URL)
+    try:
+        identity = scheme.identify(request)
+        with pytest.raises(Invalid) as caught:
+            await scheme.verify(request, identity)
+        assert caught.value.reason == Reason.NODE_UNAVAILABLE
+        with pytest.raises(Rejected) as refused:
+            await scheme.broadcast(
+                Prepared(identity.payment_id, ("nano:devnet", request.payment_payload.payload["block"]))
+            )
+        assert refused.value.reason == Reason.NODE_UNAVAILABLE and refused.value.retryable
+        outcome = await scheme.confirm(identity.payment_id, "nano:devnet", 0.1)
+        assert outcome.status is Confirmation.PENDING
+    finally:
+        await scheme.close()
+
+
+async def test_fork_at_broadcast_is_a_final_refusal(nano_rpc, nano_devnet, nano_funded_account):
+    payer = await nano_funded_account(XNO)
+    block, request = await request_for(nano_rpc, nano_devnet, payer, NanoAccount.generate())
+    scheme = scheme_for(nano_devnet)
+    try:
+        identity = scheme.identify(request)
+        prepared = await scheme.prepare(request, await scheme.verify(request, identity))
+        rival = await nano_send_block(
+            nano_rpc,
+            nano_devnet,
+            payer,
+            NanoAccount.generate().public_key,
+            5,
+            previous=block.previous,
+            balance=XNO,
+        )
+        await nano_rpc.process(rival, "send")
+        with pytest.raises(Rejected) as refused:
+            await scheme.broadcast(prepared)
+        assert refused.value.reason == Reason.FRONTIER_MOVED
+        assert "Fork" in refused.value.message
+        assert refused.value.retryable is False
+        # The block never made it: reconciling it finds nothing to wait for.
+        outcome = await scheme.confirm(prepared.transaction, "nano:devnet", 0.2)
+        assert outcome.status is Confirmation.DROPPED
+    finally:
+        await scheme.close()
