@@ -1,0 +1,219 @@
+"""EVM side of the benchmark: payers, pre-signed EIP-3009 payments, fresh devnets, on-chain cross-checks.
+
+Payments are signed once, before any timing, with coincurve over the EIP-712 digest (checked against
+eth_account in the smoke test). Every target gets its own fresh anvil, but the token sits at the same
+address with the same chain id on each, so the same signed payments are valid on all of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import coincurve
+from eth_abi import encode
+from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
+from x402fac.devnet.evm import CHAIN_ID, NETWORK, USDC_ADDRESS, USDC_NAME, USDC_VERSION, EvmDevnet
+from x402fac.devnet.evm.rpc import DevnetRpc, calldata
+
+DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+AUTHORIZATION_TYPEHASH = keccak(
+    b"TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,"
+    b"uint256 validBefore,bytes32 nonce)"
+)
+TRANSFER_TOPIC = "0x" + keccak(b"Transfer(address,address,uint256)").hex()
+PAYER_USDC = 10_000 * 10**6  # per payer, per fresh chain: far more than any run spends
+PAYMENT_AMOUNT = 1_000  # 0.001 USDC
+
+
+@dataclass(frozen=True, slots=True)
+class Payer:
+    key: bytes
+    address: str
+
+    @classmethod
+    def create(cls) -> Payer:
+        key = coincurve.PrivateKey()
+        public = key.public_key.format(compressed=False)[1:]
+        return cls(key.secret, to_checksum_address(keccak(public)[-20:]))
+
+
+@dataclass(frozen=True, slots=True)
+class Payment:
+    """One signed payment, as the JSON body every target's /verify and /settle accepts."""
+
+    body: bytes
+    payer: str
+    nonce: str
+    pay_to: str
+    amount: int
+
+
+def new_address() -> str:
+    return to_checksum_address(os.urandom(20))
+
+
+def domain_separator(chain_id: int = CHAIN_ID, token: str = USDC_ADDRESS) -> bytes:
+    return keccak(
+        DOMAIN_TYPEHASH
+        + keccak(USDC_NAME.encode())
+        + keccak(USDC_VERSION.encode())
+        + encode(["uint256", "address"], [chain_id, token])
+    )
+
+
+def requirements(pay_to: str, amount: int = PAYMENT_AMOUNT) -> dict[str, Any]:
+    return {
+        "scheme": "exact",
+        "network": NETWORK,
+        "asset": USDC_ADDRESS,
+        "amount": str(amount),
+        "payTo": pay_to,
+        "maxTimeoutSeconds": 30,
+        "extra": {"name": USDC_NAME, "version": USDC_VERSION},
+    }
+
+
+def sign_payment(
+    payer: Payer, pay_to: str, amount: int, valid_before: int, nonce: bytes, domain: bytes
+) -> Payment:
+    valid_after = 0
+    struct = keccak(
+        AUTHORIZATION_TYPEHASH
+        + encode(
+            ["address", "address", "uint256", "uint256", "uint256", "bytes32"],
+            [payer.address, pay_to, amount, valid_after, valid_before, nonce],
+        )
+    )
+    digest = keccak(b"\x19\x01" + domain + struct)
+    raw = coincurve.PrivateKey(payer.key).sign_recoverable(digest, hasher=None)
+    signature = raw[:64] + bytes([raw[64] + 27])
+    accepted = requirements(pay_to, amount)
+    payload = {
+        "x402Version": 2,
+        "accepted": accepted,
+        "payload": {
+            "signature": "0x" + signature.hex(),
+            "authorization": {
+                "from": payer.address,
+                "to": pay_to,
+                "value": str(amount),
+                "validAfter": str(valid_after),
+                "validBefore": str(valid_before),
+                "nonce": "0x" + nonce.hex(),
+            },
+        },
+    }
+    body = json.dumps(
+        {"x402Version": 2, "paymentPayload": payload, "paymentRequirements": accepted},
+        separators=(",", ":"),
+    ).encode()
+    return Payment(body, payer.address, "0x" + nonce.hex(), pay_to, amount)
+
+
+def sign_payments(
+    payers: list[Payer], count: int, pay_to: str, valid_for: int = 3 * 3600, amount: int = PAYMENT_AMOUNT
+) -> list[Payment]:
+    """`count` distinct payments to `pay_to`, cycling through `payers` (neighbours never share a payer)."""
+    domain = domain_separator()
+    valid_before = int(time.time()) + valid_for
+    cycle = itertools.cycle(payers)
+    return [
+        sign_payment(next(cycle), pay_to, amount, valid_before, os.urandom(32), domain) for _ in range(count)
+    ]
+
+
+async def start_devnet(data_dir: Path, block_time: int | None, signers: int, port: int) -> EvmDevnet:
+    devnet = EvmDevnet(
+        host="127.0.0.1", port=port, data_dir=data_dir, block_time=block_time, payers=0, signers=signers
+    )
+    await devnet.start()
+    return devnet
+
+
+class Chain:
+    """Read-side JSON-RPC for cross-checks, and the minting of payers' USDC."""
+
+    def __init__(self, info: dict[str, Any]) -> None:
+        self.info = info
+        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
+        self.rpc = DevnetRpc(info["rpcUrl"], self.session)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    async def fund(self, addresses: Iterable[str], amount: int = PAYER_USDC) -> None:
+        """Mints `amount` USDC to each address, pipelined from the devnet's minter."""
+        minter = self.info["minter"]
+        start = int(await self.rpc.call("eth_getTransactionCount", minter["address"], "pending"), 16)
+        hashes = []
+        for nonce, address in enumerate(addresses, start):
+            data = calldata("mint(address,uint256)", ["address", "uint256"], [address, amount])
+            hashes.append(await self.rpc.send(minter["privateKey"], USDC_ADDRESS, data, nonce=nonce))
+        for tx_hash in hashes:
+            await self.rpc.wait_receipt(tx_hash, timeout=60)
+
+    async def block_number(self) -> int:
+        return int(await self.rpc.call("eth_blockNumber"), 16)
+
+    async def balance_of(self, address: str) -> int:
+        data = calldata("balanceOf(address)", ["address"], [address])
+        return int.from_bytes(await self.rpc.eth_call(USDC_ADDRESS, data), "big")
+
+    async def transfers_to(self, pay_to: str, from_block: int) -> list[str]:
+        """Transaction hashes of every USDC Transfer to `pay_to` since `from_block`."""
+        logs = await self.rpc.call(
+            "eth_getLogs",
+            {
+                "address": USDC_ADDRESS,
+                "fromBlock": hex(from_block),
+                "toBlock": "latest",
+                "topics": [TRANSFER_TOPIC, None, "0x" + "00" * 12 + pay_to[2:].lower()],
+            },
+        )
+        return [log["transactionHash"] for log in logs]
+
+    async def nonces(self, addresses: Iterable[str]) -> dict[str, int]:
+        addresses = list(addresses)
+        counts = await asyncio.gather(
+            *(self.rpc.call("eth_getTransactionCount", a, "latest") for a in addresses)
+        )
+        return {a: int(c, 16) for a, c in zip(addresses, counts, strict=True)}
+
+    async def wait_idle(self, timeout: float = 15.0) -> None:
+        """Until the node's pool holds no pending transaction (1 s blocks: the last ones are mined)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = await self.rpc.call("txpool_status")
+            if int(status["pending"], 16) == 0 and int(status["queued"], 16) == 0:
+                return
+            await asyncio.sleep(0.2)
+
+    async def sent_transactions(self, senders: Iterable[str], from_block: int) -> list[dict[str, Any]]:
+        """Receipts of every transaction the `senders` got mined since `from_block` (status, gas, fee)."""
+        wanted = {s.lower() for s in senders}
+        last = await self.block_number()
+        found = []
+        for number in range(from_block, last + 1):
+            receipts = await self.rpc.call("eth_getBlockReceipts", hex(number)) or []
+            found += [r for r in receipts if r["from"].lower() in wanted]
+        return found
+
+
+def gas_summary(receipts: list[dict[str, Any]]) -> dict[str, int]:
+    reverted = [r for r in receipts if r["status"] != "0x1"]
+    return {
+        "transactions": len(receipts),
+        "reverted": len(reverted),
+        "gas_burnt_on_reverts": sum(int(r["gasUsed"], 16) for r in reverted),
+        "wei_burnt_on_reverts": sum(int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16) for r in reverted),
+    }

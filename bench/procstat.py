@@ -1,0 +1,39 @@
+"""CPU time of processes from /proc/<pid>/stat (utime + stime, all threads), without psutil."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds consumed so far by `pid` (0.0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            raw = stat.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    # The command name may hold spaces and parentheses: fields restart after the last ')'.
+    fields = raw[raw.rindex(b")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds per named group of processes between `start()` and `stop()`."""
+
+    groups: dict[str, list[int]]
+    _before: dict[int, float] = field(default_factory=dict)
+    used: dict[str, float] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self._before = {pid: cpu_seconds(pid) for pids in self.groups.values() for pid in pids}
+
+    def stop(self) -> dict[str, float]:
+        self.used = {
+            name: sum(max(cpu_seconds(pid) - self._before.get(pid, 0.0), 0.0) for pid in pids)
+            for name, pids in self.groups.items()
+        }
+        return self.used

@@ -1,0 +1,245 @@
+"""The facilitators under test, each started as its own processes against a given devnet.
+
+x402fac: embedded nats-server + ledger + worker(s) + gateway, each a separate process started the
+way `x402fac run` starts them. References: the official Python SDK facilitator (bench.ref_python)
+and the official TypeScript packages (bench/ref_ts.mjs), plain or with viem's nonceManager.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from x402fac.bus import EmbeddedNats
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+RECEIPT_POLL_MS = 100  # web3.py's wait_for_transaction_receipt default; viem gets the same
+READY_TIMEOUT = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: a killed harness must not leave facilitators behind."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class Proc:
+    name: str
+    process: asyncio.subprocess.Process
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 15) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+async def spawn(name: str, argv: list[str], logs: Path, env: dict[str, str], cwd: Path = REPO_ROOT) -> Proc:
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{name}.log"
+    with log_path.open("ab") as log:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+    return Proc(name, process, log_path)
+
+
+async def wait_for_log(proc: Proc, marker: str, timeout: float = READY_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if marker in proc.log_path.read_text(errors="replace"):
+            return
+        if proc.process.returncode is not None:
+            raise RuntimeError(f"{proc.name} exited ({proc.process.returncode}):\n{proc.log_tail()}")
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"{proc.name} not ready after {timeout:.0f}s:\n{proc.log_tail()}")
+
+
+async def terminate(proc: Proc, timeout: float = 15.0) -> None:
+    if proc.process.returncode is not None:
+        return
+    proc.process.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(proc.process.wait(), timeout)
+    except TimeoutError:
+        proc.process.kill()
+        await proc.process.wait()
+
+
+@dataclass
+class Target:
+    """A facilitator answering POST {url}/verify and {url}/settle."""
+
+    name: str
+    url: str = ""
+    procs: list[Proc] = field(default_factory=list)
+    extra_pids: dict[str, int] = field(default_factory=dict)
+
+    async def start(self, infos: dict[str, dict[str, Any]], workdir: Path) -> None:
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        for proc in reversed(self.procs):
+            await terminate(proc)
+        self.procs.clear()
+
+    def pids(self) -> dict[str, int]:
+        return {p.name: p.pid for p in self.procs} | self.extra_pids
+
+    def check_alive(self) -> None:
+        for proc in self.procs:
+            if proc.process.returncode is not None:
+                raise RuntimeError(f"{self.name}: {proc.name} died ({proc.process.returncode}):\n{proc.log_tail()}")
+
+
+async def wait_http(url: str, expect: str = "", timeout: float = READY_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+        while time.monotonic() < deadline:
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with session.get(url) as response:
+                    text = await response.text()
+                    if response.status == 200 and expect in text:
+                        return
+            await asyncio.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer (expecting {expect!r})")
+
+
+@dataclass
+class X402fac(Target):
+    """The stack as `x402fac run` starts it; `replicas` workers of each family in `families`."""
+
+    families: tuple[str, ...] = ("evm",)
+    replicas: int = 1
+    nats: EmbeddedNats | None = None
+
+    async def start(self, infos: dict[str, dict[str, Any]], workdir: Path) -> None:
+        # The devnets wrote devnet-<family>.json into workdir: the workers find them there.
+        self.nats = EmbeddedNats(workdir / "nats", port=free_port())
+        await self.nats.start()
+        assert self.nats.process is not None
+        self.extra_pids["nats-server"] = self.nats.process.pid
+        port = free_port()
+        env = dict(
+            os.environ,
+            X402FAC_DATA_DIR=str(workdir),
+            X402FAC_NATS_URL=self.nats.url,
+            X402FAC_GATEWAY_HOST="127.0.0.1",
+            X402FAC_GATEWAY_PORT=str(port),
+            X402FAC_IP_LIMIT_PER_MINUTE="0",
+            X402FAC_PAYER_SETTLE_LIMIT="0",
+        )
+        logs = workdir / "logs"
+        cli = [sys.executable, "-m", "x402fac.cli"]
+        ledger = await spawn("ledger", [*cli, "ledger"], logs, env)
+        self.procs.append(ledger)
+        await wait_for_log(ledger, "ledger ready")
+        for family in self.families:
+            for replica in range(self.replicas):
+                worker = await spawn(f"worker-{family}-{replica}", [*cli, "worker", family], logs, env)
+                self.procs.append(worker)
+                await wait_for_log(worker, "worker ready")
+        gateway = await spawn("gateway", [*cli, "gateway"], logs, env)
+        self.procs.append(gateway)
+        self.url = f"http://127.0.0.1:{port}"
+        for info in infos.values():
+            await wait_http(f"{self.url}/supported", expect=info["network"])
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.nats is not None:
+            self.nats.stop()
+            self.nats = None
+
+
+@dataclass
+class PythonReference(Target):
+    async def start(self, infos: dict[str, dict[str, Any]], workdir: Path) -> None:
+        info = infos["evm"]
+        port = free_port()
+        argv = [
+            sys.executable, "-m", "bench.ref_python",
+            "--port", str(port),
+            "--rpc-url", info["rpcUrl"],
+            "--private-key", info["facilitators"][0]["privateKey"],
+            "--network", info["network"],
+        ]  # fmt: skip
+        proc = await spawn("python-reference", argv, workdir / "logs", dict(os.environ))
+        self.procs.append(proc)
+        await wait_for_log(proc, "listening on")
+        self.url = f"http://127.0.0.1:{port}"
+        await wait_http(f"{self.url}/supported", expect=info["network"])
+
+
+@dataclass
+class TsReference(Target):
+    nonce_manager: bool = False
+
+    async def start(self, infos: dict[str, dict[str, Any]], workdir: Path) -> None:
+        info = infos["evm"]
+        port = free_port()
+        env = dict(
+            os.environ,
+            PORT=str(port),
+            RPC_URL=info["rpcUrl"],
+            PRIVATE_KEY=info["facilitators"][0]["privateKey"],
+            NETWORK=info["network"],
+            POLLING_INTERVAL_MS=str(RECEIPT_POLL_MS),
+            NONCE_MANAGER="1" if self.nonce_manager else "0",
+        )
+        proc = await spawn(self.name + "-reference", ["node", str(BENCH_DIR / "ref_ts.mjs")], workdir / "logs", env, cwd=BENCH_DIR)
+        self.procs.append(proc)
+        await wait_for_log(proc, "listening on")
+        self.url = f"http://127.0.0.1:{port}"
+        await wait_http(f"{self.url}/supported", expect=info["network"])
+
+
+def ensure_ts_installed() -> None:
+    """`npm ci` in bench/ when node_modules is missing or older than the lock file."""
+    lock = BENCH_DIR / "package-lock.json"
+    installed = BENCH_DIR / "node_modules" / ".package-lock.json"
+    if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    subprocess.run(
+        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BENCH_DIR, check=True
+    )
+
+
+def make_target(name: str, replicas: int = 1, families: tuple[str, ...] = ("evm",)) -> Target:
+    if name == "x402fac":
+        return X402fac(name, families=families, replicas=replicas)
+    if name == "python":
+        return PythonReference(name)
+    if name == "ts":
+        return TsReference(name)
+    if name == "ts-nm":
+        return TsReference(name, nonce_manager=True)
+    raise ValueError(f"unknown target {name!r} (x402fac, python, ts, ts-nm)")
