@@ -238,41 +238,13 @@ async def test_erc1271_wallet_pays_with_its_owner_signature_only(evm_devnet: dic
             await revert_reason(rpc, twa_bytes(authorization, by_owner)) == "FiatTokenV2: invalid signature"
         )
 
-        digest_signed_for_wallet = _sign_for(owner, wallet, evm_devnet, payee, 700, deadline)
-        authorization, signature = digest_signed_for_wallet
+        authorization, signature = sign_authorization(
+            owner, evm_devnet, to=payee, value=700, valid_after=0, valid_before=deadline, from_address=wallet
+        )
         signer = evm_devnet["facilitators"][0]["privateKey"]
         await rpc.wait_receipt(await rpc.send(signer, USDC_ADDRESS, twa_bytes(authorization, signature)))
         assert await balance_of(rpc, payee) == 700
         assert await balance_of(rpc, wallet) == 1_300
-
-
-def _sign_for(owner, wallet: str, info: dict, payee: str, value: int, deadline: int) -> tuple[dict, bytes]:
-    """The wallet's owner signs the EIP-712 digest of an authorization whose `from` is the wallet."""
-    from eth_account.messages import encode_typed_data
-
-    from tests.fixtures.evm import TRANSFER_WITH_AUTHORIZATION_TYPES
-
-    nonce = os.urandom(32)
-    message = {
-        "from": wallet,
-        "to": payee,
-        "value": value,
-        "validAfter": 0,
-        "validBefore": deadline,
-        "nonce": nonce,
-    }
-    domain = {"name": "USDC", "version": "2", "chainId": info["chainId"], "verifyingContract": USDC_ADDRESS}
-    signable = encode_typed_data(domain, TRANSFER_WITH_AUTHORIZATION_TYPES, message)
-    signed = owner.sign_message(signable)
-    authorization = {
-        "from": wallet,
-        "to": payee,
-        "value": str(value),
-        "validAfter": "0",
-        "validBefore": str(deadline),
-        "nonce": "0x" + nonce.hex(),
-    }
-    return authorization, bytes(signed.signature)
 
 
 async def test_faucet_mints_usdc_and_tops_up_gas(evm_devnet: dict) -> None:
