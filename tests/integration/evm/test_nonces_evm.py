@@ -1,0 +1,126 @@
+"""Nonce recovery on the devnet: a nonce taken behind our back, a refused broadcast (reused, or filled
+while a later transaction waits), and a prepared transaction that is never broadcast."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from eth_account import Account
+from x402fac.devnet.evm.rpc import DevnetRpc
+from x402fac.worker import Rejected
+from x402fac.worker_evm import nonces
+from x402fac.worker_evm.config import network_from_devnet
+from x402fac.worker_evm.exact import ExactEvmScheme
+
+from tests.fixtures.evm import funded_payer, funded_signer_key, payment_request
+
+NETWORK = "eip155:84532"
+
+
+@pytest.fixture
+async def lone_signer(evm_devnet):
+    """A scheme whose only signer is a fresh key: the test owns every nonce of it."""
+    key = await funded_signer_key(evm_devnet)
+    scheme = ExactEvmScheme([replace(network_from_devnet(evm_devnet), signer_keys=(key,))])
+    yield scheme, Account.from_key(key)
+    await scheme.close()
+
+
+async def prepare(scheme: ExactEvmScheme, request):
+    identity = scheme.identify(request)
+    return await scheme.prepare(request, await scheme.verify(request, identity))
+
+
+async def settle(scheme: ExactEvmScheme, request) -> str:
+    prepared = await prepare(scheme, request)
+    await scheme.broadcast(prepared)
+    outcome = await scheme.confirm(prepared.transaction, NETWORK, 15, prepared.context)
+    assert outcome.status == "confirmed", outcome
+    return prepared.transaction
+
+
+async def signer_txs(info: dict, address: str) -> tuple[int, int]:
+    async with DevnetRpc(info["rpcUrl"]) as rpc:
+        latest = int(await rpc.call("eth_getTransactionCount", address, "latest"), 16)
+        pending = int(await rpc.call("eth_getTransactionCount", address, "pending"), 16)
+    return latest, pending
+
+
+async def tx_nonce(info: dict, tx_hash: str) -> int:
+    async with DevnetRpc(info["rpcUrl"]) as rpc:
+        return int((await rpc.call("eth_getTransactionByHash", tx_hash))["nonce"], 16)
+
+
+async def test_nonce_taken_behind_our_back_is_rejected_then_recovered(evm_devnet, lone_signer) -> None:
+    scheme, signer = lone_signer
+    payer = await funded_payer(evm_devnet)
+    pay_to = Account.create().address
+    await settle(scheme, payment_request(evm_devnet, payer, pay_to, 100))
+    request = payment_request(evm_devnet, payer, pay_to, 200)
+    prepared = await prepare(scheme, request)
+    taken = prepared.context.nonce
+    async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:  # someone else uses the signer key
+        await rpc.wait_receipt(await rpc.send("0x" + bytes(signer.key).hex(), signer.address, nonce=taken))
+    with pytest.raises(Rejected) as rejected:
+        await scheme.broadcast(prepared)
+    assert rejected.value.retryable and "nonce too low" in rejected.value.message
+
+    later = await settle(scheme, payment_request(evm_devnet, payer, pay_to, 300))
+    retried = await settle(scheme, request)  # the rejected payment settles on retry
+    assert [await tx_nonce(evm_devnet, h) for h in (later, retried)] == [taken + 1, taken + 2]
+    assert await signer_txs(evm_devnet, signer.address) == (taken + 3, taken + 3)
+
+
+async def test_refused_broadcast_frees_its_nonce_for_the_next_settle(evm_devnet, lone_signer) -> None:
+    scheme, signer = lone_signer
+    payer = await funded_payer(evm_devnet)
+    pay_to = Account.create().address
+    await settle(scheme, payment_request(evm_devnet, payer, pay_to, 100))
+    prepared = await prepare(scheme, payment_request(evm_devnet, payer, pay_to, 200))
+    async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:
+        await rpc.call("anvil_setBalance", signer.address, "0x0")  # the node now refuses: no gas money
+        with pytest.raises(Rejected, match="refused"):
+            await scheme.broadcast(prepared)
+        await rpc.call("anvil_setBalance", signer.address, hex(10**20))
+    reused = await settle(scheme, payment_request(evm_devnet, payer, pay_to, 300))
+    assert await tx_nonce(evm_devnet, reused) == prepared.context.nonce
+    assert await signer_txs(evm_devnet, signer.address) == (prepared.context.nonce + 1,) * 2
+
+
+async def test_refused_broadcast_with_a_later_tx_waiting_is_filled(evm_devnet, lone_signer) -> None:
+    scheme, signer = lone_signer
+    payer = await funded_payer(evm_devnet)
+    pay_to = Account.create().address
+    first = await prepare(scheme, payment_request(evm_devnet, payer, pay_to, 100))
+    second = await prepare(scheme, payment_request(evm_devnet, payer, pay_to, 200))
+    await scheme.broadcast(second)  # waits in the node's pool for the first nonce
+    async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:
+        balance = await rpc.call("eth_getBalance", signer.address, "latest")
+        await rpc.call("anvil_setBalance", signer.address, "0x0")
+        with pytest.raises(Rejected):
+            await scheme.broadcast(first)
+        await rpc.call("anvil_setBalance", signer.address, balance)
+    # No settle comes to reuse the nonce: the manager fills it so the waiting transfer is mined.
+    outcome = await scheme.confirm(second.transaction, NETWORK, 15, second.context)
+    assert outcome.status == "confirmed"
+    assert await tx_nonce(evm_devnet, second.transaction) == first.context.nonce + 1
+    assert await signer_txs(evm_devnet, signer.address) == (first.context.nonce + 2,) * 2
+
+
+async def test_prepared_but_never_broadcast_is_abandoned_and_dropped(
+    evm_devnet, lone_signer, monkeypatch
+) -> None:
+    monkeypatch.setattr(nonces, "ABANDON_AFTER", 1.0)
+    scheme, signer = lone_signer
+    payer = await funded_payer(evm_devnet)
+    pay_to = Account.create().address
+    never_sent = await prepare(scheme, payment_request(evm_devnet, payer, pay_to, 100))
+    waiting = await prepare(scheme, payment_request(evm_devnet, payer, pay_to, 200))
+    await scheme.broadcast(waiting)
+    assert (await scheme.confirm(waiting.transaction, NETWORK, 15, waiting.context)).status == "confirmed"
+    dropped = await scheme.confirm(never_sent.transaction, NETWORK, 0.2, never_sent.context)
+    assert dropped.status == "dropped"
+    with pytest.raises(Rejected, match="expired"):
+        await scheme.broadcast(never_sent)
+    assert await signer_txs(evm_devnet, signer.address) == (never_sent.context.nonce + 2,) * 2
