@@ -157,6 +157,10 @@ class Chain:
         self._slot_hashes: deque[tuple[int, Hash]] = deque(maxlen=SLOT_HASHES_LEN)
         self._remember_blockhash(self.svm.latest_blockhash())
         self.history: OrderedDict[str, Landed] = OrderedDict()
+        # Message hash -> slot, as the status cache keys it: a re-signed copy is the same transaction.
+        self._processed_messages: OrderedDict[Hash, int] = OrderedDict()
+        # Emulates a congested cluster: accepted transactions never reach a leader (tests set it).
+        self.drop_transactions = False
         self._executables: set[Pubkey] = set()
         self._decimals: dict[str, int] = {}
         self.token_accounts_by_owner: dict[str, set[str]] = {}
@@ -180,6 +184,10 @@ class Chain:
             self.svm.warp_to_slot(self.slot)
             self.svm.expire_blockhash()
             self._remember_blockhash(self.svm.latest_blockhash())
+        while self._processed_messages and next(iter(self._processed_messages.values())) < (
+            self.slot - MAX_PROCESSING_AGE
+        ):
+            self._processed_messages.popitem(last=False)
         clock = self.svm.get_clock()
         clock.unix_timestamp = int(time.time())
         self.svm.set_clock(clock)
@@ -307,7 +315,9 @@ class Chain:
         message = tx.message
         if check_blockhash and not self.is_blockhash_valid(message.recent_blockhash):
             raise TransactionError("BlockhashNotFound")
-        if check_blockhash and str(tx.signatures[0]) in self.history:
+        if check_blockhash and (
+            str(tx.signatures[0]) in self.history or message.hash() in self._processed_messages
+        ):
             raise TransactionError("AlreadyProcessed")
         fee = fee_for_message(message)
         payer = message.account_keys[0]
@@ -391,6 +401,7 @@ class Chain:
             post_token_balances=post_tokens,
         )
         self.history[signature] = landed
+        self._processed_messages[tx.message.hash()] = self.slot
         while len(self.history) > HISTORY_LIMIT:
             self.history.popitem(last=False)
         self.transaction_count += 1

@@ -1,0 +1,407 @@
+"""The `exact` scheme on Solana: an SPL TransferChecked the payer signed, the facilitator pays the fee.
+
+verify reads only (accounts, lookup tables, a simulation); settle signs the fee-payer slot, sends,
+and waits for `confirmed`. The generic pipeline (x402fac.worker) owns claims, limits and answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from solders.hash import Hash
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from x402fac.protocol import Reason, SupportedKind, VerifyRequest, to_legacy
+from x402fac.worker import (
+    Confirmation,
+    Identity,
+    Invalid,
+    Outcome,
+    Prepared,
+    Rejected,
+    Scheme,
+    SupportedPart,
+    Verified,
+)
+
+from .chain import AccountData, NodeUnavailable, RpcError, SolanaClient, StatusWatcher
+from .config import MAX_COMPUTE_UNIT_PRICE, SolanaNetwork
+from .transaction import (
+    ADDRESS_LOOKUP_TABLE_PROGRAM,
+    MIN_RANDOM_MEMO_BYTES,
+    TOKEN_PROGRAMS,
+    Payment,
+    check_signatures,
+    derive_ata,
+    lookup_table_addresses,
+    read_payment,
+    sign_fee_payer,
+)
+
+log = logging.getLogger(__name__)
+
+MINT_SIZE = 82
+TOKEN_ACCOUNT_SIZE = 165
+MINT_ACCOUNT_TYPE = 1  # Token-2022 account-type byte after the 165-byte base
+TOKEN_INSUFFICIENT_FUNDS = {"Custom": 1}  # SPL Token and Token-2022 error 1
+TRANSFER_INDEX = 2
+CONFIRMED_LEVELS = frozenset({"confirmed", "finalized"})
+REMEMBERED_BLOCKHASHES = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Mint:
+    program: Pubkey
+    decimals: int
+
+
+def _as_mint(account: AccountData | None) -> Mint | None:
+    """A Token / Token-2022 mint, or None for anything else."""
+    if account is None:
+        return None
+    program = Pubkey.from_string(account.owner)
+    data = account.data
+    if program not in TOKEN_PROGRAMS or len(data) < MINT_SIZE or not data[45]:
+        return None
+    if len(data) == MINT_SIZE or (
+        program == TOKEN_PROGRAMS[1]
+        and len(data) > TOKEN_ACCOUNT_SIZE
+        and data[TOKEN_ACCOUNT_SIZE] == MINT_ACCOUNT_TYPE
+    ):
+        return Mint(program, data[44])
+    return None
+
+
+@dataclass(slots=True)
+class Runtime:
+    """One served network: its client, status watcher, fee payers and read caches."""
+
+    config: SolanaNetwork
+    client: SolanaClient
+    watcher: StatusWatcher
+    fee_payers: dict[str, Keypair]
+    mints: dict[str, Mint] = field(default_factory=dict)  # immutable once initialized
+    # Blockhash of each transaction this process signed, to tell "late" from "expired".
+    blockhashes: OrderedDict[str, Hash] = field(default_factory=OrderedDict)
+
+    def remember(self, signature: str, blockhash: Hash) -> None:
+        self.blockhashes[signature] = blockhash
+        while len(self.blockhashes) > REMEMBERED_BLOCKHASHES:
+            self.blockhashes.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    payment: Payment
+    fee_payer: Keypair
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    wire: bytes
+    network: str
+    blockhash: Hash
+
+
+def _error_text(err: Any) -> str:
+    return json.dumps(err, separators=(",", ":"))
+
+
+def _is_insufficient_funds(err: Any) -> bool:
+    return isinstance(err, dict) and err.get("InstructionError") == [TRANSFER_INDEX, TOKEN_INSUFFICIENT_FUNDS]
+
+
+class ExactSolanaScheme(Scheme):
+    name = "exact"
+
+    def __init__(
+        self,
+        networks: list[SolanaNetwork],
+        *,
+        max_compute_unit_price: int = MAX_COMPUTE_UNIT_PRICE,
+        rpc_timeout: float = 10.0,
+        confirm_poll: float = 0.2,
+    ) -> None:
+        self.max_compute_unit_price = max_compute_unit_price
+        self.runtimes: dict[str, Runtime] = {}
+        for network in networks:
+            client = SolanaClient(network.rpc_urls, rpc_timeout)
+            self.runtimes[network.network] = Runtime(
+                config=network,
+                client=client,
+                watcher=StatusWatcher(client, confirm_poll),
+                fee_payers={str(k.pubkey()): k for k in network.fee_payers},
+            )
+
+    async def close(self) -> None:
+        for runtime in self.runtimes.values():
+            await runtime.watcher.close()
+            await runtime.client.close()
+
+    def networks(self) -> list[str]:
+        return list(self.runtimes)
+
+    def supported(self) -> SupportedPart:
+        kinds = []
+        signers: list[str] = []
+        for caip2, runtime in self.runtimes.items():
+            addresses = runtime.config.fee_payer_addresses
+            signers.extend(a for a in addresses if a not in signers)
+            extra = {"feePayer": addresses[0]}
+            kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
+            legacy = to_legacy(caip2)
+            if legacy != caip2:
+                kinds.append(SupportedKind(x402_version=1, scheme=self.name, network=legacy, extra=extra))
+        return SupportedPart(kinds=kinds, signers={"solana:*": signers})
+
+    # ---- identify: the payment's bytes alone ----
+
+    def _read(self, request: VerifyRequest) -> Payment:
+        payload = request.payment_payload.payload
+        return read_payment(payload.get("transaction"), self.max_compute_unit_price)
+
+    def identify(self, request: VerifyRequest) -> Identity:
+        payment = self._read(request)
+        requirements = request.payment_requirements
+        memo_digest = hashlib.sha256(payment.memo).hexdigest()
+        return Identity(
+            payment_id=payment.payment_id,
+            payer=str(payment.payer),
+            amount=str(payment.transfer.amount),
+            # One purchase per memo: a second payment carrying it to the same payee is a duplicate.
+            secondary_keys=(f"memo/{requirements.network}/{requirements.pay_to}/{memo_digest}",),
+        )
+
+    # ---- verify: every check, reading the chain but never writing ----
+
+    async def verify(self, request: VerifyRequest, identity: Identity) -> Verified:
+        requirements = request.payment_requirements
+        runtime = self.runtimes[requirements.network]
+        payment = self._read(request)
+        payer = str(payment.payer)
+        extra = requirements.extra or {}
+
+        fee_payer = extra.get("feePayer")
+        if not isinstance(fee_payer, str) or fee_payer not in runtime.fee_payers:
+            raise Invalid(
+                Reason.FEE_PAYER_NOT_MANAGED,
+                f"extra.feePayer {fee_payer!r} is not a fee payer of this facilitator",
+                payer,
+            )
+        if str(payment.fee_payer) != fee_payer:
+            raise Invalid(
+                Reason.FEE_PAYER_NOT_MANAGED,
+                f"the transaction's fee payer is {payment.fee_payer}, not extra.feePayer {fee_payer}",
+                payer,
+            )
+        check_signatures(payment)
+        if payer in runtime.fee_payers:
+            raise Invalid(Reason.FEE_PAYER_TRANSFERRING, "the transfer authority is a facilitator key", payer)
+        self._check_memo(payment, extra.get("memo"), payer)
+
+        asset, pay_to = self._addresses(requirements.asset, requirements.pay_to, payer)
+        if runtime.config.assets is not None and str(asset) not in runtime.config.assets:
+            raise Invalid(
+                Reason.UNSUPPORTED_ASSET, f"asset {asset} is not accepted on {requirements.network}", payer
+            )
+        mint, keys = await self._load(runtime, payment, asset, payer)
+
+        transfer = payment.transfer
+        if keys[transfer.mint_index] != asset:
+            raise Invalid(
+                Reason.MINT_MISMATCH,
+                f"the transfer moves mint {keys[transfer.mint_index]}, not {asset}",
+                payer,
+            )
+        if transfer.program != mint.program:
+            raise Invalid(
+                Reason.MINT_MISMATCH,
+                f"asset {asset} belongs to {mint.program}, the transfer calls {transfer.program}",
+                payer,
+            )
+        expected_destination = derive_ata(pay_to, asset, mint.program)
+        if keys[transfer.destination_index] != expected_destination:
+            raise Invalid(
+                Reason.RECIPIENT_MISMATCH,
+                f"the transfer pays {keys[transfer.destination_index]}, not {pay_to}'s token account "
+                f"{expected_destination}",
+                payer,
+            )
+        required = int(requirements.amount)
+        if transfer.amount < required:
+            raise Invalid(
+                Reason.AMOUNT_TOO_LOW, f"the transfer pays {transfer.amount}, {required} required", payer
+            )
+        if transfer.amount > required:
+            raise Invalid(
+                Reason.AMOUNT_MISMATCH,
+                f"the transfer pays {transfer.amount}, over the {required} required",
+                payer,
+            )
+        for index in payment.account_indexes:
+            if str(keys[index]) in runtime.fee_payers:
+                raise Invalid(
+                    Reason.FEE_PAYER_IN_INSTRUCTION,
+                    f"facilitator key {keys[index]} appears in an instruction's accounts",
+                    payer,
+                )
+        await self._simulate(runtime, payment, payer)
+        return Verified(identity, Checked(payment, runtime.fee_payers[fee_payer]))
+
+    @staticmethod
+    def _check_memo(payment: Payment, expected: Any, payer: str) -> None:
+        if isinstance(expected, str) and expected:
+            if payment.memo != expected.encode():
+                raise Invalid(Reason.MEMO_MISMATCH, "the memo differs from extra.memo", payer)
+        elif len(payment.memo) < MIN_RANDOM_MEMO_BYTES:
+            raise Invalid(
+                Reason.MEMO_MISSING,
+                f"without extra.memo the memo must carry at least {MIN_RANDOM_MEMO_BYTES} random bytes",
+                payer,
+            )
+
+    @staticmethod
+    def _addresses(asset: str, pay_to: str, payer: str) -> tuple[Pubkey, Pubkey]:
+        try:
+            asset_key = Pubkey.from_string(asset)
+        except ValueError:
+            raise Invalid(
+                Reason.ASSET_NOT_A_MINT, f"asset {asset!r} is not a Solana address", payer
+            ) from None
+        try:
+            pay_to_key = Pubkey.from_string(pay_to)
+        except ValueError:
+            raise Invalid(
+                Reason.RECIPIENT_MISMATCH, f"payTo {pay_to!r} is not a Solana address", payer
+            ) from None
+        return asset_key, pay_to_key
+
+    async def _load(
+        self, runtime: Runtime, payment: Payment, asset: Pubkey, payer: str
+    ) -> tuple[Mint, list[Pubkey]]:
+        """The asset's mint and the full account list, in one getMultipleAccounts call at most."""
+        lookups = payment.lookups
+        mint = runtime.mints.get(str(asset))
+        wanted = ([] if mint else [str(asset)]) + [str(lookup.account_key) for lookup in lookups]
+        fetched: list[AccountData | None] = []
+        if wanted:
+            try:
+                fetched = await runtime.client.accounts(wanted)
+            except (NodeUnavailable, RpcError) as exc:
+                raise Invalid(Reason.NODE_UNAVAILABLE, str(exc), payer) from None
+        if mint is None:
+            mint = _as_mint(fetched.pop(0))
+            if mint is None:
+                raise Invalid(
+                    Reason.ASSET_NOT_A_MINT, f"{asset} is not an SPL Token or Token-2022 mint", payer
+                )
+            runtime.mints[str(asset)] = mint
+        writable: list[Pubkey] = []
+        readonly: list[Pubkey] = []
+        for lookup, table in zip(lookups, fetched, strict=True):
+            if table is None or table.owner != str(ADDRESS_LOOKUP_TABLE_PROGRAM):
+                raise Invalid(
+                    Reason.LOOKUP_TABLE_UNRESOLVED, f"lookup table {lookup.account_key} does not exist", payer
+                )
+            try:
+                addresses = lookup_table_addresses(table.data)
+                writable.extend(addresses[i] for i in bytes(lookup.writable_indexes))
+                readonly.extend(addresses[i] for i in bytes(lookup.readonly_indexes))
+            except (ValueError, IndexError):
+                raise Invalid(
+                    Reason.LOOKUP_TABLE_UNRESOLVED, f"lookup table {lookup.account_key} cannot be read", payer
+                ) from None
+        keys = [*payment.static_keys, *writable, *readonly]
+        if any(index >= len(keys) for index in payment.account_indexes):
+            raise Invalid(Reason.INVALID_INSTRUCTIONS, "an instruction names an account out of range", payer)
+        return mint, keys
+
+    async def _simulate(self, runtime: Runtime, payment: Payment, payer: str) -> None:
+        # Our slot is unsigned yet and every other signature was checked above: no sigVerify.
+        try:
+            result = await runtime.client.simulate(bytes(payment.transaction))
+        except NodeUnavailable as exc:
+            raise Invalid(Reason.NODE_UNAVAILABLE, str(exc), payer) from None
+        except RpcError as exc:
+            raise Invalid(Reason.SIMULATION_FAILED, exc.message, payer) from None
+        err = result.get("err")
+        if err is None:
+            return
+        if err == "BlockhashNotFound":
+            raise Invalid(
+                Reason.BLOCKHASH_EXPIRED, "the transaction's blockhash expired; sign it anew", payer
+            )
+        if err == "AlreadyProcessed":
+            raise Invalid(Reason.DUPLICATE_SETTLEMENT, "this transaction was already processed", payer)
+        if _is_insufficient_funds(err):
+            raise Invalid(
+                Reason.INSUFFICIENT_BALANCE, "the payer's token balance does not cover the amount", payer
+            )
+        logs = result.get("logs") or []
+        detail = f"; {logs[-1]}" if logs else ""
+        raise Invalid(Reason.SIMULATION_FAILED, f"simulation failed: {_error_text(err)}{detail}", payer)
+
+    # ---- settle ----
+
+    async def prepare(self, request: VerifyRequest, verified: Verified) -> Prepared:
+        checked: Checked = verified.context
+        payment = checked.payment
+        signed = sign_fee_payer(payment.transaction, payment.signed_message, checked.fee_payer)
+        signature = str(signed.signatures[0])
+        network = request.payment_requirements.network
+        self.runtimes[network].remember(signature, payment.blockhash)
+        return Prepared(signature, Attempt(bytes(signed), network, payment.blockhash))
+
+    async def broadcast(self, prepared: Prepared) -> None:
+        attempt: Attempt = prepared.context
+        runtime = self.runtimes[attempt.network]
+        try:
+            await runtime.client.send(attempt.wire)
+        except RpcError as exc:
+            raise Rejected(
+                Reason.SETTLEMENT_FAILED, f"the node refused the transaction: {exc.message}"
+            ) from None
+        except NodeUnavailable as exc:
+            if not exc.maybe_delivered:
+                raise Rejected(Reason.NODE_UNAVAILABLE, str(exc)) from None
+            raise  # may have reached a node: the pipeline keeps it pending for reconciliation
+
+    async def confirm(self, transaction: str, network: str, timeout: float, context: Any = None) -> Outcome:
+        runtime = self.runtimes[network]
+        status = await runtime.watcher.wait(transaction, timeout, CONFIRMED_LEVELS)
+        if status is not None:
+            return self._outcome(status)
+        blockhash = (
+            context.blockhash if isinstance(context, Attempt) else runtime.blockhashes.get(transaction)
+        )
+        if blockhash is None:
+            return Outcome(Confirmation.PENDING, message=f"not confirmed within {timeout:g}s")
+        try:
+            if await runtime.client.is_blockhash_valid(str(blockhash)):
+                return Outcome(Confirmation.PENDING, message=f"not confirmed within {timeout:g}s")
+            # Expired: nothing can land any more, so what the chain holds now is final.
+            (status,) = await runtime.client.signature_statuses([transaction])
+        except (NodeUnavailable, RpcError) as exc:
+            return Outcome(Confirmation.PENDING, message=f"status unknown: {exc}")
+        if status is None:
+            return Outcome(
+                Confirmation.DROPPED,
+                Reason.BLOCKHASH_EXPIRED,
+                "the blockhash expired before the transaction landed; nothing was paid",
+            )
+        if status.get("err") is not None or status.get("confirmationStatus") in CONFIRMED_LEVELS:
+            return self._outcome(status)
+        return Outcome(Confirmation.PENDING, message="processed, not yet confirmed")
+
+    @staticmethod
+    def _outcome(status: dict[str, Any]) -> Outcome:
+        err = status.get("err")
+        if err is None:
+            return Outcome(Confirmation.CONFIRMED)
+        reason = Reason.INSUFFICIENT_BALANCE if _is_insufficient_funds(err) else Reason.SETTLEMENT_FAILED
+        return Outcome(Confirmation.FAILED, reason, f"the transaction failed on-chain: {_error_text(err)}")

@@ -1,0 +1,382 @@
+"""The Solana worker through the real stack (gateway -> NATS -> worker -> ledger) against the devnet.
+
+Every refusal answers its precise reason and moves nothing; a payment is sent at most once.
+"""
+
+import asyncio
+import os
+from collections import Counter
+
+import httpx
+import pytest
+from solders.account import Account
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.system_program import TransferParams, transfer
+from solders.token.state import Mint, TokenAccount, TokenAccountState
+from solders.transaction import VersionedTransaction
+from x402fac.devnet.solana import NETWORK, USDC_MINT
+from x402fac.devnet.solana.instructions import TOKEN, ata
+from x402fac.protocol import Reason
+from x402fac.worker import Confirmation, Outcome
+
+from tests.fixtures.solana import (
+    USDC_UNIT,
+    b64,
+    partially_signed,
+    solana_payment_body,
+    solana_requirements,
+    usdc_payment,
+)
+
+PRICE = 10_000  # 0.01 USDC
+
+
+@pytest.fixture
+async def gateway(stack, solana_worker):
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as http:
+        yield http
+
+
+@pytest.fixture
+def fee_payer(solana_devnet) -> Keypair:
+    return solana_devnet.fee_payers[0]
+
+
+@pytest.fixture
+def pay_to(solana_devnet) -> Pubkey:
+    seller = Keypair().pubkey()
+    solana_devnet.fund(seller)  # the seller's USDC account exists, as x402 requires
+    return seller
+
+
+async def post(gateway, path: str, body: dict) -> dict:
+    answer = await gateway.post(path, json=body)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def signature_of(tx) -> str:
+    """The signature the facilitator's fee-payer slot will carry (ed25519 is deterministic)."""
+    return str(tx.signatures[0])
+
+
+async def test_supported_lists_devnet_with_fee_payer(gateway, solana_devnet):
+    for _ in range(50):
+        supported = (await gateway.get("/supported")).json()
+        kinds = [k for k in supported["kinds"] if k["network"] in (NETWORK, "solana-devnet")]
+        if kinds:
+            break
+        await asyncio.sleep(0.1)
+    fee_payer = str(solana_devnet.fee_payers[0].pubkey())
+    assert {
+        "x402Version": 2,
+        "scheme": "exact",
+        "network": NETWORK,
+        "extra": {"feePayer": fee_payer},
+    } in kinds
+    assert {
+        "x402Version": 1,
+        "scheme": "exact",
+        "network": "solana-devnet",
+        "extra": {"feePayer": fee_payer},
+    } in kinds
+    assert set(supported["signers"]["solana:*"]) == {str(k.pubkey()) for k in solana_devnet.fee_payers}
+
+
+async def test_verify_then_settle_moves_exactly_the_price(
+    gateway, solana_devnet, solana_payer, fee_payer, pay_to
+):
+    tx = usdc_payment(solana_payer, pay_to, PRICE, fee_payer.pubkey(), solana_devnet.chain.latest_blockhash)
+    body = solana_payment_body(solana_requirements(pay_to, PRICE, fee_payer.pubkey()), tx)
+    payer = str(solana_payer.pubkey())
+    fee_payer_sol = solana_devnet.chain.svm.get_balance(fee_payer.pubkey())
+
+    assert await post(gateway, "/verify", body) == {"isValid": True, "payer": payer}
+    assert solana_devnet.usdc_balance(pay_to) == 0  # verify moved nothing
+
+    settled = await post(gateway, "/settle", body)
+    signed = partially_signed(tx.message, [fee_payer, solana_payer])
+    assert settled == {
+        "success": True,
+        "transaction": signature_of(signed),
+        "network": NETWORK,
+        "payer": payer,
+        "amount": str(PRICE),
+    }
+    assert solana_devnet.usdc_balance(pay_to) == PRICE
+    assert solana_devnet.usdc_balance(solana_payer.pubkey()) == 100 * USDC_UNIT - PRICE
+    status = solana_devnet.chain.signature_status(settled["transaction"])
+    assert status["confirmationStatus"] in ("confirmed", "finalized")
+    # The facilitator paid the fee: two signatures plus a 1 micro-lamport x 20,000 unit priority fee.
+    assert solana_devnet.chain.svm.get_balance(fee_payer.pubkey()) == fee_payer_sol - 10_001
+
+
+async def test_legacy_v1_body_settles(gateway, solana_devnet, solana_payer, fee_payer, pay_to):
+    tx = usdc_payment(solana_payer, pay_to, PRICE, fee_payer.pubkey(), solana_devnet.chain.latest_blockhash)
+    requirements = {
+        "scheme": "exact",
+        "network": "solana-devnet",
+        "maxAmountRequired": str(PRICE),
+        "payTo": str(pay_to),
+        "asset": str(USDC_MINT),
+        "resource": "https://example.test/thing",
+        "description": "",
+        "mimeType": "",
+        "maxTimeoutSeconds": 30,
+        "extra": {"feePayer": str(fee_payer.pubkey())},
+    }
+    body = {
+        "x402Version": 1,
+        "paymentPayload": {
+            "x402Version": 1,
+            "scheme": "exact",
+            "network": "solana-devnet",
+            "payload": {"transaction": b64(tx)},
+        },
+        "paymentRequirements": requirements,
+    }
+    settled = await post(gateway, "/settle", body)
+    assert settled["success"] is True, settled
+    assert solana_devnet.usdc_balance(pay_to) == PRICE
+
+
+def _foreign_mint(solana_devnet, holder: Keypair) -> Pubkey:
+    """Another 6-decimal mint, `holder` holding some of it."""
+    mint = Keypair().pubkey()
+    chain = solana_devnet.chain
+    data = bytes(Mint(Keypair().pubkey(), 10**9, 6, True, None))
+    chain.set_account(mint, Account(chain.svm.minimum_balance_for_rent_exemption(82), data, TOKEN, False, 0))
+    account = TokenAccount(mint, holder.pubkey(), 10**9, None, TokenAccountState.Initialized, None, 0)
+    chain.set_account(
+        ata(holder.pubkey(), mint),
+        Account(chain.svm.minimum_balance_for_rent_exemption(165), bytes(account), TOKEN, False, 0),
+    )
+    return mint
+
+
+REFUSALS = [
+    "fee_payer_as_authority",
+    "fee_payer_in_memo_accounts",
+    "wrong_mint",
+    "asset_not_a_mint",
+    "wrong_destination",
+    "amount_below",
+    "amount_above",
+    "compute_price_over_cap",
+    "unknown_extra_instruction",
+    "missing_payer_signature",
+    "memo_differs_from_extra_memo",
+    "short_random_memo",
+    "fee_payer_not_ours",
+    "insufficient_balance",
+    "expired_blockhash",
+]
+
+
+@pytest.mark.parametrize("case", REFUSALS)
+async def test_refusals_name_their_reason_and_move_nothing(
+    gateway, solana_devnet, solana_payer, fee_payer, pay_to, case
+):
+    chain = solana_devnet.chain
+    blockhash = chain.latest_blockhash
+    payer = solana_payer
+    requirements = solana_requirements(pay_to, PRICE, fee_payer.pubkey())
+    kwargs: dict = {}
+    expected_reason = {
+        "fee_payer_as_authority": Reason.FEE_PAYER_TRANSFERRING,
+        "fee_payer_in_memo_accounts": Reason.FEE_PAYER_IN_INSTRUCTION,
+        "wrong_mint": Reason.MINT_MISMATCH,
+        "asset_not_a_mint": Reason.ASSET_NOT_A_MINT,
+        "wrong_destination": Reason.RECIPIENT_MISMATCH,
+        "amount_below": Reason.AMOUNT_TOO_LOW,
+        "amount_above": Reason.AMOUNT_MISMATCH,
+        "compute_price_over_cap": Reason.COMPUTE_PRICE_TOO_HIGH,
+        "unknown_extra_instruction": Reason.UNKNOWN_INSTRUCTION,
+        "missing_payer_signature": Reason.MISSING_SIGNATURE,
+        "memo_differs_from_extra_memo": Reason.MEMO_MISMATCH,
+        "short_random_memo": Reason.MEMO_MISSING,
+        "fee_payer_not_ours": Reason.FEE_PAYER_NOT_MANAGED,
+        "insufficient_balance": Reason.INSUFFICIENT_BALANCE,
+        "expired_blockhash": Reason.BLOCKHASH_EXPIRED,
+    }[case]
+    amount = PRICE
+    fee_payer_key = fee_payer.pubkey()
+    if case == "fee_payer_as_authority":
+        kwargs["authority"] = fee_payer.pubkey()
+    elif case == "fee_payer_in_memo_accounts":
+        kwargs["memo_accounts"] = (fee_payer.pubkey(),)
+    elif case == "wrong_mint":
+        kwargs["mint"] = _foreign_mint(solana_devnet, payer)
+    elif case == "asset_not_a_mint":
+        requirements["asset"] = str(ata(payer.pubkey(), USDC_MINT))
+    elif case == "wrong_destination":
+        kwargs["destination"] = ata(solana_devnet.payers[0].pubkey(), USDC_MINT)
+    elif case == "amount_below":
+        amount = PRICE - 1
+    elif case == "amount_above":
+        amount = PRICE + 1
+    elif case == "compute_price_over_cap":
+        kwargs["price"] = 5_000_001
+    elif case == "unknown_extra_instruction":
+        kwargs["extra_instructions"] = (
+            transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=pay_to, lamports=1)),
+        )
+    elif case == "memo_differs_from_extra_memo":
+        requirements["extra"]["memo"] = "order-42"
+        kwargs["memo_bytes"] = b"order-43"
+    elif case == "short_random_memo":
+        kwargs["memo_bytes"] = b"0123456789"
+    elif case == "fee_payer_not_ours":
+        fee_payer_key = Keypair().pubkey()
+        requirements["extra"]["feePayer"] = str(fee_payer_key)
+    elif case == "insufficient_balance":
+        amount = 101 * USDC_UNIT
+        requirements["amount"] = str(amount)
+    tx = usdc_payment(payer, pay_to, amount, fee_payer_key, blockhash, **kwargs)
+    if case == "missing_payer_signature":
+        tx = partially_signed(tx.message, [])
+    if case == "expired_blockhash":
+        chain.advance(151)
+    body = solana_payment_body(requirements, tx)
+    before = solana_devnet.usdc_balance(payer.pubkey())
+
+    verified = await post(gateway, "/verify", body)
+    assert verified["isValid"] is False
+    assert verified["invalidReason"] == expected_reason, verified
+    settled = await post(gateway, "/settle", body)
+    assert settled["success"] is False
+    assert settled["errorReason"] == expected_reason, settled
+    assert settled["transaction"] == ""
+    assert solana_devnet.usdc_balance(payer.pubkey()) == before
+    assert solana_devnet.usdc_balance(pay_to) == 0
+
+
+async def test_second_payment_for_the_same_memo_is_a_duplicate(
+    gateway, solana_devnet, solana_payer, fee_payer, pay_to
+):
+    requirements = solana_requirements(pay_to, PRICE, fee_payer.pubkey(), extra={"memo": "invoice-7"})
+    blockhash = solana_devnet.chain.latest_blockhash
+    first = usdc_payment(solana_payer, pay_to, PRICE, fee_payer.pubkey(), blockhash, memo_bytes=b"invoice-7")
+    second_payer = solana_devnet.new_payer(10 * USDC_UNIT)
+    second = usdc_payment(second_payer, pay_to, PRICE, fee_payer.pubkey(), blockhash, memo_bytes=b"invoice-7")
+
+    assert (await post(gateway, "/settle", solana_payment_body(requirements, first)))["success"] is True
+    refused = await post(gateway, "/settle", solana_payment_body(requirements, second))
+    assert refused["success"] is False
+    assert refused["errorReason"] == Reason.DUPLICATE_SETTLEMENT
+    assert solana_devnet.usdc_balance(pay_to) == PRICE
+    assert solana_devnet.usdc_balance(second_payer.pubkey()) == 10 * USDC_UNIT
+
+
+async def test_resubmission_with_another_fee_payer_slot_gets_the_stored_answer(
+    gateway, solana_devnet, solana_payer, fee_payer, pay_to
+):
+    tx = usdc_payment(solana_payer, pay_to, PRICE, fee_payer.pubkey(), solana_devnet.chain.latest_blockhash)
+    requirements = solana_requirements(pay_to, PRICE, fee_payer.pubkey())
+    first = await post(gateway, "/settle", solana_payment_body(requirements, tx))
+    assert first["success"] is True
+
+    tampered = VersionedTransaction.populate(tx.message, [Signature(os.urandom(64)), tx.signatures[1]])
+    again = await post(gateway, "/settle", solana_payment_body(requirements, tampered))
+    assert again == first
+    assert solana_devnet.usdc_balance(pay_to) == PRICE
+
+
+async def test_concurrent_settles_of_one_payment_send_once(
+    gateway, solana_devnet, solana_payer, fee_payer, pay_to
+):
+    sends: Counter[str] = Counter()
+    original = solana_devnet.rpc.methods["sendTransaction"]
+
+    def counting_send(params):
+        signature = original(params)
+        sends[signature] += 1
+        return signature
+
+    solana_devnet.rpc.methods["sendTransaction"] = counting_send
+    try:
+        tx = usdc_payment(
+            solana_payer, pay_to, PRICE, fee_payer.pubkey(), solana_devnet.chain.latest_blockhash
+        )
+        body = solana_payment_body(solana_requirements(pay_to, PRICE, fee_payer.pubkey()), tx)
+        answers = await asyncio.gather(*(post(gateway, "/settle", body) for _ in range(20)))
+    finally:
+        solana_devnet.rpc.methods["sendTransaction"] = original
+    signature = signature_of(partially_signed(tx.message, [fee_payer, solana_payer]))
+    assert sends == Counter({signature: 1})
+    # Each concurrent caller sees the outcome, or pending (the transaction id once it is recorded).
+    for answer in answers:
+        if answer["success"]:
+            assert answer["transaction"] == signature
+        else:
+            assert answer["errorReason"] == Reason.SETTLEMENT_PENDING, answer
+            assert answer["transaction"] in (signature, "")
+    assert any(answer["success"] for answer in answers)
+    assert solana_devnet.usdc_balance(pay_to) == PRICE
+    final = await post(gateway, "/settle", body)
+    assert final["success"] is True and final["transaction"] == signature
+
+
+async def wait_until(predicate, timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.05)
+
+
+async def test_late_confirmation_is_pending_then_final(
+    gateway, solana_devnet, solana_payer, fee_payer, pay_to
+):
+    chain = solana_devnet.chain
+    tx = usdc_payment(solana_payer, pay_to, PRICE, fee_payer.pubkey(), chain.latest_blockhash)
+    body = solana_payment_body(
+        solana_requirements(pay_to, PRICE, fee_payer.pubkey(), maxTimeoutSeconds=1), tx
+    )
+    signature = signature_of(partially_signed(tx.message, [fee_payer, solana_payer]))
+    chain.confirm_delay = 3.0
+    try:
+        pending = await post(gateway, "/settle", body)
+    finally:
+        chain.confirm_delay = 0.3
+    assert pending["success"] is False
+    assert pending["errorReason"] == Reason.SETTLEMENT_PENDING, pending
+    assert pending["transaction"] == signature
+    await wait_until(lambda: chain.signature_status(signature)["confirmationStatus"] != "processed")
+    final = await post(gateway, "/settle", body)
+    assert final["success"] is True and final["transaction"] == signature
+    assert solana_devnet.usdc_balance(pay_to) == PRICE
+
+
+async def test_dropped_transaction_fails_once_its_blockhash_expires(
+    stack, gateway, solana_worker, solana_devnet, solana_payer, fee_payer, pay_to
+):
+    chain = solana_devnet.chain
+    tx = usdc_payment(solana_payer, pay_to, PRICE, fee_payer.pubkey(), chain.latest_blockhash)
+    body = solana_payment_body(
+        solana_requirements(pay_to, PRICE, fee_payer.pubkey(), maxTimeoutSeconds=1), tx
+    )
+    chain.drop_transactions = True  # a congested cluster loses it
+    try:
+        pending = await post(gateway, "/settle", body)
+    finally:
+        chain.drop_transactions = False
+    assert pending["errorReason"] == Reason.SETTLEMENT_PENDING, pending
+    signature = pending["transaction"]
+    assert await solana_worker.confirm(signature, NETWORK, 0.2) == Outcome(
+        Confirmation.PENDING, message="not confirmed within 0.2s"
+    )
+
+    chain.advance(151)
+    dropped = await solana_worker.confirm(signature, NETWORK, 0.2)
+    assert dropped.status is Confirmation.DROPPED
+    assert dropped.reason == Reason.BLOCKHASH_EXPIRED
+    # The reconciler concludes it and releases the claim: the payment is refused on its merits now.
+    (worker,) = [w for w in stack.workers if w.family == "solana"]
+    assert await worker.pipeline.reconcile_once(older_than_seconds=0) >= 1
+    again = await post(gateway, "/settle", body)
+    assert again["errorReason"] == Reason.BLOCKHASH_EXPIRED, again
+    assert again["transaction"] == ""
+    assert solana_devnet.usdc_balance(pay_to) == 0
