@@ -1,5 +1,6 @@
 """The Solana devnet through its JSON-RPC: real programs, signatures, blockhash window, agave shapes."""
 
+import asyncio
 import base64
 
 from solana.rpc.async_api import AsyncClient
@@ -13,6 +14,10 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.system_program import CreateAccountParams, TransferParams, create_account, transfer
 from solders.transaction import VersionedTransaction
+from x402.mechanisms.svm import FacilitatorKeypairSigner, KeypairSigner
+from x402.mechanisms.svm.exact import ExactSvmClientScheme
+from x402.mechanisms.svm.exact.facilitator import ExactSvmScheme as ExactSvmFacilitatorScheme
+from x402.schemas import PaymentPayload, PaymentRequirements
 from x402fac.devnet.solana import DEVNET_GENESIS_HASH, NETWORK, USDC_MINT, faucet
 from x402fac.devnet.solana.codec import TOKEN_2022_PROGRAM, b58encode
 from x402fac.devnet.solana.instructions import (
@@ -355,3 +360,34 @@ async def test_faucet_over_rpc(solana_devnet):
     assert solana_devnet.chain.svm.get_balance(owner) > 0
     await faucet(solana_devnet.info(), str(owner), 500_000)
     assert solana_devnet.usdc_balance(owner) == 3_000_000
+
+
+async def test_official_sdk_client_and_facilitator_run_against_the_devnet(solana_devnet):
+    """The x402 SDK's own SVM client and facilitator (solana-py, sync) pay and settle here unchanged."""
+    payer = solana_devnet.new_payer(10 * USDC_UNIT)
+    seller = Keypair().pubkey()
+    solana_devnet.fund(seller)
+    fee_payer = solana_devnet.fee_payers[0]
+    requirements = PaymentRequirements(
+        scheme="exact",
+        network=NETWORK,
+        asset=str(USDC_MINT),
+        amount="2500",
+        pay_to=str(seller),
+        max_timeout_seconds=60,
+        extra={"feePayer": str(fee_payer.pubkey())},
+    )
+
+    def pay_and_settle():
+        inner = ExactSvmClientScheme(KeypairSigner(payer), solana_devnet.url).create_payment_payload(
+            requirements
+        )
+        payload = PaymentPayload(x402_version=2, accepted=requirements, payload=inner)
+        facilitator = ExactSvmFacilitatorScheme(FacilitatorKeypairSigner(fee_payer, solana_devnet.url))
+        return facilitator.verify(payload, requirements), facilitator.settle(payload, requirements)
+
+    verified, settled = await asyncio.to_thread(pay_and_settle)
+    assert verified.is_valid, verified
+    assert settled.success, settled
+    assert solana_devnet.usdc_balance(seller) == 2500
+    assert solana_devnet.usdc_balance(payer.pubkey()) == 10 * USDC_UNIT - 2500
