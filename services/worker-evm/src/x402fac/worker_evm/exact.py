@@ -499,13 +499,12 @@ class ExactEvmScheme(Scheme):
         return None
 
     async def _revert_cause(self, runtime: EvmNetwork, transaction: str, receipt: dict) -> str:
-        """Replays the reverted call on the state before its block to name the cause."""
+        """Replays the reverted call on its block's state to name the cause (an authorization used, or a
+        balance spent, by an earlier transaction shows there; the reverted one left no trace)."""
         try:
             tx = await runtime.rpc.call("eth_getTransactionByHash", transaction)
-            parent = hex(int(receipt["blockNumber"], 16) - 1)
-            await runtime.rpc.call(
-                "eth_call", {"from": tx["from"], "to": tx["to"], "data": tx["input"]}, parent
-            )
+            call = {"from": tx["from"], "to": tx["to"], "data": tx["input"]}
+            await runtime.rpc.call("eth_call", call, receipt["blockNumber"])
         except RpcError as exc:
             return f"transaction reverted: {eip3009.decode_revert(exc.revert_data or b'') or exc.message}"
         except (NodeUnavailable, KeyError, TypeError, ValueError):

@@ -88,6 +88,7 @@ class NonceManager:
         self._slots: dict[int, Slot] = {}
         self._history: OrderedDict[str, int] = OrderedDict()
         self._abandoned: set[str] = set()
+        self._mined_floor = 0  # every nonce below this is known mined (a lagging node cannot undo that)
         self._dirty = True
         self._lock = asyncio.Lock()
         self._maintenance: asyncio.Task | None = None
@@ -166,6 +167,8 @@ class NonceManager:
         """The chain included `tx_hash` (whatever its status): its nonce is consumed."""
         nonce = self._history.get(tx_hash)
         slot = self._slots.get(nonce) if nonce is not None else None
+        if nonce is not None:
+            self._mined_floor = max(self._mined_floor, nonce + 1)
         if slot is not None and slot.tx_hash == tx_hash:
             del self._slots[nonce]
 
@@ -188,7 +191,8 @@ class NonceManager:
         for result in (latest, pending):
             if isinstance(result, RpcError):
                 raise result
-        return int(latest, 16), int(pending, 16)
+        floor = self._mined_floor
+        return max(int(latest, 16), floor), max(int(pending, 16), floor)
 
     async def _resync(self) -> None:
         latest, pending = await self._counts()

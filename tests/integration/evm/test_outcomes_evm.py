@@ -1,0 +1,67 @@
+"""Settle outcomes other than a prompt success: a reverted transfer names its cause; a transfer not
+mined in time answers settlement_pending with its transaction, and a retry gets the final answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import msgspec
+from eth_account import Account
+from x402fac.devnet.evm.rpc import DevnetRpc
+
+from tests.fixtures.evm import funded_payer, payment_request, serve_evm
+
+NETWORK = "eip155:84532"
+
+
+async def test_reverted_transfer_fails_with_its_cause(evm_devnet, evm_scheme) -> None:
+    payer = await funded_payer(evm_devnet, 1_500)
+    pay_to = Account.create().address
+    first, second = (payment_request(evm_devnet, payer, pay_to, 1_000) for _ in range(2))
+    # Both verify while the balance covers each alone; both are sent; the later one must revert.
+    verified = [await evm_scheme.verify(r, evm_scheme.identify(r)) for r in (first, second)]
+    prepared = [await evm_scheme.prepare(r, v) for r, v in zip((first, second), verified, strict=True)]
+    for p in prepared:
+        await evm_scheme.broadcast(p)
+    outcomes = [await evm_scheme.confirm(p.transaction, NETWORK, 15, p.context) for p in prepared]
+    assert [o.status for o in outcomes] == ["confirmed", "failed"]
+    assert outcomes[1].reason == "settlement_failed"
+    assert outcomes[1].message == "transaction reverted: ERC20: transfer amount exceeds balance"
+
+
+async def test_not_mined_in_time_is_pending_then_final_on_retry(stack, evm_devnet) -> None:
+    payer = await funded_payer(evm_devnet, 10_000)
+    request = msgspec.to_builtins(
+        payment_request(
+            evm_devnet, payer, Account.create().address, 2_000, requirements={"maxTimeoutSeconds": 1}
+        )
+    )
+    async with (
+        serve_evm(stack, evm_devnet),
+        DevnetRpc(evm_devnet["rpcUrl"]) as rpc,
+        httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as http,
+    ):
+        await rpc.call("evm_setAutomine", False)
+        try:
+            pending = (await http.post("/settle", json=request)).json()
+            assert pending["success"] is False
+            assert pending["errorReason"] == "settlement_pending"
+            assert pending["transaction"].startswith("0x") and len(pending["transaction"]) == 66
+            assert pending["network"] == NETWORK and pending["payer"] == payer.address
+            assert await rpc.call("eth_getTransactionReceipt", pending["transaction"]) is None
+        finally:
+            await rpc.call("evm_setAutomine", True)
+        await rpc.call("evm_mine")
+        for _ in range(20):  # the retry looks at the chain for a moment before answering
+            final = (await http.post("/settle", json=request)).json()
+            if final["success"]:
+                break
+            await asyncio.sleep(0.2)
+    assert final == {
+        "success": True,
+        "transaction": pending["transaction"],
+        "network": NETWORK,
+        "payer": payer.address,
+        "amount": "2000",
+    }
