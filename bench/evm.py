@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,12 +21,16 @@ from typing import Any
 import aiohttp
 import coincurve
 from eth_abi import encode
+from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 from x402fac.devnet.evm import CHAIN_ID, NETWORK, USDC_ADDRESS, USDC_NAME, USDC_VERSION, EvmDevnet
+from x402fac.devnet.evm.contracts import artifacts_path, load_artifacts
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 
-DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+DOMAIN_TYPEHASH = keccak(
+    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
 AUTHORIZATION_TYPEHASH = keccak(
     b"TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,"
     b"uint256 validBefore,bytes32 nonce)"
@@ -132,7 +137,13 @@ def sign_payments(
     ]
 
 
-async def start_devnet(data_dir: Path, block_time: int | None, signers: int, port: int) -> EvmDevnet:
+async def start_devnet(
+    data_dir: Path, block_time: int | None, signers: int, port: int, solc_cache: Path
+) -> EvmDevnet:
+    """A fresh anvil; the contracts are compiled once per run (in `solc_cache`), not once per chain."""
+    await load_artifacts(solc_cache)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(artifacts_path(solc_cache), artifacts_path(data_dir))
     devnet = EvmDevnet(
         host="127.0.0.1", port=port, data_dir=data_dir, block_time=block_time, payers=0, signers=signers
     )
@@ -152,13 +163,32 @@ class Chain:
         await self.session.close()
 
     async def fund(self, addresses: Iterable[str], amount: int = PAYER_USDC) -> None:
-        """Mints `amount` USDC to each address, pipelined from the devnet's minter."""
+        """Mints `amount` USDC to each address: signed locally in one nonce run, sent, then awaited."""
         minter = self.info["minter"]
-        start = int(await self.rpc.call("eth_getTransactionCount", minter["address"], "pending"), 16)
+        start, latest, tip = await asyncio.gather(
+            self.rpc.call("eth_getTransactionCount", minter["address"], "pending"),
+            self.rpc.call("eth_getBlockByNumber", "latest", False),
+            self.rpc.call("eth_maxPriorityFeePerGas"),
+        )
+        fees = {
+            "maxPriorityFeePerGas": int(tip, 16),
+            "maxFeePerGas": 4 * int(latest["baseFeePerGas"], 16) + int(tip, 16),
+        }
         hashes = []
-        for nonce, address in enumerate(addresses, start):
+        for nonce, address in enumerate(addresses, int(start, 16)):
             data = calldata("mint(address,uint256)", ["address", "uint256"], [address, amount])
-            hashes.append(await self.rpc.send(minter["privateKey"], USDC_ADDRESS, data, nonce=nonce))
+            tx = {
+                "type": 2,
+                "chainId": CHAIN_ID,
+                "nonce": nonce,
+                "to": USDC_ADDRESS,
+                "value": 0,
+                "data": data,
+                "gas": 200_000,
+                **fees,
+            }
+            signed = Account.sign_transaction(tx, minter["privateKey"])
+            hashes.append(await self.rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex()))
         for tx_hash in hashes:
             await self.rpc.wait_receipt(tx_hash, timeout=60)
 
@@ -215,5 +245,7 @@ def gas_summary(receipts: list[dict[str, Any]]) -> dict[str, int]:
         "transactions": len(receipts),
         "reverted": len(reverted),
         "gas_burnt_on_reverts": sum(int(r["gasUsed"], 16) for r in reverted),
-        "wei_burnt_on_reverts": sum(int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16) for r in reverted),
+        "wei_burnt_on_reverts": sum(
+            int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16) for r in reverted
+        ),
     }

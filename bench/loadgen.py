@@ -186,9 +186,7 @@ async def open_loop(
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
         answered = {s.index for s in run.samples}
-        run.samples += [
-            Sample(i, 0.0, "not_finished") for i in range(count) if i not in answered
-        ]
+        run.samples += [Sample(i, 0.0, "not_finished") for i in range(count) if i not in answered]
     run.elapsed = max(last - start, count / rate)
     run.loadgen_cpu = cpu_seconds_self() - cpu_before
     return run

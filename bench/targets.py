@@ -117,7 +117,9 @@ class Target:
     def check_alive(self) -> None:
         for proc in self.procs:
             if proc.process.returncode is not None:
-                raise RuntimeError(f"{self.name}: {proc.name} died ({proc.process.returncode}):\n{proc.log_tail()}")
+                raise RuntimeError(
+                    f"{self.name}: {proc.name} died ({proc.process.returncode}):\n{proc.log_tail()}"
+                )
 
 
 async def wait_http(url: str, expect: str = "", timeout: float = READY_TIMEOUT) -> None:
@@ -162,13 +164,15 @@ class X402fac(Target):
         ledger = await spawn("ledger", [*cli, "ledger"], logs, env)
         self.procs.append(ledger)
         await wait_for_log(ledger, "ledger ready")
-        for family in self.families:
-            for replica in range(self.replicas):
-                worker = await spawn(f"worker-{family}-{replica}", [*cli, "worker", family], logs, env)
-                self.procs.append(worker)
-                await wait_for_log(worker, "worker ready")
+        # Workers and the gateway need only NATS and the ledger: they start side by side.
+        workers = [
+            await spawn(f"worker-{family}-{replica}", [*cli, "worker", family], logs, env)
+            for family in self.families
+            for replica in range(self.replicas)
+        ]
         gateway = await spawn("gateway", [*cli, "gateway"], logs, env)
-        self.procs.append(gateway)
+        self.procs += [*workers, gateway]
+        await asyncio.gather(*(wait_for_log(worker, "worker ready") for worker in workers))
         self.url = f"http://127.0.0.1:{port}"
         for info in infos.values():
             await wait_http(f"{self.url}/supported", expect=info["network"])
@@ -215,7 +219,13 @@ class TsReference(Target):
             POLLING_INTERVAL_MS=str(RECEIPT_POLL_MS),
             NONCE_MANAGER="1" if self.nonce_manager else "0",
         )
-        proc = await spawn(self.name + "-reference", ["node", str(BENCH_DIR / "ref_ts.mjs")], workdir / "logs", env, cwd=BENCH_DIR)
+        proc = await spawn(
+            self.name + "-reference",
+            ["node", str(BENCH_DIR / "ref_ts.mjs")],
+            workdir / "logs",
+            env,
+            cwd=BENCH_DIR,
+        )
         self.procs.append(proc)
         await wait_for_log(proc, "listening on")
         self.url = f"http://127.0.0.1:{port}"
@@ -228,9 +238,7 @@ def ensure_ts_installed() -> None:
     installed = BENCH_DIR / "node_modules" / ".package-lock.json"
     if installed.exists() and installed.stat().st_mtime >= lock.stat().st_mtime:
         return
-    subprocess.run(
-        ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BENCH_DIR, check=True
-    )
+    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=BENCH_DIR, check=True)
 
 
 def make_target(name: str, replicas: int = 1, families: tuple[str, ...] = ("evm",)) -> Target:

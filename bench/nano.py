@@ -1,0 +1,180 @@
+"""Nano side of the benchmark: the devnet as its own process, pre-signed send blocks, receivable checks,
+and the per-core sig+hash micro benchmark.
+
+A payer account can pay once from a given frontier, so settle payments use one fresh devnet account
+each (the devnet opens and funds them at start). Verify payments may share a frontier: they vary the
+block's representative, so every body (and block hash) is distinct while the work stays valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from x402fac.devnet.nano import INFO_FILE, NETWORK
+from x402fac.nano import (
+    StateBlock,
+    decode_address,
+    encode_address,
+    generate_work,
+    parse_hash,
+    parse_threshold,
+    public_key,
+)
+
+from bench.evm import Payment
+from bench.targets import Proc, spawn, terminate, wait_for_log
+
+PAYMENT_RAW = 10**24  # 0.000001 XNO
+
+
+@dataclass
+class NanoChain:
+    proc: Proc
+    info: dict[str, Any]
+    session: aiohttp.ClientSession
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def call(self, action: str, **params: Any) -> dict[str, Any]:
+        async with self.session.post(self.info["rpcUrl"], json={"action": action, **params}) as response:
+            answer = await response.json(content_type=None)
+        if "error" in answer:
+            raise RuntimeError(f"{action}: {answer['error']}")
+        return answer
+
+    async def receivable(self, address: str) -> set[str]:
+        answer = await self.call(
+            "receivable", account=address, count="100000", include_only_confirmed="false"
+        )
+        blocks = answer.get("blocks") or []
+        return {h.upper() for h in blocks}
+
+    async def wait_confirmed(self, hashes: set[str], timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = set(hashes)
+        while pending and time.monotonic() < deadline:
+            answer = await self.call("blocks_info", hashes=sorted(pending))
+            pending = {h for h, b in (answer.get("blocks") or {}).items() if b.get("confirmed") != "true"}
+            if pending:
+                await asyncio.sleep(0.1)
+
+    async def close(self) -> None:
+        await self.session.close()
+        await terminate(self.proc)
+
+
+async def start_devnet(data_dir: Path, port: int, payers: int) -> NanoChain:
+    argv = [
+        sys.executable, "-m", "x402fac.devnet.nano",
+        "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--payers", str(payers),
+    ]  # fmt: skip
+    proc = await spawn("devnet-nano", argv, data_dir / "logs", dict(os.environ))
+    await wait_for_log(proc, "nano devnet RPC", timeout=600)
+    info = json.loads((data_dir / INFO_FILE).read_text())
+    return NanoChain(proc, info, aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)))
+
+
+def requirements(info: dict[str, Any], pay_to: str, amount: int = PAYMENT_RAW) -> dict[str, Any]:
+    return {
+        "scheme": "exact",
+        "network": NETWORK,
+        "asset": "XNO",
+        "amount": str(amount),
+        "payTo": pay_to,
+        "maxTimeoutSeconds": 30,
+        "extra": {"work": "required", "workThreshold": info["workThresholds"]["send"]},
+    }
+
+
+def new_address() -> str:
+    return encode_address(os.urandom(32))
+
+
+def _body(info: dict[str, Any], block: StateBlock, pay_to: str) -> bytes:
+    accepted = requirements(info, pay_to)
+    payload = {"x402Version": 2, "accepted": accepted, "payload": {"block": block.to_json()}}
+    return json.dumps(
+        {"x402Version": 2, "paymentPayload": payload, "paymentRequirements": accepted}, separators=(",", ":")
+    ).encode()
+
+
+@dataclass
+class PayerState:
+    secret: bytes
+    public: bytes
+    frontier: bytes
+    balance: int
+    work: int  # valid for `frontier`
+
+
+async def payer_states(chain: NanoChain, keys: list[dict[str, str]]) -> list[PayerState]:
+    """Each payer's frontier and balance (from the devnet), with the send work for that frontier."""
+    threshold = parse_threshold(chain.info["workThresholds"]["send"])
+    states = []
+    for key in keys:
+        state = await chain.call("account_info", account=key["account"])
+        frontier = parse_hash(state["frontier"])
+        work = await asyncio.to_thread(generate_work, frontier, threshold)
+        states.append(
+            PayerState(
+                bytes.fromhex(key["privateKey"]),
+                bytes.fromhex(key["publicKey"]),
+                frontier,
+                int(state["balance"]),
+                work,
+            )
+        )
+    return states
+
+
+def sign_payments(
+    info: dict[str, Any], payers: list[PayerState], count: int, pay_to: str, distinct_payers: bool
+) -> list[Payment]:
+    """`count` payments; with `distinct_payers` each uses its own payer (settle), else they cycle (verify)."""
+    if distinct_payers and count > len(payers):
+        raise ValueError(f"{count} settle payments need as many payers, the devnet has {len(payers)}")
+    link = decode_address(pay_to)
+    payments = []
+    for index in range(count):
+        payer = payers[index % len(payers)]
+        representative = payer.public if distinct_payers else os.urandom(32)
+        block = StateBlock(payer.public, payer.frontier, representative, payer.balance - PAYMENT_RAW, link)
+        block = block.signed(payer.secret).with_work(payer.work)
+        payments.append(
+            Payment(
+                _body(info, block, pay_to),
+                encode_address(payer.public),
+                block.hash.hex().upper(),
+                pay_to,
+                PAYMENT_RAW,
+            )
+        )
+    return payments
+
+
+def sig_hash_per_second(seconds: float = 2.0) -> dict[str, float]:
+    """Block hash + ed25519-blake2b signature check of signed send blocks, one core, as the worker does it."""
+    secret = os.urandom(32)
+    public = public_key(secret)
+    blocks = [
+        StateBlock(public, os.urandom(32), public, 10**30, os.urandom(32)).signed(secret) for _ in range(256)
+    ]
+    done = 0
+    cpu_start, wall_start = time.process_time(), time.perf_counter()
+    while time.perf_counter() - wall_start < seconds:
+        for block in blocks:
+            if not block.signature_valid():
+                raise AssertionError("a valid block failed to verify")
+        done += len(blocks)
+    cpu = time.process_time() - cpu_start
+    return {"checks": done, "cpu_s": round(cpu, 3), "per_core_per_s": round(done / cpu, 1)}

@@ -1,0 +1,279 @@
+"""Markdown, JSON and the PNG figure from a run's results; the issue's targets checked against them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bench.plot import PALETTE, Panel, Series, figure
+
+REFERENCES = ("python", "ts", "ts-nm")
+TARGET_ORDER = ("x402fac", "x402fac-2w", "python", "ts", "ts-nm")
+TARGET_LABELS = {
+    "x402fac": "x402fac",
+    "x402fac-2w": "x402fac, 2 workers",
+    "python": "Python SDK ref",
+    "ts": "TS ref",
+    "ts-nm": "TS ref + nonceManager",
+}
+
+
+def _get(report: dict[str, Any], workload: str, target: str, key: str) -> Any:
+    return report["workloads"].get(workload, {}).get("targets", {}).get(target, {}).get(key)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if not a or not b:
+        return None
+    return round(a / b, 2)
+
+
+def ratios(entry: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """x402fac against each reference: throughput (ok/s) ratio and latency speed-ups (ref / x402fac)."""
+    ours = entry["targets"].get("x402fac")
+    if not ours:
+        return {}
+    found = {}
+    for ref in REFERENCES:
+        theirs = entry["targets"].get(ref)
+        if theirs:
+            found[ref] = {
+                "ok_per_s": _ratio(ours["ok_per_s"], theirs["ok_per_s"]),
+                "p50_speedup": _ratio(theirs["p50_ms"], ours["p50_ms"]),
+                "p99_speedup": _ratio(theirs["p99_ms"], ours["p99_ms"]),
+            }
+    return found
+
+
+def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The issue's targets: (what, measured, goal, met) — None when not measured in this run."""
+    checks: list[dict[str, Any]] = []
+
+    def add(what: str, measured: Any, goal: str, met: bool | None) -> None:
+        checks.append({"target": what, "measured": measured, "goal": goal, "met": met})
+
+    ours = _get(report, "evm-verify-c32", "x402fac", "ok_per_s")
+    py = _get(report, "evm-verify-c32", "python", "ok_per_s")
+    ts = max(
+        filter(None, [_get(report, "evm-verify-c32", t, "ok_per_s") for t in ("ts", "ts-nm")]), default=None
+    )
+    r = _ratio(ours, py)
+    add("EVM verify c=32 vs Python ref", f"{r}x" if r else None, ">= 10x", r >= 10 if r else None)
+    r = _ratio(ours, ts)
+    add("EVM verify c=32 vs TS ref", f"{r}x" if r else None, ">= 3x", r >= 3 if r else None)
+    p99 = _get(report, "evm-verify-r200", "x402fac", "p99_ms")
+    add(
+        "EVM verify p99 at 200 rps",
+        f"{p99} ms" if p99 is not None else None,
+        "< 10 ms",
+        p99 < 10 if p99 is not None else None,
+    )
+    settle_names = [
+        n
+        for n, e in report["workloads"].items()
+        if e["family"] == "evm" and e["action"] == "settle" and e["mode"] == "closed"
+    ]
+    failures = [
+        f"{n}: {sum(_get(report, n, 'x402fac', 'errors').values())}"
+        for n in settle_names
+        if _get(report, n, "x402fac", "errors")
+    ]
+    measured = [n for n in settle_names if _get(report, n, "x402fac", "requests")]
+    add(
+        "every concurrent settle succeeds (closed loop)",
+        ("failures " + "; ".join(failures))
+        if failures
+        else (f"{len(measured)} workloads, 0 failures" if measured else None),
+        "0 failures",
+        (not failures) if measured else None,
+    )
+    ours = _get(report, "evm-settle-c32", "x402fac", "ok_per_s")
+    for ref, goal in (("python", 5), ("ts-nm", 2)):
+        r = _ratio(ours, _get(report, "evm-settle-c32", ref, "ok_per_s"))
+        add(
+            f"EVM settle c=32 automine vs {TARGET_LABELS[ref]}",
+            f"{r}x" if r else None,
+            f">= {goal}x",
+            r >= goal if r else None,
+        )
+    for c in (1, 8, 32):
+        rate = _get(report, f"evm1s-settle-c{c}", "x402fac", "ok_per_s")
+        add(
+            f"1 s blocks, settle c={c}: settles/s ~ c / block time",
+            f"{rate}/s" if rate is not None else None,
+            f"~{c}/s",
+            (rate >= 0.8 * c) if rate is not None else None,
+        )
+    for name in ("evm-dup-x10", "evm1s-dup-x10"):
+        entry = report["workloads"].get(name)
+        check = _get(report, name, "x402fac", "onchain")
+        if entry and check:
+            payments = int(entry["duration_s"])
+            add(
+                f"{name}: one tx per payment, no gas burnt on duplicates",
+                f"{check.get('transactions', check['transactions_mined'])} tx for {payments} payments, "
+                f"{check.get('reverted', 0)} reverted, {check.get('gas_burnt_on_reverts', 0)} gas burnt",
+                f"{payments} tx, 0 gas",
+                check["transactions_mined"] == payments and check.get("gas_burnt_on_reverts", 0) == 0,
+            )
+    rate = _get(report, "nano-verify-c32", "x402fac", "ok_per_s")
+    add(
+        "Nano verify end to end",
+        f"{rate}/s" if rate is not None else None,
+        ">= 1,000/s",
+        rate >= 1000 if rate is not None else None,
+    )
+    micro = report.get("micro", {}).get("nano_sig_hash")
+    per_core = micro["per_core_per_s"] if micro else None
+    add(
+        "Nano sig+hash per core",
+        f"{per_core}/s" if per_core else None,
+        ">= 4,000/s",
+        per_core >= 4000 if per_core else None,
+    )
+    return checks
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)
+
+
+def _errors(summary: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in summary["errors"].items()) or "0"
+
+
+def _onchain(summary: dict[str, Any]) -> str:
+    check = summary.get("onchain")
+    if not check:
+        return ""
+    text = (
+        f"{check['onchain_transfers']} transfers = {check['ok_answers']} ok"
+        if check["consistent"]
+        else (
+            f"MISMATCH: {check['ok_answers']} ok, {check['onchain_transfers']} transfers"
+            f" ({check['ok_without_transfer']} ok w/o transfer, {check['transfer_without_ok']} transfer w/o ok)"
+        )
+    )
+    if check.get("failed_transactions"):
+        text += f"; {check['failed_transactions']} failed tx"
+    if check.get("gas_burnt_on_reverts"):
+        text += f", {check['gas_burnt_on_reverts']:,} gas burnt"
+    return text
+
+
+def markdown(report: dict[str, Any]) -> str:
+    meta = report["meta"]
+    lines = [
+        f"# x402fac benchmark ({'quick' if meta['quick'] else 'full'} run, {meta['date']})",
+        "",
+        f"Command: `{meta['command']}` — commit `{meta['commit']}`. Machine: {meta['cpus']} cores"
+        f" ({meta['cpu_model']}), load average {meta['load_before']} before / {meta['load_after']} after"
+        f" (the machine is shared: absolute figures are conservative, ratios are what matters).",
+        f"Targets, each on its own fresh anvil (chain id 84532, our EIP-3009 USDC), all fed the same {meta['evm_payments']}"
+        f" pre-signed payments: "
+        + "; ".join(f"`{t}` {meta['target_descriptions'][t]}" for t in meta["targets"])
+        + ".",
+        "Load generator: async aiohttp client (uvloop), closed loop = N workers back to back, open loop = fixed"
+        " arrival rate with latency from the scheduled send time; its own CPU per request is in the tables.",
+        "",
+        "## Targets from the issue",
+        "",
+        "| target | measured | goal | met |",
+        "|---|---|---|---|",
+    ]
+    for check in report["targets_check"]:
+        met = {True: "yes", False: "**no**", None: "not measured"}[check["met"]]
+        lines.append(f"| {check['target']} | {_cell(check['measured'])} | {check['goal']} | {met} |")
+    lines += [
+        "",
+        "## Results",
+        "",
+        "Latencies in ms; CPU in ms per request (facilitator processes / chain node / load generator).",
+    ]
+    for name, entry in report["workloads"].items():
+        unit = {
+            "closed": f"concurrency {entry['level']}",
+            "open": f"{entry['level']} req/s offered",
+            "burst": f"{entry['level']} copies of each of {int(entry['duration_s'])} payments at once",
+        }[entry["mode"]]
+        lines += [
+            "",
+            f"### {name}: {entry['family'].upper()} {entry['action']}, {unit}, chain {entry['chain']}",
+            "",
+        ]
+        lines += [
+            "| target | ok/s | answers/s | p50 | p90 | p99 | ok / sent | errors | CPU ms/req | on-chain check |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for target in sorted(
+            entry["targets"], key=lambda t: TARGET_ORDER.index(t) if t in TARGET_ORDER else 99
+        ):
+            s = entry["targets"][target]
+            cpu = s.get("cpu_ms_per_req", {})
+            lines.append(
+                f"| {TARGET_LABELS.get(target, target)} | {s['ok_per_s']} | {s['throughput']} | {_cell(s['p50_ms'])} | {_cell(s['p90_ms'])}"
+                f" | {_cell(s['p99_ms'])} | {s['ok']} / {s['requests']} | {_errors(s)}"
+                f" | {cpu.get('facilitator', '-')} / {cpu.get('chain', '-')} / {s['loadgen_cpu_ms_per_req']} | {_onchain(s)} |"
+            )
+        for ref, r in entry.get("ratios", {}).items():
+            lines.append(
+                f"| *x402fac vs {TARGET_LABELS[ref]}* | *{_cell(r['ok_per_s'])}x* | | *{_cell(r['p50_speedup'])}x faster* | |"
+                f" *{_cell(r['p99_speedup'])}x faster* | | | | |"
+            )
+    micro = report.get("micro", {})
+    if micro:
+        lines += ["", "## Micro benchmarks (one core, in process)", ""]
+        for name, values in micro.items():
+            lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+    failed = [s for s in report.get("sessions", []) if s.get("error")]
+    if failed:
+        lines += ["", "## Failed sessions", ""]
+        lines += [f"- {s['target']} / {s['chain']}: {s['error']}" for s in failed]
+    lines += ["", "Figure: `results.png` (latency vs offered rate; throughput vs concurrency)."]
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict[str, Any]) -> bytes:
+    targets = [t for t in TARGET_ORDER if any(t in e["targets"] for e in report["workloads"].values())]
+    colors = {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(targets)}
+
+    def series(prefix: str, mode: str, key: str, dash: int = 0, suffix: str = "") -> list[Series]:
+        found = []
+        for target in targets:
+            points = [
+                (float(e["level"]), float(e["targets"][target][key]))
+                for n, e in report["workloads"].items()
+                if n.startswith(prefix)
+                and e["mode"] == mode
+                and target in e["targets"]
+                and e["targets"][target].get(key)
+            ]
+            if points:
+                found.append(Series(TARGET_LABELS[target] + suffix, points, colors[target], dash))
+        return found
+
+    panels = [
+        Panel("EVM VERIFY: LATENCY VS OFFERED RATE", "REQUESTS/S OFFERED", "MS (P50 SOLID, P99 DASHED)",
+              series("evm-verify-r", "open", "p50_ms") + series("evm-verify-r", "open", "p99_ms", dash=8)),
+        Panel("EVM SETTLE: LATENCY VS OFFERED RATE", "REQUESTS/S OFFERED", "MS (P50 SOLID, P99 DASHED)",
+              series("evm-settle-r", "open", "p50_ms") + series("evm-settle-r", "open", "p99_ms", dash=8)),
+        Panel("EVM VERIFY: THROUGHPUT VS CONCURRENCY", "CONCURRENCY (CLOSED LOOP)", "OK/S",
+              series("evm-verify-c", "closed", "ok_per_s")),
+        Panel("EVM SETTLE: THROUGHPUT VS CONCURRENCY", "CONCURRENCY (CLOSED LOOP)", "OK/S (AUTOMINE SOLID, 1 S BLOCKS DASHED)",
+              series("evm-settle-c", "closed", "ok_per_s") + series("evm1s-settle-c", "closed", "ok_per_s", dash=8)),
+    ]  # fmt: skip
+    legend = [(TARGET_LABELS[t], colors[t], 0) for t in targets]
+    return figure(panels, legend)
+
+
+def write(report: dict[str, Any], out_dir: Path) -> list[Path]:
+    for entry in report["workloads"].values():
+        entry["ratios"] = ratios(entry)
+    report["targets_check"] = check_targets(report)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "results.json", out_dir / "results.md", out_dir / "results.png"]
+    paths[0].write_text(json.dumps(report, indent=1) + "\n")
+    paths[1].write_text(markdown(report))
+    paths[2].write_bytes(plot(report))
+    return paths

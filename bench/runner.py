@@ -1,0 +1,324 @@
+"""Runs the selected workloads against every target, one fresh chain per (target, chain mode)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench import evm, loadgen, nano
+from bench.evm import Payer, Payment
+from bench.procstat import CpuMeter
+from bench.targets import Target, ensure_ts_installed, free_port, make_target
+from bench.workloads import Workload
+
+log = logging.getLogger("bench")
+
+PAYERS = 256  # EVM payers funded on every fresh chain; consecutive payments never share one
+VERIFY_TIMEOUT = 30.0
+SETTLE_TIMEOUT = 60.0
+MAX_INFLIGHT = 256
+DRAIN_TIMEOUT = 30.0
+SCALING_TARGET = "x402fac-2w"
+BLOCK_TIMES = {"automine": None, "1s": 1}
+
+
+@dataclass
+class Options:
+    targets: list[str]
+    workloads: list[Workload]
+    quick: bool = False
+    scaling: bool = True
+    payers: int = PAYERS
+    keep_workdir: bool = False
+    say: Callable[[str], None] = print
+
+
+@dataclass
+class Results:
+    workloads: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+
+    def put(self, workload: Workload, target: str, summary: dict[str, Any]) -> None:
+        entry = self.workloads.setdefault(
+            workload.name,
+            {
+                "family": workload.family,
+                "chain": workload.chain,
+                "action": workload.action,
+                "mode": workload.mode,
+                "level": workload.level,
+                "duration_s": workload.duration,
+                "payments": workload.payments,
+                "targets": {},
+            },
+        )
+        entry["targets"][target] = summary
+
+
+class Bench:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.results = Results()
+        self.workdir = Path(tempfile.mkdtemp(prefix="x402fac-bench-"))
+        self.evm_payers: list[Payer] = []
+        self.evm_payments: dict[str, list[Payment]] = {}
+
+    def say(self, text: str) -> None:
+        self.options.say(text)
+
+    # ---- plan ---------------------------------------------------------------------------------
+
+    def targets_for(self, workload: Workload) -> list[str]:
+        names = [t for t in self.options.targets if workload.references or t == "x402fac"]
+        if self.options.scaling and workload.scaling and "x402fac" in self.options.targets:
+            names.append(SCALING_TARGET)
+        return names
+
+    def sign_evm_payments(self) -> None:
+        evm_workloads = [w for w in self.options.workloads if w.family == "evm"]
+        if not evm_workloads:
+            return
+        started = time.perf_counter()
+        self.evm_payers = [Payer.create() for _ in range(self.options.payers)]
+        warmup_to = evm.new_address()
+        self.evm_payments["warmup-verify"] = evm.sign_payments(self.evm_payers, 64, warmup_to)
+        self.evm_payments["warmup-settle"] = evm.sign_payments(self.evm_payers, 16, warmup_to)
+        for workload in evm_workloads:
+            self.evm_payments[workload.name] = evm.sign_payments(
+                self.evm_payers, workload.payments, evm.new_address()
+            )
+        count = sum(len(p) for p in self.evm_payments.values())
+        self.say(f"signed {count} EVM payments in {time.perf_counter() - started:.1f}s")
+
+    # ---- run ----------------------------------------------------------------------------------
+
+    async def run(self) -> Results:
+        if any(t.startswith("ts") for t in self.options.targets):
+            await asyncio.to_thread(ensure_ts_installed)
+        self.sign_evm_payments()
+        try:
+            for chain_mode in BLOCK_TIMES:
+                selected = [w for w in self.options.workloads if w.family == "evm" and w.chain == chain_mode]
+                targets = dict.fromkeys(t for w in selected for t in self.targets_for(w))
+                for target_name in targets:
+                    mine = [w for w in selected if target_name in self.targets_for(w)]
+                    await self.evm_session(target_name, chain_mode, mine)
+            nano_workloads = [w for w in self.options.workloads if w.family == "nano"]
+            if nano_workloads and "x402fac" in self.options.targets:
+                await self.nano_session(nano_workloads)
+        finally:
+            if not self.options.keep_workdir:
+                shutil.rmtree(self.workdir, ignore_errors=True)
+        return self.results
+
+    def new_target(self, name: str, families: tuple[str, ...]) -> Target:
+        if name == SCALING_TARGET:
+            return make_target("x402fac", replicas=2, families=families)
+        return make_target(name, families=families)
+
+    async def evm_session(self, target_name: str, chain_mode: str, workloads: list[Workload]) -> None:
+        workdir = self.workdir / f"{target_name}-{chain_mode}"
+        self.say(f"[{target_name} / EVM {chain_mode}] fresh anvil, {len(self.evm_payers)} payers")
+        devnet = await evm.start_devnet(
+            workdir, BLOCK_TIMES[chain_mode], signers=1, port=free_port(), solc_cache=self.workdir / "solc"
+        )
+        chain = evm.Chain(devnet.info)
+        target = self.new_target(target_name, ("evm",))
+        client = loadgen.Client(MAX_INFLIGHT, SETTLE_TIMEOUT)
+        session: dict[str, Any] = {"target": target_name, "chain": chain_mode, "workdir": str(workdir)}
+        try:
+            await chain.fund(p.address for p in self.evm_payers)
+            await target.start({"evm": devnet.info}, workdir)
+            assert devnet.process is not None
+            groups = {"facilitator": list(target.pids().values()), "chain": [devnet.process.pid]}
+            session["processes"] = target.pids() | {"anvil": devnet.process.pid}
+            await self.warm_up(client, target, any(w.settles for w in workloads))
+            for workload in workloads:
+                summary = await self.measure(
+                    workload, client, target, groups, self.evm_payments[workload.name], chain
+                )
+                self.results.put(workload, target_name, summary)
+                self.say(f"  {workload.name:<18} {_one_line(summary)}")
+        except Exception as exc:
+            session["error"] = f"{type(exc).__name__}: {exc}"
+            self.say(f"  session failed: {session['error']}")
+            log.exception("session %s/%s failed", target_name, chain_mode)
+        finally:
+            self.results.sessions.append(session)
+            await client.close()
+            await target.stop()
+            await chain.close()
+            await devnet.stop()
+
+    async def warm_up(self, client: loadgen.Client, target: Target, settles: bool) -> None:
+        """Connections, caches and JITs warm before anything is timed (answers not recorded)."""
+        bodies = [p.body for p in self.evm_payments["warmup-verify"]]
+        await loadgen.closed_loop(client, target.url + "/verify", bodies, 8, 10.0, settle=False)
+        if settles:
+            bodies = [p.body for p in self.evm_payments["warmup-settle"]]
+            await loadgen.closed_loop(client, target.url + "/settle", bodies, 4, 20.0, settle=True)
+
+    async def measure(
+        self,
+        workload: Workload,
+        client: loadgen.Client,
+        target: Target,
+        groups: dict[str, list[int]],
+        payments: list[Payment],
+        chain: Any,
+    ) -> dict[str, Any]:
+        settle = workload.settles
+        url = target.url + ("/settle" if settle else "/verify")
+        bodies = [p.body for p in payments]
+        before = await self.chain_mark(chain, workload)
+        meter = CpuMeter(groups)
+        meter.start()
+        if workload.mode == "closed":
+            run = await loadgen.closed_loop(client, url, bodies, workload.level, workload.duration, settle)
+        elif workload.mode == "open":
+            run = await loadgen.open_loop(
+                client, url, bodies, workload.level, workload.duration, settle, MAX_INFLIGHT, DRAIN_TIMEOUT
+            )
+        else:
+            run = await self.bursts(client, url, bodies, workload.level, chain)
+        cpu = meter.stop()
+        target.check_alive()
+        summary = run.summary()
+        requests = max(summary["requests"], 1)
+        summary["cpu_ms_per_req"] = {name: round(1000 * used / requests, 3) for name, used in cpu.items()}
+        summary["cpu_cores"] = {name: round(used / max(run.elapsed, 1e-9), 2) for name, used in cpu.items()}
+        if settle:
+            summary["onchain"] = await self.cross_check(workload, chain, run, payments, before)
+        return summary
+
+    async def bursts(
+        self, client: loadgen.Client, url: str, bodies: list[bytes], copies: int, chain: Any
+    ) -> loadgen.Run:
+        """Each payment `copies` times at once; the chain settles down between payments."""
+        total = loadgen.Run("burst", copies)
+        for index, body in enumerate(bodies):
+            run = await loadgen.burst(client, url, body, copies, settle=True)
+            for sample in run.samples:
+                sample.index = index
+            total.samples += run.samples
+            total.elapsed += run.elapsed
+            total.loadgen_cpu += run.loadgen_cpu
+            if isinstance(chain, evm.Chain):
+                await chain.wait_idle()
+        return total
+
+    async def chain_mark(self, chain: Any, workload: Workload) -> dict[str, Any]:
+        if not workload.settles or not isinstance(chain, evm.Chain):
+            return {}
+        signers = [f["address"] for f in chain.info["facilitators"]]
+        return {"block": await chain.block_number(), "nonces": await chain.nonces(signers)}
+
+    async def cross_check(
+        self,
+        workload: Workload,
+        chain: Any,
+        run: loadgen.Run,
+        payments: list[Payment],
+        before: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Success answers against the transfers the chain actually holds."""
+        pay_to = payments[0].pay_to
+        ok = [s for s in run.samples if s.outcome == "ok"]
+        ok_transactions = {s.transaction.lower() for s in ok}
+        if isinstance(chain, evm.Chain):
+            await chain.wait_idle()
+            onchain = {h.lower() for h in await chain.transfers_to(pay_to, before["block"])}
+            balance = await chain.balance_of(pay_to)
+            nonces = await chain.nonces(before["nonces"])
+            mined = sum(nonces[a] - before["nonces"][a] for a in nonces)
+            check: dict[str, Any] = {"transactions_mined": mined, "failed_transactions": mined - len(onchain)}
+            if mined > len(onchain) or workload.action == "duplicate":
+                receipts = await chain.sent_transactions(before["nonces"], before["block"] + 1)
+                check |= evm.gas_summary(receipts)
+        else:
+            await chain.wait_confirmed({s.transaction.upper() for s in ok})
+            onchain = {h.lower() for h in await chain.receivable(pay_to)}
+            balance = len(onchain) * payments[0].amount  # each receivable is one exact payment
+            check = {}
+        one_answer_each = workload.action != "duplicate"
+        check |= {
+            "ok_answers": len(ok),
+            "distinct_ok_transactions": len(ok_transactions),
+            "onchain_transfers": len(onchain),
+            "ok_without_transfer": len(ok_transactions - onchain),
+            "transfer_without_ok": len(onchain - ok_transactions),
+            "balance_matches": balance == len(onchain) * payments[0].amount,
+        }
+        check["consistent"] = (
+            ok_transactions == onchain
+            and check["balance_matches"]
+            and (len(ok) == len(onchain) if one_answer_each else True)
+        )
+        return check
+
+    async def nano_session(self, workloads: list[Workload]) -> None:
+        workdir = self.workdir / "x402fac-nano"
+        settle_payments = sum(w.payments for w in workloads if w.settles)
+        verify_payers = 64
+        self.say(f"[x402fac / Nano devnet] {settle_payments + verify_payers} funded accounts")
+        chain = await nano.start_devnet(workdir, free_port(), settle_payments + verify_payers)
+        target = self.new_target("x402fac", ("nano",))
+        client = loadgen.Client(MAX_INFLIGHT, SETTLE_TIMEOUT)
+        session: dict[str, Any] = {"target": "x402fac", "chain": "nano-devnet"}
+        try:
+            keys = chain.info["payers"]
+            verifiers = await nano.payer_states(chain, keys[:verify_payers])
+            settlers = await nano.payer_states(chain, keys[verify_payers:])
+            payments: dict[str, list[Payment]] = {}
+            cursor = 0
+            for workload in workloads:
+                pay_to = nano.new_address()
+                if workload.settles:
+                    mine = settlers[cursor : cursor + workload.payments]
+                    cursor += workload.payments
+                    payments[workload.name] = nano.sign_payments(
+                        chain.info, mine, workload.payments, pay_to, True
+                    )
+                else:
+                    payments[workload.name] = nano.sign_payments(
+                        chain.info, verifiers, workload.payments, pay_to, False
+                    )
+            await target.start({"nano": chain.info}, workdir)
+            groups = {"facilitator": list(target.pids().values()), "chain": [chain.pid]}
+            session["processes"] = target.pids() | {"devnet-nano": chain.pid}
+            warm = nano.sign_payments(chain.info, verifiers, 64, nano.new_address(), False)
+            await loadgen.closed_loop(client, target.url + "/verify", [p.body for p in warm], 8, 10.0, False)
+            for workload in workloads:
+                summary = await self.measure(workload, client, target, groups, payments[workload.name], chain)
+                self.results.put(workload, "x402fac", summary)
+                self.say(f"  {workload.name:<18} {_one_line(summary)}")
+        except Exception as exc:
+            session["error"] = f"{type(exc).__name__}: {exc}"
+            self.say(f"  session failed: {session['error']}")
+            log.exception("nano session failed")
+        finally:
+            self.results.sessions.append(session)
+            await client.close()
+            await target.stop()
+            with contextlib.suppress(Exception):
+                await chain.close()
+
+
+def _one_line(summary: dict[str, Any]) -> str:
+    errors = ", ".join(f"{k} {v}" for k, v in summary["errors"].items()) or "no errors"
+    text = (
+        f"ok/s {summary['ok_per_s']:>8}  p50 {summary['p50_ms']} ms  p99 {summary['p99_ms']} ms"
+        f"  ({summary['ok']}/{summary['requests']} ok; {errors})"
+    )
+    onchain = summary.get("onchain")
+    if onchain is not None:
+        text += "  on-chain " + ("consistent" if onchain["consistent"] else "INCONSISTENT")
+    return text

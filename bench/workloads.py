@@ -1,0 +1,109 @@
+"""What is measured: every workload, at the full size and at the --quick size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    family: str  # evm | nano
+    chain: str  # automine | 1s (EVM block production) | devnet (Nano)
+    action: str  # verify | settle | duplicate
+    mode: str  # closed (level = concurrency) | open (level = requests/s) | burst (level = copies)
+    level: int
+    duration: float  # seconds (closed, open); bursts: the number of payments sent `level` times each
+    payments: int  # pre-signed payments (distinct)
+    scaling: bool = False  # also run against x402fac with two worker replicas
+    references: bool = True  # False: x402fac only (no reference facilitator speaks it)
+
+    @property
+    def settles(self) -> bool:
+        return self.action in ("settle", "duplicate")
+
+
+def catalog(quick: bool) -> list[Workload]:
+    closed = 1.5 if quick else 10.0
+    opened = 1.5 if quick else 8.0
+    blocks = 3.0 if quick else 15.0
+    rates = (50, 200) if quick else (50, 200, 800)
+    verify_pool = {1: 40, 8: 150, 32: 300} if quick else {1: 4_000, 8: 12_000, 32: 16_000}
+    settle_pool = {1: 20, 8: 60, 32: 120} if quick else {1: 2_000, 8: 5_000, 32: 6_000}
+    block_pool = {1: 6, 8: 30, 32: 100} if quick else {1: 40, 8: 200, 32: 700}
+    levels = (1, 8, 32)
+    found: list[Workload] = []
+    for c in levels:
+        found.append(
+            Workload(
+                f"evm-verify-c{c}",
+                "evm",
+                "automine",
+                "verify",
+                "closed",
+                c,
+                closed,
+                verify_pool[c],
+                scaling=c == 32,
+            )
+        )
+    for r in rates:
+        found.append(
+            Workload(f"evm-verify-r{r}", "evm", "automine", "verify", "open", r, opened, int(r * opened))
+        )
+    for c in levels:
+        found.append(
+            Workload(
+                f"evm-settle-c{c}",
+                "evm",
+                "automine",
+                "settle",
+                "closed",
+                c,
+                closed,
+                settle_pool[c],
+                scaling=c == 32,
+            )
+        )
+    for r in rates:
+        found.append(
+            Workload(f"evm-settle-r{r}", "evm", "automine", "settle", "open", r, opened, int(r * opened))
+        )
+    dup_payments = 2 if quick else 5
+    found.append(
+        Workload("evm-dup-x10", "evm", "automine", "duplicate", "burst", 10, dup_payments, dup_payments)
+    )
+    for c in levels:
+        found.append(
+            Workload(f"evm1s-settle-c{c}", "evm", "1s", "settle", "closed", c, blocks, block_pool[c])
+        )
+    found.append(Workload("evm1s-dup-x10", "evm", "1s", "duplicate", "burst", 10, dup_payments, dup_payments))
+    nano_verify = 300 if quick else 20_000
+    nano_settle = 60 if quick else 1_500
+    for c in (8, 32):
+        found.append(
+            Workload(
+                f"nano-verify-c{c}",
+                "nano",
+                "devnet",
+                "verify",
+                "closed",
+                c,
+                closed,
+                nano_verify,
+                references=False,
+            )
+        )
+    found.append(
+        Workload(
+            "nano-settle-c32", "nano", "devnet", "settle", "closed", 32, closed, nano_settle, references=False
+        )
+    )
+    return found
+
+
+def select(workloads: list[Workload], patterns: list[str] | None) -> list[Workload]:
+    """Workloads whose name starts with one of `patterns` (e.g. evm-verify, evm1s, nano, evm-settle-c32)."""
+    if not patterns:
+        return workloads
+    return [w for w in workloads if any(w.name.startswith(p) for p in patterns)]
