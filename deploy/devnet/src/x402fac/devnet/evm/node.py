@@ -54,6 +54,7 @@ class EvmDevnet:
     block_time: int | None = None
     payers: int = 5
     signers: int = 1
+    artifacts_dir: Path | None = None  # compiled-contract cache; default: the data dir
     process: asyncio.subprocess.Process | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -67,7 +68,7 @@ class EvmDevnet:
 
     async def start(self) -> dict[str, Any]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        artifacts = await load_artifacts(self.data_dir)
+        artifacts = await load_artifacts(self.artifacts_dir or self.data_dir)
         await self._start_anvil()
         try:
             self.info = await self._set_up(artifacts["DevnetUSDC"].runtime)
@@ -153,7 +154,7 @@ class EvmDevnet:
             "minter": minter,
             "facilitators": facilitators,
             "payers": payers,
-            "artifacts": str(artifacts_path(self.data_dir)),
+            "artifacts": str(artifacts_path(self.artifacts_dir or self.data_dir)),
             "anvilPid": self.process.pid if self.process else None,
         }
 
