@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import aiohttp
 import msgspec
 from x402fac.devnet.evm import EvmDevnet
 from x402fac.worker_evm.config import network_from_devnet
@@ -84,12 +83,13 @@ async def main(args: argparse.Namespace) -> None:
         verify_bodies = [msgspec.json.encode(r) for r in requests(args.verifies)]
         settle_bodies = [msgspec.json.encode(r) for r in requests(args.settles)]
         headers = {"content-type": "application/json"}
-        limits = httpx.Limits(max_connections=args.concurrency)
-        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=120, limits=limits) as http:
+        # aiohttp as load generator: httpx's connection pool costs more CPU than the stack under test.
+        connector = aiohttp.TCPConnector(limit=args.concurrency)
+        async with aiohttp.ClientSession(stack.gateway_url, connector=connector) as http:
 
             async def post(path: str, body: bytes, key: str) -> bool:
-                answer = (await http.post(path, content=body, headers=headers)).json()
-                return answer.get(key) is True
+                async with http.post(path, data=body, headers=headers) as answer:
+                    return (await answer.json()).get(key) is True
 
             started = time.perf_counter()
             assert all(
@@ -108,7 +108,6 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -146,3 +146,12 @@ def test_transfer_log_must_match_token_parties_and_value() -> None:
     assert not eip3009.has_transfer_log([log(token=authorization.to)], TOKEN, authorization)
     assert not eip3009.has_transfer_log([log(to=authorization.from_address)], TOKEN, authorization)
     assert not eip3009.has_transfer_log([], TOKEN, authorization)
+
+
+def test_checksum_matches_eth_utils() -> None:
+    from eth_utils import to_checksum_address
+
+    for _ in range(200):
+        raw = os.urandom(20)
+        assert eip3009.checksum_address(raw) == to_checksum_address(raw)
+        assert eip3009.checksum_address("0x" + raw.hex().upper()) == to_checksum_address(raw)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import coincurve
 from eth_abi import decode, encode
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
 
 EIP712_DOMAIN_TYPEHASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -33,6 +33,22 @@ _UINT = re.compile(r"^[0-9]{1,78}$")
 
 def _selector(signature: str) -> bytes:
     return keccak(signature.encode())[:4]
+
+
+def checksum_address(address: str | bytes) -> str:
+    """EIP-55 mixed-case form of a 20-byte address (hex string or bytes)."""
+    lower = address.hex() if isinstance(address, bytes) else address[2:].lower()
+    digest = keccak(lower.encode()).hex()[:40]
+    return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c for c, d in zip(lower, digest, strict=True))
+
+
+# The static ABI types used here are one 32-byte word each; encoding them by hand is ~10x faster.
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def _address_word(address: str) -> bytes:
+    return bytes(12) + bytes.fromhex(address[2:])
 
 
 SELECTORS = {
@@ -70,6 +86,18 @@ class Authorization:
     def args(self) -> list[Any]:
         return [self.from_address, self.to, self.value, self.valid_after, self.valid_before, self.nonce]
 
+    def words(self) -> bytes:
+        return b"".join(
+            (
+                _address_word(self.from_address),
+                _address_word(self.to),
+                _word(self.value),
+                _word(self.valid_after),
+                _word(self.valid_before),
+                self.nonce,
+            )
+        )
+
 
 AUTHORIZATION_TYPES = ["address", "address", "uint256", "uint256", "uint256", "bytes32"]
 
@@ -83,7 +111,7 @@ def _field(source: dict[str, Any], name: str) -> Any:
 def _address(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _ADDRESS.match(value):
         raise PayloadError(f"{where} is not a 20-byte hex address")
-    return to_checksum_address(value)
+    return checksum_address(value)
 
 
 def _uint(value: Any, where: str) -> int:
@@ -119,22 +147,20 @@ def is_address(value: str) -> bool:
     return bool(_ADDRESS.match(value))
 
 
+@lru_cache(maxsize=256)
 def domain_separator(name: str, version: str, chain_id: int, token: str) -> bytes:
     return keccak(
-        encode(
-            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-            [EIP712_DOMAIN_TYPEHASH, keccak(name.encode()), keccak(version.encode()), chain_id, token],
-        )
+        EIP712_DOMAIN_TYPEHASH
+        + keccak(name.encode())
+        + keccak(version.encode())
+        + _word(chain_id)
+        + _address_word(token)
     )
 
 
 def authorization_digest(authorization: Authorization, separator: bytes) -> bytes:
     """The EIP-712 digest the payer signed (and the token recomputes)."""
-    struct_hash = keccak(
-        encode(
-            ["bytes32", *AUTHORIZATION_TYPES], [TRANSFER_WITH_AUTHORIZATION_TYPEHASH, *authorization.args()]
-        )
-    )
+    struct_hash = keccak(TRANSFER_WITH_AUTHORIZATION_TYPEHASH + authorization.words())
     return keccak(b"\x19\x01" + separator + struct_hash)
 
 
@@ -156,7 +182,7 @@ def recover_signer(digest: bytes, signature: bytes) -> str | None:
         )
     except ValueError:
         return None
-    return to_checksum_address(keccak(public_key.format(compressed=False)[1:])[-20:])
+    return checksum_address(keccak(public_key.format(compressed=False)[1:])[-20:])
 
 
 def transfer_calldata(authorization: Authorization, signature: bytes) -> bytes:
@@ -164,9 +190,12 @@ def transfer_calldata(authorization: Authorization, signature: bytes) -> bytes:
     (every EIP-3009 token has it), the `bytes` overload for anything else (ERC-1271 wallets)."""
     if len(signature) == 65:
         v = signature[64] if signature[64] >= 27 else signature[64] + 27
-        return SELECTORS["transferWithAuthorization_vrs"] + encode(
-            [*AUTHORIZATION_TYPES, "uint8", "bytes32", "bytes32"],
-            [*authorization.args(), v, signature[:32], signature[32:64]],
+        return (
+            SELECTORS["transferWithAuthorization_vrs"]
+            + authorization.words()
+            + _word(v)
+            + signature[:32]
+            + signature[32:64]
         )
     return SELECTORS["transferWithAuthorization_bytes"] + encode(
         [*AUTHORIZATION_TYPES, "bytes"], [*authorization.args(), signature]
@@ -178,11 +207,11 @@ def is_valid_signature_calldata(digest: bytes, signature: bytes) -> bytes:
 
 
 def authorization_state_calldata(authorizer: str, nonce: bytes) -> bytes:
-    return SELECTORS["authorizationState"] + encode(["address", "bytes32"], [authorizer, nonce])
+    return SELECTORS["authorizationState"] + _address_word(authorizer) + nonce
 
 
 def balance_of_calldata(owner: str) -> bytes:
-    return SELECTORS["balanceOf"] + encode(["address"], [owner])
+    return SELECTORS["balanceOf"] + _address_word(owner)
 
 
 def decode_string(result: bytes) -> str | None:
