@@ -26,11 +26,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from eth_account import Account
+import coincurve
 from x402fac.protocol import Reason
 from x402fac.worker import Rejected
 
 from .chain import EvmRpc, NodeUnavailable, RpcError
+from .transactions import DynamicFeeTransaction, address_of
 
 log = logging.getLogger(__name__)
 
@@ -330,8 +331,8 @@ class Signer:
     def __init__(
         self, rpc: EvmRpc, chain_id: int, private_key: str, fees: Callable[[], Awaitable[Fees]]
     ) -> None:
-        self.account = Account.from_key(private_key)
-        self.address: str = self.account.address
+        self._key = coincurve.PrivateKey(bytes.fromhex(private_key.removeprefix("0x")))
+        self.address: str = address_of(self._key)
         self.chain_id = chain_id
         self._fees = fees
         self.nonces = NonceManager(rpc, self.address, self._filler)
@@ -339,20 +340,17 @@ class Signer:
     def sign(
         self, nonce: int, to: str, data: bytes, gas: int, fees: Fees, value: int = 0
     ) -> tuple[str, bytes]:
-        signed = self.account.sign_transaction(
-            {
-                "type": 2,
-                "chainId": self.chain_id,
-                "nonce": nonce,
-                "to": to,
-                "value": value,
-                "data": data,
-                "gas": gas,
-                "maxFeePerGas": fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
-            }
+        transaction = DynamicFeeTransaction(
+            chain_id=self.chain_id,
+            nonce=nonce,
+            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
+            max_fee_per_gas=fees.max_fee_per_gas,
+            gas=gas,
+            to=to,
+            value=value,
+            data=data,
         )
-        return "0x" + bytes(signed.hash).hex(), bytes(signed.raw_transaction)
+        return transaction.sign(self._key)
 
     async def _filler(self, nonce: int) -> tuple[str, bytes]:
         return self.sign(nonce, self.address, b"", 21_000, await self._fees())
