@@ -226,12 +226,52 @@ def markdown(report: dict[str, Any]) -> str:
         lines += ["", "## Micro benchmarks (one core, in process)", ""]
         for name, values in micro.items():
             lines.append(f"- {name}: " + ", ".join(f"{k} {v}" for k, v in values.items()))
+    profile = report.get("profile")
+    if profile:
+        lines += ["", "## Profile: one x402fac verify and one settle (EVM, automine, concurrency 1)", ""]
+        lines += [
+            "Worker RPC goes through a recording proxy in the harness (one clock for HTTP and RPC; the proxy adds"
+            f" ~{_proxy_cost(profile)} ms per call). Medians in ms.",
+            "",
+            "| request | end to end | before 1st RPC | RPC | between RPCs | after last RPC | RPC calls |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for action in ("verify", "settle"):
+            t = profile[f"{action}_timeline_ms"]
+            methods = ", ".join(f"{m} {n:g}" for m, n in t["rpc_methods_per_request"].items())
+            lines.append(
+                f"| {action} | {t['e2e']} | {t['before_first_rpc']} | {t['rpc']} | {t['between_rpcs_ms']}"
+                f" | {t['after_last_rpc']} | {t['rpc_calls_per_request']:g} ({methods}) |"
+            )
+        lines += [
+            "",
+            "Hops in isolation (median ms): "
+            + "; ".join(f"{k} {v}" for k, v in profile["hops_median_ms"].items())
+            + ".",
+        ]
+        for action in ("verify", "settle"):
+            cpu = profile[f"{action}_cpu_ms_per_req_c8"]
+            lines.append(
+                f"CPU ms per {action} at c=8: " + ", ".join(f"{k} {v}" for k, v in cpu.items()) + "."
+            )
+        lines += [
+            "",
+            f"CPU by package under cProfile ({profile['cpu_profile_load']}; epoll waits excluded), % of each process:",
+        ]
+        for process, groups in profile["cpu_by_package_percent"].items():
+            lines.append(f"- {process}: " + ", ".join(f"{k} {v}" for k, v in groups.items()))
     failed = [s for s in report.get("sessions", []) if s.get("error")]
     if failed:
         lines += ["", "## Failed sessions", ""]
         lines += [f"- {s['target']} / {s['chain']}: {s['error']}" for s in failed]
     lines += ["", "Figure: `results.png` (latency vs offered rate; throughput vs concurrency)."]
     return "\n".join(lines) + "\n"
+
+
+def _proxy_cost(profile: dict[str, Any]) -> Any:
+    hops = profile["hops_median_ms"]
+    proxied, direct = hops.get("anvil_via_recorder_proxy"), hops.get("anvil_direct_eth_blockNumber")
+    return round(proxied - direct, 2) if proxied is not None and direct is not None else "?"
 
 
 def plot(report: dict[str, Any]) -> bytes:

@@ -141,7 +141,18 @@ class X402fac(Target):
 
     families: tuple[str, ...] = ("evm",)
     replicas: int = 1
+    profile_dir: Path | None = None  # ledger, workers and gateway under cProfile (on SIGUSR1), stats here
     nats: EmbeddedNats | None = None
+
+    def _cli(self, name: str) -> list[str]:
+        if self.profile_dir is None:
+            return [sys.executable, "-m", "x402fac.cli"]
+        self.profile_dir.mkdir(parents=True, exist_ok=True)
+        return [sys.executable, "-m", "bench.cprofile_run", str(self.profile_dir / f"{name}.prof")]
+
+    def start_profiling(self) -> None:
+        for proc in self.procs:
+            proc.process.send_signal(signal.SIGUSR1)
 
     async def start(self, infos: dict[str, dict[str, Any]], workdir: Path) -> None:
         # The devnets wrote devnet-<family>.json into workdir: the workers find them there.
@@ -160,17 +171,21 @@ class X402fac(Target):
             X402FAC_PAYER_SETTLE_LIMIT="0",
         )
         logs = workdir / "logs"
-        cli = [sys.executable, "-m", "x402fac.cli"]
-        ledger = await spawn("ledger", [*cli, "ledger"], logs, env)
+        ledger = await spawn("ledger", [*self._cli("ledger"), "ledger"], logs, env)
         self.procs.append(ledger)
         await wait_for_log(ledger, "ledger ready")
         # Workers and the gateway need only NATS and the ledger: they start side by side.
         workers = [
-            await spawn(f"worker-{family}-{replica}", [*cli, "worker", family], logs, env)
+            await spawn(
+                f"worker-{family}-{replica}",
+                [*self._cli(f"worker-{family}-{replica}"), "worker", family],
+                logs,
+                env,
+            )
             for family in self.families
             for replica in range(self.replicas)
         ]
-        gateway = await spawn("gateway", [*cli, "gateway"], logs, env)
+        gateway = await spawn("gateway", [*self._cli("gateway"), "gateway"], logs, env)
         self.procs += [*workers, gateway]
         await asyncio.gather(*(wait_for_log(worker, "worker ready") for worker in workers))
         self.url = f"http://127.0.0.1:{port}"
