@@ -10,7 +10,6 @@ contract -> simulation of the transfer (eth_call), whose failure is diagnosed fr
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,8 +31,6 @@ from .chain import EvmRpc, NodeUnavailable, ReceiptWatcher, RpcError
 from .config import NetworkConfig
 from .eip3009 import Authorization, PayloadError
 from .nonces import Fees, Signer
-
-log = logging.getLogger(__name__)
 
 VALID_BEFORE_MARGIN = 6  # seconds the authorization must still be valid for, as the official SDK
 FEE_CACHE_SECONDS = 1.0
@@ -440,9 +437,9 @@ class ExactEvmScheme(Scheme):
         else:  # reconciling without the payment: any Transfer emitted by the called token
             token = (receipt.get("to") or "").lower()
             found = any(
-                log.get("address", "").lower() == token
-                and (log.get("topics") or [""])[0] == eip3009.TRANSFER_TOPIC
-                for log in logs
+                entry.get("address", "").lower() == token
+                and (entry.get("topics") or [""])[0] == eip3009.TRANSFER_TOPIC
+                for entry in logs
             )
         if found:
             return Outcome(Confirmation.CONFIRMED)
