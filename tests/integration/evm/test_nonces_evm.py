@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import aiohttp
 import pytest
+from aiohttp import web
 from eth_account import Account
 from x402fac.devnet.evm.rpc import DevnetRpc
 from x402fac.worker import Rejected
 from x402fac.worker_evm import nonces
+from x402fac.worker_evm.chain import NodeUnavailable
 from x402fac.worker_evm.config import network_from_devnet
 from x402fac.worker_evm.exact import ExactEvmScheme
 
-from tests.fixtures.evm import funded_payer, funded_signer_key, payment_request
+from tests.fixtures.evm import free_port, funded_payer, funded_signer_key, payment_request
 
 NETWORK = "eip155:84532"
 
@@ -124,3 +127,61 @@ async def test_prepared_but_never_broadcast_is_abandoned_and_dropped(
     with pytest.raises(Rejected, match="expired"):
         await scheme.broadcast(never_sent)
     assert await signer_txs(evm_devnet, signer.address) == (never_sent.context.nonce + 2,) * 2
+
+
+class FlakyProxy:
+    """A JSON-RPC proxy to the devnet that can lose one eth_sendRawTransaction without forwarding it,
+    dropping the connection as a node that crashed mid-request would (delivery unknown to the sender)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.lose_next_send = False
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        port = free_port()
+        await web.TCPSite(self.runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        if self.lose_next_send and b"eth_sendRawTransaction" in body:
+            self.lose_next_send = False
+            request.transport.close()  # no answer at all
+            return web.Response()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(self.upstream, data=body, headers={"content-type": "application/json"}) as reply,
+        ):
+            return web.Response(body=await reply.read(), content_type="application/json")
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+async def test_broadcast_with_unknown_delivery_is_resent_and_mined(evm_devnet, monkeypatch) -> None:
+    monkeypatch.setattr(nonces, "RESEND_AFTER", 0.5)
+    proxy = FlakyProxy(evm_devnet["rpcUrl"])
+    await proxy.start()
+    key = await funded_signer_key(evm_devnet)
+    network = replace(network_from_devnet(evm_devnet), signer_keys=(key,), rpc_urls=(proxy.url,))
+    scheme = ExactEvmScheme([network])
+    try:
+        payer = await funded_payer(evm_devnet)
+        pay_to = Account.create().address
+        prepared = await prepare(scheme, payment_request(evm_devnet, payer, pay_to, 700))
+        proxy.lose_next_send = True
+        with pytest.raises(NodeUnavailable):
+            await scheme.broadcast(prepared)  # the pipeline answers settlement_pending with this tx
+        outcome = await scheme.confirm(prepared.transaction, NETWORK, 15, prepared.context)
+        assert outcome.status == "confirmed"  # the same signed bytes were sent again
+        assert await signer_txs(evm_devnet, Account.from_key(key).address) == (1, 1)
+    finally:
+        await scheme.close()
+        await proxy.stop()

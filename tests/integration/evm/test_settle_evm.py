@@ -138,3 +138,16 @@ async def test_wire_answers_for_verify_and_failed_settle(stack, evm_devnet) -> N
             {"x402Version": 1, "scheme": "exact", "network": "base-sepolia", "extra": extra},
         ]
         assert kinds["signers"]["eip155:*"] == [f["address"] for f in evm_devnet["facilitators"]]
+
+
+async def test_signers_used_behind_our_back_between_settles(stack, evm_devnet) -> None:
+    async with serve_evm(stack, evm_devnet):
+        await settle_many_distinct(stack, evm_devnet, 6, payers=2)
+        async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:  # an operator moves ETH with the same keys
+            for signer in evm_devnet["facilitators"]:
+                tx_hash = await rpc.send(signer["privateKey"], Account.create().address, value=1)
+                await rpc.wait_receipt(tx_hash)
+        before = await nonce_counts(evm_devnet)
+        await settle_many_distinct(stack, evm_devnet, 10, payers=2)
+    after = await nonce_counts(evm_devnet)
+    assert sum(after[a][0] - before[a][0] for a in after) == 10
