@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench import evm, loadgen, nano
+from bench import evm, loadgen, nano, solana
 from bench.evm import Payer, Payment
 from bench.procstat import CpuMeter
 from bench.targets import Target, ensure_ts_installed, free_port, make_target
@@ -111,9 +111,10 @@ class Bench:
                 for target_name in targets:
                     mine = [w for w in selected if target_name in self.targets_for(w)]
                     await self.evm_session(target_name, chain_mode, mine)
-            nano_workloads = [w for w in self.options.workloads if w.family == "nano"]
-            if nano_workloads and "x402fac" in self.options.targets:
-                await self.nano_session(nano_workloads)
+            for family in ("nano", "solana"):
+                mine = [w for w in self.options.workloads if w.family == family]
+                if mine and "x402fac" in self.options.targets:
+                    await self.family_session(family, mine)
         finally:
             if not self.options.keep_workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
@@ -243,6 +244,8 @@ class Bench:
             if mined > len(onchain) or workload.action == "duplicate":
                 receipts = await chain.sent_transactions(before["nonces"], before["block"] + 1)
                 check |= evm.gas_summary(receipts)
+        elif isinstance(chain, solana.SolanaChain):
+            return await self._solana_check(chain, ok, payments)
         else:
             await chain.wait_confirmed({s.transaction.upper() for s in ok})
             onchain = {h.lower() for h in await chain.receivable(pay_to)}
@@ -264,52 +267,94 @@ class Bench:
         )
         return check
 
-    async def nano_session(self, workloads: list[Workload]) -> None:
-        workdir = self.workdir / "x402fac-nano"
+    async def _solana_check(
+        self, chain: solana.SolanaChain, ok: list[loadgen.Sample], payments: list[Payment]
+    ) -> dict[str, Any]:
+        """Every success answer's signature landed without error, and the seller got exactly that much."""
+        signatures = sorted({s.transaction for s in ok})
+        statuses = await chain.wait_landed(signatures)
+        landed = sum(1 for s in statuses.values() if s.get("err") is None)
+        balance = await chain.usdc_balance(solana.Pubkey.from_string(payments[0].pay_to))
+        transfers = balance // payments[0].amount
+        check = {
+            "ok_answers": len(ok),
+            "distinct_ok_transactions": len(signatures),
+            "ok_landed_without_error": landed,
+            "onchain_transfers": transfers,
+            "ok_without_transfer": len(signatures) - landed,
+            "transfer_without_ok": max(transfers - landed, 0),
+            "balance_matches": balance == landed * payments[0].amount,
+        }
+        check["consistent"] = len(ok) == len(signatures) == landed == transfers and check["balance_matches"]
+        return check
+
+    async def family_session(self, family: str, workloads: list[Workload]) -> None:
+        """x402fac alone (no reference speaks Nano; Solana is measured for x402fac only) on its devnet."""
+        workdir = self.workdir / f"x402fac-{family}"
         settle_payments = sum(w.payments for w in workloads if w.settles)
-        verify_payers = 64
-        self.say(f"[x402fac / Nano devnet] {settle_payments + verify_payers} funded accounts")
-        chain = await nano.start_devnet(workdir, free_port(), settle_payments + verify_payers)
-        target = self.new_target("x402fac", ("nano",))
+        session: dict[str, Any] = {"target": "x402fac", "chain": f"{family}-devnet"}
+        target = self.new_target("x402fac", (family,))
         client = loadgen.Client(MAX_INFLIGHT, SETTLE_TIMEOUT)
-        session: dict[str, Any] = {"target": "x402fac", "chain": "nano-devnet"}
+        chain: Any = None
         try:
-            keys = chain.info["payers"]
-            verifiers = await nano.payer_states(chain, keys[:verify_payers])
-            settlers = await nano.payer_states(chain, keys[verify_payers:])
-            payments: dict[str, list[Payment]] = {}
-            cursor = 0
-            for workload in workloads:
-                pay_to = nano.new_address()
-                if workload.settles:
-                    mine = settlers[cursor : cursor + workload.payments]
-                    cursor += workload.payments
-                    payments[workload.name] = nano.sign_payments(
-                        chain.info, mine, workload.payments, pay_to, True
-                    )
-                else:
-                    payments[workload.name] = nano.sign_payments(
-                        chain.info, verifiers, workload.payments, pay_to, False
-                    )
-            await target.start({"nano": chain.info}, workdir)
+            if family == "nano":
+                # One fresh account per settle (a frontier pays once); verifies share 64 accounts.
+                self.say(f"[x402fac / Nano devnet] {settle_payments + 64} funded accounts")
+                chain = await nano.start_devnet(workdir, free_port(), settle_payments + 64)
+                sign = await self._nano_signer(chain, settle_payments)
+            else:
+                self.say("[x402fac / Solana LiteSVM devnet] 64 funded payers")
+                chain = await solana.start_devnet(workdir, free_port(), 64)
+                sign = self._solana_signer(chain)
+            await target.start({family: chain.info}, workdir)
             groups = {"facilitator": list(target.pids().values()), "chain": [chain.pid]}
-            session["processes"] = target.pids() | {"devnet-nano": chain.pid}
-            warm = nano.sign_payments(chain.info, verifiers, 64, nano.new_address(), False)
+            session["processes"] = target.pids() | {f"devnet-{family}": chain.pid}
+            warm = await sign(Workload("warm-up", family, "devnet", "verify", "closed", 8, 10.0, 64))
             await loadgen.closed_loop(client, target.url + "/verify", [p.body for p in warm], 8, 10.0, False)
             for workload in workloads:
-                summary = await self.measure(workload, client, target, groups, payments[workload.name], chain)
+                payments = await sign(workload)  # before the clock starts
+                summary = await self.measure(workload, client, target, groups, payments, chain)
                 self.results.put(workload, "x402fac", summary)
                 self.say(f"  {workload.name:<18} {_one_line(summary)}")
         except Exception as exc:
             session["error"] = f"{type(exc).__name__}: {exc}"
             self.say(f"  session failed: {session['error']}")
-            log.exception("nano session failed")
+            log.exception("%s session failed", family)
         finally:
             self.results.sessions.append(session)
             await client.close()
             await target.stop()
-            with contextlib.suppress(Exception):
-                await chain.close()
+            if chain is not None:
+                with contextlib.suppress(Exception):
+                    await chain.close()
+
+    async def _nano_signer(self, chain: nano.NanoChain, settle_payments: int) -> Callable:
+        keys = chain.info["payers"]
+        verifiers = await nano.payer_states(chain, keys[:64])
+        settlers = await nano.payer_states(chain, keys[64:])
+        cursor = 0
+
+        async def sign(workload: Workload) -> list[Payment]:
+            nonlocal cursor
+            if not workload.settles:
+                return nano.sign_payments(chain.info, verifiers, workload.payments, nano.new_address(), False)
+            mine = settlers[cursor : cursor + workload.payments]
+            cursor += workload.payments
+            return nano.sign_payments(chain.info, mine, workload.payments, nano.new_address(), True)
+
+        return sign
+
+    def _solana_signer(self, chain: solana.SolanaChain) -> Callable:
+        payers = solana.payers_of(chain.info)
+
+        async def sign(workload: Workload) -> list[Payment]:
+            pay_to = solana.Keypair().pubkey()
+            await chain.open_token_account(pay_to)
+            return solana.sign_payments(
+                chain.info, payers, workload.payments, pay_to, await chain.blockhash()
+            )
+
+        return sign
 
 
 def _one_line(summary: dict[str, Any]) -> str:

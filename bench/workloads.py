@@ -8,7 +8,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Workload:
     name: str
-    family: str  # evm | nano
+    family: str  # evm | nano | solana
     chain: str  # automine | 1s (EVM block production) | devnet (Nano)
     action: str  # verify | settle | duplicate
     mode: str  # closed (level = concurrency) | open (level = requests/s) | burst (level = copies)
@@ -31,74 +31,32 @@ def catalog(quick: bool) -> list[Workload]:
     verify_pool = {1: 40, 8: 150, 32: 300} if quick else {1: 4_000, 8: 12_000, 32: 16_000}
     settle_pool = {1: 20, 8: 60, 32: 120} if quick else {1: 2_000, 8: 5_000, 32: 6_000}
     block_pool = {1: 6, 8: 30, 32: 100} if quick else {1: 40, 8: 200, 32: 700}
-    levels = (1, 8, 32)
+    bursts = 2 if quick else 5
     found: list[Workload] = []
-    for c in levels:
-        found.append(
-            Workload(
-                f"evm-verify-c{c}",
-                "evm",
-                "automine",
-                "verify",
-                "closed",
-                c,
-                closed,
-                verify_pool[c],
-                scaling=c == 32,
-            )
-        )
+
+    def add(name: str, family: str, chain: str, action: str, mode: str, level: int, duration: float,
+            payments: int, **flags: bool) -> None:  # fmt: skip
+        found.append(Workload(name, family, chain, action, mode, level, duration, payments, **flags))
+
+    # fmt: off
+    for c in (1, 8, 32):
+        add(f"evm-verify-c{c}", "evm", "automine", "verify", "closed", c, closed, verify_pool[c], scaling=c == 32)
     for r in rates:
-        found.append(
-            Workload(f"evm-verify-r{r}", "evm", "automine", "verify", "open", r, opened, int(r * opened))
-        )
-    for c in levels:
-        found.append(
-            Workload(
-                f"evm-settle-c{c}",
-                "evm",
-                "automine",
-                "settle",
-                "closed",
-                c,
-                closed,
-                settle_pool[c],
-                scaling=c == 32,
-            )
-        )
+        add(f"evm-verify-r{r}", "evm", "automine", "verify", "open", r, opened, int(r * opened))
+    for c in (1, 8, 32):
+        add(f"evm-settle-c{c}", "evm", "automine", "settle", "closed", c, closed, settle_pool[c], scaling=c == 32)
     for r in rates:
-        found.append(
-            Workload(f"evm-settle-r{r}", "evm", "automine", "settle", "open", r, opened, int(r * opened))
-        )
-    dup_payments = 2 if quick else 5
-    found.append(
-        Workload("evm-dup-x10", "evm", "automine", "duplicate", "burst", 10, dup_payments, dup_payments)
-    )
-    for c in levels:
-        found.append(
-            Workload(f"evm1s-settle-c{c}", "evm", "1s", "settle", "closed", c, blocks, block_pool[c])
-        )
-    found.append(Workload("evm1s-dup-x10", "evm", "1s", "duplicate", "burst", 10, dup_payments, dup_payments))
-    nano_verify = 300 if quick else 20_000
-    nano_settle = 60 if quick else 1_500
+        add(f"evm-settle-r{r}", "evm", "automine", "settle", "open", r, opened, int(r * opened))
+    add("evm-dup-x10", "evm", "automine", "duplicate", "burst", 10, bursts, bursts)
+    for c in (1, 8, 32):
+        add(f"evm1s-settle-c{c}", "evm", "1s", "settle", "closed", c, blocks, block_pool[c])
+    add("evm1s-dup-x10", "evm", "1s", "duplicate", "burst", 10, bursts, bursts)
     for c in (8, 32):
-        found.append(
-            Workload(
-                f"nano-verify-c{c}",
-                "nano",
-                "devnet",
-                "verify",
-                "closed",
-                c,
-                closed,
-                nano_verify,
-                references=False,
-            )
-        )
-    found.append(
-        Workload(
-            "nano-settle-c32", "nano", "devnet", "settle", "closed", 32, closed, nano_settle, references=False
-        )
-    )
+        add(f"nano-verify-c{c}", "nano", "devnet", "verify", "closed", c, closed, 300 if quick else 20_000, references=False)
+    add("nano-settle-c32", "nano", "devnet", "settle", "closed", 32, closed, 60 if quick else 1_500, references=False)
+    add("solana-verify-c32", "solana", "devnet", "verify", "closed", 32, closed, 300 if quick else 8_000, references=False)
+    add("solana-settle-c32", "solana", "devnet", "settle", "closed", 32, closed, 60 if quick else 1_500, references=False)
+    # fmt: on
     return found
 
 
