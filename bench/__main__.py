@@ -4,7 +4,8 @@ Workload names (prefixes select groups): evm-verify-c{1,8,32}, evm-verify-r{50,2
 evm-settle-c{1,8,32}, evm-settle-r{50,200,800}, evm-dup-x10 (automine); evm1s-settle-c{1,8,32},
 evm1s-dup-x10 (1 s blocks); nano-verify-c{8,32}, nano-settle-c32 (x402fac only). The c=32 EVM
 workloads also run against x402fac with two EVM worker replicas (the scaling run; --no-scaling).
-`--profile` adds the verify/settle time breakdown of x402fac (bench.profile).
+A full run (no --quick, no --workloads) ends with the verify/settle time breakdown of x402fac
+(bench.profile); --profile / --no-profile force it on or off.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ async def run(args: argparse.Namespace) -> int:
         micro["nano_sig_hash"] = nano.sig_hash_per_second(0.5 if args.quick else 3.0)
     results = await bench.run()
     profile = None
-    if args.profile:
+    if args.profile or (args.profile is None and not args.quick and not patterns):
         from bench.profile import profile_x402fac
 
         profile = await profile_x402fac(args.quick, print)
