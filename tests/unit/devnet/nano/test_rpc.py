@@ -279,3 +279,13 @@ def test_genesis_block_is_valid_and_confirmed(nano_devnet):
     genesis = ledger.blocks[bytes.fromhex(nano_devnet.info["genesisHash"])]
     assert genesis.confirmed and genesis.block.signature_valid()
     assert genesis.block.previous == ZERO_HASH
+
+
+async def test_unparseable_requests(nano_devnet):
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        for body in (b"not json", b"[1, 2]", b'{"no_action": 1}', b"\xff\xfe"):
+            async with session.post(nano_devnet.rpc_url, data=body) as response:
+                assert response.status == 200
+                assert await response.json(content_type=None) == {"error": "Unable to parse JSON"}

@@ -215,7 +215,10 @@ class NanoDevnet:
 
     async def _handle(self, request: web.Request) -> web.Response:
         try:
-            body = json.loads(await request.read())
+            try:
+                body = json.loads(await request.read())
+            except (ValueError, UnicodeDecodeError):
+                raise RpcError(UNABLE_TO_PARSE) from None
             if not isinstance(body, dict) or not isinstance(body.get("action"), str):
                 raise RpcError(UNABLE_TO_PARSE)
             action = body["action"]
@@ -228,8 +231,6 @@ class NanoDevnet:
                 answer = handler(body)
         except RpcError as error:
             answer = {"error": str(error)}
-        except (ValueError, UnicodeDecodeError):
-            answer = {"error": UNABLE_TO_PARSE}
         return web.Response(text=json.dumps(answer), content_type="application/json")
 
     # ----------------------------------------------------------------------------------------------------
