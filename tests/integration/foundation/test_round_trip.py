@@ -4,6 +4,9 @@ import asyncio
 import uuid
 
 import httpx
+from x402fac.worker import LedgerClient
+
+from tests.fixtures.stack import Stack
 
 from .conftest import TEST_NETWORK, payment
 
@@ -139,3 +142,12 @@ async def test_v1_body_converted_and_legacy_network_returned(book_stack):
     assert answer.status_code == 200
     assert answer.json()["errorReason"] == "unsupported_network"
     assert answer.json()["network"] == "base-sepolia"
+
+
+async def test_pending_listing_on_an_empty_ledger():
+    stack = await Stack.start()
+    try:
+        reply = await LedgerClient(stack.nc).pending("evm", older_than_seconds=0)
+        assert reply.records == [] and reply.revisions == []
+    finally:
+        await stack.close()

@@ -10,7 +10,7 @@ import time
 import msgspec
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import APIError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 from x402fac.bus import counters, encode_key, ensure_bucket, subjects
 from x402fac.protocol.ledger import (
@@ -221,7 +221,7 @@ class LedgerStore:
         revisions: list[int] = []
         try:
             keys = await self.pending.keys()
-        except NotFoundError:  # no keys at all
+        except (NoKeysError, NotFoundError):  # nothing pending at all
             return PendingReply(records=[], revisions=[])
         cutoff = time.time() - request.older_than_seconds
         for key in keys:
