@@ -45,7 +45,6 @@ class Reason(StrEnum):
     MISSING_EIP712_DOMAIN = "missing_eip712_domain"
     TOKEN_DOMAIN_MISMATCH = "token_domain_mismatch"
     ASSET_NOT_A_CONTRACT = "asset_not_a_contract"
-    TRANSACTION_REVERTED = "transaction_reverted"
 
     # Solana (SPL TransferChecked)
     INVALID_TRANSACTION = "invalid_transaction"
@@ -96,7 +95,6 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.MISSING_EIP712_DOMAIN: "EVM: `extra.name` / `extra.version` missing from the requirements.",
     Reason.TOKEN_DOMAIN_MISMATCH: "EVM: the token's EIP-712 name/version differ from `extra` (message says which).",
     Reason.ASSET_NOT_A_CONTRACT: "EVM: the asset address holds no contract.",
-    Reason.TRANSACTION_REVERTED: "EVM: the settlement transaction reverted.",
     Reason.INVALID_TRANSACTION: "Solana: the transaction cannot be decoded.",
     Reason.FEE_PAYER_NOT_MANAGED: "Solana: `extra.feePayer` / the fee-payer slot is not one of ours.",
     Reason.FEE_PAYER_TRANSFERRING: "Solana: our fee payer is the transfer authority.",
