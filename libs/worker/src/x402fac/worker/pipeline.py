@@ -7,6 +7,7 @@ A payment whose claim exists gets the stored answer, or `settlement_pending` wit
 Nothing is broadcast unless this process holds the claim and recorded the transaction id first.
 """
 
+import asyncio
 import logging
 import time
 
@@ -143,7 +144,7 @@ class Pipeline:
                 return self._pending(
                     network, "", identity.payer, "a concurrent attempt just released this payment"
                 )
-            return await self._existing(scheme, claim.record, claim.revision)
+            return await self._existing(scheme, request, claim.record, claim.revision)
 
         revision = claim.revision
         try:
@@ -196,9 +197,22 @@ class Pipeline:
         )
         return await self._conclude(record, revision, outcome)
 
-    async def _existing(self, scheme: Scheme, record: SettlementRecord, revision: int) -> SettleResponse:
+    async def _existing(
+        self, scheme: Scheme, request: VerifyRequest, record: SettlementRecord, revision: int
+    ) -> SettleResponse:
         if record.response is not None:
             return record.response
+        if time.time() - record.updated_at < OWNER_WINDOW_SECONDS:
+            # A live attempt may be finishing this payment: wait (bounded) for its answer, so every
+            # duplicate gets the same one rather than a bare `settlement_pending`.
+            latest = await self._await_owner(record.payment_id, scheme.settle_timeout(request) + 1.0)
+            if latest is None:
+                return self._pending(
+                    record.network, "", record.payer, "the first attempt did not settle; retry"
+                )
+            record, revision = latest
+            if record.response is not None:
+                return record.response
         if record.state is RecordState.SUBMITTED and record.transaction:
             outcome = await scheme.confirm(record.transaction, record.network, RETRY_CONFIRM_SECONDS)
             if (
@@ -209,6 +223,19 @@ class Pipeline:
                 outcome = Outcome(Confirmation.PENDING, message="settlement in progress")
             return await self._conclude(record, revision, outcome)
         return self._pending(record.network, record.transaction, record.payer, "settlement in progress")
+
+    async def _await_owner(self, payment_id: str, budget: float) -> tuple[SettlementRecord, int] | None:
+        """The record once final, or as it stands when `budget` runs out; None if it was released."""
+        deadline = time.monotonic() + budget
+        delay = 0.02
+        while True:
+            found = await self.ledger.lookup(payment_id)
+            if not found.ok or found.record is None:
+                return None
+            if found.record.response is not None or time.monotonic() >= deadline:
+                return found.record, found.revision
+            await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+            delay = min(delay * 2, 0.25)
 
     async def _conclude(self, record: SettlementRecord, revision: int, outcome: Outcome) -> SettleResponse:
         """Turn the chain's verdict on a submitted record into the answer, storing it when final."""
