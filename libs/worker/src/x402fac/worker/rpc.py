@@ -1,0 +1,135 @@
+"""HTTP plumbing every chain client shares: JSON POSTs with failover between a network's nodes, and a
+watcher that waits for many transactions with one batched poll per tick."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from typing import Any
+
+import aiohttp
+
+log = logging.getLogger(__name__)
+
+# A node that failed at transport level is tried last for this long.
+COOLDOWN_SECONDS = 5.0
+
+
+class NodeUnavailable(Exception):
+    """No node answered. `maybe_delivered` is False only if no request can have reached a node."""
+
+    def __init__(self, message: str, maybe_delivered: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
+
+
+class _Endpoint:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.down_until = 0.0
+
+
+class FailoverHttp:
+    """POSTs JSON to the first healthy URL; a transport failure (or 5xx/429) moves on to the next."""
+
+    def __init__(
+        self, urls: list[str] | tuple[str, ...], timeout: float = 10.0, max_connections: int = 64
+    ) -> None:
+        if not urls:
+            raise ValueError("at least one RPC URL is required")
+        self.endpoints = [_Endpoint(url) for url in urls]
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _order(self) -> list[_Endpoint]:
+        now = time.monotonic()
+        healthy = [e for e in self.endpoints if e.down_until <= now]
+        return healthy + [e for e in self.endpoints if e.down_until > now]
+
+    async def post_json(self, body: Any, what: str = "request") -> Any:
+        maybe_delivered = False
+        errors = []
+        for endpoint in self._order():
+            try:
+                async with self._client().post(endpoint.url, json=body) as response:
+                    if response.status >= 500 or response.status == 429:
+                        raise aiohttp.ClientResponseError(
+                            response.request_info, (), status=response.status, message=response.reason or ""
+                        )
+                    reply = await response.json(content_type=None)
+            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                # A refused connection never reached the node; anything later might have.
+                if not isinstance(exc, aiohttp.ClientConnectorError):
+                    maybe_delivered = True
+                endpoint.down_until = time.monotonic() + COOLDOWN_SECONDS
+                errors.append(f"{endpoint.url}: {exc!r}")
+                log.warning("node failed, failing over: %s: %r", endpoint.url, exc)
+                continue
+            endpoint.down_until = 0.0
+            return reply
+        raise NodeUnavailable(f"no node answered {what}: " + "; ".join(errors), maybe_delivered)
+
+
+class BatchWatcher(ABC):
+    """Waits for many ids at once: one `fetch` of every id being waited on per tick."""
+
+    def __init__(self, interval: float, max_batch: int) -> None:
+        self.interval = interval
+        self.max_batch = max_batch
+        self._waiters: dict[str, list[asyncio.Future]] = {}
+        self._task: asyncio.Task | None = None
+
+    @abstractmethod
+    async def fetch(self, ids: list[str]) -> dict[str, Any]:
+        """The results of the ids that are done (others are left out); raise to skip this tick."""
+
+    async def wait(self, id_: str, timeout: float) -> Any | None:
+        """The id's result, or None if it is not done within `timeout` seconds."""
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(id_, []).append(future)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._poll())
+        try:
+            return await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            return None
+        finally:
+            waiters = self._waiters.get(id_)
+            if waiters is not None and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._waiters[id_]
+
+    async def _poll(self) -> None:
+        while self._waiters:
+            ids = list(self._waiters)
+            for start in range(0, len(ids), self.max_batch):
+                try:
+                    done = await self.fetch(ids[start : start + self.max_batch])
+                except Exception as exc:
+                    log.warning("%s poll failed: %s", type(self).__name__, exc)
+                    break
+                for id_, result in done.items():
+                    for future in self._waiters.pop(id_, []):
+                        if not future.done():
+                            future.set_result(result)
+            await asyncio.sleep(self.interval)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
