@@ -10,20 +10,42 @@ from collections import Counter
 import httpx
 import pytest
 from solders.account import Account
+from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.keypair import Keypair
+from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
-from solders.system_program import TransferParams, transfer
+from solders.system_program import (
+    CreateAccountParams,
+    CreateLookupTableParams,
+    ExtendLookupTableParams,
+    TransferParams,
+    create_account,
+    create_lookup_table,
+    extend_lookup_table,
+    transfer,
+)
 from solders.token.state import Mint, TokenAccount, TokenAccountState
 from solders.transaction import VersionedTransaction
 from x402fac.devnet.solana import NETWORK, USDC_MINT
-from x402fac.devnet.solana.instructions import TOKEN, ata
+from x402fac.devnet.solana.codec import TOKEN_2022_PROGRAM
+from x402fac.devnet.solana.instructions import (
+    TOKEN,
+    ata,
+    create_ata_idempotent,
+    initialize_mint2,
+    memo,
+    mint_to_checked,
+    transfer_checked,
+)
 from x402fac.protocol import Reason
 from x402fac.worker import Confirmation, Outcome
 
 from tests.fixtures.solana import (
     USDC_UNIT,
     b64,
+    compute_limit,
+    compute_price,
     partially_signed,
     solana_payment_body,
     solana_requirements,
@@ -31,6 +53,7 @@ from tests.fixtures.solana import (
 )
 
 PRICE = 10_000  # 0.01 USDC
+TOKEN_2022 = Pubkey.from_string(TOKEN_2022_PROGRAM)
 
 
 @pytest.fixture
@@ -380,3 +403,122 @@ async def test_dropped_transaction_fails_once_its_blockhash_expires(
     assert again["errorReason"] == Reason.BLOCKHASH_EXPIRED, again
     assert again["transaction"] == ""
     assert solana_devnet.usdc_balance(pay_to) == 0
+
+
+def _lookup_table(solana_devnet, addresses: list[Pubkey]) -> Pubkey:
+    """An address lookup table holding `addresses`, created and extended by real transactions."""
+    chain = solana_devnet.chain
+    authority = solana_devnet.new_payer(0, lamports=10**9)
+    chain.advance(1)  # so there is a previous slot to derive the table from
+    create, table = create_lookup_table(
+        CreateLookupTableParams(
+            authority_address=authority.pubkey(), payer_address=authority.pubkey(), recent_slot=chain.slot - 1
+        )
+    )
+    extend = extend_lookup_table(
+        ExtendLookupTableParams(
+            payer_address=authority.pubkey(),
+            lookup_table_address=table,
+            authority_address=authority.pubkey(),
+            new_addresses=addresses,
+        )
+    )
+    message = MessageV0.try_compile(authority.pubkey(), [create, extend], [], chain.latest_blockhash)
+    tx = VersionedTransaction(message, [authority])
+    assert chain.process(tx, bytes(tx)).execution.err is None
+    chain.advance(1)  # addresses become usable the slot after they were added
+    return table
+
+
+def _payment_through_table(
+    payer: Keypair, pay_to: Pubkey, fee_payer: Pubkey, blockhash, table: AddressLookupTableAccount
+):
+    instructions = [
+        compute_limit(20_000),
+        compute_price(1),
+        transfer_checked(
+            ata(payer.pubkey(), USDC_MINT), USDC_MINT, ata(pay_to, USDC_MINT), payer.pubkey(), PRICE, 6
+        ),
+        memo(os.urandom(16).hex().encode()),
+    ]
+    message = MessageV0.try_compile(fee_payer, instructions, [table], blockhash)
+    return partially_signed(message, [payer])
+
+
+async def test_lookup_tables_are_resolved_or_refused(gateway, solana_devnet, solana_payer, fee_payer, pay_to):
+    destination = ata(pay_to, USDC_MINT)
+    table = _lookup_table(solana_devnet, [destination, USDC_MINT])
+    blockhash = solana_devnet.chain.latest_blockhash
+    requirements = solana_requirements(pay_to, PRICE, fee_payer.pubkey())
+
+    tx = _payment_through_table(
+        solana_payer,
+        pay_to,
+        fee_payer.pubkey(),
+        blockhash,
+        AddressLookupTableAccount(table, [destination, USDC_MINT]),
+    )
+    assert tx.message.address_table_lookups  # the destination really comes from the table
+    assert (await post(gateway, "/verify", solana_payment_body(requirements, tx)))["isValid"] is True
+    assert (await post(gateway, "/settle", solana_payment_body(requirements, tx)))["success"] is True
+    assert solana_devnet.usdc_balance(pay_to) == PRICE
+
+    missing = AddressLookupTableAccount(Keypair().pubkey(), [destination, USDC_MINT])
+    unresolvable = _payment_through_table(solana_payer, pay_to, fee_payer.pubkey(), blockhash, missing)
+    refused = await post(gateway, "/verify", solana_payment_body(requirements, unresolvable))
+    assert refused["invalidReason"] == Reason.LOOKUP_TABLE_UNRESOLVED
+
+
+async def test_any_token_2022_mint_is_accepted(gateway, solana_devnet, solana_payer, fee_payer, pay_to):
+    """A Token-2022 mint named as asset pays through the Token-2022 program and its ATAs."""
+    chain = solana_devnet.chain
+    issuer, mint = solana_devnet.new_payer(0, lamports=10**9), Keypair()
+    rent = chain.svm.minimum_balance_for_rent_exemption(82)
+    setup = [
+        create_account(
+            CreateAccountParams(
+                from_pubkey=issuer.pubkey(),
+                to_pubkey=mint.pubkey(),
+                lamports=rent,
+                space=82,
+                owner=TOKEN_2022,
+            )
+        ),
+        initialize_mint2(mint.pubkey(), 6, issuer.pubkey(), TOKEN_2022),
+        create_ata_idempotent(issuer.pubkey(), solana_payer.pubkey(), mint.pubkey(), TOKEN_2022),
+        create_ata_idempotent(issuer.pubkey(), pay_to, mint.pubkey(), TOKEN_2022),
+        mint_to_checked(
+            mint.pubkey(),
+            ata(solana_payer.pubkey(), mint.pubkey(), TOKEN_2022),
+            issuer.pubkey(),
+            10**6,
+            6,
+            TOKEN_2022,
+        ),
+    ]
+    message = MessageV0.try_compile(issuer.pubkey(), setup, [], chain.latest_blockhash)
+    created = VersionedTransaction(message, [issuer, mint])
+    assert chain.process(created, bytes(created)).execution.err is None
+
+    instructions = [
+        compute_limit(20_000),
+        compute_price(1),
+        transfer_checked(
+            ata(solana_payer.pubkey(), mint.pubkey(), TOKEN_2022),
+            mint.pubkey(),
+            ata(pay_to, mint.pubkey(), TOKEN_2022),
+            solana_payer.pubkey(),
+            PRICE,
+            6,
+            TOKEN_2022,
+        ),
+        memo(os.urandom(16).hex().encode()),
+    ]
+    tx = partially_signed(
+        MessageV0.try_compile(fee_payer.pubkey(), instructions, [], chain.latest_blockhash), [solana_payer]
+    )
+    requirements = solana_requirements(pay_to, PRICE, fee_payer.pubkey(), asset=str(mint.pubkey()))
+    settled = await post(gateway, "/settle", solana_payment_body(requirements, tx))
+    assert settled["success"] is True, settled
+    balance = chain.account(ata(pay_to, mint.pubkey(), TOKEN_2022))
+    assert int.from_bytes(bytes(balance.data)[64:72], "little") == PRICE
