@@ -522,3 +522,16 @@ async def test_any_token_2022_mint_is_accepted(gateway, solana_devnet, solana_pa
     assert settled["success"] is True, settled
     balance = chain.account(ata(pay_to, mint.pubkey(), TOKEN_2022))
     assert int.from_bytes(bytes(balance.data)[64:72], "little") == PRICE
+
+
+async def test_fee_payer_may_be_the_payee(gateway, solana_devnet, solana_payer):
+    fee_payer = solana_devnet.fee_payers[1]
+    solana_devnet.fund(fee_payer.pubkey())  # its USDC account
+    before = solana_devnet.usdc_balance(fee_payer.pubkey())
+    tx = usdc_payment(
+        solana_payer, fee_payer.pubkey(), PRICE, fee_payer.pubkey(), solana_devnet.chain.latest_blockhash
+    )
+    body = solana_payment_body(solana_requirements(fee_payer.pubkey(), PRICE, fee_payer.pubkey()), tx)
+    settled = await post(gateway, "/settle", body)
+    assert settled["success"] is True, settled
+    assert solana_devnet.usdc_balance(fee_payer.pubkey()) == before + PRICE
