@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,8 @@ from .codec import (
     transaction_error_text,
     ui_token_amount,
 )
+
+log = logging.getLogger(__name__)
 
 # The real devnet genesis hash; CAIP-2 ids carry its first 32 characters.
 DEVNET_GENESIS_HASH = "EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG"
@@ -207,10 +210,17 @@ class SolanaRpc:
             result = method(params)
         except RpcError as error:
             response = {"jsonrpc": "2.0", "error": error.to_json(), "id": request_id}
-        except (TypeError, ValueError, KeyError, AttributeError) as error:
+        except (TypeError, ValueError, KeyError) as error:  # params of the wrong shape
             response = {
                 "jsonrpc": "2.0",
                 "error": invalid_params(f"Invalid params: {error}").to_json(),
+                "id": request_id,
+            }
+        except Exception:
+            log.exception("%s failed", request["method"])
+            response = {
+                "jsonrpc": "2.0",
+                "error": {"code": INTERNAL_ERROR, "message": "Internal error"},
                 "id": request_id,
             }
         else:
