@@ -3,6 +3,7 @@ watcher that waits for many transactions with one batched poll per tick."""
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -133,3 +134,65 @@ class BatchWatcher(ABC):
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+
+
+class RpcError(Exception):
+    """A node answered with a JSON-RPC error (the request reached it; this is not a transport fault)."""
+
+    def __init__(self, method: str, error: dict[str, Any]) -> None:
+        self.method = method
+        self.code = error.get("code")
+        self.message = str(error.get("message", ""))
+        self.data = error.get("data")
+        super().__init__(f"{method}: {self.message}")
+
+
+class JsonRpcClient:
+    """JSON-RPC 2.0 over FailoverHttp: single calls and batches. `error_type` lets a chain add detail."""
+
+    error_type: type[RpcError] = RpcError
+
+    def __init__(
+        self, urls: list[str] | tuple[str, ...], timeout: float = 10.0, max_connections: int = 64
+    ) -> None:
+        self.http = FailoverHttp(urls, timeout, max_connections)
+        self._ids = itertools.count(1)
+
+    async def close(self) -> None:
+        await self.http.close()
+
+    async def call(self, method: str, *params: Any) -> Any:
+        reply = await self.http.post_json(
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}, method
+        )
+        if not isinstance(reply, dict):
+            raise NodeUnavailable(f"{method}: malformed JSON-RPC reply")
+        if reply.get("error") is not None:
+            raise self.error_type(method, reply["error"])
+        return reply.get("result")
+
+    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Results in call order; a call that failed yields its error object instead of a result."""
+        if not calls:
+            return []
+        ids = [next(self._ids) for _ in calls]
+        body = [
+            {"jsonrpc": "2.0", "id": id_, "method": method, "params": params}
+            for id_, (method, params) in zip(ids, calls, strict=True)
+        ]
+        replies = await self.http.post_json(body, "batch")
+        if not isinstance(replies, list):
+            raise NodeUnavailable("batch: malformed JSON-RPC reply")
+        by_id = {reply.get("id"): reply for reply in replies if isinstance(reply, dict)}
+        results: list[Any] = []
+        for id_, (method, _) in zip(ids, calls, strict=True):
+            reply = by_id.get(id_)
+            if reply is None:
+                results.append(
+                    self.error_type(method, {"code": -32603, "message": "missing from batch reply"})
+                )
+            elif reply.get("error") is not None:
+                results.append(self.error_type(method, reply["error"]))
+            else:
+                results.append(reply.get("result"))
+        return results

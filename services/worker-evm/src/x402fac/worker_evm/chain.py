@@ -3,24 +3,17 @@ receipt poller (one batched request per tick for every transaction being waited 
 
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import Any
 
-from x402fac.worker.rpc import BatchWatcher, FailoverHttp, NodeUnavailable
+from x402fac.worker.rpc import BatchWatcher, JsonRpcClient
+from x402fac.worker.rpc import RpcError as JsonRpcError
 
 log = logging.getLogger(__name__)
 
 
-class RpcError(Exception):
-    """A node answered with a JSON-RPC error (the request reached it; this is not a transport fault)."""
-
-    def __init__(self, method: str, error: dict[str, Any]) -> None:
-        self.method = method
-        self.code = error.get("code")
-        self.message = str(error.get("message", ""))
-        self.data = error.get("data")
-        super().__init__(f"{method}: {self.message}")
+class RpcError(JsonRpcError):
+    """A JSON-RPC error with what EVM nodes put in it: revert data and revert detection."""
 
     @property
     def revert_data(self) -> bytes | None:
@@ -40,52 +33,10 @@ class RpcError(Exception):
         return self.code == 3 or "revert" in self.message.lower()
 
 
-class EvmRpc:
+class EvmRpc(JsonRpcClient):
     """JSON-RPC client for one network: the first healthy endpoint serves; failures fail over."""
 
-    def __init__(self, urls: list[str], timeout: float = 10.0, max_connections: int = 64) -> None:
-        self.http = FailoverHttp(urls, timeout, max_connections)
-        self._ids = itertools.count(1)
-
-    async def close(self) -> None:
-        await self.http.close()
-
-    async def _post(self, body: Any) -> Any:
-        return await self.http.post_json(body, "JSON-RPC")
-
-    async def call(self, method: str, *params: Any) -> Any:
-        reply = await self._post(
-            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}
-        )
-        if not isinstance(reply, dict):
-            raise NodeUnavailable(f"{method}: malformed JSON-RPC reply")
-        if reply.get("error") is not None:
-            raise RpcError(method, reply["error"])
-        return reply.get("result")
-
-    async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Results in call order; a call that failed yields its RpcError instead of a result."""
-        if not calls:
-            return []
-        ids = [next(self._ids) for _ in calls]
-        body = [
-            {"jsonrpc": "2.0", "id": id_, "method": method, "params": params}
-            for id_, (method, params) in zip(ids, calls, strict=True)
-        ]
-        replies = await self._post(body)
-        if not isinstance(replies, list):
-            raise NodeUnavailable("batch: malformed JSON-RPC reply")
-        by_id = {reply.get("id"): reply for reply in replies if isinstance(reply, dict)}
-        results: list[Any] = []
-        for id_, (method, _) in zip(ids, calls, strict=True):
-            reply = by_id.get(id_)
-            if reply is None:
-                results.append(RpcError(method, {"code": -32603, "message": "missing from batch reply"}))
-            elif reply.get("error") is not None:
-                results.append(RpcError(method, reply["error"]))
-            else:
-                results.append(reply.get("result"))
-        return results
+    error_type = RpcError
 
 
 class ReceiptWatcher(BatchWatcher):

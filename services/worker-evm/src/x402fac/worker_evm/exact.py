@@ -25,9 +25,10 @@ from x402fac.worker import (
     SupportedPart,
     Verified,
 )
+from x402fac.worker.rpc import NodeUnavailable
 
 from . import eip3009
-from .chain import EvmRpc, NodeUnavailable, ReceiptWatcher, RpcError
+from .chain import EvmRpc, ReceiptWatcher, RpcError
 from .config import NetworkConfig
 from .eip3009 import Authorization, PayloadError
 from .nonces import Fees, Signer

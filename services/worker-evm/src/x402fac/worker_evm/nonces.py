@@ -29,8 +29,9 @@ from enum import Enum
 import coincurve
 from x402fac.protocol import Reason
 from x402fac.worker import Rejected
+from x402fac.worker.rpc import NodeUnavailable
 
-from .chain import EvmRpc, NodeUnavailable, RpcError
+from .chain import EvmRpc, RpcError
 from .transactions import DynamicFeeTransaction, address_of
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,9 @@ from x402fac.worker import (
     SupportedPart,
     Verified,
 )
+from x402fac.worker.rpc import NodeUnavailable
 
-from .chain import ConfirmationWatcher, NanoNode, NodeError, NodeUnavailable
+from .chain import ConfirmationWatcher, NanoNode, NodeError
 from .config import NanoNetwork
 
 ASSET = "XNO"

@@ -28,8 +28,9 @@ from x402fac.worker import (
     SupportedPart,
     Verified,
 )
+from x402fac.worker.rpc import NodeUnavailable, RpcError
 
-from .chain import AccountData, NodeUnavailable, RpcError, SolanaClient, StatusWatcher
+from .chain import AccountData, SolanaClient, StatusWatcher
 from .config import MAX_COMPUTE_UNIT_PRICE, SolanaNetwork
 from .transaction import (
     ADDRESS_LOOKUP_TABLE_PROGRAM,
@@ -134,7 +135,7 @@ class ExactSolanaScheme(Scheme):
             self.runtimes[network.network] = Runtime(
                 config=network,
                 client=client,
-                watcher=StatusWatcher(client, confirm_poll),
+                watcher=StatusWatcher(client, confirm_poll, CONFIRMED_LEVELS),
                 fee_payers={str(k.pubkey()): k for k in network.fee_payers},
             )
 
@@ -373,7 +374,7 @@ class ExactSolanaScheme(Scheme):
 
     async def confirm(self, transaction: str, network: str, timeout: float, context: Any = None) -> Outcome:
         runtime = self.runtimes[network]
-        status = await runtime.watcher.wait(transaction, timeout, CONFIRMED_LEVELS)
+        status = await runtime.watcher.wait(transaction, timeout)
         if status is not None:
             return self._outcome(status)
         blockhash = (
