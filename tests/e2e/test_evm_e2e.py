@@ -8,85 +8,21 @@ mined transaction and the balances move by exactly the price.
 
 from __future__ import annotations
 
-import asyncio
-import threading
-
 import httpx
 import pytest
-import uvicorn
 from eth_account import Account
-from fastapi import FastAPI
-from x402 import x402Client, x402ResourceServer
-from x402.http import FacilitatorConfig, HTTPFacilitatorClient
+from x402 import x402Client
 from x402.http.clients import x402HttpxClient
-from x402.http.middleware.fastapi import PaymentMiddlewareASGI
 from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 from x402.mechanisms.evm.exact import ExactEvmServerScheme, register_exact_evm_client
-from x402fac.bus import free_port
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 
 from tests.fixtures.evm import funded_payer, serve_evm
+from tests.fixtures.paywall import PaidResource
 
 NETWORK = "eip155:84532"
 PRICE = "$0.001"
 PRICE_UNITS = 1_000  # USDC has 6 decimals
-
-
-class ResourceServer:
-    """The seller's app on its own thread and loop (the SDK's resource server makes blocking calls)."""
-
-    def __init__(self, gateway_url: str, pay_to: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.gateway_url = gateway_url
-        self.pay_to = pay_to
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
-
-    def build_app(self) -> FastAPI:
-        server = x402ResourceServer(
-            HTTPFacilitatorClient(FacilitatorConfig(url=self.gateway_url, timeout=45.0))
-        )
-        server.register(NETWORK, ExactEvmServerScheme())
-        routes = {
-            "GET /weather": {
-                "accepts": {
-                    "scheme": "exact",
-                    "network": NETWORK,
-                    "price": PRICE,
-                    "payTo": self.pay_to,
-                    "maxTimeoutSeconds": 60,
-                },
-                "description": "today's weather",
-            }
-        }
-        app = FastAPI()
-        app.add_middleware(PaymentMiddlewareASGI, routes=routes, server=server)
-
-        @app.get("/weather")
-        async def weather() -> dict:
-            return {"forecast": "sunny"}
-
-        return app
-
-    def start(self) -> None:
-        config = uvicorn.Config(self.build_app(), host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="evm-resource-server", daemon=True)
-        self.thread.start()
-
-    async def wait_started(self) -> None:
-        for _ in range(200):
-            if self.server is not None and self.server.started:
-                return
-            await asyncio.sleep(0.05)
-        raise TimeoutError("resource server did not start")
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.thread is not None:
-            self.thread.join(timeout=10)
 
 
 async def usdc_balance(info: dict, address: str) -> int:
@@ -100,19 +36,24 @@ async def usdc_balance(info: dict, address: str) -> int:
 @pytest.fixture
 async def seller(stack, evm_devnet):
     pay_to = Account.create().address
-    async with serve_evm(stack, evm_devnet):
-        # The SDK's resource server reads /supported when its middleware starts: the worker must be listed.
-        async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
-            for _ in range(100):
-                kinds = (await http.get("/supported")).json()["kinds"]
-                if any(k["network"] == NETWORK for k in kinds):
-                    break
-                await asyncio.sleep(0.1)
-        resource = ResourceServer(stack.gateway_url, pay_to)
-        resource.start()
-        await resource.wait_started()
+    accepts = {
+        "scheme": "exact",
+        "network": NETWORK,
+        "price": PRICE,
+        "payTo": pay_to,
+        "maxTimeoutSeconds": 60,
+    }
+    resource = PaidResource(
+        stack.gateway_url,
+        NETWORK,
+        ExactEvmServerScheme(),
+        "/weather",
+        accepts,
+        "today's weather",
+        {"forecast": "sunny"},
+    )
+    async with serve_evm(stack, evm_devnet), resource:
         yield resource, pay_to
-        await asyncio.to_thread(resource.stop)
 
 
 async def test_pay_for_a_resource_in_usdc_on_base_sepolia_devnet(seller, evm_devnet) -> None:

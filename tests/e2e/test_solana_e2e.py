@@ -10,103 +10,46 @@ confirmed transaction and the balances move by exactly the price.
 from __future__ import annotations
 
 import asyncio
-import threading
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from solders.keypair import Keypair
-from x402 import x402Client, x402ResourceServer
-from x402.http import FacilitatorConfig, HTTPFacilitatorClient
+from x402 import x402Client
 from x402.http.clients import x402HttpxClient
-from x402.http.middleware.fastapi import PaymentMiddlewareASGI
 from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 from x402.mechanisms.svm import KeypairSigner
 from x402.mechanisms.svm.exact import ExactSvmServerScheme, register_exact_svm_client
-from x402fac.bus import free_port
 from x402fac.devnet.solana import NETWORK, USDC_MINT
 
+from tests.fixtures.paywall import PaidResource
 from tests.fixtures.solana import USDC_UNIT
 
 PRICE = "$0.001"
 PRICE_UNITS = 1_000  # USDC has 6 decimals
 
 
-class ResourceServer:
-    """The seller's app on its own thread and loop (the SDK's resource server makes blocking calls)."""
-
-    def __init__(self, gateway_url: str, rpc_url: str, pay_to: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.gateway_url = gateway_url
-        self.rpc_url = rpc_url
-        self.pay_to = pay_to
-        self.server: uvicorn.Server | None = None
-        self.thread: threading.Thread | None = None
-
-    def build_app(self) -> FastAPI:
-        server = x402ResourceServer(
-            HTTPFacilitatorClient(FacilitatorConfig(url=self.gateway_url, timeout=45.0))
-        )
-        server.register(NETWORK, ExactSvmServerScheme(rpc_url=self.rpc_url))
-        routes = {
-            "GET /weather": {
-                "accepts": {
-                    "scheme": "exact",
-                    "network": NETWORK,
-                    "price": PRICE,
-                    "payTo": self.pay_to,
-                    "maxTimeoutSeconds": 60,
-                },
-                "description": "today's weather",
-            }
-        }
-        app = FastAPI()
-        app.add_middleware(PaymentMiddlewareASGI, routes=routes, server=server)
-
-        @app.get("/weather")
-        async def weather() -> dict:
-            return {"forecast": "sunny"}
-
-        return app
-
-    def start(self) -> None:
-        config = uvicorn.Config(self.build_app(), host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="solana-resource-server", daemon=True)
-        self.thread.start()
-
-    async def wait_started(self) -> None:
-        for _ in range(200):
-            if self.server is not None and self.server.started:
-                return
-            await asyncio.sleep(0.05)
-        raise TimeoutError("resource server did not start")
-
-    def stop(self) -> None:
-        if self.server is not None:
-            self.server.should_exit = True
-        if self.thread is not None:
-            self.thread.join(timeout=10)
-
-
 @pytest.fixture
 async def seller(stack, solana_worker, solana_devnet):
     pay_to = Keypair().pubkey()
     solana_devnet.fund(pay_to)  # the seller's USDC account exists
-    # The SDK's resource server reads /supported when its middleware starts: the worker must be listed.
-    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
-        for _ in range(100):
-            kinds = (await http.get("/supported")).json()["kinds"]
-            if any(k["network"] == NETWORK for k in kinds):
-                break
-            await asyncio.sleep(0.1)
-    resource = ResourceServer(stack.gateway_url, solana_devnet.url, str(pay_to))
-    resource.start()
-    await resource.wait_started()
-    yield resource, pay_to
-    await asyncio.to_thread(resource.stop)
+    accepts = {
+        "scheme": "exact",
+        "network": NETWORK,
+        "price": PRICE,
+        "payTo": str(pay_to),
+        "maxTimeoutSeconds": 60,
+    }
+    resource = PaidResource(
+        stack.gateway_url,
+        NETWORK,
+        ExactSvmServerScheme(rpc_url=solana_devnet.url),
+        "/weather",
+        accepts,
+        "today's weather",
+        {"forecast": "sunny"},
+    )
+    async with resource:
+        yield resource, pay_to
 
 
 async def buy(url: str, payer: Keypair, rpc_url: str) -> httpx.Response:
