@@ -22,6 +22,7 @@ class LedgerBookScheme(Scheme):
     def __init__(self) -> None:
         self.broadcasts: Counter[str] = Counter()
         self.broadcast_at: dict[str, float] = {}
+        self.contexts: list = []
 
     def networks(self) -> list[str]:
         return [TEST_NETWORK]
@@ -47,7 +48,9 @@ class LedgerBookScheme(Scheme):
 
     async def prepare(self, request: VerifyRequest, verified: Verified) -> Prepared:
         return Prepared(
-            transaction=f"tx-{verified.identity.payment_id}", context=request.payment_payload.payload
+            transaction=f"tx-{verified.identity.payment_id}",
+            context=request.payment_payload.payload,
+            hint=f"hint-{verified.identity.payment_id}",
         )
 
     async def broadcast(self, prepared: Prepared) -> None:
@@ -57,6 +60,7 @@ class LedgerBookScheme(Scheme):
         self.broadcast_at[prepared.transaction] = asyncio.get_running_loop().time() + delay
 
     async def confirm(self, transaction: str, network: str, timeout: float, context=None) -> Outcome:
+        self.contexts.append(context)
         ready_at = self.broadcast_at.get(transaction)
         if ready_at is None:
             return Outcome(Confirmation.DROPPED, "settlement_failed", "never broadcast")

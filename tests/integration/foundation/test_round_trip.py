@@ -97,7 +97,7 @@ async def test_late_confirmation_is_pending_then_final_on_retry(book_stack):
 
 
 async def test_reconciler_completes_pending_record_without_retry(book_stack):
-    stack, _ = book_stack
+    stack, scheme = book_stack
     body = payment(new_id(), payer="gina", confirm_after=1.5, max_timeout=1)
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
         first = (await http.post("/settle", json=body)).json()
@@ -112,6 +112,9 @@ async def test_reconciler_completes_pending_record_without_retry(book_stack):
         await asyncio.sleep(0.1 if not moved else 0)
     assert found.record.state == "settled"
     assert found.record.response.success is True
+    # the reconciler judged the record with the hint its submitter stored
+    assert found.record.hint == f"hint-{payment_id}"
+    assert f"hint-{payment_id}" in scheme.contexts
 
 
 async def test_v1_body_converted_and_legacy_network_returned(book_stack):

@@ -32,6 +32,7 @@ class SettlementRecord(msgspec.Struct, omit_defaults=True):
     created_at: float
     updated_at: float
     transaction: str = ""
+    hint: str = ""  # what another process needs to judge the transaction (Prepared.hint)
     response: SettleResponse | None = None
     secondary_keys: list[str] = msgspec.field(default_factory=list)
 
@@ -66,6 +67,7 @@ class SubmitRequest(msgspec.Struct):
     payment_id: str
     revision: int
     transaction: str
+    hint: str = ""
 
 
 class FinalizeRequest(msgspec.Struct):

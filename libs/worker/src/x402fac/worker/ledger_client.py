@@ -34,8 +34,8 @@ class LedgerClient:
         )
         return await request(self.nc, subjects.LEDGER_CLAIM, message, ClaimReply, self.timeout)
 
-    async def submit(self, payment_id: str, revision: int, transaction: str) -> UpdateReply:
-        message = SubmitRequest(payment_id=payment_id, revision=revision, transaction=transaction)
+    async def submit(self, payment_id: str, revision: int, transaction: str, hint: str = "") -> UpdateReply:
+        message = SubmitRequest(payment_id=payment_id, revision=revision, transaction=transaction, hint=hint)
         return await request(self.nc, subjects.LEDGER_SUBMIT, message, UpdateReply, self.timeout)
 
     async def finalize(self, payment_id: str, revision: int, response: SettleResponse) -> UpdateReply:

@@ -157,7 +157,9 @@ class Pipeline:
             await self._release_quietly(identity.payment_id, revision)
             raise
 
-        submitted = await self.ledger.submit(identity.payment_id, revision, prepared.transaction)
+        submitted = await self.ledger.submit(
+            identity.payment_id, revision, prepared.transaction, prepared.hint
+        )
         if not submitted.ok:
             return self._pending(network, "", identity.payer, "another attempt owns this payment")
         revision = submitted.revision
@@ -214,7 +216,9 @@ class Pipeline:
             if record.response is not None:
                 return record.response
         if record.state is RecordState.SUBMITTED and record.transaction:
-            outcome = await scheme.confirm(record.transaction, record.network, RETRY_CONFIRM_SECONDS)
+            outcome = await scheme.confirm(
+                record.transaction, record.network, RETRY_CONFIRM_SECONDS, record.hint
+            )
             if (
                 outcome.status is Confirmation.DROPPED
                 and time.time() - record.updated_at < OWNER_WINDOW_SECONDS
@@ -292,7 +296,7 @@ class Pipeline:
                 if time.time() - record.updated_at > STALE_CLAIM_SECONDS:
                     moved += (await self.ledger.release(record.payment_id, revision, "stale_claim")).ok
                 continue
-            outcome = await scheme.confirm(record.transaction, record.network, 0.5)
+            outcome = await scheme.confirm(record.transaction, record.network, 0.5, record.hint)
             if outcome.status is not Confirmation.PENDING:
                 await self._conclude(record, revision, outcome)
                 moved += 1

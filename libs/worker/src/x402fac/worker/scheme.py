@@ -48,10 +48,15 @@ class Verified:
 
 @dataclass(slots=True)
 class Prepared:
-    """A transaction ready to broadcast; `transaction` is its id (tx hash / signature / block hash)."""
+    """A transaction ready to broadcast; `transaction` is its id (tx hash / signature / block hash).
+
+    `hint` is stored with the id in the ledger: what another process (after a crash) needs to tell a
+    transaction that will never land from a late one, e.g. its blockhash, or its sender and nonce.
+    """
 
     transaction: str
     context: Any = None
+    hint: str = ""
 
 
 class Confirmation(StrEnum):
@@ -129,8 +134,8 @@ class Scheme(ABC):
     async def confirm(self, transaction: str, network: str, timeout: float, context: Any = None) -> Outcome:
         """Wait up to `timeout` seconds for the chain's verdict on `transaction`.
 
-        `context` is the Prepared.context of this process's own attempt, or None when reconciling a
-        record left by another process (then only the id and network are known).
+        `context` is the Prepared.context of this process's own attempt; when resolving a record left
+        by another attempt it is the `Prepared.hint` string that attempt stored ("" if none).
         """
 
     def settle_timeout(self, request: VerifyRequest) -> float:

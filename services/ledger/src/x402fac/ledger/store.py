@@ -176,6 +176,7 @@ class LedgerStore:
         def to_submitted(record: SettlementRecord) -> SettlementRecord:
             record.state = RecordState.SUBMITTED
             record.transaction = request.transaction
+            record.hint = request.hint
             return record
 
         return await self._transition(request.payment_id, request.revision, to_submitted)

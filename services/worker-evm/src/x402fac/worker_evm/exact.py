@@ -401,7 +401,9 @@ class ExactEvmScheme(Scheme):
         except BaseException:
             signer.nonces.release(nonce)
             raise
-        return Prepared(transaction=tx_hash, context=replace(payment, signer=signer, nonce=nonce))
+        # Another process judging this record later needs the sender and nonce (see _unmined).
+        hint = f"{signer.address}/{nonce}"
+        return Prepared(transaction=tx_hash, context=replace(payment, signer=signer, nonce=nonce), hint=hint)
 
     async def broadcast(self, prepared: Prepared) -> None:
         payment: EvmPayment = prepared.context
@@ -413,7 +415,7 @@ class ExactEvmScheme(Scheme):
         try:
             receipt = await runtime.receipts.wait(transaction, timeout)
             if receipt is None:
-                return await self._unmined(runtime, transaction)
+                return await self._unmined(runtime, transaction, context)
             signer = runtime.signer_of(transaction)
             if signer is not None:
                 signer.nonces.mined(transaction)
@@ -448,7 +450,7 @@ class ExactEvmScheme(Scheme):
             Confirmation.FAILED, Reason.SETTLEMENT_FAILED, "mined without the expected Transfer log"
         )
 
-    async def _unmined(self, runtime: EvmNetwork, transaction: str) -> Outcome:
+    async def _unmined(self, runtime: EvmNetwork, transaction: str, context: Any) -> Outcome:
         """No receipt yet: pending, unless the transaction provably can never be mined."""
         for signer in runtime.signers:
             if signer.nonces.abandoned(transaction):
@@ -459,6 +461,10 @@ class ExactEvmScheme(Scheme):
                 )
         signer = runtime.signer_of(transaction)
         sender, nonce = (signer.address, signer.nonces.nonce_of(transaction)) if signer else (None, None)
+        if sender is None and isinstance(context, str) and "/" in context:
+            # A record from another process: the hint it stored names the sender and nonce.
+            sender, _, nonce_text = context.partition("/")
+            nonce = int(nonce_text)
         if sender is None:
             known = await runtime.rpc.call("eth_getTransactionByHash", transaction)
             if known is None:

@@ -356,7 +356,9 @@ class ExactSolanaScheme(Scheme):
         signature = str(signed.signatures[0])
         network = request.payment_requirements.network
         self.runtimes[network].remember(signature, payment.blockhash)
-        return Prepared(signature, Attempt(bytes(signed), network, payment.blockhash))
+        return Prepared(
+            signature, Attempt(bytes(signed), network, payment.blockhash), hint=str(payment.blockhash)
+        )
 
     async def broadcast(self, prepared: Prepared) -> None:
         attempt: Attempt = prepared.context
@@ -378,7 +380,9 @@ class ExactSolanaScheme(Scheme):
         if status is not None:
             return self._outcome(status)
         blockhash = (
-            context.blockhash if isinstance(context, Attempt) else runtime.blockhashes.get(transaction)
+            context.blockhash
+            if isinstance(context, Attempt)
+            else (context or runtime.blockhashes.get(transaction))
         )
         if blockhash is None:
             return Outcome(Confirmation.PENDING, message=f"not confirmed within {timeout:g}s")

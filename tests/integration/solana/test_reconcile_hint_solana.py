@@ -1,0 +1,22 @@
+"""A restarted worker judges a record it never saw from the hint the submitter stored (its blockhash)."""
+
+from solders.hash import Hash
+from solders.keypair import Keypair
+from x402fac.worker import Confirmation
+from x402fac.worker_solana.config import network_from_info
+from x402fac.worker_solana.exact import ExactSolanaScheme
+
+
+async def test_unlanded_signature_with_an_expired_blockhash_is_dropped_only_with_the_hint(solana_devnet):
+    info = solana_devnet.info()
+    fresh = ExactSolanaScheme([network_from_info(info)], confirm_poll=0.05)  # no in-memory attempts
+    network = info["network"]
+    never_sent = str(Keypair().sign_message(b"never sent"))
+    expired_blockhash = str(Hash.new_unique())  # never one of the cluster's
+    try:
+        assert (await fresh.confirm(never_sent, network, 0.2, "")).status is Confirmation.PENDING
+        dropped = await fresh.confirm(never_sent, network, 0.2, expired_blockhash)
+        assert dropped.status is Confirmation.DROPPED
+        assert dropped.reason == "blockhash_expired"
+    finally:
+        await fresh.close()
