@@ -239,6 +239,46 @@ class Chain:
         return found
 
 
+class AutomineNudge:
+    """Mines a block when ready transactions linger in anvil's pool under automine.
+
+    anvil's automine can leave ready transactions unmined when one sender's nonces arrive out of
+    order (foundry-rs/foundry#10122; anvil's own remedy is --mixed-mining, which the devnet does not
+    expose). Every facilitator that sends concurrently hits it, so all targets get the same nudge: a
+    pool seen holding pending transactions twice in a row, `interval` apart, gets one `evm_mine`.
+    """
+
+    def __init__(self, rpc_url: str, interval: float = 0.25) -> None:
+        self.rpc_url = rpc_url
+        self.interval = interval
+        self.nudges = 0
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._watch())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _watch(self) -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            rpc = DevnetRpc(self.rpc_url, session)
+            seen_pending = False
+            while True:
+                await asyncio.sleep(self.interval)
+                try:
+                    pending = int((await rpc.call("txpool_status"))["pending"], 16) > 0
+                    if pending and seen_pending:
+                        await rpc.call("evm_mine")
+                        self.nudges += 1
+                        pending = False
+                    seen_pending = pending
+                except (aiohttp.ClientError, TimeoutError):
+                    seen_pending = False
+
+
 def gas_summary(receipts: list[dict[str, Any]]) -> dict[str, int]:
     reverted = [r for r in receipts if r["status"] != "0x1"]
     return {

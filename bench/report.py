@@ -260,6 +260,22 @@ def markdown(report: dict[str, Any]) -> str:
         ]
         for process, groups in profile["cpu_by_package_percent"].items():
             lines.append(f"- {process}: " + ", ".join(f"{k} {v}" for k, v in groups.items()))
+    nudged = [
+        f"{s['target']} {s['automine_nudges']}"
+        for s in report.get("sessions", [])
+        if s.get("automine_nudges")
+    ]
+    if nudged:
+        lines += [
+            "",
+            "anvil automine left ready transactions unmined (foundry-rs/foundry#10122); the harness mined a block"
+            " when they lingered (same for every target). Nudges per session: " + ", ".join(nudged) + ".",
+        ]
+    problems = [(s, p) for s in report.get("sessions", []) for p in s.get("log_problems", {}).items()]
+    if problems:
+        lines += ["", "## Warnings and errors in the processes' logs", ""]
+        for session, (process, found) in problems:
+            lines.append(f"- {session['target']} / {session['chain']} / {process}: " + " | ".join(found))
     failed = [s for s in report.get("sessions", []) if s.get("error")]
     if failed:
         lines += ["", "## Failed sessions", ""]

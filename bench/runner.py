@@ -129,12 +129,19 @@ class Bench:
         workdir = self.workdir / f"{target_name}-{chain_mode}"
         self.say(f"[{target_name} / EVM {chain_mode}] fresh anvil, {len(self.evm_payers)} payers")
         devnet = await evm.start_devnet(
-            workdir, BLOCK_TIMES[chain_mode], signers=1, port=free_port(), solc_cache=self.workdir / "solc"
+            workdir,
+            BLOCK_TIMES[chain_mode],
+            signers=2 if target_name == SCALING_TARGET else 1,  # one key per EVM worker replica
+            port=free_port(),
+            solc_cache=self.workdir / "solc",
         )
         chain = evm.Chain(devnet.info)
         target = self.new_target(target_name, ("evm",))
         client = loadgen.Client(MAX_INFLIGHT, SETTLE_TIMEOUT)
         session: dict[str, Any] = {"target": target_name, "chain": chain_mode, "workdir": str(workdir)}
+        nudge = evm.AutomineNudge(devnet.info["rpcUrl"])
+        if BLOCK_TIMES[chain_mode] is None:
+            nudge.start()
         try:
             await chain.fund(p.address for p in self.evm_payers)
             await target.start({"evm": devnet.info}, workdir)
@@ -153,9 +160,12 @@ class Bench:
             self.say(f"  session failed: {session['error']}")
             log.exception("session %s/%s failed", target_name, chain_mode)
         finally:
-            self.results.sessions.append(session)
+            await nudge.stop()
+            session["automine_nudges"] = nudge.nudges
             await client.close()
             await target.stop()
+            session["log_problems"] = target.log_problems()
+            self.results.sessions.append(session)
             await chain.close()
             await devnet.stop()
 
@@ -321,9 +331,10 @@ class Bench:
             self.say(f"  session failed: {session['error']}")
             log.exception("%s session failed", family)
         finally:
-            self.results.sessions.append(session)
             await client.close()
             await target.stop()
+            session["log_problems"] = target.log_problems()
+            self.results.sessions.append(session)
             if chain is not None:
                 with contextlib.suppress(Exception):
                     await chain.close()

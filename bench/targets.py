@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -27,6 +28,7 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 RECEIPT_POLL_MS = 100  # web3.py's wait_for_transaction_receipt default; viem gets the same
 READY_TIMEOUT = 120.0
+_PROBLEM = re.compile(r"WARNING|ERROR|CRITICAL|Traceback|\"level\": ?\"(warning|error|critical)\"", re.I)
 
 
 def free_port() -> int:
@@ -101,15 +103,33 @@ class Target:
     name: str
     url: str = ""
     procs: list[Proc] = field(default_factory=list)
+    procs_seen: list[Proc] = field(default_factory=list)
     extra_pids: dict[str, int] = field(default_factory=dict)
 
     async def start(self, infos: dict[str, dict[str, Any]], workdir: Path) -> None:
         raise NotImplementedError
 
     async def stop(self) -> None:
+        self.procs_seen += [p for p in self.procs if p not in self.procs_seen]
         for proc in reversed(self.procs):
             await terminate(proc)
         self.procs.clear()
+
+    def log_problems(self, limit: int = 5) -> dict[str, list[str]]:
+        """The first warning/error lines of each process's log (the run's report keeps them)."""
+        found = {}
+        for proc in self.procs_seen:
+            text = proc.log_path.read_text(errors="replace") if proc.log_path.exists() else ""
+            lines = [
+                line[:300]
+                for line in text.splitlines()
+                if _PROBLEM.search(line) and "NATS disconnected" not in line  # every drain says so
+            ]
+            if lines:
+                found[proc.name] = lines[:limit] + (
+                    [f"... {len(lines) - limit} more"] if len(lines) > limit else []
+                )
+        return found
 
     def pids(self) -> dict[str, int]:
         return {p.name: p.pid for p in self.procs} | self.extra_pids
@@ -180,7 +200,7 @@ class X402fac(Target):
                 f"worker-{family}-{replica}",
                 [*self._cli(f"worker-{family}-{replica}"), "worker", family],
                 logs,
-                env,
+                self._worker_env(env, family, replica, infos),
             )
             for family in self.families
             for replica in range(self.replicas)
@@ -191,6 +211,23 @@ class X402fac(Target):
         self.url = f"http://127.0.0.1:{port}"
         for info in infos.values():
             await wait_http(f"{self.url}/supported", expect=info["network"])
+
+    def _worker_env(
+        self, env: dict[str, str], family: str, replica: int, infos: dict[str, dict[str, Any]]
+    ) -> dict[str, str]:
+        """EVM replicas each get their own signer key: two processes sharing one key race for nonces."""
+        if family != "evm" or self.replicas == 1:
+            return env
+        info = infos["evm"]
+        keys = info["facilitators"]
+        if len(keys) < self.replicas:
+            raise ValueError(f"{self.replicas} EVM workers need as many devnet signer keys, got {len(keys)}")
+        chain_id = info["chainId"]
+        return env | {
+            "X402FAC_EVM_NETWORKS": info["network"],
+            f"X402FAC_EVM_{chain_id}_RPC_URLS": info["rpcUrl"],
+            f"X402FAC_EVM_{chain_id}_SIGNER_KEYS": keys[replica]["privateKey"],
+        }
 
     async def stop(self) -> None:
         await super().stop()
