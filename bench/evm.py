@@ -228,6 +228,20 @@ class Chain:
                 return
             await asyncio.sleep(0.2)
 
+    async def wait_quiet(self, senders: Iterable[str], quiet: float = 2.0, timeout: float = 60.0) -> None:
+        """Until the pool is empty and the senders' nonces have not moved for `quiet` seconds."""
+        senders = list(senders)
+        deadline = time.monotonic() + timeout
+        last, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            status = await self.rpc.call("txpool_status")
+            nonces = await self.nonces(senders)
+            if nonces != last or int(status["pending"], 16) or int(status["queued"], 16):
+                last, since = nonces, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                return
+            await asyncio.sleep(0.25)
+
     async def sent_transactions(self, senders: Iterable[str], from_block: int) -> list[dict[str, Any]]:
         """Receipts of every transaction the `senders` got mined since `from_block` (status, gas, fee)."""
         wanted = {s.lower() for s in senders}

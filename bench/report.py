@@ -147,14 +147,20 @@ def _onchain(summary: dict[str, Any]) -> str:
     check = summary.get("onchain")
     if not check:
         return ""
-    text = (
-        f"{check['onchain_transfers']} transfers = {check['ok_answers']} ok"
-        if check["consistent"]
-        else (
+    unsure = check.get("answers_left_unsure", 0)
+    if check["consistent"]:
+        text = f"{check['onchain_transfers']} transfers = {check['ok_answers']} ok"
+        if check["transfer_without_ok"]:
+            text = (
+                f"{check['onchain_transfers']} transfers: {check['ok_answers']} ok"
+                f" + {check['transfer_without_ok']} of {unsure} pending/unknown answers"
+            )
+    else:
+        text = (
             f"MISMATCH: {check['ok_answers']} ok, {check['onchain_transfers']} transfers"
-            f" ({check['ok_without_transfer']} ok w/o transfer, {check['transfer_without_ok']} transfer w/o ok)"
+            f" ({check['ok_without_transfer']} ok w/o transfer, {check['transfer_without_ok']} transfers"
+            f" w/o ok, {unsure} answers pending/unknown)"
         )
-    )
     if check.get("failed_transactions"):
         text += f"; {check['failed_transactions']} failed tx"
     if check.get("gas_burnt_on_reverts"):
