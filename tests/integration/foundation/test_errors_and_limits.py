@@ -153,3 +153,14 @@ async def test_killed_ledger_restarts_with_stored_response():
         ledger.kill()
         ledger.wait()
         await stack.close()
+
+
+async def test_wrong_method_and_oversized_body_get_the_json_error_shape(book_stack):
+    stack, _ = book_stack
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        wrong_method = await http.get("/verify")
+        oversized = await http.post("/settle", content=b"x" * 300_000)
+        empty = await http.post("/verify")
+    assert (wrong_method.status_code, wrong_method.json()["error"]) == (405, "method_not_allowed")
+    assert (oversized.status_code, oversized.json()["error"]) == (413, "body_too_large")
+    assert (empty.status_code, empty.json()["error"]) == (400, "invalid_request")

@@ -181,7 +181,13 @@ def _unexpected(_request: Request, exc: Exception) -> Response:
     return Response(error.body(), status_code=500, media_type=JSON)
 
 
-_ERROR_CODES = {400: "invalid_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+_ERROR_CODES = {
+    400: "invalid_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
 
 
 def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | None = None) -> Litestar:
