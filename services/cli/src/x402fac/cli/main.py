@@ -5,6 +5,7 @@ x402fac gateway | ledger         one service (what a container runs)
 x402fac worker <family>          one network worker (nano, evm, solana)
 x402fac devnet <family> [...]    one devnet in the foreground
 x402fac devnet faucet <network> <address> <amount>
+x402fac demo <network>           pay for a resource on a devnet with the official x402 clients
 """
 
 import argparse
@@ -104,6 +105,12 @@ def cmd_faucet(argv: list[str]) -> None:
     print(asyncio.run(module.faucet(info, args.address, args.amount)))
 
 
+def cmd_demo(args) -> None:
+    from .demo import run
+
+    sys.exit(run(args.network, args.gateway, args.price))
+
+
 def cmd_run(args) -> None:
     from .stack import run_stack
 
@@ -131,6 +138,11 @@ def main(argv: list[str] | None = None) -> None:
     devnet.add_argument("family", choices=[*FAMILIES, "faucet"])
     devnet.add_argument("rest", nargs=argparse.REMAINDER)
     devnet.set_defaults(func=cmd_devnet)
+    demo = commands.add_parser("demo", help="pay for a resource on a devnet with the official x402 clients")
+    demo.add_argument("network", help="nano, evm, solana (or nano:devnet, eip155:84532, solana:EtWT...)")
+    demo.add_argument("--gateway", default="http://127.0.0.1:4020", help="the facilitator's base URL")
+    demo.add_argument("--price", help="in the SDK's money format: 0.001 (XNO) for nano, $0.001 (USDC)")
+    demo.set_defaults(func=cmd_demo)
     args = parser.parse_args(argv)
     args.func(args)
 

@@ -1,0 +1,76 @@
+"""`x402fac demo`: a real payment on each devnet through the test stack, with the official x402 clients.
+
+Each test writes the devnet's info file (as `x402fac run` does) into its own data dir, with a fresh
+funded payer of its own so no other test's accounts move, and runs the demo against the stack's gateway.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from x402fac.cli.demo import DemoResult, run_demo
+from x402fac.nano import xno_to_raw
+
+from tests.fixtures.evm import funded_payer, serve_evm
+from tests.fixtures.nano import XNO
+from tests.fixtures.solana import USDC_UNIT
+
+
+def write_devnet(data_dir: Path, family: str, info: dict[str, Any], payer: dict[str, str]) -> None:
+    (data_dir / f"devnet-{family}.json").write_text(json.dumps({**info, "payers": [payer]}))
+
+
+async def demo(stack: Any, network: str, data_dir: Path) -> tuple[DemoResult, list[str]]:
+    lines: list[str] = []
+    result = await run_demo(network, stack.gateway_url, data_dir=data_dir, say=lines.append)
+    return result, lines
+
+
+async def test_demo_pays_on_the_nano_devnet(stack, nano_worker, nano_devnet, nano_funded_account, tmp_path):
+    payer = await nano_funded_account(XNO)
+    write_devnet(
+        tmp_path,
+        "nano",
+        nano_devnet.info,
+        {"account": payer.address, "publicKey": payer.public_key.hex(), "privateKey": payer.secret_key.hex()},
+    )
+
+    result, lines = await demo(stack, "nano", tmp_path)
+
+    assert result.succeeded, "\n".join(lines)
+    assert (result.network, result.payer, result.status) == ("nano:devnet", payer.address, 200)
+    assert result.price == xno_to_raw("0.001")
+    assert (result.before, result.after) == (0, result.price)
+    assert len(result.transaction) == 64
+    assert lines[-1].startswith("OK:")
+
+
+async def test_demo_pays_on_the_evm_devnet(stack, evm_devnet, tmp_path):
+    payer = await funded_payer(evm_devnet, 5 * 10**6)
+    write_devnet(
+        tmp_path, "evm", evm_devnet, {"address": payer.address, "privateKey": "0x" + bytes(payer.key).hex()}
+    )
+
+    async with serve_evm(stack, evm_devnet):
+        result, lines = await demo(stack, "eip155:84532", tmp_path)
+
+    assert result.succeeded, "\n".join(lines)
+    assert (result.payer, result.status, result.price) == (payer.address, 200, 1_000)
+    assert (result.before, result.after) == (0, 1_000)
+    assert result.transaction.startswith("0x")
+
+
+async def test_demo_pays_on_the_solana_devnet(stack, solana_worker, solana_devnet, tmp_path):
+    payer = solana_devnet.new_payer(5 * USDC_UNIT)
+    write_devnet(
+        tmp_path, "solana", solana_devnet.info(), {"address": str(payer.pubkey()), "secret": str(payer)}
+    )
+
+    result, lines = await demo(stack, "solana", tmp_path)
+
+    assert result.succeeded, "\n".join(lines)
+    assert (result.payer, result.status, result.price) == (str(payer.pubkey()), 200, 1_000)
+    assert (result.before, result.after) == (0, 1_000)
+    assert solana_devnet.usdc_balance(payer.pubkey()) == 5 * USDC_UNIT - 1_000
