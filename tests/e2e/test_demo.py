@@ -10,12 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from x402fac.cli.demo import DemoResult, run_demo
-from x402fac.nano import xno_to_raw
-
 from tests.fixtures.evm import funded_payer, serve_evm
 from tests.fixtures.nano import XNO
 from tests.fixtures.solana import USDC_UNIT
+from x402fac.cli.demo import DemoResult, run_demo
+from x402fac.nano import xno_to_raw
 
 
 def write_devnet(data_dir: Path, family: str, info: dict[str, Any], payer: dict[str, str]) -> None:

@@ -15,10 +15,10 @@ from x402 import x402Client
 from x402.http.clients import x402HttpxClient
 from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 from x402.mechanisms.evm.exact import ExactEvmServerScheme, register_exact_evm_client
-from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 
 from tests.fixtures.evm import funded_payer, serve_evm
 from tests.fixtures.paywall import PaidResource
+from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 
 NETWORK = "eip155:84532"
 PRICE = "$0.001"

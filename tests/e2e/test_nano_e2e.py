@@ -11,11 +11,11 @@ from x402 import x402Client
 from x402.http.clients import x402HttpxClient
 from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 from x402_nano_exact import ExactNanoServerScheme
-from x402fac.nano import xno_to_raw
-from x402fac.nano.x402_client import ExactNanoClientScheme, nano_spend_control
 
 from tests.fixtures.nano import XNO, NanoAccount
 from tests.fixtures.paywall import PaidResource
+from x402fac.nano import xno_to_raw
+from x402fac.nano.x402_client import ExactNanoClientScheme, nano_spend_control
 
 PRICE_XNO = "0.001"
 

@@ -19,10 +19,10 @@ from x402.http.clients import x402HttpxClient
 from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 from x402.mechanisms.svm import KeypairSigner
 from x402.mechanisms.svm.exact import ExactSvmServerScheme, register_exact_svm_client
-from x402fac.devnet.solana import NETWORK, USDC_MINT
 
 from tests.fixtures.paywall import PaidResource
 from tests.fixtures.solana import USDC_UNIT
+from x402fac.devnet.solana import NETWORK, USDC_MINT
 
 PRICE = "$0.001"
 PRICE_UNITS = 1_000  # USDC has 6 decimals

@@ -18,12 +18,12 @@ from pathlib import Path
 
 import aiohttp
 import msgspec
-from x402fac.devnet.evm import EvmDevnet
-from x402fac.worker_evm.config import network_from_devnet
-from x402fac.worker_evm.exact import ExactEvmScheme
 
 from tests.fixtures.evm import free_port, funded_payer, payment_request
 from tests.fixtures.stack import Stack
+from x402fac.devnet.evm import EvmDevnet
+from x402fac.worker_evm.config import network_from_devnet
+from x402fac.worker_evm.exact import ExactEvmScheme
 
 
 async def bounded(concurrency: int, jobs) -> list:

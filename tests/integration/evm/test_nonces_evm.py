@@ -9,14 +9,14 @@ import aiohttp
 import pytest
 from aiohttp import web
 from eth_account import Account
+
+from tests.fixtures.evm import free_port, funded_payer, funded_signer_key, payment_request
 from x402fac.devnet.evm.rpc import DevnetRpc
 from x402fac.worker import Rejected
 from x402fac.worker.rpc import NodeUnavailable
 from x402fac.worker_evm import nonces
 from x402fac.worker_evm.config import network_from_devnet
 from x402fac.worker_evm.exact import ExactEvmScheme
-
-from tests.fixtures.evm import free_port, funded_payer, funded_signer_key, payment_request
 
 NETWORK = "eip155:84532"
 

@@ -8,9 +8,9 @@ import asyncio
 import httpx
 import msgspec
 from eth_account import Account
-from x402fac.devnet.evm.rpc import DevnetRpc
 
 from tests.fixtures.evm import funded_payer, payment_request, serve_evm
+from x402fac.devnet.evm.rpc import DevnetRpc
 
 NETWORK = "eip155:84532"
 

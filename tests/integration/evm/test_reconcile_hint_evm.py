@@ -4,12 +4,12 @@ import os
 from dataclasses import replace
 
 from eth_account import Account
+
+from tests.fixtures.evm import funded_signer_key
 from x402fac.devnet.evm.rpc import DevnetRpc
 from x402fac.worker import Confirmation
 from x402fac.worker_evm.config import network_from_devnet
 from x402fac.worker_evm.exact import ExactEvmScheme
-
-from tests.fixtures.evm import funded_signer_key
 
 NETWORK = "eip155:84532"
 

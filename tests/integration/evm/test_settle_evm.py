@@ -12,9 +12,9 @@ from collections import defaultdict
 import httpx
 import msgspec
 from eth_account import Account
-from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 
 from tests.fixtures.evm import funded_payer, payment_request, serve_evm
+from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 
 
 def body(request) -> dict:

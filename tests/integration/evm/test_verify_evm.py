@@ -8,13 +8,13 @@ from dataclasses import replace
 import msgspec
 import pytest
 from eth_account import Account
+
+from tests.fixtures.evm import deploy_smart_wallet, funded_payer, payment_request, sign_authorization
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 from x402fac.protocol import VerifyRequest
 from x402fac.worker import Invalid, check_binding
 from x402fac.worker_evm.config import network_from_devnet
 from x402fac.worker_evm.exact import ExactEvmScheme
-
-from tests.fixtures.evm import deploy_smart_wallet, funded_payer, payment_request, sign_authorization
 
 
 async def reason_of(scheme: ExactEvmScheme, request: VerifyRequest) -> tuple[str, str] | None:

@@ -8,10 +8,10 @@ import asyncio
 from collections import Counter
 
 import pytest
-from x402fac.protocol import SupportedKind, VerifyRequest
-from x402fac.worker import Confirmation, Identity, Invalid, Outcome, Prepared, Scheme, SupportedPart, Verified
 
 from tests.fixtures.stack import Stack
+from x402fac.protocol import SupportedKind, VerifyRequest
+from x402fac.worker import Confirmation, Identity, Invalid, Outcome, Prepared, Scheme, SupportedPart, Verified
 
 TEST_NETWORK = "eip155:999001"
 
@@ -58,6 +58,9 @@ class LedgerBookScheme(Scheme):
         self.broadcasts[prepared.transaction] += 1
         delay = float(prepared.context.get("confirm_after", 0))
         self.broadcast_at[prepared.transaction] = asyncio.get_running_loop().time() + delay
+
+    async def close(self) -> None:
+        pass
 
     async def confirm(self, transaction: str, network: str, timeout: float, context=None) -> Outcome:
         self.contexts.append(context)

@@ -4,9 +4,9 @@ import asyncio
 import uuid
 
 import httpx
-from x402fac.worker import LedgerClient
 
 from tests.fixtures.stack import Stack
+from x402fac.worker import LedgerClient
 
 from .conftest import TEST_NETWORK, payment
 

@@ -2,12 +2,12 @@
 
 import msgspec
 import pytest
+
+from tests.fixtures.nano import XNO, NanoAccount, nano_payment_body, nano_requirements, nano_send_block
 from x402fac.protocol import Reason, VerifyRequest
 from x402fac.worker import Confirmation, Invalid, Prepared, Rejected
 from x402fac.worker_nano.config import NanoNetwork
 from x402fac.worker_nano.exact import ExactNanoScheme
-
-from tests.fixtures.nano import XNO, NanoAccount, nano_payment_body, nano_requirements, nano_send_block
 
 DEAD_URL = "http://127.0.0.1:9"
 

@@ -2,6 +2,7 @@
 
 from solders.hash import Hash
 from solders.keypair import Keypair
+
 from x402fac.worker import Confirmation
 from x402fac.worker_solana.config import network_from_info
 from x402fac.worker_solana.exact import ExactSolanaScheme

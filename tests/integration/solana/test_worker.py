@@ -27,6 +27,17 @@ from solders.system_program import (
 )
 from solders.token.state import Mint, TokenAccount, TokenAccountState
 from solders.transaction import VersionedTransaction
+
+from tests.fixtures.solana import (
+    USDC_UNIT,
+    b64,
+    compute_limit,
+    compute_price,
+    partially_signed,
+    solana_payment_body,
+    solana_requirements,
+    usdc_payment,
+)
 from x402fac.devnet.solana import NETWORK, USDC_MINT
 from x402fac.devnet.solana.codec import TOKEN_2022_PROGRAM
 from x402fac.devnet.solana.instructions import (
@@ -40,17 +51,6 @@ from x402fac.devnet.solana.instructions import (
 )
 from x402fac.protocol import Reason
 from x402fac.worker import Confirmation, Outcome
-
-from tests.fixtures.solana import (
-    USDC_UNIT,
-    b64,
-    compute_limit,
-    compute_price,
-    partially_signed,
-    solana_payment_body,
-    solana_requirements,
-    usdc_payment,
-)
 
 PRICE = 10_000  # 0.01 USDC
 TOKEN_2022 = Pubkey.from_string(TOKEN_2022_PROGRAM)

@@ -1,6 +1,7 @@
 import re
 
 import pytest
+
 from x402fac.bus import decode_key, encode_key
 
 VALID = re.compile(r"^[-/_=.a-zA-Z0-9]+$")

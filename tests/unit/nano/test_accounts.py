@@ -1,6 +1,7 @@
 """Addresses (nano_/xrb_, checksum) and seed-derived keys against the shared vectors."""
 
 import pytest
+
 from x402fac.nano import (
     AddressError,
     decode_address,

@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+
 from x402fac.nano import BlockError, StateBlock, block_hash, encode_address, parse_block, public_key
 
 

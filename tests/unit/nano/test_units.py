@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 import pytest
+
 from x402fac.nano import RAW_PER_XNO, AmountError, parse_raw, raw_to_xno, xno_to_raw
 
 

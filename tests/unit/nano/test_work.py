@@ -3,6 +3,7 @@
 import os
 
 import pytest
+
 from x402fac.nano import (
     MAINNET_SEND_THRESHOLD,
     WorkError,

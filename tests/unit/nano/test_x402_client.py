@@ -3,6 +3,8 @@
 import pytest
 from x402 import x402Client, x402ClientSync
 from x402.schemas import PaymentRequired, PaymentRequirements, ResourceInfo
+
+from tests.fixtures.nano import XNO, NanoAccount
 from x402fac.nano import decode_address, parse_block, parse_threshold
 from x402fac.nano.x402_client import (
     ExactNanoClientScheme,
@@ -10,8 +12,6 @@ from x402fac.nano.x402_client import (
     NanoPaymentError,
     nano_spend_control,
 )
-
-from tests.fixtures.nano import XNO, NanoAccount
 
 
 def requirements(nano_devnet, pay_to: str, amount: int, **changes) -> PaymentRequirements:

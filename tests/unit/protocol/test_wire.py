@@ -5,6 +5,7 @@ import json
 
 import msgspec
 import pytest
+
 from x402fac.protocol import (
     BodyError,
     PaymentPayload,

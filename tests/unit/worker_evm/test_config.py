@@ -6,6 +6,7 @@ import json
 
 import pytest
 from eth_account import Account
+
 from x402fac.worker_evm.config import ConfigError, load_networks
 from x402fac.worker_evm.exact import ExactEvmScheme
 

@@ -9,9 +9,9 @@ from eth_abi import decode, encode
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_hash.auto import keccak
-from x402fac.worker_evm import eip3009
 
 from tests.fixtures.evm import TRANSFER_WITH_AUTHORIZATION_TYPES
+from x402fac.worker_evm import eip3009
 
 TOKEN = "0x036CbD53842c5426634e7929541eC2318f3dCF7e"
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141

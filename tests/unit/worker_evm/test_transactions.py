@@ -7,6 +7,7 @@ import os
 import coincurve
 import pytest
 from eth_account import Account
+
 from x402fac.worker_evm.transactions import DynamicFeeTransaction, address_of, rlp_encode
 
 

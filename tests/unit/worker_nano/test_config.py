@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from x402fac.nano import MAINNET_SEND_THRESHOLD
 from x402fac.worker_nano.config import load_config
 

@@ -4,6 +4,7 @@ import copy
 
 import msgspec
 import pytest
+
 from x402fac.nano import encode_address, public_key
 from x402fac.protocol import Reason, VerifyRequest
 from x402fac.worker import Invalid

@@ -4,6 +4,7 @@ import json
 
 import pytest
 from solders.keypair import Keypair
+
 from x402fac.worker_solana.config import load_config
 
 KEY_A, KEY_B = Keypair(), Keypair()

@@ -13,6 +13,8 @@ from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from x402.mechanisms.svm.utils import derive_ata as official_derive_ata
+
+from tests.fixtures.solana import b64, compute_limit, compute_price, partially_signed, usdc_payment
 from x402fac.protocol import Reason
 from x402fac.worker import Invalid
 from x402fac.worker_solana.transaction import (
@@ -26,8 +28,6 @@ from x402fac.worker_solana.transaction import (
     read_payment,
     sign_fee_payer,
 )
-
-from tests.fixtures.solana import b64, compute_limit, compute_price, partially_signed, usdc_payment
 
 CAP = 5_000_000
 PAYER, FEE_PAYER, PAY_TO = Keypair(), Keypair(), Keypair().pubkey()

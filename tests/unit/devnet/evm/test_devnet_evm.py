@@ -13,10 +13,10 @@ import pytest
 from eth_abi import decode, encode
 from eth_account import Account
 from eth_hash.auto import keccak
-from x402fac.devnet.evm import USDC_ADDRESS, faucet
-from x402fac.devnet.evm.rpc import DevnetRpc, RpcError, calldata
 
 from tests.fixtures.evm import deploy_smart_wallet, free_port, funded_payer, sign_authorization
+from x402fac.devnet.evm import USDC_ADDRESS, faucet
+from x402fac.devnet.evm.rpc import DevnetRpc, RpcError, calldata
 
 TWA_VRS = "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)"
 TWA_BYTES = "transferWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)"

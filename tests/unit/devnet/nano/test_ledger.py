@@ -3,6 +3,7 @@
 import os
 
 import pytest
+
 from x402fac.devnet.nano import ledger as messages
 from x402fac.devnet.nano.ledger import Ledger, ProcessError
 from x402fac.nano import StateBlock, generate_work, public_key

@@ -4,11 +4,11 @@ import asyncio
 import json
 
 import pytest
+
+from tests.fixtures.nano import XNO, NanoAccount
 from x402fac.devnet.nano import NanoRpcError, faucet, fund_account, receive
 from x402fac.nano import StateBlock, decode_address, generate_work, parse_hash, parse_threshold
 from x402fac.nano.blocks import ZERO_HASH
-
-from tests.fixtures.nano import XNO, NanoAccount
 
 
 def thresholds(info):

@@ -7,10 +7,10 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
-from x402fac.devnet.solana.chain import fee_for_message
-from x402fac.devnet.solana.codec import b58decode, b58encode, transaction_error_text, ui_token_amount
 
 from tests.fixtures.solana import compute_limit, compute_price
+from x402fac.devnet.solana.chain import fee_for_message
+from x402fac.devnet.solana.codec import b58decode, b58encode, transaction_error_text, ui_token_amount
 
 
 @pytest.mark.parametrize("data", [b"", b"\0", b"\0\0\1", os.urandom(32), os.urandom(64), b"\xff" * 10])

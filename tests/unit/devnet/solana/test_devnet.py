@@ -18,6 +18,8 @@ from x402.mechanisms.svm import FacilitatorKeypairSigner, KeypairSigner
 from x402.mechanisms.svm.exact import ExactSvmClientScheme
 from x402.mechanisms.svm.exact.facilitator import ExactSvmScheme as ExactSvmFacilitatorScheme
 from x402.schemas import PaymentPayload, PaymentRequirements
+
+from tests.fixtures.solana import USDC_UNIT, b64, rpc_call, rpc_result, usdc_payment, wait_status
 from x402fac.devnet.solana import DEVNET_GENESIS_HASH, NETWORK, USDC_MINT, faucet
 from x402fac.devnet.solana.codec import TOKEN_2022_PROGRAM, b58encode
 from x402fac.devnet.solana.instructions import (
@@ -28,8 +30,6 @@ from x402fac.devnet.solana.instructions import (
     mint_to_checked,
     transfer_checked,
 )
-
-from tests.fixtures.solana import USDC_UNIT, b64, rpc_call, rpc_result, usdc_payment, wait_status
 
 TOKEN_2022 = Pubkey.from_string(TOKEN_2022_PROGRAM)
 

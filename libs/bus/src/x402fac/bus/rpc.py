@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import msgspec
 import nats.errors
 from nats.aio.client import Client
+
 from x402fac.telemetry import BUS_LATENCY
 
 from .tracing import inject

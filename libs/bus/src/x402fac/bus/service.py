@@ -13,6 +13,7 @@ from nats.aio.client import Client
 from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import Service
+
 from x402fac.telemetry import HANDLER_LATENCY, tracer
 
 from .rpc import ERROR_HEADER

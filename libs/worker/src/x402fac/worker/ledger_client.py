@@ -1,6 +1,7 @@
 """Typed calls to the ledger service (`x402.ledger.*`)."""
 
 from nats.aio.client import Client
+
 from x402fac.bus import request, subjects
 from x402fac.protocol import SettleResponse
 from x402fac.protocol.ledger import (

@@ -13,6 +13,7 @@ import time
 
 import msgspec
 from nats.aio.client import Client
+
 from x402fac.bus import BusError, subjects
 from x402fac.protocol import Reason, SettleResponse, VerifyRequest, VerifyResponse
 from x402fac.protocol.ledger import AuditEvent, ClaimStatus, RecordState, SettlementRecord

@@ -138,6 +138,10 @@ class Scheme(ABC):
         by another attempt it is the `Prepared.hint` string that attempt stored ("" if none).
         """
 
+    @abstractmethod
+    async def close(self) -> None:
+        """Release connections and background tasks (the worker calls it on shutdown)."""
+
     def settle_timeout(self, request: VerifyRequest) -> float:
         """How long settle waits for confirmation before answering settlement_pending."""
         return float(min(max(request.payment_requirements.max_timeout_seconds, 1), 30))

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import msgspec
 from nats.aio.client import Client
+
 from x402fac.bus import ServiceRunner, connect, subjects
 from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
 
@@ -114,3 +115,5 @@ async def run_worker(
     finally:
         await service.stop()
         await nc.drain()
+        for scheme in schemes:
+            await scheme.close()

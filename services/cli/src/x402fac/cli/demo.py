@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import uvicorn
+
 from x402fac.bus import free_port
 
 if TYPE_CHECKING:
@@ -184,6 +185,7 @@ class Parties:
 async def nano_parties(info: dict[str, Any], say: Callable[[str], None]) -> Parties:
     from x402 import x402Client
     from x402_nano_exact import ExactNanoServerScheme
+
     from x402fac.nano import encode_address, public_key, raw_to_xno
     from x402fac.nano.x402_client import ExactNanoClientScheme, nano_spend_control
 
@@ -243,6 +245,7 @@ async def solana_parties(info: dict[str, Any], say: Callable[[str], None]) -> Pa
     from x402 import x402Client
     from x402.mechanisms.svm import KeypairSigner
     from x402.mechanisms.svm.exact import ExactSvmServerScheme, register_exact_svm_client
+
     from x402fac.devnet.solana import faucet
     from x402fac.devnet.solana.instructions import ata
 

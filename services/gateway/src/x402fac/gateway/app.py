@@ -11,6 +11,7 @@ from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from nats.aio.client import Client
+
 from x402fac.bus import connect
 from x402fac.protocol import REASON_DESCRIPTIONS, SettleResponse, SupportedResponse, VerifyResponse
 from x402fac.telemetry import HTTP_LATENCY, HTTP_REQUESTS, metrics_text

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import msgspec
 from nats.aio.client import Client
 from nats.js import JetStreamContext
+
 from x402fac.bus import (
     BusError,
     BusTimeout,

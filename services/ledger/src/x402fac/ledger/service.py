@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import msgspec
 from nats.aio.client import Client
+
 from x402fac.bus import ServiceRunner, connect, subjects
 from x402fac.protocol.ledger import (
     ClaimRequest,

@@ -12,6 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import APIError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
+
 from x402fac.bus import counters, encode_key, ensure_bucket, subjects
 from x402fac.protocol.ledger import (
     FINAL_STATES,

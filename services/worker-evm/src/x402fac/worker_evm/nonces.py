@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 import coincurve
+
 from x402fac.protocol import Reason
 from x402fac.worker import Rejected
 from x402fac.worker.rpc import NodeUnavailable

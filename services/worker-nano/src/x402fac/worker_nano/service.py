@@ -22,10 +22,4 @@ def build_schemes(config: NanoConfig | None = None) -> list[Scheme]:
 
 
 async def run(nats_url: str | None = None, stop: asyncio.Event | None = None) -> None:
-    schemes = build_schemes()
-    try:
-        await run_worker(FAMILY, schemes, nats_url, stop)
-    finally:
-        for scheme in schemes:
-            if isinstance(scheme, ExactNanoScheme):
-                await scheme.close()
+    await run_worker(FAMILY, build_schemes(), nats_url, stop)

@@ -16,6 +16,7 @@ from typing import Any
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
+
 from x402fac.protocol import Reason, SupportedKind, VerifyRequest, to_legacy
 from x402fac.worker import (
     Confirmation,

@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 from eth_account import Account
+
 from x402fac.devnet.evm.contracts import anvil_binary, artifacts_path, load_artifacts
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 

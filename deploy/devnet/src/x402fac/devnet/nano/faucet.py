@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 import aiohttp
+
 from x402fac.nano import (
     StateBlock,
     decode_address,

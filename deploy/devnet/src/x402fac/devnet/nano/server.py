@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
 from x402fac.nano import (
     AddressError,
     BlockError,
