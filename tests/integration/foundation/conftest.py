@@ -23,6 +23,7 @@ class LedgerBookScheme(Scheme):
         self.broadcasts: Counter[str] = Counter()
         self.broadcast_at: dict[str, float] = {}
         self.contexts: list = []
+        self.arrivals: Counter[str] = Counter()  # settle/verify requests that reached the worker
 
     def networks(self) -> list[str]:
         return [TEST_NETWORK]
@@ -35,6 +36,7 @@ class LedgerBookScheme(Scheme):
         payload = request.payment_payload.payload
         if "id" not in payload:
             raise Invalid("invalid_payload", "no id")
+        self.arrivals[payload["id"]] += 1
         return Identity(
             payment_id=f"test/{payload['id']}",
             payer=payload.get("payer", "alice"),

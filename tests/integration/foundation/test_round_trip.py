@@ -1,6 +1,7 @@
 """HTTP -> gateway -> NATS -> worker pipeline -> ledger, with the foundation's guarantees."""
 
 import asyncio
+import json
 import uuid
 
 import httpx
@@ -56,6 +57,7 @@ async def test_same_settle_twice_reaches_chain_once(book_stack):
     assert first.json()["success"] is True
     assert first.content == second.content
     assert scheme.broadcasts[first.json()["transaction"]] == 1
+    assert scheme.arrivals[body["paymentPayload"]["payload"]["id"]] == 1  # the retry never left the gateway
 
 
 async def test_fifty_concurrent_duplicates_reach_chain_once(book_stack):
@@ -66,6 +68,7 @@ async def test_fifty_concurrent_duplicates_reach_chain_once(book_stack):
     results = [a.json() for a in answers]
     tx = f"tx-test/{body['paymentPayload']['payload']['id']}"
     assert scheme.broadcasts[tx] == 1
+    assert scheme.arrivals[body["paymentPayload"]["payload"]["id"]] == 1
     # duplicates wait for the first attempt's outcome: every answer is the same success
     assert all(r["success"] and r["transaction"] == tx for r in results)
     async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
@@ -154,3 +157,21 @@ async def test_pending_listing_on_an_empty_ledger():
         assert reply.records == [] and reply.revisions == []
     finally:
         await stack.close()
+
+
+async def test_same_payment_in_different_bytes_still_settles_once(book_stack):
+    """Copies that differ in bytes (spacing, key order) pass the gateway; the ledger claim holds."""
+    stack, scheme = book_stack
+    body = payment(new_id(), payer="hank")
+    compact = json.dumps(body, separators=(",", ":")).encode()
+    spaced = json.dumps(body, indent=1, sort_keys=True).encode()
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        answers = await asyncio.gather(
+            *(http.post("/settle", content=copy, headers=headers) for copy in [compact, spaced] * 10)
+        )
+    results = [a.json() for a in answers]
+    payment_id = body["paymentPayload"]["payload"]["id"]
+    assert scheme.arrivals[payment_id] == 2  # one per distinct body
+    assert scheme.broadcasts[f"tx-test/{payment_id}"] == 1
+    assert all(r["success"] for r in results)

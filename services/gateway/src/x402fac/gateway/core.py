@@ -6,8 +6,11 @@ The gateway has no chain code: workers answer everything about a payment.
 """
 
 import asyncio
+import hashlib
 import logging
 import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -95,12 +98,59 @@ class SupportedCache:
             return None
 
 
+class IdenticalSettles:
+    """Byte-identical settle bodies on this gateway share one trip to the worker.
+
+    Concurrent copies wait for the first one's answer; a settled payment's answer is remembered, so a
+    retry never leaves the gateway. Only successes are kept: any other outcome may change on retry.
+    The worker's ledger claim is what guarantees one settlement; this only saves the hops.
+    """
+
+    def __init__(self, remembered: int = 10_000) -> None:
+        self.remembered = remembered
+        self._inflight: dict[bytes, asyncio.Future[Answer]] = {}
+        self._settled: OrderedDict[bytes, Answer] = OrderedDict()
+
+    async def run(self, body: bytes, forward: Callable[[], Awaitable[Answer]]) -> Answer:
+        digest = hashlib.blake2b(body, digest_size=32).digest()
+        if digest in self._settled:
+            return self._settled[digest]
+        leader = self._inflight.get(digest)
+        if leader is not None:
+            try:
+                return await asyncio.shield(leader)
+            except asyncio.CancelledError:
+                if not leader.cancelled():
+                    raise
+                return await forward()  # the first copy was cut off: this one goes itself
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._inflight[digest] = future
+        try:
+            answer = await forward()
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # marks it retrieved: no warning when no copy was waiting
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        finally:
+            del self._inflight[digest]
+        future.set_result(answer)
+        if answer.status == 200 and b'"success":true' in answer.body:
+            self._settled[digest] = answer
+            if len(self._settled) > self.remembered:
+                self._settled.popitem(last=False)
+        return answer
+
+
 class Facilitator:
     def __init__(self, nc: Client, config: GatewayConfig) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.config = config
         self.supported = SupportedCache(nc, config.supported_ttl)
+        self.settle_once = IdenticalSettles()
 
     async def check_ip_limit(self, kind: str, client_ip: str) -> None:
         """Per client IP and endpoint, shared by every gateway replica through one counter."""
@@ -141,6 +191,11 @@ class Facilitator:
         family = family_of(network)
         if family is None:
             return self._unsupported(kind, network)
+        if kind == "settle":
+            return await self.settle_once.run(body, lambda: self._forward(kind, family, body, request))
+        return await self._forward(kind, family, body, request)
+
+    async def _forward(self, kind: str, family: str, body: bytes, request: VerifyRequest) -> Answer:
         # v2 bodies travel as received (already validated); v1 bodies as their v2 conversion.
         payload = body if request.x402_version == 2 else _encode(request)
         subject = subjects.verify(family) if kind == "verify" else subjects.settle(family)
