@@ -49,7 +49,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--workloads", default="", help="comma list of workload name prefixes (default: all)")
     parser.add_argument("--no-scaling", action="store_true", help="skip the two-worker x402fac run")
     parser.add_argument(
-        "--profile", action="store_true", help="also profile one verify and one settle of x402fac"
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="profile one x402fac verify and settle (default: on for a full run of every workload)",
+    )
+    parser.add_argument(
+        "--profile-only",
+        action="store_true",
+        help="run only the profile and add it to the results already in --out (re-rendering them)",
     )
     parser.add_argument(
         "--out",
@@ -98,7 +106,25 @@ def _versions() -> dict[str, str]:
     return found
 
 
+async def profile_only(args: argparse.Namespace) -> int:
+    from bench.profile import profile_x402fac
+
+    out = args.out or (BENCH_DIR / "results" / ("quick" if args.quick else ""))
+    data = json.loads((out / "results.json").read_text())
+    data["profile"] = await profile_x402fac(args.quick, print)
+    data["meta"]["profile_run"] = {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "python -m bench " + shlex.join(sys.argv[1:]),
+        "commit": _git_commit(),
+        "load_after": [round(x, 2) for x in os.getloadavg()],
+    }
+    print("wrote " + ", ".join(str(p) for p in report.write(data, out)))
+    return 0
+
+
 async def run(args: argparse.Namespace) -> int:
+    if args.profile_only:
+        return await profile_only(args)
     targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = set(targets) - set(TARGETS)
     if unknown:

@@ -24,6 +24,7 @@ from eth_abi import encode
 from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
+
 from x402fac.devnet.evm import CHAIN_ID, NETWORK, USDC_ADDRESS, USDC_NAME, USDC_VERSION, EvmDevnet
 from x402fac.devnet.evm.contracts import artifacts_path, load_artifacts
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata

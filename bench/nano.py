@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from bench.evm import Payment
+from bench.targets import Proc, spawn, terminate, wait_for_log
 from x402fac.devnet.nano import INFO_FILE, NETWORK
 from x402fac.nano import (
     StateBlock,
@@ -28,9 +31,6 @@ from x402fac.nano import (
     parse_threshold,
     public_key,
 )
-
-from bench.evm import Payment
-from bench.targets import Proc, spawn, terminate, wait_for_log
 
 PAYMENT_RAW = 10**24  # 0.000001 XNO
 

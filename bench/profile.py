@@ -26,11 +26,11 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from x402fac.bus import connect, request_raw, subjects
 
 from bench import evm, loadgen
 from bench.procstat import CpuMeter
 from bench.targets import X402fac, free_port
+from x402fac.bus import connect, request_raw, subjects
 
 
 @dataclass

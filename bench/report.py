@@ -224,8 +224,8 @@ def markdown(report: dict[str, Any]) -> str:
             )
         for ref, r in entry.get("ratios", {}).items():
             lines.append(
-                f"| *x402fac vs {TARGET_LABELS[ref]}* | *{_cell(r['ok_per_s'])}x* | | *{_cell(r['p50_speedup'])}x faster* | |"
-                f" *{_cell(r['p99_speedup'])}x faster* | | | | |"
+                f"| *x402fac vs {TARGET_LABELS[ref]}* | *{_cell(r['ok_per_s'])}x* | |"
+                f" *ref/ours {_cell(r['p50_speedup'])}* | | *ref/ours {_cell(r['p99_speedup'])}* | | | | |"
             )
     micro = report.get("micro", {})
     if micro:
@@ -235,6 +235,9 @@ def markdown(report: dict[str, Any]) -> str:
     profile = report.get("profile")
     if profile:
         lines += ["", "## Profile: one x402fac verify and one settle (EVM, automine, concurrency 1)", ""]
+        run = meta.get("profile_run")
+        if run:
+            lines += [f"Run separately: `{run['command']}` at {run['date']}, commit `{run['commit']}`.", ""]
         lines += [
             "Worker RPC goes through a recording proxy in the harness (one clock for HTTP and RPC; the proxy adds"
             f" ~{_proxy_cost(profile)} ms per call). Medians in ms.",
@@ -275,7 +278,9 @@ def markdown(report: dict[str, Any]) -> str:
         lines += [
             "",
             "anvil automine left ready transactions unmined (foundry-rs/foundry#10122); the harness mined a block"
-            " when they lingered (same for every target). Nudges per session: " + ", ".join(nudged) + ".",
+            " when they lingered, polling every 0.25 s (same for every target). A stuck settle waits up to"
+            " ~0.5 s for it, which inflates automine settle latencies of the targets that hit it most."
+            " Nudges per session: " + ", ".join(nudged) + ".",
         ]
     problems = [(s, p) for s in report.get("sessions", []) for p in s.get("log_problems", {}).items()]
     if problems:

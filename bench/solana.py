@@ -26,11 +26,11 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
-from x402fac.devnet.solana import INFO_FILE, NETWORK, USDC_DECIMALS, USDC_MINT, faucet_transaction
-from x402fac.devnet.solana.instructions import ata, memo, transfer_checked
 
 from bench.evm import Payment
 from bench.targets import Proc, spawn, terminate, wait_for_log
+from x402fac.devnet.solana import INFO_FILE, NETWORK, USDC_DECIMALS, USDC_MINT, faucet_transaction
+from x402fac.devnet.solana.instructions import ata, memo, transfer_checked
 
 PAYMENT_UNITS = 1_000  # 0.001 USDC
 COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")

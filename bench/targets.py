@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
 from x402fac.bus import EmbeddedNats
 
 BENCH_DIR = Path(__file__).resolve().parent
