@@ -87,11 +87,20 @@ class FailoverHttp:
 class BatchWatcher(ABC):
     """Waits for many ids at once: one `fetch` of every id being waited on per tick."""
 
-    def __init__(self, interval: float, max_batch: int) -> None:
+    def __init__(
+        self, interval: float, max_batch: int, first_poll: float = 0.005, min_gap: float = 0.02
+    ) -> None:
         self.interval = interval
         self.max_batch = max_batch
+        # A new id is looked up after `first_poll`, then at doubling delays up to `interval`: a fast
+        # chain (automine, a quick Nano confirmation) must not cost a whole interval of waiting.
+        self.first_poll = min(first_poll, interval)
+        self.min_gap = min(min_gap, interval)
+        self._last_poll = 0.0
         self._waiters: dict[str, list[asyncio.Future]] = {}
         self._task: asyncio.Task | None = None
+        self._arrived = asyncio.Event()
+        self._delay = self.first_poll
 
     @abstractmethod
     async def fetch(self, ids: list[str]) -> dict[str, Any]:
@@ -101,6 +110,7 @@ class BatchWatcher(ABC):
         """The id's result, or None if it is not done within `timeout` seconds."""
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(id_, []).append(future)
+        self._arrived.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._poll())
         try:
@@ -116,6 +126,8 @@ class BatchWatcher(ABC):
 
     async def _poll(self) -> None:
         while self._waiters:
+            self._arrived.clear()
+            self._last_poll = time.monotonic()
             ids = list(self._waiters)
             for start in range(0, len(ids), self.max_batch):
                 try:
@@ -127,7 +139,24 @@ class BatchWatcher(ABC):
                     for future in self._waiters.pop(id_, []):
                         if not future.done():
                             future.set_result(result)
-            await asyncio.sleep(self.interval)
+            await self._next_tick()
+
+    async def _next_tick(self) -> None:
+        """Back off from `first_poll` to `interval`; a newly arrived id starts the back-off again.
+
+        Polls stay at least `min_gap` apart, so a stream of arrivals cannot flood the node.
+        """
+        if self._arrived.is_set():
+            self._delay = self.first_poll
+        try:
+            await asyncio.wait_for(self._arrived.wait(), self._delay)
+            self._delay = self.first_poll
+            await asyncio.sleep(self.first_poll)
+        except TimeoutError:
+            self._delay = min(self._delay * 2, self.interval)
+        since = time.monotonic() - self._last_poll
+        if since < self.min_gap:
+            await asyncio.sleep(self.min_gap - since)
 
     async def close(self) -> None:
         if self._task is not None:

@@ -6,6 +6,7 @@ settled history.
 """
 
 import time
+from collections import OrderedDict
 
 import msgspec
 from nats.js import JetStreamContext
@@ -32,6 +33,7 @@ from x402fac.protocol.ledger import (
 from .config import LedgerConfig
 
 PENDING_BUCKET = "x402fac_pending"
+KNOWN_RECORDS = 10_000  # records kept in memory by (payment id, revision), saving a read per transition
 _record_decoder = msgspec.json.Decoder(SettlementRecord)
 # A delete with an expected revision reports a lost race as a plain API error with this code.
 WRONG_LAST_SEQUENCE = 10071
@@ -51,6 +53,7 @@ class LedgerStore:
         self.records: KeyValue
         self.secondary: KeyValue
         self.pending: KeyValue
+        self._known: OrderedDict[tuple[str, int], SettlementRecord] = OrderedDict()
 
     async def open(self) -> None:
         """Declare every bucket and stream x402fac uses (the ledger owns the schema)."""
@@ -83,9 +86,6 @@ class LedgerStore:
         return _record_decoder.decode(entry.value), entry.revision
 
     async def claim(self, request: ClaimRequest) -> ClaimReply:
-        existing = await self.get(request.payment_id)
-        if existing:
-            return ClaimReply(ClaimStatus.EXISTS, revision=existing[1], record=existing[0])
         now = time.time()
         record = SettlementRecord(
             payment_id=request.payment_id,
@@ -107,7 +107,10 @@ class LedgerStore:
             existing = await self.get(request.payment_id)
             if existing is None:  # claimed and released in between: the caller may simply retry
                 return ClaimReply(ClaimStatus.EXISTS)
+            if existing[0].state in FINAL_STATES:
+                await self._drop_pending(request.payment_id)  # undo the index entry made above
             return ClaimReply(ClaimStatus.EXISTS, revision=existing[1], record=existing[0])
+        self._remember(record, revision)
         # Limits and secondary keys are checked only by the one caller that won the claim, so
         # concurrent duplicates of one payment count once; a refused claim is dropped again.
         retry_after = await self._over_payer_limit(request)
@@ -156,13 +159,24 @@ class LedgerStore:
                 if not (isinstance(exc, NotFoundError) or _lost_race(exc)):
                     raise
 
+    def _remember(self, record: SettlementRecord, revision: int) -> None:
+        """A record as it stands at a revision: the content of a revision never changes."""
+        self._known[(record.payment_id, revision)] = record
+        if len(self._known) > KNOWN_RECORDS:
+            self._known.popitem(last=False)
+
     async def _transition(self, payment_id: str, revision: int, change) -> UpdateReply:
-        current = await self.get(payment_id)
-        if current is None or current[1] != revision or current[0].state in FINAL_STATES:
-            return UpdateReply(
-                ok=False, revision=current[1] if current else 0, record=current[0] if current else None
-            )
-        record = change(current[0])
+        known = self._known.pop((payment_id, revision), None)
+        if known is None:
+            current = await self.get(payment_id)
+            if current is None or current[1] != revision:
+                return UpdateReply(
+                    ok=False, revision=current[1] if current else 0, record=current[0] if current else None
+                )
+            known = current[0]
+        if known.state in FINAL_STATES:
+            return UpdateReply(ok=False, revision=revision, record=known)
+        record = change(msgspec.structs.replace(known))
         record.updated_at = time.time()
         try:
             new_revision = await self.records.update(encode_key(payment_id), _encode(record), last=revision)
@@ -171,6 +185,7 @@ class LedgerStore:
             return UpdateReply(
                 ok=False, revision=latest[1] if latest else 0, record=latest[0] if latest else None
             )
+        self._remember(record, new_revision)
         return UpdateReply(ok=True, revision=new_revision, record=record)
 
     async def submit(self, request: SubmitRequest) -> UpdateReply:
