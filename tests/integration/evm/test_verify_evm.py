@@ -225,3 +225,18 @@ async def test_failover_to_the_next_rpc_and_node_unavailable_when_none_answers(e
     finally:
         await with_failover.close()
         await all_dead.close()
+
+
+async def test_settle_checks_refuse_an_asset_without_code(evm_devnet, payer) -> None:
+    """Settle skips the simulation (gas estimation repeats it) but never the contract check."""
+    fresh = ExactEvmScheme([network_from_devnet(evm_devnet)])  # no contract remembered yet
+    fake_token = Account.create().address
+    request = payment_request(
+        evm_devnet, payer, payee(), 1000, requirements={"asset": fake_token}, token=fake_token
+    )
+    try:
+        with pytest.raises(Invalid) as refused:
+            await fresh.verify_for_settle(request, fresh.identify(request))
+        assert refused.value.reason == "asset_not_a_contract"
+    finally:
+        await fresh.close()

@@ -149,7 +149,7 @@ class Pipeline:
 
         revision = claim.revision
         try:
-            verified = await scheme.verify(request, identity)
+            verified = await scheme.verify_for_settle(request, identity)
             prepared = await scheme.prepare(request, verified)
         except Invalid as invalid:
             await self.ledger.release(identity.payment_id, revision, invalid.reason)

@@ -100,7 +100,7 @@ class Scheme(ABC):
     """One x402 scheme (e.g. `exact`) on one family; the pipeline calls it in this order:
 
     verify:  identify -> verify
-    settle:  identify -> [ledger claim] -> verify -> prepare -> [ledger submit] -> broadcast
+    settle:  identify -> [ledger claim] -> verify_for_settle -> prepare -> [ledger submit] -> broadcast
              -> confirm(deadline) -> [ledger finalize]
     retry of a pending record: confirm(transaction) -> [ledger finalize]
     """
@@ -121,6 +121,11 @@ class Scheme(ABC):
     @abstractmethod
     async def verify(self, request: VerifyRequest, identity: Identity) -> Verified:
         """Every check, reading the chain but never writing; raise Invalid with the precise reason."""
+
+    async def verify_for_settle(self, request: VerifyRequest, identity: Identity) -> Verified:
+        """The checks settle runs after winning the claim: `verify` unless a scheme can skip a step
+        that `prepare` repeats anyway (EVM: gas estimation executes the transfer, so no simulation)."""
+        return await self.verify(request, identity)
 
     @abstractmethod
     async def prepare(self, request: VerifyRequest, verified: Verified) -> Prepared:

@@ -165,6 +165,13 @@ class ExactEvmScheme(Scheme):
         return Identity(payment_id=payment_id, payer=authorization.from_address, amount=requirements.amount)
 
     async def verify(self, request: VerifyRequest, identity: Identity) -> Verified:
+        return await self._verify(request, identity, simulate=True)
+
+    async def verify_for_settle(self, request: VerifyRequest, identity: Identity) -> Verified:
+        # prepare's eth_estimateGas executes the same transfer and is diagnosed the same way on revert
+        return await self._verify(request, identity, simulate=False)
+
+    async def _verify(self, request: VerifyRequest, identity: Identity, *, simulate: bool) -> Verified:
         requirements = request.payment_requirements
         network = self._networks[requirements.network]
         config = network.config
@@ -210,7 +217,7 @@ class ExactEvmScheme(Scheme):
         try:
             await self._check_signature(network, authorization, digest, signature)
             calldata = eip3009.transfer_calldata(authorization, signature)
-            await self._simulate(network, token, authorization, calldata, name, version)
+            await self._check_token(network, token, authorization, calldata, name, version, simulate)
         except NodeUnavailable as exc:
             raise _unavailable(exc) from None
         payment = EvmPayment(network, token, authorization, signature, calldata)
@@ -246,7 +253,7 @@ class ExactEvmScheme(Scheme):
             return
         raise Invalid(Reason.INVALID_SIGNATURE, "the payer contract (ERC-1271) rejected the signature")
 
-    async def _simulate(
+    async def _check_token(
         self,
         network: EvmNetwork,
         token: str,
@@ -254,20 +261,26 @@ class ExactEvmScheme(Scheme):
         calldata: bytes,
         name: str,
         version: str,
+        simulate: bool,
     ) -> None:
-        simulation = (
-            "eth_call",
-            [{"from": network.signers[0].address, "to": token, "data": _hex(calldata)}, "latest"],
-        )
-        if network.known_contract(token):
-            (result,) = await network.rpc.batch([simulation])
-        else:
-            code, result = await network.rpc.batch([("eth_getCode", [token, "latest"]), simulation])
+        """The asset is a contract, and (when `simulate`) the transfer would execute: one batch."""
+        calls = []
+        if not network.known_contract(token):
+            calls.append(("eth_getCode", [token, "latest"]))
+        if simulate:
+            call = {"from": network.signers[0].address, "to": token, "data": _hex(calldata)}
+            calls.append(("eth_call", [call, "latest"]))
+        results = await network.rpc.batch(calls)
+        if not network.known_contract(token):
+            code = results.pop(0)
             if isinstance(code, RpcError) or code in ("0x", "0x0", None):
                 raise Invalid(
                     Reason.ASSET_NOT_A_CONTRACT, f"no contract at asset {token} on {network.config.network}"
                 )
             network.remember_contract(token)
+        if not simulate:
+            return
+        (result,) = results
         if not isinstance(result, RpcError):
             return
         if not result.is_revert:
