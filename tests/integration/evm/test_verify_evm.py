@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import replace
 
@@ -238,5 +239,16 @@ async def test_settle_checks_refuse_an_asset_without_code(evm_devnet, payer) -> 
         with pytest.raises(Invalid) as refused:
             await fresh.verify_for_settle(request, fresh.identify(request))
         assert refused.value.reason == "asset_not_a_contract"
+    finally:
+        await fresh.close()
+
+
+async def test_concurrent_first_verifies_of_a_token(evm_devnet, payer) -> None:
+    """Many verifies racing on a token nobody has looked at yet all get an answer (none crash)."""
+    fresh = ExactEvmScheme([network_from_devnet(evm_devnet)])
+    requests = [payment_request(evm_devnet, payer, payee(), 1000) for _ in range(16)]
+    try:
+        results = await asyncio.gather(*(reason_of(fresh, request) for request in requests))
+        assert results == [None] * 16
     finally:
         await fresh.close()

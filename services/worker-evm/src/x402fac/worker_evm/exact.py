@@ -265,13 +265,14 @@ class ExactEvmScheme(Scheme):
     ) -> None:
         """The asset is a contract, and (when `simulate`) the transfer would execute: one batch."""
         calls = []
-        if not network.known_contract(token):
+        check_code = not network.known_contract(token)  # decided once: other verifies run meanwhile
+        if check_code:
             calls.append(("eth_getCode", [token, "latest"]))
         if simulate:
             call = {"from": network.signers[0].address, "to": token, "data": _hex(calldata)}
             calls.append(("eth_call", [call, "latest"]))
         results = await network.rpc.batch(calls)
-        if not network.known_contract(token):
+        if check_code:
             code = results.pop(0)
             if isinstance(code, RpcError) or code in ("0x", "0x0", None):
                 raise Invalid(
