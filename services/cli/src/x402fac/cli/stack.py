@@ -18,6 +18,7 @@ from pathlib import Path
 from x402fac.bus import EmbeddedNats
 
 DEVNET_PORTS = {"nano": 7076, "evm": 8545, "solana": 8899}
+DEVNET_OPTIONS = {"evm": ["--mixed-mining"]}
 READY_TIMEOUT = 180.0
 
 
@@ -100,6 +101,7 @@ class StackRunner:
                 str(DEVNET_PORTS[family]),
                 "--data-dir",
                 str(self.data_dir),
+                *DEVNET_OPTIONS.get(family, []),
             )
             line = await self._wait_for_line(child, "devnet RPC")
             print(f"  {family:<11} {line.split('devnet RPC', 1)[1].strip()}  (devnet RPC)", flush=True)

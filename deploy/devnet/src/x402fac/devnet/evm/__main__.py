@@ -17,6 +17,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=8545)
     parser.add_argument("--data-dir", type=Path, default=Path(".x402fac/devnet"))
     parser.add_argument("--block-time", type=int, default=None, help="seconds per block (default: automine)")
+    parser.add_argument(
+        "--mixed-mining",
+        action="store_true",
+        help="automine plus a block every second (unsticks transactions anvil's automine leaves behind)",
+    )
     parser.add_argument("--payers", type=int, default=5, help="payer accounts funded with ETH and USDC")
     parser.add_argument("--signers", type=int, default=1, help="facilitator signer keys funded with ETH")
     return parser.parse_args(argv)
@@ -28,6 +33,7 @@ async def main(args: argparse.Namespace) -> int:
         port=args.port,
         data_dir=args.data_dir,
         block_time=args.block_time,
+        mixed_mining=args.mixed_mining,
         payers=args.payers,
         signers=args.signers,
     )

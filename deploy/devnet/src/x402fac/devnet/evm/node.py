@@ -53,6 +53,9 @@ class EvmDevnet:
     port: int
     data_dir: Path
     block_time: int | None = None
+    # Automine plus a block every second: anvil's automine can leave a ready transaction unmined when
+    # one sender's nonces arrive out of order (foundry-rs/foundry#10122); the tick mines it.
+    mixed_mining: bool = False
     payers: int = 5
     signers: int = 1
     artifacts_dir: Path | None = None  # compiled-contract cache; default: the data dir
@@ -92,6 +95,8 @@ class EvmDevnet:
         ]  # fmt: skip
         if self.block_time:
             args += ["--block-time", str(self.block_time)]
+        elif self.mixed_mining:
+            args += ["--block-time", "1", "--mixed-mining"]
         log = (self.data_dir / "anvil.log").open("ab")
         try:
             self.process = await asyncio.create_subprocess_exec(
