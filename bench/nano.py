@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,10 @@ from typing import Any
 
 import aiohttp
 
+from bench import targets
 from bench.evm import Payment
-from bench.targets import Proc, spawn, terminate, wait_for_log
-from x402fac.devnet.nano import INFO_FILE, NETWORK
+from bench.targets import Proc, terminate
+from x402fac.devnet.nano import NETWORK
 from x402fac.nano import (
     StateBlock,
     decode_address,
@@ -74,13 +74,7 @@ class NanoChain:
 
 
 async def start_devnet(data_dir: Path, port: int, payers: int) -> NanoChain:
-    argv = [
-        sys.executable, "-m", "x402fac.devnet.nano",
-        "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--payers", str(payers),
-    ]  # fmt: skip
-    proc = await spawn("devnet-nano", argv, data_dir / "logs", dict(os.environ))
-    await wait_for_log(proc, "nano devnet RPC", timeout=600)
-    info = json.loads((data_dir / INFO_FILE).read_text())
+    proc, info = await targets.start_devnet("nano", data_dir, port, payers, timeout=600)
     return NanoChain(proc, info, aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)))
 
 

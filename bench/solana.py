@@ -12,7 +12,6 @@ import asyncio
 import base64
 import json
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,10 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
+from bench import targets
 from bench.evm import Payment
-from bench.targets import Proc, spawn, terminate, wait_for_log
-from x402fac.devnet.solana import INFO_FILE, NETWORK, USDC_DECIMALS, USDC_MINT, faucet_transaction
+from bench.targets import Proc, terminate
+from x402fac.devnet.solana import NETWORK, USDC_DECIMALS, USDC_MINT, faucet_transaction
 from x402fac.devnet.solana.instructions import ata, memo, transfer_checked
 
 PAYMENT_UNITS = 1_000  # 0.001 USDC
@@ -94,13 +94,7 @@ class SolanaChain:
 
 
 async def start_devnet(data_dir: Path, port: int, payers: int) -> SolanaChain:
-    argv = [
-        sys.executable, "-m", "x402fac.devnet.solana",
-        "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--payers", str(payers),
-    ]  # fmt: skip
-    proc = await spawn("devnet-solana", argv, data_dir / "logs", dict(os.environ))
-    await wait_for_log(proc, "solana devnet RPC", timeout=300)
-    info = json.loads((data_dir / INFO_FILE).read_text())
+    proc, info = await targets.start_devnet("solana", data_dir, port, payers, timeout=300)
     return SolanaChain(proc, info, aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import json
 import os
 import re
 import signal
@@ -95,6 +96,19 @@ async def terminate(proc: Proc, timeout: float = 15.0) -> None:
     except TimeoutError:
         proc.process.kill()
         await proc.process.wait()
+
+
+async def start_devnet(
+    family: str, data_dir: Path, port: int, payers: int, timeout: float
+) -> tuple[Proc, dict]:
+    """`python -m x402fac.devnet.<family>` on a port, once ready: its process and its info file."""
+    argv = [
+        sys.executable, "-m", f"x402fac.devnet.{family}",
+        "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--payers", str(payers),
+    ]  # fmt: skip
+    proc = await spawn(f"devnet-{family}", argv, data_dir / "logs", dict(os.environ))
+    await wait_for_log(proc, f"{family} devnet RPC", timeout=timeout)
+    return proc, json.loads((data_dir / f"devnet-{family}.json").read_text())
 
 
 @dataclass
