@@ -56,6 +56,13 @@ async def _timed(route: str, produce: Callable[[], Awaitable[Answer]]) -> Respon
     return Response(answer.body, status_code=answer.status, media_type=JSON, headers=answer.headers)
 
 
+async def _serve(kind: str, request: Request, state: State) -> Response:
+    facilitator = _facilitator(state)
+    body = await request.body()
+    handle = facilitator.verify if kind == "verify" else facilitator.settle
+    return await _timed(kind, lambda: handle(body, _client_ip(request, facilitator.config)))
+
+
 @post(
     "/verify",
     summary="Verify a payment (reads the chain, never writes)",
@@ -65,9 +72,7 @@ async def _timed(route: str, produce: Callable[[], Awaitable[Answer]]) -> Respon
     status_code=200,
 )
 async def verify(request: Request, state: State) -> Response:
-    facilitator = _facilitator(state)
-    body = await request.body()
-    return await _timed("verify", lambda: facilitator.verify(body, _client_ip(request, facilitator.config)))
+    return await _serve("verify", request, state)
 
 
 @post(
@@ -79,9 +84,7 @@ async def verify(request: Request, state: State) -> Response:
     status_code=200,
 )
 async def settle(request: Request, state: State) -> Response:
-    facilitator = _facilitator(state)
-    body = await request.body()
-    return await _timed("settle", lambda: facilitator.settle(body, _client_ip(request, facilitator.config)))
+    return await _serve("settle", request, state)
 
 
 @post(
