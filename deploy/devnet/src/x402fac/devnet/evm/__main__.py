@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
 from x402fac.devnet.evm.node import EvmDevnet
+from x402fac.devnet.signals import stop_event
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,10 +37,7 @@ async def main(args: argparse.Namespace) -> int:
         payers=args.payers,
         signers=args.signers,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_event()
     await devnet.start()
     print(f"evm devnet RPC {devnet.rpc_url}", flush=True)
     anvil_exit = asyncio.ensure_future(devnet.wait())

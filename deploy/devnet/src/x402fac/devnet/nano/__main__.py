@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from x402fac.devnet.nano.server import (
     DEFAULT_SEND_THRESHOLD,
     NanoDevnet,
 )
+from x402fac.devnet.signals import stop_event
 from x402fac.nano import format_work, parse_threshold
 
 
@@ -44,10 +44,7 @@ async def main(args: argparse.Namespace) -> int:
         confirmation_delay=args.confirmation_delay,
         payers=args.payers,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_event()
     await devnet.start()
     print(f"nano devnet RPC {devnet.rpc_url}", flush=True)
     await stop.wait()

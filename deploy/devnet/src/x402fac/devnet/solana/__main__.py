@@ -2,7 +2,8 @@
 
 import argparse
 import asyncio
-import signal
+
+from x402fac.devnet.signals import stop_event
 
 from .devnet import SolanaDevnet
 
@@ -28,10 +29,7 @@ async def _main(args: argparse.Namespace) -> None:
         confirm_delay=args.confirm_ms / 1000,
         finalize_delay=args.finalize_ms / 1000,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = stop_event()
     url = await devnet.start(args.host, args.port)
     devnet.write_info(args.data_dir)
     print(f"solana devnet RPC {url}", flush=True)
