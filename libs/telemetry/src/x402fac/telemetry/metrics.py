@@ -1,6 +1,15 @@
 """One Prometheus registry per process, and the metrics every service shares."""
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, start_http_server
+from urllib.parse import urlsplit
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -37,6 +46,62 @@ HANDLER_LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
     registry=REGISTRY,
 )
+
+NATS_CONNECTED = Gauge(
+    "x402fac_nats_connected",
+    "1 while the service's NATS connection is up",
+    ["service"],
+    registry=REGISTRY,
+)
+WORKER_UP = Gauge(
+    "x402fac_worker_up",
+    "1 while this worker serves its family (0 while it drains)",
+    ["family"],
+    registry=REGISTRY,
+)
+WORKER_INFLIGHT = Gauge(
+    "x402fac_worker_inflight",
+    "verify/settle/supported requests this worker is handling now",
+    ["family"],
+    registry=REGISTRY,
+)
+PENDING_SETTLEMENTS = Gauge(
+    "x402fac_pending_settlements",
+    "settlement records not final yet, by family (as the ledger sees them)",
+    ["family"],
+    registry=REGISTRY,
+)
+PENDING_OLDEST_SECONDS = Gauge(
+    "x402fac_pending_oldest_seconds",
+    "age of the oldest settlement record not final yet (0 when none)",
+    ["family"],
+    registry=REGISTRY,
+)
+RPC_LATENCY = Histogram(
+    "x402fac_rpc_request_seconds",
+    "chain RPC call latency by node host (never the full URL: it may hold an API key)",
+    ["host"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+RPC_ERRORS = Counter(
+    "x402fac_rpc_errors",
+    "chain RPC calls that failed at transport level (or 5xx/429) by node host",
+    ["host"],
+    registry=REGISTRY,
+)
+
+
+def rpc_host(url: str) -> str:
+    """The label for a node URL: host[:port] only, so keys in paths or queries never leak."""
+    return urlsplit(url).netloc.rsplit("@", 1)[-1] or "unknown"
+
+
+def observe_rpc(url: str, seconds: float, failed: bool) -> None:
+    host = rpc_host(url)
+    RPC_LATENCY.labels(host).observe(seconds)
+    if failed:
+        RPC_ERRORS.labels(host).inc()
 
 
 def metrics_text() -> tuple[bytes, str]:

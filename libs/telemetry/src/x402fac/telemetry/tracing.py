@@ -1,30 +1,84 @@
 """OpenTelemetry set-up: the SDK's tracer provider only where spans are exported.
 
 Without an exporter, spans stay the API's no-op ones (measured: the SDK's recording spans cost the
-worker and the ledger 6-8 % of their CPU for nothing). `X402FAC_TRACE_CONSOLE=1` prints spans; an
-OTLP exporter can be added by installing it and configuring the standard OTEL_* variables. Trace
-context travels in NATS headers either way.
+worker and the ledger 6-8 % of their CPU for nothing). Exporters, from the standard variables:
+- OTLP over HTTP when `OTEL_TRACES_EXPORTER` names `otlp`, or when it is unset and
+  `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` is set (the exporter reads
+  the rest: headers, timeout, compression);
+- the console when `OTEL_TRACES_EXPORTER` names `console`, or `X402FAC_TRACE_CONSOLE=1`.
+`OTEL_SDK_DISABLED=true` turns everything off; `OTEL_SERVICE_NAME` overrides the service name and
+`OTEL_RESOURCE_ATTRIBUTES` adds attributes. Trace context travels in NATS headers either way.
 """
 
+import contextlib
 import os
+from collections.abc import Iterator, Mapping
 
-from opentelemetry import trace
+from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
 _configured = False
 
 
-def setup_tracing(service_name: str) -> None:
+def _exporters(env: Mapping[str, str]) -> list[SpanExporter]:
+    if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
+        return []
+    names = {n.strip() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()}
+    if not names and (
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    ):
+        names.add("otlp")
+    if env.get("X402FAC_TRACE_CONSOLE") == "1":
+        names.add("console")
+    unknown = names - {"otlp", "console", "none"}
+    if unknown:
+        raise ValueError(f"OTEL_TRACES_EXPORTER: unsupported exporter(s) {sorted(unknown)}")
+    exporters: list[SpanExporter] = []
+    if "otlp" in names:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporters.append(OTLPSpanExporter())
+    if "console" in names:
+        exporters.append(ConsoleSpanExporter())
+    return exporters
+
+
+def setup_tracing(service_name: str, env: Mapping[str, str] | None = None) -> bool:
+    """Install the SDK provider if an exporter is configured; True when spans are recorded."""
     global _configured
-    if _configured or os.environ.get("X402FAC_TRACE_CONSOLE") != "1":
-        return
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
-    provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    if _configured:
+        return True
+    env = os.environ if env is None else env
+    exporters = _exporters(env)
+    if not exporters:
+        return False
+    resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service_name})
+    provider = TracerProvider(resource=resource)
+    for exporter in exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     _configured = True
+    return True
+
+
+def shutdown_tracing() -> None:
+    """Flush spans still queued (a service calls it on its way out)."""
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, TracerProvider):
+        provider.shutdown()
 
 
 def tracer(name: str) -> trace.Tracer:
     return trace.get_tracer(name)
+
+
+@contextlib.contextmanager
+def server_span(
+    tracer_: trace.Tracer, name: str, carrier: Mapping[str, str] | None = None
+) -> Iterator[trace.Span]:
+    """A SERVER span continuing the caller's trace (W3C `traceparent` in `carrier`, if any)."""
+    parent = propagate.extract(dict(carrier or {}))
+    with tracer_.start_as_current_span(name, context=parent, kind=trace.SpanKind.SERVER) as span:
+        yield span

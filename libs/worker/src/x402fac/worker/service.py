@@ -11,6 +11,7 @@ from nats.aio.client import Client
 
 from x402fac.bus import ServiceRunner, connect, subjects
 from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
+from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_UP
 
 from .pipeline import Pipeline
 from .scheme import Scheme
@@ -108,11 +109,15 @@ async def run_worker(
     """Serve until `stop` is set; in-flight settles finish before the connection drains."""
     nc = await connect(nats_url, name=f"x402fac-{family}")
     service = WorkerService(nc, family, schemes)
+    NATS_CONNECTED.labels(f"worker-{family}").set_function(lambda: float(nc.is_connected))
+    WORKER_INFLIGHT.labels(family).set_function(lambda: len(service.runner._inflight))
     await service.start()
+    WORKER_UP.labels(family).set(1)
     log.info("%s worker ready: %s", family, sorted({n for s in schemes for n in s.networks()}))
     try:
         await (stop or asyncio.Event()).wait()
     finally:
+        WORKER_UP.labels(family).set(0)
         await service.stop()
         await nc.drain()
         for scheme in schemes:

@@ -14,13 +14,21 @@ from nats.aio.client import Client
 
 from x402fac.bus import connect
 from x402fac.protocol import REASON_DESCRIPTIONS, SettleResponse, SupportedResponse, VerifyResponse
-from x402fac.telemetry import HTTP_LATENCY, HTTP_REQUESTS, metrics_text
+from x402fac.telemetry import (
+    HTTP_LATENCY,
+    HTTP_REQUESTS,
+    NATS_CONNECTED,
+    metrics_text,
+    server_span,
+    tracer,
+)
 
 from .config import GatewayConfig
 from .core import Answer, Facilitator
 from .errors import ErrorBody, GatewayError
 
 log = logging.getLogger(__name__)
+_tracer = tracer("x402fac.gateway")
 VERSION = "0.1.0"
 JSON = "application/json"
 ERROR_RESPONSES = {
@@ -60,7 +68,10 @@ async def _serve(kind: str, request: Request, state: State) -> Response:
     facilitator = _facilitator(state)
     body = await request.body()
     handle = facilitator.verify if kind == "verify" else facilitator.settle
-    return await _timed(kind, lambda: handle(body, _client_ip(request, facilitator.config)))
+    with server_span(_tracer, f"POST {request.url.path}", request.headers) as span:
+        response = await _timed(kind, lambda: handle(body, _client_ip(request, facilitator.config)))
+        span.set_attribute("http.response.status_code", response.status_code)
+        return response
 
 
 @post(
@@ -200,6 +211,7 @@ def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | 
     async def startup(app: Litestar) -> None:
         connection = nc or await connect(nats_url, name="x402fac-gateway")
         app.state.facilitator = Facilitator(connection, config)
+        NATS_CONNECTED.labels("gateway").set_function(lambda: float(connection.is_connected))
         app.state.owns_connection = nc is None
 
     async def shutdown(app: Litestar) -> None:
