@@ -239,7 +239,6 @@ class X402fac(Target):
             raise ValueError(f"{self.replicas} EVM workers need as many devnet signer keys, got {len(keys)}")
         chain_id = info["chainId"]
         return env | {
-            "X402FAC_EVM_NETWORKS": info["network"],
             f"X402FAC_EVM_{chain_id}_RPC_URLS": info["rpcUrl"],
             f"X402FAC_EVM_{chain_id}_SIGNER_KEYS": keys[replica]["privateKey"],
         }

@@ -14,15 +14,18 @@ from x402fac.worker_evm.exact import ExactEvmScheme
 def test_networks_from_env_with_known_usdc_and_overrides() -> None:
     key = "0x" + bytes(Account.create().key).hex()
     env = {
-        "X402FAC_EVM_NETWORKS": "base-sepolia, eip155:8453",
         "X402FAC_EVM_SIGNER_KEYS": key,
         "X402FAC_EVM_84532_RPC_URLS": "http://127.0.0.1:1,http://127.0.0.1:2",
         "X402FAC_EVM_84532_CONFIRMATIONS": "2",
         "X402FAC_EVM_84532_ALLOWED_ASSETS": "0x036CbD53842c5426634e7929541eC2318f3dCF7e",
         "X402FAC_EVM_8453_RPC_URLS": "http://127.0.0.1:3",
         "X402FAC_EVM_8453_GAS_LIMIT": "150000",
+        "X402FAC_EVM_RPC_TIMEOUT": "4",
+        "X402FAC_EVM_CONFIRM_POLL": "0.5",
     }
-    sepolia, base = load_networks(env)
+    by_network = {n.network: n for n in load_networks(env)}
+    assert set(by_network) == {"eip155:84532", "eip155:8453"}
+    sepolia, base = by_network["eip155:84532"], by_network["eip155:8453"]
     assert sepolia.network == "eip155:84532" and sepolia.chain_id == 84532
     assert sepolia.rpc_urls == ("http://127.0.0.1:1", "http://127.0.0.1:2")
     assert sepolia.confirmations == 2
@@ -30,22 +33,49 @@ def test_networks_from_env_with_known_usdc_and_overrides() -> None:
     assert sepolia.default_asset.name == "USDC"
     assert base.default_asset.name == "USD Coin" and base.gas_limit == 150_000 and base.allowed_assets is None
     assert base.signer_keys == (key,)
+    assert base.rpc_timeout == 4.0 and base.receipt_poll_interval == 0.5
 
 
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"X402FAC_EVM_NETWORKS": "eip155:1"}, "RPC_URLS is required"),
-        ({"X402FAC_EVM_NETWORKS": "eip155:1", "X402FAC_EVM_1_RPC_URLS": "http://x"}, "no signer key"),
-        ({"X402FAC_EVM_NETWORKS": "solana"}, "not an eip155"),
+        ({"X402FAC_EVM_1_RPC_URLS": " ,"}, "X402FAC_EVM_1_RPC_URLS is set but names no URL"),
+        ({"X402FAC_EVM_1_RPC_URLS": "http://x"}, "set X402FAC_EVM_1_SIGNER_KEYS or X402FAC_EVM_SIGNER_KEYS"),
+        (
+            {"X402FAC_EVM_BASE_RPC_URLS": "http://x"},
+            "X402FAC_EVM_BASE_RPC_URLS: the network must be a chain id",
+        ),
         (
             {
-                "X402FAC_EVM_NETWORKS": "eip155:1",
                 "X402FAC_EVM_1_RPC_URLS": "http://x",
                 "X402FAC_EVM_SIGNER_KEYS": "0x1",
                 "X402FAC_EVM_1_CONFIRMATIONS": "zero",
             },
-            "must be an integer",
+            "X402FAC_EVM_1_CONFIRMATIONS must be an integer",
+        ),
+        (
+            {
+                "X402FAC_EVM_1_RPC_URLS": "http://x",
+                "X402FAC_EVM_SIGNER_KEYS": "0x1",
+                "X402FAC_EVM_1_GAS_LIMIT": "100",
+            },
+            "X402FAC_EVM_1_GAS_LIMIT must be at least 21000",
+        ),
+        (
+            {
+                "X402FAC_EVM_1_RPC_URLS": "http://x",
+                "X402FAC_EVM_SIGNER_KEYS": "0x1",
+                "X402FAC_EVM_1_ASSET": "usdc",
+            },
+            "X402FAC_EVM_1_ASSET is not an address",
+        ),
+        (
+            {
+                "X402FAC_EVM_1_RPC_URLS": "http://x",
+                "X402FAC_EVM_SIGNER_KEYS": "0x1",
+                "X402FAC_EVM_RPC_TIMEOUT": "-2",
+            },
+            "X402FAC_EVM_RPC_TIMEOUT must be a positive number",
         ),
     ],
 )
@@ -66,7 +96,7 @@ def test_devnet_info_is_the_default(tmp_path) -> None:
     (tmp_path / "devnet-evm.json").write_text(json.dumps(info))
     (network,) = load_networks({"X402FAC_DATA_DIR": str(tmp_path)})
     assert network.rpc_urls == ("http://127.0.0.1:9",)
-    with pytest.raises(ConfigError, match="no EVM network configured"):
+    with pytest.raises(ConfigError, match="no EVM network configured: set X402FAC_EVM_<NET>_RPC_URLS"):
         load_networks({"X402FAC_DATA_DIR": str(tmp_path / "nothing")})
 
     supported = ExactEvmScheme([network]).supported()

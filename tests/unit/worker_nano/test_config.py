@@ -5,6 +5,7 @@ import json
 import pytest
 
 from x402fac.nano import MAINNET_SEND_THRESHOLD
+from x402fac.worker.config import ConfigError
 from x402fac.worker_nano.config import load_config
 
 
@@ -27,9 +28,27 @@ def test_networks_from_env():
     assert config.rpc_timeout == 3.0
 
 
-def test_empty_url_list_is_an_error():
-    with pytest.raises(ValueError):
-        load_config({"X402FAC_NANO_MAINNET_RPC_URLS": " , "})
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [
+        ({"X402FAC_NANO_MAINNET_RPC_URLS": " , "}, "X402FAC_NANO_MAINNET_RPC_URLS"),
+        (
+            {"X402FAC_NANO_MAINNET_RPC_URLS": "http://a", "X402FAC_NANO_MAINNET_WORK_THRESHOLD": "fast"},
+            "X402FAC_NANO_MAINNET_WORK_THRESHOLD",
+        ),
+        (
+            {"X402FAC_NANO_MAINNET_RPC_URLS": "http://a", "X402FAC_NANO_RPC_TIMEOUT": "ten"},
+            "X402FAC_NANO_RPC_TIMEOUT",
+        ),
+        (
+            {"X402FAC_NANO_MAINNET_RPC_URLS": "http://a", "X402FAC_NANO_CONFIRM_POLL": "0"},
+            "X402FAC_NANO_CONFIRM_POLL",
+        ),
+    ],
+)
+def test_invalid_settings_name_their_variable(env, variable):
+    with pytest.raises(ConfigError, match=variable):
+        load_config(env)
 
 
 def test_devnet_file_when_nothing_configured(tmp_path):
@@ -53,5 +72,6 @@ def test_devnet_file_when_nothing_configured(tmp_path):
     assert [n.network for n in explicit.networks] == ["nano:mainnet"]
 
 
-def test_nothing_at_all(tmp_path):
-    assert load_config({"X402FAC_DATA_DIR": str(tmp_path)}).networks == ()
+def test_nothing_at_all_does_not_start(tmp_path):
+    with pytest.raises(ConfigError, match="X402FAC_NANO_<NET>_RPC_URLS"):
+        load_config({"X402FAC_DATA_DIR": str(tmp_path)})

@@ -1,31 +1,44 @@
 """EVM networks the worker serves, from X402FAC_EVM_* variables or, by default, the local devnet.
 
-    X402FAC_EVM_NETWORKS              comma list of CAIP-2 ids (or v1 names): eip155:8453,base-sepolia
-    X402FAC_EVM_SIGNER_KEYS           facilitator private keys (comma list) for every network ...
-    X402FAC_EVM_<CHAIN_ID>_SIGNER_KEYS  ... or for one network
-    X402FAC_EVM_<CHAIN_ID>_RPC_URLS   comma list, in order of preference (failover)      [required]
-    X402FAC_EVM_<CHAIN_ID>_CONFIRMATIONS   blocks on top of the receipt's (default 1 = mined)
-    X402FAC_EVM_<CHAIN_ID>_GAS_LIMIT  upper bound of a settlement's gas (default 300000)
-    X402FAC_EVM_<CHAIN_ID>_ASSET, _ASSET_NAME, _ASSET_VERSION   the default USDC advertised in
-                                      /supported (known for Base, Base Sepolia, Ethereum, Avalanche)
-    X402FAC_EVM_<CHAIN_ID>_ALLOWED_ASSETS  comma list; when set, only these tokens are accepted
-                                      (otherwise any EIP-3009 token named in the requirements)
+Environment (the naming scheme every worker shares, see x402fac.worker.config; a network is served when
+its RPC URLs are set; the `<NET>` part is the chain id, e.g. 8453 for eip155:8453):
 
-Without X402FAC_EVM_NETWORKS, `$X402FAC_DATA_DIR/devnet-evm.json` (default `.x402fac/`) is served
-when it exists.
+    X402FAC_EVM_<CHAIN_ID>_RPC_URLS         comma list, in order of preference (failover)
+    X402FAC_EVM_SIGNER_KEYS                 facilitator private keys (comma list) for every network ...
+    X402FAC_EVM_<CHAIN_ID>_SIGNER_KEYS      ... or for one network (wins)
+    X402FAC_EVM_<CHAIN_ID>_CONFIRMATIONS    blocks on top of the receipt's (default 1 = mined)
+    X402FAC_EVM_<CHAIN_ID>_GAS_LIMIT        upper bound of a settlement's gas (default 300000)
+    X402FAC_EVM_<CHAIN_ID>_ASSET, _ASSET_NAME, _ASSET_VERSION   the default USDC advertised in
+                                            /supported (known for Base, Base Sepolia, Ethereum, Avalanche)
+    X402FAC_EVM_<CHAIN_ID>_ALLOWED_ASSETS   comma list; when set, only these tokens are accepted
+                                            (otherwise any EIP-3009 token named in the requirements)
+    X402FAC_EVM_RPC_TIMEOUT                 seconds per RPC request (default 10)
+    X402FAC_EVM_CONFIRM_POLL                seconds between receipt polls (default 0.075)
+
+With no X402FAC_EVM_*_RPC_URLS set, the worker serves the devnet described by
+`$X402FAC_DATA_DIR/devnet-evm.json` (default data dir `.x402fac`); with neither, it does not start
+(`ConfigError`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, replace
+from typing import Any
 
-from x402fac.protocol import to_caip2
+from x402fac.worker.config import (
+    ConfigError,
+    environ,
+    from_devnet_info,
+    get_float,
+    get_int,
+    get_list,
+    rpc_url_networks,
+)
 
 from .eip3009 import is_address
+
+FAMILY = "evm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +57,6 @@ KNOWN_USDC: dict[int, TokenInfo] = {
 }
 
 
-class ConfigError(ValueError):
-    pass
-
-
 @dataclass(frozen=True, slots=True)
 class NetworkConfig:
     network: str  # CAIP-2
@@ -60,66 +69,46 @@ class NetworkConfig:
     gas_limit: int = 300_000
     gas_margin_percent: int = 25
     receipt_poll_interval: float = 0.075
+    rpc_timeout: float = 10.0
 
 
-def _list(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(",") if item.strip()]
-
-
-def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be >= {minimum}")
-    return value
-
-
-def chain_id_of(network: str) -> int:
-    namespace, _, reference = network.partition(":")
-    if namespace != "eip155" or not reference.isdigit():
-        raise ConfigError(f"{network!r} is not an eip155 CAIP-2 network")
-    return int(reference)
-
-
-def _network_from_env(env: Mapping[str, str], name: str) -> NetworkConfig:
-    network = to_caip2(name)
-    chain_id = chain_id_of(network)
-    prefix = f"X402FAC_EVM_{chain_id}_"
-    urls = _list(env.get(prefix + "RPC_URLS"))
-    if not urls:
-        raise ConfigError(f"{prefix}RPC_URLS is required for {network}")
-    keys = _list(env.get(prefix + "SIGNER_KEYS") or env.get("X402FAC_EVM_SIGNER_KEYS"))
+def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -> NetworkConfig:
+    prefix = f"X402FAC_EVM_{net}_"
+    if not net.isdigit():
+        raise ConfigError(
+            f"{prefix}RPC_URLS: the network must be a chain id, as in X402FAC_EVM_8453_RPC_URLS"
+        )
+    chain_id = int(net)
+    network = f"eip155:{chain_id}"
+    keys = get_list(env, prefix + "SIGNER_KEYS") or get_list(env, "X402FAC_EVM_SIGNER_KEYS")
     if not keys:
         raise ConfigError(f"no signer key for {network}: set {prefix}SIGNER_KEYS or X402FAC_EVM_SIGNER_KEYS")
     asset = KNOWN_USDC.get(chain_id)
-    if env.get(prefix + "ASSET"):
-        address = env[prefix + "ASSET"]
+    address = env.get(prefix + "ASSET", "").strip()
+    if address:
         if not is_address(address):
-            raise ConfigError(f"{prefix}ASSET is not an address")
+            raise ConfigError(f"{prefix}ASSET is not an address: {address!r}")
         asset = TokenInfo(
             address, env.get(prefix + "ASSET_NAME", "USD Coin"), env.get(prefix + "ASSET_VERSION", "2")
         )
-    allowed = _list(env.get(prefix + "ALLOWED_ASSETS"))
+    allowed = get_list(env, prefix + "ALLOWED_ASSETS")
     if any(not is_address(a) for a in allowed):
         raise ConfigError(f"{prefix}ALLOWED_ASSETS holds something that is not an address")
     return NetworkConfig(
         network=network,
         chain_id=chain_id,
-        rpc_urls=tuple(urls),
-        signer_keys=tuple(keys),
+        rpc_urls=urls,
+        signer_keys=keys,
         default_asset=asset,
         allowed_assets=frozenset(a.lower() for a in allowed) if allowed else None,
-        confirmations=_int(env, prefix + "CONFIRMATIONS", 1, 1),
-        gas_limit=_int(env, prefix + "GAS_LIMIT", 300_000, 21_000),
+        confirmations=get_int(env, prefix + "CONFIRMATIONS", 1, minimum=1),
+        gas_limit=get_int(env, prefix + "GAS_LIMIT", 300_000, minimum=21_000),
+        receipt_poll_interval=get_float(env, "X402FAC_EVM_CONFIRM_POLL", 0.075),
+        rpc_timeout=get_float(env, "X402FAC_EVM_RPC_TIMEOUT", 10.0),
     )
 
 
-def network_from_devnet(info: dict) -> NetworkConfig:
+def network_from_devnet(info: Mapping[str, Any]) -> NetworkConfig:
     """The network described by a devnet-evm.json (see x402fac.devnet.evm)."""
     usdc = info["usdc"]
     return NetworkConfig(
@@ -132,13 +121,15 @@ def network_from_devnet(info: dict) -> NetworkConfig:
 
 
 def load_networks(env: Mapping[str, str] | None = None) -> list[NetworkConfig]:
-    env = os.environ if env is None else env
-    names = _list(env.get("X402FAC_EVM_NETWORKS"))
-    if names:
-        return [_network_from_env(env, name) for name in names]
-    info_path = Path(env.get("X402FAC_DATA_DIR") or ".x402fac") / "devnet-evm.json"
-    if info_path.is_file():
-        return [network_from_devnet(json.loads(info_path.read_text()))]
-    raise ConfigError(
-        f"no EVM network configured: set X402FAC_EVM_NETWORKS or start the devnet ({info_path})"
-    )
+    env = environ(env)
+    networks = [_network_from_env(env, net, urls) for net, urls in rpc_url_networks(env, FAMILY).items()]
+    if networks:
+        return networks
+    devnet = from_devnet_info(env, FAMILY, network_from_devnet)
+    return [
+        replace(
+            devnet,
+            receipt_poll_interval=get_float(env, "X402FAC_EVM_CONFIRM_POLL", 0.075),
+            rpc_timeout=get_float(env, "X402FAC_EVM_RPC_TIMEOUT", 10.0),
+        )
+    ]

@@ -1,7 +1,8 @@
 """Which Nano networks this worker serves, where their nodes are, and the work each demands.
 
-Environment (a network is served when its RPC URLs are set; `<NET>` is the CAIP-2 reference upper-cased,
-e.g. MAINNET for nano:mainnet, DEVNET for nano:devnet, BETA for nano:beta):
+Environment (the naming scheme every worker shares, see x402fac.worker.config; a network is served when
+its RPC URLs are set; `<NET>` is the CAIP-2 reference upper-cased, e.g. MAINNET for nano:mainnet,
+DEVNET for nano:devnet, BETA for nano:beta):
 
     X402FAC_NANO_<NET>_RPC_URLS        comma-separated node RPC URLs, tried in order (failover)
     X402FAC_NANO_<NET>_WORK_THRESHOLD  hex send-work threshold (default: mainnet's fffffff800000000)
@@ -9,22 +10,26 @@ e.g. MAINNET for nano:mainnet, DEVNET for nano:devnet, BETA for nano:beta):
     X402FAC_NANO_CONFIRM_POLL          seconds between confirmation polls (default 0.05)
 
 With no X402FAC_NANO_*_RPC_URLS set, the worker serves the devnet described by
-`$X402FAC_DATA_DIR/devnet-nano.json` (default data dir `.x402fac`), if that file exists.
+`$X402FAC_DATA_DIR/devnet-nano.json` (default data dir `.x402fac`); with neither, it does not start
+(`ConfigError`).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
-from x402fac.nano import MAINNET_SEND_THRESHOLD, format_work, parse_threshold
+from x402fac.nano import MAINNET_SEND_THRESHOLD, WorkError, format_work, parse_threshold
+from x402fac.worker.config import (
+    ConfigError,
+    environ,
+    from_devnet_info,
+    get_float,
+    rpc_url_networks,
+)
 
-_RPC_URLS_RE = re.compile(r"X402FAC_NANO_([A-Z0-9_]+)_RPC_URLS")
-DEVNET_INFO_FILE = "devnet-nano.json"
+FAMILY = "nano"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,36 +50,31 @@ class NanoConfig:
     confirm_poll: float = 0.05
 
 
+def _threshold(env: Mapping[str, str], name: str) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return MAINNET_SEND_THRESHOLD
+    try:
+        return parse_threshold(text)
+    except WorkError:
+        raise ConfigError(f"{name} must be 16 hex digits (e.g. fffffff800000000), got {text!r}") from None
+
+
 def load_config(env: Mapping[str, str] | None = None) -> NanoConfig:
-    env = os.environ if env is None else env
-    networks = []
-    for name, value in sorted(env.items()):
-        match = _RPC_URLS_RE.fullmatch(name)
-        if match is None:
-            continue
-        reference = match.group(1)
-        urls = tuple(url.strip() for url in value.split(",") if url.strip())
-        if not urls:
-            raise ValueError(f"{name} is set but names no URL")
-        threshold_text = env.get(f"X402FAC_NANO_{reference}_WORK_THRESHOLD")
-        threshold = parse_threshold(threshold_text) if threshold_text else MAINNET_SEND_THRESHOLD
-        networks.append(NanoNetwork(f"nano:{reference.lower()}", urls, threshold))
-    if not networks:
-        devnet = devnet_network(Path(env.get("X402FAC_DATA_DIR", ".x402fac")) / DEVNET_INFO_FILE)
-        if devnet is not None:
-            networks.append(devnet)
+    env = environ(env)
+    networks = tuple(
+        NanoNetwork(f"nano:{net.lower()}", urls, _threshold(env, f"X402FAC_NANO_{net}_WORK_THRESHOLD"))
+        for net, urls in rpc_url_networks(env, FAMILY).items()
+    ) or (from_devnet_info(env, FAMILY, network_from_info),)
     return NanoConfig(
-        networks=tuple(networks),
-        rpc_timeout=float(env.get("X402FAC_NANO_RPC_TIMEOUT", "10")),
-        confirm_poll=float(env.get("X402FAC_NANO_CONFIRM_POLL", "0.05")),
+        networks=networks,
+        rpc_timeout=get_float(env, "X402FAC_NANO_RPC_TIMEOUT", 10.0),
+        confirm_poll=get_float(env, "X402FAC_NANO_CONFIRM_POLL", 0.05),
     )
 
 
-def devnet_network(info_path: Path) -> NanoNetwork | None:
-    """The network a running devnet describes in its info file, or None if there is none."""
-    if not info_path.is_file():
-        return None
-    info = json.loads(info_path.read_text())
+def network_from_info(info: Mapping[str, Any]) -> NanoNetwork:
+    """The network a devnet's info (devnet-nano.json, see x402fac.devnet.nano) describes."""
     return NanoNetwork(
         network=info["network"],
         rpc_urls=(info["rpcUrl"],),

@@ -1,0 +1,148 @@
+"""What every worker's configuration shares: one error type and the parsing of X402FAC_* variables.
+
+Every family follows one naming scheme (see docs/networks/<family>.md):
+
+    X402FAC_<FAMILY>_<NET>_RPC_URLS   a network is served when its RPC URLs are set (comma list, failover)
+    X402FAC_<FAMILY>_<NET>_<SETTING>  a setting of one network
+    X402FAC_<FAMILY>_<SETTING>        a setting of the whole worker (or the default of every network)
+    X402FAC_DATA_DIR                  with no RPC URLs set, the devnet described by
+                                      `$X402FAC_DATA_DIR/devnet-<family>.json` is served
+
+A missing or invalid value is a `ConfigError` at start-up whose message names the variable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA_DIR = ".x402fac"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message names the variable (or the file) to fix."""
+
+
+def environ(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    """`env` itself, or the process environment when it is None (tests pass their own mapping)."""
+    return os.environ if env is None else env
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    """A comma-separated value as its non-empty, stripped items."""
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def get_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return split_list(env.get(name))
+
+
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    return None if value is None or value.strip() == "" else value.strip()
+
+
+def get_int(
+    env: Mapping[str, str], name: str, default: int, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
+    return value
+
+
+def get_float(env: Mapping[str, str], name: str, default: float, positive: bool = True) -> float:
+    """A number of seconds (or any float); `positive` refuses zero and negatives."""
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or (positive and value <= 0):
+        raise ConfigError(f"{name} must be a {'positive ' if positive else ''}number, got {raw!r}")
+    return value
+
+
+def get_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _raw(env, name)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off, got {raw!r}")
+
+
+def rpc_url_networks(env: Mapping[str, str], family: str) -> dict[str, tuple[str, ...]]:
+    """`<NET>` -> its RPC URLs, for every X402FAC_<FAMILY>_<NET>_RPC_URLS set (sorted by variable name).
+
+    A variable that is set but names no URL is an error, not a network quietly left out.
+    """
+    pattern = re.compile(rf"X402FAC_{family.upper()}_([A-Z0-9_]+)_RPC_URLS")
+    networks: dict[str, tuple[str, ...]] = {}
+    for name in sorted(env):
+        match = pattern.fullmatch(name)
+        if match is None:
+            continue
+        urls = get_list(env, name)
+        if not urls:
+            raise ConfigError(f"{name} is set but names no URL")
+        networks[match.group(1)] = urls
+    return networks
+
+
+def devnet_info_path(env: Mapping[str, str], family: str) -> Path:
+    return Path(env.get("X402FAC_DATA_DIR") or DEFAULT_DATA_DIR) / f"devnet-{family}.json"
+
+
+def devnet_info(env: Mapping[str, str], family: str) -> dict[str, Any] | None:
+    """The parsed devnet-<family>.json in X402FAC_DATA_DIR, or None when there is none."""
+    path = devnet_info_path(env, family)
+    if not path.is_file():
+        return None
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} (from X402FAC_DATA_DIR) is not readable JSON: {exc}") from None
+    if not isinstance(info, dict):
+        raise ConfigError(f"{path} (from X402FAC_DATA_DIR) does not hold a JSON object")
+    return info
+
+
+def from_devnet_info(env: Mapping[str, str], family: str, build: Any) -> Any:
+    """`build(info)` for the devnet info file; a missing key or bad value in it is a ConfigError."""
+    info = devnet_info(env, family)
+    if info is None:
+        raise no_network(env, family)
+    try:
+        return build(info)
+    except ConfigError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{devnet_info_path(env, family)} is not a valid devnet file: {exc!r}") from None
+
+
+def no_network(env: Mapping[str, str], family: str) -> ConfigError:
+    name = family.upper()
+    return ConfigError(
+        f"no {name} network configured: set X402FAC_{name}_<NET>_RPC_URLS, or start the {family} devnet "
+        f"so that {devnet_info_path(env, family)} exists (X402FAC_DATA_DIR)"
+    )
