@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from x402fac.protocol import Reason, SupportedKind, VerifyRequest, to_legacy
+from x402fac.protocol import Reason, SupportedKind, VerifyRequest
 from x402fac.worker import (
     Confirmation,
     Identity,
@@ -25,6 +25,7 @@ from x402fac.worker import (
     SupportedPart,
     Verified,
 )
+from x402fac.worker.kinds import with_legacy
 from x402fac.worker.rpc import NodeUnavailable
 
 from . import eip3009
@@ -130,18 +131,14 @@ class ExactEvmScheme(Scheme):
             await network.close()
 
     def supported(self) -> SupportedPart:
-        part = SupportedPart(signers={"eip155:*": []})
+        kinds = []
+        signers: list[str] = []
         for caip2, network in self._networks.items():
             asset = network.config.default_asset
             extra = {"name": asset.name, "version": asset.version, "asset": asset.address} if asset else None
-            part.kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
-            legacy = to_legacy(caip2)
-            if legacy != caip2:
-                part.kinds.append(
-                    SupportedKind(x402_version=1, scheme=self.name, network=legacy, extra=extra)
-                )
-            part.signers["eip155:*"].extend(s.address for s in network.signers)
-        return part
+            kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
+            signers.extend(s.address for s in network.signers)
+        return SupportedPart(kinds=with_legacy(kinds), signers={"eip155:*": signers})
 
     # ---- identify / verify ----------------------------------------------------------------------
 

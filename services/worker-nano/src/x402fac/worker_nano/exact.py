@@ -31,6 +31,7 @@ from x402fac.worker import (
     SupportedPart,
     Verified,
 )
+from x402fac.worker.kinds import with_legacy
 from x402fac.worker.rpc import NodeUnavailable
 
 from .chain import ConfirmationWatcher, NanoNode, NodeError
@@ -95,7 +96,7 @@ class ExactNanoScheme(Scheme):
             )
             for network, runtime in self.runtimes.items()
         ]
-        return SupportedPart(kinds=kinds)
+        return SupportedPart(kinds=with_legacy(kinds))
 
     # -- identify: everything the payload alone can tell ----------------------------------------------
 

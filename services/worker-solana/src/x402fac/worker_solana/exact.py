@@ -17,7 +17,7 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from x402fac.protocol import Reason, SupportedKind, VerifyRequest, to_legacy
+from x402fac.protocol import Reason, SupportedKind, VerifyRequest
 from x402fac.worker import (
     Confirmation,
     Identity,
@@ -29,6 +29,7 @@ from x402fac.worker import (
     SupportedPart,
     Verified,
 )
+from x402fac.worker.kinds import with_legacy
 from x402fac.worker.rpc import NodeUnavailable, RpcError
 
 from .chain import AccountData, SolanaClient, StatusWatcher
@@ -156,10 +157,7 @@ class ExactSolanaScheme(Scheme):
             signers.extend(a for a in addresses if a not in signers)
             extra = {"feePayer": addresses[0]}
             kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
-            legacy = to_legacy(caip2)
-            if legacy != caip2:
-                kinds.append(SupportedKind(x402_version=1, scheme=self.name, network=legacy, extra=extra))
-        return SupportedPart(kinds=kinds, signers={"solana:*": signers})
+        return SupportedPart(kinds=with_legacy(kinds), signers={"solana:*": signers})
 
     # ---- identify: the payment's bytes alone ----
 
