@@ -1,0 +1,198 @@
+{{- define "x402fac.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels every object carries. */}}
+{{- define "x402fac.commonLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+app.kubernetes.io/part-of: x402fac
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{- define "x402fac.labels" -}}
+{{ include "x402fac.commonLabels" . }}
+app.kubernetes.io/name: x402fac
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Selector labels of one component: (dict "root" $ "component" "gateway"). */}}
+{{- define "x402fac.selector" -}}
+app.kubernetes.io/name: x402fac
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "x402fac.componentLabels" -}}
+{{ include "x402fac.commonLabels" .root }}
+{{ include "x402fac.selector" . }}
+{{- end -}}
+
+{{- define "x402fac.image" -}}
+{{- printf "%s%s:%s" .root.Values.image.prefix .component (.root.Values.image.tag | default .root.Chart.AppVersion) -}}
+{{- end -}}
+
+{{/* The NATS URL list every service connects to. */}}
+{{- define "x402fac.natsUrl" -}}
+{{- if .Values.nats.enabled -}}
+{{- printf "nats://%s-nats:4222" .Release.Name -}}
+{{- else -}}
+{{- required "externalNats.urls is required when nats.enabled is false" (join "," .Values.externalNats.urls) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod-level scheduling and security shared by every Deployment: (dict "root" $ "component" c "spec" values). */}}
+{{- define "x402fac.podSpec" -}}
+{{- with .root.Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+automountServiceAccountToken: false
+securityContext:
+  {{- toYaml .root.Values.podSecurityContext | nindent 2 }}
+{{- if .root.Values.topologySpread.enabled }}
+topologySpreadConstraints:
+  {{- range $key := list "kubernetes.io/hostname" "topology.kubernetes.io/zone" }}
+  - maxSkew: {{ $.root.Values.topologySpread.maxSkew }}
+    topologyKey: {{ $key }}
+    whenUnsatisfiable: {{ $.root.Values.topologySpread.whenUnsatisfiable }}
+    labelSelector:
+      matchLabels:
+        {{- include "x402fac.selector" $ | nindent 8 }}
+  {{- end }}
+{{- end }}
+{{- with .spec.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .spec.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .spec.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+terminationGracePeriodSeconds: 60
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: 64Mi
+{{- end -}}
+
+{{/* The container fields every service shares: (dict "root" $ "component" c "spec" values). */}}
+{{- define "x402fac.container" -}}
+image: {{ include "x402fac.image" . }}
+imagePullPolicy: {{ .root.Values.image.pullPolicy }}
+securityContext:
+  {{- toYaml .root.Values.containerSecurityContext | nindent 2 }}
+envFrom:
+  - configMapRef:
+      name: {{ include "x402fac.fullname" .root }}-common
+  {{- range .secrets }}
+  - secretRef:
+      name: {{ . }}
+  {{- end }}
+resources:
+  {{- toYaml .spec.resources | nindent 2 }}
+volumeMounts:
+  - name: tmp
+    mountPath: /tmp
+ports:
+  - name: metrics
+    containerPort: {{ .root.Values.metrics.port }}
+    protocol: TCP
+{{- end -}}
+
+{{/* Probes: liveness on the metrics port, readiness by the service's own check. */}}
+{{- define "x402fac.probes" -}}
+livenessProbe:
+  httpGet:
+    path: /metrics
+    port: metrics
+  periodSeconds: 20
+  timeoutSeconds: 5
+  failureThreshold: 3
+readinessProbe:
+  exec:
+    command: ["x402fac", "check", {{ .check | quote }}]
+  initialDelaySeconds: 5
+  periodSeconds: 15
+  timeoutSeconds: 10
+  failureThreshold: 3
+{{- end -}}
+
+{{/* HPA for one component: (dict "root" $ "component" c "spec" values "inflight" bool). */}}
+{{- define "x402fac.hpa" -}}
+{{- $a := .spec.autoscaling -}}
+apiVersion: autoscaling/v2
+kind: HorizontalPodAutoscaler
+metadata:
+  name: {{ include "x402fac.fullname" .root }}-{{ .component }}
+  labels:
+    {{- include "x402fac.componentLabels" . | nindent 4 }}
+spec:
+  scaleTargetRef:
+    apiVersion: apps/v1
+    kind: Deployment
+    name: {{ include "x402fac.fullname" .root }}-{{ .component }}
+  minReplicas: {{ $a.minReplicas }}
+  maxReplicas: {{ $a.maxReplicas }}
+  metrics:
+    - type: Resource
+      resource:
+        name: cpu
+        target:
+          type: Utilization
+          averageUtilization: {{ $a.targetCPUUtilizationPercentage }}
+    {{- if and .inflight $a.inflight $a.inflight.enabled }}
+    - type: Pods
+      pods:
+        metric:
+          name: x402fac_worker_inflight
+        target:
+          type: AverageValue
+          averageValue: {{ $a.inflight.averageValue | quote }}
+    {{- end }}
+{{- end -}}
+
+{{- define "x402fac.pdb" -}}
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: {{ include "x402fac.fullname" .root }}-{{ .component }}
+  labels:
+    {{- include "x402fac.componentLabels" . | nindent 4 }}
+spec:
+  {{- if hasKey .spec.pdb "minAvailable" }}
+  minAvailable: {{ .spec.pdb.minAvailable }}
+  {{- else }}
+  maxUnavailable: {{ .spec.pdb.maxUnavailable }}
+  {{- end }}
+  selector:
+    matchLabels:
+      {{- include "x402fac.selector" . | nindent 6 }}
+{{- end -}}
+
+{{/* A headless Service exposing the metrics port, for the ServiceMonitor. */}}
+{{- define "x402fac.metricsService" -}}
+apiVersion: v1
+kind: Service
+metadata:
+  name: {{ include "x402fac.fullname" .root }}-{{ .component }}-metrics
+  labels:
+    {{- include "x402fac.componentLabels" . | nindent 4 }}
+    x402fac.io/metrics: "true"
+spec:
+  clusterIP: None
+  selector:
+    {{- include "x402fac.selector" . | nindent 4 }}
+  ports:
+    - name: metrics
+      port: {{ .root.Values.metrics.port }}
+      targetPort: metrics
+{{- end -}}

@@ -1,0 +1,270 @@
+"""The Helm chart k8s/x402fac: rendered (helm-python-sdk, no helm binary), linted, every manifest
+validated against the Kubernetes 1.30 schemas, each worker scaled through its own values."""
+
+import copy
+import json
+from pathlib import Path
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "k8s" / "x402fac"
+OBSERVABILITY = ROOT / "deploy" / "observability"
+KUBE_VERSION = "1.30.0"
+# Custom resources (Prometheus Operator, KEDA): no Kubernetes schema; their content is checked below.
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "ScaledObject"}
+EXTERNAL_NATS = {
+    "nats": {"enabled": False},
+    "externalNats": {"urls": ["nats://nats-0:4222", "nats://nats-1:4222"]},
+}
+FAMILIES = ("nano", "evm", "solana")
+# The official nats chart is a dependency that cannot be fetched here (no chart repository).
+MISSING_DEPENDENCY = "chart directory is missing these dependencies: nats"
+
+
+def production() -> dict:
+    return yaml.safe_load((CHART / "examples" / "production.yaml").read_text())
+
+
+def merged(*layers: dict) -> dict:
+    result: dict = {}
+    for layer in layers:
+        _merge(result, copy.deepcopy(layer))
+    return result
+
+
+def _merge(into: dict, layer: dict) -> None:
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+@pytest.fixture(scope="module")
+def chart() -> helm.Chart:
+    return helm.Chart.load(CHART)
+
+
+def render(chart: helm.Chart, values: dict) -> tuple[list[dict], str]:
+    out = chart.render(values, name="fac", namespace="payments")
+    docs = [
+        doc
+        for path, text in sorted(out.items())
+        if path.endswith(".yaml")
+        for doc in yaml.safe_load_all(text)
+        if doc
+    ]
+    notes = next((text for path, text in out.items() if path.endswith("NOTES.txt")), "")
+    return docs, notes
+
+
+def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {doc["metadata"]["name"]: doc for doc in docs if doc["kind"] == kind}
+
+
+VALUE_SETS = {"defaults": {}, "external-nats": EXTERNAL_NATS, "production": None}
+
+
+@pytest.mark.parametrize("which", list(VALUE_SETS))
+def test_every_manifest_validates_against_kubernetes_1_30(chart, which):
+    values = production() if VALUE_SETS[which] is None else VALUE_SETS[which]
+    docs, _ = render(chart, values)
+
+    kinds = {doc["kind"] for doc in docs}
+    assert {"Deployment", "Service", "ConfigMap", "Secret", "NetworkPolicy", "PodDisruptionBudget"} <= kinds
+    for doc in docs:
+        if doc["kind"] in CUSTOM_KINDS:
+            continue
+        kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+    deployments = by_kind(docs, "Deployment")
+    assert sorted(deployments) == sorted(
+        ["fac-x402fac-gateway", "fac-x402fac-ledger"] + [f"fac-x402fac-worker-{f}" for f in FAMILIES]
+    )
+
+
+@pytest.mark.parametrize("which", ["external-nats", "production"])
+def test_the_chart_lints_clean(which):
+    values = production() if VALUE_SETS[which] is None else VALUE_SETS[which]
+    report = helm.lint(CHART, values, strict=True, kube_version=f"v{KUBE_VERSION}")
+
+    problems = [m["error"] for m in report["messages"] if m["severity"] >= 2]
+    assert problems == [MISSING_DEPENDENCY]
+
+
+def test_production_example_turns_on_hpa_monitoring_and_external_nats(chart):
+    docs, notes = render(chart, production())
+
+    hpas = by_kind(docs, "HorizontalPodAutoscaler")
+    assert {f"fac-x402fac-worker-{f}" for f in FAMILIES} <= set(hpas)
+    assert hpas["fac-x402fac-worker-evm"]["spec"]["maxReplicas"] == 10
+    evm_metrics = [m["type"] for m in hpas["fac-x402fac-worker-evm"]["spec"]["metrics"]]
+    assert evm_metrics == ["Resource", "Pods"]  # CPU and in-flight requests per worker
+    config = by_kind(docs, "ConfigMap")["fac-x402fac-common"]["data"]
+    assert config["X402FAC_NATS_URL"].count("nats://") == 3
+    assert config["X402FAC_JETSTREAM_REPLICAS"] == "3"
+    assert config["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://otel-collector")
+    for deployment in by_kind(docs, "Deployment").values():
+        assert "replicas" not in deployment["spec"]  # the HPA owns the count
+    assert "WARNING" not in notes  # 10 signer keys for at most 10 EVM replicas
+
+
+def test_each_worker_scales_on_its_own_values(chart):
+    base = merged(EXTERNAL_NATS, {"workers": {f: {"replicaCount": 2} for f in FAMILIES}})
+    docs, _ = render(chart, merged(base, {"workers": {"evm": {"replicaCount": 7}}}))
+    replicas = {name: d["spec"]["replicas"] for name, d in by_kind(docs, "Deployment").items()}
+    assert replicas["fac-x402fac-worker-evm"] == 7
+    assert replicas["fac-x402fac-worker-nano"] == replicas["fac-x402fac-worker-solana"] == 2
+
+    hpa = {"enabled": True, "minReplicas": 4, "maxReplicas": 9}
+    docs, _ = render(chart, merged(base, {"workers": {"solana": {"autoscaling": hpa}}}))
+    hpas = by_kind(docs, "HorizontalPodAutoscaler")
+    assert list(hpas) == ["fac-x402fac-worker-solana"]
+    assert (
+        hpas["fac-x402fac-worker-solana"]["spec"]["minReplicas"],
+        hpas["fac-x402fac-worker-solana"]["spec"]["maxReplicas"],
+    ) == (4, 9)
+    assert hpas["fac-x402fac-worker-solana"]["spec"]["scaleTargetRef"]["name"] == "fac-x402fac-worker-solana"
+    deployments = by_kind(docs, "Deployment")
+    assert "replicas" not in deployments["fac-x402fac-worker-solana"]["spec"]
+    assert deployments["fac-x402fac-worker-nano"]["spec"]["replicas"] == 2
+
+    docs, _ = render(chart, merged(base, {"workers": {"nano": {"enabled": False}}}))
+    assert "fac-x402fac-worker-nano" not in by_kind(docs, "Deployment")
+    assert "fac-x402fac-worker-evm" in by_kind(docs, "Deployment")
+
+
+def test_keda_scaled_object_replaces_the_hpa(chart):
+    keda = {"enabled": True, "threshold": 15, "maxReplicaCount": 4}
+    values = merged(EXTERNAL_NATS, {"workers": {"nano": {"keda": keda, "autoscaling": {"enabled": True}}}})
+    docs, _ = render(chart, values)
+
+    scaled = by_kind(docs, "ScaledObject")["fac-x402fac-worker-nano"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "fac-x402fac-worker-nano"
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["type"] == "prometheus"
+    assert 'x402fac_worker_inflight{family="nano"' in trigger["metadata"]["query"]
+    assert trigger["metadata"]["threshold"] == "15"
+    assert "fac-x402fac-worker-nano" not in by_kind(docs, "HorizontalPodAutoscaler")
+
+
+def test_network_settings_and_signer_pool_map_onto_worker_variables(chart):
+    values = merged(EXTERNAL_NATS, production(), EXTERNAL_NATS)
+    docs, _ = render(chart, values)
+    secrets = by_kind(docs, "Secret")
+
+    evm = secrets["fac-x402fac-worker-evm-networks"]["stringData"]
+    assert (
+        evm["X402FAC_EVM_8453_RPC_URLS"]
+        == "https://base-mainnet.example.com/v2/KEY,https://base.backup.example.com"
+    )
+    assert evm["X402FAC_EVM_8453_CONFIRMATIONS"] == "1"
+    assert "X402FAC_NANO_MAINNET_RPC_URLS" in secrets["fac-x402fac-worker-nano-networks"]["stringData"]
+    assert "X402FAC_SOLANA_MAINNET_RPC_URLS" in secrets["fac-x402fac-worker-solana-networks"]["stringData"]
+    container = by_kind(docs, "Deployment")["fac-x402fac-worker-evm"]["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    signer = next(e for e in container["env"] if e["name"] == "X402FAC_EVM_SIGNER_KEYS")
+    assert signer["valueFrom"]["secretKeyRef"] == {"name": "x402fac-evm-signers", "key": "signer-keys"}
+    assert {"secretRef": {"name": "fac-x402fac-worker-evm-networks"}} in container["envFrom"]
+    assert container["args"] == ["worker", "evm"]
+
+
+def test_notes_warn_when_the_evm_hpa_can_outgrow_the_signer_pool(chart):
+    values = merged(production(), {"workers": {"evm": {"signers": {"count": 4}}}})
+    _, notes = render(chart, values)
+    assert "WARNING: up to 10 EVM worker replicas but workers.evm.signers.count is 4" in notes
+    assert "6 replica(s) would verify without settling" in notes
+
+
+def test_every_container_is_locked_down(chart):
+    docs, _ = render(chart, production())
+    for name, deployment in by_kind(docs, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["automountServiceAccountToken"] is False, name
+        assert pod["topologySpreadConstraints"], name
+        for container in pod["containers"]:
+            security = container["securityContext"]
+            assert security["readOnlyRootFilesystem"] is True, name
+            assert security["allowPrivilegeEscalation"] is False, name
+            assert security["capabilities"]["drop"] == ["ALL"], name
+            assert container["livenessProbe"] and container["readinessProbe"], name
+            assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"], name
+
+
+def test_only_the_gateway_takes_traffic_from_outside(chart):
+    docs, _ = render(chart, production())
+    policies = by_kind(docs, "NetworkPolicy")
+    default = policies["fac-x402fac-default"]["spec"]
+    assert default["policyTypes"] == ["Ingress", "Egress"]
+    assert [p["port"] for rule in default["ingress"] for p in rule["ports"]] == ["metrics"]
+    gateway = policies["fac-x402fac-gateway-ingress"]["spec"]
+    assert gateway["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "gateway"
+    rpc = policies["fac-x402fac-rpc-egress"]["spec"]
+    assert rpc["podSelector"]["matchLabels"]["x402fac.io/rpc-egress"] == "true"
+    labelled = {
+        name
+        for name, d in by_kind(docs, "Deployment").items()
+        if d["spec"]["template"]["metadata"]["labels"].get("x402fac.io/rpc-egress") == "true"
+    }
+    assert labelled == {f"fac-x402fac-worker-{f}" for f in FAMILIES}
+
+
+def test_monitoring_objects_carry_the_checked_rules_and_dashboard(chart):
+    docs, _ = render(chart, production())
+
+    rule = by_kind(docs, "PrometheusRule")["fac-x402fac"]
+    assert rule["spec"]["groups"] == yaml.safe_load((OBSERVABILITY / "alerts.yml").read_text())["groups"]
+    monitor = by_kind(docs, "ServiceMonitor")["fac-x402fac"]
+    assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    metrics_services = [
+        s
+        for s in by_kind(docs, "Service").values()
+        if s["metadata"]["labels"].get("x402fac.io/metrics") == "true"
+    ]
+    assert len(metrics_services) == 5
+    for service in metrics_services:
+        assert all(
+            monitor["spec"]["selector"]["matchLabels"][k] == service["metadata"]["labels"][k]
+            for k in monitor["spec"]["selector"]["matchLabels"]
+        )
+    dashboard = by_kind(docs, "ConfigMap")["fac-x402fac-dashboard"]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["x402fac.json"]) == json.loads(
+        (OBSERVABILITY / "dashboard.json").read_text()
+    )
+
+
+def test_chart_copies_of_rules_and_dashboard_match_deploy_observability():
+    for name in ("alerts.yml", "dashboard.json"):
+        assert (CHART / "files" / name).read_bytes() == (OBSERVABILITY / name).read_bytes(), name
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"workers": {"evm": {"replicas": 3}}},  # a misspelt key
+        {"workers": {"nano": {"replicaCount": -1}}},
+        {"workers": {"solana": {"autoscaling": {"enabled": True, "minReplicas": 0, "maxReplicas": 3}}}},
+        {"workers": {"evm": {"networks": [{"chainId": "8453", "rpcUrls": ["base.example.com"]}]}}},
+        {"jetstream": {"replicas": 2}},
+        {"gateway": {"service": {"type": "Headless"}}},
+        {"tracing": {"otlpEndpoint": "collector:4318"}},
+        {"surprise": True},
+    ],
+)
+def test_values_outside_the_schema_are_refused(chart, bad):
+    values = merged(EXTERNAL_NATS, bad)
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(values)
+    with pytest.raises(helm.HelmError):
+        chart.render(values, name="fac", namespace="payments")
+
+
+def test_the_values_that_ship_pass_the_schema(chart):
+    chart.validate_schema({})
+    chart.validate_schema(production())
