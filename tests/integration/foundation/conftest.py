@@ -11,18 +11,18 @@ import pytest
 
 from tests.fixtures.stack import Stack
 from x402fac.protocol import SupportedKind, VerifyRequest
-from x402fac.worker import Confirmation, Identity, Invalid, Outcome, Prepared, Scheme, SupportedPart, Verified
+from x402fac.worker import Confirmation, Identity, Invalid, Outcome, Prepared, Scheme, Submitted, SupportedPart
 
 TEST_NETWORK = "eip155:999001"
 
 
 class LedgerBookScheme(Scheme):
-    """Payload: {"id": str, "payer": str, "valid": bool, "confirm_after": seconds}."""
+    """Payload: {"id": str, "payer": str, "valid": bool, "forged": bool, "confirm_after": seconds}."""
 
     def __init__(self) -> None:
         self.broadcasts: Counter[str] = Counter()
         self.broadcast_at: dict[str, float] = {}
-        self.contexts: list = []
+        self.hints: list[str] = []  # hints handed to resolve()
         self.arrivals: Counter[str] = Counter()  # settle/verify requests that reached the worker
 
     def networks(self) -> list[str]:
@@ -32,40 +32,50 @@ class LedgerBookScheme(Scheme):
         kind = SupportedKind(x402_version=2, scheme="exact", network=TEST_NETWORK, extra={"asset": "TEST"})
         return SupportedPart(kinds=[kind], signers={"eip155:*": ["0xfacade"]})
 
-    def identify(self, request: VerifyRequest) -> Identity:
+    async def identify(self, request: VerifyRequest) -> Identity[dict]:
         payload = request.payment_payload.payload
         if "id" not in payload:
             raise Invalid("invalid_payload", "no id")
         self.arrivals[payload["id"]] += 1
+        payer = payload.get("payer", "alice")
+        if payload.get("forged"):
+            raise Invalid("invalid_signature", f"not signed by {payer}", payer)
         return Identity(
             payment_id=f"test/{payload['id']}",
-            payer=payload.get("payer", "alice"),
+            payer=payer,
             amount=request.payment_requirements.amount,
+            payment=payload,
         )
 
-    async def verify(self, request: VerifyRequest, identity: Identity) -> Verified:
-        if not request.payment_payload.payload.get("valid", True):
+    async def verify(self, request: VerifyRequest, identity: Identity[dict]) -> None:
+        if not identity.payment.get("valid", True):
             raise Invalid("invalid_signature", "test says invalid")
-        return Verified(identity)
 
-    async def prepare(self, request: VerifyRequest, verified: Verified) -> Prepared:
+    async def prepare(self, request: VerifyRequest, identity: Identity[dict]) -> Prepared[dict]:
         return Prepared(
-            transaction=f"tx-{verified.identity.payment_id}",
-            context=request.payment_payload.payload,
-            hint=f"hint-{verified.identity.payment_id}",
+            transaction=f"tx-{identity.payment_id}",
+            network=TEST_NETWORK,
+            attempt=identity.payment,
+            hint=f"hint-{identity.payment_id}",
         )
 
-    async def broadcast(self, prepared: Prepared) -> None:
+    async def broadcast(self, prepared: Prepared[dict]) -> None:
         await asyncio.sleep(0.05)  # a node round trip, so concurrent duplicates overlap
         self.broadcasts[prepared.transaction] += 1
-        delay = float(prepared.context.get("confirm_after", 0))
+        delay = float(prepared.attempt.get("confirm_after", 0))
         self.broadcast_at[prepared.transaction] = asyncio.get_running_loop().time() + delay
 
     async def close(self) -> None:
         pass
 
-    async def confirm(self, transaction: str, network: str, timeout: float, context=None) -> Outcome:
-        self.contexts.append(context)
+    async def confirm(self, prepared: Prepared[dict], timeout: float) -> Outcome:
+        return await self._chain_verdict(prepared.transaction, timeout)
+
+    async def resolve(self, submitted: Submitted, timeout: float) -> Outcome:
+        self.hints.append(submitted.hint)
+        return await self._chain_verdict(submitted.transaction, timeout)
+
+    async def _chain_verdict(self, transaction: str, timeout: float) -> Outcome:
         ready_at = self.broadcast_at.get(transaction)
         if ready_at is None:
             return Outcome(Confirmation.DROPPED, "settlement_failed", "never broadcast")

@@ -41,15 +41,15 @@ def request_for(genvec, block=None, **requirement_changes) -> VerifyRequest:
     return msgspec.convert(body, VerifyRequest)
 
 
-def invalid(scheme, request) -> Invalid:
+async def invalid(scheme, request) -> Invalid:
     with pytest.raises(Invalid) as caught:
-        scheme.identify(request)
+        await scheme.identify(request)
     return caught.value
 
 
-def test_valid_block_identity(scheme, nano_vectors):
+async def test_valid_block_identity(scheme, nano_vectors):
     genvec = nano_vectors["genvec"]
-    identity = scheme.identify(request_for(genvec))
+    identity = await scheme.identify(request_for(genvec))
     assert identity.payment_id == genvec["hash"]
     assert identity.payer == genvec["block"]["account"]
     assert identity.amount == genvec["amount"]
@@ -71,65 +71,65 @@ def test_supported_kind(scheme):
     "payload",
     [{}, {"blocks": {}}, {"block": "not an object"}, {"block": {"type": "state"}}],
 )
-def test_malformed_payload_is_invalid_block(scheme, nano_vectors, payload):
+async def test_malformed_payload_is_invalid_block(scheme, nano_vectors, payload):
     request = request_for(nano_vectors["genvec"])
     request.payment_payload.payload = payload
-    assert invalid(scheme, request).reason == Reason.INVALID_BLOCK
+    assert await invalid(scheme, request).reason == Reason.INVALID_BLOCK
 
 
-def test_malformed_hex_names_the_field(scheme, nano_vectors):
+async def test_malformed_hex_names_the_field(scheme, nano_vectors):
     block = {**nano_vectors["genvec"]["block"], "previous": "XYZ"}
-    error = invalid(scheme, request_for(nano_vectors["genvec"], block))
+    error = await invalid(scheme, request_for(nano_vectors["genvec"], block))
     assert error.reason == Reason.INVALID_BLOCK
     assert "previous" in error.message
 
 
-def test_field_tampered_after_signing(scheme, nano_vectors):
+async def test_field_tampered_after_signing(scheme, nano_vectors):
     genvec = nano_vectors["genvec"]
     block = {**genvec["block"], "balance": str(int(genvec["block"]["balance"]) + 1)}
-    error = invalid(scheme, request_for(genvec, block))
+    error = await invalid(scheme, request_for(genvec, block))
     assert error.reason == Reason.INVALID_SIGNATURE
     assert error.payer == genvec["block"]["account"]
 
 
-def test_non_canonical_s(scheme, nano_vectors):
+async def test_non_canonical_s(scheme, nano_vectors):
     genvec = nano_vectors["genvec"]
     signature = bytes.fromhex(genvec["block"]["signature"])
     order = 2**252 + 27742317777372353535851937790883648493
     s = int.from_bytes(signature[32:], "little") + order
     block = {**genvec["block"], "signature": (signature[:32] + s.to_bytes(32, "little")).hex().upper()}
-    assert invalid(scheme, request_for(genvec, block)).reason == Reason.INVALID_SIGNATURE
+    assert await invalid(scheme, request_for(genvec, block)).reason == Reason.INVALID_SIGNATURE
 
 
-def test_link_as_account_cannot_redirect(scheme, nano_vectors):
+async def test_link_as_account_cannot_redirect(scheme, nano_vectors):
     genvec = nano_vectors["genvec"]
     # The block pays its signed link; claiming another payTo through link_as_account does not help.
     someone_else = encode_address(b"\x05" * 32)
     request = request_for(genvec, payTo=someone_else)
     request.payment_payload.payload["block"]["link_as_account"] = someone_else
-    error = invalid(scheme, request)
+    error = await invalid(scheme, request)
     assert error.reason == Reason.RECIPIENT_MISMATCH
     assert genvec["block"]["link_as_account"] in error.message
 
 
-def test_bad_pay_to(scheme, nano_vectors):
+async def test_bad_pay_to(scheme, nano_vectors):
     assert (
-        invalid(scheme, request_for(nano_vectors["genvec"], payTo="nano_nope")).reason
+        await invalid(scheme, request_for(nano_vectors["genvec"], payTo="nano_nope")).reason
         == Reason.RECIPIENT_MISMATCH
     )
 
 
-def test_low_work(scheme, nano_vectors):
+async def test_low_work(scheme, nano_vectors):
     genvec = nano_vectors["genvec"]
     block = {**genvec["block"], "work": "0000000000000001"}  # work is not signed
-    error = invalid(scheme, request_for(genvec, block))
+    error = await invalid(scheme, request_for(genvec, block))
     assert error.reason == Reason.INVALID_WORK
     assert "fffffff800000000" in error.message
 
 
-def test_other_asset(scheme, nano_vectors):
+async def test_other_asset(scheme, nano_vectors):
     assert (
-        invalid(scheme, request_for(nano_vectors["genvec"], asset="USDC")).reason == Reason.UNSUPPORTED_ASSET
+        await invalid(scheme, request_for(nano_vectors["genvec"], asset="USDC")).reason == Reason.UNSUPPORTED_ASSET
     )
 
 

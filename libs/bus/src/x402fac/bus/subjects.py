@@ -21,6 +21,11 @@ def supported(family: str) -> str:
     return f"{SERVICE_PREFIX}.{family}.supported"
 
 
+def detach(family: str) -> str:
+    """Every replica of a family hears it: the settle request with this id stopped waiting."""
+    return f"{SERVICE_PREFIX}.{family}.detach"
+
+
 def queue_group(family: str) -> str:
     return f"{SERVICE_PREFIX}.{family}"
 
@@ -32,6 +37,11 @@ LEDGER_FINALIZE: Final = f"{SERVICE_PREFIX}.ledger.finalize"
 LEDGER_RELEASE: Final = f"{SERVICE_PREFIX}.ledger.release"
 LEDGER_LOOKUP: Final = f"{SERVICE_PREFIX}.ledger.lookup"
 LEDGER_PENDING: Final = f"{SERVICE_PREFIX}.ledger.pending"
+LEDGER_DETACH: Final = f"{SERVICE_PREFIX}.ledger.detach"
+
+# Headers a gateway puts on a settle request: who asks, and until when it waits for the answer.
+REQUEST_ID_HEADER: Final = "X402fac-Request-Id"
+DEADLINE_HEADER: Final = "X402fac-Deadline"
 
 # JetStream storage (declared by the ledger, which owns the schema).
 SETTLEMENTS_BUCKET: Final = "x402fac_settlements"

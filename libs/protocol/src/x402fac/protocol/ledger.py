@@ -3,6 +3,10 @@
 A settlement record moves claimed -> submitted (transaction id known, maybe broadcast) ->
 settled | failed. Only the ledger writes records; every transition is a compare-and-set on the
 record's revision, so a stale writer can never overwrite a newer state.
+
+One payment, one success: a record has at most one *attached* requester (a settle request still
+waiting for its answer, until its deadline). A success is handed only to the attached requester, and
+only once (`delivered_at`); every other copy of the payment is told `duplicate_settlement`.
 """
 
 from enum import StrEnum
@@ -35,11 +39,20 @@ class SettlementRecord(msgspec.Struct, omit_defaults=True):
     hint: str = ""  # what another process needs to judge the transaction (Prepared.hint)
     response: SettleResponse | None = None
     secondary_keys: list[str] = msgspec.field(default_factory=list)
+    attached: str = ""  # id of the settle request waiting for this payment's answer ("" none)
+    attached_until: float = 0.0  # that request's deadline (epoch seconds); after it, nobody waits
+    delivered_at: float = 0.0  # when the success was handed to a requester (0: not yet)
+
+    def attached_live(self, now: float) -> bool:
+        return bool(self.attached) and now < self.attached_until
 
 
 class ClaimStatus(StrEnum):
-    CLAIMED = "claimed"  # this caller owns the settlement now
-    EXISTS = "exists"  # a record exists: see `record`
+    CLAIMED = "claimed"  # a new record: this requester owns the settlement and is attached
+    ATTACHED = "attached"  # an existing record nobody waits for: this requester took it over
+    BUSY = "busy"  # another requester is attached and still waiting: this copy is a duplicate
+    DELIVERED = "delivered"  # the success was already handed to another requester
+    FAILED = "failed"  # the payment failed for good: `record.response` is the answer
     RATE_LIMITED = "rate_limited"  # payer over its settle limit; nothing claimed
     DUPLICATE = "duplicate"  # a secondary key (e.g. a Solana memo) is held by another payment
 
@@ -50,6 +63,8 @@ class ClaimRequest(msgspec.Struct):
     network: str
     payer: str
     amount: str
+    requester: str  # id of the settle request asking (attached on success)
+    deadline: float  # epoch seconds after which that request no longer waits for an answer
     # Further keys that must be unique across payments (one purchase per memo, ...).
     secondary_keys: list[str] = msgspec.field(default_factory=list)
 
@@ -71,9 +86,13 @@ class SubmitRequest(msgspec.Struct):
 
 
 class FinalizeRequest(msgspec.Struct):
+    """Store the chain's final verdict (unless one is stored already) and, for a success, hand it to
+    `requester` if that request is the attached one and its deadline has not passed."""
+
     payment_id: str
-    revision: int
+    revision: int  # the revision the caller last saw (a hint: the ledger retries on a newer one)
     response: SettleResponse
+    requester: str = ""  # "" (reconciler): store only, deliver to nobody
 
 
 class ReleaseRequest(msgspec.Struct):
@@ -84,10 +103,18 @@ class ReleaseRequest(msgspec.Struct):
     reason: str = ""
 
 
+class DetachRequest(msgspec.Struct):
+    """The requester stopped waiting (answered pending, timed out, hung up): a retry may take over."""
+
+    payment_id: str
+    requester: str
+
+
 class UpdateReply(msgspec.Struct, omit_defaults=True):
     ok: bool
     revision: int = 0
     record: SettlementRecord | None = None
+    delivered: bool = False  # finalize: the success was handed to the requester of this call
 
 
 class LookupRequest(msgspec.Struct):

@@ -10,8 +10,8 @@ from .scheme import (
     Prepared,
     Rejected,
     Scheme,
+    Submitted,
     SupportedPart,
-    Verified,
 )
 from .service import WorkerService, run_worker, supported_of
 
@@ -29,6 +29,6 @@ __all__ = [
     "Prepared",
     "Rejected",
     "Scheme",
+    "Submitted",
     "SupportedPart",
-    "Verified",
 ]

@@ -7,6 +7,7 @@ from x402fac.protocol import SettleResponse
 from x402fac.protocol.ledger import (
     ClaimReply,
     ClaimRequest,
+    DetachRequest,
     FinalizeRequest,
     LookupRequest,
     PendingReply,
@@ -24,13 +25,17 @@ class LedgerClient:
         self.nc = nc
         self.timeout = timeout
 
-    async def claim(self, identity: Identity, family: str, network: str) -> ClaimReply:
+    async def claim(
+        self, identity: Identity, family: str, network: str, requester: str, deadline: float
+    ) -> ClaimReply:
         message = ClaimRequest(
             payment_id=identity.payment_id,
             family=family,
             network=network,
             payer=identity.payer,
             amount=identity.amount,
+            requester=requester,
+            deadline=deadline,
             secondary_keys=list(identity.secondary_keys),
         )
         return await request(self.nc, subjects.LEDGER_CLAIM, message, ClaimReply, self.timeout)
@@ -39,13 +44,21 @@ class LedgerClient:
         message = SubmitRequest(payment_id=payment_id, revision=revision, transaction=transaction, hint=hint)
         return await request(self.nc, subjects.LEDGER_SUBMIT, message, UpdateReply, self.timeout)
 
-    async def finalize(self, payment_id: str, revision: int, response: SettleResponse) -> UpdateReply:
-        message = FinalizeRequest(payment_id=payment_id, revision=revision, response=response)
+    async def finalize(
+        self, payment_id: str, revision: int, response: SettleResponse, requester: str = ""
+    ) -> UpdateReply:
+        message = FinalizeRequest(
+            payment_id=payment_id, revision=revision, response=response, requester=requester
+        )
         return await request(self.nc, subjects.LEDGER_FINALIZE, message, UpdateReply, self.timeout)
 
     async def release(self, payment_id: str, revision: int, reason: str = "") -> UpdateReply:
         message = ReleaseRequest(payment_id=payment_id, revision=revision, reason=reason)
         return await request(self.nc, subjects.LEDGER_RELEASE, message, UpdateReply, self.timeout)
+
+    async def detach(self, payment_id: str, requester: str) -> UpdateReply:
+        message = DetachRequest(payment_id=payment_id, requester=requester)
+        return await request(self.nc, subjects.LEDGER_DETACH, message, UpdateReply, self.timeout)
 
     async def lookup(self, payment_id: str) -> UpdateReply:
         return await request(

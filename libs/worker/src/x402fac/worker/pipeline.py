@@ -1,15 +1,23 @@
 """The verify and settle flows every family shares (DESIGN.md, "Settlement flow").
 
-settle: identify -> ledger claim (atomic; payer limit; secondary keys) -> verify -> prepare ->
-record the transaction id -> broadcast -> confirm (bounded) -> store the final answer.
-A payment whose claim exists gets the stored answer, or `settlement_pending` with its transaction
-(after a short look at the chain, so a retry of a late confirmation gets the final answer).
-Nothing is broadcast unless this process holds the claim and recorded the transaction id first.
+settle: identify (decode + authenticate, no state) -> ledger claim (atomic; payer limit; secondary
+keys; attaches this request) -> verify -> prepare -> record the transaction id -> broadcast ->
+confirm (bounded by the request's deadline) -> store the final answer, handing a success to the
+attached request only.
+
+One payment, one success: a copy of a payment that another request is waiting for, or whose success
+was already handed out, is answered `duplicate_settlement` with the paying transaction. A copy that
+finds nobody waiting (the first request was answered `settlement_pending` and gave up) takes the
+payment over and resolves it from the chain: that is how the retry after `settlement_pending` gets
+its one success. Nothing is broadcast unless this request holds the claim and recorded the
+transaction id first, and after that no answer says nothing was sent.
 """
 
-import asyncio
 import logging
 import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import msgspec
 from nats.aio.client import Client
@@ -20,16 +28,38 @@ from x402fac.protocol.ledger import AuditEvent, ClaimStatus, RecordState, Settle
 from x402fac.telemetry import OUTCOMES
 
 from .ledger_client import LedgerClient
-from .scheme import Confirmation, Identity, Invalid, Outcome, Prepared, Rejected, Scheme
+from .scheme import Confirmation, Identity, Invalid, Outcome, Prepared, Rejected, Scheme, Submitted
 
 log = logging.getLogger(__name__)
 
-# How long a retry looks at the chain for a submitted record before answering pending.
-RETRY_CONFIRM_SECONDS = 2.0
 # How long the process that submitted a record may still be broadcasting or confirming it.
 OWNER_WINDOW_SECONDS = 35.0
 # A claim without a transaction id this old belongs to a process that died before broadcasting.
 STALE_CLAIM_SECONDS = 60.0
+# Kept before the requester's deadline to store the answer and carry it back.
+FINALIZE_RESERVE_SECONDS = 0.3
+# How long a settle request that arrives without the gateway's deadline is waited for.
+DEFAULT_WAIT_SECONDS = 30.0
+UNSUPPORTED_LABEL = "unsupported"
+
+
+@dataclass(slots=True)
+class Requester:
+    """One settle request: who asks (a gateway's request id) and until when it waits for the answer."""
+
+    id: str
+    deadline: float  # epoch seconds
+    payment_id: str = ""  # the payment it is attached to, once claimed
+    detached: bool = False  # it stopped waiting (hung up): it must not be handed a success
+    _attached: bool = field(default=False, repr=False)
+
+    @classmethod
+    def new(cls, wait_seconds: float = DEFAULT_WAIT_SECONDS) -> "Requester":
+        return cls(uuid.uuid4().hex, time.time() + wait_seconds)
+
+    def remaining(self) -> float:
+        """Seconds left for chain work before the answer must be on its way."""
+        return max(0.0, self.deadline - time.time() - FINALIZE_RESERVE_SECONDS)
 
 
 def _same(a: str, b: str) -> bool:
@@ -50,14 +80,63 @@ def check_binding(request: VerifyRequest) -> None:
     """A v2 payment is valid only for the requirements it was made for."""
     accepted = request.payment_payload.accepted
     required = request.payment_requirements
-    for field in ("scheme", "network", "asset", "amount", "pay_to"):
-        got, want = getattr(accepted, field), getattr(required, field)
+    for name in ("scheme", "network", "asset", "amount", "pay_to"):
+        got, want = getattr(accepted, name), getattr(required, name)
         if not _same(got, want):
             raise Invalid(
                 Reason.REQUIREMENTS_MISMATCH,
-                f"paymentPayload.accepted.{_WIRE_NAMES[field]} is {got!r}"
-                f" but paymentRequirements.{_WIRE_NAMES[field]} is {want!r}",
+                f"paymentPayload.accepted.{_WIRE_NAMES[name]} is {got!r}"
+                f" but paymentRequirements.{_WIRE_NAMES[name]} is {want!r}",
             )
+
+
+# ---- answers ---------------------------------------------------------------------------------------
+
+
+def failure_answer(network: str, reason: str, message: str, payer: str | None) -> SettleResponse:
+    return SettleResponse(
+        success=False,
+        transaction="",
+        network=network,
+        error_reason=str(reason),
+        error_message=message or None,
+        payer=payer,
+    )
+
+
+def pending_answer(network: str, transaction: str, payer: str | None, message: str) -> SettleResponse:
+    """`settlement_pending` names the transaction already sent: without one, nothing is pending."""
+    if not transaction:
+        raise ValueError("settlement_pending needs the transaction that was sent")
+    return SettleResponse(
+        success=False,
+        transaction=transaction,
+        network=network,
+        error_reason=Reason.SETTLEMENT_PENDING,
+        error_message=message or "settlement in progress; retry the same settle for the outcome",
+        payer=payer,
+    )
+
+
+def duplicate_answer(network: str, record: SettlementRecord | None, payer: str | None) -> SettleResponse:
+    """Another request has (or had) this payment: the copy is told so, with the paying transaction."""
+    transaction = record.transaction if record else ""
+    if record is not None and record.delivered_at:
+        when = datetime.fromtimestamp(record.delivered_at, UTC).isoformat(timespec="seconds")
+        message = f"this payment was already settled (transaction {transaction}, at {when})"
+    elif record is not None and record.state is RecordState.SETTLED:
+        message = f"this payment was settled (transaction {transaction}) for another request"
+    else:
+        sent = f" (transaction {transaction})" if transaction else ""
+        message = f"this payment is being settled for another request{sent}"
+    return SettleResponse(
+        success=False,
+        transaction=transaction,
+        network=network,
+        error_reason=Reason.DUPLICATE_SETTLEMENT,
+        error_message=message,
+        payer=payer,
+    )
 
 
 class Pipeline:
@@ -85,14 +164,17 @@ class Pipeline:
             f"scheme {requirements.scheme!r} is not supported on {requirements.network}",
         )
 
+    async def _identify(self, request: VerifyRequest) -> tuple[Scheme, Identity]:
+        scheme = self.route(request)
+        check_binding(request)
+        return scheme, await scheme.identify(request)
+
     # ---- verify -------------------------------------------------------------------------------
 
     async def verify(self, request: VerifyRequest) -> VerifyResponse:
         identity: Identity | None = None
         try:
-            scheme = self.route(request)
-            check_binding(request)
-            identity = scheme.identify(request)
+            scheme, identity = await self._identify(request)
             await scheme.verify(request, identity)
             response = VerifyResponse(is_valid=True, payer=identity.payer)
         except Invalid as invalid:
@@ -108,85 +190,76 @@ class Pipeline:
 
     # ---- settle -------------------------------------------------------------------------------
 
-    async def settle(self, request: VerifyRequest) -> SettleResponse:
+    async def settle(self, request: VerifyRequest, requester: Requester | None = None) -> SettleResponse:
+        requester = requester or Requester.new()
         network = request.payment_requirements.network
         identity: Identity | None = None
         try:
-            scheme = self.route(request)
-            check_binding(request)
-            identity = scheme.identify(request)
-            response = await self._settle(scheme, request, identity)
+            scheme, identity = await self._identify(request)
+            response = await self._settle(scheme, request, identity, requester)
         except Invalid as invalid:
             payer = invalid.payer or (identity.payer if identity else None)
-            response = self._failure(network, invalid.reason, invalid.message, payer)
+            response = failure_answer(network, invalid.reason, invalid.message, payer)
+        if response.error_reason == Reason.SETTLEMENT_PENDING and requester._attached:
+            await self._detach_quietly(requester)  # a retry may take the payment over at once
         outcome = "settled" if response.success else (response.error_reason or "failed")
         await self._audit("settle", request, outcome, identity, response.transaction)
         return response
 
-    async def _settle(self, scheme: Scheme, request: VerifyRequest, identity: Identity) -> SettleResponse:
+    async def _settle(
+        self, scheme: Scheme, request: VerifyRequest, identity: Identity, requester: Requester
+    ) -> SettleResponse:
         network = request.payment_requirements.network
-        claim = await self.ledger.claim(identity, self.family, network)
-        if claim.status is ClaimStatus.RATE_LIMITED:
-            return self._failure(
+        claim = await self.ledger.claim(identity, self.family, network, requester.id, requester.deadline)
+        status, record = claim.status, claim.record
+        if status is ClaimStatus.RATE_LIMITED:
+            return failure_answer(
                 network,
                 Reason.RATE_LIMITED,
                 f"payer settle limit reached; retry in {claim.retry_after}s",
                 identity.payer,
             )
-        if claim.status is ClaimStatus.DUPLICATE:
-            return self._failure(
+        if status is ClaimStatus.DUPLICATE:
+            return failure_answer(
                 network,
                 Reason.DUPLICATE_SETTLEMENT,
                 "this purchase was already paid by another payment",
                 identity.payer,
             )
-        if claim.status is ClaimStatus.EXISTS:
-            if claim.record is None:
-                return self._pending(
-                    network, "", identity.payer, "a concurrent attempt just released this payment"
-                )
-            return await self._existing(scheme, request, claim.record, claim.revision)
+        if status in (ClaimStatus.BUSY, ClaimStatus.DELIVERED):
+            return duplicate_answer(network, record, identity.payer)
+        if status is ClaimStatus.FAILED and record is not None and record.response is not None:
+            return record.response
+        requester.payment_id, requester._attached = identity.payment_id, True
+        if status is ClaimStatus.ATTACHED and record is not None and record.state is not RecordState.CLAIMED:
+            return await self._take_over(scheme, request, record, claim.revision, requester)
+        return await self._first_attempt(scheme, request, identity, claim.revision, requester)
 
-        revision = claim.revision
-        try:
-            verified = await scheme.verify_for_settle(request, identity)
-            prepared = await scheme.prepare(request, verified)
-        except Invalid as invalid:
-            await self.ledger.release(identity.payment_id, revision, invalid.reason)
-            return self._failure(network, invalid.reason, invalid.message, identity.payer)
-        except BaseException:
-            await self._release_quietly(identity.payment_id, revision)
-            raise
-
-        submitted = await self.ledger.submit(
-            identity.payment_id, revision, prepared.transaction, prepared.hint
-        )
-        if not submitted.ok:
-            return self._pending(network, "", identity.payer, "another attempt owns this payment")
-        revision = submitted.revision
-        return await self._broadcast_and_confirm(scheme, request, identity, prepared, revision)
-
-    async def _broadcast_and_confirm(
-        self, scheme: Scheme, request: VerifyRequest, identity: Identity, prepared: Prepared, revision: int
+    async def _first_attempt(
+        self, scheme: Scheme, request: VerifyRequest, identity: Identity, revision: int, requester: Requester
     ) -> SettleResponse:
         network = request.payment_requirements.network
         try:
-            await scheme.broadcast(prepared)
-        except Rejected as rejected:
-            failure = self._failure(network, rejected.reason, rejected.message, identity.payer)
-            if rejected.retryable:
-                await self.ledger.release(identity.payment_id, revision, rejected.reason)
-                return failure
-            return await self._store_final(identity.payment_id, revision, failure)
-        except Exception as exc:
-            # The node may or may not have it: the record keeps the transaction for reconciliation.
-            log.warning("broadcast of %s ended unclear: %s", prepared.transaction, exc)
-            return self._pending(
-                network, prepared.transaction, identity.payer, "broadcast outcome unknown yet"
+            await scheme.verify_for_settle(request, identity)
+            prepared = await scheme.prepare(request, identity)
+        except Invalid as invalid:
+            await self.ledger.release(identity.payment_id, revision, invalid.reason)
+            return failure_answer(network, invalid.reason, invalid.message, identity.payer)
+        except BaseException:
+            await self._release_quietly(identity.payment_id, revision)
+            raise
+        try:
+            submitted = await self.ledger.submit(
+                identity.payment_id, revision, prepared.transaction, prepared.hint
             )
-        outcome = await scheme.confirm(
-            prepared.transaction, network, scheme.settle_timeout(request), prepared.context
-        )
+        except BaseException:
+            await scheme.discard(prepared)
+            raise
+        if not submitted.ok:
+            # The payment moved on without this request (it stopped waiting and a retry took over):
+            # nothing was broadcast here, and the other request answers for it.
+            await scheme.discard(prepared)
+            return duplicate_answer(network, submitted.record, identity.payer)
         record = SettlementRecord(
             payment_id=identity.payment_id,
             family=self.family,
@@ -198,57 +271,79 @@ class Pipeline:
             updated_at=0.0,
             transaction=prepared.transaction,
         )
-        return await self._conclude(record, revision, outcome)
-
-    async def _existing(
-        self, scheme: Scheme, request: VerifyRequest, record: SettlementRecord, revision: int
-    ) -> SettleResponse:
-        if record.response is not None:
-            return record.response
-        if time.time() - record.updated_at < OWNER_WINDOW_SECONDS:
-            # A live attempt may be finishing this payment: wait (bounded) for its answer, so every
-            # duplicate gets the same one rather than a bare `settlement_pending`.
-            latest = await self._await_owner(record.payment_id, scheme.settle_timeout(request) + 1.0)
-            if latest is None:
-                return self._pending(
-                    record.network, "", record.payer, "the first attempt did not settle; retry"
-                )
-            record, revision = latest
-            if record.response is not None:
-                return record.response
-        if record.state is RecordState.SUBMITTED and record.transaction:
-            outcome = await scheme.confirm(
-                record.transaction, record.network, RETRY_CONFIRM_SECONDS, record.hint
+        try:
+            return await self._broadcast_and_confirm(scheme, request, record, prepared, submitted.revision, requester)
+        except Exception:
+            # The transaction id is recorded and may be on its way: never say nothing was sent. The
+            # record stays pending for a retry or the reconciler.
+            log.exception("settlement of %s ended unclear", prepared.transaction)
+            return pending_answer(
+                network, prepared.transaction, identity.payer, "the outcome is not known yet; retry for it"
             )
+
+    async def _broadcast_and_confirm(
+        self,
+        scheme: Scheme,
+        request: VerifyRequest,
+        record: SettlementRecord,
+        prepared: Prepared,
+        revision: int,
+        requester: Requester,
+    ) -> SettleResponse:
+        try:
+            await scheme.broadcast(prepared)
+        except Rejected as rejected:
+            failure = failure_answer(record.network, rejected.reason, rejected.message, record.payer)
+            if rejected.retryable:
+                await self.ledger.release(record.payment_id, revision, rejected.reason)
+                return failure
+            return await self._store_final(record, revision, failure, requester)
+        except Exception as exc:
+            # The node may or may not have it: the record keeps the transaction for reconciliation.
+            log.warning("broadcast of %s ended unclear: %s", prepared.transaction, exc)
+            return pending_answer(
+                record.network, prepared.transaction, record.payer, "broadcast outcome unknown yet"
+            )
+        budget = min(scheme.settle_timeout(request), requester.remaining())
+        outcome = await scheme.confirm(prepared, budget)
+        return await self._conclude(record, revision, outcome, requester)
+
+    async def _take_over(
+        self,
+        scheme: Scheme,
+        request: VerifyRequest,
+        record: SettlementRecord,
+        revision: int,
+        requester: Requester,
+    ) -> SettleResponse:
+        """A payment nobody was waiting for: hand out its stored success, or resolve it from the chain."""
+        try:
+            if record.state is RecordState.SETTLED and record.response is not None:
+                return await self._store_final(record, revision, record.response, requester)
+            budget = min(scheme.settle_timeout(request), requester.remaining())
+            outcome = await scheme.resolve(Submitted(record.transaction, record.network, record.hint), budget)
             if (
                 outcome.status is Confirmation.DROPPED
                 and time.time() - record.updated_at < OWNER_WINDOW_SECONDS
             ):
                 # The owner may still be broadcasting: "unknown to the chain" proves nothing yet.
                 outcome = Outcome(Confirmation.PENDING, message="settlement in progress")
-            return await self._conclude(record, revision, outcome)
-        return self._pending(record.network, record.transaction, record.payer, "settlement in progress")
+            return await self._conclude(record, revision, outcome, requester)
+        except Exception:
+            log.exception("resolving %s ended unclear", record.transaction)
+            return pending_answer(
+                record.network, record.transaction, record.payer, "the outcome is not known yet; retry for it"
+            )
 
-    async def _await_owner(self, payment_id: str, budget: float) -> tuple[SettlementRecord, int] | None:
-        """The record once final, or as it stands when `budget` runs out; None if it was released."""
-        deadline = time.monotonic() + budget
-        delay = 0.02
-        while True:
-            found = await self.ledger.lookup(payment_id)
-            if not found.ok or found.record is None:
-                return None
-            if found.record.response is not None or time.monotonic() >= deadline:
-                return found.record, found.revision
-            await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
-            delay = min(delay * 2, 0.25)
-
-    async def _conclude(self, record: SettlementRecord, revision: int, outcome: Outcome) -> SettleResponse:
+    async def _conclude(
+        self, record: SettlementRecord, revision: int, outcome: Outcome, requester: Requester | None
+    ) -> SettleResponse:
         """Turn the chain's verdict on a submitted record into the answer, storing it when final."""
         if outcome.status is Confirmation.PENDING:
-            return self._pending(record.network, record.transaction, record.payer, outcome.message)
+            return pending_answer(record.network, record.transaction, record.payer, outcome.message)
         if outcome.status is Confirmation.DROPPED:
             await self.ledger.release(record.payment_id, revision, outcome.reason)
-            return self._failure(
+            return failure_answer(
                 record.network, outcome.reason or Reason.SETTLEMENT_FAILED, outcome.message, record.payer
             )
         if outcome.status is Confirmation.CONFIRMED:
@@ -268,19 +363,45 @@ class Pipeline:
                 error_reason=outcome.reason or Reason.SETTLEMENT_FAILED,
                 error_message=outcome.message or None,
             )
-        return await self._store_final(record.payment_id, revision, final)
+        return await self._store_final(record, revision, final, requester)
 
-    async def _store_final(self, payment_id: str, revision: int, final: SettleResponse) -> SettleResponse:
-        stored = await self.ledger.finalize(payment_id, revision, final)
-        if stored.ok or stored.record is None or stored.record.response is None:
-            return final
-        return stored.record.response  # someone else finalized first: answer what the ledger holds
+    async def _store_final(
+        self, record: SettlementRecord, revision: int, final: SettleResponse, requester: Requester | None
+    ) -> SettleResponse:
+        """Store the verdict; a success is this request's answer only if the ledger handed it over."""
+        receiver = requester.id if requester is not None and not requester.detached else ""
+        stored = await self.ledger.finalize(record.payment_id, revision, final, receiver)
+        held = stored.record
+        answer = held.response if held is not None and held.response is not None else final
+        if not answer.success:
+            return answer
+        if stored.delivered:
+            return answer
+        if held is not None and held.delivered_at:
+            return duplicate_answer(record.network, held, record.payer)
+        # Confirmed, but this request is no longer the one waiting: the success is kept for the retry.
+        return pending_answer(
+            record.network, answer.transaction, record.payer, "confirmed; retry the same settle for the answer"
+        )
 
     async def _release_quietly(self, payment_id: str, revision: int) -> None:
         try:
             await self.ledger.release(payment_id, revision, "internal_error")
         except BusError:
             log.warning("could not release claim %s", payment_id)
+
+    async def _detach_quietly(self, requester: Requester) -> None:
+        requester._attached = False
+        try:
+            await self.ledger.detach(requester.payment_id, requester.id)
+        except BusError:
+            log.warning("could not detach %s from %s", requester.id, requester.payment_id)
+
+    async def detach(self, requester: Requester) -> None:
+        """The request stopped waiting (its caller hung up): it must not be handed the success."""
+        requester.detached = True
+        if requester._attached:
+            await self._detach_quietly(requester)
 
     # ---- reconciliation -----------------------------------------------------------------------
 
@@ -289,53 +410,34 @@ class Pipeline:
         pending = await self.ledger.pending(self.family, older_than_seconds)
         moved = 0
         schemes = {network: s for s in self.schemes for network in s.networks()}
+        now = time.time()
         for record, revision in zip(pending.records, pending.revisions, strict=True):
             scheme = schemes.get(record.network)
-            if scheme is None:
-                continue
+            if scheme is None or record.attached_live(now):
+                continue  # a live request is working on it
             if record.state is RecordState.CLAIMED:
-                if time.time() - record.updated_at > STALE_CLAIM_SECONDS:
+                if now - record.updated_at > STALE_CLAIM_SECONDS:
                     moved += (await self.ledger.release(record.payment_id, revision, "stale_claim")).ok
                 continue
-            outcome = await scheme.confirm(record.transaction, record.network, 0.5, record.hint)
+            submitted = Submitted(record.transaction, record.network, record.hint)
+            outcome = await scheme.resolve(submitted, 0.5)
             if outcome.status is not Confirmation.PENDING:
-                await self._conclude(record, revision, outcome)
+                await self._conclude(record, revision, outcome, None)
                 moved += 1
         return moved
 
-    # ---- answers ------------------------------------------------------------------------------
-
-    @staticmethod
-    def _failure(network: str, reason: str, message: str, payer: str | None) -> SettleResponse:
-        return SettleResponse(
-            success=False,
-            transaction="",
-            network=network,
-            error_reason=str(reason),
-            error_message=message or None,
-            payer=payer,
-        )
-
-    @staticmethod
-    def _pending(network: str, transaction: str, payer: str | None, message: str) -> SettleResponse:
-        return SettleResponse(
-            success=False,
-            transaction=transaction,
-            network=network,
-            error_reason=Reason.SETTLEMENT_PENDING,
-            error_message=message or "settlement in progress; retry for the outcome",
-            payer=payer,
-        )
+    # ---- audit --------------------------------------------------------------------------------
 
     async def _audit(
         self, kind: str, request: VerifyRequest, outcome: str, identity: Identity | None, tx: str
     ) -> None:
         network = request.payment_requirements.network
-        OUTCOMES.labels(kind, self.family, network, outcome).inc()
+        label = network if network in self._networks else UNSUPPORTED_LABEL  # bounded label values
+        OUTCOMES.labels(kind, self.family, label, outcome).inc()
         event = AuditEvent(
             kind=kind,
             family=self.family,
-            network=network,
+            network=network[:100],
             outcome=outcome,
             at=time.time(),
             payer=identity.payer if identity else "",

@@ -10,7 +10,7 @@ A scheme only does chain work.
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Generic, TypeVar
 
 from x402fac.protocol import SupportedKind, VerifyRequest
 
@@ -28,26 +28,24 @@ class Invalid(Exception):
         self.payer = payer
 
 
+P = TypeVar("P")  # a scheme's decoded, authenticated payment
+A = TypeVar("A")  # a scheme's own record of one broadcast attempt
+
+
 @dataclass(frozen=True, slots=True)
-class Identity:
-    """What a payment is, read from its bytes alone (no chain access): the ledger key and who pays."""
+class Identity(Generic[P]):
+    """A payment decoded from its bytes and authenticated (its signatures checked): the ledger key,
+    who pays, and the decoded payment that `verify` and `prepare` work on (never parsed again)."""
 
     payment_id: str  # e.g. EVM chainId/asset/from/nonce, Nano block hash, Solana message hash
     payer: str
     amount: str  # atomic units, decimal string
+    payment: P
     secondary_keys: tuple[str, ...] = ()  # further keys that must be unique (one purchase per memo)
 
 
 @dataclass(slots=True)
-class Verified:
-    """A payment that passed every check; `context` carries what `prepare` needs (decoded tx, ...)."""
-
-    identity: Identity
-    context: Any = None
-
-
-@dataclass(slots=True)
-class Prepared:
+class Prepared(Generic[A]):
     """A transaction ready to broadcast; `transaction` is its id (tx hash / signature / block hash).
 
     `hint` is stored with the id in the ledger: what another process (after a crash) needs to tell a
@@ -55,7 +53,17 @@ class Prepared:
     """
 
     transaction: str
-    context: Any = None
+    network: str
+    attempt: A
+    hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    """A transaction some process recorded in the ledger, judged without that process's memory."""
+
+    transaction: str
+    network: str
     hint: str = ""
 
 
@@ -96,13 +104,13 @@ class SupportedPart:
     extensions: list[str] = field(default_factory=list)
 
 
-class Scheme(ABC):
+class Scheme(ABC, Generic[P, A]):
     """One x402 scheme (e.g. `exact`) on one family; the pipeline calls it in this order:
 
     verify:  identify -> verify
     settle:  identify -> [ledger claim] -> verify_for_settle -> prepare -> [ledger submit] -> broadcast
              -> confirm(deadline) -> [ledger finalize]
-    retry of a pending record: confirm(transaction) -> [ledger finalize]
+    a record another attempt left: resolve(submitted) -> [ledger finalize]
     """
 
     name: str = "exact"
@@ -115,33 +123,41 @@ class Scheme(ABC):
     def supported(self) -> SupportedPart: ...
 
     @abstractmethod
-    def identify(self, request: VerifyRequest) -> Identity:
-        """Decode the payload into its identity without chain access; raise Invalid if malformed."""
+    async def identify(self, request: VerifyRequest) -> Identity[P]:
+        """Decode and authenticate the payment; raise Invalid if malformed or not signed by its payer.
+
+        Runs before the ledger is touched, so everything checkable without writing belongs here:
+        signatures (an EVM contract wallet through its ERC-1271 check), shape, binding to payTo.
+        """
 
     @abstractmethod
-    async def verify(self, request: VerifyRequest, identity: Identity) -> Verified:
-        """Every check, reading the chain but never writing; raise Invalid with the precise reason."""
+    async def verify(self, request: VerifyRequest, identity: Identity[P]) -> None:
+        """Every other check, reading the chain but never writing; raise Invalid with the precise reason."""
 
-    async def verify_for_settle(self, request: VerifyRequest, identity: Identity) -> Verified:
+    async def verify_for_settle(self, request: VerifyRequest, identity: Identity[P]) -> None:
         """The checks settle runs after winning the claim: `verify` unless a scheme can skip a step
         that `prepare` repeats anyway (EVM: gas estimation executes the transfer, so no simulation)."""
-        return await self.verify(request, identity)
+        await self.verify(request, identity)
 
     @abstractmethod
-    async def prepare(self, request: VerifyRequest, verified: Verified) -> Prepared:
+    async def prepare(self, request: VerifyRequest, identity: Identity[P]) -> Prepared[A]:
         """Build and sign what will be broadcast; its id must be known before broadcasting."""
 
+    async def discard(self, prepared: Prepared[A]) -> None:
+        """`prepared` will never be broadcast (the ledger refused to record it): free what it holds."""
+
     @abstractmethod
-    async def broadcast(self, prepared: Prepared) -> None:
+    async def broadcast(self, prepared: Prepared[A]) -> None:
         """Send it; raise Rejected when the node refuses it outright."""
 
     @abstractmethod
-    async def confirm(self, transaction: str, network: str, timeout: float, context: Any = None) -> Outcome:
-        """Wait up to `timeout` seconds for the chain's verdict on `transaction`.
+    async def confirm(self, prepared: Prepared[A], timeout: float) -> Outcome:
+        """Wait up to `timeout` seconds for the chain's verdict on this process's own attempt."""
 
-        `context` is the Prepared.context of this process's own attempt; when resolving a record left
-        by another attempt it is the `Prepared.hint` string that attempt stored ("" if none).
-        """
+    @abstractmethod
+    async def resolve(self, submitted: Submitted, timeout: float) -> Outcome:
+        """The chain's verdict on a transaction another attempt recorded (it may have crashed, or be
+        still broadcasting): judged from the chain and the recorded hint alone, waiting up to `timeout`."""
 
     @abstractmethod
     async def close(self) -> None:

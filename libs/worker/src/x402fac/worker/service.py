@@ -13,7 +13,7 @@ from x402fac.bus import ServiceRunner, connect, subjects
 from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
 from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_UP
 
-from .pipeline import Pipeline
+from .pipeline import DEFAULT_WAIT_SECONDS, Pipeline, Requester
 from .scheme import Scheme
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,8 @@ class WorkerService:
         self.supported = _encode(supported_of(schemes))
         self.runner = ServiceRunner(nc, f"x402fac-{family}", VERSION, subjects.queue_group(family))
         self._reconciler: asyncio.Task | None = None
+        self._requesters: dict[str, Requester] = {}  # settle requests in flight here, by request id
+        self._detach_sub = None
 
     async def start(self, reconcile_interval: float | None = None) -> None:
         await self.runner.start(
@@ -53,6 +55,8 @@ class WorkerService:
                 "supported": (subjects.supported(self.family), self._supported),
             }
         )
+        # Not in the queue group: the replica holding the request hears it, whichever that is.
+        self._detach_sub = await self.nc.subscribe(subjects.detach(self.family), cb=self._on_detach)
         interval = reconcile_interval or float(os.environ.get("X402FAC_RECONCILE_INTERVAL", "5"))
         self._reconciler = asyncio.create_task(self._reconcile_forever(interval))
 
@@ -61,6 +65,8 @@ class WorkerService:
             self._reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reconciler
+        if self._detach_sub is not None:
+            await self._detach_sub.unsubscribe()
         await self.runner.stop()
 
     async def _verify(self, data: bytes, _headers: Mapping[str, str]) -> bytes:
@@ -74,7 +80,7 @@ class WorkerService:
             )
         return _encode(await self.pipeline.verify(request))
 
-    async def _settle(self, data: bytes, _headers: Mapping[str, str]) -> bytes:
+    async def _settle(self, data: bytes, headers: Mapping[str, str]) -> bytes:
         try:
             request = _request_decoder.decode(data)
         except msgspec.MsgspecError as exc:
@@ -87,7 +93,17 @@ class WorkerService:
                     error_message=str(exc),
                 )
             )
-        return _encode(await self.pipeline.settle(request))
+        requester = _requester_of(headers)
+        self._requesters[requester.id] = requester
+        try:
+            return _encode(await self.pipeline.settle(request, requester))
+        finally:
+            self._requesters.pop(requester.id, None)
+
+    async def _on_detach(self, msg) -> None:
+        requester = self._requesters.get(msg.data.decode(errors="replace"))
+        if requester is not None:
+            await self.pipeline.detach(requester)
 
     async def _supported(self, _data: bytes, _headers: Mapping[str, str]) -> bytes:
         return self.supported
@@ -101,6 +117,17 @@ class WorkerService:
                     log.info("reconciled %d pending settlements", moved)
             except Exception as exc:  # the loop must outlive a ledger restart
                 log.warning("reconcile pass failed: %s", exc)
+
+
+def _requester_of(headers: Mapping[str, str]) -> Requester:
+    """The gateway's request id and deadline; a caller without them waits the default time."""
+    request_id = headers.get(subjects.REQUEST_ID_HEADER, "")
+    try:
+        deadline = float(headers.get(subjects.DEADLINE_HEADER, ""))
+    except ValueError:
+        deadline = 0.0
+    fresh = Requester.new(DEFAULT_WAIT_SECONDS)
+    return Requester(request_id or fresh.id, deadline if deadline > 0 else fresh.deadline)
 
 
 async def run_worker(

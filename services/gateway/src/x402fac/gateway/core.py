@@ -6,10 +6,9 @@ The gateway has no chain code: workers answer everything about a payment.
 """
 
 import asyncio
-import hashlib
 import logging
 import time
-from collections import OrderedDict
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -47,6 +46,8 @@ log = logging.getLogger(__name__)
 _encode = msgspec.json.encode
 _settle_decoder = msgspec.json.Decoder(SettleResponse)
 _supported_decoder = msgspec.json.Decoder(SupportedResponse)
+# The worker must answer this long before the gateway gives up (transport and clock skew).
+DEADLINE_MARGIN_SECONDS = 1.0
 
 
 @dataclass
@@ -98,59 +99,12 @@ class SupportedCache:
             return None
 
 
-class IdenticalSettles:
-    """Byte-identical settle bodies on this gateway share one trip to the worker.
-
-    Concurrent copies wait for the first one's answer; a settled payment's answer is remembered, so a
-    retry never leaves the gateway. Only successes are kept: any other outcome may change on retry.
-    The worker's ledger claim is what guarantees one settlement; this only saves the hops.
-    """
-
-    def __init__(self, remembered: int = 10_000) -> None:
-        self.remembered = remembered
-        self._inflight: dict[bytes, asyncio.Future[Answer]] = {}
-        self._settled: OrderedDict[bytes, Answer] = OrderedDict()
-
-    async def run(self, body: bytes, forward: Callable[[], Awaitable[Answer]]) -> Answer:
-        digest = hashlib.blake2b(body, digest_size=32).digest()
-        if digest in self._settled:
-            return self._settled[digest]
-        leader = self._inflight.get(digest)
-        if leader is not None:
-            try:
-                return await asyncio.shield(leader)
-            except asyncio.CancelledError:
-                if not leader.cancelled():
-                    raise
-                return await forward()  # the first copy was cut off: this one goes itself
-        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._inflight[digest] = future
-        try:
-            answer = await forward()
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # marks it retrieved: no warning when no copy was waiting
-            raise
-        except BaseException:
-            future.cancel()
-            raise
-        finally:
-            del self._inflight[digest]
-        future.set_result(answer)
-        if answer.status == 200 and b'"success":true' in answer.body:
-            self._settled[digest] = answer
-            if len(self._settled) > self.remembered:
-                self._settled.popitem(last=False)
-        return answer
-
-
 class Facilitator:
     def __init__(self, nc: Client, config: GatewayConfig) -> None:
         self.nc = nc
         self.js: JetStreamContext = nc.jetstream()
         self.config = config
         self.supported = SupportedCache(nc, config.supported_ttl)
-        self.settle_once = IdenticalSettles()
 
     async def check_ip_limit(self, kind: str, client_ip: str) -> None:
         """Per client IP and endpoint, shared by every gateway replica through one counter."""
@@ -176,10 +130,13 @@ class Facilitator:
     async def verify(self, body: bytes, client_ip: str) -> Answer:
         return await self._handle("verify", body, client_ip)
 
-    async def settle(self, body: bytes, client_ip: str) -> Answer:
-        return await self._handle("settle", body, client_ip)
+    async def settle(self, body: bytes, client_ip: str, hung_up: Callable[[], Awaitable[object]] | None = None) -> Answer:
+        """`hung_up` completes when the HTTP client goes away: the worker is told to stop waiting."""
+        return await self._handle("settle", body, client_ip, hung_up)
 
-    async def _handle(self, kind: str, body: bytes, client_ip: str) -> Answer:
+    async def _handle(
+        self, kind: str, body: bytes, client_ip: str, hung_up: Callable[[], Awaitable[object]] | None = None
+    ) -> Answer:
         if len(body) > self.config.max_body_bytes:
             raise GatewayError(413, "body_too_large", f"body over {self.config.max_body_bytes} bytes")
         try:
@@ -192,26 +149,64 @@ class Facilitator:
         if family is None:
             return self._unsupported(kind, network)
         if kind == "settle":
-            return await self.settle_once.run(body, lambda: self._forward(kind, family, body, request))
+            return await self._settle(family, body, request, hung_up)
         return await self._forward(kind, family, body, request)
 
-    async def _forward(self, kind: str, family: str, body: bytes, request: VerifyRequest) -> Answer:
+    async def _settle(
+        self, family: str, body: bytes, request: VerifyRequest, hung_up: Callable[[], Awaitable[object]] | None
+    ) -> Answer:
+        """Forward with this request's id and deadline; if the caller stops waiting (timeout, hang-up),
+        tell the worker, so the payment's one success is kept for a retry instead of lost."""
+        request_id = uuid.uuid4().hex
+        timeout = self.config.settle_timeout
+        deadline = time.time() + max(timeout - DEADLINE_MARGIN_SECONDS, timeout / 2)
+        headers = {subjects.REQUEST_ID_HEADER: request_id, subjects.DEADLINE_HEADER: f"{deadline:.3f}"}
+        forward = asyncio.ensure_future(self._forward("settle", family, body, request, headers))
+        watch = asyncio.ensure_future(hung_up()) if hung_up is not None else None
+        try:
+            await asyncio.wait({forward, watch} if watch else {forward}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if watch is not None:
+                watch.cancel()
+        if forward.done():
+            try:
+                return forward.result()
+            except GatewayError as error:
+                if error.error == "worker_timeout":
+                    await self._detach(family, request_id)
+                raise
+        forward.cancel()
+        await self._detach(family, request_id)
+        raise GatewayError(499, "client_closed_request", "the client closed the connection")
+
+    async def _detach(self, family: str, request_id: str) -> None:
+        try:
+            await self.nc.publish(subjects.detach(family), request_id.encode())
+        except Exception as exc:
+            log.warning("could not tell the %s workers that %s stopped waiting: %s", family, request_id, exc)
+
+    async def _forward(
+        self, kind: str, family: str, body: bytes, request: VerifyRequest, headers: dict[str, str] | None = None
+    ) -> Answer:
         # v2 bodies travel as received (already validated); v1 bodies as their v2 conversion.
         payload = body if request.x402_version == 2 else _encode(request)
         subject = subjects.verify(family) if kind == "verify" else subjects.settle(family)
         timeout = self.config.verify_timeout if kind == "verify" else self.config.settle_timeout
         try:
-            reply = await request_raw(self.nc, subject, payload, timeout)
+            reply = await request_raw(self.nc, subject, payload, timeout, headers)
         except Unavailable:
             raise GatewayError(
                 503, "worker_unavailable", f"no {family} worker is running", retry_after=5
             ) from None
         except BusTimeout:
-            if kind == "settle":
-                return self._settle_unknown(request)
-            raise GatewayError(
-                503, "worker_timeout", f"the {family} worker did not answer in time", 2
-            ) from None
+            # For a settle the outcome is unknown (no transaction to name, so not "pending"): the
+            # ledger keeps whatever happened, and the same settle retried gets the outcome.
+            message = (
+                f"the {family} worker did not answer in time; retry the same settle for the outcome"
+                if kind == "settle"
+                else f"the {family} worker did not answer in time"
+            )
+            raise GatewayError(503, "worker_timeout", message, 2) from None
         except RemoteError as exc:
             log.error("worker %s failed: %s", subject, exc)
             raise GatewayError(
@@ -237,15 +232,3 @@ class Facilitator:
                 error_message=message,
             )
         return Answer(_encode(response))
-
-    @staticmethod
-    def _settle_unknown(request: VerifyRequest) -> Answer:
-        """The worker may have claimed and broadcast: the ledger keeps it pending; a retry gets the outcome."""
-        response = SettleResponse(
-            success=False,
-            transaction="",
-            network=request.payment_requirements.network,
-            error_reason=Reason.SETTLEMENT_PENDING,
-            error_message="the settlement outcome is not known yet; retry the same settle for it",
-        )
-        return Answer(_encode(settle_response_for_version(response, request.x402_version)))

@@ -13,6 +13,7 @@ from x402fac.bus import BusError, ServiceRunner, connect, request, subjects
 from x402fac.protocol import FAMILIES
 from x402fac.protocol.ledger import (
     ClaimRequest,
+    DetachRequest,
     FinalizeRequest,
     LookupRequest,
     PendingReply,
@@ -58,6 +59,7 @@ async def start_ledger(nc: Client, config: LedgerConfig) -> ServiceRunner:
             "release": (subjects.LEDGER_RELEASE, _endpoint(ReleaseRequest, store.release)),
             "lookup": (subjects.LEDGER_LOOKUP, _endpoint(LookupRequest, lambda r: _lookup(store, r))),
             "pending": (subjects.LEDGER_PENDING, _endpoint(PendingRequest, store.list_pending)),
+            "detach": (subjects.LEDGER_DETACH, _endpoint(DetachRequest, store.detach)),
         }
     )
     return runner

@@ -20,6 +20,7 @@ from x402fac.protocol.ledger import (
     ClaimReply,
     ClaimRequest,
     ClaimStatus,
+    DetachRequest,
     FinalizeRequest,
     PendingReply,
     PendingRequest,
@@ -33,6 +34,7 @@ from x402fac.protocol.ledger import (
 from .config import LedgerConfig
 
 PENDING_BUCKET = "x402fac_pending"
+CLAIM_ATTEMPTS = 8  # compare-and-set rounds before a contended record is reported busy
 KNOWN_RECORDS = 10_000  # records kept in memory by (payment id, revision), saving a read per transition
 _record_decoder = msgspec.json.Decoder(SettlementRecord)
 # A delete with an expected revision reports a lost race as a plain API error with this code.
@@ -86,33 +88,45 @@ class LedgerStore:
         return _record_decoder.decode(entry.value), entry.revision
 
     async def claim(self, request: ClaimRequest) -> ClaimReply:
-        now = time.time()
-        record = SettlementRecord(
-            payment_id=request.payment_id,
-            family=request.family,
-            network=request.network,
-            payer=request.payer,
-            amount=request.amount,
-            state=RecordState.CLAIMED,
-            created_at=now,
-            updated_at=now,
-            secondary_keys=list(request.secondary_keys),
-        )
+        """Create the record (the atomic claim), or attach the requester to the existing one."""
         key = encode_key(request.payment_id)
-        # Indexed as pending before the record exists, so a crash in between never hides a claim.
-        await self.pending.put(key, request.family.encode())
-        try:
-            revision = await self.records.create(key, _encode(record))
-        except KeyWrongLastSequenceError:
-            existing = await self.get(request.payment_id)
-            if existing is None:  # claimed and released in between: the caller may simply retry
-                return ClaimReply(ClaimStatus.EXISTS)
-            if existing[0].state in FINAL_STATES:
-                await self._drop_pending(request.payment_id)  # undo the index entry made above
-            return ClaimReply(ClaimStatus.EXISTS, revision=existing[1], record=existing[0])
-        self._remember(record, revision)
-        # Limits and secondary keys are checked only by the one caller that won the claim, so
-        # concurrent duplicates of one payment count once; a refused claim is dropped again.
+        for _ in range(CLAIM_ATTEMPTS):
+            now = time.time()
+            record = SettlementRecord(
+                payment_id=request.payment_id,
+                family=request.family,
+                network=request.network,
+                payer=request.payer,
+                amount=request.amount,
+                state=RecordState.CLAIMED,
+                created_at=now,
+                updated_at=now,
+                secondary_keys=list(request.secondary_keys),
+                attached=request.requester,
+                attached_until=request.deadline,
+            )
+            # Indexed as pending before the record exists, so a crash in between never hides a claim.
+            await self.pending.put(key, request.family.encode())
+            try:
+                revision = await self.records.create(key, _encode(record))
+            except KeyWrongLastSequenceError:
+                existing = await self.get(request.payment_id)
+                if existing is None:  # claimed and released in between: claim it anew
+                    continue
+                if existing[0].state in FINAL_STATES:
+                    await self._drop_pending(request.payment_id)  # undo the index entry made above
+                reply = await self._attach(existing[0], existing[1], request)
+                if reply is not None:
+                    return reply
+                continue  # the record changed under us: decide again on the newer one
+            self._remember(record, revision)
+            return await self._admit(record, revision, request)
+        return ClaimReply(ClaimStatus.BUSY, record=(await self.get(request.payment_id) or (None, 0))[0])
+
+    async def _admit(self, record: SettlementRecord, revision: int, request: ClaimRequest) -> ClaimReply:
+        """Limits and secondary keys, checked only by the one caller that created the record, so
+        concurrent duplicates of one payment count once; a refused claim is dropped again."""
+        key = encode_key(request.payment_id)
         retry_after = await self._over_payer_limit(request)
         if retry_after:
             await self.records.delete(key, last=revision)
@@ -125,6 +139,27 @@ class LedgerStore:
                 await self._drop_pending(request.payment_id)
                 return ClaimReply(ClaimStatus.DUPLICATE)
         return ClaimReply(ClaimStatus.CLAIMED, revision=revision, record=record)
+
+    async def _attach(
+        self, record: SettlementRecord, revision: int, request: ClaimRequest
+    ) -> ClaimReply | None:
+        """What a copy of an existing payment gets; None when the record moved meanwhile."""
+        now = time.time()
+        if record.state is RecordState.FAILED:
+            return ClaimReply(ClaimStatus.FAILED, revision=revision, record=record)
+        if record.delivered_at:
+            return ClaimReply(ClaimStatus.DELIVERED, revision=revision, record=record)
+        if record.attached != request.requester and record.attached_live(now):
+            return ClaimReply(ClaimStatus.BUSY, revision=revision, record=record)
+        # Nobody waits for this payment's answer: this requester takes it over (the new revision also
+        # fences off an earlier owner that has not submitted yet).
+        taken = msgspec.structs.replace(record, attached=request.requester, attached_until=request.deadline)
+        try:
+            new_revision = await self.records.update(encode_key(record.payment_id), _encode(taken), last=revision)
+        except KeyWrongLastSequenceError:
+            return None
+        self._remember(taken, new_revision)
+        return ClaimReply(ClaimStatus.ATTACHED, revision=new_revision, record=taken)
 
     async def _over_payer_limit(self, request: ClaimRequest) -> int:
         """Seconds to wait when the payer is over its limit, else 0. Only new claims count."""
@@ -198,18 +233,72 @@ class LedgerStore:
         return await self._transition(request.payment_id, request.revision, to_submitted)
 
     async def finalize(self, request: FinalizeRequest) -> UpdateReply:
-        def to_final(record: SettlementRecord) -> SettlementRecord:
-            record.state = RecordState.SETTLED if request.response.success else RecordState.FAILED
-            record.response = request.response
-            record.transaction = request.response.transaction or record.transaction
-            return record
+        """Store the final verdict unless one is stored; hand a success to the attached requester.
 
-        reply = await self._transition(request.payment_id, request.revision, to_final)
-        if reply.ok and reply.record is not None:
-            await self._drop_pending(request.payment_id)
-            if not request.response.success:
-                await self._release_secondary(reply.record)
-        return reply
+        The verdict is the chain's, so any process may store it (compare-and-set on whatever revision is
+        current); who receives the success is decided in the same write.
+        """
+        revision = request.revision
+        for _ in range(CLAIM_ATTEMPTS):
+            known = self._known.pop((request.payment_id, revision), None)
+            if known is None:
+                current = await self.get(request.payment_id)
+                if current is None:
+                    return UpdateReply(ok=False)
+                known, revision = current
+            now = time.time()
+            record = msgspec.structs.replace(known)
+            newly_final = record.state not in FINAL_STATES
+            if newly_final:
+                record.state = RecordState.SETTLED if request.response.success else RecordState.FAILED
+                record.response = request.response
+                record.transaction = request.response.transaction or record.transaction
+                record.updated_at = now
+            deliver = (
+                record.state is RecordState.SETTLED
+                and not record.delivered_at
+                and bool(request.requester)
+                and record.attached == request.requester
+                and now < record.attached_until
+            )
+            if deliver:
+                record.delivered_at = now
+            if record.state in FINAL_STATES and (deliver or record.state is RecordState.FAILED):
+                record.attached, record.attached_until = "", 0.0
+            if not newly_final and not deliver:
+                self._remember(known, revision)
+                return UpdateReply(ok=True, revision=revision, record=known)
+            try:
+                revision = await self.records.update(
+                    encode_key(request.payment_id), _encode(record), last=revision
+                )
+            except KeyWrongLastSequenceError:
+                revision = -1
+                continue
+            self._remember(record, revision)
+            if newly_final:
+                await self._drop_pending(request.payment_id)
+                if not request.response.success:
+                    await self._release_secondary(record)
+            return UpdateReply(ok=True, revision=revision, record=record, delivered=deliver)
+        return UpdateReply(ok=False)
+
+    async def detach(self, request: DetachRequest) -> UpdateReply:
+        """The requester stopped waiting: drop its attachment so a retry may take the payment over."""
+        for _ in range(CLAIM_ATTEMPTS):
+            current = await self.get(request.payment_id)
+            if current is None or current[0].attached != request.requester:
+                return UpdateReply(ok=False)
+            record = msgspec.structs.replace(current[0], attached="", attached_until=0.0)
+            try:
+                revision = await self.records.update(
+                    encode_key(request.payment_id), _encode(record), last=current[1]
+                )
+            except KeyWrongLastSequenceError:
+                continue
+            self._remember(record, revision)
+            return UpdateReply(ok=True, revision=revision, record=record)
+        return UpdateReply(ok=False)
 
     async def release(self, request: ReleaseRequest) -> UpdateReply:
         current = await self.get(request.payment_id)

@@ -205,10 +205,16 @@ def check_signatures(payment: Payment) -> None:
     keys = payment.static_keys
     for index in range(1, tx.message.header.num_required_signatures):
         signature = tx.signatures[index]
-        if signature == Signature.default() or not signature.verify(keys[index], payment.signed_message):
+        if signature == Signature.default():
             raise Invalid(
                 Reason.MISSING_SIGNATURE,
-                f"signature {index} ({keys[index]}) is missing or invalid",
+                f"signature {index} ({keys[index]}) is missing",
+                payer=str(payment.payer),
+            )
+        if not signature.verify(keys[index], payment.signed_message):
+            raise Invalid(
+                Reason.INVALID_SIGNATURE,
+                f"signature {index} is not {keys[index]}'s signature of the message",
                 payer=str(payment.payer),
             )
 
