@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 from x402fac.protocol import Reason, SupportedKind, VerifyRequest
 from x402fac.worker import (
@@ -22,8 +21,8 @@ from x402fac.worker import (
     Outcome,
     Prepared,
     Scheme,
+    Submitted,
     SupportedPart,
-    Verified,
 )
 from x402fac.worker.kinds import with_legacy
 from x402fac.worker.rpc import NodeUnavailable
@@ -93,17 +92,26 @@ class EvmNetwork:
         await self.rpc.close()
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class EvmPayment:
-    """Verified.context / Prepared.context: everything settle needs, decoded once."""
+    """An authorization decoded and authenticated by `identify`: everything verify and settle need."""
 
     network: EvmNetwork
     token: str
+    name: str  # EIP-712 domain of the token, from extra
+    version: str
     authorization: Authorization
     signature: bytes
     calldata: bytes
-    signer: Signer | None = None
-    nonce: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvmAttempt:
+    """One signed transaction of ours carrying a payment."""
+
+    payment: EvmPayment
+    signer: Signer
+    nonce: int
 
 
 def _hex(data: bytes) -> str:
@@ -142,39 +150,18 @@ class ExactEvmScheme(Scheme):
 
     # ---- identify / verify ----------------------------------------------------------------------
 
-    def identify(self, request: VerifyRequest) -> Identity:
+    async def identify(self, request: VerifyRequest) -> Identity[EvmPayment]:
+        """Decode the authorization and check its signature (EOA locally, a contract wallet through
+        ERC-1271), all before the ledger is touched."""
         requirements = request.payment_requirements
         network = self._networks[requirements.network]
         try:
-            authorization, _ = eip3009.parse_payload(request.payment_payload.payload)
+            authorization, signature = eip3009.parse_payload(request.payment_payload.payload)
         except PayloadError as exc:
             raise Invalid(Reason.INVALID_PAYLOAD, str(exc)) from None
-        if not eip3009.is_address(requirements.asset):
-            raise Invalid(Reason.INVALID_PAYLOAD, "paymentRequirements.asset is not a token address")
-        payment_id = "/".join(
-            (
-                str(network.config.chain_id),
-                requirements.asset.lower(),
-                authorization.from_address.lower(),
-                _hex(authorization.nonce),
-            )
-        )
-        return Identity(payment_id=payment_id, payer=authorization.from_address, amount=requirements.amount)
-
-    async def verify(self, request: VerifyRequest, identity: Identity) -> Verified:
-        return await self._verify(request, identity, simulate=True)
-
-    async def verify_for_settle(self, request: VerifyRequest, identity: Identity) -> Verified:
-        # prepare's eth_estimateGas executes the same transfer and is diagnosed the same way on revert
-        return await self._verify(request, identity, simulate=False)
-
-    async def _verify(self, request: VerifyRequest, identity: Identity, *, simulate: bool) -> Verified:
-        requirements = request.payment_requirements
-        network = self._networks[requirements.network]
-        config = network.config
-        authorization, signature = eip3009.parse_payload(request.payment_payload.payload)
         token = requirements.asset
-
+        if not eip3009.is_address(token):
+            raise Invalid(Reason.INVALID_PAYLOAD, "paymentRequirements.asset is not a token address")
         extra = requirements.extra or {}
         name, version = extra.get("name"), extra.get("version")
         if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
@@ -182,6 +169,46 @@ class ExactEvmScheme(Scheme):
                 Reason.MISSING_EIP712_DOMAIN,
                 "paymentRequirements.extra must carry the token's EIP-712 name and version",
             )
+        separator = eip3009.domain_separator(name, version, network.config.chain_id, token)
+        digest = eip3009.authorization_digest(authorization, separator)
+        try:
+            await self._check_signature(network, authorization, digest, signature)
+        except NodeUnavailable as exc:
+            raise _unavailable(exc) from None
+        payment_id = "/".join(
+            (
+                str(network.config.chain_id),
+                token.lower(),
+                authorization.from_address.lower(),
+                _hex(authorization.nonce),
+            )
+        )
+        payment = EvmPayment(
+            network=network,
+            token=token,
+            name=name,
+            version=version,
+            authorization=authorization,
+            signature=signature,
+            calldata=eip3009.transfer_calldata(authorization, signature),
+        )
+        return Identity(
+            payment_id=payment_id, payer=authorization.from_address, amount=requirements.amount, payment=payment
+        )
+
+    async def verify(self, request: VerifyRequest, identity: Identity[EvmPayment]) -> None:
+        await self._verify(request, identity.payment, simulate=True)
+
+    async def verify_for_settle(self, request: VerifyRequest, identity: Identity[EvmPayment]) -> None:
+        # prepare's eth_estimateGas executes the same transfer and is diagnosed the same way on revert
+        await self._verify(request, identity.payment, simulate=False)
+
+    async def _verify(self, request: VerifyRequest, payment: EvmPayment, *, simulate: bool) -> None:
+        requirements = request.payment_requirements
+        network = payment.network
+        config = network.config
+        authorization = payment.authorization
+        token = payment.token
         if config.allowed_assets is not None and token.lower() not in config.allowed_assets:
             raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
         if authorization.to.lower() != requirements.pay_to.lower():
@@ -208,17 +235,10 @@ class ExactEvmScheme(Scheme):
             raise Invalid(
                 Reason.NOT_YET_VALID, f"validAfter {authorization.valid_after} is after now ({now})"
             )
-
-        separator = eip3009.domain_separator(name, version, config.chain_id, token)
-        digest = eip3009.authorization_digest(authorization, separator)
         try:
-            await self._check_signature(network, authorization, digest, signature)
-            calldata = eip3009.transfer_calldata(authorization, signature)
-            await self._check_token(network, token, authorization, calldata, name, version, simulate)
+            await self._check_token(payment, simulate)
         except NodeUnavailable as exc:
             raise _unavailable(exc) from None
-        payment = EvmPayment(network, token, authorization, signature, calldata)
-        return Verified(identity=identity, context=payment)
 
     async def _check_signature(
         self, network: EvmNetwork, authorization: Authorization, digest: bytes, signature: bytes
@@ -250,23 +270,15 @@ class ExactEvmScheme(Scheme):
             return
         raise Invalid(Reason.INVALID_SIGNATURE, "the payer contract (ERC-1271) rejected the signature")
 
-    async def _check_token(
-        self,
-        network: EvmNetwork,
-        token: str,
-        authorization: Authorization,
-        calldata: bytes,
-        name: str,
-        version: str,
-        simulate: bool,
-    ) -> None:
+    async def _check_token(self, payment: EvmPayment, simulate: bool) -> None:
         """The asset is a contract, and (when `simulate`) the transfer would execute: one batch."""
+        network, token = payment.network, payment.token
         calls = []
         check_code = not network.known_contract(token)  # decided once: other verifies run meanwhile
         if check_code:
             calls.append(("eth_getCode", [token, "latest"]))
         if simulate:
-            call = {"from": network.signers[0].address, "to": token, "data": _hex(calldata)}
+            call = {"from": network.signers[0].address, "to": token, "data": _hex(payment.calldata)}
             calls.append(("eth_call", [call, "latest"]))
         results = await network.rpc.batch(calls)
         if check_code:
@@ -286,18 +298,12 @@ class ExactEvmScheme(Scheme):
                 Reason.SIMULATION_FAILED, f"simulating transferWithAuthorization failed: {result.message}"
             )
         revert = eip3009.decode_revert(result.revert_data or b"") or result.message
-        raise await self._diagnose(network, token, authorization, name, version, revert)
+        raise await self._diagnose(payment, revert)
 
-    async def _diagnose(
-        self,
-        network: EvmNetwork,
-        token: str,
-        authorization: Authorization,
-        name: str,
-        version: str,
-        revert: str,
-    ) -> Invalid:
+    async def _diagnose(self, payment: EvmPayment, revert: str) -> Invalid:
         """The most precise reason a simulated transfer reverts, from the token's own state."""
+        network, token, authorization = payment.network, payment.token, payment.authorization
+        name, version = payment.name, payment.version
         state, token_name, token_version, balance, separator = await network.rpc.batch(
             [
                 (
@@ -379,8 +385,8 @@ class ExactEvmScheme(Scheme):
 
     # ---- settle -----------------------------------------------------------------------------------
 
-    async def prepare(self, request: VerifyRequest, verified: Verified) -> Prepared:
-        payment: EvmPayment = verified.context
+    async def prepare(self, request: VerifyRequest, identity: Identity[EvmPayment]) -> Prepared[EvmAttempt]:
+        payment = identity.payment
         network = payment.network
         signer = network.pick_signer()
         estimate_call = {"from": signer.address, "to": payment.token, "data": _hex(payment.calldata)}
@@ -391,10 +397,7 @@ class ExactEvmScheme(Scheme):
         except RpcError as exc:
             if exc.is_revert:  # the chain moved since verify (e.g. the authorization was just used)
                 revert = eip3009.decode_revert(exc.revert_data or b"") or exc.message
-                extra = request.payment_requirements.extra or {}
-                raise await self._diagnose(
-                    network, payment.token, payment.authorization, extra["name"], extra["version"], revert
-                ) from None
+                raise await self._diagnose(payment, revert) from None
             raise Invalid(Reason.SIMULATION_FAILED, f"gas estimation failed: {exc.message}") from None
         except NodeUnavailable as exc:
             raise _unavailable(exc) from None
@@ -413,20 +416,45 @@ class ExactEvmScheme(Scheme):
             signer.nonces.release(nonce)
             raise
         # Another process judging this record later needs the sender and nonce (see _unmined).
-        hint = f"{signer.address}/{nonce}"
-        return Prepared(transaction=tx_hash, context=replace(payment, signer=signer, nonce=nonce), hint=hint)
+        return Prepared(
+            transaction=tx_hash,
+            network=network.config.network,
+            attempt=EvmAttempt(payment, signer, nonce),
+            hint=f"{signer.address}/{nonce}",
+        )
 
-    async def broadcast(self, prepared: Prepared) -> None:
-        payment: EvmPayment = prepared.context
-        assert payment.signer is not None and payment.nonce is not None
-        await payment.signer.nonces.send(payment.nonce, prepared.transaction)
+    async def discard(self, prepared: Prepared[EvmAttempt]) -> None:
+        prepared.attempt.signer.nonces.release(prepared.attempt.nonce)
 
-    async def confirm(self, transaction: str, network: str, timeout: float, context: Any = None) -> Outcome:
-        runtime = self._networks[network]
+    async def broadcast(self, prepared: Prepared[EvmAttempt]) -> None:
+        await prepared.attempt.signer.nonces.send(prepared.attempt.nonce, prepared.transaction)
+
+    async def confirm(self, prepared: Prepared[EvmAttempt], timeout: float) -> Outcome:
+        attempt = prepared.attempt
+        sender = (attempt.signer.address, attempt.nonce)
+        return await self._settled(attempt.payment.network, prepared.transaction, timeout, attempt.payment, sender)
+
+    async def resolve(self, submitted: Submitted, timeout: float) -> Outcome:
+        sender = None
+        if "/" in submitted.hint:  # "address/nonce", stored by the process that signed it
+            address, _, nonce_text = submitted.hint.partition("/")
+            sender = (address, int(nonce_text))
+        runtime = self._networks[submitted.network]
+        return await self._settled(runtime, submitted.transaction, timeout, None, sender)
+
+    async def _settled(
+        self,
+        runtime: EvmNetwork,
+        transaction: str,
+        timeout: float,
+        payment: EvmPayment | None,
+        sender: tuple[str, int] | None,
+    ) -> Outcome:
+        """The chain's verdict on `transaction`, waiting up to `timeout` for its receipt."""
         try:
             receipt = await runtime.receipts.wait(transaction, timeout)
             if receipt is None:
-                return await self._unmined(runtime, transaction, context)
+                return await self._unmined(runtime, transaction, sender)
             signer = runtime.signer_of(transaction)
             if signer is not None:
                 signer.nonces.mined(transaction)
@@ -435,19 +463,19 @@ class ExactEvmScheme(Scheme):
                 if receipt is None:
                     return Outcome(Confirmation.PENDING, message=f"{transaction} awaits confirmations")
             if receipt.get("status") == "0x1":
-                return self._check_transfer(receipt, context)
+                return self._check_transfer(receipt, payment)
             return Outcome(
                 Confirmation.FAILED,
                 Reason.SETTLEMENT_FAILED,
                 await self._revert_cause(runtime, transaction, receipt),
             )
-        except NodeUnavailable as exc:
+        except (NodeUnavailable, RpcError) as exc:
             return Outcome(Confirmation.PENDING, message=f"node unavailable: {exc}")
 
-    def _check_transfer(self, receipt: dict, context: Any) -> Outcome:
+    def _check_transfer(self, receipt: dict, payment: EvmPayment | None) -> Outcome:
         logs = receipt.get("logs") or []
-        if isinstance(context, EvmPayment):
-            found = eip3009.has_transfer_log(logs, context.token, context.authorization)
+        if payment is not None:
+            found = eip3009.has_transfer_log(logs, payment.token, payment.authorization)
         else:  # reconciling without the payment: any Transfer emitted by the called token
             token = (receipt.get("to") or "").lower()
             found = any(
@@ -461,7 +489,9 @@ class ExactEvmScheme(Scheme):
             Confirmation.FAILED, Reason.SETTLEMENT_FAILED, "mined without the expected Transfer log"
         )
 
-    async def _unmined(self, runtime: EvmNetwork, transaction: str, context: Any) -> Outcome:
+    async def _unmined(
+        self, runtime: EvmNetwork, transaction: str, sender_nonce: tuple[str, int] | None
+    ) -> Outcome:
         """No receipt yet: pending, unless the transaction provably can never be mined."""
         for signer in runtime.signers:
             if signer.nonces.abandoned(transaction):
@@ -472,10 +502,8 @@ class ExactEvmScheme(Scheme):
                 )
         signer = runtime.signer_of(transaction)
         sender, nonce = (signer.address, signer.nonces.nonce_of(transaction)) if signer else (None, None)
-        if sender is None and isinstance(context, str) and "/" in context:
-            # A record from another process: the hint it stored names the sender and nonce.
-            sender, _, nonce_text = context.partition("/")
-            nonce = int(nonce_text)
+        if sender is None and sender_nonce is not None:
+            sender, nonce = sender_nonce  # a record from another process: the hint it stored
         if sender is None:
             known = await runtime.rpc.call("eth_getTransactionByHash", transaction)
             if known is None:

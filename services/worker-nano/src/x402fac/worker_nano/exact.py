@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any
 
 from x402fac.nano import AddressError, BlockError, StateBlock, decode_address, encode_address, parse_block
 from x402fac.protocol import Reason, SupportedKind, VerifyRequest
@@ -28,8 +27,8 @@ from x402fac.worker import (
     Prepared,
     Rejected,
     Scheme,
+    Submitted,
     SupportedPart,
-    Verified,
 )
 from x402fac.worker.kinds import with_legacy
 from x402fac.worker.rpc import NodeUnavailable
@@ -100,7 +99,7 @@ class ExactNanoScheme(Scheme):
 
     # -- identify: everything the payload alone can tell ----------------------------------------------
 
-    def identify(self, request: VerifyRequest) -> Identity:
+    async def identify(self, request: VerifyRequest) -> Identity[StateBlock]:
         requirements = request.payment_requirements
         runtime = self.runtimes[requirements.network]
         if requirements.asset.upper() != ASSET:
@@ -136,13 +135,15 @@ class ExactNanoScheme(Scheme):
                 f" for root {block.root.hex().upper()}",
                 payer,
             )
-        return Identity(payment_id=block.hash.hex().upper(), payer=payer, amount=requirements.amount)
+        return Identity(
+            payment_id=block.hash.hex().upper(), payer=payer, amount=requirements.amount, payment=block
+        )
 
     # -- verify: the chain's view ---------------------------------------------------------------------
 
-    async def verify(self, request: VerifyRequest, identity: Identity) -> Verified:
+    async def verify(self, request: VerifyRequest, identity: Identity[StateBlock]) -> None:
         runtime = self.runtimes[request.payment_requirements.network]
-        block = parse_block(request.payment_payload.payload["block"])
+        block = identity.payment
         try:
             existing, state = await asyncio.gather(
                 runtime.node.block_info(identity.payment_id), runtime.node.account_info(identity.payer)
@@ -173,7 +174,6 @@ class ExactNanoScheme(Scheme):
                 identity.payer,
             )
         self._check_amount(int(state["confirmed_balance"]), block, int(identity.amount), identity.payer)
-        return Verified(identity=identity, context=block)
 
     @staticmethod
     def _check_amount(confirmed_balance: int, block: StateBlock, amount: int, payer: str) -> None:
@@ -195,16 +195,18 @@ class ExactNanoScheme(Scheme):
 
     # -- settle ---------------------------------------------------------------------------------------
 
-    async def prepare(self, request: VerifyRequest, verified: Verified) -> Prepared:
-        block: StateBlock = verified.context
-        context = (request.payment_requirements.network, block.to_json())
-        return Prepared(transaction=verified.identity.payment_id, context=context)
+    async def prepare(self, request: VerifyRequest, identity: Identity[StateBlock]) -> Prepared[StateBlock]:
+        # The payer signed the block: it is published as it is, so its hash is known already.
+        return Prepared(
+            transaction=identity.payment_id,
+            network=request.payment_requirements.network,
+            attempt=identity.payment,
+        )
 
-    async def broadcast(self, prepared: Prepared) -> None:
-        network, block_json = prepared.context
-        node = self.runtimes[network].node
+    async def broadcast(self, prepared: Prepared[StateBlock]) -> None:
+        node = self.runtimes[prepared.network].node
         try:
-            block_hash = await node.process_send(block_json)
+            block_hash = await node.process_send(prepared.attempt.to_json())
         except NodeUnavailable as error:
             if not error.maybe_delivered:
                 raise Rejected(Reason.NODE_UNAVAILABLE, str(error), retryable=True) from None
@@ -227,7 +229,14 @@ class ExactNanoScheme(Scheme):
         except (NodeError, NodeUnavailable):
             return False
 
-    async def confirm(self, transaction: str, network: str, timeout: float, context: Any = None) -> Outcome:
+    async def confirm(self, prepared: Prepared[StateBlock], timeout: float) -> Outcome:
+        return await self._settled(prepared.transaction, prepared.network, timeout)
+
+    async def resolve(self, submitted: Submitted, timeout: float) -> Outcome:
+        # A block hash is all the node needs: the block itself says whether it is on the ledger.
+        return await self._settled(submitted.transaction, submitted.network, timeout)
+
+    async def _settled(self, transaction: str, network: str, timeout: float) -> Outcome:
         runtime = self.runtimes[network]
         if await runtime.watcher.wait(transaction, timeout):
             return Outcome(Confirmation.CONFIRMED)

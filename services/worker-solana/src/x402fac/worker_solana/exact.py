@@ -26,8 +26,8 @@ from x402fac.worker import (
     Prepared,
     Rejected,
     Scheme,
+    Submitted,
     SupportedPart,
-    Verified,
 )
 from x402fac.worker.kinds import with_legacy
 from x402fac.worker.rpc import NodeUnavailable, RpcError
@@ -99,15 +99,10 @@ class Runtime:
 
 
 @dataclass(frozen=True, slots=True)
-class Checked:
-    payment: Payment
-    fee_payer: Keypair
-
-
-@dataclass(frozen=True, slots=True)
 class Attempt:
+    """Our co-signed transaction, and the blockhash that bounds how long it can land."""
+
     wire: bytes
-    network: str
     blockhash: Hash
 
 
@@ -161,29 +156,29 @@ class ExactSolanaScheme(Scheme):
 
     # ---- identify: the payment's bytes alone ----
 
-    def _read(self, request: VerifyRequest) -> Payment:
+    async def identify(self, request: VerifyRequest) -> Identity[Payment]:
+        """Decode the transaction and check every signature the payer side must have made."""
         payload = request.payment_payload.payload
-        return read_payment(payload.get("transaction"), self.max_compute_unit_price)
-
-    def identify(self, request: VerifyRequest) -> Identity:
-        payment = self._read(request)
+        payment = read_payment(payload.get("transaction"), self.max_compute_unit_price)
+        check_signatures(payment)
         requirements = request.payment_requirements
         memo_digest = hashlib.sha256(payment.memo).hexdigest()
         return Identity(
             payment_id=payment.payment_id,
             payer=str(payment.payer),
             amount=str(payment.transfer.amount),
+            payment=payment,
             # One purchase per memo: a second payment carrying it to the same payee is a duplicate.
             secondary_keys=(f"memo/{requirements.network}/{requirements.pay_to}/{memo_digest}",),
         )
 
     # ---- verify: every check, reading the chain but never writing ----
 
-    async def verify(self, request: VerifyRequest, identity: Identity) -> Verified:
+    async def verify(self, request: VerifyRequest, identity: Identity[Payment]) -> None:
         requirements = request.payment_requirements
         runtime = self.runtimes[requirements.network]
-        payment = self._read(request)
-        payer = str(payment.payer)
+        payment = identity.payment
+        payer = identity.payer
         extra = requirements.extra or {}
 
         fee_payer = extra.get("feePayer")
@@ -199,7 +194,6 @@ class ExactSolanaScheme(Scheme):
                 f"the transaction's fee payer is {payment.fee_payer}, not extra.feePayer {fee_payer}",
                 payer,
             )
-        check_signatures(payment)
         if payer in runtime.fee_payers:
             raise Invalid(Reason.FEE_PAYER_TRANSFERRING, "the transfer authority is a facilitator key", payer)
         self._check_memo(payment, extra.get("memo"), payer)
@@ -251,7 +245,6 @@ class ExactSolanaScheme(Scheme):
                     payer,
                 )
         await self._simulate(runtime, payment, payer)
-        return Verified(identity, Checked(payment, runtime.fee_payers[fee_payer]))
 
     @staticmethod
     def _check_memo(payment: Payment, expected: Any, payer: str) -> None:
@@ -348,22 +341,22 @@ class ExactSolanaScheme(Scheme):
 
     # ---- settle ----
 
-    async def prepare(self, request: VerifyRequest, verified: Verified) -> Prepared:
-        checked: Checked = verified.context
-        payment = checked.payment
-        signed = sign_fee_payer(payment.transaction, payment.signed_message, checked.fee_payer)
-        signature = str(signed.signatures[0])
+    async def prepare(self, request: VerifyRequest, identity: Identity[Payment]) -> Prepared[Attempt]:
+        payment = identity.payment
         network = request.payment_requirements.network
-        self.runtimes[network].remember(signature, payment.blockhash)
+        runtime = self.runtimes[network]
+        fee_payer = runtime.fee_payers[str(payment.fee_payer)]  # verify checked it is ours
+        signed = sign_fee_payer(payment.transaction, payment.signed_message, fee_payer)
+        signature = str(signed.signatures[0])
+        runtime.remember(signature, payment.blockhash)
         return Prepared(
-            signature, Attempt(bytes(signed), network, payment.blockhash), hint=str(payment.blockhash)
+            signature, network, Attempt(bytes(signed), payment.blockhash), hint=str(payment.blockhash)
         )
 
-    async def broadcast(self, prepared: Prepared) -> None:
-        attempt: Attempt = prepared.context
-        runtime = self.runtimes[attempt.network]
+    async def broadcast(self, prepared: Prepared[Attempt]) -> None:
+        runtime = self.runtimes[prepared.network]
         try:
-            await runtime.client.send(attempt.wire)
+            await runtime.client.send(prepared.attempt.wire)
         except RpcError as exc:
             raise Rejected(
                 Reason.SETTLEMENT_FAILED, f"the node refused the transaction: {exc.message}"
@@ -373,22 +366,28 @@ class ExactSolanaScheme(Scheme):
                 raise Rejected(Reason.NODE_UNAVAILABLE, str(exc)) from None
             raise  # may have reached a node: the pipeline keeps it pending for reconciliation
 
-    async def confirm(self, transaction: str, network: str, timeout: float, context: Any = None) -> Outcome:
+    async def confirm(self, prepared: Prepared[Attempt], timeout: float) -> Outcome:
+        return await self._settled(prepared.transaction, prepared.network, timeout, prepared.attempt.blockhash)
+
+    async def resolve(self, submitted: Submitted, timeout: float) -> Outcome:
+        runtime = self.runtimes[submitted.network]
+        blockhash = submitted.hint or runtime.blockhashes.get(submitted.transaction)
+        return await self._settled(submitted.transaction, submitted.network, timeout, blockhash)
+
+    async def _settled(
+        self, transaction: str, network: str, timeout: float, blockhash: Hash | str | None
+    ) -> Outcome:
+        """The chain's verdict, waiting up to `timeout`; once `blockhash` expired, what the chain holds
+        is final (a transaction that has not landed never will)."""
         runtime = self.runtimes[network]
         status = await runtime.watcher.wait(transaction, timeout)
         if status is not None:
             return self._outcome(status)
-        blockhash = (
-            context.blockhash
-            if isinstance(context, Attempt)
-            else (context or runtime.blockhashes.get(transaction))
-        )
         if blockhash is None:
             return Outcome(Confirmation.PENDING, message=f"not confirmed within {timeout:g}s")
         try:
             if await runtime.client.is_blockhash_valid(str(blockhash)):
                 return Outcome(Confirmation.PENDING, message=f"not confirmed within {timeout:g}s")
-            # Expired: nothing can land any more, so what the chain holds now is final.
             (status,) = await runtime.client.signature_statuses([transaction])
         except (NodeUnavailable, RpcError) as exc:
             return Outcome(Confirmation.PENDING, message=f"status unknown: {exc}")
