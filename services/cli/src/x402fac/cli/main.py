@@ -3,6 +3,7 @@
 x402fac run                      the whole local stack: nats-server, devnets, ledger, workers, gateway
 x402fac gateway | ledger         one service (what a container runs)
 x402fac worker <family>          one network worker (nano, evm, solana)
+x402fac check <service>          health check of one service (what a container probe runs)
 x402fac devnet <family> [...]    one devnet in the foreground
 x402fac devnet faucet <network> <address> <amount>
 x402fac demo <network>           pay for a resource on a devnet with the official x402 clients
@@ -79,6 +80,36 @@ def cmd_worker(args) -> None:
     asyncio.run(_until_signalled(lambda stop: module.run(stop=stop)))
 
 
+def cmd_check(args) -> None:
+    """Exit 0 when this container's service is healthy (the image's HEALTHCHECK, the pod's readiness).
+
+    gateway: GET /health answers 200 (NATS up). ledger / worker-<family>: its own metrics port says the
+    NATS connection is up (and, for a worker, that it serves its family).
+    """
+    import urllib.request
+
+    service = args.service
+    if service == "gateway":
+        port = os.environ.get("X402FAC_GATEWAY_PORT", "4020")
+        url, wanted = f"http://127.0.0.1:{port}/health", []
+    else:
+        port = os.environ.get("X402FAC_METRICS_PORT")
+        if not port:
+            sys.exit(f"{service}: X402FAC_METRICS_PORT is not set; nothing to check")
+        url = f"http://127.0.0.1:{port}/metrics"
+        wanted = [f'x402fac_nats_connected{{service="{service}"}} 1.0']
+        if service.startswith("worker-"):
+            wanted.append(f'x402fac_worker_up{{family="{service.removeprefix("worker-")}"}} 1.0')
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = response.read().decode()
+    except OSError as exc:
+        sys.exit(f"{service}: {url}: {exc}")
+    missing = [line for line in wanted if line not in body.splitlines()]
+    if missing:
+        sys.exit(f"{service}: not ready: {', '.join(missing)} not reported")
+
+
 def cmd_devnet(args) -> None:
     if args.family == "faucet":
         return cmd_faucet(args.rest)
@@ -132,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
     worker = commands.add_parser("worker", help="run one network worker")
     worker.add_argument("family", choices=FAMILIES)
     worker.set_defaults(func=cmd_worker)
+    check = commands.add_parser("check", help="health check of one service (containers, probes)")
+    check.add_argument("service", choices=["gateway", "ledger", *(f"worker-{f}" for f in FAMILIES)])
+    check.set_defaults(func=cmd_check)
     devnet = commands.add_parser(
         "devnet", help="run a devnet, or `devnet faucet <network> <address> <amount>`"
     )
