@@ -64,12 +64,22 @@ async def _timed(route: str, produce: Callable[[], Awaitable[Answer]]) -> Respon
     return Response(answer.body, status_code=answer.status, media_type=JSON, headers=answer.headers)
 
 
+async def _disconnected(request: Request) -> None:
+    """Completes when the client goes away (the body is read, so the next ASGI message is the end)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
 async def _serve(kind: str, request: Request, state: State) -> Response:
     facilitator = _facilitator(state)
     body = await request.body()
-    handle = facilitator.verify if kind == "verify" else facilitator.settle
+    client_ip = _client_ip(request, facilitator.config)
+    if kind == "verify":
+        produce = lambda: facilitator.verify(body, client_ip)  # noqa: E731
+    else:  # a settle is told when its caller hangs up, so the payment's success is kept for a retry
+        produce = lambda: facilitator.settle(body, client_ip, lambda: _disconnected(request))  # noqa: E731
     with server_span(_tracer, f"POST {request.url.path}", request.headers) as span:
-        response = await _timed(kind, lambda: handle(body, _client_ip(request, facilitator.config)))
+        response = await _timed(kind, produce)
         span.set_attribute("http.response.status_code", response.status_code)
         return response
 
