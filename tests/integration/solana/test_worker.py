@@ -50,7 +50,8 @@ from x402fac.devnet.solana.instructions import (
     transfer_checked,
 )
 from x402fac.protocol import Reason
-from x402fac.worker import Confirmation, Outcome
+from x402fac.worker import Confirmation, Outcome, Submitted
+from x402fac.worker_solana.transaction import message_hash
 
 PRICE = 10_000  # 0.01 USDC
 TOKEN_2022 = Pubkey.from_string(TOKEN_2022_PROGRAM)
@@ -293,9 +294,10 @@ async def test_second_payment_for_the_same_memo_is_a_duplicate(
     assert solana_devnet.usdc_balance(second_payer.pubkey()) == 10 * USDC_UNIT
 
 
-async def test_resubmission_with_another_fee_payer_slot_gets_the_stored_answer(
+async def test_resubmission_with_another_fee_payer_slot_is_a_duplicate(
     gateway, solana_devnet, solana_payer, fee_payer, pay_to
 ):
+    """The fee-payer slot is not part of the payment: rewriting it makes no second payment."""
     tx = usdc_payment(solana_payer, pay_to, PRICE, fee_payer.pubkey(), solana_devnet.chain.latest_blockhash)
     requirements = solana_requirements(pay_to, PRICE, fee_payer.pubkey())
     first = await post(gateway, "/settle", solana_payment_body(requirements, tx))
@@ -303,7 +305,10 @@ async def test_resubmission_with_another_fee_payer_slot_gets_the_stored_answer(
 
     tampered = VersionedTransaction.populate(tx.message, [Signature(os.urandom(64)), tx.signatures[1]])
     again = await post(gateway, "/settle", solana_payment_body(requirements, tampered))
-    assert again == first
+    assert again["success"] is False
+    assert again["errorReason"] == Reason.DUPLICATE_SETTLEMENT, again
+    assert again["transaction"] == first["transaction"]
+    assert again["payer"] == str(solana_payer.pubkey())
     assert solana_devnet.usdc_balance(pay_to) == PRICE
 
 
@@ -329,17 +334,18 @@ async def test_concurrent_settles_of_one_payment_send_once(
         solana_devnet.rpc.methods["sendTransaction"] = original
     signature = signature_of(partially_signed(tx.message, [fee_payer, solana_payer]))
     assert sends == Counter({signature: 1})
-    # Each concurrent caller sees the outcome, or pending (the transaction id once it is recorded).
+    # One success per payment: every other copy is told it is a duplicate. A copy that arrives
+    # before the signature is recorded cannot name it yet (the pipeline knows none then).
+    winners = [answer for answer in answers if answer["success"]]
+    assert len(winners) == 1 and winners[0]["transaction"] == signature, answers
     for answer in answers:
-        if answer["success"]:
-            assert answer["transaction"] == signature
-        else:
-            assert answer["errorReason"] == Reason.SETTLEMENT_PENDING, answer
-            assert answer["transaction"] in (signature, "")
-    assert any(answer["success"] for answer in answers)
+        if not answer["success"]:
+            assert answer["errorReason"] == Reason.DUPLICATE_SETTLEMENT, answer
+            assert answer["transaction"] in (signature, ""), answer
     assert solana_devnet.usdc_balance(pay_to) == PRICE
-    final = await post(gateway, "/settle", body)
-    assert final["success"] is True and final["transaction"] == signature
+    later = await post(gateway, "/settle", body)
+    assert later["errorReason"] == Reason.DUPLICATE_SETTLEMENT, later
+    assert later["transaction"] == signature
 
 
 async def wait_until(predicate, timeout: float = 20.0) -> None:
@@ -370,6 +376,9 @@ async def test_late_confirmation_is_pending_then_final(
     await wait_until(lambda: chain.signature_status(signature)["confirmationStatus"] != "processed")
     final = await post(gateway, "/settle", body)
     assert final["success"] is True and final["transaction"] == signature
+    third = await post(gateway, "/settle", body)
+    assert third["errorReason"] == Reason.DUPLICATE_SETTLEMENT, third
+    assert third["transaction"] == signature
     assert solana_devnet.usdc_balance(pay_to) == PRICE
 
 
@@ -388,12 +397,16 @@ async def test_dropped_transaction_fails_once_its_blockhash_expires(
         chain.drop_transactions = False
     assert pending["errorReason"] == Reason.SETTLEMENT_PENDING, pending
     signature = pending["transaction"]
-    assert await solana_worker.confirm(signature, NETWORK, 0.2) == Outcome(
+    assert solana_devnet.chain.signature_status(signature) is None  # it never landed
+    record = await stack.ledger_record(message_hash(tx.message))
+    assert record is not None and record.transaction == signature
+    submitted = Submitted(signature, NETWORK, record.hint)
+    assert await solana_worker.resolve(submitted, 0.2) == Outcome(
         Confirmation.PENDING, message="not confirmed within 0.2s"
     )
 
     chain.advance(151)
-    dropped = await solana_worker.confirm(signature, NETWORK, 0.2)
+    dropped = await solana_worker.resolve(submitted, 0.2)
     assert dropped.status is Confirmation.DROPPED
     assert dropped.reason == Reason.BLOCKHASH_EXPIRED
     # The reconciler concludes it and releases the claim: the payment is refused on its merits now.
