@@ -5,7 +5,7 @@ import pytest
 
 from tests.fixtures.nano import XNO, NanoAccount, nano_payment_body, nano_requirements, nano_send_block
 from x402fac.protocol import Reason, VerifyRequest
-from x402fac.worker import Confirmation, Invalid, Prepared, Rejected
+from x402fac.worker import Confirmation, Invalid, Prepared, Rejected, Submitted
 from x402fac.worker_nano.config import NanoNetwork
 from x402fac.worker_nano.exact import ExactNanoScheme
 
@@ -30,12 +30,12 @@ async def test_failover_to_the_second_node(nano_rpc, nano_devnet, nano_funded_ac
     block, request = await request_for(nano_rpc, nano_devnet, payer, NanoAccount.generate())
     scheme = scheme_for(nano_devnet, DEAD_URL, nano_devnet.rpc_url)
     try:
-        identity = scheme.identify(request)
-        verified = await scheme.verify(request, identity)
-        prepared = await scheme.prepare(request, verified)
+        identity = await scheme.identify(request)
+        await scheme.verify(request, identity)
+        prepared = await scheme.prepare(request, identity)
         assert prepared.transaction == block.hash.hex().upper()
         await scheme.broadcast(prepared)
-        outcome = await scheme.confirm(prepared.transaction, "nano:devnet", 10, prepared.context)
+        outcome = await scheme.confirm(prepared, 10)
         assert outcome.status is Confirmation.CONFIRMED
         # Broadcasting it again is harmless ("Old block" means it is already there).
         await scheme.broadcast(prepared)
@@ -48,16 +48,14 @@ async def test_no_node_answers(nano_rpc, nano_devnet, nano_funded_account):
     _, request = await request_for(nano_rpc, nano_devnet, payer, NanoAccount.generate())
     scheme = scheme_for(nano_devnet, DEAD_URL)
     try:
-        identity = scheme.identify(request)
+        identity = await scheme.identify(request)
         with pytest.raises(Invalid) as caught:
             await scheme.verify(request, identity)
         assert caught.value.reason == Reason.NODE_UNAVAILABLE
         with pytest.raises(Rejected) as refused:
-            await scheme.broadcast(
-                Prepared(identity.payment_id, ("nano:devnet", request.payment_payload.payload["block"]))
-            )
+            await scheme.broadcast(Prepared(identity.payment_id, "nano:devnet", identity.payment))
         assert refused.value.reason == Reason.NODE_UNAVAILABLE and refused.value.retryable
-        outcome = await scheme.confirm(identity.payment_id, "nano:devnet", 0.1)
+        outcome = await scheme.resolve(Submitted(identity.payment_id, "nano:devnet"), 0.1)
         assert outcome.status is Confirmation.PENDING
     finally:
         await scheme.close()
@@ -68,8 +66,9 @@ async def test_fork_at_broadcast_is_a_final_refusal(nano_rpc, nano_devnet, nano_
     block, request = await request_for(nano_rpc, nano_devnet, payer, NanoAccount.generate())
     scheme = scheme_for(nano_devnet)
     try:
-        identity = scheme.identify(request)
-        prepared = await scheme.prepare(request, await scheme.verify(request, identity))
+        identity = await scheme.identify(request)
+        await scheme.verify(request, identity)
+        prepared = await scheme.prepare(request, identity)
         rival = await nano_send_block(
             nano_rpc,
             nano_devnet,
@@ -86,7 +85,7 @@ async def test_fork_at_broadcast_is_a_final_refusal(nano_rpc, nano_devnet, nano_
         assert "Fork" in refused.value.message
         assert refused.value.retryable is False
         # The block never made it: reconciling it finds nothing to wait for.
-        outcome = await scheme.confirm(prepared.transaction, "nano:devnet", 0.2)
+        outcome = await scheme.confirm(prepared, 0.2)
         assert outcome.status is Confirmation.DROPPED
     finally:
         await scheme.close()

@@ -88,7 +88,8 @@ async def test_verify_then_settle_moves_exactly_the_price(
     receivable = await nano_rpc.call("receivable", account=pay_to.address, threshold="1")
     assert receivable["blocks"] == {result["transaction"]: str(PRICE)}
     # Replay: the stored answer, and the block was published once.
-    assert await settle(gateway, body) == result
+    again = await settle(gateway, body)
+    assert again["errorReason"] == "duplicate_settlement" and again["transaction"] == result["transaction"]
     assert nano_devnet.devnet.process_requests[result["transaction"]] == 1
     # Verifying it again says what happened.
     again = await verify(gateway, body)
@@ -246,12 +247,11 @@ async def test_concurrent_settles_publish_once(gateway, nano_rpc, nano_devnet, n
     block_hash = block.hash.hex().upper()
     assert nano_devnet.devnet.process_requests[block_hash] == 1
     successes = [a for a in answers if a["success"]]
-    assert successes, answers
-    assert all(a == successes[0] for a in successes)
-    assert all(a["success"] or a["errorReason"] == "settlement_pending" for a in answers)
+    assert len(successes) == 1, answers
+    assert all(a["success"] or a["errorReason"] == "duplicate_settlement" for a in answers)
     assert all(a["transaction"] in (block_hash, "") for a in answers)
     final = await settle(gateway, body)
-    assert final == successes[0]
+    assert final["errorReason"] == "duplicate_settlement"
     assert final["transaction"] == block_hash
     state = await nano_rpc.call("account_info", account=payer.address, include_confirmed="true")
     assert int(state["confirmed_balance"]) == XNO - PRICE
