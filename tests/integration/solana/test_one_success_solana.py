@@ -1,0 +1,172 @@
+"""One payment, one success, on Solana through the real stack (issue 10): copies of a payment are told
+`duplicate_settlement` with the paying signature, forgeries leave no ledger state, and the chain moves
+the price once."""
+
+import asyncio
+import json
+import os
+from collections import Counter
+from contextlib import contextmanager
+
+import httpx
+import pytest
+from solders.keypair import Keypair
+from solders.message import to_bytes_versioned
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+
+from tests.fixtures.solana import (
+    USDC_UNIT,
+    partially_signed,
+    solana_payment_body,
+    solana_requirements,
+    usdc_payment,
+)
+from x402fac.protocol import Reason
+from x402fac.worker_solana.transaction import message_hash
+
+PRICE = 10_000  # 0.01 USDC
+
+
+@pytest.fixture
+def pay_to(solana_devnet):
+    seller = Keypair().pubkey()
+    solana_devnet.fund(seller)  # the seller's USDC account exists, as x402 requires
+    return seller
+
+
+@pytest.fixture
+def fee_payer(solana_devnet) -> Keypair:
+    return solana_devnet.fee_payers[0]
+
+
+@contextmanager
+def counted_sends(solana_devnet):
+    """Counts sendTransaction per signature on the devnet node."""
+    sends: Counter[str] = Counter()
+    original = solana_devnet.rpc.methods["sendTransaction"]
+
+    def counting_send(params):
+        signature = original(params)
+        sends[signature] += 1
+        return signature
+
+    solana_devnet.rpc.methods["sendTransaction"] = counting_send
+    try:
+        yield sends
+    finally:
+        solana_devnet.rpc.methods["sendTransaction"] = original
+
+
+def paying_signature(tx: VersionedTransaction, fee_payer: Keypair, payer: Keypair) -> str:
+    """The signature the settled transaction carries (our slot 0; ed25519 is deterministic)."""
+    return str(partially_signed(tx.message, [fee_payer, payer]).signatures[0])
+
+
+async def test_second_settle_is_a_duplicate_and_verify_says_why(
+    stack, solana_worker, solana_devnet, solana_payer, fee_payer, pay_to
+):
+    tx = usdc_payment(solana_payer, pay_to, PRICE, fee_payer.pubkey(), solana_devnet.chain.latest_blockhash)
+    body = solana_payment_body(solana_requirements(pay_to, PRICE, fee_payer.pubkey()), tx)
+    signature = paying_signature(tx, fee_payer, solana_payer)
+    with counted_sends(solana_devnet) as sends:
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+            first = (await http.post("/settle", json=body)).json()
+            second = (await http.post("/settle", json=body)).json()
+            verified = (await http.post("/verify", json=body)).json()
+    assert first["success"] is True and first["transaction"] == signature
+    assert second["success"] is False
+    assert second["errorReason"] == Reason.DUPLICATE_SETTLEMENT
+    assert second["transaction"] == signature
+    assert "already settled" in second["errorMessage"]
+    assert verified["isValid"] is False
+    assert verified["invalidReason"] == Reason.DUPLICATE_SETTLEMENT, verified
+    assert sends == Counter({signature: 1})
+    assert solana_devnet.usdc_balance(pay_to) == PRICE
+    assert solana_devnet.chain.signature_status(signature)["err"] is None
+
+
+async def test_ten_copies_over_two_gateways_one_success(
+    stack, solana_worker, solana_devnet, solana_payer, fee_payer, pay_to
+):
+    tx = usdc_payment(solana_payer, pay_to, PRICE, fee_payer.pubkey(), solana_devnet.chain.latest_blockhash)
+    requirements = solana_requirements(pay_to, PRICE, fee_payer.pubkey())
+    signature = paying_signature(tx, fee_payer, solana_payer)
+    # Copies differ in their JSON and in the fee-payer slot's bytes (ours to fill, not the payment's).
+    slots = [Signature.default(), Signature(os.urandom(64))]
+    bodies = [
+        solana_payment_body(
+            requirements, VersionedTransaction.populate(tx.message, [slots[i % 2], tx.signatures[1]])
+        )
+        for i in range(10)
+    ]
+    formats = [
+        {"separators": (",", ":")},
+        {"indent": 2},
+        {"sort_keys": True},
+        {"indent": 1, "sort_keys": True},
+        {},
+    ]
+    copies = [json.dumps(body, **formats[i % 5]) for i, body in enumerate(bodies)]
+    assert len(set(copies)) == 10
+    other = await stack.add_gateway()
+    headers = {"content-type": "application/json"}
+    payer_balance = solana_devnet.usdc_balance(solana_payer.pubkey())
+    with counted_sends(solana_devnet) as sends:
+        async with httpx.AsyncClient(timeout=30) as http:
+            answers = await asyncio.gather(
+                *(
+                    http.post(
+                        (stack.gateway_url if i % 2 else other.url) + "/settle", content=copy, headers=headers
+                    )
+                    for i, copy in enumerate(copies)
+                )
+            )
+    results = [answer.json() for answer in answers]
+    assert [answer.status_code for answer in answers] == [200] * 10
+    winners = [r for r in results if r["success"]]
+    assert len(winners) == 1 and winners[0]["transaction"] == signature, results
+    duplicates = [r for r in results if not r["success"]]
+    assert [r["errorReason"] for r in duplicates] == [Reason.DUPLICATE_SETTLEMENT] * 9, duplicates
+    # A copy that arrived before the signature was recorded cannot name it yet.
+    assert all(r["transaction"] in (signature, "") for r in duplicates), duplicates
+    assert sends == Counter({signature: 1})
+    assert solana_devnet.usdc_balance(pay_to) == PRICE
+    assert solana_devnet.usdc_balance(solana_payer.pubkey()) == payer_balance - PRICE
+    record = await stack.ledger_record(message_hash(tx.message))
+    assert record is not None and record.transaction == signature and record.delivered_at
+
+
+async def test_forged_payer_signatures_leave_no_ledger_state(
+    stack, solana_worker, solana_devnet, solana_payer, fee_payer, pay_to
+):
+    payer = str(solana_payer.pubkey())
+    requirements = solana_requirements(pay_to, PRICE, fee_payer.pubkey())
+    before = await stack.payer_settles(payer)
+    forged = []
+    for _ in range(12):
+        honest = usdc_payment(
+            solana_payer, pay_to, PRICE, fee_payer.pubkey(), solana_devnet.chain.latest_blockhash
+        )
+        impostor = Keypair()  # signs the payer's slot: the transaction names the payer as authority
+        fake = VersionedTransaction.populate(
+            honest.message, [Signature.default(), impostor.sign_message(to_bytes_versioned(honest.message))]
+        )
+        forged.append((fake, solana_payment_body(requirements, fake)))
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        answers = [(await http.post("/settle", json=body)).json() for _, body in forged]
+        assert [a["errorReason"] for a in answers] == [Reason.INVALID_SIGNATURE] * 12, answers
+        assert all(a["transaction"] == "" and a["success"] is False for a in answers)
+        for fake, _ in forged:
+            assert await stack.ledger_record(message_hash(fake.message)) is None
+        assert await stack.payer_settles(payer) == before
+        assert solana_devnet.usdc_balance(pay_to) == 0
+
+        own = usdc_payment(
+            solana_payer, pay_to, PRICE, fee_payer.pubkey(), solana_devnet.chain.latest_blockhash
+        )
+        settled = (await http.post("/settle", json=solana_payment_body(requirements, own))).json()
+    assert settled["success"] is True, settled
+    assert await stack.payer_settles(payer) == before + 1
+    assert solana_devnet.usdc_balance(pay_to) == PRICE
+    assert solana_devnet.usdc_balance(solana_payer.pubkey()) == 100 * USDC_UNIT - PRICE
