@@ -30,6 +30,8 @@ class Reason(StrEnum):
     SIMULATION_FAILED = "simulation_failed"
     NODE_UNAVAILABLE = "node_unavailable"
     CONFIRMATION_TIMEOUT = "confirmation_timeout"
+    AMOUNT_BELOW_MINIMUM = "amount_below_minimum"
+    FEE_TOO_HIGH = "fee_too_high"
 
     # Nano
     INVALID_BLOCK = "invalid_block"
@@ -61,6 +63,8 @@ class Reason(StrEnum):
     MEMO_MISMATCH = "memo_mismatch"
     LOOKUP_TABLE_UNRESOLVED = "lookup_table_unresolved"
     BLOCKHASH_EXPIRED = "blockhash_expired"
+    COMPUTE_LIMIT_TOO_HIGH = "compute_limit_too_high"
+    MINT_EXTENSION_NOT_ALLOWED = "mint_extension_not_allowed"
 
 
 # One line per code for the README table and OpenAPI descriptions.
@@ -84,6 +88,8 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.SIMULATION_FAILED: "Simulating the transfer failed; the message carries the cause.",
     Reason.NODE_UNAVAILABLE: "No RPC node of the network answered.",
     Reason.CONFIRMATION_TIMEOUT: "The network did not confirm in time.",
+    Reason.AMOUNT_BELOW_MINIMUM: "`amount` is below the minimum this network and asset accept (never 0).",
+    Reason.FEE_TOO_HIGH: "The fee we would pay for the settlement is above the network's configured maximum.",
     Reason.INVALID_BLOCK: "Nano: the block is not a well-formed state send block.",
     Reason.INVALID_WORK: "Nano: proof of work is below the network threshold for the block's root.",
     Reason.FRONTIER_MOVED: "Nano: `previous` is not the account's current frontier.",
@@ -101,7 +107,7 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.FEE_PAYER_IN_INSTRUCTION: "Solana: our fee payer appears in an instruction's accounts.",
     Reason.INVALID_INSTRUCTIONS: "Solana: instruction count or order is not the exact layout.",
     Reason.UNKNOWN_INSTRUCTION: "Solana: an instruction other than compute budget, transfer, Memo, Lighthouse.",
-    Reason.COMPUTE_PRICE_TOO_HIGH: "Solana: compute unit price above 5,000,000 micro-lamports.",
+    Reason.COMPUTE_PRICE_TOO_HIGH: "Solana: compute unit price above the cap (default 5,000,000 micro-lamports).",
     Reason.MINT_MISMATCH: "Solana: the transfer's mint is not `asset`.",
     Reason.ASSET_NOT_A_MINT: "Solana: `asset` is not a Token / Token-2022 mint.",
     Reason.MISSING_SIGNATURE: "Solana: a required signature other than the fee payer's is missing or invalid.",
@@ -109,4 +115,6 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.MEMO_MISMATCH: "Solana: the memo differs from `extra.memo`.",
     Reason.LOOKUP_TABLE_UNRESOLVED: "Solana: an address lookup table could not be resolved.",
     Reason.BLOCKHASH_EXPIRED: "Solana: the transaction's blockhash expired.",
+    Reason.COMPUTE_LIMIT_TOO_HIGH: "Solana: the compute unit limit (or the runtime default without one) is above the cap.",
+    Reason.MINT_EXTENSION_NOT_ALLOWED: "Solana: a Token-2022 extension that can take a cut or move funds back (allow it in config).",
 }
