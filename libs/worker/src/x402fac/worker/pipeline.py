@@ -13,6 +13,7 @@ its one success. Nothing is broadcast unless this request holds the claim and re
 transaction id first, and after that no answer says nothing was sent.
 """
 
+import asyncio
 import logging
 import time
 import uuid
@@ -149,6 +150,7 @@ class Pipeline:
         self.ledger = ledger or LedgerClient(nc)
         self._routes = {(s.name, network): s for s in schemes for network in s.networks()}
         self._networks = {network for s in schemes for network in s.networks()}
+        self._background: set[asyncio.Task] = set()
 
     # ---- routing ------------------------------------------------------------------------------
 
@@ -395,7 +397,22 @@ class Pipeline:
         try:
             await self.ledger.detach(requester.payment_id, requester.id)
         except BusError:
-            log.warning("could not detach %s from %s", requester.id, requester.payment_id)
+            # Until it is detached, copies are told the payment is busy: keep trying in the background
+            # (the attachment also ends by itself at the request's deadline).
+            task = asyncio.create_task(self._detach_until_deadline(requester))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _detach_until_deadline(self, requester: Requester) -> None:
+        delay = 0.5
+        while time.time() < requester.deadline:
+            await asyncio.sleep(delay)
+            try:
+                await self.ledger.detach(requester.payment_id, requester.id)
+                return
+            except BusError:
+                delay = min(delay * 2, 5.0)
+        log.warning("could not detach %s from %s before its deadline", requester.id, requester.payment_id)
 
     async def detach(self, requester: Requester) -> None:
         """The request stopped waiting (its caller hung up): it must not be handed the success."""
@@ -413,10 +430,12 @@ class Pipeline:
         now = time.time()
         for record, revision in zip(pending.records, pending.revisions, strict=True):
             scheme = schemes.get(record.network)
-            if scheme is None or record.attached_live(now):
-                continue  # a live request is working on it
+            if scheme is None:
+                continue
             if record.state is RecordState.CLAIMED:
-                if now - record.updated_at > STALE_CLAIM_SECONDS:
+                # Storing a verdict never hands a success out, but releasing a claim would pull it
+                # from under a live request that is still preparing it.
+                if now - record.updated_at > STALE_CLAIM_SECONDS and not record.attached_live(now):
                     moved += (await self.ledger.release(record.payment_id, revision, "stale_claim")).ok
                 continue
             submitted = Submitted(record.transaction, record.network, record.hint)

@@ -1,0 +1,115 @@
+"""One payment, one success, at the pipeline level: forgeries leave no state, answers after a broadcast
+never claim nothing was sent, and a request that stopped waiting leaves the success to its retry."""
+
+import asyncio
+import uuid
+
+import httpx
+
+from tests.fixtures.stack import Stack
+from x402fac.ledger.config import LedgerConfig
+from x402fac.ledger.service import start_ledger
+
+from .conftest import LedgerBookScheme, payment
+
+
+class LedgerOutageScheme(LedgerBookScheme):
+    """The ledger goes away right after the transaction is broadcast."""
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__()
+        self.stack = stack
+
+    async def broadcast(self, prepared) -> None:
+        await super().broadcast(prepared)
+        if prepared.attempt.get("ledger_outage"):
+            await self.stack.ledger.stop()
+
+
+class StallingScheme(LedgerBookScheme):
+    """prepare takes `stall` seconds the first time (a worker stuck on a slow node)."""
+
+    async def prepare(self, request, identity):
+        stall = identity.payment.get("stall", 0)
+        if stall and self.arrivals[identity.payment["id"]] == 1:
+            await asyncio.sleep(stall)
+        return await super().prepare(request, identity)
+
+
+async def test_forged_payments_create_no_claim_and_spend_no_quota(book_stack):
+    stack, scheme = book_stack
+    victim = f"victim-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        forged_ids = [uuid.uuid4().hex for _ in range(12)]
+        answers = [
+            (await http.post("/settle", json=payment(i, payer=victim, forged=True))).json()
+            for i in forged_ids
+        ]
+        assert all(a["errorReason"] == "invalid_signature" for a in answers)
+        for forged_id in forged_ids:
+            assert await stack.ledger_record(f"test/{forged_id}") is None
+        assert await stack.payer_settles(victim) == 0
+        own = (await http.post("/settle", json=payment(uuid.uuid4().hex, payer=victim))).json()
+    assert own["success"] is True
+    assert await stack.payer_settles(victim) == 1
+
+
+async def test_ledger_unreachable_after_broadcast_answers_pending_then_final():
+    stack = await Stack.start()
+    try:
+        scheme = LedgerOutageScheme(stack)
+        worker = await stack.start_worker("evm", [scheme], reconcile_interval=3600)
+        gateway = await stack.add_gateway(settle_timeout=4)
+        body = payment(uuid.uuid4().hex, ledger_outage=True)
+        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        async with httpx.AsyncClient(timeout=30) as http:
+            first = await http.post(gateway.url + "/settle", json=body)
+            assert first.status_code == 200
+            assert first.json()["errorReason"] == "settlement_pending"
+            assert first.json()["transaction"] == f"tx-{payment_id}"
+            stack.ledger = await start_ledger(stack.nc, LedgerConfig(payer_settle_limit=1_000_000))
+            record = None
+            for _ in range(100):  # the reconciler concludes the record from the chain
+                await worker.pipeline.reconcile_once(older_than_seconds=0)
+                record = await stack.ledger_record(payment_id)
+                if record is not None and record.state == "settled":
+                    break
+                await asyncio.sleep(0.1)
+            assert record is not None and record.state == "settled" and record.delivered_at == 0
+            retried = None
+            for _ in range(100):  # the retry gets the one success once the old request is detached
+                retried = (await http.post(gateway.url + "/settle", json=body)).json()
+                if retried["success"]:
+                    break
+                assert retried["errorReason"] == "duplicate_settlement"
+                await asyncio.sleep(0.2)
+            third = (await http.post(gateway.url + "/settle", json=body)).json()
+        assert retried["success"] is True and retried["transaction"] == f"tx-{payment_id}"
+        assert third["errorReason"] == "duplicate_settlement"
+        assert scheme.broadcasts[f"tx-{payment_id}"] == 1
+    finally:
+        await stack.close()
+
+
+async def test_worker_timeout_is_not_pending_and_the_retry_settles_once():
+    stack = await Stack.start()
+    try:
+        scheme = StallingScheme()
+        await stack.start_worker("evm", [scheme])
+        gateway = await stack.add_gateway(settle_timeout=1.5)
+        body = payment(uuid.uuid4().hex, stall=3)
+        tx = f"tx-test/{body['paymentPayload']['payload']['id']}"
+        async with httpx.AsyncClient(timeout=30) as http:
+            first = await http.post(gateway.url + "/settle", json=body)
+            # no transaction is known to the gateway, so it does not claim one is pending
+            assert first.status_code == 503
+            assert first.json()["error"] == "worker_timeout"
+            assert "retry" in first.json()["message"]
+            await asyncio.sleep(2.5)  # the stalled attempt finishes and finds it was detached
+            retried = (await http.post(stack.gateway_url + "/settle", json=body)).json()
+            again = (await http.post(stack.gateway_url + "/settle", json=body)).json()
+        assert retried["success"] is True and retried["transaction"] == tx
+        assert again["errorReason"] == "duplicate_settlement"
+        assert scheme.broadcasts[tx] == 1
+    finally:
+        await stack.close()
