@@ -3,7 +3,8 @@
 Resource server: FastAPI + the SDK's payment middleware + its `exact` EVM server scheme, with our
 gateway as facilitator. Client: the SDK's x402HttpxClient with an eth_account signer and the SDK's
 default asset for Base Sepolia (the devnet's USDC sits at that address). PAYMENT-RESPONSE names a
-mined transaction and the balances move by exactly the price.
+mined transaction and the balances move by exactly the price; the same PAYMENT-SIGNATURE replayed on
+another request buys nothing (one payment, one success).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import httpx
 import pytest
 from eth_account import Account
 from x402 import x402Client
-from x402.http.clients import x402HttpxClient
+from x402.http.clients.httpx import x402AsyncTransport
 from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 from x402.mechanisms.evm.exact import ExactEvmServerScheme, register_exact_evm_client
 
@@ -23,6 +24,18 @@ from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 NETWORK = "eip155:84532"
 PRICE = "$0.001"
 PRICE_UNITS = 1_000  # USDC has 6 decimals
+
+
+class RecordingTransport(httpx.AsyncHTTPTransport):
+    """The wire under the SDK's payment transport: keeps every request it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[httpx.Request] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(request)
+        return await super().handle_async_request(request)
 
 
 async def usdc_balance(info: dict, address: str) -> int:
@@ -74,11 +87,15 @@ async def test_pay_for_a_resource_in_usdc_on_base_sepolia_devnet(seller, evm_dev
     assert offer.extra["name"] == "USDC" and offer.extra["version"] == "2"
 
     client = register_exact_evm_client(x402Client(), payer, networks=NETWORK)
-    async with x402HttpxClient(client, timeout=60) as http:
+    wire = RecordingTransport()
+    async with httpx.AsyncClient(transport=x402AsyncTransport(client, wire), timeout=60) as http:
         paid = await http.get(f"{resource.url}/weather")
 
     assert paid.status_code == 200, paid.text
     assert paid.json() == {"forecast": "sunny"}
+    [signature_header] = [
+        r.headers["PAYMENT-SIGNATURE"] for r in wire.sent if "PAYMENT-SIGNATURE" in r.headers
+    ]
     settlement = decode_payment_response_header(paid.headers["PAYMENT-RESPONSE"])
     assert settlement.success is True
     assert settlement.network == NETWORK
@@ -91,4 +108,11 @@ async def test_pay_for_a_resource_in_usdc_on_base_sepolia_devnet(seller, evm_dev
     assert receipt["to"].lower() == evm_devnet["usdc"]["address"].lower()
     assert tx["from"] in [f["address"].lower() for f in evm_devnet["facilitators"]]
     assert await usdc_balance(evm_devnet, payer.address) == 50_000 - PRICE_UNITS
+    assert await usdc_balance(evm_devnet, pay_to) == PRICE_UNITS
+
+    # A client replaying the paid request's header gets no second response, and nothing moves.
+    async with httpx.AsyncClient(timeout=60) as plain:
+        replayed = await plain.get(f"{resource.url}/weather", headers={"PAYMENT-SIGNATURE": signature_header})
+    assert replayed.status_code == 402, replayed.text
+    assert "forecast" not in replayed.text
     assert await usdc_balance(evm_devnet, pay_to) == PRICE_UNITS

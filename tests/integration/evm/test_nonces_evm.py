@@ -31,14 +31,15 @@ async def lone_signer(evm_devnet):
 
 
 async def prepare(scheme: ExactEvmScheme, request):
-    identity = scheme.identify(request)
-    return await scheme.prepare(request, await scheme.verify(request, identity))
+    identity = await scheme.identify(request)
+    await scheme.verify(request, identity)
+    return await scheme.prepare(request, identity)
 
 
 async def settle(scheme: ExactEvmScheme, request) -> str:
     prepared = await prepare(scheme, request)
     await scheme.broadcast(prepared)
-    outcome = await scheme.confirm(prepared.transaction, NETWORK, 15, prepared.context)
+    outcome = await scheme.confirm(prepared, 15)
     assert outcome.status == "confirmed", outcome
     return prepared.transaction
 
@@ -62,7 +63,7 @@ async def test_nonce_taken_behind_our_back_is_rejected_then_recovered(evm_devnet
     await settle(scheme, payment_request(evm_devnet, payer, pay_to, 100))
     request = payment_request(evm_devnet, payer, pay_to, 200)
     prepared = await prepare(scheme, request)
-    taken = prepared.context.nonce
+    taken = prepared.attempt.nonce
     async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:  # someone else uses the signer key
         await rpc.wait_receipt(await rpc.send("0x" + bytes(signer.key).hex(), signer.address, nonce=taken))
     with pytest.raises(Rejected) as rejected:
@@ -87,8 +88,8 @@ async def test_refused_broadcast_frees_its_nonce_for_the_next_settle(evm_devnet,
             await scheme.broadcast(prepared)
         await rpc.call("anvil_setBalance", signer.address, hex(10**20))
     reused = await settle(scheme, payment_request(evm_devnet, payer, pay_to, 300))
-    assert await tx_nonce(evm_devnet, reused) == prepared.context.nonce
-    assert await signer_txs(evm_devnet, signer.address) == (prepared.context.nonce + 1,) * 2
+    assert await tx_nonce(evm_devnet, reused) == prepared.attempt.nonce
+    assert await signer_txs(evm_devnet, signer.address) == (prepared.attempt.nonce + 1,) * 2
 
 
 async def test_refused_broadcast_with_a_later_tx_waiting_is_filled(evm_devnet, lone_signer) -> None:
@@ -105,10 +106,10 @@ async def test_refused_broadcast_with_a_later_tx_waiting_is_filled(evm_devnet, l
             await scheme.broadcast(first)
         await rpc.call("anvil_setBalance", signer.address, balance)
     # No settle comes to reuse the nonce: the manager fills it so the waiting transfer is mined.
-    outcome = await scheme.confirm(second.transaction, NETWORK, 15, second.context)
+    outcome = await scheme.confirm(second, 15)
     assert outcome.status == "confirmed"
-    assert await tx_nonce(evm_devnet, second.transaction) == first.context.nonce + 1
-    assert await signer_txs(evm_devnet, signer.address) == (first.context.nonce + 2,) * 2
+    assert await tx_nonce(evm_devnet, second.transaction) == first.attempt.nonce + 1
+    assert await signer_txs(evm_devnet, signer.address) == (first.attempt.nonce + 2,) * 2
 
 
 async def test_prepared_but_never_broadcast_is_abandoned_and_dropped(
@@ -121,12 +122,12 @@ async def test_prepared_but_never_broadcast_is_abandoned_and_dropped(
     never_sent = await prepare(scheme, payment_request(evm_devnet, payer, pay_to, 100))
     waiting = await prepare(scheme, payment_request(evm_devnet, payer, pay_to, 200))
     await scheme.broadcast(waiting)
-    assert (await scheme.confirm(waiting.transaction, NETWORK, 15, waiting.context)).status == "confirmed"
-    dropped = await scheme.confirm(never_sent.transaction, NETWORK, 0.2, never_sent.context)
+    assert (await scheme.confirm(waiting, 15)).status == "confirmed"
+    dropped = await scheme.confirm(never_sent, 0.2)
     assert dropped.status == "dropped"
     with pytest.raises(Rejected, match="expired"):
         await scheme.broadcast(never_sent)
-    assert await signer_txs(evm_devnet, signer.address) == (never_sent.context.nonce + 2,) * 2
+    assert await signer_txs(evm_devnet, signer.address) == (never_sent.attempt.nonce + 2,) * 2
 
 
 class FlakyProxy:
@@ -179,7 +180,7 @@ async def test_broadcast_with_unknown_delivery_is_resent_and_mined(evm_devnet, m
         proxy.lose_next_send = True
         with pytest.raises(NodeUnavailable):
             await scheme.broadcast(prepared)  # the pipeline answers settlement_pending with this tx
-        outcome = await scheme.confirm(prepared.transaction, NETWORK, 15, prepared.context)
+        outcome = await scheme.confirm(prepared, 15)
         assert outcome.status == "confirmed"  # the same signed bytes were sent again
         assert await signer_txs(evm_devnet, Account.from_key(key).address) == (1, 1)
     finally:

@@ -1,5 +1,6 @@
 """Settle outcomes other than a prompt success: a reverted transfer names its cause; a transfer not
-mined in time answers settlement_pending with its transaction, and a retry gets the final answer."""
+mined in time answers settlement_pending with its transaction, a retry gets the one success, and a
+copy after that is told duplicate_settlement with the same transaction."""
 
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ async def test_reverted_transfer_fails_with_its_cause(evm_devnet, evm_scheme) ->
     pay_to = Account.create().address
     first, second = (payment_request(evm_devnet, payer, pay_to, 1_000) for _ in range(2))
     # Both verify while the balance covers each alone; both are sent; the later one must revert.
-    verified = [await evm_scheme.verify(r, evm_scheme.identify(r)) for r in (first, second)]
-    prepared = [await evm_scheme.prepare(r, v) for r, v in zip((first, second), verified, strict=True)]
+    identities = [await evm_scheme.identify(r) for r in (first, second)]
+    for request, identity in zip((first, second), identities, strict=True):
+        await evm_scheme.verify(request, identity)
+    prepared = [await evm_scheme.prepare(r, i) for r, i in zip((first, second), identities, strict=True)]
     for p in prepared:
         await evm_scheme.broadcast(p)
-    outcomes = [await evm_scheme.confirm(p.transaction, NETWORK, 15, p.context) for p in prepared]
+    outcomes = [await evm_scheme.confirm(p, 15) for p in prepared]
     assert [o.status for o in outcomes] == ["confirmed", "failed"]
     assert outcomes[1].reason == "settlement_failed"
     assert outcomes[1].message == "transaction reverted: ERC20: transfer amount exceeds balance"
@@ -57,7 +60,11 @@ async def test_not_mined_in_time_is_pending_then_final_on_retry(stack, evm_devne
             final = (await http.post("/settle", json=request)).json()
             if final["success"]:
                 break
+            assert final["errorReason"] == "settlement_pending", final
+            assert final["transaction"] == pending["transaction"]
             await asyncio.sleep(0.2)
+        again = (await http.post("/settle", json=request)).json()
+        receipt = await rpc.call("eth_getTransactionReceipt", pending["transaction"])
     assert final == {
         "success": True,
         "transaction": pending["transaction"],
@@ -65,3 +72,7 @@ async def test_not_mined_in_time_is_pending_then_final_on_retry(stack, evm_devne
         "payer": payer.address,
         "amount": "2000",
     }
+    # The success was handed out once: a further copy is told the payment was settled, by which tx.
+    assert again["success"] is False and again["errorReason"] == "duplicate_settlement"
+    assert again["transaction"] == pending["transaction"]
+    assert receipt["status"] == "0x1"

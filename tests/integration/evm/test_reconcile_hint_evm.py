@@ -7,7 +7,7 @@ from eth_account import Account
 
 from tests.fixtures.evm import funded_signer_key
 from x402fac.devnet.evm.rpc import DevnetRpc
-from x402fac.worker import Confirmation
+from x402fac.worker import Confirmation, Submitted
 from x402fac.worker_evm.config import network_from_devnet
 from x402fac.worker_evm.exact import ExactEvmScheme
 
@@ -25,11 +25,11 @@ async def test_unknown_tx_whose_nonce_was_used_is_dropped_only_with_the_hint(evm
     fresh = ExactEvmScheme([replace(network_from_devnet(evm_devnet), signer_keys=(key,))])
     never_sent = "0x" + os.urandom(32).hex()
     try:
-        assert (await fresh.confirm(never_sent, NETWORK, 0.2, "")).status is Confirmation.PENDING
-        dropped = await fresh.confirm(never_sent, NETWORK, 0.2, f"{signer}/0")
+        assert (await fresh.resolve(Submitted(never_sent, NETWORK, ""), 0.2)).status is Confirmation.PENDING
+        dropped = await fresh.resolve(Submitted(never_sent, NETWORK, f"{signer}/0"), 0.2)
         assert dropped.status is Confirmation.DROPPED
         assert "nonce 0" in dropped.message
-        later_nonce = await fresh.confirm(never_sent, NETWORK, 0.2, f"{signer}/1")
+        later_nonce = await fresh.resolve(Submitted(never_sent, NETWORK, f"{signer}/1"), 0.2)
         assert later_nonce.status is Confirmation.PENDING
     finally:
         await fresh.close()

@@ -80,7 +80,7 @@ async def test_fifty_concurrent_settles_one_second_blocks(stack, evm_devnet_1s) 
         await settle_many_distinct(stack, evm_devnet_1s, 50, payers=5)
 
 
-async def test_one_payment_settled_twenty_times_broadcasts_once(stack, evm_devnet) -> None:
+async def test_one_payment_settled_twenty_times_broadcasts_once_and_succeeds_once(stack, evm_devnet) -> None:
     payer = await funded_payer(evm_devnet, 1_000_000)
     pay_to = Account.create().address
     request = body(payment_request(evm_devnet, payer, pay_to, 4_321))
@@ -92,20 +92,24 @@ async def test_one_payment_settled_twenty_times_broadcasts_once(stack, evm_devne
         answers = [
             a.json() for a in await asyncio.gather(*(http.post("/settle", json=request) for _ in range(20)))
         ]
-        successes = [a for a in answers if a["success"]]
-        assert successes, answers
-        transaction = successes[0]["transaction"]
-        for answer in answers:
-            assert answer["success"] or answer["errorReason"] == "settlement_pending", answer
-            assert answer["transaction"] in (transaction, "")
+        [success] = [a for a in answers if a["success"]]
+        transaction = success["transaction"]
+        copies = [a for a in answers if not a["success"]]
+        assert len(copies) == 19
+        for answer in copies:
+            assert answer["errorReason"] == "duplicate_settlement", answer
+            assert answer["transaction"] in (transaction, ""), answer  # "" while the first has not signed yet
         repeat = (await http.post("/settle", json=request)).json()
-    assert repeat == {
+    assert success == {
         "success": True,
         "transaction": transaction,
         "network": "eip155:84532",
         "payer": payer.address,
         "amount": "4321",
     }
+    assert repeat["success"] is False and repeat["errorReason"] == "duplicate_settlement"
+    assert repeat["transaction"] == transaction and repeat["network"] == "eip155:84532"
+    assert "already settled" in repeat["errorMessage"]
     after = await nonce_counts(evm_devnet)
     assert sum(after[a][0] - before[a][0] for a in after) == 1
     assert await usdc_balance(evm_devnet, pay_to) == 4_321

@@ -22,7 +22,7 @@ async def reason_of(scheme: ExactEvmScheme, request: VerifyRequest) -> tuple[str
     """(reason, message) of an invalid payment, None when valid (the pipeline's verify steps)."""
     try:
         check_binding(request)
-        identity = scheme.identify(request)
+        identity = await scheme.identify(request)
         await scheme.verify(request, identity)
     except Invalid as invalid:
         return invalid.reason, invalid.message
@@ -30,12 +30,11 @@ async def reason_of(scheme: ExactEvmScheme, request: VerifyRequest) -> tuple[str
 
 
 async def settle_directly(scheme: ExactEvmScheme, request: VerifyRequest) -> str:
-    identity = scheme.identify(request)
-    prepared = await scheme.prepare(request, await scheme.verify(request, identity))
+    identity = await scheme.identify(request)
+    await scheme.verify(request, identity)
+    prepared = await scheme.prepare(request, identity)
     await scheme.broadcast(prepared)
-    outcome = await scheme.confirm(
-        prepared.transaction, request.payment_requirements.network, 10, prepared.context
-    )
+    outcome = await scheme.confirm(prepared, 10)
     assert outcome.status == "confirmed", outcome
     return prepared.transaction
 
@@ -63,7 +62,7 @@ async def test_valid_payment_verifies_and_reads_only(evm_devnet, evm_scheme, pay
     assert await reason_of(evm_scheme, request) is None
     assert await reason_of(evm_scheme, request) is None  # nothing was consumed
     assert await usdc_balance(evm_devnet, payer.address) == before
-    identity = evm_scheme.identify(request)
+    identity = await evm_scheme.identify(request)
     nonce = request.payment_payload.payload["authorization"]["nonce"]
     assert (
         identity.payment_id
@@ -237,7 +236,7 @@ async def test_settle_checks_refuse_an_asset_without_code(evm_devnet, payer) -> 
     )
     try:
         with pytest.raises(Invalid) as refused:
-            await fresh.verify_for_settle(request, fresh.identify(request))
+            await fresh.verify_for_settle(request, await fresh.identify(request))
         assert refused.value.reason == "asset_not_a_contract"
     finally:
         await fresh.close()
