@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import coincurve
 from eth_abi import encode
 from eth_account import Account
@@ -28,6 +27,7 @@ from eth_utils import to_checksum_address
 from x402fac.devnet.evm import CHAIN_ID, NETWORK, USDC_ADDRESS, USDC_NAME, USDC_VERSION, EvmDevnet
 from x402fac.devnet.evm.contracts import artifacts_path, load_artifacts
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
+from x402fac.worker.rpc import NodeUnavailable
 
 DOMAIN_TYPEHASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -157,11 +157,10 @@ class Chain:
 
     def __init__(self, info: dict[str, Any]) -> None:
         self.info = info
-        self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60))
-        self.rpc = DevnetRpc(info["rpcUrl"], self.session)
+        self.rpc = DevnetRpc(info["rpcUrl"], timeout=60)
 
     async def close(self) -> None:
-        await self.session.close()
+        await self.rpc.close()
 
     async def fund(self, addresses: Iterable[str], amount: int = PAYER_USDC) -> None:
         """Mints `amount` USDC to each address: signed locally in one nonce run, sent, then awaited."""
@@ -278,8 +277,7 @@ class AutomineNudge:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _watch(self) -> None:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
-            rpc = DevnetRpc(self.rpc_url, session)
+        async with DevnetRpc(self.rpc_url, timeout=10) as rpc:
             seen_pending = False
             while True:
                 await asyncio.sleep(self.interval)
@@ -290,7 +288,7 @@ class AutomineNudge:
                         self.nudges += 1
                         pending = False
                     seen_pending = pending
-                except (aiohttp.ClientError, TimeoutError):
+                except (NodeUnavailable, TimeoutError):
                     seen_pending = False
 
 

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from bench import targets
 from bench.evm import Payment
 from bench.targets import Proc, terminate
@@ -31,6 +29,8 @@ from x402fac.nano import (
     parse_threshold,
     public_key,
 )
+from x402fac.nano.node import NanoNode
+from x402fac.worker.rpc import FailoverHttp
 
 PAYMENT_RAW = 10**24  # 0.000001 XNO
 
@@ -39,43 +39,32 @@ PAYMENT_RAW = 10**24  # 0.000001 XNO
 class NanoChain:
     proc: Proc
     info: dict[str, Any]
-    session: aiohttp.ClientSession
+    node: NanoNode
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
-    async def call(self, action: str, **params: Any) -> dict[str, Any]:
-        async with self.session.post(self.info["rpcUrl"], json={"action": action, **params}) as response:
-            answer = await response.json(content_type=None)
-        if "error" in answer:
-            raise RuntimeError(f"{action}: {answer['error']}")
-        return answer
-
     async def receivable(self, address: str) -> set[str]:
-        answer = await self.call(
-            "receivable", account=address, count="100000", include_only_confirmed="false"
-        )
-        blocks = answer.get("blocks") or []
-        return {h.upper() for h in blocks}
+        return await self.node.receivable(address)
 
     async def wait_confirmed(self, hashes: set[str], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
         pending = set(hashes)
         while pending and time.monotonic() < deadline:
-            answer = await self.call("blocks_info", hashes=sorted(pending))
-            pending = {h for h, b in (answer.get("blocks") or {}).items() if b.get("confirmed") != "true"}
+            blocks = await self.node.blocks_info(sorted(pending))
+            pending = {h for h in pending if blocks.get(h, {}).get("confirmed") != "true"}
             if pending:
                 await asyncio.sleep(0.1)
 
     async def close(self) -> None:
-        await self.session.close()
+        await self.node.close()
         await terminate(self.proc)
 
 
 async def start_devnet(data_dir: Path, port: int, payers: int) -> NanoChain:
     proc, info = await targets.start_devnet("nano", data_dir, port, payers, timeout=600)
-    return NanoChain(proc, info, aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)))
+    return NanoChain(proc, info, NanoNode(FailoverHttp([info["rpcUrl"]], timeout=60)))
 
 
 def requirements(info: dict[str, Any], pay_to: str, amount: int = PAYMENT_RAW) -> dict[str, Any]:
@@ -116,7 +105,9 @@ async def payer_states(chain: NanoChain, keys: list[dict[str, str]]) -> list[Pay
     threshold = parse_threshold(chain.info["workThresholds"]["send"])
     states = []
     for key in keys:
-        state = await chain.call("account_info", account=key["account"])
+        state = await chain.node.account_info(key["account"])
+        if state is None:
+            raise ValueError(f"devnet payer {key['account']} is not opened")
         frontier = parse_hash(state["frontier"])
         work = await asyncio.to_thread(generate_work, frontier, threshold)
         states.append(

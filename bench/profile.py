@@ -31,6 +31,7 @@ from bench import evm, loadgen
 from bench.procstat import CpuMeter
 from bench.targets import X402fac, free_port
 from x402fac.bus import connect, request_raw, subjects
+from x402fac.worker.rpc import JsonRpcClient
 
 
 @dataclass
@@ -219,7 +220,8 @@ async def profile_x402fac(quick: bool, say: Callable[[str], None] = print) -> di
         times = 50 if quick else 300
         no_family = _body_for_network(sample, "foo:bar")
         not_served = _body_for_network(sample, "eip155:1")
-        rpc = devnet.info["rpcUrl"]
+        direct = JsonRpcClient([devnet.info["rpcUrl"]])
+        via_recorder = JsonRpcClient([recorder.url])
         result["hops_median_ms"] = {
             "http_gateway_only (network of no family)": await _median_ms(
                 times, lambda: client.send(target.url + "/verify", no_family, False)
@@ -237,23 +239,11 @@ async def profile_x402fac(quick: bool, say: Callable[[str], None] = print) -> di
                 times, lambda: request_raw(nc, subjects.LEDGER_LOOKUP, b'{"payment_id":"bench/none"}', 5)
             ),
             "anvil_eth_call_direct": await _median_ms(times, lambda: chain.balance_of(payers[0].address)),
-            "anvil_via_recorder_proxy": await _median_ms(
-                times,
-                lambda: _post(
-                    client.session,
-                    recorder.url,
-                    {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
-                ),
-            ),
-            "anvil_direct_eth_blockNumber": await _median_ms(
-                times,
-                lambda: _post(
-                    client.session,
-                    rpc,
-                    {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []},
-                ),
-            ),
+            "anvil_via_recorder_proxy": await _median_ms(times, lambda: via_recorder.call("eth_blockNumber")),
+            "anvil_direct_eth_blockNumber": await _median_ms(times, lambda: direct.call("eth_blockNumber")),
         }
+        await direct.close()
+        await via_recorder.close()
         await nc.close()
         # CPU per process per request, at concurrency 8 (RPC still through the proxy).
         assert devnet.process is not None
@@ -301,8 +291,3 @@ async def profile_x402fac(quick: bool, say: Callable[[str], None] = print) -> di
         await chain.close()
         await devnet.stop()
     return result
-
-
-async def _post(session: aiohttp.ClientSession, url: str, body: dict) -> None:
-    async with session.post(url, json=body) as response:
-        await response.read()

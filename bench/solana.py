@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from solders.hash import Hash
 from solders.instruction import Instruction
 from solders.keypair import Keypair
@@ -31,6 +30,7 @@ from bench.evm import Payment
 from bench.targets import Proc, terminate
 from x402fac.devnet.solana import NETWORK, USDC_DECIMALS, USDC_MINT, faucet_transaction
 from x402fac.devnet.solana.instructions import ata, memo, transfer_checked
+from x402fac.worker.rpc import JsonRpcClient
 
 PAYMENT_UNITS = 1_000  # 0.001 USDC
 COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
@@ -40,19 +40,14 @@ COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111
 class SolanaChain:
     proc: Proc
     info: dict[str, Any]
-    session: aiohttp.ClientSession
+    rpc: JsonRpcClient
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     async def call(self, method: str, *params: Any) -> Any:
-        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-        async with self.session.post(self.info["rpc_url"], json=body) as response:
-            answer = await response.json(content_type=None)
-        if "error" in answer:
-            raise RuntimeError(f"{method}: {answer['error']}")
-        return answer["result"]
+        return await self.rpc.call(method, *params)
 
     async def blockhash(self) -> Hash:
         latest = await self.call("getLatestBlockhash", {"commitment": "confirmed"})
@@ -89,13 +84,13 @@ class SolanaChain:
         return int(answer["value"]["amount"])
 
     async def close(self) -> None:
-        await self.session.close()
+        await self.rpc.close()
         await terminate(self.proc)
 
 
 async def start_devnet(data_dir: Path, port: int, payers: int) -> SolanaChain:
     proc, info = await targets.start_devnet("solana", data_dir, port, payers, timeout=300)
-    return SolanaChain(proc, info, aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)))
+    return SolanaChain(proc, info, JsonRpcClient([info["rpc_url"]], timeout=60))
 
 
 def requirements(pay_to: str, fee_payer: str, amount: int = PAYMENT_UNITS) -> dict[str, Any]:

@@ -57,13 +57,20 @@ async def test_valid_block_identity(scheme, nano_vectors):
 
 def test_supported_kind(scheme):
     kinds = scheme.supported().kinds
+    # nano:mainnet is also listed for x402 v1 under its legacy name, like every network that has one.
     assert [(k.x402_version, k.scheme, k.network, k.extra) for k in kinds] == [
         (
             2,
             "exact",
             "nano:mainnet",
             {"asset": "XNO", "work": "required", "workThreshold": "fffffff800000000"},
-        )
+        ),
+        (
+            1,
+            "exact",
+            "nano",
+            {"asset": "XNO", "work": "required", "workThreshold": "fffffff800000000"},
+        ),
     ]
 
 
@@ -129,7 +136,8 @@ async def test_low_work(scheme, nano_vectors):
 
 async def test_other_asset(scheme, nano_vectors):
     assert (
-        await invalid(scheme, request_for(nano_vectors["genvec"], asset="USDC")).reason == Reason.UNSUPPORTED_ASSET
+        await invalid(scheme, request_for(nano_vectors["genvec"], asset="USDC")).reason
+        == Reason.UNSUPPORTED_ASSET
     )
 
 

@@ -6,9 +6,10 @@ import json
 import pytest
 
 from tests.fixtures.nano import XNO, NanoAccount
-from x402fac.devnet.nano import NanoRpcError, faucet, fund_account, receive
+from x402fac.devnet.nano import faucet, fund_account, receive
 from x402fac.nano import StateBlock, decode_address, generate_work, parse_hash, parse_threshold
 from x402fac.nano.blocks import ZERO_HASH
+from x402fac.nano.node import NodeError
 
 
 def thresholds(info):
@@ -66,15 +67,15 @@ async def test_account_info_shapes(nano_rpc, nano_funded_account):
 
 
 async def test_account_errors(nano_rpc):
-    with pytest.raises(NanoRpcError, match=r"^Account not found$"):
+    with pytest.raises(NodeError, match=r": Account not found$"):
         await nano_rpc.call("account_info", account=NanoAccount.generate().address)
-    with pytest.raises(NanoRpcError, match=r"^Bad account number$"):
+    with pytest.raises(NodeError, match=r": Bad account number$"):
         await nano_rpc.call("account_info", account="nano_1notanaddress")
-    with pytest.raises(NanoRpcError, match=r"^Unknown command$"):
+    with pytest.raises(NodeError, match=r": Unknown command$"):
         await nano_rpc.call("account_infos")
-    with pytest.raises(NanoRpcError, match=r"^Block not found$"):
+    with pytest.raises(NodeError, match=r": Block not found$"):
         await nano_rpc.call("block_info", hash="AB" * 32)
-    with pytest.raises(NanoRpcError, match=r"^Invalid block hash$"):
+    with pytest.raises(NodeError, match=r": Invalid block hash$"):
         await nano_rpc.call("block_info", hash="AB")
 
 
@@ -117,7 +118,7 @@ async def test_send_confirms_after_delay_and_is_receivable(nano_rpc, nano_devnet
 
 async def test_blocks_info_not_found(nano_rpc):
     missing = "CD" * 32
-    with pytest.raises(NanoRpcError, match=r"^Block not found$"):
+    with pytest.raises(NodeError, match=r": Block not found$"):
         await nano_rpc.call("blocks_info", hashes=[missing])
     answer = await nano_rpc.call("blocks_info", hashes=[missing], include_not_found="true")
     assert answer == {"blocks": "", "blocks_not_found": [missing]}
@@ -141,30 +142,30 @@ async def test_process_refusals_use_node_messages(nano_rpc, nano_devnet, nano_fu
         block.signature,
         block.work,
     )
-    with pytest.raises(NanoRpcError, match=r"^Bad signature$"):
+    with pytest.raises(NodeError, match=r": Bad signature$"):
         await process(forged)
     below_entry = block.with_work(0)
     while below_entry.work_valid(receive_threshold):
         below_entry = below_entry.with_work(below_entry.work + 1)
-    with pytest.raises(NanoRpcError, match=r"^Block work is less than threshold$"):
+    with pytest.raises(NodeError, match=r": Block work is less than threshold$"):
         await process(below_entry)
-    with pytest.raises(NanoRpcError, match=r"^Block work is insufficient$"):
+    with pytest.raises(NodeError, match=r": Block work is insufficient$"):
         await process(work_between(block, receive_threshold, send_threshold))
-    with pytest.raises(NanoRpcError, match=r"^Invalid block balance for given subtype$"):
+    with pytest.raises(NodeError, match=r": Invalid block balance for given subtype$"):
         await process(block, subtype="receive")
-    with pytest.raises(NanoRpcError, match=r"^Block is invalid$"):
+    with pytest.raises(NodeError, match=r": Block is invalid$"):
         await nano_rpc.call("process", json_block="true", block={**block.to_json(), "signature": "00"})
-    with pytest.raises(NanoRpcError, match=r"^Block is invalid$"):
+    with pytest.raises(NodeError, match=r": Block is invalid$"):
         await nano_rpc.call("process", block=block.to_json())  # an object without json_block
     gap = await send_block(nano_rpc, nano_devnet.info, payer, payee.public_key, XNO, previous=b"\x11" * 32)
-    with pytest.raises(NanoRpcError, match=r"^Gap previous block$"):
+    with pytest.raises(NodeError, match=r": Gap previous block$"):
         await process(gap)
-    with pytest.raises(NanoRpcError, match=r"^Gap previous block$"):
+    with pytest.raises(NodeError, match=r": Gap previous block$"):
         await process(gap, subtype="send")
     # The block as a JSON string (json_block false) is accepted.
     answer = await nano_rpc.call("process", block=json.dumps(block.to_json()))
     assert answer["hash"] == block.hash.hex().upper()
-    with pytest.raises(NanoRpcError, match=r"^Old block$"):
+    with pytest.raises(NodeError, match=r": Old block$"):
         await process(block)
     rival = await send_block(
         nano_rpc,
@@ -175,7 +176,7 @@ async def test_process_refusals_use_node_messages(nano_rpc, nano_devnet, nano_fu
         previous=block.previous,
         balance=5 * XNO,
     )
-    with pytest.raises(NanoRpcError, match=r"^Fork$"):
+    with pytest.raises(NodeError, match=r": Fork$"):
         await process(rival, subtype="send")
 
 
@@ -229,9 +230,9 @@ async def test_work_validate_and_generate(nano_rpc, nano_devnet):
     assert (await nano_rpc.call("work_validate", hash=root, work=generated["work"], difficulty=harder))[
         "valid"
     ] == "0"
-    with pytest.raises(NanoRpcError, match=r"^Difficulty above config limit or below publish threshold$"):
+    with pytest.raises(NodeError, match=r": Difficulty above config limit or below publish threshold$"):
         await nano_rpc.call("work_generate", hash=root, difficulty="ffffffffffffffff")
-    with pytest.raises(NanoRpcError, match=r"^Bad work$"):
+    with pytest.raises(NodeError, match=r": Bad work$"):
         await nano_rpc.call("work_validate", hash=root, work="xyz")
 
 
@@ -241,7 +242,7 @@ async def test_faucet_to_unknown_address_leaves_a_receivable(nano_rpc, nano_devn
     info = await nano_rpc.call("block_info", hash=send_hash)
     assert info["amount"] == "7"
     assert decode_address(json.loads(info["contents"])["link_as_account"]) == payee.public_key
-    with pytest.raises(NanoRpcError, match=r"^Account not found$"):
+    with pytest.raises(NodeError, match=r": Account not found$"):
         await nano_rpc.call("account_info", account=payee.address)
 
 

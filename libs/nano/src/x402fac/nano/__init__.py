@@ -1,6 +1,7 @@
 """Nano blocks, hashing, ed25519-blake2b, addresses, work.
 
-Pure functions on bytes and ints (pynacl for the curve, hashlib for blake2b); no I/O except in `x402_client`.
+Pure functions on bytes and ints (pynacl for the curve, hashlib for blake2b); no I/O except in `node` (the
+nano_node RPC client) and `x402_client`.
 """
 
 from .accounts import (

@@ -26,15 +26,16 @@ mainnet send threshold needs ~2^29 attempts) are asked of the node's `work_gener
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
-import urllib.request
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from .accounts import decode_address, encode_address
 from .blocks import StateBlock, parse_hash
 from .ed25519 import public_key
+from .node import NanoNode, NodeError, UrllibTransport
 from .work import (
     MAINNET_SEND_THRESHOLD,
     expected_attempts,
@@ -78,6 +79,8 @@ class ExactNanoClientScheme:
         self.local_work_limit = local_work_limit
         self.confirmation_wait = confirmation_wait
         self.rpc_timeout = rpc_timeout
+        self._node = NanoNode(UrllibTransport(rpc_url, rpc_timeout))
+        self._work_node = NanoNode(UrllibTransport(self.work_rpc_url, rpc_timeout))
         self._prepared: dict[tuple[str, ...], dict[str, Any]] = {}
         self._build_lock = threading.Lock()
 
@@ -124,56 +127,58 @@ class ExactNanoClientScheme:
             parse_threshold(extra["workThreshold"]) if extra.get("workThreshold") else MAINNET_SEND_THRESHOLD
         )
         with self._build_lock:
-            state = self._confirmed_state()
+            return _run(self._build(amount, pay_to, threshold))
+
+    async def _build(self, amount: int, pay_to: bytes, threshold: int) -> dict[str, Any]:
+        try:
+            state = await self._confirmed_state(self._node)
             balance = int(state["confirmed_balance"])
             if amount > balance:
                 raise NanoPaymentError(f"confirmed balance {balance} raw is below the price {amount} raw")
             previous = parse_hash(state["confirmed_frontier"])
             representative = decode_address(state.get("confirmed_representative") or state["representative"])
             block = StateBlock(self.public_key, previous, representative, balance - amount, pay_to)
-            block = block.signed(self._secret).with_work(self._work(previous, threshold))
+            block = block.signed(self._secret).with_work(
+                await self._work(self._work_node, previous, threshold)
+            )
+        except NodeError as error:
+            raise NanoPaymentError(f"Nano RPC {error}") from error
+        except OSError as error:
+            raise NanoPaymentError(f"Nano RPC {self.rpc_url} unreachable: {error}") from error
         return {"block": block.to_json()}
 
-    def _confirmed_state(self) -> dict[str, Any]:
+    async def _confirmed_state(self, node: NanoNode) -> dict[str, Any]:
         deadline = time.monotonic() + self.confirmation_wait
         while True:
-            state = self._rpc(
-                self.rpc_url,
-                "account_info",
-                account=self.address,
-                include_confirmed="true",
-                representative="true",
-            )
+            state = await node.account_info(self.address)
+            if state is None:
+                raise NanoPaymentError(f"Nano RPC account_info: Account not found ({self.address})")
             if state["frontier"] == state["confirmed_frontier"]:
                 return state
             if time.monotonic() > deadline:
                 raise NanoPaymentError(
                     f"{self.address}: latest block {state['frontier']} is still unconfirmed"
                 )
-            time.sleep(0.05)
+            await asyncio.sleep(0.05)
 
-    def _work(self, root: bytes, threshold: int) -> int:
+    async def _work(self, node: NanoNode, root: bytes, threshold: int) -> int:
         if expected_attempts(threshold) <= self.local_work_limit:
             return generate_work(root, threshold)
-        answer = self._rpc(
-            self.work_rpc_url, "work_generate", hash=root.hex().upper(), difficulty=f"{threshold:016x}"
-        )
-        work = parse_work(answer["work"])
+        work = parse_work(await node.work_generate(root, threshold))
         if not work_valid(work, root, threshold):
             raise NanoPaymentError("work_generate returned work below the threshold")
         return work
 
-    def _rpc(self, url: str, action: str, **params: Any) -> dict[str, Any]:
-        body = json.dumps({"action": action, **params}).encode()
-        request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.rpc_timeout) as response:
-                answer = json.loads(response.read())
-        except OSError as error:
-            raise NanoPaymentError(f"Nano RPC {url} unreachable: {error}") from error
-        if "error" in answer:
-            raise NanoPaymentError(f"Nano RPC {action}: {answer['error']}")
-        return answer
+
+def _run(coroutine: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:
+    """Runs the build to completion from synchronous code (the SDK's `create_payment_payload` is sync)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # Called on an event loop's thread (a sync SDK client inside async code): block it, as any sync client.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 class ExactNanoClientSchemeSync(ExactNanoClientScheme):

@@ -77,7 +77,8 @@ class FailoverHttp:
                     maybe_delivered = True
                 endpoint.down_until = time.monotonic() + COOLDOWN_SECONDS
                 errors.append(f"{endpoint.url}: {exc!r}")
-                log.warning("node failed, failing over: %s: %r", endpoint.url, exc)
+                if len(self.endpoints) > 1:  # with one URL the NodeUnavailable below says it all
+                    log.warning("node failed, failing over: %s: %r", endpoint.url, exc)
                 continue
             endpoint.down_until = 0.0
             return reply
@@ -190,12 +191,17 @@ class JsonRpcClient:
     async def close(self) -> None:
         await self.http.close()
 
-    async def call(self, method: str, *params: Any) -> Any:
+    async def reply(self, method: str, *params: Any) -> dict[str, Any]:
+        """The whole reply object, `error` included (for callers that check a node's exact answers)."""
         reply = await self.http.post_json(
             {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": list(params)}, method
         )
         if not isinstance(reply, dict):
             raise NodeUnavailable(f"{method}: malformed JSON-RPC reply")
+        return reply
+
+    async def call(self, method: str, *params: Any) -> Any:
+        reply = await self.reply(method, *params)
         if reply.get("error") is not None:
             raise self.error_type(method, reply["error"])
         return reply.get("result")

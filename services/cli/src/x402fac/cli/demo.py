@@ -26,6 +26,8 @@ import aiohttp
 import uvicorn
 
 from x402fac.bus import free_port
+from x402fac.nano.node import NanoNode, NodeError
+from x402fac.worker.rpc import FailoverHttp, JsonRpcClient, NodeUnavailable, RpcError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -150,21 +152,26 @@ class PaidResource:
 # ---- devnet reads ---------------------------------------------------------------------------------------
 
 
-async def nano_rpc(url: str, action: str, **params: Any) -> dict[str, Any]:
-    async with aiohttp.ClientSession() as http, http.post(url, json={"action": action, **params}) as r:
-        answer = await r.json(content_type=None)
-    if "error" in answer:
-        raise DemoError(f"Nano RPC {action}: {answer['error']}")
-    return answer
+async def nano_balance(url: str, address: str) -> int:
+    """Balance plus receivable, raw: what the payee holds or can receive."""
+    node = NanoNode(FailoverHttp([url]))
+    try:
+        balance, receivable = await node.account_balance(address)
+    except (NodeError, NodeUnavailable) as error:
+        raise DemoError(f"Nano RPC {error}") from error
+    finally:
+        await node.close()
+    return balance + receivable
 
 
-async def json_rpc(url: str, method: str, params: list[Any]) -> Any:
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-    async with aiohttp.ClientSession() as http, http.post(url, json=body) as response:
-        answer = await response.json(content_type=None)
-    if "error" in answer:
-        raise DemoError(f"RPC {method}: {answer['error'].get('message')}")
-    return answer["result"]
+async def json_rpc(url: str, method: str, *params: Any) -> Any:
+    client = JsonRpcClient([url])
+    try:
+        return await client.call(method, *params)
+    except (RpcError, NodeUnavailable) as error:
+        raise DemoError(f"RPC {error}") from error
+    finally:
+        await client.close()
 
 
 # ---- what differs per network family --------------------------------------------------------------------
@@ -202,8 +209,7 @@ async def nano_parties(info: dict[str, Any], say: Callable[[str], None]) -> Part
         return paying
 
     async def balance() -> int:
-        answer = await nano_rpc(rpc_url, "account_balance", account=pay_to)
-        return int(answer["balance"]) + int(answer["receivable"])
+        return await nano_balance(rpc_url, pay_to)
 
     return Parties(
         payer["account"],
@@ -232,7 +238,7 @@ async def evm_parties(info: dict[str, Any], say: Callable[[str], None]) -> Parti
     async def balance() -> int:
         # balanceOf(address): selector 0x70a08231, then the address as one 32-byte word.
         call = {"to": usdc["address"], "data": "0x70a08231" + pay_to[2:].lower().rjust(64, "0")}
-        return int(await json_rpc(rpc_url, "eth_call", [call, "latest"]), 16)
+        return int(await json_rpc(rpc_url, "eth_call", call, "latest"), 16)
 
     return Parties(
         payer.address, pay_to, ExactEvmServerScheme(), client, balance, usdc_amount(usdc["decimals"])
@@ -264,7 +270,7 @@ async def solana_parties(info: dict[str, Any], say: Callable[[str], None]) -> Pa
         return register_exact_svm_client(x402Client(), signer, networks=network, rpc_url=rpc_url)
 
     async def balance() -> int:
-        answer = await json_rpc(rpc_url, "getTokenAccountBalance", [str(token_account)])
+        answer = await json_rpc(rpc_url, "getTokenAccountBalance", str(token_account))
         return int(answer["value"]["amount"])
 
     return Parties(

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from eth_account import Account
 
 from x402fac.devnet.evm.contracts import anvil_binary, artifacts_path, load_artifacts
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
+from x402fac.worker.rpc import NodeUnavailable
 
 CHAIN_ID = 84532
 NETWORK = "eip155:84532"
@@ -108,8 +108,7 @@ class EvmDevnet:
             )
         finally:
             log.close()
-        async with aiohttp.ClientSession() as session:
-            rpc = DevnetRpc(self.rpc_url, session)
+        async with DevnetRpc(self.rpc_url) as rpc:
             for _ in range(200):
                 if self.process.returncode is not None:
                     raise RuntimeError(
@@ -118,7 +117,7 @@ class EvmDevnet:
                 try:
                     if await rpc.chain_id() == CHAIN_ID:
                         return
-                except aiohttp.ClientError:
+                except NodeUnavailable:
                     pass
                 await asyncio.sleep(0.05)
         await self.stop()

@@ -1,23 +1,25 @@
-"""Just enough JSON-RPC to set up the devnet and run its faucet: calls, signed EIP-1559 sends, receipts."""
+"""Just enough EVM on top of the shared JSON-RPC client to set up the devnet and run its faucet: calls,
+signed EIP-1559 sends, receipts."""
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 from typing import Any
 
-import aiohttp
 from eth_abi import encode
 from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-_ids = itertools.count(1)
+from x402fac.worker.rpc import JsonRpcClient
+from x402fac.worker.rpc import RpcError as JsonRpcError
 
 
-class RpcError(RuntimeError):
-    def __init__(self, method: str, error: dict):
-        super().__init__(f"{method}: {error.get('message')} {error.get('data') or ''}".rstrip())
+class RpcError(JsonRpcError):
+    """A JSON-RPC error; `error` is the node's error object as sent (revert data in `error["data"]`)."""
+
+    def __init__(self, method: str, error: dict[str, Any]) -> None:
+        super().__init__(method, error)
         self.error = error
 
 
@@ -29,35 +31,20 @@ def calldata(signature: str, types: list[str], args: list[Any]) -> str:
     return "0x" + (selector(signature) + encode(types, args)).hex()
 
 
-class DevnetRpc:
-    """A JSON-RPC client bound to one node URL (the devnet has exactly one)."""
+class DevnetRpc(JsonRpcClient):
+    """The JSON-RPC client on the devnet's one node URL; `async with DevnetRpc(url) as rpc` closes it."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession | None = None):
+    error_type = RpcError
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        super().__init__([url], timeout)
         self.url = url
-        self._session = session
-        self._owns_session = session is None
 
     async def __aenter__(self) -> DevnetRpc:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
-
-    async def close(self) -> None:
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def call(self, method: str, *params: Any) -> Any:
-        assert self._session is not None, "use `async with DevnetRpc(url)`"
-        body = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": list(params)}
-        async with self._session.post(self.url, json=body) as response:
-            reply = await response.json(content_type=None)
-        if "error" in reply:
-            raise RpcError(method, reply["error"])
-        return reply["result"]
 
     async def chain_id(self) -> int:
         return int(await self.call("eth_chainId"), 16)

@@ -17,7 +17,7 @@ At start it generates a genesis key holding the whole supply (2^128-1 raw) and `
 accounts, and writes them with the RPC URL and work thresholds to `DATA_DIR/devnet-nano.json`.
 """
 
-from x402fac.devnet.nano.faucet import NanoRpc, NanoRpcError, faucet, fund_account, receive, send
+from x402fac.devnet.nano.faucet import connect, faucet, fund_account, receive, send
 from x402fac.devnet.nano.ledger import Ledger, ProcessError
 from x402fac.devnet.nano.server import (
     DEFAULT_CONFIRMATION_DELAY,
@@ -38,9 +38,8 @@ __all__ = [
     "NETWORK",
     "Ledger",
     "NanoDevnet",
-    "NanoRpc",
-    "NanoRpcError",
     "ProcessError",
+    "connect",
     "faucet",
     "fund_account",
     "receive",

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 from solders.account import Account
 from solders.hash import Hash
@@ -18,6 +17,8 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.token.state import Mint
 from solders.transaction import VersionedTransaction
+
+from x402fac.worker.rpc import JsonRpcClient
 
 from .chain import Chain, TransactionError
 from .codec import TOKEN_PROGRAM, b58encode
@@ -152,14 +153,6 @@ class SolanaDevnet:
             await self._runner.cleanup()
 
 
-async def _rpc(session: aiohttp.ClientSession, url: str, method: str, params: list[Any]) -> Any:
-    async with session.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}) as r:
-        body = await r.json()
-    if "error" in body:
-        raise RuntimeError(f"{method}: {body['error'].get('message')}")
-    return body["result"]
-
-
 async def faucet(info: dict[str, Any], address: str, amount: int, lamports: int = FAUCET_LAMPORTS) -> str:
     """Send `amount` test USDC (6-decimal units) and some SOL to `address`; returns the signature.
 
@@ -168,21 +161,22 @@ async def faucet(info: dict[str, Any], address: str, amount: int, lamports: int 
     url = info["rpc_url"]
     authority = Keypair.from_base58_string(info["mint_authority"]["secret"])
     owner = Pubkey.from_string(address)
-    async with aiohttp.ClientSession() as session:
-        latest = await _rpc(session, url, "getLatestBlockhash", [{"commitment": "confirmed"}])
+    rpc = JsonRpcClient([url], timeout=30.0)
+    try:
+        latest = await rpc.call("getLatestBlockhash", {"commitment": "confirmed"})
         blockhash = Hash.from_string(latest["value"]["blockhash"])
         tx = faucet_transaction(authority, owner, amount, lamports, blockhash)
         wire = bytes(tx)
-        signature = await _rpc(
-            session, url, "sendTransaction", [base64.b64encode(wire).decode(), {"encoding": "base64"}]
-        )
+        signature = await rpc.call("sendTransaction", base64.b64encode(wire).decode(), {"encoding": "base64"})
         deadline = time.monotonic() + CONFIRM_TIMEOUT
         while time.monotonic() < deadline:
-            statuses = await _rpc(session, url, "getSignatureStatuses", [[signature]])
+            statuses = await rpc.call("getSignatureStatuses", [signature])
             status = statuses["value"][0]
             if status is not None and status["err"] is not None:
                 raise RuntimeError(f"faucet transaction {signature} failed: {status['err']}")
             if status is not None and status["confirmationStatus"] in ("confirmed", "finalized"):
                 return signature
             await asyncio.sleep(0.1)
+    finally:
+        await rpc.close()
     raise TimeoutError(f"faucet transaction {signature} not confirmed in {CONFIRM_TIMEOUT:.0f}s")
