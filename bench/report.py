@@ -110,12 +110,18 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         check = _get(report, name, "x402fac", "onchain")
         if entry and check:
             payments = int(entry["duration_s"])
+            others = ", ".join(
+                f"{n} {reason}" for reason, n in sorted(check.get("duplicate_answers", {}).items())
+            )
             add(
-                f"{name}: one tx per payment, no gas burnt on duplicates",
+                f"{name}: one tx and one success per payment, no gas burnt on duplicates",
                 f"{check.get('transactions', check['transactions_mined'])} tx for {payments} payments, "
+                f"{check['ok_answers']} successes ({others or 'no other answers'}), "
                 f"{check.get('reverted', 0)} reverted, {check.get('gas_burnt_on_reverts', 0)} gas burnt",
-                f"{payments} tx, 0 gas",
-                check["transactions_mined"] == payments and check.get("gas_burnt_on_reverts", 0) == 0,
+                f"{payments} tx, {payments} successes, 0 gas",
+                check["transactions_mined"] == payments
+                and check["ok_answers"] == payments
+                and check.get("gas_burnt_on_reverts", 0) == 0,
             )
     rate = _get(report, "nano-verify-c32", "x402fac", "ok_per_s")
     add(

@@ -63,6 +63,9 @@ async def test_bench_smoke(tmp_path: Path) -> None:
         assert results.workloads["evm-settle-c2"]["targets"][target]["onchain"]["consistent"]
     dup = results.workloads["evm-dup-x3"]["targets"]["x402fac"]["onchain"]
     assert (dup["transactions_mined"], dup["gas_burnt_on_reverts"]) == (1, 0)
+    # one copy succeeds, the other two are told the payment was taken
+    assert dup["ok_answers"] == 1 and dup["one_success_per_payment"]
+    assert dup["duplicate_answers"] == {"duplicate_settlement": 2}
 
     paths = report.write(
         {"meta": _meta(), "micro": {}, "workloads": results.workloads, "sessions": results.sessions}, tmp_path
