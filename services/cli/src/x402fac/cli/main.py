@@ -12,7 +12,6 @@ x402fac demo <network>           pay for a resource on a devnet with the officia
 import argparse
 import asyncio
 import importlib
-import importlib.util
 import json
 import os
 import signal
@@ -25,18 +24,6 @@ from x402fac.telemetry import serve_metrics, setup_logging, setup_tracing
 
 def data_dir() -> Path:
     return Path(os.environ.get("X402FAC_DATA_DIR", ".x402fac")).resolve()
-
-
-def worker_module(family: str):
-    """The worker's service module, or None while that family has no worker."""
-    name = f"x402fac.worker_{family}.service"
-    return importlib.import_module(name) if importlib.util.find_spec(name) else None
-
-
-def devnet_available(family: str) -> bool:
-    return importlib.util.find_spec(f"x402fac.devnet.{family}.__main__") is not None or (
-        importlib.util.find_spec(f"x402fac.devnet.{family}") is not None
-    )
 
 
 async def _until_signalled(main) -> None:
@@ -73,9 +60,7 @@ def cmd_ledger(_args) -> None:
 
 
 def cmd_worker(args) -> None:
-    module = worker_module(args.family)
-    if module is None:
-        sys.exit(f"no worker for family {args.family!r} in this build")
+    module = importlib.import_module(f"x402fac.worker_{args.family}.service")
     _service_setup(f"worker-{args.family}")
     asyncio.run(_until_signalled(lambda stop: module.run(stop=stop)))
 
@@ -114,8 +99,6 @@ def cmd_devnet(args) -> None:
     if args.family == "faucet":
         return cmd_faucet(args.rest)
     module = f"x402fac.devnet.{args.family}"
-    if not devnet_available(args.family):
-        sys.exit(f"no devnet for family {args.family!r} in this build")
     os.execv(sys.executable, [sys.executable, "-m", module, *args.rest])
 
 

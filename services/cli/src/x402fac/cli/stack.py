@@ -6,7 +6,6 @@ its own child process, started the way a container would run it; logs go to <dat
 
 import asyncio
 import contextlib
-import importlib.util
 import os
 import signal
 import sys
@@ -27,13 +26,6 @@ class Child:
     name: str
     process: asyncio.subprocess.Process
     log_path: Path
-
-
-def _has_module(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
 
 
 class StackRunner:
@@ -88,8 +80,6 @@ class StackRunner:
         await self.nats.start()
         print(f"  NATS        {self.nats.url}  (JetStream store {self.nats.store_dir})", flush=True)
         for family in self.families:
-            if not _has_module(f"x402fac.devnet.{family}"):
-                continue
             (self.data_dir / f"devnet-{family}.json").unlink(missing_ok=True)
             child = await self._spawn(
                 f"devnet-{family}",
@@ -108,9 +98,8 @@ class StackRunner:
         ledger = await self._spawn("ledger", "-m", "x402fac.cli", "ledger")
         await self._wait_for_log(ledger, "ledger ready")
         for family in self.families:
-            if _has_module(f"x402fac.worker_{family}.service"):
-                worker = await self._spawn(f"worker-{family}", "-m", "x402fac.cli", "worker", family)
-                await self._wait_for_log(worker, "worker ready")
+            worker = await self._spawn(f"worker-{family}", "-m", "x402fac.cli", "worker", family)
+            await self._wait_for_log(worker, "worker ready")
         await self._spawn("gateway", "-m", "x402fac.cli", "gateway")
         url = f"http://{self.env.get('X402FAC_GATEWAY_HOST', '127.0.0.1')}:{self.env.get('X402FAC_GATEWAY_PORT', '4020')}"
         await self._wait_for_http(f"{url}/health")

@@ -3,13 +3,10 @@ receipt poller (one batched request per tick for every transaction being waited 
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from x402fac.worker.rpc import BatchWatcher, JsonRpcClient
 from x402fac.worker.rpc import RpcError as JsonRpcError
-
-log = logging.getLogger(__name__)
 
 
 class RpcError(JsonRpcError):

@@ -4,13 +4,10 @@ the `exact` scheme needs, and one batched signature-status poll shared by every 
 from __future__ import annotations
 
 import base64
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from x402fac.worker.rpc import BatchWatcher, JsonRpcClient
-
-log = logging.getLogger(__name__)
 
 MAX_STATUSES_PER_CALL = 256  # getSignatureStatuses limit
 MAX_ACCOUNTS_PER_CALL = 100  # getMultipleAccounts limit
