@@ -8,8 +8,11 @@ import logging
 import time
 from abc import ABC, abstractmethod
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
+
+from x402fac.telemetry import observe_rpc
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +28,34 @@ class NodeUnavailable(Exception):
         self.maybe_delivered = maybe_delivered
 
 
+def redact_url(url: str) -> str:
+    """scheme://host[:port] of a node URL: hosted providers put API keys in the path, the query or
+    the userinfo, so nothing else of an RPC URL may appear in an answer, a log line or a metric."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme}://{host}" if parts.scheme and host else "<rpc url>"
+
+
+def _describe(exc: BaseException, url: str) -> str:
+    """What went wrong, without the URL (aiohttp puts the full URL in some errors' text)."""
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"HTTP {exc.status}"
+    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return "connection refused or unreachable"
+    text = str(exc).replace(url, redact_url(url))
+    parts = urlsplit(url)
+    for secret in (parts.path, parts.query, parts.username or "", parts.password or ""):
+        if len(secret) > 1:
+            text = text.replace(secret, "<redacted>")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 class _Endpoint:
     def __init__(self, url: str) -> None:
         self.url = url
+        self.label = redact_url(url)  # the only form of the URL that ever leaves this object
         self.down_until = 0.0
 
 
@@ -64,6 +92,7 @@ class FailoverHttp:
         maybe_delivered = False
         errors = []
         for endpoint in self._order():
+            started = time.perf_counter()
             try:
                 async with self._client().post(endpoint.url, json=body) as response:
                     if response.status >= 500 or response.status == 429:
@@ -72,14 +101,16 @@ class FailoverHttp:
                         )
                     reply = await response.json(content_type=None)
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                observe_rpc(endpoint.url, time.perf_counter() - started, failed=True)
                 # A refused connection never reached the node; anything later might have.
                 if not isinstance(exc, aiohttp.ClientConnectorError):
                     maybe_delivered = True
                 endpoint.down_until = time.monotonic() + COOLDOWN_SECONDS
-                errors.append(f"{endpoint.url}: {exc!r}")
+                errors.append(f"{endpoint.label}: {_describe(exc, endpoint.url)}")
                 if len(self.endpoints) > 1:  # with one URL the NodeUnavailable below says it all
-                    log.warning("node failed, failing over: %s: %r", endpoint.url, exc)
+                    log.warning("node failed, failing over: %s", errors[-1])
                 continue
+            observe_rpc(endpoint.url, time.perf_counter() - started, failed=False)
             endpoint.down_until = 0.0
             return reply
         raise NodeUnavailable(f"no node answered {what}: " + "; ".join(errors), maybe_delivered)
