@@ -11,7 +11,9 @@ from . import subjects
 INCREMENT = {"Nats-Incr": "+1"}
 
 
-async def ensure_rate_stream(js: JetStreamContext, window_seconds: int = 60) -> None:
+async def ensure_rate_stream(
+    js: JetStreamContext, window_seconds: int = 60, max_bytes: int = 256 * 1024 * 1024
+) -> None:
     config = StreamConfig(
         name=subjects.RATE_STREAM,
         subjects=[f"{subjects.RATE_PREFIX}.>"],
@@ -19,6 +21,7 @@ async def ensure_rate_stream(js: JetStreamContext, window_seconds: int = 60) -> 
         allow_msg_counter=True,
         max_msgs_per_subject=1,
         max_age=float(2 * window_seconds),
+        max_bytes=max_bytes,
     )
     try:
         await js.stream_info(subjects.RATE_STREAM)

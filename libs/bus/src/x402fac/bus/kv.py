@@ -1,6 +1,7 @@
 """JetStream key-value helpers. Keys must match ^[-/_=.a-zA-Z0-9]+$, so others are escaped as =XX."""
 
 import re
+from dataclasses import replace
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
@@ -26,11 +27,30 @@ def decode_key(key: str) -> str:
 
 
 async def ensure_bucket(
-    js: JetStreamContext, bucket: str, *, history: int = 1, replicas: int = 1
+    js: JetStreamContext,
+    bucket: str,
+    *,
+    history: int = 1,
+    replicas: int = 1,
+    max_age: float = 0.0,
+    max_bytes: int = -1,
 ) -> KeyValue:
-    """The bucket, created with file storage when missing."""
+    """The bucket, created with file storage when missing; its age and size limits brought to the
+    ones given when it exists (0 / -1: unlimited)."""
     try:
-        return await js.key_value(bucket)
+        kv = await js.key_value(bucket)
     except BucketNotFoundError:
-        config = KeyValueConfig(bucket=bucket, history=history, storage=StorageType.FILE, replicas=replicas)
+        config = KeyValueConfig(
+            bucket=bucket,
+            history=history,
+            storage=StorageType.FILE,
+            replicas=replicas,
+            ttl=max_age or None,
+            max_bytes=max_bytes,
+        )
         return await js.create_key_value(config=config)
+    stream = f"KV_{bucket}"
+    info = await js.stream_info(stream)
+    if (info.config.max_age or 0.0) != max_age or (info.config.max_bytes or -1) != max_bytes:
+        await js.update_stream(replace(info.config, max_age=max_age, max_bytes=max_bytes))
+    return kv

@@ -58,12 +58,21 @@ class LedgerStore:
         self._known: OrderedDict[tuple[str, int], SettlementRecord] = OrderedDict()
 
     async def open(self) -> None:
-        """Declare every bucket and stream x402fac uses (the ledger owns the schema)."""
-        replicas = self.config.replicas
-        self.records = await ensure_bucket(self.js, subjects.SETTLEMENTS_BUCKET, replicas=replicas)
-        self.secondary = await ensure_bucket(self.js, subjects.SECONDARY_BUCKET, replicas=replicas)
-        self.pending = await ensure_bucket(self.js, PENDING_BUCKET, replicas=replicas)
-        await counters.ensure_rate_stream(self.js, max(60, self.config.payer_window_seconds))
+        """Declare every bucket and stream x402fac uses (the ledger owns the schema), each bounded in
+        age and size."""
+        config = self.config
+        limits = {
+            "replicas": config.replicas,
+            "max_age": config.record_max_age,
+            "max_bytes": config.bucket_max_bytes,
+        }
+        self.records = await ensure_bucket(self.js, subjects.SETTLEMENTS_BUCKET, **limits)
+        self.secondary = await ensure_bucket(self.js, subjects.SECONDARY_BUCKET, **limits)
+        self.pending = await ensure_bucket(self.js, PENDING_BUCKET, **limits)
+        await counters.ensure_rate_stream(
+            self.js, max(60, config.payer_window_seconds), max_bytes=config.bucket_max_bytes
+        )
+        # Deny delete and purge: entries leave only by age or size (max_age works with deny_purge).
         audit = StreamConfig(
             name=subjects.AUDIT_STREAM,
             subjects=[f"{subjects.AUDIT_PREFIX}.>"],
@@ -71,10 +80,13 @@ class LedgerStore:
             deny_delete=True,
             deny_purge=True,
             duplicate_window=120.0,
-            num_replicas=replicas,
+            num_replicas=config.replicas,
+            max_age=config.audit_max_age,
+            max_bytes=config.audit_max_bytes,
         )
         try:
             await self.js.stream_info(subjects.AUDIT_STREAM)
+            await self.js.update_stream(audit)
         except NotFoundError:
             await self.js.add_stream(audit)
 
@@ -155,7 +167,9 @@ class LedgerStore:
         # fences off an earlier owner that has not submitted yet).
         taken = msgspec.structs.replace(record, attached=request.requester, attached_until=request.deadline)
         try:
-            new_revision = await self.records.update(encode_key(record.payment_id), _encode(taken), last=revision)
+            new_revision = await self.records.update(
+                encode_key(record.payment_id), _encode(taken), last=revision
+            )
         except KeyWrongLastSequenceError:
             return None
         self._remember(taken, new_revision)
