@@ -108,6 +108,15 @@ async def test_amount_must_be_exact(gateway, nano_rpc, nano_devnet, nano_funded_
     assert (await nano_rpc.call("account_info", account=payer.address))["balance"] == str(XNO)
 
 
+async def test_zero_price_is_refused(gateway, nano_rpc, nano_devnet, nano_funded_account):
+    """A block that sends nothing against a price of 0 would be "exact": the minimum refuses it."""
+    payer = await nano_funded_account(XNO)
+    _, body = await payment(nano_rpc, nano_devnet, payer, NanoAccount.generate(), amount=0, price=0)
+    for answer in (await verify(gateway, body), await settle(gateway, body)):
+        assert (answer.get("invalidReason") or answer.get("errorReason")) == "amount_below_minimum"
+    assert (await nano_rpc.call("account_info", account=payer.address))["balance"] == str(XNO)
+
+
 async def test_link_differs_while_link_as_account_claims_pay_to(
     gateway, nano_rpc, nano_devnet, nano_funded_account
 ):

@@ -15,6 +15,7 @@ def test_networks_from_env():
             "X402FAC_NANO_MAINNET_RPC_URLS": "http://a:7076, http://b:7076",
             "X402FAC_NANO_BETA_RPC_URLS": "http://beta:7076",
             "X402FAC_NANO_BETA_WORK_THRESHOLD": "fffff00000000000",
+            "X402FAC_NANO_BETA_MIN_AMOUNT": "1000000",
             "X402FAC_NANO_RPC_TIMEOUT": "3",
             "X402FAC_DATA_DIR": "/nonexistent",
         }
@@ -25,6 +26,7 @@ def test_networks_from_env():
     assert by_name["nano:mainnet"].work_threshold == MAINNET_SEND_THRESHOLD
     assert by_name["nano:mainnet"].work_threshold_hex == "fffffff800000000"
     assert by_name["nano:beta"].work_threshold == 0xFFFFF00000000000
+    assert (by_name["nano:beta"].min_amount, by_name["nano:mainnet"].min_amount) == (1_000_000, 1)
     assert config.rpc_timeout == 3.0
 
 
@@ -35,6 +37,10 @@ def test_networks_from_env():
         (
             {"X402FAC_NANO_MAINNET_RPC_URLS": "http://a", "X402FAC_NANO_MAINNET_WORK_THRESHOLD": "fast"},
             "X402FAC_NANO_MAINNET_WORK_THRESHOLD",
+        ),
+        (
+            {"X402FAC_NANO_MAINNET_RPC_URLS": "http://a", "X402FAC_NANO_MAINNET_MIN_AMOUNT": "0"},
+            "X402FAC_NANO_MAINNET_MIN_AMOUNT",
         ),
         (
             {"X402FAC_NANO_MAINNET_RPC_URLS": "http://a", "X402FAC_NANO_RPC_TIMEOUT": "ten"},

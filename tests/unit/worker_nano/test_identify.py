@@ -81,7 +81,7 @@ def test_supported_kind(scheme):
 async def test_malformed_payload_is_invalid_block(scheme, nano_vectors, payload):
     request = request_for(nano_vectors["genvec"])
     request.payment_payload.payload = payload
-    assert await invalid(scheme, request).reason == Reason.INVALID_BLOCK
+    assert (await invalid(scheme, request)).reason == Reason.INVALID_BLOCK
 
 
 async def test_malformed_hex_names_the_field(scheme, nano_vectors):
@@ -105,7 +105,7 @@ async def test_non_canonical_s(scheme, nano_vectors):
     order = 2**252 + 27742317777372353535851937790883648493
     s = int.from_bytes(signature[32:], "little") + order
     block = {**genvec["block"], "signature": (signature[:32] + s.to_bytes(32, "little")).hex().upper()}
-    assert await invalid(scheme, request_for(genvec, block)).reason == Reason.INVALID_SIGNATURE
+    assert (await invalid(scheme, request_for(genvec, block))).reason == Reason.INVALID_SIGNATURE
 
 
 async def test_link_as_account_cannot_redirect(scheme, nano_vectors):
@@ -121,7 +121,7 @@ async def test_link_as_account_cannot_redirect(scheme, nano_vectors):
 
 async def test_bad_pay_to(scheme, nano_vectors):
     assert (
-        await invalid(scheme, request_for(nano_vectors["genvec"], payTo="nano_nope")).reason
+        (await invalid(scheme, request_for(nano_vectors["genvec"], payTo="nano_nope"))).reason
         == Reason.RECIPIENT_MISMATCH
     )
 
@@ -136,7 +136,7 @@ async def test_low_work(scheme, nano_vectors):
 
 async def test_other_asset(scheme, nano_vectors):
     assert (
-        await invalid(scheme, request_for(nano_vectors["genvec"], asset="USDC")).reason
+        (await invalid(scheme, request_for(nano_vectors["genvec"], asset="USDC"))).reason
         == Reason.UNSUPPORTED_ASSET
     )
 

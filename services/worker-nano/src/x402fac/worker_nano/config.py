@@ -6,6 +6,7 @@ DEVNET for nano:devnet, BETA for nano:beta):
 
     X402FAC_NANO_<NET>_RPC_URLS        comma-separated node RPC URLs, tried in order (failover)
     X402FAC_NANO_<NET>_WORK_THRESHOLD  hex send-work threshold (default: mainnet's fffffff800000000)
+    X402FAC_NANO_<NET>_MIN_AMOUNT      smallest price in raw a payment may carry (default 1: never 0)
     X402FAC_NANO_RPC_TIMEOUT           seconds per RPC request (default 10)
     X402FAC_NANO_CONFIRM_POLL          seconds between confirmation polls (default 0.05)
 
@@ -26,6 +27,7 @@ from x402fac.worker.config import (
     environ,
     from_devnet_info,
     get_float,
+    get_int,
     rpc_url_networks,
 )
 
@@ -37,6 +39,7 @@ class NanoNetwork:
     network: str  # CAIP-2, e.g. "nano:mainnet"
     rpc_urls: tuple[str, ...]
     work_threshold: int = MAINNET_SEND_THRESHOLD
+    min_amount: int = 1  # raw; a worthless payment is refused whatever the resource server asks
 
     @property
     def work_threshold_hex(self) -> str:
@@ -63,7 +66,12 @@ def _threshold(env: Mapping[str, str], name: str) -> int:
 def load_config(env: Mapping[str, str] | None = None) -> NanoConfig:
     env = environ(env)
     networks = tuple(
-        NanoNetwork(f"nano:{net.lower()}", urls, _threshold(env, f"X402FAC_NANO_{net}_WORK_THRESHOLD"))
+        NanoNetwork(
+            f"nano:{net.lower()}",
+            urls,
+            _threshold(env, f"X402FAC_NANO_{net}_WORK_THRESHOLD"),
+            get_int(env, f"X402FAC_NANO_{net}_MIN_AMOUNT", 1, minimum=1),
+        )
         for net, urls in rpc_url_networks(env, FAMILY).items()
     ) or (from_devnet_info(env, FAMILY, network_from_info),)
     return NanoConfig(

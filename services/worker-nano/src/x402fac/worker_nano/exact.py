@@ -144,6 +144,13 @@ class ExactNanoScheme(Scheme):
     async def verify(self, request: VerifyRequest, identity: Identity[StateBlock]) -> None:
         runtime = self.runtimes[request.payment_requirements.network]
         block = identity.payment
+        minimum = runtime.config.min_amount
+        if int(identity.amount) < minimum:
+            raise Invalid(
+                Reason.AMOUNT_BELOW_MINIMUM,
+                f"amount {identity.amount} raw is below the minimum {minimum} raw on {runtime.config.network}",
+                identity.payer,
+            )
         try:
             existing, state = await asyncio.gather(
                 runtime.node.block_info(identity.payment_id), runtime.node.account_info(identity.payer)
