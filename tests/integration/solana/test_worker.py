@@ -16,11 +16,9 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.system_program import (
-    CreateAccountParams,
     CreateLookupTableParams,
     ExtendLookupTableParams,
     TransferParams,
-    create_account,
     create_lookup_table,
     extend_lookup_table,
     transfer,
@@ -38,23 +36,15 @@ from tests.fixtures.solana import (
     solana_requirements,
     usdc_payment,
 )
+from tests.integration.solana.solana_helpers import UNCHANGED, configured, token_2022_payment
 from x402fac.devnet.solana import NETWORK, USDC_MINT
-from x402fac.devnet.solana.codec import TOKEN_2022_PROGRAM
-from x402fac.devnet.solana.instructions import (
-    TOKEN,
-    ata,
-    create_ata_idempotent,
-    initialize_mint2,
-    memo,
-    mint_to_checked,
-    transfer_checked,
-)
+from x402fac.devnet.solana.instructions import TOKEN, ata, memo, transfer_checked
+from x402fac.devnet.solana.token2022 import create_mint_2022, token_2022_balance
 from x402fac.protocol import Reason
 from x402fac.worker import Confirmation, Outcome, Submitted
 from x402fac.worker_solana.transaction import message_hash
 
 PRICE = 10_000  # 0.01 USDC
-TOKEN_2022 = Pubkey.from_string(TOKEN_2022_PROGRAM)
 
 
 @pytest.fixture
@@ -94,18 +84,9 @@ async def test_supported_lists_devnet_with_fee_payer(gateway, solana_devnet):
             break
         await asyncio.sleep(0.1)
     fee_payer = str(solana_devnet.fee_payers[0].pubkey())
-    assert {
-        "x402Version": 2,
-        "scheme": "exact",
-        "network": NETWORK,
-        "extra": {"feePayer": fee_payer},
-    } in kinds
-    assert {
-        "x402Version": 1,
-        "scheme": "exact",
-        "network": "solana-devnet",
-        "extra": {"feePayer": fee_payer},
-    } in kinds
+    extra = {"feePayer": fee_payer, "assets": [str(USDC_MINT)]}  # only the devnet's USDC is settled
+    assert {"x402Version": 2, "scheme": "exact", "network": NETWORK, "extra": extra} in kinds
+    assert {"x402Version": 1, "scheme": "exact", "network": "solana-devnet", "extra": extra} in kinds
     assert set(supported["signers"]["solana:*"]) == {str(k.pubkey()) for k in solana_devnet.fee_payers}
 
 
@@ -201,7 +182,7 @@ REFUSALS = [
 
 @pytest.mark.parametrize("case", REFUSALS)
 async def test_refusals_name_their_reason_and_move_nothing(
-    gateway, solana_devnet, solana_payer, fee_payer, pay_to, case
+    gateway, solana_worker, solana_devnet, solana_payer, fee_payer, pay_to, case
 ):
     chain = solana_devnet.chain
     blockhash = chain.latest_blockhash
@@ -266,10 +247,12 @@ async def test_refusals_name_their_reason_and_move_nothing(
     body = solana_payment_body(requirements, tx)
     before = solana_devnet.usdc_balance(payer.pubkey())
 
-    verified = await post(gateway, "/verify", body)
+    # An address that is no mint gets that far only where any asset is accepted (an opt-in).
+    with configured(solana_worker, assets=None if case == "asset_not_a_mint" else UNCHANGED):
+        verified = await post(gateway, "/verify", body)
+        settled = await post(gateway, "/settle", body)
     assert verified["isValid"] is False
     assert verified["invalidReason"] == expected_reason, verified
-    settled = await post(gateway, "/settle", body)
     assert settled["success"] is False
     assert settled["errorReason"] == expected_reason, settled
     assert settled["transaction"] == ""
@@ -482,59 +465,23 @@ async def test_lookup_tables_are_resolved_or_refused(gateway, solana_devnet, sol
     assert refused["invalidReason"] == Reason.LOOKUP_TABLE_UNRESOLVED
 
 
-async def test_any_token_2022_mint_is_accepted(gateway, solana_devnet, solana_payer, fee_payer, pay_to):
-    """A Token-2022 mint named as asset pays through the Token-2022 program and its ATAs."""
+async def test_a_token_2022_mint_is_settled_only_when_listed(
+    gateway, solana_worker, solana_devnet, solana_payer, fee_payer, pay_to
+):
+    """A Token-2022 mint pays through the Token-2022 program and its ATAs, once the operator lists it."""
+    mint = create_mint_2022(solana_devnet, [], holders={solana_payer.pubkey(): 10**6}, accounts_for=(pay_to,))
     chain = solana_devnet.chain
-    issuer, mint = solana_devnet.new_payer(0, lamports=10**9), Keypair()
-    rent = chain.svm.minimum_balance_for_rent_exemption(82)
-    setup = [
-        create_account(
-            CreateAccountParams(
-                from_pubkey=issuer.pubkey(),
-                to_pubkey=mint.pubkey(),
-                lamports=rent,
-                space=82,
-                owner=TOKEN_2022,
-            )
-        ),
-        initialize_mint2(mint.pubkey(), 6, issuer.pubkey(), TOKEN_2022),
-        create_ata_idempotent(issuer.pubkey(), solana_payer.pubkey(), mint.pubkey(), TOKEN_2022),
-        create_ata_idempotent(issuer.pubkey(), pay_to, mint.pubkey(), TOKEN_2022),
-        mint_to_checked(
-            mint.pubkey(),
-            ata(solana_payer.pubkey(), mint.pubkey(), TOKEN_2022),
-            issuer.pubkey(),
-            10**6,
-            6,
-            TOKEN_2022,
-        ),
-    ]
-    message = MessageV0.try_compile(issuer.pubkey(), setup, [], chain.latest_blockhash)
-    created = VersionedTransaction(message, [issuer, mint])
-    assert chain.process(created, bytes(created)).execution.err is None
+    tx = token_2022_payment(solana_payer, pay_to, mint, PRICE, fee_payer.pubkey(), chain.latest_blockhash)
+    requirements = solana_requirements(pay_to, PRICE, fee_payer.pubkey(), asset=str(mint))
+    body = solana_payment_body(requirements, tx)
 
-    instructions = [
-        compute_limit(20_000),
-        compute_price(1),
-        transfer_checked(
-            ata(solana_payer.pubkey(), mint.pubkey(), TOKEN_2022),
-            mint.pubkey(),
-            ata(pay_to, mint.pubkey(), TOKEN_2022),
-            solana_payer.pubkey(),
-            PRICE,
-            6,
-            TOKEN_2022,
-        ),
-        memo(os.urandom(16).hex().encode()),
-    ]
-    tx = partially_signed(
-        MessageV0.try_compile(fee_payer.pubkey(), instructions, [], chain.latest_blockhash), [solana_payer]
-    )
-    requirements = solana_requirements(pay_to, PRICE, fee_payer.pubkey(), asset=str(mint.pubkey()))
-    settled = await post(gateway, "/settle", solana_payment_body(requirements, tx))
+    refused = await post(gateway, "/settle", body)  # the allowlist is the devnet's USDC alone
+    assert refused["errorReason"] == Reason.UNSUPPORTED_ASSET, refused
+    assert (await post(gateway, "/verify", body))["invalidReason"] == Reason.UNSUPPORTED_ASSET
+    with configured(solana_worker, assets=frozenset({str(USDC_MINT), str(mint)})):
+        settled = await post(gateway, "/settle", body)
     assert settled["success"] is True, settled
-    balance = chain.account(ata(pay_to, mint.pubkey(), TOKEN_2022))
-    assert int.from_bytes(bytes(balance.data)[64:72], "little") == PRICE
+    assert token_2022_balance(solana_devnet, pay_to, mint) == PRICE
 
 
 async def test_fee_payer_may_be_the_payee(gateway, solana_devnet, solana_payer):

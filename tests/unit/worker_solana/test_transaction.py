@@ -22,7 +22,9 @@ from x402fac.worker_solana.transaction import (
     TOKEN_2022_PROGRAM,
     TOKEN_PROGRAM,
     check_signatures,
+    compute_budget,
     derive_ata,
+    fee_lamports,
     lookup_table_addresses,
     message_hash,
     read_payment,
@@ -177,3 +179,20 @@ def test_lookup_table_addresses():
     assert lookup_table_addresses(data) == keys
     with pytest.raises(ValueError):
         lookup_table_addresses(bytes(57))
+
+
+def test_compute_budget_and_fee_as_the_runtime_applies_them():
+    memo = Instruction(MEMO_PROGRAM, b"z" * 32, [])
+    read = read_payment(b64(payment(price=5_000_000)), CAP)
+    assert (read.compute_unit_limit, read.compute_unit_price) == (20_000, 5_000_000)
+    assert read.fee == 2 * 5_000 + 100_000  # two signatures + 5,000,000 x 20,000 / 10^6
+    # Without SetComputeUnitLimit the runtime grants 200,000 units per other instruction.
+    message = MessageV0.try_compile(FEE_PAYER.pubkey(), [compute_price(10), memo, memo], [], BLOCKHASH)
+    assert compute_budget(message) == (400_000, 10)
+    assert fee_lamports(message) == 5_000 + 4  # 400,000 x 10 / 10^6
+    # A limit above what the runtime allows counts as the runtime's maximum; rounding is up.
+    message = MessageV0.try_compile(
+        FEE_PAYER.pubkey(), [compute_limit(2_000_000), compute_price(1), memo], [], BLOCKHASH
+    )
+    assert compute_budget(message) == (1_400_000, 1)
+    assert fee_lamports(message) == 5_000 + 2  # 1.4 lamports, rounded up

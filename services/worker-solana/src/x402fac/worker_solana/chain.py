@@ -70,6 +70,9 @@ class SolanaClient(JsonRpcClient):
         result = await self.call("getSignatureStatuses", signatures, {"searchTransactionHistory": True})
         return result["value"]
 
+    async def epoch(self) -> int:
+        return int((await self.call("getEpochInfo", {"commitment": "confirmed"}))["epoch"])
+
     async def is_blockhash_valid(self, blockhash: str) -> bool:
         result = await self.call("isBlockhashValid", blockhash, {"commitment": "confirmed"})
         return bool(result["value"])

@@ -33,11 +33,11 @@ from x402fac.worker.kinds import with_legacy
 from x402fac.worker.rpc import NodeUnavailable, RpcError
 
 from .chain import AccountData, SolanaClient, StatusWatcher
-from .config import MAX_COMPUTE_UNIT_PRICE, SolanaNetwork
+from .config import Limits, SolanaNetwork
+from .mint import Mint, read_mint
 from .transaction import (
     ADDRESS_LOOKUP_TABLE_PROGRAM,
     MIN_RANDOM_MEMO_BYTES,
-    TOKEN_PROGRAMS,
     Payment,
     check_signatures,
     derive_ata,
@@ -48,36 +48,10 @@ from .transaction import (
 
 log = logging.getLogger(__name__)
 
-MINT_SIZE = 82
-TOKEN_ACCOUNT_SIZE = 165
-MINT_ACCOUNT_TYPE = 1  # Token-2022 account-type byte after the 165-byte base
 TOKEN_INSUFFICIENT_FUNDS = {"Custom": 1}  # SPL Token and Token-2022 error 1
 TRANSFER_INDEX = 2
 CONFIRMED_LEVELS = frozenset({"confirmed", "finalized"})
 REMEMBERED_BLOCKHASHES = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class Mint:
-    program: Pubkey
-    decimals: int
-
-
-def _as_mint(account: AccountData | None) -> Mint | None:
-    """A Token / Token-2022 mint, or None for anything else."""
-    if account is None:
-        return None
-    program = Pubkey.from_string(account.owner)
-    data = account.data
-    if program not in TOKEN_PROGRAMS or len(data) < MINT_SIZE or not data[45]:
-        return None
-    if len(data) == MINT_SIZE or (
-        program == TOKEN_PROGRAMS[1]
-        and len(data) > TOKEN_ACCOUNT_SIZE
-        and data[TOKEN_ACCOUNT_SIZE] == MINT_ACCOUNT_TYPE
-    ):
-        return Mint(program, data[44])
-    return None
 
 
 @dataclass(slots=True)
@@ -88,7 +62,8 @@ class Runtime:
     client: SolanaClient
     watcher: StatusWatcher
     fee_payers: dict[str, Keypair]
-    mints: dict[str, Mint] = field(default_factory=dict)  # immutable once initialized
+    # Mints without a transfer-fee config: what matters of them never changes once initialized.
+    mints: dict[str, Mint] = field(default_factory=dict)
     # Blockhash of each transaction this process signed, to tell "late" from "expired".
     blockhashes: OrderedDict[str, Hash] = field(default_factory=OrderedDict)
 
@@ -110,6 +85,13 @@ def _error_text(err: Any) -> str:
     return json.dumps(err, separators=(",", ":"))
 
 
+def _amount(value: str, payer: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise Invalid(Reason.INVALID_PAYLOAD, f"amount {value!r} is not an integer", payer) from None
+
+
 def _is_insufficient_funds(err: Any) -> bool:
     return isinstance(err, dict) and err.get("InstructionError") == [TRANSFER_INDEX, TOKEN_INSUFFICIENT_FUNDS]
 
@@ -121,11 +103,9 @@ class ExactSolanaScheme(Scheme):
         self,
         networks: list[SolanaNetwork],
         *,
-        max_compute_unit_price: int = MAX_COMPUTE_UNIT_PRICE,
         rpc_timeout: float = 10.0,
         confirm_poll: float = 0.2,
     ) -> None:
-        self.max_compute_unit_price = max_compute_unit_price
         self.runtimes: dict[str, Runtime] = {}
         for network in networks:
             client = SolanaClient(network.rpc_urls, rpc_timeout)
@@ -150,27 +130,70 @@ class ExactSolanaScheme(Scheme):
         for caip2, runtime in self.runtimes.items():
             addresses = runtime.config.fee_payer_addresses
             signers.extend(a for a in addresses if a not in signers)
-            extra = {"feePayer": addresses[0]}
+            extra: dict = {"feePayer": addresses[0]}
+            if runtime.config.assets is not None:
+                extra["assets"] = sorted(runtime.config.assets)  # the only mints settled here
             kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
         return SupportedPart(kinds=with_legacy(kinds), signers={"solana:*": signers})
 
     # ---- identify: the payment's bytes alone ----
 
     async def identify(self, request: VerifyRequest) -> Identity[Payment]:
-        """Decode the transaction and check every signature the payer side must have made."""
-        payload = request.payment_payload.payload
-        payment = read_payment(payload.get("transaction"), self.max_compute_unit_price)
-        check_signatures(payment)
+        """Decode the transaction, check every signature the payer side must have made, and refuse
+        before any state what is not worth settling or would cost us more than configured."""
         requirements = request.payment_requirements
+        runtime = self.runtimes[requirements.network]
+        limits = runtime.config.limits
+        payload = request.payment_payload.payload
+        payment = read_payment(payload.get("transaction"), limits.max_compute_unit_price)
+        check_signatures(payment)
+        payer = str(payment.payer)
+        self._check_cost(payment, limits, payer)
+        if runtime.config.assets is not None and requirements.asset not in runtime.config.assets:
+            raise Invalid(
+                Reason.UNSUPPORTED_ASSET,
+                f"asset {requirements.asset} is not accepted on {requirements.network}",
+                payer,
+            )
+        minimum = limits.min_amount_of(requirements.asset)
+        for what, amount in (
+            ("amount", _amount(requirements.amount, payer)),
+            ("transfer", payment.transfer.amount),
+        ):
+            if amount < minimum:
+                raise Invalid(
+                    Reason.AMOUNT_BELOW_MINIMUM,
+                    f"the {what} is {amount}; {requirements.network} accepts at least {minimum} of this asset",
+                    payer,
+                )
         memo_digest = hashlib.sha256(payment.memo).hexdigest()
         return Identity(
             payment_id=payment.payment_id,
-            payer=str(payment.payer),
+            payer=payer,
             amount=str(payment.transfer.amount),
             payment=payment,
             # One purchase per memo: a second payment carrying it to the same payee is a duplicate.
             secondary_keys=(f"memo/{requirements.network}/{requirements.pay_to}/{memo_digest}",),
         )
+
+    @staticmethod
+    def _check_cost(payment: Payment, limits: Limits, payer: str) -> None:
+        """We pay the fee: the compute units requested and the whole fee are capped per network."""
+        if payment.compute_unit_limit > limits.max_compute_unit_limit:
+            raise Invalid(
+                Reason.COMPUTE_LIMIT_TOO_HIGH,
+                f"the transaction may use {payment.compute_unit_limit} compute units; "
+                f"at most {limits.max_compute_unit_limit} are sponsored",
+                payer,
+            )
+        if payment.fee > limits.max_fee_lamports:
+            raise Invalid(
+                Reason.FEE_TOO_HIGH,
+                f"the fee would be {payment.fee} lamports ({payment.compute_unit_limit} units at "
+                f"{payment.compute_unit_price} micro-lamports plus signatures); at most "
+                f"{limits.max_fee_lamports} are sponsored",
+                payer,
+            )
 
     # ---- verify: every check, reading the chain but never writing ----
 
@@ -199,11 +222,15 @@ class ExactSolanaScheme(Scheme):
         self._check_memo(payment, extra.get("memo"), payer)
 
         asset, pay_to = self._addresses(requirements.asset, requirements.pay_to, payer)
-        if runtime.config.assets is not None and str(asset) not in runtime.config.assets:
-            raise Invalid(
-                Reason.UNSUPPORTED_ASSET, f"asset {asset} is not accepted on {requirements.network}", payer
-            )
         mint, keys = await self._load(runtime, payment, asset, payer)
+        refused = sorted(mint.extensions - runtime.config.limits.allowed_mint_extensions)
+        if refused:
+            raise Invalid(
+                Reason.MINT_EXTENSION_NOT_ALLOWED,
+                f"mint {asset} has Token-2022 extensions that can take a cut or move funds back: "
+                f"{', '.join(refused)}",
+                payer,
+            )
 
         transfer = payment.transfer
         if keys[transfer.mint_index] != asset:
@@ -226,16 +253,16 @@ class ExactSolanaScheme(Scheme):
                 f"{expected_destination}",
                 payer,
             )
-        required = int(requirements.amount)
-        if transfer.amount < required:
+        required = _amount(requirements.amount, payer)
+        # With a transfer fee, payTo nets the transfer minus the fee: that is what must equal amount.
+        fee = mint.fee(transfer.amount, await self._epoch(runtime, mint, payer))
+        net = transfer.amount - fee
+        after_fee = f" ({fee} of {transfer.amount} go to the mint's transfer fee)" if fee else ""
+        if net < required:
+            raise Invalid(Reason.AMOUNT_TOO_LOW, f"payTo nets {net}{after_fee}, {required} required", payer)
+        if net > required:
             raise Invalid(
-                Reason.AMOUNT_TOO_LOW, f"the transfer pays {transfer.amount}, {required} required", payer
-            )
-        if transfer.amount > required:
-            raise Invalid(
-                Reason.AMOUNT_MISMATCH,
-                f"the transfer pays {transfer.amount}, over the {required} required",
-                payer,
+                Reason.AMOUNT_MISMATCH, f"payTo nets {net}{after_fee}, over the {required} required", payer
             )
         for index in payment.account_indexes:
             if str(keys[index]) in runtime.fee_payers:
@@ -288,12 +315,14 @@ class ExactSolanaScheme(Scheme):
             except (NodeUnavailable, RpcError) as exc:
                 raise Invalid(Reason.NODE_UNAVAILABLE, str(exc), payer) from None
         if mint is None:
-            mint = _as_mint(fetched.pop(0))
+            account = fetched.pop(0)
+            mint = None if account is None else read_mint(account.owner, account.data)
             if mint is None:
                 raise Invalid(
                     Reason.ASSET_NOT_A_MINT, f"{asset} is not an SPL Token or Token-2022 mint", payer
                 )
-            runtime.mints[str(asset)] = mint
+            if not mint.has_fee_config:  # a fee schedule can change: read it every time
+                runtime.mints[str(asset)] = mint
         writable: list[Pubkey] = []
         readonly: list[Pubkey] = []
         for lookup, table in zip(lookups, fetched, strict=True):
@@ -313,6 +342,16 @@ class ExactSolanaScheme(Scheme):
         if any(index >= len(keys) for index in payment.account_indexes):
             raise Invalid(Reason.INVALID_INSTRUCTIONS, "an instruction names an account out of range", payer)
         return mint, keys
+
+    @staticmethod
+    async def _epoch(runtime: Runtime, mint: Mint, payer: str) -> int | None:
+        """The current epoch, when the mint's fee depends on it (a new fee schedule is pending)."""
+        if not mint.fee_depends_on_epoch:
+            return None
+        try:
+            return await runtime.client.epoch()
+        except (NodeUnavailable, RpcError) as exc:
+            raise Invalid(Reason.NODE_UNAVAILABLE, str(exc), payer) from None
 
     async def _simulate(self, runtime: Runtime, payment: Payment, payer: str) -> None:
         # Our slot is unsigned yet and every other signature was checked above: no sigVerify.
@@ -367,7 +406,9 @@ class ExactSolanaScheme(Scheme):
             raise  # may have reached a node: the pipeline keeps it pending for reconciliation
 
     async def confirm(self, prepared: Prepared[Attempt], timeout: float) -> Outcome:
-        return await self._settled(prepared.transaction, prepared.network, timeout, prepared.attempt.blockhash)
+        return await self._settled(
+            prepared.transaction, prepared.network, timeout, prepared.attempt.blockhash
+        )
 
     async def resolve(self, submitted: Submitted, timeout: float) -> Outcome:
         runtime = self.runtimes[submitted.network]

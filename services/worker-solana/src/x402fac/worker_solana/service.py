@@ -23,7 +23,6 @@ def build_schemes(config: SolanaConfig | None = None) -> list[Scheme]:
     return [
         ExactSolanaScheme(
             list(config.networks),
-            max_compute_unit_price=config.max_compute_unit_price,
             rpc_timeout=config.rpc_timeout,
             confirm_poll=config.confirm_poll,
         )

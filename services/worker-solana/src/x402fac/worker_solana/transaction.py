@@ -32,6 +32,10 @@ MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 LIGHTHOUSE_PROGRAM = Pubkey.from_string("L2TExMFKdjpN9kozasaurPirfHy9P8sbXoAN1qA3S95")
 ADDRESS_LOOKUP_TABLE_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
 
+DEFAULT_UNITS_PER_INSTRUCTION = 200_000  # what the runtime grants without SetComputeUnitLimit
+MAX_COMPUTE_UNIT_LIMIT = 1_400_000
+MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
+LAMPORTS_PER_SIGNATURE = 5_000
 MIN_INSTRUCTIONS = 3
 MAX_INSTRUCTIONS = 7
 SET_COMPUTE_UNIT_LIMIT = 2
@@ -64,8 +68,9 @@ class Payment:
     fee_payer: Pubkey
     payer: Pubkey  # the transfer authority (a signer, so a static key)
     transfer: TransferChecked
-    compute_unit_limit: int
+    compute_unit_limit: int  # as the runtime applies it
     compute_unit_price: int
+    fee: int  # lamports the fee payer is charged
     memo: bytes
     account_indexes: tuple[int, ...]  # every account index any instruction names
 
@@ -89,6 +94,33 @@ def message_hash(message: Message | MessageV0) -> str:
     return hashlib.sha256(to_bytes_versioned(message)).hexdigest()
 
 
+def compute_budget(message: Message | MessageV0) -> tuple[int, int]:
+    """(compute unit limit, micro-lamports per unit) as the runtime applies them: without
+    SetComputeUnitLimit it grants 200,000 units per instruction other than compute budget ones."""
+    keys = message.account_keys
+    limit: int | None = None
+    price = 0
+    others = 0
+    for ix in message.instructions:
+        data = bytes(ix.data)
+        if keys[ix.program_id_index] != COMPUTE_BUDGET_PROGRAM:
+            others += 1
+        elif data[:1] == bytes([SET_COMPUTE_UNIT_LIMIT]) and len(data) == 5:
+            limit = int.from_bytes(data[1:5], "little")
+        elif data[:1] == bytes([SET_COMPUTE_UNIT_PRICE]) and len(data) == 9:
+            price = int.from_bytes(data[1:9], "little")
+    if limit is None:
+        limit = DEFAULT_UNITS_PER_INSTRUCTION * others
+    return min(limit, MAX_COMPUTE_UNIT_LIMIT), price
+
+
+def fee_lamports(message: Message | MessageV0) -> int:
+    """What the fee payer is charged: 5,000 lamports per signature plus price x limit / 10^6 (rounded up)."""
+    limit, price = compute_budget(message)
+    priority = -(-limit * price // MICRO_LAMPORTS_PER_LAMPORT)
+    return LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures + priority
+
+
 def derive_ata(owner: Pubkey, mint: Pubkey, token_program: Pubkey) -> Pubkey:
     return get_associated_token_address(owner, mint, token_program)
 
@@ -104,10 +136,9 @@ def decode(encoded: object) -> VersionedTransaction:
     return tx
 
 
-def _compute_limit(data: bytes) -> int:
+def _require_compute_limit(data: bytes) -> None:
     if len(data) != 5 or data[0] != SET_COMPUTE_UNIT_LIMIT:
         raise Invalid(Reason.INVALID_INSTRUCTIONS, "instruction 0 must be ComputeBudget SetComputeUnitLimit")
-    return int.from_bytes(data[1:5], "little")
 
 
 def _compute_price(data: bytes) -> int:
@@ -136,7 +167,7 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> Payment:
 
     if programs[0] != COMPUTE_BUDGET_PROGRAM:
         raise Invalid(Reason.INVALID_INSTRUCTIONS, "instruction 0 must be ComputeBudget SetComputeUnitLimit")
-    limit = _compute_limit(bytes(instructions[0].data))
+    _require_compute_limit(bytes(instructions[0].data))
     if programs[1] != COMPUTE_BUDGET_PROGRAM:
         raise Invalid(Reason.INVALID_INSTRUCTIONS, "instruction 1 must be ComputeBudget SetComputeUnitPrice")
     price = _compute_price(bytes(instructions[1].data))
@@ -183,6 +214,7 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> Payment:
         raise Invalid(Reason.MEMO_MISMATCH, f"{len(memos)} Memo instructions; exactly one is allowed")
 
     signers = message.header.num_required_signatures
+    limit, _ = compute_budget(message)
     if transfer.authority_index >= signers:
         raise Invalid(Reason.MISSING_SIGNATURE, "the transfer authority does not sign the transaction")
     return Payment(
@@ -194,6 +226,7 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> Payment:
         transfer=transfer,
         compute_unit_limit=limit,
         compute_unit_price=price,
+        fee=fee_lamports(message),
         memo=memos[0],
         account_indexes=tuple(sorted({i for ix in instructions for i in bytes(ix.accounts)})),
     )
