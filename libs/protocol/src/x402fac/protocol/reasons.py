@@ -84,7 +84,7 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.UNSUPPORTED_ASSET: "The asset is not accepted on this network.",
     Reason.AMOUNT_MISMATCH: "The paid amount is not exactly the required amount (message says under/over).",
     Reason.SETTLEMENT_PENDING: "Broadcast but not yet confirmed; `transaction` holds its id, retry for the outcome.",
-    Reason.DUPLICATE_SETTLEMENT: "This purchase was already settled by a different payment.",
+    Reason.DUPLICATE_SETTLEMENT: "This payment was already settled (or is being settled) for another request; `transaction` is the one that paid.",
     Reason.SIMULATION_FAILED: "Simulating the transfer failed; the message carries the cause.",
     Reason.NODE_UNAVAILABLE: "No RPC node of the network answered.",
     Reason.CONFIRMATION_TIMEOUT: "The network did not confirm in time.",
