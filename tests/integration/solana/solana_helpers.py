@@ -1,6 +1,7 @@
 """Helpers the Solana integration tests share: the worker's configuration changed for one test, and
 payments in Token-2022 mints."""
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -11,8 +12,8 @@ from solders.message import MessageV0
 from solders.pubkey import Pubkey
 
 from tests.fixtures.solana import compute_limit, compute_price, partially_signed
-from x402fac.devnet.solana import NETWORK
-from x402fac.devnet.solana.instructions import ata, memo, transfer_checked
+from x402fac.devnet.solana import NETWORK, USDC_MINT
+from x402fac.devnet.solana.instructions import TOKEN, ata, memo, transfer_checked
 from x402fac.devnet.solana.token2022 import TOKEN_2022
 
 UNCHANGED: Any = object()
@@ -33,32 +34,39 @@ def configured(scheme, assets: Any = UNCHANGED, **limits: Any) -> Iterator[None]
         runtime.config = original
 
 
-def token_2022_payment(
+def exact_payment(
     payer: Keypair,
     pay_to: Pubkey,
-    mint: Pubkey,
     amount: int,
     fee_payer: Pubkey,
     blockhash,
     *,
+    mint: Pubkey = USDC_MINT,
+    program: Pubkey = TOKEN,
     decimals: int = 6,
     units: int = 20_000,
     price: int = 1,
 ):
-    """The exact layout (the official client's 20,000 compute units) paying `amount` of a Token-2022
-    `mint`; the payer signs, the fee-payer slot stays empty."""
+    """The exact layout (compute limit `units`, compute price `price`, TransferChecked of `mint` under
+    `program`, a random 32-character memo); the payer signs, the fee-payer slot stays empty."""
     instructions = [
         compute_limit(units),
         compute_price(price),
         transfer_checked(
-            ata(payer.pubkey(), mint, TOKEN_2022),
+            ata(payer.pubkey(), mint, program),
             mint,
-            ata(pay_to, mint, TOKEN_2022),
+            ata(pay_to, mint, program),
             payer.pubkey(),
             amount,
             decimals,
-            TOKEN_2022,
+            program,
         ),
-        memo(b"0123456789abcdef0123456789abcdef"),
+        memo(os.urandom(16).hex().encode()),
     ]
     return partially_signed(MessageV0.try_compile(fee_payer, instructions, [], blockhash), [payer])
+
+
+def token_2022_payment(
+    payer: Keypair, pay_to: Pubkey, mint: Pubkey, amount: int, fee_payer: Pubkey, blockhash
+):
+    return exact_payment(payer, pay_to, amount, fee_payer, blockhash, mint=mint, program=TOKEN_2022)
