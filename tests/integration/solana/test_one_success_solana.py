@@ -170,3 +170,34 @@ async def test_forged_payer_signatures_leave_no_ledger_state(
     assert await stack.payer_settles(payer) == before + 1
     assert solana_devnet.usdc_balance(pay_to) == PRICE
     assert solana_devnet.usdc_balance(solana_payer.pubkey()) == 100 * USDC_UNIT - PRICE
+
+
+async def test_gateway_gives_up_then_retry_gets_the_one_success(
+    stack, solana_worker, solana_devnet, solana_payer, fee_payer, pay_to
+):
+    chain = solana_devnet.chain
+    tx = usdc_payment(solana_payer, pay_to, PRICE, fee_payer.pubkey(), chain.latest_blockhash)
+    body = solana_payment_body(solana_requirements(pay_to, PRICE, fee_payer.pubkey()), tx)
+    signature = paying_signature(tx, fee_payer, solana_payer)
+    impatient = await stack.add_gateway(settle_timeout=1.5)
+    with counted_sends(solana_devnet) as sends:
+        async with httpx.AsyncClient(timeout=30) as http:
+            chain.confirm_delay = 4.0  # the cluster confirms after the gateway gave up
+            try:
+                first = (await http.post(impatient.url + "/settle", json=body)).json()
+            finally:
+                chain.confirm_delay = 0.3
+            assert first["success"] is False
+            assert first["errorReason"] == Reason.SETTLEMENT_PENDING, first
+            assert first["transaction"] == signature
+            for _ in range(200):  # wait for the chain, not for the facilitator
+                status = chain.signature_status(signature)
+                if status and status["confirmationStatus"] != "processed":
+                    break
+                await asyncio.sleep(0.05)
+            second = (await http.post(impatient.url + "/settle", json=body)).json()
+            third = (await http.post(stack.gateway_url + "/settle", json=body)).json()
+    assert second["success"] is True and second["transaction"] == signature, second
+    assert third["errorReason"] == Reason.DUPLICATE_SETTLEMENT and third["transaction"] == signature
+    assert sends == Counter({signature: 1})
+    assert solana_devnet.usdc_balance(pay_to) == PRICE
