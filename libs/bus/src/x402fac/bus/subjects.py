@@ -1,7 +1,7 @@
 """Subject, stream and bucket names: the whole NATS namespace of x402fac in one place.
 
 Service subjects live under `x402.`; stream subjects under their own prefixes (`x402rl.`,
-`x402audit.`) so a stream can never answer a service request with a pub-ack.
+`x402audit.`, `x402work.`) so a stream can never answer a service request with a pub-ack.
 """
 
 from typing import Final
@@ -14,7 +14,13 @@ def verify(family: str) -> str:
 
 
 def settle(family: str) -> str:
-    return f"{SERVICE_PREFIX}.{family}.settle"
+    """Settle requests are work on a stream (they must outlive the worker that takes them)."""
+    return f"{WORK_PREFIX}.settle.{family}"
+
+
+def settle_group(family: str) -> str:
+    """The durable queue consumer a family's worker replicas share."""
+    return f"settle-{family}"
 
 
 def supported(family: str) -> str:
@@ -49,6 +55,8 @@ SECONDARY_BUCKET: Final = "x402fac_secondary"
 RATE_STREAM: Final = "X402FAC_RATE"
 RATE_PREFIX: Final = "x402rl"
 AUDIT_STREAM: Final = "X402FAC_AUDIT"
+WORK_STREAM: Final = "X402FAC_WORK"
+WORK_PREFIX: Final = "x402work"
 AUDIT_PREFIX: Final = "x402audit"
 
 

@@ -42,6 +42,7 @@ class SettlementRecord(msgspec.Struct, omit_defaults=True):
     attached: str = ""  # id of the settle request waiting for this payment's answer ("" none)
     attached_until: float = 0.0  # that request's deadline (epoch seconds); after it, nobody waits
     delivered_at: float = 0.0  # when the success was handed to a requester (0: not yet)
+    delivered_to: str = ""  # that requester (a redelivered copy of the same request gets it again)
 
     def attached_live(self, now: float) -> bool:
         return bool(self.attached) and now < self.attached_until
@@ -51,7 +52,7 @@ class ClaimStatus(StrEnum):
     CLAIMED = "claimed"  # a new record: this requester owns the settlement and is attached
     ATTACHED = "attached"  # an existing record nobody waits for: this requester took it over
     BUSY = "busy"  # another requester is attached and still waiting: this copy is a duplicate
-    DELIVERED = "delivered"  # the success was already handed to another requester
+    DELIVERED = "delivered"  # the success was already handed out (see record.delivered_to)
     FAILED = "failed"  # the payment failed for good: `record.response` is the answer
     RATE_LIMITED = "rate_limited"  # payer over its settle limit; nothing claimed
     DUPLICATE = "duplicate"  # a secondary key (e.g. a Solana memo) is held by another payment

@@ -44,6 +44,10 @@ DEFAULT_WAIT_SECONDS = 30.0
 UNSUPPORTED_LABEL = "unsupported"
 
 
+class Superseded(Exception):
+    """Another attempt of the same settle request took the payment over: that one answers."""
+
+
 @dataclass(slots=True)
 class Requester:
     """One settle request: who asks (a gateway's request id) and until when it waits for the answer."""
@@ -228,6 +232,9 @@ class Pipeline:
                 "this purchase was already paid by another payment",
                 identity.payer,
             )
+        if status is ClaimStatus.DELIVERED and record is not None and record.delivered_to == requester.id:
+            if record.response is not None:  # this very request again (redelivered): its answer
+                return record.response
         if status in (ClaimStatus.BUSY, ClaimStatus.DELIVERED):
             return duplicate_answer(network, record, identity.payer)
         if status is ClaimStatus.FAILED and record is not None and record.response is not None:
@@ -258,9 +265,11 @@ class Pipeline:
             await scheme.discard(prepared)
             raise
         if not submitted.ok:
-            # The payment moved on without this request (it stopped waiting and a retry took over):
-            # nothing was broadcast here, and the other request answers for it.
+            # The payment moved on without this attempt: nothing was broadcast here. If another attempt
+            # of this same request took it over (a redelivery), that one answers.
             await scheme.discard(prepared)
+            if submitted.record is not None and submitted.record.attached == requester.id:
+                raise Superseded(identity.payment_id)
             return duplicate_answer(network, submitted.record, identity.payer)
         record = SettlementRecord(
             payment_id=identity.payment_id,
@@ -274,7 +283,9 @@ class Pipeline:
             transaction=prepared.transaction,
         )
         try:
-            return await self._broadcast_and_confirm(scheme, request, record, prepared, submitted.revision, requester)
+            return await self._broadcast_and_confirm(
+                scheme, request, record, prepared, submitted.revision, requester
+            )
         except Exception:
             # The transaction id is recorded and may be on its way: never say nothing was sent. The
             # record stays pending for a retry or the reconciler.
@@ -377,13 +388,16 @@ class Pipeline:
         answer = held.response if held is not None and held.response is not None else final
         if not answer.success:
             return answer
-        if stored.delivered:
+        if stored.delivered or (held is not None and held.delivered_to == receiver != ""):
             return answer
         if held is not None and held.delivered_at:
             return duplicate_answer(record.network, held, record.payer)
         # Confirmed, but this request is no longer the one waiting: the success is kept for the retry.
         return pending_answer(
-            record.network, answer.transaction, record.payer, "confirmed; retry the same settle for the answer"
+            record.network,
+            answer.transaction,
+            record.payer,
+            "confirmed; retry the same settle for the answer",
         )
 
     async def _release_quietly(self, payment_id: str, revision: int) -> None:

@@ -1,19 +1,25 @@
-"""Wiring a family's schemes to NATS: verify/settle/supported endpoints and the reconciler loop."""
+"""Wiring a family's schemes to NATS: verify/supported endpoints, settle work, the reconciler loop.
+
+Verify is plain request/reply. Settle requests arrive through the work-queue stream (x402fac.bus
+.workqueue): a settle outlives the replica that took it, because another replica gets it again when
+the first never acknowledges it, and the ledger makes that second attempt resume the first.
+"""
 
 import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import Mapping
 
 import msgspec
 from nats.aio.client import Client
 
-from x402fac.bus import ServiceRunner, connect, subjects
+from x402fac.bus import NO_REPLY, ServiceRunner, WorkConsumer, connect, subjects
 from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
 from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_UP
 
-from .pipeline import DEFAULT_WAIT_SECONDS, Pipeline, Requester
+from .pipeline import DEFAULT_WAIT_SECONDS, Pipeline, Requester, Superseded
 from .scheme import Scheme
 
 log = logging.getLogger(__name__)
@@ -35,14 +41,27 @@ def supported_of(schemes: list[Scheme]) -> SupportedResponse:
 
 
 class WorkerService:
-    """One family's worker: `x402.<family>.verify|settle|supported` in queue group `x402.<family>`."""
+    """One family's worker: `x402.<family>.verify|supported` in queue group `x402.<family>`, settle
+    work from the `settle-<family>` queue consumer."""
 
-    def __init__(self, nc: Client, family: str, schemes: list[Scheme]) -> None:
+    def __init__(
+        self, nc: Client, family: str, schemes: list[Scheme], settle_ack_wait: float | None = None
+    ) -> None:
         self.nc = nc
         self.family = family
         self.pipeline = Pipeline(nc, family, schemes)
         self.supported = _encode(supported_of(schemes))
         self.runner = ServiceRunner(nc, f"x402fac-{family}", VERSION, subjects.queue_group(family))
+        ack_wait = settle_ack_wait or float(os.environ.get("X402FAC_SETTLE_ACK_WAIT", "5"))
+        self.settle_work = WorkConsumer(
+            nc,
+            f"x402fac-{family}.settle",
+            subjects.WORK_STREAM,
+            subjects.settle(family),
+            subjects.settle_group(family),
+            self._settle,
+            ack_wait=ack_wait,
+        )
         self._reconciler: asyncio.Task | None = None
         self._requesters: dict[str, Requester] = {}  # settle requests in flight here, by request id
         self._detach_sub = None
@@ -51,10 +70,10 @@ class WorkerService:
         await self.runner.start(
             {
                 "verify": (subjects.verify(self.family), self._verify),
-                "settle": (subjects.settle(self.family), self._settle),
                 "supported": (subjects.supported(self.family), self._supported),
             }
         )
+        await self.settle_work.start()
         # Not in the queue group: the replica holding the request hears it, whichever that is.
         self._detach_sub = await self.nc.subscribe(subjects.detach(self.family), cb=self._on_detach)
         interval = reconcile_interval or float(os.environ.get("X402FAC_RECONCILE_INTERVAL", "5"))
@@ -65,6 +84,7 @@ class WorkerService:
             self._reconciler.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reconciler
+        await self.settle_work.stop()  # in-flight settles finish; queued ones go to other replicas
         if self._detach_sub is not None:
             await self._detach_sub.unsubscribe()
         await self.runner.stop()
@@ -80,7 +100,7 @@ class WorkerService:
             )
         return _encode(await self.pipeline.verify(request))
 
-    async def _settle(self, data: bytes, headers: Mapping[str, str]) -> bytes:
+    async def _settle(self, data: bytes, headers: Mapping[str, str]) -> bytes | None:
         try:
             request = _request_decoder.decode(data)
         except msgspec.MsgspecError as exc:
@@ -94,9 +114,13 @@ class WorkerService:
                 )
             )
         requester = _requester_of(headers)
+        if requester.deadline < time.time():
+            return NO_REPLY  # its caller stopped waiting before any replica took it: nothing to do
         self._requesters[requester.id] = requester
         try:
             return _encode(await self.pipeline.settle(request, requester))
+        except Superseded:
+            return NO_REPLY
         finally:
             self._requesters.pop(requester.id, None)
 
@@ -137,7 +161,9 @@ async def run_worker(
     nc = await connect(nats_url, name=f"x402fac-{family}")
     service = WorkerService(nc, family, schemes)
     NATS_CONNECTED.labels(f"worker-{family}").set_function(lambda: float(nc.is_connected))
-    WORKER_INFLIGHT.labels(family).set_function(lambda: len(service.runner._inflight))
+    WORKER_INFLIGHT.labels(family).set_function(
+        lambda: len(service.runner._inflight) + len(service.settle_work._inflight)
+    )
     await service.start()
     WORKER_UP.labels(family).set(1)
     log.info("%s worker ready: %s", family, sorted({n for s in schemes for n in s.networks()}))

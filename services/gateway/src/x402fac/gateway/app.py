@@ -221,10 +221,12 @@ def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | 
     async def startup(app: Litestar) -> None:
         connection = nc or await connect(nats_url, name="x402fac-gateway")
         app.state.facilitator = Facilitator(connection, config)
+        await app.state.facilitator.start()
         NATS_CONNECTED.labels("gateway").set_function(lambda: float(connection.is_connected))
         app.state.owns_connection = nc is None
 
     async def shutdown(app: Litestar) -> None:
+        await app.state.facilitator.stop()
         if getattr(app.state, "owns_connection", False):
             await app.state.facilitator.nc.drain()
 

@@ -20,6 +20,7 @@ from x402fac.bus import (
     BusError,
     BusTimeout,
     RemoteError,
+    ReplyInbox,
     Unavailable,
     counters,
     encode_key,
@@ -105,6 +106,13 @@ class Facilitator:
         self.js: JetStreamContext = nc.jetstream()
         self.config = config
         self.supported = SupportedCache(nc, config.supported_ttl)
+        self.replies = ReplyInbox(nc)  # settle answers come back here from whichever worker took it
+
+    async def start(self) -> None:
+        await self.replies.start()
+
+    async def stop(self) -> None:
+        await self.replies.stop()
 
     async def check_ip_limit(self, kind: str, client_ip: str) -> None:
         """Per client IP and endpoint, shared by every gateway replica through one counter."""
@@ -130,7 +138,9 @@ class Facilitator:
     async def verify(self, body: bytes, client_ip: str) -> Answer:
         return await self._handle("verify", body, client_ip)
 
-    async def settle(self, body: bytes, client_ip: str, hung_up: Callable[[], Awaitable[object]] | None = None) -> Answer:
+    async def settle(
+        self, body: bytes, client_ip: str, hung_up: Callable[[], Awaitable[object]] | None = None
+    ) -> Answer:
         """`hung_up` completes when the HTTP client goes away: the worker is told to stop waiting."""
         return await self._handle("settle", body, client_ip, hung_up)
 
@@ -153,15 +163,21 @@ class Facilitator:
         return await self._forward(kind, family, body, request)
 
     async def _settle(
-        self, family: str, body: bytes, request: VerifyRequest, hung_up: Callable[[], Awaitable[object]] | None
+        self,
+        family: str,
+        body: bytes,
+        request: VerifyRequest,
+        hung_up: Callable[[], Awaitable[object]] | None,
     ) -> Answer:
         """Forward with this request's id and deadline; if the caller stops waiting (timeout, hang-up),
         tell the worker, so the payment's one success is kept for a retry instead of lost."""
+        if family not in (await self._live_families()):
+            raise GatewayError(503, "worker_unavailable", f"no {family} worker is running", retry_after=5)
         request_id = uuid.uuid4().hex
         timeout = self.config.settle_timeout
         deadline = time.time() + max(timeout - DEADLINE_MARGIN_SECONDS, timeout / 2)
         headers = {subjects.REQUEST_ID_HEADER: request_id, subjects.DEADLINE_HEADER: f"{deadline:.3f}"}
-        forward = asyncio.ensure_future(self._forward("settle", family, body, request, headers))
+        forward = asyncio.ensure_future(self._forward("settle", family, body, request, headers, request_id))
         watch = asyncio.ensure_future(hung_up()) if hung_up is not None else None
         try:
             await asyncio.wait({forward, watch} if watch else {forward}, return_when=asyncio.FIRST_COMPLETED)
@@ -185,15 +201,28 @@ class Facilitator:
         except Exception as exc:
             log.warning("could not tell the %s workers that %s stopped waiting: %s", family, request_id, exc)
 
+    async def _live_families(self) -> list[str]:
+        await self.supported.get()
+        return self.supported.live_families
+
     async def _forward(
-        self, kind: str, family: str, body: bytes, request: VerifyRequest, headers: dict[str, str] | None = None
+        self,
+        kind: str,
+        family: str,
+        body: bytes,
+        request: VerifyRequest,
+        headers: dict[str, str] | None = None,
+        request_id: str = "",
     ) -> Answer:
         # v2 bodies travel as received (already validated); v1 bodies as their v2 conversion.
         payload = body if request.x402_version == 2 else _encode(request)
         subject = subjects.verify(family) if kind == "verify" else subjects.settle(family)
         timeout = self.config.verify_timeout if kind == "verify" else self.config.settle_timeout
         try:
-            reply = await request_raw(self.nc, subject, payload, timeout, headers)
+            if kind == "settle":  # work that outlives the worker taking it (x402fac.bus.workqueue)
+                reply = await self.replies.request(subject, payload, headers or {}, request_id, timeout)
+            else:
+                reply = await request_raw(self.nc, subject, payload, timeout, headers)
         except Unavailable:
             raise GatewayError(
                 503, "worker_unavailable", f"no {family} worker is running", retry_after=5

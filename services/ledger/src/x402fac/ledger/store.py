@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -34,6 +34,7 @@ from x402fac.protocol.ledger import (
 from .config import LedgerConfig
 
 PENDING_BUCKET = "x402fac_pending"
+WORK_MAX_AGE_SECONDS = 300.0
 CLAIM_ATTEMPTS = 8  # compare-and-set rounds before a contended record is reported busy
 KNOWN_RECORDS = 10_000  # records kept in memory by (payment id, revision), saving a read per transition
 _record_decoder = msgspec.json.Decoder(SettlementRecord)
@@ -84,11 +85,24 @@ class LedgerStore:
             max_age=config.audit_max_age,
             max_bytes=config.audit_max_bytes,
         )
-        try:
-            await self.js.stream_info(subjects.AUDIT_STREAM)
-            await self.js.update_stream(audit)
-        except NotFoundError:
-            await self.js.add_stream(audit)
+        # Settle requests waiting for a worker: taken once (work queue), gone when acknowledged; a
+        # request nobody took within a few minutes is long past its caller's deadline.
+        work = StreamConfig(
+            name=subjects.WORK_STREAM,
+            subjects=[f"{subjects.WORK_PREFIX}.>"],
+            storage=StorageType.FILE,
+            retention=RetentionPolicy.WORK_QUEUE,
+            duplicate_window=120.0,
+            num_replicas=config.replicas,
+            max_age=WORK_MAX_AGE_SECONDS,
+            max_bytes=config.bucket_max_bytes,
+        )
+        for stream in (audit, work):
+            try:
+                await self.js.stream_info(stream.name)
+                await self.js.update_stream(stream)
+            except NotFoundError:
+                await self.js.add_stream(stream)
 
     async def get(self, payment_id: str) -> tuple[SettlementRecord, int] | None:
         try:
@@ -276,7 +290,7 @@ class LedgerStore:
                 and now < record.attached_until
             )
             if deliver:
-                record.delivered_at = now
+                record.delivered_at, record.delivered_to = now, request.requester
             if record.state in FINAL_STATES and (deliver or record.state is RecordState.FAILED):
                 record.attached, record.attached_until = "", 0.0
             if not newly_final and not deliver:

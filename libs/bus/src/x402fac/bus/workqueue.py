@@ -1,0 +1,172 @@
+"""Work that must outlive the process doing it: requests on a JetStream work-queue stream.
+
+A caller publishes a request to the stream with a reply subject in a header and waits there; a
+queue consumer hands each request to one replica, which acknowledges it only after replying and
+says "still working" while it waits (so a long confirmation is not taken for a crash). A replica that
+dies mid-way never acknowledges: after `ack_wait` the request is delivered to another replica, which
+answers the same caller. Whatever the request does must therefore be safe to run again (settlement
+is: the ledger's claim and one-success rules make a second attempt resume the first).
+"""
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig
+
+from x402fac.telemetry import BUS_LATENCY, HANDLER_LATENCY, tracer
+
+from .rpc import BusTimeout, Unavailable
+from .tracing import extract, inject
+
+log = logging.getLogger(__name__)
+
+REPLY_HEADER = "X402fac-Reply-To"
+DELIVERY_HEADER = "Nats-Num-Delivered"
+# Returned by a handler that must not answer: another attempt of the same request is answering.
+NO_REPLY = None
+
+WorkHandler = Callable[[bytes, Mapping[str, str]], Awaitable[bytes | None]]
+
+
+class ReplyInbox:
+    """One subscription per process for the replies to everything it published as work."""
+
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.prefix = f"_X402R.{uuid.uuid4().hex}"
+        self._waiting: dict[str, asyncio.Future[bytes]] = {}
+        self._sub = None
+
+    async def start(self) -> None:
+        self._sub = await self.nc.subscribe(f"{self.prefix}.*", cb=self._on_reply)
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+
+    async def _on_reply(self, msg: Msg) -> None:
+        future = self._waiting.get(msg.subject.rsplit(".", 1)[-1])
+        if future is not None and not future.done():  # a second attempt's answer is dropped
+            future.set_result(msg.data)
+
+    async def request(
+        self, subject: str, payload: bytes, headers: dict[str, str], token: str, timeout: float
+    ) -> bytes:
+        """Publish `payload` as work and wait up to `timeout` for its answer.
+
+        `token` identifies the request: it is the reply address and the stream's de-duplication id, so
+        a publish retried after an unclear acknowledgement is stored once.
+        """
+        started = time.perf_counter()
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._waiting[token] = future
+        headers = inject({**headers, REPLY_HEADER: f"{self.prefix}.{token}", "Nats-Msg-Id": token})
+        try:
+            try:
+                await self.nc.jetstream().publish(
+                    subject, payload, headers=headers, timeout=min(timeout, 5.0)
+                )
+            except nats.js.errors.NoStreamResponseError:
+                raise Unavailable(subject) from None
+            except nats.errors.TimeoutError:
+                raise BusTimeout(subject) from None
+            remaining = timeout - (time.perf_counter() - started)
+            try:
+                return await asyncio.wait_for(future, max(remaining, 0.001))
+            except TimeoutError:
+                raise BusTimeout(subject) from None
+        finally:
+            self._waiting.pop(token, None)
+            BUS_LATENCY.labels(subject).observe(time.perf_counter() - started)
+
+
+class WorkConsumer:
+    """Takes requests from a work-queue stream, shared with the other replicas of a queue group."""
+
+    def __init__(
+        self,
+        nc: Client,
+        name: str,
+        stream: str,
+        subject: str,
+        group: str,
+        handler: WorkHandler,
+        ack_wait: float = 5.0,
+        max_in_flight: int = 1000,
+    ) -> None:
+        self.nc = nc
+        self.name = name
+        self.stream = stream
+        self.subject = subject
+        self.group = group
+        self.handler = handler
+        self.ack_wait = ack_wait
+        self.max_in_flight = max_in_flight
+        self._sub = None
+        self._inflight: set[asyncio.Task] = set()
+        self._tracer = tracer(f"x402fac.{name.split('.')[0]}")
+
+    async def start(self) -> None:
+        config = ConsumerConfig(
+            durable_name=self.group,
+            deliver_group=self.group,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait,
+            max_ack_pending=self.max_in_flight,
+            filter_subject=self.subject,
+        )
+        self._sub = await self.nc.jetstream().subscribe(
+            self.subject,
+            queue=self.group,
+            durable=self.group,
+            stream=self.stream,
+            cb=self._spawn,
+            manual_ack=True,
+            config=config,
+        )
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Take no new work (what is queued goes to the other replicas), finish what is in hand."""
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()  # the durable consumer stays for the other replicas
+        if self._inflight:
+            await asyncio.wait(set(self._inflight), timeout=grace)
+
+    async def _spawn(self, msg: Msg) -> None:
+        task = asyncio.create_task(self._serve(msg))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    async def _serve(self, msg: Msg) -> None:
+        headers = msg.headers or {}
+        heartbeat = asyncio.create_task(self._still_working(msg))
+        started = time.perf_counter()
+        try:
+            with self._tracer.start_as_current_span(self.name, context=extract(headers)):
+                reply = await self.handler(msg.data, headers)
+            reply_to = headers.get(REPLY_HEADER)
+            if reply is not NO_REPLY and reply_to:
+                await self.nc.publish(reply_to, reply)
+            await msg.ack()
+        except Exception:
+            # Not acknowledged: it is delivered again (here or to another replica) after ack_wait.
+            log.exception("%s failed; the request will be delivered again", self.name)
+        finally:
+            heartbeat.cancel()
+            HANDLER_LATENCY.labels(self.name).observe(time.perf_counter() - started)
+
+    async def _still_working(self, msg: Msg) -> None:
+        while True:
+            await asyncio.sleep(self.ack_wait / 3)
+            with contextlib.suppress(Exception):
+                await msg.in_progress()
