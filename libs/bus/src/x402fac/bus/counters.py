@@ -12,7 +12,7 @@ INCREMENT = {"Nats-Incr": "+1"}
 
 
 async def ensure_rate_stream(
-    js: JetStreamContext, window_seconds: int = 60, max_bytes: int = 256 * 1024 * 1024
+    js: JetStreamContext, window_seconds: int = 60, max_bytes: int = 256 * 1024 * 1024, replicas: int = 1
 ) -> None:
     config = StreamConfig(
         name=subjects.RATE_STREAM,
@@ -22,6 +22,7 @@ async def ensure_rate_stream(
         max_msgs_per_subject=1,
         max_age=float(2 * window_seconds),
         max_bytes=max_bytes,
+        num_replicas=replicas,
     )
     try:
         await js.stream_info(subjects.RATE_STREAM)

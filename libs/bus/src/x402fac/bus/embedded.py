@@ -25,11 +25,51 @@ def free_port() -> int:
 
 
 class EmbeddedNats:
-    def __init__(self, store_dir: Path, port: int = 4222, host: str = "127.0.0.1") -> None:
+    """One nats-server; with `cluster_port` and `routes`, one node of a JetStream cluster."""
+
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int = 4222,
+        host: str = "127.0.0.1",
+        *,
+        name: str = "",
+        cluster_port: int = 0,
+        routes: tuple[str, ...] = (),
+        cluster_name: str = "x402fac",
+    ) -> None:
         self.store_dir = Path(store_dir)
         self.port = port
         self.host = host
+        self.name = name
+        self.cluster_port = cluster_port
+        self.routes = routes
+        self.cluster_name = cluster_name
         self.process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        command = [
+            nats_server_binary(),
+            "-a",
+            self.host,
+            "-p",
+            str(self.port),
+            "-js",
+            "-sd",
+            str(self.store_dir),
+        ]
+        if self.name:
+            command += ["--name", self.name]
+        if self.cluster_port:
+            command += [
+                "--cluster_name",
+                self.cluster_name,
+                "--cluster",
+                f"nats://{self.host}:{self.cluster_port}",
+                "--routes",
+                ",".join(self.routes),
+            ]
+        return command
 
     @property
     def url(self) -> str:
@@ -38,7 +78,7 @@ class EmbeddedNats:
     async def start(self, timeout: float = 10.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [nats_server_binary(), "-a", self.host, "-p", str(self.port), "-js", "-sd", str(self.store_dir)],
+            self.command(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

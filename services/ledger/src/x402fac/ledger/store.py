@@ -71,7 +71,10 @@ class LedgerStore:
         self.secondary = await ensure_bucket(self.js, subjects.SECONDARY_BUCKET, **limits)
         self.pending = await ensure_bucket(self.js, PENDING_BUCKET, **limits)
         await counters.ensure_rate_stream(
-            self.js, max(60, config.payer_window_seconds), max_bytes=config.bucket_max_bytes
+            self.js,
+            max(60, config.payer_window_seconds),
+            max_bytes=config.bucket_max_bytes,
+            replicas=config.replicas,
         )
         # Deny delete and purge: entries leave only by age or size (max_age works with deny_purge).
         audit = StreamConfig(
