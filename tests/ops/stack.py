@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -130,6 +131,9 @@ class OtlpReceiver:
 @dataclass
 class ProcessStack:
     launcher: Launcher = local_launcher
+    nats_command: Callable[[int, Path], list[str]] = field(
+        default=lambda port, store: local_nats(port, store)
+    )
     extra_env: dict[str, str] = field(default_factory=dict)
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="x402fac-ops-")))
     services: list[Service] = field(default_factory=list)
@@ -153,20 +157,14 @@ class ProcessStack:
         self.data_dir.mkdir(parents=True)
         self.logs.mkdir()
         self.nats_port = free_port()
+        store = self.root / "nats"
+        store.mkdir()
         self.nats = subprocess.Popen(
-            [
-                _nats_server(),
-                "-a",
-                "127.0.0.1",
-                "-p",
-                str(self.nats_port),
-                "-js",
-                "-sd",
-                str(self.root / "nats"),
-            ],
+            self.nats_command(self.nats_port, store),
             stdout=(self.logs / "nats.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
+        wait_for("nats-server", lambda: _accepts(self.nats_port), [self.nats], lambda: self.log_tail("nats"))
         for family in FAMILIES:
             self._start_devnet(family)
         env = {
@@ -248,10 +246,15 @@ def _terminate(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def _nats_server() -> str:
+def _accepts(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
+
+
+def local_nats(port: int, store: Path) -> list[str]:
     from x402fac.bus.embedded import nats_server_binary
 
-    return nats_server_binary()
+    return [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)]
 
 
 @contextlib.contextmanager
