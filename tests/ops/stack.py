@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -265,3 +266,4 @@ def running_stack(**options) -> Iterator[ProcessStack]:
         yield stack
     finally:
         stack.stop()
+    shutil.rmtree(stack.root, ignore_errors=True)  # kept, with its logs, when something failed
