@@ -150,12 +150,16 @@ async def test_missing_domain_in_extra(evm_devnet, evm_scheme, payer) -> None:
     assert (await reason_of(evm_scheme, request))[0] == "missing_eip712_domain"
 
 
-async def test_asset_without_code_is_not_a_contract(evm_devnet, evm_scheme, payer) -> None:
+async def test_asset_without_code_is_not_a_contract(evm_devnet, payer) -> None:
+    any_token = ExactEvmScheme([replace(network_from_devnet(evm_devnet), any_asset=True)])
     fake_token = Account.create().address
     request = payment_request(
         evm_devnet, payer, payee(), 1000, requirements={"asset": fake_token}, token=fake_token
     )
-    assert (await reason_of(evm_scheme, request))[0] == "asset_not_a_contract"
+    try:
+        assert (await reason_of(any_token, request))[0] == "asset_not_a_contract"
+    finally:
+        await any_token.close()
 
 
 async def test_malformed_payload_is_invalid_payload(evm_devnet, evm_scheme, payer) -> None:
@@ -202,15 +206,19 @@ async def test_erc1271_wallet_accepted_and_wrong_signature_rejected(evm_devnet, 
     assert "ERC-1271" in message
 
 
-async def test_allowlist_refuses_other_tokens(evm_devnet, payer) -> None:
-    config = network_from_devnet(evm_devnet)
+async def test_allowlist_refuses_other_tokens_without_asking_a_node(evm_devnet, payer) -> None:
+    # The node URL is dead: any RPC call would answer node_unavailable, not unsupported_asset.
+    offline = ExactEvmScheme([replace(network_from_devnet(evm_devnet), rpc_urls=("http://127.0.0.1:9",))])
     other = Account.create().address
-    scheme = ExactEvmScheme([replace(config, allowed_assets=frozenset({other.lower()}))])
+    request = payment_request(evm_devnet, payer, payee(), 1000, requirements={"asset": other}, token=other)
     try:
-        reason, _ = await reason_of(scheme, payment_request(evm_devnet, payer, payee(), 1000))
-        assert reason == "unsupported_asset"
+        reason, message = await reason_of(offline, request)
+        assert reason == "unsupported_asset" and other in message
+        # The listed asset (the devnet's USDC) gets past the allowlist and needs the node.
+        listed = payment_request(evm_devnet, payer, payee(), 1000)
+        assert (await reason_of(offline, listed))[0] == "node_unavailable"
     finally:
-        await scheme.close()
+        await offline.close()
 
 
 async def test_failover_to_the_next_rpc_and_node_unavailable_when_none_answers(evm_devnet, payer) -> None:
@@ -229,7 +237,8 @@ async def test_failover_to_the_next_rpc_and_node_unavailable_when_none_answers(e
 
 async def test_settle_checks_refuse_an_asset_without_code(evm_devnet, payer) -> None:
     """Settle skips the simulation (gas estimation repeats it) but never the contract check."""
-    fresh = ExactEvmScheme([network_from_devnet(evm_devnet)])  # no contract remembered yet
+    # No contract remembered yet; any EIP-3009 token accepted, so the asset gets past the allowlist.
+    fresh = ExactEvmScheme([replace(network_from_devnet(evm_devnet), any_asset=True)])
     fake_token = Account.create().address
     request = payment_request(
         evm_devnet, payer, payee(), 1000, requirements={"asset": fake_token}, token=fake_token

@@ -31,9 +31,33 @@ def test_networks_from_env_with_known_usdc_and_overrides() -> None:
     assert sepolia.confirmations == 2
     assert sepolia.allowed_assets == frozenset({"0x036cbd53842c5426634e7929541ec2318f3dcf7e"})
     assert sepolia.default_asset.name == "USDC"
-    assert base.default_asset.name == "USD Coin" and base.gas_limit == 150_000 and base.allowed_assets is None
+    assert base.default_asset.name == "USD Coin" and base.gas_limit == 150_000
+    # By default only the network's USDC is settled: an allowlist of one.
+    assert base.allowed_assets == frozenset() and not base.any_asset
+    assert base.listed_assets == frozenset({"0x833589fcd6edb6e08f4c7c32d4f71b54bda02913"})
+    assert base.min_amount == 1 and base.max_settle_cost_wei == 10**16
     assert base.signer_keys == (key,)
     assert base.rpc_timeout == 4.0 and base.receipt_poll_interval == 0.5
+
+
+def test_asset_policy_any_minimum_and_cost_ceiling() -> None:
+    key = "0x" + bytes(Account.create().key).hex()
+    other = Account.create().address
+    env = {
+        "X402FAC_EVM_SIGNER_KEYS": key,
+        "X402FAC_EVM_8453_RPC_URLS": "http://127.0.0.1:3",
+        "X402FAC_EVM_8453_ALLOWED_ASSETS": "ANY",
+        "X402FAC_EVM_8453_MIN_AMOUNT": "1000",
+        "X402FAC_EVM_8453_MAX_SETTLE_COST_WEI": "5000000000000",
+        "X402FAC_EVM_777_RPC_URLS": "http://127.0.0.1:4",
+        "X402FAC_EVM_777_ALLOWED_ASSETS": other,
+    }
+    base, unknown = sorted(load_networks(env), key=lambda n: n.chain_id, reverse=True)
+    assert base.any_asset and base.min_amount == 1_000 and base.max_settle_cost_wei == 5 * 10**12
+    # A chain with no built-in USDC settles exactly what is listed, and /supported says so.
+    assert unknown.default_asset is None and unknown.listed_assets == frozenset({other.lower()})
+    kinds = ExactEvmScheme([unknown]).supported().kinds
+    assert [(k.x402_version, k.network, k.extra) for k in kinds] == [(2, "eip155:777", {"asset": other})]
 
 
 @pytest.mark.parametrize(
@@ -77,6 +101,34 @@ def test_networks_from_env_with_known_usdc_and_overrides() -> None:
             },
             "X402FAC_EVM_RPC_TIMEOUT must be a positive number",
         ),
+        (
+            {
+                "X402FAC_EVM_8453_RPC_URLS": "http://x",
+                "X402FAC_EVM_SIGNER_KEYS": "0x1",
+                "X402FAC_EVM_8453_MIN_AMOUNT": "0",
+            },
+            "X402FAC_EVM_8453_MIN_AMOUNT must be at least 1",
+        ),
+        (
+            {
+                "X402FAC_EVM_8453_RPC_URLS": "http://x",
+                "X402FAC_EVM_SIGNER_KEYS": "0x1",
+                "X402FAC_EVM_8453_MAX_SETTLE_COST_WEI": "lots",
+            },
+            "X402FAC_EVM_8453_MAX_SETTLE_COST_WEI must be an integer",
+        ),
+        (
+            {
+                "X402FAC_EVM_8453_RPC_URLS": "http://x",
+                "X402FAC_EVM_SIGNER_KEYS": "0x1",
+                "X402FAC_EVM_8453_ALLOWED_ASSETS": "any,0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913",
+            },
+            "X402FAC_EVM_8453_ALLOWED_ASSETS must be token addresses",
+        ),
+        (
+            {"X402FAC_EVM_777_RPC_URLS": "http://x", "X402FAC_EVM_SIGNER_KEYS": "0x1"},
+            "no asset to settle on eip155:777: set X402FAC_EVM_777_ASSET",
+        ),
     ],
 )
 def test_config_errors_say_what_is_missing(env: dict, message: str) -> None:
@@ -96,6 +148,10 @@ def test_devnet_info_is_the_default(tmp_path) -> None:
     (tmp_path / "devnet-evm.json").write_text(json.dumps(info))
     (network,) = load_networks({"X402FAC_DATA_DIR": str(tmp_path)})
     assert network.rpc_urls == ("http://127.0.0.1:9",)
+    assert network.listed_assets == frozenset({info["usdc"]["address"].lower()}) and not network.any_asset
+    # The asset policy variables apply to the devnet too, by its chain id.
+    (policed,) = load_networks({"X402FAC_DATA_DIR": str(tmp_path), "X402FAC_EVM_84532_MIN_AMOUNT": "7"})
+    assert policed.min_amount == 7
     with pytest.raises(ConfigError, match="no EVM network configured: set X402FAC_EVM_<NET>_RPC_URLS"):
         load_networks({"X402FAC_DATA_DIR": str(tmp_path / "nothing")})
 

@@ -90,6 +90,12 @@ RPC_ERRORS = Counter(
     ["host"],
     registry=REGISTRY,
 )
+REVERTED_SETTLEMENT_GAS = Counter(
+    "x402fac_reverted_settlement_gas",
+    "gas burnt (and paid by us) by settlement transactions that reverted on chain, by network",
+    ["family", "network"],
+    registry=REGISTRY,
+)
 
 
 def rpc_host(url: str) -> str:

@@ -10,14 +10,18 @@ its RPC URLs are set; the `<NET>` part is the chain id, e.g. 8453 for eip155:845
     X402FAC_EVM_<CHAIN_ID>_GAS_LIMIT        upper bound of a settlement's gas (default 300000)
     X402FAC_EVM_<CHAIN_ID>_ASSET, _ASSET_NAME, _ASSET_VERSION   the default USDC advertised in
                                             /supported (known for Base, Base Sepolia, Ethereum, Avalanche)
-    X402FAC_EVM_<CHAIN_ID>_ALLOWED_ASSETS   comma list; when set, only these tokens are accepted
-                                            (otherwise any EIP-3009 token named in the requirements)
+    X402FAC_EVM_<CHAIN_ID>_ALLOWED_ASSETS   tokens settled besides the default asset (comma list), or
+                                            `any`: any token that passes an on-chain EIP-3009 check
+                                            (default: the default asset only; /supported lists them)
+    X402FAC_EVM_<CHAIN_ID>_MIN_AMOUNT       smallest `amount` accepted, atomic units (default 1, never 0)
+    X402FAC_EVM_<CHAIN_ID>_MAX_SETTLE_COST_WEI  ceiling of gas limit * maxFeePerGas of a settlement;
+                                            above it the settle is refused, nothing is sent (default 10**16)
     X402FAC_EVM_RPC_TIMEOUT                 seconds per RPC request (default 10)
     X402FAC_EVM_CONFIRM_POLL                seconds between receipt polls (default 0.075)
 
 With no X402FAC_EVM_*_RPC_URLS set, the worker serves the devnet described by
-`$X402FAC_DATA_DIR/devnet-evm.json` (default data dir `.x402fac`); with neither, it does not start
-(`ConfigError`).
+`$X402FAC_DATA_DIR/devnet-evm.json` (default data dir `.x402fac`; the asset policy variables above
+apply to it too, by its chain id); with neither, it does not start (`ConfigError`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from x402fac.worker.config import (
 from .eip3009 import is_address
 
 FAMILY = "evm"
+ANY_ASSET = "any"
+DEFAULT_MAX_SETTLE_COST_WEI = 10**16  # 0.01 of the native coin: ~60k gas at 160 gwei
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +70,21 @@ class NetworkConfig:
     rpc_urls: tuple[str, ...]
     signer_keys: tuple[str, ...]
     default_asset: TokenInfo | None = None
-    allowed_assets: frozenset[str] | None = None  # lower-case addresses
+    allowed_assets: frozenset[str] = frozenset()  # lower-case addresses settled besides default_asset
+    any_asset: bool = False  # also any token that passes the on-chain EIP-3009 check (explicit opt-in)
+    min_amount: int = 1
+    max_settle_cost_wei: int = DEFAULT_MAX_SETTLE_COST_WEI
     confirmations: int = 1
     gas_limit: int = 300_000
     gas_margin_percent: int = 25
     receipt_poll_interval: float = 0.075
     rpc_timeout: float = 10.0
+
+    @property
+    def listed_assets(self) -> frozenset[str]:
+        """Lower-case addresses of the tokens listed in /supported: the default asset and the allowlist."""
+        default = {self.default_asset.address.lower()} if self.default_asset else set()
+        return self.allowed_assets | default
 
 
 def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -> NetworkConfig:
@@ -91,20 +106,45 @@ def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -
         asset = TokenInfo(
             address, env.get(prefix + "ASSET_NAME", "USD Coin"), env.get(prefix + "ASSET_VERSION", "2")
         )
-    allowed = get_list(env, prefix + "ALLOWED_ASSETS")
-    if any(not is_address(a) for a in allowed):
-        raise ConfigError(f"{prefix}ALLOWED_ASSETS holds something that is not an address")
-    return NetworkConfig(
-        network=network,
-        chain_id=chain_id,
-        rpc_urls=urls,
-        signer_keys=keys,
-        default_asset=asset,
-        allowed_assets=frozenset(a.lower() for a in allowed) if allowed else None,
-        confirmations=get_int(env, prefix + "CONFIRMATIONS", 1, minimum=1),
-        gas_limit=get_int(env, prefix + "GAS_LIMIT", 300_000, minimum=21_000),
+    return replace(
+        _with_policy(
+            env,
+            NetworkConfig(
+                network=network,
+                chain_id=chain_id,
+                rpc_urls=urls,
+                signer_keys=keys,
+                default_asset=asset,
+                confirmations=get_int(env, prefix + "CONFIRMATIONS", 1, minimum=1),
+                gas_limit=get_int(env, prefix + "GAS_LIMIT", 300_000, minimum=21_000),
+            ),
+        ),
         receipt_poll_interval=get_float(env, "X402FAC_EVM_CONFIRM_POLL", 0.075),
         rpc_timeout=get_float(env, "X402FAC_EVM_RPC_TIMEOUT", 10.0),
+    )
+
+
+def _with_policy(env: Mapping[str, str], config: NetworkConfig) -> NetworkConfig:
+    """The network's asset allowlist, minimum amount and settlement cost ceiling."""
+    prefix = f"X402FAC_EVM_{config.chain_id}_"
+    listed = get_list(env, prefix + "ALLOWED_ASSETS")
+    any_asset = [item.lower() for item in listed] == [ANY_ASSET]
+    if not any_asset and any(not is_address(a) for a in listed):
+        raise ConfigError(f"{prefix}ALLOWED_ASSETS must be token addresses (comma list) or `{ANY_ASSET}`")
+    allowed = frozenset() if any_asset else frozenset(a.lower() for a in listed)
+    if not (allowed or any_asset or config.default_asset):
+        raise ConfigError(
+            f"no asset to settle on {config.network}: set {prefix}ASSET (with _ASSET_NAME, _ASSET_VERSION)"
+            f" or {prefix}ALLOWED_ASSETS"
+        )
+    return replace(
+        config,
+        allowed_assets=allowed,
+        any_asset=any_asset,
+        min_amount=get_int(env, prefix + "MIN_AMOUNT", 1, minimum=1),
+        max_settle_cost_wei=get_int(
+            env, prefix + "MAX_SETTLE_COST_WEI", DEFAULT_MAX_SETTLE_COST_WEI, minimum=1
+        ),
     )
 
 
@@ -128,7 +168,7 @@ def load_networks(env: Mapping[str, str] | None = None) -> list[NetworkConfig]:
     devnet = from_devnet_info(env, FAMILY, network_from_devnet)
     return [
         replace(
-            devnet,
+            _with_policy(env, devnet),
             receipt_poll_interval=get_float(env, "X402FAC_EVM_CONFIRM_POLL", 0.075),
             rpc_timeout=get_float(env, "X402FAC_EVM_RPC_TIMEOUT", 10.0),
         )

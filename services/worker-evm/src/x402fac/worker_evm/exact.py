@@ -1,9 +1,16 @@
 """The `exact` scheme on EVM networks: EIP-3009 `transferWithAuthorization`, sent by our signers.
 
-verify (reads only), in the order of the official x402 facilitator: EIP-712 domain present in
-`extra` -> allowed asset -> recipient -> amount -> validBefore (6 s margin) -> validAfter ->
-signature (EOA recovery locally; a payer holding code is asked through ERC-1271) -> asset is a
-contract -> simulation of the transfer (eth_call), whose failure is diagnosed from the token's state.
+identify (before the ledger, no RPC until the signature check): listed asset (`unsupported_asset`
+unless the network opted into any EIP-3009 token) -> amount at least the network's minimum ->
+EIP-712 domain present in `extra` -> signature (EOA recovery locally; a payer holding code is asked
+through ERC-1271).
+verify (reads only), in the order of the official x402 facilitator: recipient -> amount ->
+validBefore (6 s margin) -> validAfter -> asset is a contract (an unlisted one must also answer
+EIP-3009's `authorizationState` and `DOMAIN_SEPARATOR` sanely) -> simulation of the transfer
+(eth_call carrying the fee fields the settlement will carry), whose failure is diagnosed from the
+token's state.
+settle: gas estimation with the same fee fields (a token that only succeeds at gas price 0 fails
+here), then gas limit * maxFeePerGas against the network's cost ceiling, before anything is signed.
 (Scheme, network and the `accepted` binding are checked by the generic pipeline before.)
 """
 
@@ -14,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 from x402fac.protocol import Reason, SupportedKind, VerifyRequest
+from x402fac.telemetry.metrics import REVERTED_SETTLEMENT_GAS
 from x402fac.worker import (
     Confirmation,
     Identity,
@@ -36,6 +44,7 @@ from .nonces import Fees, Signer
 VALID_BEFORE_MARGIN = 6  # seconds the authorization must still be valid for, as the official SDK
 FEE_CACHE_SECONDS = 1.0
 FALLBACK_PRIORITY_FEE = 1_000_000  # 0.001 gwei, when the node has no eth_maxPriorityFeePerGas
+COUNTED_REVERTS = 10_000  # reverted transactions remembered so that their gas is counted once
 
 
 class EvmNetwork:
@@ -47,6 +56,8 @@ class EvmNetwork:
         self.receipts = ReceiptWatcher(self.rpc, interval=config.receipt_poll_interval)
         self.signers = [Signer(self.rpc, config.chain_id, key, self.fees) for key in config.signer_keys]
         self._contracts: set[str] = set()  # addresses known to hold code
+        self._eip3009: set[str] = set()  # unlisted tokens that passed the EIP-3009 check
+        self._reverts_counted: dict[str, None] = {}
         self._fees: Fees | None = None
         self._fees_at = 0.0
         self._fees_refresh: asyncio.Future | None = None
@@ -84,6 +95,32 @@ class EvmNetwork:
 
     def remember_contract(self, address: str) -> None:
         self._contracts.add(address.lower())
+
+    def listed(self, token: str) -> bool:
+        return token.lower() in self.config.listed_assets
+
+    def known_eip3009(self, token: str) -> bool:
+        return token.lower() in self._eip3009
+
+    def remember_eip3009(self, token: str) -> None:
+        self._eip3009.add(token.lower())
+
+    def count_revert(self, transaction: str, gas_used: int) -> None:
+        """Gas burnt by a reverted settlement, counted once however often its receipt is read."""
+        if transaction in self._reverts_counted:
+            return
+        self._reverts_counted[transaction] = None
+        if len(self._reverts_counted) > COUNTED_REVERTS:
+            del self._reverts_counted[next(iter(self._reverts_counted))]
+        REVERTED_SETTLEMENT_GAS.labels("evm", self.config.network).inc(gas_used)
+
+    def fee_fields(self, fees: Fees, gas: int) -> dict[str, str]:
+        """What a call or estimate needs to run as the settlement will: its gas and fee fields."""
+        return {
+            "gas": hex(gas),
+            "maxFeePerGas": hex(fees.max_fee_per_gas),
+            "maxPriorityFeePerGas": hex(fees.max_priority_fee_per_gas),
+        }
 
     async def close(self) -> None:
         for signer in self.signers:
@@ -143,8 +180,13 @@ class ExactEvmScheme(Scheme):
         signers: list[str] = []
         for caip2, network in self._networks.items():
             asset = network.config.default_asset
-            extra = {"name": asset.name, "version": asset.version, "asset": asset.address} if asset else None
-            kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
+            if asset is not None:
+                extra = {"name": asset.name, "version": asset.version, "asset": asset.address}
+                kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
+            for token in sorted(network.config.allowed_assets):
+                if asset is None or token != asset.address.lower():
+                    extra = {"asset": eip3009.checksum_address(token)}
+                    kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
             signers.extend(s.address for s in network.signers)
         return SupportedPart(kinds=with_legacy(kinds), signers={"eip155:*": signers})
 
@@ -162,6 +204,14 @@ class ExactEvmScheme(Scheme):
         token = requirements.asset
         if not eip3009.is_address(token):
             raise Invalid(Reason.INVALID_PAYLOAD, "paymentRequirements.asset is not a token address")
+        config = network.config
+        if not (network.listed(token) or config.any_asset):
+            raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
+        if int(requirements.amount) < config.min_amount:  # AtomicAmount: decimal digits, checked on the wire
+            raise Invalid(
+                Reason.AMOUNT_BELOW_MINIMUM,
+                f"amount {requirements.amount} is below the minimum {config.min_amount} on {config.network}",
+            )
         extra = requirements.extra or {}
         name, version = extra.get("name"), extra.get("version")
         if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
@@ -193,7 +243,10 @@ class ExactEvmScheme(Scheme):
             calldata=eip3009.transfer_calldata(authorization, signature),
         )
         return Identity(
-            payment_id=payment_id, payer=authorization.from_address, amount=requirements.amount, payment=payment
+            payment_id=payment_id,
+            payer=authorization.from_address,
+            amount=requirements.amount,
+            payment=payment,
         )
 
     async def verify(self, request: VerifyRequest, identity: Identity[EvmPayment]) -> None:
@@ -205,12 +258,7 @@ class ExactEvmScheme(Scheme):
 
     async def _verify(self, request: VerifyRequest, payment: EvmPayment, *, simulate: bool) -> None:
         requirements = request.payment_requirements
-        network = payment.network
-        config = network.config
         authorization = payment.authorization
-        token = payment.token
-        if config.allowed_assets is not None and token.lower() not in config.allowed_assets:
-            raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
         if authorization.to.lower() != requirements.pay_to.lower():
             raise Invalid(
                 Reason.RECIPIENT_MISMATCH,
@@ -271,14 +319,34 @@ class ExactEvmScheme(Scheme):
         raise Invalid(Reason.INVALID_SIGNATURE, "the payer contract (ERC-1271) rejected the signature")
 
     async def _check_token(self, payment: EvmPayment, simulate: bool) -> None:
-        """The asset is a contract, and (when `simulate`) the transfer would execute: one batch."""
-        network, token = payment.network, payment.token
-        calls = []
-        check_code = not network.known_contract(token)  # decided once: other verifies run meanwhile
+        """The asset is a contract (an unlisted one also an EIP-3009 token), and (when `simulate`) the
+        transfer would execute with the fee fields the settlement will carry: one batch."""
+        network, token, authorization = payment.network, payment.token, payment.authorization
+        calls: list[tuple[str, list]] = []
+        # Decided once per call: other verifies run meanwhile.
+        check_code = not network.known_contract(token)
+        check_eip3009 = not network.listed(token) and not network.known_eip3009(token)
         if check_code:
             calls.append(("eth_getCode", [token, "latest"]))
+        if check_eip3009:
+            state = eip3009.authorization_state_calldata(authorization.from_address, authorization.nonce)
+            calls.append(("eth_call", [{"to": token, "data": _hex(state)}, "latest"]))
+            calls.append(
+                ("eth_call", [{"to": token, "data": _hex(eip3009.SELECTORS["DOMAIN_SEPARATOR"])}, "latest"])
+            )
         if simulate:
-            call = {"from": network.signers[0].address, "to": token, "data": _hex(payment.calldata)}
+            try:
+                fees = await network.fees()
+            except RpcError as exc:
+                raise Invalid(
+                    Reason.SIMULATION_FAILED, f"could not read the network's fees: {exc.message}"
+                ) from None
+            call = {
+                "from": network.signers[0].address,
+                "to": token,
+                "data": _hex(payment.calldata),
+                **network.fee_fields(fees, network.config.gas_limit),
+            }
             calls.append(("eth_call", [call, "latest"]))
         results = await network.rpc.batch(calls)
         if check_code:
@@ -288,6 +356,10 @@ class ExactEvmScheme(Scheme):
                     Reason.ASSET_NOT_A_CONTRACT, f"no contract at asset {token} on {network.config.network}"
                 )
             network.remember_contract(token)
+        if check_eip3009:
+            state, separator = results.pop(0), results.pop(0)
+            self._check_eip3009(payment, state, separator)
+            network.remember_eip3009(token)
         if not simulate:
             return
         (result,) = results
@@ -299,6 +371,23 @@ class ExactEvmScheme(Scheme):
             )
         revert = eip3009.decode_revert(result.revert_data or b"") or result.message
         raise await self._diagnose(payment, revert)
+
+    def _check_eip3009(self, payment: EvmPayment, state: object, separator: object) -> None:
+        """An unlisted token (the network opted into any EIP-3009 token) must answer EIP-3009's views
+        as one does: `authorizationState` a boolean word, `DOMAIN_SEPARATOR` the domain of `extra`."""
+        token, network = payment.token, payment.network
+        if not (isinstance(state, str) and len(state) == 66 and int(state, 16) in (0, 1)):
+            raise Invalid(
+                Reason.UNSUPPORTED_ASSET, f"asset {token} does not answer EIP-3009 authorizationState"
+            )
+        if not (isinstance(separator, str) and len(separator) == 66):
+            raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} has no EIP-712 DOMAIN_SEPARATOR")
+        ours = eip3009.domain_separator(payment.name, payment.version, network.config.chain_id, token)
+        if bytes.fromhex(separator[2:]) != ours:
+            raise Invalid(
+                Reason.TOKEN_DOMAIN_MISMATCH,
+                "the token's EIP-712 domain separator differs from the one built from extra/chain id/asset",
+            )
 
     async def _diagnose(self, payment: EvmPayment, revert: str) -> Invalid:
         """The most precise reason a simulated transfer reverts, from the token's own state."""
@@ -389,11 +478,17 @@ class ExactEvmScheme(Scheme):
         payment = identity.payment
         network = payment.network
         signer = network.pick_signer()
-        estimate_call = {"from": signer.address, "to": payment.token, "data": _hex(payment.calldata)}
+        config = network.config
         try:
-            estimate, fees = await asyncio.gather(
-                network.rpc.call("eth_estimateGas", estimate_call), network.fees()
-            )
+            fees = await network.fees()
+            # Estimated as it will run: a token that succeeds only at gas price 0 fails here.
+            estimate_call = {
+                "from": signer.address,
+                "to": payment.token,
+                "data": _hex(payment.calldata),
+                **network.fee_fields(fees, config.gas_limit),
+            }
+            estimate = await network.rpc.call("eth_estimateGas", estimate_call)
         except RpcError as exc:
             if exc.is_revert:  # the chain moved since verify (e.g. the authorization was just used)
                 revert = eip3009.decode_revert(exc.revert_data or b"") or exc.message
@@ -402,12 +497,20 @@ class ExactEvmScheme(Scheme):
         except NodeUnavailable as exc:
             raise _unavailable(exc) from None
         needed = int(estimate, 16)
-        if needed > network.config.gas_limit:
+        if needed > config.gas_limit:
             raise Invalid(
                 Reason.SIMULATION_FAILED,
-                f"the transfer needs {needed} gas, above the limit {network.config.gas_limit}",
+                f"the transfer needs {needed} gas, above the limit {config.gas_limit}",
             )
-        gas = min(needed * (100 + network.config.gas_margin_percent) // 100, network.config.gas_limit)
+        gas = min(needed * (100 + config.gas_margin_percent) // 100, config.gas_limit)
+        cost = gas * fees.max_fee_per_gas
+        if cost > config.max_settle_cost_wei:
+            # Nothing is signed or sent; the claim is released, so the same payment may settle later.
+            raise Invalid(
+                Reason.FEE_TOO_HIGH,
+                f"settling would cost up to {cost} wei ({gas} gas at {fees.max_fee_per_gas} wei), above"
+                f" the ceiling {config.max_settle_cost_wei} on {config.network}; retry later",
+            )
         nonce = await signer.nonces.reserve()
         try:
             tx_hash, raw = signer.sign(nonce, payment.token, payment.calldata, gas, fees)
@@ -432,7 +535,9 @@ class ExactEvmScheme(Scheme):
     async def confirm(self, prepared: Prepared[EvmAttempt], timeout: float) -> Outcome:
         attempt = prepared.attempt
         sender = (attempt.signer.address, attempt.nonce)
-        return await self._settled(attempt.payment.network, prepared.transaction, timeout, attempt.payment, sender)
+        return await self._settled(
+            attempt.payment.network, prepared.transaction, timeout, attempt.payment, sender
+        )
 
     async def resolve(self, submitted: Submitted, timeout: float) -> Outcome:
         sender = None
@@ -464,6 +569,7 @@ class ExactEvmScheme(Scheme):
                     return Outcome(Confirmation.PENDING, message=f"{transaction} awaits confirmations")
             if receipt.get("status") == "0x1":
                 return self._check_transfer(receipt, payment)
+            runtime.count_revert(transaction, int(receipt.get("gasUsed") or "0x0", 16))
             return Outcome(
                 Confirmation.FAILED,
                 Reason.SETTLEMENT_FAILED,
