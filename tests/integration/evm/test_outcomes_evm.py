@@ -12,8 +12,17 @@ from eth_account import Account
 
 from tests.fixtures.evm import funded_payer, payment_request, serve_evm
 from x402fac.devnet.evm.rpc import DevnetRpc
+from x402fac.telemetry.metrics import REGISTRY
+from x402fac.worker import Submitted
 
 NETWORK = "eip155:84532"
+
+
+def reverted_gas() -> float:
+    value = REGISTRY.get_sample_value(
+        "x402fac_reverted_settlement_gas_total", {"family": "evm", "network": NETWORK}
+    )
+    return value or 0.0
 
 
 async def test_reverted_transfer_fails_with_its_cause(evm_devnet, evm_scheme) -> None:
@@ -27,10 +36,17 @@ async def test_reverted_transfer_fails_with_its_cause(evm_devnet, evm_scheme) ->
     prepared = [await evm_scheme.prepare(r, i) for r, i in zip((first, second), identities, strict=True)]
     for p in prepared:
         await evm_scheme.broadcast(p)
+    burnt_before = reverted_gas()
     outcomes = [await evm_scheme.confirm(p, 15) for p in prepared]
     assert [o.status for o in outcomes] == ["confirmed", "failed"]
     assert outcomes[1].reason == "settlement_failed"
     assert outcomes[1].message == "transaction reverted: ERC20: transfer amount exceeds balance"
+    # The gas we paid for the reverted one is counted, once however often its receipt is read.
+    await evm_scheme.resolve(Submitted(prepared[1].transaction, NETWORK), 1)
+    async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:
+        receipt = await rpc.call("eth_getTransactionReceipt", prepared[1].transaction)
+    assert receipt["status"] == "0x0" and int(receipt["gasUsed"], 16) > 21_000
+    assert reverted_gas() == burnt_before + int(receipt["gasUsed"], 16)
 
 
 async def test_not_mined_in_time_is_pending_then_final_on_retry(stack, evm_devnet) -> None:

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-CONTRACT_SOURCES = ("DevnetUSDC.sol", "SmartWallet.sol")
+CONTRACT_SOURCES = ("DevnetUSDC.sol", "SmartWallet.sol", "GasPriceTrap.sol")  # the trap: tests only
 COMPILER_SETTINGS = {
     "optimizer": {"enabled": True, "runs": 200},
     # Base runs Cancun-level EVM; anvil supports it whatever its default hardfork.
