@@ -39,6 +39,8 @@ OWNER_WINDOW_SECONDS = 35.0
 STALE_CLAIM_SECONDS = 60.0
 # Kept before the requester's deadline to store the answer and carry it back.
 FINALIZE_RESERVE_SECONDS = 0.3
+# How long a copy waits for the request holding its payment to record the paying transaction.
+TRANSACTION_WAIT_SECONDS = 2.0
 # How long a settle request that arrives without the gateway's deadline is waited for.
 DEFAULT_WAIT_SECONDS = 30.0
 UNSUPPORTED_LABEL = "unsupported"
@@ -235,6 +237,8 @@ class Pipeline:
         if status is ClaimStatus.DELIVERED and record is not None and record.delivered_to == requester.id:
             if record.response is not None:  # this very request again (redelivered): its answer
                 return record.response
+        if status is ClaimStatus.BUSY and record is not None and not record.transaction:
+            record = await self._transaction_of(identity.payment_id, requester) or record
         if status in (ClaimStatus.BUSY, ClaimStatus.DELIVERED):
             return duplicate_answer(network, record, identity.payer)
         if status is ClaimStatus.FAILED and record is not None and record.response is not None:
@@ -243,6 +247,21 @@ class Pipeline:
         if status is ClaimStatus.ATTACHED and record is not None and record.state is not RecordState.CLAIMED:
             return await self._take_over(scheme, request, record, claim.revision, requester)
         return await self._first_attempt(scheme, request, identity, claim.revision, requester)
+
+    async def _transaction_of(self, payment_id: str, requester: Requester) -> SettlementRecord | None:
+        """The record once the request holding it has recorded its transaction (it is signing it now),
+        so a copy is told which transaction pays; bounded, and never past this copy's own deadline."""
+        deadline = min(time.monotonic() + TRANSACTION_WAIT_SECONDS, time.monotonic() + requester.remaining())
+        delay = 0.01
+        while time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+            found = await self.ledger.lookup(payment_id)
+            if not found.ok or found.record is None:
+                return None
+            if found.record.transaction:
+                return found.record
+        return None
 
     async def _first_attempt(
         self, scheme: Scheme, request: VerifyRequest, identity: Identity, revision: int, requester: Requester
