@@ -52,6 +52,7 @@ DEADLINE_HEADER: Final = "X402fac-Deadline"
 # JetStream storage (declared by the ledger, which owns the schema).
 SETTLEMENTS_BUCKET: Final = "x402fac_settlements"
 SECONDARY_BUCKET: Final = "x402fac_secondary"
+LEASES_BUCKET: Final = "x402fac_leases"  # signer-pool leases and the replicas announcing themselves
 RATE_STREAM: Final = "X402FAC_RATE"
 RATE_PREFIX: Final = "x402rl"
 AUDIT_STREAM: Final = "X402FAC_AUDIT"

@@ -70,6 +70,10 @@ class LedgerStore:
         self.records = await ensure_bucket(self.js, subjects.SETTLEMENTS_BUCKET, **limits)
         self.secondary = await ensure_bucket(self.js, subjects.SECONDARY_BUCKET, **limits)
         self.pending = await ensure_bucket(self.js, PENDING_BUCKET, **limits)
+        # Leases are renewed every few seconds: an entry a day old belongs to nobody.
+        await ensure_bucket(
+            self.js, subjects.LEASES_BUCKET, replicas=config.replicas, max_age=86_400.0, max_bytes=64 * 1024 * 1024
+        )
         await counters.ensure_rate_stream(
             self.js,
             max(60, config.payer_window_seconds),
