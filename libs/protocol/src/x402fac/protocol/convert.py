@@ -64,7 +64,9 @@ def decode_request(body: bytes) -> VerifyRequest:
     """A v2 `VerifyRequest` from a v1 or v2 body; raises BodyError for anything else."""
     try:
         envelope = _envelope_decoder.decode(body)
-        version = envelope.x402_version or envelope.payment_payload.get("x402Version")
+        version = envelope.x402_version
+        if version is None:  # the seed's bodies name it only in the payload
+            version = envelope.payment_payload.get("x402Version")
         if version == 1:
             return v1_to_v2(_v1_decoder.decode(body))
         if version == 2:

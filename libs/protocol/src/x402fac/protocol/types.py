@@ -8,9 +8,22 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-# uint256 fits in 78 decimal digits; anything else is not an amount.
-AtomicAmount = Annotated[str, Meta(pattern=r"^[0-9]{1,78}$")]
+# uint256 fits in 78 decimal digits; anything else is not an amount. `(?!\n)`: Python's `$` also
+# matches before a final newline, JSON Schema's does not; both dialects read the lookahead alike.
+AtomicAmount = Annotated[str, Meta(pattern=r"^[0-9]{1,78}(?!\n)$")]
 NonEmpty = Annotated[str, Meta(min_length=1, max_length=256)]
+# JSON has one number type: 60 and 60.0 are the same integer (JSON Schema agrees), 60.5 is none.
+# Decoded as either, made an int by `_whole` in __post_init__ (a fraction is a validation error).
+WholeNumber = int | float
+Seconds = Annotated[int, Meta(ge=0)] | Annotated[float, Meta(ge=0)]
+
+
+def _whole(value: int | float, name: str) -> int:
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"Expected an integer for `{name}`, got {value!r}")
+        return int(value)
+    return value
 
 
 class Wire(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -31,8 +44,11 @@ class PaymentRequirements(Wire):
     amount: AtomicAmount
     pay_to: NonEmpty
     asset: str = ""
-    max_timeout_seconds: Annotated[int, Meta(ge=0)] = 60
+    max_timeout_seconds: Seconds = 60
     extra: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.max_timeout_seconds = _whole(self.max_timeout_seconds, "maxTimeoutSeconds")
 
 
 class PaymentRequired(Wire):
@@ -48,11 +64,14 @@ class PaymentRequired(Wire):
 class PaymentPayload(Wire):
     """A signed payment (v2): `accepted` names the requirements it was made for."""
 
-    x402_version: int
+    x402_version: WholeNumber
     accepted: PaymentRequirements
     payload: dict[str, Any]
     resource: ResourceInfo | None = None
     extensions: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.x402_version = _whole(self.x402_version, "x402Version")
 
 
 class VerifyRequest(Wire):
@@ -110,16 +129,22 @@ class PaymentRequirementsV1(Wire):
     resource: str = ""
     description: str = ""
     mime_type: str = ""
-    max_timeout_seconds: Annotated[int, Meta(ge=0)] = 60
+    max_timeout_seconds: Seconds = 60
     output_schema: dict[str, Any] | None = None
     extra: dict[str, Any] | None = None
 
+    def __post_init__(self) -> None:
+        self.max_timeout_seconds = _whole(self.max_timeout_seconds, "maxTimeoutSeconds")
+
 
 class PaymentPayloadV1(Wire):
-    x402_version: int
+    x402_version: WholeNumber
     scheme: NonEmpty
     network: NonEmpty
     payload: dict[str, Any]
+
+    def __post_init__(self) -> None:
+        self.x402_version = _whole(self.x402_version, "x402Version")
 
 
 class VerifyRequestV1(Wire):
