@@ -9,8 +9,9 @@ RAW_PER_XNO = 10**30
 XNO_DECIMALS = 30
 MAX_RAW = 2**128 - 1  # a balance is a 128-bit unsigned integer
 
-_DECIMAL_RE = re.compile(r"(\d+)(?:\.(\d+))?")
-_RAW_RE = re.compile(r"0|[1-9]\d*")
+# [0-9], not \d: \d matches every Unicode digit, and int() reads them.
+_DECIMAL_RE = re.compile(r"([0-9]+)(?:\.([0-9]+))?")
+_RAW_RE = re.compile(r"0|[1-9][0-9]*")
 
 
 class AmountError(ValueError):

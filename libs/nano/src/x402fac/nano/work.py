@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import struct
 
 # Mainnet thresholds since epoch v2 (nano_node work_thresholds::publish_full).
@@ -19,6 +20,7 @@ MAINNET_SEND_THRESHOLD = 0xFFFFFFF800000000
 MAINNET_RECEIVE_THRESHOLD = 0xFFFFFE0000000000
 
 _MAX_WORK = 2**64 - 1
+_HEX64_RE = re.compile(r"[0-9a-fA-F]{1,16}")
 _pack_work = struct.Struct("<Q").pack
 
 
@@ -44,12 +46,10 @@ def format_work(value: int) -> str:
 
 
 def _parse_hex64(text: str, what: str) -> int:
-    if not isinstance(text, str) or not 1 <= len(text) <= 16:
+    # int(text, 16) alone also reads "0x1f", " 1f", "1_f", "+1f" and non-ASCII digits.
+    if not isinstance(text, str) or _HEX64_RE.fullmatch(text) is None:
         raise WorkError(f"{what} must be 1 to 16 hex digits, got {text!r}")
-    try:
-        return int(text, 16)
-    except ValueError:
-        raise WorkError(f"{what} must be hex, got {text!r}") from None
+    return int(text, 16)
 
 
 def work_value(work: int, root: bytes) -> int:
