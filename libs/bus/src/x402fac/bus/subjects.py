@@ -32,6 +32,11 @@ def detach(family: str) -> str:
     return f"{SERVICE_PREFIX}.{family}.detach"
 
 
+def status(family: str) -> str:
+    """Every replica of a family answers: who it is, whether it settles, what it holds."""
+    return f"{SERVICE_PREFIX}.{family}.status"
+
+
 def queue_group(family: str) -> str:
     return f"{SERVICE_PREFIX}.{family}"
 

@@ -65,6 +65,18 @@ WORKER_INFLIGHT = Gauge(
     ["family"],
     registry=REGISTRY,
 )
+WORKER_SETTLES = Gauge(
+    "x402fac_worker_settles",
+    "1 while this worker replica takes settle work (an EVM replica holding no signer key verifies only)",
+    ["family"],
+    registry=REGISTRY,
+)
+SIGNER_KEYS_HELD = Gauge(
+    "x402fac_signer_keys_held",
+    "signer keys of the shared pool this replica holds a lease on (0: this replica cannot settle)",
+    ["family"],
+    registry=REGISTRY,
+)
 PENDING_SETTLEMENTS = Gauge(
     "x402fac_pending_settlements",
     "settlement records not final yet, by family (as the ledger sees them)",

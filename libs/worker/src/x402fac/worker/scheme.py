@@ -10,7 +10,9 @@ A scheme only does chain work.
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from nats.aio.client import Client
 
 from x402fac.protocol import SupportedKind, VerifyRequest
 
@@ -158,6 +160,20 @@ class Scheme(ABC, Generic[P, A]):
     async def resolve(self, submitted: Submitted, timeout: float) -> Outcome:
         """The chain's verdict on a transaction another attempt recorded (it may have crashed, or be
         still broadcasting): judged from the chain and the recorded hint alone, waiting up to `timeout`."""
+
+    async def start(self, nc: Client, replica: str) -> None:
+        """Connected to NATS as replica `replica` (e.g. to lease signer keys from the shared pool)."""
+
+    async def stop(self) -> None:
+        """Draining: hand back what was leased, so another replica takes it over at once."""
+
+    def can_settle(self) -> bool:
+        """Whether this replica may take settle work now (an EVM replica needs a leased signer key)."""
+        return True
+
+    def status(self) -> dict[str, Any]:
+        """What /health shows about this replica (keys held, ...)."""
+        return {}
 
     @abstractmethod
     async def close(self) -> None:

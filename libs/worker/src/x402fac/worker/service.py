@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import time
+import uuid
 from collections.abc import Mapping
 
 import msgspec
@@ -17,13 +19,14 @@ from nats.aio.client import Client
 
 from x402fac.bus import NO_REPLY, ServiceRunner, WorkConsumer, connect, subjects
 from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
-from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_UP
+from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP
 
 from .pipeline import DEFAULT_WAIT_SECONDS, Pipeline, Requester, Superseded
 from .scheme import Scheme
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
+GATE_INTERVAL_SECONDS = 1.0  # how often a replica checks whether it can take settle work
 _request_decoder = msgspec.json.Decoder(VerifyRequest)
 _encode = msgspec.json.encode
 
@@ -62,32 +65,75 @@ class WorkerService:
             self._settle,
             ack_wait=ack_wait,
         )
+        self.replica = f"{family}-{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+        self.settling = False  # taking settle work now
         self._reconciler: asyncio.Task | None = None
+        self._gate: asyncio.Task | None = None
         self._requesters: dict[str, Requester] = {}  # settle requests in flight here, by request id
-        self._detach_sub = None
+        self._subs: list = []
 
     async def start(self, reconcile_interval: float | None = None) -> None:
+        for scheme in self.pipeline.schemes:
+            await scheme.start(self.nc, self.replica)
         await self.runner.start(
             {
                 "verify": (subjects.verify(self.family), self._verify),
                 "supported": (subjects.supported(self.family), self._supported),
             }
         )
-        await self.settle_work.start()
-        # Not in the queue group: the replica holding the request hears it, whichever that is.
-        self._detach_sub = await self.nc.subscribe(subjects.detach(self.family), cb=self._on_detach)
+        await self._open_or_close_settles()
+        self._gate = asyncio.create_task(self._gate_forever())
+        # Not in the queue group: every replica hears these.
+        self._subs = [
+            await self.nc.subscribe(subjects.detach(self.family), cb=self._on_detach),
+            await self.nc.subscribe(subjects.status(self.family), cb=self._on_status),
+        ]
         interval = reconcile_interval or float(os.environ.get("X402FAC_RECONCILE_INTERVAL", "5"))
         self._reconciler = asyncio.create_task(self._reconcile_forever(interval))
 
+    async def _open_or_close_settles(self) -> None:
+        """Take settle work only while some scheme can settle (an EVM replica needs a signer key)."""
+        ready = any(scheme.can_settle() for scheme in self.pipeline.schemes)
+        if ready and not self.settling:
+            await self.settle_work.start()
+        elif not ready and self.settling:
+            log.warning("%s holds no signer key: verify only until it gets one", self.replica)
+            await self.settle_work.stop(grace=0)
+        self.settling = ready
+        WORKER_SETTLES.labels(self.family).set(1 if ready else 0)
+
+    async def _gate_forever(self) -> None:
+        while True:
+            await asyncio.sleep(GATE_INTERVAL_SECONDS)
+            try:
+                await self._open_or_close_settles()
+            except Exception as exc:  # NATS away: try again next time
+                log.warning("settle gate: %s", exc)
+
+    def status(self) -> dict:
+        merged: dict = {"replica": self.replica, "family": self.family, "settles": self.settling}
+        for scheme in self.pipeline.schemes:
+            merged.update(scheme.status())
+        return merged
+
+    async def _on_status(self, msg) -> None:
+        if msg.reply:
+            await self.nc.publish(msg.reply, _encode(self.status()))
+
     async def stop(self) -> None:
-        if self._reconciler:
-            self._reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconciler
+        for task in (self._reconciler, self._gate):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.settle_work.stop()  # in-flight settles finish; queued ones go to other replicas
-        if self._detach_sub is not None:
-            await self._detach_sub.unsubscribe()
+        self.settling = False
+        for sub in self._subs:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
         await self.runner.stop()
+        for scheme in self.pipeline.schemes:
+            await scheme.stop()
 
     async def _verify(self, data: bytes, _headers: Mapping[str, str]) -> bytes:
         try:

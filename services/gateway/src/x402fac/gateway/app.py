@@ -25,19 +25,20 @@ from x402fac.telemetry import (
 
 from .config import GatewayConfig
 from .core import Answer, Facilitator
-from .errors import ErrorBody, GatewayError
+from .errors import GatewayError
+from .openapi import (
+    PAYMENT_ERRORS,
+    ROUTE_ERRORS,
+    HealthBody,
+    IndexBody,
+    add_request_bodies,
+    operation_with_body,
+)
 
 log = logging.getLogger(__name__)
 _tracer = tracer("x402fac.gateway")
 VERSION = "0.1.0"
 JSON = "application/json"
-ERROR_RESPONSES = {
-    400: ResponseSpec(data_container=ErrorBody, description="Body is not a verify/settle request"),
-    429: ResponseSpec(data_container=ErrorBody, description="Per-IP limit; see Retry-After"),
-    503: ResponseSpec(
-        data_container=ErrorBody, description="No worker for the network family; see Retry-After"
-    ),
-}
 REASONS_DOC = "\n".join(f"- `{reason.value}`: {text}" for reason, text in REASON_DESCRIPTIONS.items())
 
 
@@ -89,7 +90,8 @@ async def _serve(kind: str, request: Request, state: State) -> Response:
     summary="Verify a payment (reads the chain, never writes)",
     description="Body: `{x402Version, paymentPayload, paymentRequirements}` (v2, or v1 with `x402Version: 1`).\n"
     "Business outcomes are HTTP 200 with `isValid` and a reason code:\n" + REASONS_DOC,
-    responses={200: ResponseSpec(data_container=VerifyResponse), **ERROR_RESPONSES},
+    responses={200: ResponseSpec(data_container=VerifyResponse), **PAYMENT_ERRORS},
+    operation_class=operation_with_body(2, 1),
     status_code=200,
 )
 async def verify(request: Request, state: State) -> Response:
@@ -101,7 +103,8 @@ async def verify(request: Request, state: State) -> Response:
     summary="Settle a payment on-chain (at most once per payment)",
     description="Same body as /verify. `transaction` and `network` are always present; `settlement_pending` "
     "carries the transaction already sent, and a retry of the same settle returns the final outcome.",
-    responses={200: ResponseSpec(data_container=SettleResponse), **ERROR_RESPONSES},
+    responses={200: ResponseSpec(data_container=SettleResponse), **PAYMENT_ERRORS},
+    operation_class=operation_with_body(2, 1),
     status_code=200,
 )
 async def settle(request: Request, state: State) -> Response:
@@ -111,8 +114,10 @@ async def settle(request: Request, state: State) -> Response:
 @post(
     "/v1/verify",
     summary="Verify an x402 v1 payment",
+    description="The v1 body (`x402Version: 1`); a v2 body is decoded by its version as on /verify.",
     status_code=200,
-    responses={200: ResponseSpec(VerifyResponse)},
+    responses={200: ResponseSpec(VerifyResponse), **PAYMENT_ERRORS},
+    operation_class=operation_with_body(1),
 )
 async def verify_v1(request: Request, state: State) -> Response:
     return await verify.fn(request, state)
@@ -121,8 +126,10 @@ async def verify_v1(request: Request, state: State) -> Response:
 @post(
     "/v1/settle",
     summary="Settle an x402 v1 payment",
+    description="The v1 body (`x402Version: 1`); legacy network names in the answer.",
     status_code=200,
-    responses={200: ResponseSpec(SettleResponse)},
+    responses={200: ResponseSpec(SettleResponse), **PAYMENT_ERRORS},
+    operation_class=operation_with_body(1),
 )
 async def settle_v1(request: Request, state: State) -> Response:
     return await settle.fn(request, state)
@@ -131,27 +138,40 @@ async def settle_v1(request: Request, state: State) -> Response:
 @get(
     "/supported",
     summary="Payment kinds served by the live workers",
-    responses={200: ResponseSpec(SupportedResponse)},
+    responses={200: ResponseSpec(SupportedResponse), **ROUTE_ERRORS},
 )
 async def supported(state: State) -> Response:
     value = await _facilitator(state).supported.get()
     return Response(msgspec.json.encode(value), media_type=JSON)
 
 
-@get("/health", summary="Liveness and which worker families answer")
+@get(
+    "/health",
+    summary="Liveness and which worker families answer",
+    responses={
+        200: ResponseSpec(HealthBody),
+        503: ResponseSpec(HealthBody, description="NATS is down"),
+        **ROUTE_ERRORS,
+    },
+)
 async def health(state: State) -> Response:
     facilitator = _facilitator(state)
     await facilitator.supported.get()
     connected = facilitator.nc.is_connected
+    replicas = await facilitator.replicas.get() if connected else {}
     body = {
         "status": "ok" if connected else "degraded",
         "nats": "connected" if connected else "disconnected",
         "workers": facilitator.supported.live_families,
+        "replicas": replicas,
+        "replicasWithoutSettle": sorted(
+            r["replica"] for family in replicas.values() for r in family if not r.get("settles")
+        ),
     }
     return Response(body, status_code=200 if connected else 503, media_type=JSON)
 
 
-@get("/", summary="Facilitator metadata")
+@get("/", summary="Facilitator metadata", responses={200: ResponseSpec(IndexBody), **ROUTE_ERRORS})
 async def index(state: State) -> Response:
     facilitator = _facilitator(state)
     current = await facilitator.supported.get()
@@ -230,7 +250,7 @@ def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | 
         if getattr(app.state, "owns_connection", False):
             await app.state.facilitator.nc.drain()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*HANDLERS, Router(path="/facilitator", route_handlers=HANDLERS)],
         on_startup=[startup],
         on_shutdown=[shutdown],
@@ -245,3 +265,5 @@ def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | 
         request_max_body_size=config.max_body_bytes,
         debug=False,
     )
+    add_request_bodies(app.openapi_schema)
+    return app

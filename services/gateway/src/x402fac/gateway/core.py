@@ -6,6 +6,7 @@ The gateway has no chain code: workers answer everything about a payment.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -100,6 +101,45 @@ class SupportedCache:
             return None
 
 
+class ReplicaCensus:
+    """Every worker replica's own status (who it is, whether it settles, signer keys it holds),
+    gathered from all of them at most every `ttl` seconds."""
+
+    def __init__(self, nc: Client, ttl: float, listen: float = 0.25) -> None:
+        self.nc = nc
+        self.ttl = ttl
+        self.listen = listen
+        self.value: dict[str, list[dict]] = {}
+        self._fetched_at = -float("inf")
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> dict[str, list[dict]]:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at >= self.ttl:
+                answers = await asyncio.gather(*(self._gather(family) for family in FAMILIES))
+                self.value = {f: a for f, a in zip(FAMILIES, answers, strict=True) if a}
+                self._fetched_at = time.monotonic()
+        return self.value
+
+    async def _gather(self, family: str) -> list[dict]:
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox)
+        found: list[dict] = []
+        try:
+            await self.nc.publish(subjects.status(family), b"", reply=inbox)
+            deadline = time.monotonic() + self.listen
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    msg = await sub.next_msg(timeout=left)
+                except Exception:  # nothing more within the window
+                    break
+                with contextlib.suppress(msgspec.MsgspecError):
+                    found.append(msgspec.json.decode(msg.data))
+        finally:
+            await sub.unsubscribe()
+        return sorted(found, key=lambda status: str(status.get("replica", "")))
+
+
 class Facilitator:
     def __init__(self, nc: Client, config: GatewayConfig) -> None:
         self.nc = nc
@@ -107,6 +147,7 @@ class Facilitator:
         self.config = config
         self.supported = SupportedCache(nc, config.supported_ttl)
         self.replies = ReplyInbox(nc)  # settle answers come back here from whichever worker took it
+        self.replicas = ReplicaCensus(nc, config.supported_ttl)
 
     async def start(self) -> None:
         await self.replies.start()
