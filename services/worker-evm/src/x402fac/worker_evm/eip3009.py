@@ -25,6 +25,7 @@ ERC6492_SUFFIX = bytes.fromhex("64926492" * 8)
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 UINT256_MAX = 2**256 - 1
 
+# Used with fullmatch: `$` alone also matches before a final newline.
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 _HEX = re.compile(r"^0x(?:[0-9a-fA-F]{2})*$")
@@ -109,14 +110,14 @@ def _field(source: dict[str, Any], name: str) -> Any:
 
 
 def _address(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not _ADDRESS.match(value):
+    if not isinstance(value, str) or not _ADDRESS.fullmatch(value):
         raise PayloadError(f"{where} is not a 20-byte hex address")
     return checksum_address(value)
 
 
 def _uint(value: Any, where: str) -> int:
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    if not isinstance(text, str) or not _UINT.match(text) or int(text) > UINT256_MAX:
+    if not isinstance(text, str) or not _UINT.fullmatch(text) or int(text) > UINT256_MAX:
         raise PayloadError(f"{where} is not a uint256 decimal string")
     return int(text)
 
@@ -127,10 +128,10 @@ def parse_payload(payload: dict[str, Any]) -> tuple[Authorization, bytes]:
     if not isinstance(authorization, dict):
         raise PayloadError("payload.authorization is missing (only EIP-3009 payloads are accepted)")
     signature = payload.get("signature")
-    if not isinstance(signature, str) or not _HEX.match(signature) or len(signature) <= 2:
+    if not isinstance(signature, str) or not _HEX.fullmatch(signature) or len(signature) <= 2:
         raise PayloadError("payload.signature is not a hex string")
     nonce = _field(authorization, "nonce")
-    if not isinstance(nonce, str) or not _BYTES32.match(nonce):
+    if not isinstance(nonce, str) or not _BYTES32.fullmatch(nonce):
         raise PayloadError("payload.authorization.nonce is not 32 bytes of hex")
     parsed = Authorization(
         from_address=_address(_field(authorization, "from"), "payload.authorization.from"),
@@ -144,7 +145,7 @@ def parse_payload(payload: dict[str, Any]) -> tuple[Authorization, bytes]:
 
 
 def is_address(value: str) -> bool:
-    return bool(_ADDRESS.match(value))
+    return bool(_ADDRESS.fullmatch(value))
 
 
 @lru_cache(maxsize=256)
