@@ -1,0 +1,141 @@
+"""The OpenAPI description of what the handlers accept and answer, for clients and schema-driven fuzzers.
+
+The handlers read the raw body and decode it with msgspec (`x402fac.protocol.decode_request`), so the
+request bodies are described here, from the same wire types, exactly as the decoder accepts them: a
+body the schema allows is never a 400, and a body it forbids always is.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+from litestar.openapi import ResponseSpec
+from litestar.openapi.spec import OpenAPI, OpenAPIHeader, OpenAPIMediaType, Operation, RequestBody, Schema
+
+from x402fac.protocol import VerifyRequest, VerifyRequestV1
+from x402fac.protocol.networks import LEGACY_TO_CAIP2
+
+from .errors import ErrorBody
+
+JSON = "application/json"
+_REF = "#/components/schemas/{name}"
+V2_BODY = "PaymentRequest"
+V1_BODY = "PaymentRequestV1"
+
+# Names a fuzzer should try besides random strings: every network the workers can serve somewhere.
+KNOWN_NETWORKS = sorted({*LEGACY_TO_CAIP2, *LEGACY_TO_CAIP2.values(), "nano:devnet", "nano:beta"})
+
+
+def _known_or_any(names: list[str], any_string: dict[str, Any]) -> dict[str, Any]:
+    """The same set of strings as `any_string`, listing the well-known values first (docs and fuzzers)."""
+    return {"anyOf": [{"enum": names}, any_string], "examples": names[:3]}
+
+
+def _with_version(name: str, body: dict[str, Any], version: int) -> dict[str, Any]:
+    """`x402Version` is `version`; when it is absent, `paymentPayload.x402Version` says which it is."""
+    body = {**body, "title": name, "properties": {**body["properties"], "x402Version": {"const": version}}}
+    body["anyOf"] = [
+        {"required": ["x402Version"]},
+        {"properties": {"paymentPayload": {"properties": {"x402Version": {"const": version}}}}},
+    ]
+    return body
+
+
+def _body_components() -> dict[str, Any]:
+    _, components = msgspec.json.schema_components([VerifyRequest, VerifyRequestV1], ref_template=_REF)
+    for requirements in ("PaymentRequirements", "PaymentRequirementsV1"):
+        properties = components[requirements]["properties"]
+        properties["scheme"] = _known_or_any(["exact"], properties["scheme"])
+        properties["network"] = _known_or_any(KNOWN_NETWORKS, properties["network"])
+        # decoded as int or float, then held to a whole number: a JSON Schema integer
+        properties["maxTimeoutSeconds"] = {"type": "integer", "minimum": 0, "default": 60}
+    for payload in ("PaymentPayload", "PaymentPayloadV1"):
+        components[payload]["properties"]["x402Version"] = {"type": "integer"}
+    components["PaymentPayloadV1"]["properties"]["network"] = _known_or_any(
+        KNOWN_NETWORKS, components["PaymentPayloadV1"]["properties"]["network"]
+    )
+    components[V2_BODY] = _with_version(V2_BODY, components.pop("VerifyRequest"), 2)
+    components[V1_BODY] = _with_version(V1_BODY, components.pop("VerifyRequestV1"), 1)
+    return components
+
+
+def add_request_bodies(openapi: OpenAPI) -> None:
+    """Add the request bodies' schemas beside the ones Litestar made from the handlers' types (it
+    replaces `OpenAPIConfig.components.schemas` with its own, so they are added to the built document)."""
+    openapi.components.schemas.update(_body_components())  # type: ignore[arg-type]  # JSON Schema dicts
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": _REF.format(name=name)}
+
+
+_RETRY_AFTER = {
+    "Retry-After": OpenAPIHeader(
+        schema=Schema(type="integer"),  # type: ignore[arg-type]
+        description="Seconds to wait before retrying",
+        required=True,
+    )
+}
+
+
+def operation_with_body(*versions: int) -> type[Operation]:
+    """An Operation class for a verify/settle route: its JSON body (by `x402Version`) and Retry-After."""
+    bodies = [_ref(V2_BODY if version == 2 else V1_BODY) for version in versions]
+    schema = bodies[0] if len(bodies) == 1 else {"oneOf": bodies}
+
+    @dataclass
+    class PaymentOperation(Operation):
+        def __post_init__(self) -> None:
+            self.request_body = RequestBody(
+                content={JSON: OpenAPIMediaType(schema=schema)},  # type: ignore[arg-type]
+                description="`{x402Version, paymentPayload, paymentRequirements}`",
+                required=True,
+            )
+            for status in ("429", "503"):
+                response = (self.responses or {}).get(status)
+                if response is not None and hasattr(response, "headers"):
+                    response.headers = _RETRY_AFTER
+
+    return PaymentOperation
+
+
+def _error(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
+
+
+ROUTE_ERRORS = {
+    404: _error("`not_found`: no such route"),
+    405: _error("`method_not_allowed`: the route does not take this method"),
+    500: _error("`internal_error`: a bug (no traceback is ever sent)"),
+}
+PAYMENT_ERRORS = {
+    400: _error("`invalid_request`: malformed JSON, or a body that is not a verify/settle request"),
+    413: _error("`body_too_large`: body over the size limit (256 KiB)"),
+    429: _error("`rate_limited`: per-IP limit; see Retry-After"),
+    503: _error(
+        "`worker_unavailable` / `worker_timeout`: no worker of the network's family is running / "
+        "answering; see Retry-After"
+    ),
+    **ROUTE_ERRORS,
+}
+
+
+class HealthBody(msgspec.Struct):
+    """`GET /health` (also the body of its 503)."""
+
+    status: str
+    nats: str
+    workers: list[str]
+
+
+class IndexBody(msgspec.Struct, rename="camel"):
+    """`GET /`: what this facilitator is and serves."""
+
+    name: str
+    version: str
+    x402_version: int
+    status: str
+    endpoints: dict[str, str]
+    networks: list[str]
+    schemes: list[str]
+    features: list[str]
