@@ -120,12 +120,15 @@ PAYMENT_ERRORS = {
 }
 
 
-class HealthBody(msgspec.Struct):
-    """`GET /health` (also the body of its 503)."""
+class HealthBody(msgspec.Struct, rename="camel"):
+    """`GET /health` (also the body of its 503): worker families that answer, each family's replicas,
+    and the replicas that verify only (they hold no settle key)."""
 
     status: str
     nats: str
     workers: list[str]
+    replicas: dict[str, list[dict[str, Any]]]
+    replicas_without_settle: list[str]
 
 
 class IndexBody(msgspec.Struct, rename="camel"):
