@@ -22,7 +22,7 @@ from .metrics import (
     rpc_host,
     serve_metrics,
 )
-from .tracing import server_span, setup_tracing, shutdown_tracing, tracer
+from .tracing import server_span, setup_tracing, tracer
 
 __all__ = [
     "BUS_LATENCY",
@@ -47,6 +47,5 @@ __all__ = [
     "server_span",
     "setup_logging",
     "setup_tracing",
-    "shutdown_tracing",
     "tracer",
 ]

@@ -63,13 +63,6 @@ def setup_tracing(service_name: str, env: Mapping[str, str] | None = None) -> bo
     return True
 
 
-def shutdown_tracing() -> None:
-    """Flush spans still queued (a service calls it on its way out)."""
-    provider = trace.get_tracer_provider()
-    if isinstance(provider, TracerProvider):
-        provider.shutdown()
-
-
 def tracer(name: str) -> trace.Tracer:
     return trace.get_tracer(name)
 
