@@ -7,12 +7,13 @@ from .embedded import EmbeddedNats, free_port, nats_server_binary
 from .kv import decode_key, encode_key, ensure_bucket
 from .rpc import BusError, BusTimeout, RemoteError, Unavailable, encode, request, request_raw
 from .service import Handler, ServiceRunner
-from .workqueue import NO_REPLY, ReplyInbox, WorkConsumer
+from .workqueue import HAND_OFF, NO_REPLY, ReplyInbox, WorkConsumer
 
 __all__ = [
     "BusError",
     "BusTimeout",
     "EmbeddedNats",
+    "HAND_OFF",
     "Handler",
     "NO_REPLY",
     "RemoteError",

@@ -33,7 +33,15 @@ DELIVERY_HEADER = "Nats-Num-Delivered"
 # Returned by a handler that must not answer: another attempt of the same request is answering.
 NO_REPLY = None
 
-WorkHandler = Callable[[bytes, Mapping[str, str]], Awaitable[bytes | None]]
+
+class _HandOff:
+    """Returned by a handler that cannot do the work here and now: another replica should."""
+
+
+HAND_OFF = _HandOff()
+HAND_OFF_DELAY_SECONDS = 0.2
+
+WorkHandler = Callable[[bytes, Mapping[str, str]], Awaitable[bytes | _HandOff | None]]
 
 
 class ReplyInbox:
@@ -154,6 +162,9 @@ class WorkConsumer:
         try:
             with self._tracer.start_as_current_span(self.name, context=extract(headers)):
                 reply = await self.handler(msg.data, headers)
+            if reply is HAND_OFF:
+                await msg.nak(delay=HAND_OFF_DELAY_SECONDS)
+                return
             reply_to = headers.get(REPLY_HEADER)
             if reply is not NO_REPLY and reply_to:
                 await self.nc.publish(reply_to, reply)

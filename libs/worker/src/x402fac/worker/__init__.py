@@ -12,6 +12,7 @@ from .scheme import (
     Scheme,
     Submitted,
     SupportedPart,
+    Unready,
 )
 from .service import WorkerService, run_worker, supported_of
 
@@ -31,4 +32,5 @@ __all__ = [
     "Scheme",
     "Submitted",
     "SupportedPart",
+    "Unready",
 ]

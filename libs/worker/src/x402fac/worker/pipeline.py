@@ -29,7 +29,7 @@ from x402fac.protocol.ledger import AuditEvent, ClaimStatus, RecordState, Settle
 from x402fac.telemetry import OUTCOMES
 
 from .ledger_client import LedgerClient
-from .scheme import Confirmation, Identity, Invalid, Outcome, Prepared, Rejected, Scheme, Submitted
+from .scheme import Confirmation, Identity, Invalid, Outcome, Prepared, Rejected, Scheme, Submitted, Unready
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,10 @@ UNSUPPORTED_LABEL = "unsupported"
 
 class Superseded(Exception):
     """Another attempt of the same settle request took the payment over: that one answers."""
+
+
+class HandOff(Exception):
+    """This replica cannot settle the request now: it goes to another replica, nothing was claimed."""
 
 
 @dataclass(slots=True)
@@ -273,6 +277,9 @@ class Pipeline:
         except Invalid as invalid:
             await self.ledger.release(identity.payment_id, revision, invalid.reason)
             return failure_answer(network, invalid.reason, invalid.message, identity.payer)
+        except Unready as unready:
+            await self.ledger.release(identity.payment_id, revision, "unready")
+            raise HandOff(str(unready)) from None
         except BaseException:
             await self._release_quietly(identity.payment_id, revision)
             raise

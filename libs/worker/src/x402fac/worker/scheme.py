@@ -76,6 +76,13 @@ class Confirmation(StrEnum):
     DROPPED = "dropped"  # the chain never saw it and never will (expired blockhash, ...): final, unpaid
 
 
+class Unready(Exception):
+    """This replica cannot do it now (e.g. it holds no signer key at the moment); another replica may.
+
+    Raise it from `prepare`: the claim is released and the request handed to another replica.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status: Confirmation

@@ -17,11 +17,11 @@ from collections.abc import Mapping
 import msgspec
 from nats.aio.client import Client
 
-from x402fac.bus import NO_REPLY, ServiceRunner, WorkConsumer, connect, subjects
+from x402fac.bus import HAND_OFF, NO_REPLY, ServiceRunner, WorkConsumer, connect, subjects
 from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
 from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP
 
-from .pipeline import DEFAULT_WAIT_SECONDS, Pipeline, Requester, Superseded
+from .pipeline import DEFAULT_WAIT_SECONDS, HandOff, Pipeline, Requester, Superseded
 from .scheme import Scheme
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ class WorkerService:
             )
         return _encode(await self.pipeline.verify(request))
 
-    async def _settle(self, data: bytes, headers: Mapping[str, str]) -> bytes | None:
+    async def _settle(self, data: bytes, headers: Mapping[str, str]) -> bytes | object | None:
         try:
             request = _request_decoder.decode(data)
         except msgspec.MsgspecError as exc:
@@ -162,11 +162,16 @@ class WorkerService:
         requester = _requester_of(headers)
         if requester.deadline < time.time():
             return NO_REPLY  # its caller stopped waiting before any replica took it: nothing to do
+        if not any(scheme.can_settle() for scheme in self.pipeline.schemes):
+            return HAND_OFF  # e.g. this replica's signer lease lapsed since it took the request
         self._requesters[requester.id] = requester
         try:
             return _encode(await self.pipeline.settle(request, requester))
         except Superseded:
             return NO_REPLY
+        except HandOff as handoff:
+            log.info("handing settle %s to another replica: %s", requester.id, handoff)
+            return HAND_OFF
         finally:
             self._requesters.pop(requester.id, None)
 

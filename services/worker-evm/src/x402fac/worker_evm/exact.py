@@ -18,9 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from nats.aio.client import Client
+from nats.js.errors import BucketNotFoundError
+from nats.js.kv import KeyValue
+
+from x402fac.bus import subjects
 from x402fac.protocol import Reason, SupportedKind, VerifyRequest
+from x402fac.telemetry import SIGNER_KEYS_HELD
 from x402fac.telemetry.metrics import REVERTED_SETTLEMENT_GAS
 from x402fac.worker import (
     Confirmation,
@@ -31,8 +38,10 @@ from x402fac.worker import (
     Scheme,
     Submitted,
     SupportedPart,
+    Unready,
 )
 from x402fac.worker.kinds import with_legacy
+from x402fac.worker.leases import LeasePool
 from x402fac.worker.rpc import NodeUnavailable
 
 from . import eip3009
@@ -47,12 +56,22 @@ FALLBACK_PRIORITY_FEE = 1_000_000  # 0.001 gwei, when the node has no eth_maxPri
 COUNTED_REVERTS = 10_000  # reverted transactions remembered so that their gas is counted once
 
 
+async def _leases_bucket(nc: Client, attempts: int = 100) -> KeyValue:
+    """The ledger declares the lease bucket: a worker started first waits for it."""
+    for _ in range(attempts):
+        try:
+            return await nc.jetstream().key_value(subjects.LEASES_BUCKET)
+        except BucketNotFoundError:
+            await asyncio.sleep(0.2)
+    raise RuntimeError(f"bucket {subjects.LEASES_BUCKET} not found: is the ledger running?")
+
+
 class EvmNetwork:
     """What the scheme keeps per network: RPC client, receipt poller, signers, fee and code caches."""
 
     def __init__(self, config: NetworkConfig) -> None:
         self.config = config
-        self.rpc = EvmRpc(list(config.rpc_urls))
+        self.rpc = EvmRpc(list(config.rpc_urls), timeout=config.rpc_timeout)
         self.receipts = ReceiptWatcher(self.rpc, interval=config.receipt_poll_interval)
         self.signers = [Signer(self.rpc, config.chain_id, key, self.fees) for key in config.signer_keys]
         self._contracts: set[str] = set()  # addresses known to hold code
@@ -62,8 +81,12 @@ class EvmNetwork:
         self._fees_at = 0.0
         self._fees_refresh: asyncio.Future | None = None
 
-    def pick_signer(self) -> Signer:
-        return min(self.signers, key=lambda signer: signer.nonces.in_flight)
+    def pick_signer(self, usable: Callable[[str], bool]) -> Signer:
+        """The least busy signer this replica may use now (one whose key it holds a lease on)."""
+        mine = [signer for signer in self.signers if usable(signer.address)]
+        if not mine:
+            raise Unready(f"this replica holds no signer key for {self.config.network} now")
+        return min(mine, key=lambda signer: signer.nonces.in_flight)
 
     def signer_of(self, tx_hash: str) -> Signer | None:
         for signer in self.signers:
@@ -162,8 +185,60 @@ def _unavailable(exc: NodeUnavailable) -> Invalid:
 class ExactEvmScheme(Scheme):
     name = "exact"
 
-    def __init__(self, networks: list[NetworkConfig]) -> None:
+    def __init__(
+        self, networks: list[NetworkConfig], *, lease_ttl: float = 15.0, lease_margin: float = 3.0
+    ) -> None:
         self._networks = {config.network: EvmNetwork(config) for config in networks}
+        self.lease_ttl, self.lease_margin = lease_ttl, lease_margin
+        # Without NATS (a scheme used on its own) every key is this process's; a worker replica leases
+        # its keys from the pool shared with the other replicas (see start).
+        self.pool: LeasePool | None = None
+
+    def _usable(self, address: str) -> bool:
+        return self.pool is None or self.pool.usable(address)
+
+    async def start(self, nc: Client, replica: str) -> None:
+        addresses = sorted({s.address for network in self._networks.values() for s in network.signers})
+        if not addresses:
+            return
+        for network in self._networks.values():
+            for signer in network.signers:
+                signer.nonces.may_send = lambda address=signer.address: self._usable(address)
+        kv = await _leases_bucket(nc)
+        self.pool = LeasePool(
+            kv,
+            "evm-signers",
+            addresses,
+            replica,
+            ttl=self.lease_ttl,
+            margin=self.lease_margin,
+            on_acquired=self._took_over,
+        )
+        await self.pool.start()
+
+    def _took_over(self, address: str) -> None:
+        """Another replica may have used this key: its nonce is read from the chain again."""
+        for network in self._networks.values():
+            for signer in network.signers:
+                if signer.address == address:
+                    signer.nonces.resync_later()
+
+    async def stop(self) -> None:
+        if self.pool is not None:
+            await self.pool.stop()
+
+    def can_settle(self) -> bool:
+        held = self.pool.usable_keys() if self.pool is not None else None
+        SIGNER_KEYS_HELD.labels("evm").set(len(held) if held is not None else len(self._all_signers()))
+        return held is None or bool(held)
+
+    def status(self) -> dict:
+        pool = self._all_signers()
+        held = self.pool.usable_keys() if self.pool is not None else pool
+        return {"signers": {"held": held, "pool": len(pool)}}
+
+    def _all_signers(self) -> list[str]:
+        return sorted({s.address for network in self._networks.values() for s in network.signers})
 
     def networks(self) -> list[str]:
         return list(self._networks)
@@ -477,7 +552,7 @@ class ExactEvmScheme(Scheme):
     async def prepare(self, request: VerifyRequest, identity: Identity[EvmPayment]) -> Prepared[EvmAttempt]:
         payment = identity.payment
         network = payment.network
-        signer = network.pick_signer()
+        signer = network.pick_signer(self._usable)
         config = network.config
         try:
             fees = await network.fees()

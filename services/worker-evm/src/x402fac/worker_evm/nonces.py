@@ -95,6 +95,9 @@ class NonceManager:
         self._dirty = True
         self._lock = asyncio.Lock()
         self._maintenance: asyncio.Task | None = None
+        # Whether this process may send with the key now (a replica holds its lease): re-sends and gap
+        # fills stop the moment it may not, because another replica may be using the nonces.
+        self.may_send: Callable[[], bool] = lambda: True
 
     @property
     def in_flight(self) -> int:
@@ -116,6 +119,11 @@ class NonceManager:
             self._slots[nonce] = Slot(nonce, SlotState.RESERVED, time.monotonic())
         self._ensure_maintenance()
         return nonce
+
+    def resync_later(self) -> None:
+        """Read the next nonce from the chain before handing out another one (a key this replica
+        just took over from another replica, which may have used it meanwhile)."""
+        self._dirty = True
 
     def attach(self, nonce: int, tx_hash: str, raw: bytes) -> None:
         """The signed transaction that will use a reserved nonce."""
@@ -270,6 +278,9 @@ class NonceManager:
             if s.state is not SlotState.RESERVED and now - s.since > RESEND_AFTER
         ]
         if not (stale or self._free or self._dirty):
+            return
+        if not self.may_send():
+            self._dirty = True  # read again from the chain if this key comes back
             return
         async with self._lock:
             await self._resync()
