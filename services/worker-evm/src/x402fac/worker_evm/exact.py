@@ -72,6 +72,7 @@ class EvmNetwork:
     def __init__(self, config: NetworkConfig) -> None:
         self.config = config
         self.rpc = EvmRpc(list(config.rpc_urls), timeout=config.rpc_timeout)
+        REVERTED_SETTLEMENT_GAS.labels("evm", config.network)  # exported at 0 until gas is burnt
         self.receipts = ReceiptWatcher(self.rpc, interval=config.receipt_poll_interval)
         self.signers = [Signer(self.rpc, config.chain_id, key, self.fees) for key in config.signer_keys]
         self._contracts: set[str] = set()  # addresses known to hold code
