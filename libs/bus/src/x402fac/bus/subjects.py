@@ -49,10 +49,23 @@ LEDGER_RELEASE: Final = f"{SERVICE_PREFIX}.ledger.release"
 LEDGER_LOOKUP: Final = f"{SERVICE_PREFIX}.ledger.lookup"
 LEDGER_PENDING: Final = f"{SERVICE_PREFIX}.ledger.pending"
 LEDGER_DETACH: Final = f"{SERVICE_PREFIX}.ledger.detach"
+LEDGER_KEY_CREATE: Final = f"{SERVICE_PREFIX}.ledger.key.create"
+LEDGER_KEY_CHECK: Final = f"{SERVICE_PREFIX}.ledger.key.check"
+LEDGER_KEY_GET: Final = f"{SERVICE_PREFIX}.ledger.key.get"
+LEDGER_KEY_LIST: Final = f"{SERVICE_PREFIX}.ledger.key.list"
+LEDGER_KEY_REVOKE: Final = f"{SERVICE_PREFIX}.ledger.key.revoke"
+LEDGER_USAGE: Final = f"{SERVICE_PREFIX}.ledger.usage"
+LEDGER_RECENT: Final = f"{SERVICE_PREFIX}.ledger.recent"
+LEDGER_WHITELIST_ADD: Final = f"{SERVICE_PREFIX}.ledger.whitelist.add"
+LEDGER_WHITELIST_REMOVE: Final = f"{SERVICE_PREFIX}.ledger.whitelist.remove"
+LEDGER_WHITELIST_GET: Final = f"{SERVICE_PREFIX}.ledger.whitelist.get"
+LEDGER_WHITELIST_LIST: Final = f"{SERVICE_PREFIX}.ledger.whitelist.list"
 
 # Headers a gateway puts on a settle request: who asks, and until when it waits for the answer.
 REQUEST_ID_HEADER: Final = "X402fac-Request-Id"
 DEADLINE_HEADER: Final = "X402fac-Deadline"
+# The id (never the secret) of the API key a verify/settle came with, so its audit entry names it.
+API_KEY_HEADER: Final = "X402fac-Api-Key-Id"
 
 # JetStream storage (declared by the ledger, which owns the schema).
 SETTLEMENTS_BUCKET: Final = "x402fac_settlements"
@@ -64,6 +77,15 @@ AUDIT_STREAM: Final = "X402FAC_AUDIT"
 WORK_STREAM: Final = "X402FAC_WORK"
 WORK_PREFIX: Final = "x402work"
 AUDIT_PREFIX: Final = "x402audit"
+KEYS_BUCKET: Final = "x402fac_keys"
+WHITELIST_BUCKET: Final = "x402fac_whitelist"
+USAGE_STREAM: Final = "X402FAC_USAGE"  # counters per key and hour/day, summed from the audit stream
+USAGE_PREFIX: Final = "x402usage"
+RECENT_STREAM: Final = "X402FAC_RECENT"  # the latest settle outcomes of each key
+RECENT_PREFIX: Final = "x402recent"
+QUOTA_STREAM: Final = "X402FAC_QUOTA"  # hourly counters (self-service key creation per IP)
+QUOTA_PREFIX: Final = "x402quota"
+USAGE_CONSUMER: Final = "usage"  # the ledger replicas' shared durable consumer on the audit stream
 
 
 def audit(kind: str, family: str) -> str:

@@ -145,3 +145,123 @@ class AuditEvent(msgspec.Struct, omit_defaults=True):
     transaction: str = ""
     payment_id: str = ""
     api_key_id: str = ""
+    asset: str = ""  # settled: the asset and atomic amount paid (usage per asset)
+    amount: str = ""
+    elapsed_ms: int = 0  # settle: how long the worker took to answer
+
+
+# ---- API keys (the ledger stores only a hash of each key) ---------------------------------------
+
+
+class ApiKey(msgspec.Struct, omit_defaults=True):
+    """An API key as the ledger keeps it: never the key itself, only its SHA-256 and a display prefix."""
+
+    id: str  # the first 16 hex digits of the hash: how the key is named in lists, usage and revocation
+    name: str
+    prefix: str  # the key's first characters, e.g. "x402n_Ab3d", to recognise it in a list
+    hash: str  # hex SHA-256 of the whole key
+    created_at: float
+    origin: str = "admin"  # "cli" | "admin" | "self-service"
+    rate_per_minute: int = 0  # verify+settle requests per minute with this key; 0: no per-key limit
+    revoked_at: float = 0.0
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at > 0
+
+
+class KeyCreateRequest(msgspec.Struct):
+    name: str
+    rate_per_minute: int = 0
+    origin: str = "admin"
+    client_ip: str = ""  # self-service: the creator's IP, limited to a few keys per hour
+
+
+class KeyCreateReply(msgspec.Struct, omit_defaults=True):
+    ok: bool
+    key: ApiKey | None = None
+    secret: str = ""  # the key itself: shown once, never stored
+    error: str = ""  # "rate_limited" | "invalid_name" | "too_many_keys"
+    retry_after: int = 0
+
+
+class KeyCheckRequest(msgspec.Struct):
+    hash: str  # hex SHA-256 of the presented key
+
+
+class KeyIdRequest(msgspec.Struct):
+    id: str
+
+
+class KeyReply(msgspec.Struct, omit_defaults=True):
+    ok: bool
+    key: ApiKey | None = None
+
+
+class KeyListRequest(msgspec.Struct):
+    include_revoked: bool = True
+
+
+class KeyListReply(msgspec.Struct):
+    keys: list[ApiKey]
+
+
+# ---- usage (aggregated from the audit stream, once per audit entry) ---------------------------------
+
+
+class UsageRequest(msgspec.Struct):
+    key_id: str  # an ApiKey.id, "_anon" (requests without a key) or "*" (every key, rows say which)
+    granularity: str = "h"  # "h" (hours) or "d" (days)
+    periods: int = 48  # how many of the latest hours/days
+
+
+class UsageRow(msgspec.Struct):
+    """One counter: in `period` (hours or days since the epoch), `kind` ("verify" | "settle" |
+    "amount" | "settle_ms") on `network`, with `label` the outcome (or the asset for amounts)."""
+
+    period: int
+    kind: str
+    network: str
+    label: str
+    value: str  # a decimal integer (amounts are atomic units and may exceed 64 bits)
+    key_id: str = ""
+
+
+class UsageReply(msgspec.Struct):
+    key_id: str
+    granularity: str
+    rows: list[UsageRow]
+
+
+class RecentRequest(msgspec.Struct):
+    key_id: str
+    limit: int = 50
+
+
+class RecentReply(msgspec.Struct):
+    events: list[AuditEvent]
+
+
+# ---- whitelist (registered payTo addresses) ---------------------------------------------------------
+
+
+class WhitelistEntry(msgspec.Struct, omit_defaults=True):
+    address: str
+    networks: list[str]  # CAIP-2 networks it is registered on; ["*"]: every network
+    registered_at: float
+    note: str = ""
+
+
+class WhitelistRequest(msgspec.Struct):
+    address: str
+    networks: list[str] = msgspec.field(default_factory=lambda: ["*"])
+    note: str = ""
+
+
+class WhitelistReply(msgspec.Struct, omit_defaults=True):
+    ok: bool
+    entry: WhitelistEntry | None = None
+
+
+class WhitelistListReply(msgspec.Struct):
+    entries: list[WhitelistEntry]

@@ -32,6 +32,7 @@ class Reason(StrEnum):
     CONFIRMATION_TIMEOUT = "confirmation_timeout"
     AMOUNT_BELOW_MINIMUM = "amount_below_minimum"
     FEE_TOO_HIGH = "fee_too_high"
+    ADDRESS_NOT_REGISTERED = "address_not_registered"
 
     # Nano
     INVALID_BLOCK = "invalid_block"
@@ -90,6 +91,7 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.CONFIRMATION_TIMEOUT: "The network did not confirm in time.",
     Reason.AMOUNT_BELOW_MINIMUM: "`amount` is below the minimum this network and asset accept (never 0).",
     Reason.FEE_TOO_HIGH: "The fee we would pay for the settlement is above the network's configured maximum.",
+    Reason.ADDRESS_NOT_REGISTERED: "`payTo` is not on this facilitator's whitelist (`X402FAC_REQUIRE_REGISTERED_PAYTO` is on).",
     Reason.INVALID_BLOCK: "Nano: the block is not a well-formed state send block.",
     Reason.INVALID_WORK: "Nano: proof of work is below the network threshold for the block's root.",
     Reason.FRONTIER_MOVED: "Nano: `previous` is not the account's current frontier.",

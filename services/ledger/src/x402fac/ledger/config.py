@@ -32,6 +32,13 @@ class LedgerConfig:
     audit_retention_days: float = 30.0
     bucket_max_bytes: int = GIB
     audit_max_bytes: int = 4 * GIB
+    # API keys, usage and the whitelist (issue 14).
+    key_retention_days: float = 3650.0  # a key (or its revocation) is forgotten after this long
+    usage_retention_days: float = 400.0  # hourly and daily usage counters
+    usage_max_bytes: int = GIB
+    key_create_per_hour: int = 5  # self-service keys per client IP and hour; 0 disables self-service
+    max_keys: int = 10_000  # self-service creation stops at this many keys in the bucket
+    self_service_rate_per_minute: int = 600  # the per-key limit a self-service key gets
 
     @property
     def record_max_age(self) -> float:
@@ -51,4 +58,12 @@ class LedgerConfig:
             audit_retention_days=_number("X402FAC_AUDIT_RETENTION_DAYS", cls.audit_retention_days, float),
             bucket_max_bytes=_number("X402FAC_BUCKET_MAX_BYTES", cls.bucket_max_bytes),
             audit_max_bytes=_number("X402FAC_AUDIT_MAX_BYTES", cls.audit_max_bytes),
+            key_retention_days=_number("X402FAC_KEY_RETENTION_DAYS", cls.key_retention_days, float),
+            usage_retention_days=_number("X402FAC_USAGE_RETENTION_DAYS", cls.usage_retention_days, float),
+            usage_max_bytes=_number("X402FAC_USAGE_MAX_BYTES", cls.usage_max_bytes),
+            key_create_per_hour=_number("X402FAC_KEY_CREATE_PER_HOUR", cls.key_create_per_hour),
+            max_keys=_number("X402FAC_MAX_KEYS", cls.max_keys),
+            self_service_rate_per_minute=_number(
+                "X402FAC_SELF_SERVICE_KEY_RATE", cls.self_service_rate_per_minute
+            ),
         )

@@ -15,17 +15,27 @@ from x402fac.protocol.ledger import (
     ClaimRequest,
     DetachRequest,
     FinalizeRequest,
+    KeyCheckRequest,
+    KeyCreateRequest,
+    KeyIdRequest,
+    KeyListRequest,
     LookupRequest,
     PendingReply,
     PendingRequest,
+    RecentRequest,
     ReleaseRequest,
     SubmitRequest,
     UpdateReply,
+    UsageRequest,
+    WhitelistRequest,
 )
 from x402fac.telemetry import NATS_CONNECTED, PENDING_OLDEST_SECONDS, PENDING_SETTLEMENTS
 
 from .config import LedgerConfig
+from .keys import KeyStore
 from .store import LedgerStore
+from .usage import Usage
+from .whitelist import Whitelist
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -50,7 +60,8 @@ async def _lookup(store: LedgerStore, request: LookupRequest) -> UpdateReply:
 async def start_ledger(nc: Client, config: LedgerConfig) -> ServiceRunner:
     store = LedgerStore(nc.jetstream(), config)
     await store.open()
-    runner = ServiceRunner(nc, "x402fac-ledger", VERSION, subjects.LEDGER_QUEUE)
+    runner = LedgerRunner(nc, "x402fac-ledger", VERSION, subjects.LEDGER_QUEUE)
+    await runner.usage.start()
     await runner.start(
         {
             "claim": (subjects.LEDGER_CLAIM, _endpoint(ClaimRequest, store.claim)),
@@ -60,9 +71,41 @@ async def start_ledger(nc: Client, config: LedgerConfig) -> ServiceRunner:
             "lookup": (subjects.LEDGER_LOOKUP, _endpoint(LookupRequest, lambda r: _lookup(store, r))),
             "pending": (subjects.LEDGER_PENDING, _endpoint(PendingRequest, store.list_pending)),
             "detach": (subjects.LEDGER_DETACH, _endpoint(DetachRequest, store.detach)),
+            **_product_endpoints(store, runner.usage, config),
         }
     )
     return runner
+
+
+class LedgerRunner(ServiceRunner):
+    """The ledger's endpoints, plus this replica's share of summing usage from the audit stream."""
+
+    def __init__(self, nc: Client, *args) -> None:
+        super().__init__(nc, *args)
+        self.usage = Usage(nc)
+
+    async def stop(self, grace: float = 10.0) -> None:
+        await self.usage.stop()
+        await super().stop(grace)
+
+
+def _product_endpoints(store: LedgerStore, usage: Usage, config: LedgerConfig) -> dict:
+    """API keys, usage and the whitelist (issue 14)."""
+    keys = KeyStore(store.js, store.keys, config)
+    whitelist = Whitelist(store.whitelist)
+    return {
+        "key_create": (subjects.LEDGER_KEY_CREATE, _endpoint(KeyCreateRequest, keys.create)),
+        "key_check": (subjects.LEDGER_KEY_CHECK, _endpoint(KeyCheckRequest, keys.check)),
+        "key_get": (subjects.LEDGER_KEY_GET, _endpoint(KeyIdRequest, keys.get)),
+        "key_list": (subjects.LEDGER_KEY_LIST, _endpoint(KeyListRequest, keys.list)),
+        "key_revoke": (subjects.LEDGER_KEY_REVOKE, _endpoint(KeyIdRequest, keys.revoke)),
+        "usage": (subjects.LEDGER_USAGE, _endpoint(UsageRequest, usage.usage)),
+        "recent": (subjects.LEDGER_RECENT, _endpoint(RecentRequest, usage.recent)),
+        "whitelist_add": (subjects.LEDGER_WHITELIST_ADD, _endpoint(WhitelistRequest, whitelist.add)),
+        "whitelist_remove": (subjects.LEDGER_WHITELIST_REMOVE, _endpoint(WhitelistRequest, whitelist.remove)),
+        "whitelist_get": (subjects.LEDGER_WHITELIST_GET, _endpoint(WhitelistRequest, whitelist.get)),
+        "whitelist_list": (subjects.LEDGER_WHITELIST_LIST, _endpoint(WhitelistRequest, whitelist.list)),
+    }
 
 
 async def _export_pending(nc: Client, interval: float) -> None:

@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.api import RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -31,11 +31,16 @@ from x402fac.protocol.ledger import (
     UpdateReply,
 )
 
-from .config import LedgerConfig
+from .config import DAY, LedgerConfig
 
 PENDING_BUCKET = "x402fac_pending"
 WORK_MAX_AGE_SECONDS = 300.0
 CLAIM_ATTEMPTS = 8  # compare-and-set rounds before a contended record is reported busy
+# Usage: an audit entry not acknowledged within USAGE_ACK_WAIT comes again, and its increments are
+# deduplicated for USAGE_DUPLICATE_WINDOW, so it is counted once unless the ledger is away longer.
+USAGE_ACK_WAIT = 30.0
+USAGE_DUPLICATE_WINDOW = 600.0
+RECENT_PER_KEY = 50  # settle outcomes kept per key for the dashboard
 KNOWN_RECORDS = 10_000  # records kept in memory by (payment id, revision), saving a read per transition
 _record_decoder = msgspec.json.Decoder(SettlementRecord)
 # A delete with an expected revision reports a lost race as a plain API error with this code.
@@ -56,6 +61,8 @@ class LedgerStore:
         self.records: KeyValue
         self.secondary: KeyValue
         self.pending: KeyValue
+        self.keys: KeyValue
+        self.whitelist: KeyValue
         self._known: OrderedDict[tuple[str, int], SettlementRecord] = OrderedDict()
 
     async def open(self) -> None:
@@ -72,7 +79,11 @@ class LedgerStore:
         self.pending = await ensure_bucket(self.js, PENDING_BUCKET, **limits)
         # Leases are renewed every few seconds: an entry a day old belongs to nobody.
         await ensure_bucket(
-            self.js, subjects.LEASES_BUCKET, replicas=config.replicas, max_age=86_400.0, max_bytes=64 * 1024 * 1024
+            self.js,
+            subjects.LEASES_BUCKET,
+            replicas=config.replicas,
+            max_age=86_400.0,
+            max_bytes=64 * 1024 * 1024,
         )
         await counters.ensure_rate_stream(
             self.js,
@@ -104,12 +115,74 @@ class LedgerStore:
             max_age=WORK_MAX_AGE_SECONDS,
             max_bytes=config.bucket_max_bytes,
         )
-        for stream in (audit, work):
+        # API keys (hashes only), the whitelist, and usage summed from the audit stream (issue 14).
+        self.keys = await ensure_bucket(
+            self.js,
+            subjects.KEYS_BUCKET,
+            replicas=config.replicas,
+            max_age=config.key_retention_days * DAY,
+            max_bytes=64 * 1024 * 1024,
+        )
+        self.whitelist = await ensure_bucket(
+            self.js,
+            subjects.WHITELIST_BUCKET,
+            replicas=config.replicas,
+            max_age=config.key_retention_days * DAY,
+            max_bytes=256 * 1024 * 1024,
+        )
+        # Counter streams: one subject per counter, its last message holds the total. Increments carry
+        # a Nats-Msg-Id naming the audit entry, so a redelivered entry is never counted twice.
+        counter_stream = {
+            "storage": StorageType.FILE,
+            "allow_msg_counter": True,
+            "allow_direct": True,
+            "max_msgs_per_subject": 1,
+            "num_replicas": config.replicas,
+        }
+        usage = StreamConfig(
+            name=subjects.USAGE_STREAM,
+            subjects=[f"{subjects.USAGE_PREFIX}.>"],
+            duplicate_window=USAGE_DUPLICATE_WINDOW,
+            max_age=config.usage_retention_days * DAY,
+            max_bytes=config.usage_max_bytes,
+            **counter_stream,
+        )
+        quota = StreamConfig(
+            name=subjects.QUOTA_STREAM,
+            subjects=[f"{subjects.QUOTA_PREFIX}.>"],
+            max_age=2 * 3600.0,
+            max_bytes=64 * 1024 * 1024,
+            **counter_stream,
+        )
+        recent = StreamConfig(
+            name=subjects.RECENT_STREAM,
+            subjects=[f"{subjects.RECENT_PREFIX}.>"],
+            storage=StorageType.FILE,
+            allow_direct=True,
+            max_msgs_per_subject=RECENT_PER_KEY,
+            duplicate_window=USAGE_DUPLICATE_WINDOW,
+            num_replicas=config.replicas,
+            max_age=config.usage_retention_days * DAY,
+            max_bytes=config.usage_max_bytes,
+        )
+        for stream in (audit, work, usage, quota, recent):
             try:
                 await self.js.stream_info(stream.name)
                 await self.js.update_stream(stream)
             except NotFoundError:
                 await self.js.add_stream(stream)
+        # Every ledger replica pulls from this one durable consumer: each audit entry goes to one of
+        # them, and comes again (to any) until it is acknowledged.
+        await self.js.add_consumer(
+            subjects.AUDIT_STREAM,
+            ConsumerConfig(
+                durable_name=subjects.USAGE_CONSUMER,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=USAGE_ACK_WAIT,
+                max_ack_pending=10_000,
+                filter_subject=f"{subjects.AUDIT_PREFIX}.>",
+            ),
+        )
 
     async def get(self, payment_id: str) -> tuple[SettlementRecord, int] | None:
         try:

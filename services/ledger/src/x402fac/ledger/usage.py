@@ -1,0 +1,188 @@
+"""Per-key usage, summed from the audit stream, exactly once per audit entry on any number of replicas.
+
+Every ledger replica pulls from one durable consumer on the audit stream (each entry goes to one
+replica, and again to any replica until acknowledged). An entry becomes increments on JetStream
+counters, one subject per counter:
+
+    x402usage.<key>.<h|d>.<period>.<kind>.<network>.<label>
+
+(`period` = hours or days since the epoch; `kind` verify | settle | amount | settle_ms; `label` the
+outcome, or the asset for amounts). Each increment carries `Nats-Msg-Id = <audit sequence>/<subject>`:
+an entry handled twice (a replica died before acknowledging it) adds nothing the second time. The
+audit stream itself holds one settle entry per payment and outcome (the worker's Msg-Id), so a
+retried settle is one entry. Settle outcomes are also kept per key (the latest 50) for the dashboard.
+"""
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+import msgspec
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from x402fac.bus import encode_key, subjects
+from x402fac.bus.kv import decode_key
+from x402fac.protocol.ledger import (
+    AuditEvent,
+    RecentReply,
+    RecentRequest,
+    UsageReply,
+    UsageRequest,
+    UsageRow,
+)
+
+log = logging.getLogger(__name__)
+ANONYMOUS = "_anon"
+GRANULARITIES = {"h": 3600, "d": 86_400}
+MAX_PERIODS = 400
+FETCH_BATCH = 200
+_event = msgspec.json.Decoder(AuditEvent).decode
+
+
+def _token(value: str) -> str:
+    return encode_key(value or "-")
+
+
+def increments(event: AuditEvent) -> list[tuple[str, int]]:
+    """(subject, amount) for every counter one audit entry adds to."""
+    key = event.api_key_id or ANONYMOUS
+    network = _token(event.network)
+    found: list[tuple[str, int]] = []
+    for granularity, seconds in GRANULARITIES.items():
+        base = f"{subjects.USAGE_PREFIX}.{key}.{granularity}.{int(event.at // seconds)}"
+        found.append((f"{base}.{event.kind}.{network}.{_token(event.outcome)}", 1))
+        if event.kind != "settle":
+            continue
+        if event.outcome == "settled" and event.amount.isdigit() and int(event.amount) > 0:
+            found.append((f"{base}.amount.{network}.{_token(event.asset)}", int(event.amount)))
+        if event.elapsed_ms > 0:
+            found.append((f"{base}.settle_ms.{network}.all", event.elapsed_ms))
+    return found
+
+
+def _valid_key_token(key: str) -> bool:
+    return key in (ANONYMOUS, "*") or (0 < len(key) <= 32 and key.isalnum())
+
+
+class Usage:
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self.js = nc.jetstream()
+        self._task: asyncio.Task | None = None
+
+    # ---- aggregation --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._subscription = await self.js.pull_subscribe_bind(
+            subjects.USAGE_CONSUMER, stream=subjects.AUDIT_STREAM
+        )
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self._subscription.unsubscribe()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                messages = await self._subscription.fetch(FETCH_BATCH, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except Exception as exc:  # NATS away: try again (unacknowledged entries come back)
+                log.warning("usage fetch: %s", exc)
+                await asyncio.sleep(1.0)
+                continue
+            await asyncio.gather(*(self._count(msg) for msg in messages))
+
+    async def _count(self, msg: Msg) -> None:
+        try:
+            event = _event(msg.data)
+        except msgspec.MsgspecError:
+            await msg.term()  # not an audit entry: nothing to count, ever
+            return
+        if not (event.api_key_id == "" or _valid_key_token(event.api_key_id)):
+            event = msgspec.structs.replace(event, api_key_id=ANONYMOUS)
+        sequence = msg.metadata.sequence.stream
+        try:
+            await asyncio.gather(
+                *(
+                    self._add(subject, amount, f"{sequence}/{subject}")
+                    for subject, amount in increments(event)
+                )
+            )
+            if event.kind == "settle":
+                recent = f"{subjects.RECENT_PREFIX}.{event.api_key_id or ANONYMOUS}"
+                await self.js.publish(recent, msg.data, headers={"Nats-Msg-Id": f"recent/{sequence}"})
+        except Exception as exc:  # not acknowledged: it comes again, and what was added is not re-added
+            log.warning("usage of audit entry %d: %s", sequence, exc)
+            return
+        await msg.ack()
+
+    async def _add(self, subject: str, amount: int, message_id: str) -> None:
+        headers = {"Nats-Incr": f"+{amount}", "Nats-Msg-Id": message_id}
+        await self.js.publish(subject, b"", headers=headers, timeout=5.0)
+
+    # ---- queries ------------------------------------------------------------------------------
+
+    async def usage(self, request: UsageRequest) -> UsageReply:
+        seconds = GRANULARITIES.get(request.granularity)
+        if seconds is None or not _valid_key_token(request.key_id):
+            return UsageReply(key_id=request.key_id, granularity=request.granularity, rows=[])
+        latest = int(time.time() // seconds)
+        periods = max(1, min(request.periods, MAX_PERIODS))
+        filters = [
+            f"{subjects.USAGE_PREFIX}.{request.key_id}.{request.granularity}.{period}.>"
+            for period in range(latest - periods + 1, latest + 1)
+        ]
+        rows = []
+        for subject, data in await self._last_messages(subjects.USAGE_STREAM, filters):
+            parts = subject.split(".")
+            if len(parts) != 7:
+                continue
+            _, key, _, period, kind, network, label = parts
+            value = json.loads(data or b"{}").get("val", "0")
+            rows.append(UsageRow(int(period), kind, decode_key(network), decode_key(label), value, key))
+        return UsageReply(key_id=request.key_id, granularity=request.granularity, rows=rows)
+
+    async def recent(self, request: RecentRequest) -> RecentReply:
+        if not _valid_key_token(request.key_id) or request.key_id == "*":
+            return RecentReply(events=[])
+        subject = f"{subjects.RECENT_PREFIX}.{request.key_id}"
+        limit = max(1, min(request.limit, 50))
+        found = await self._direct(subjects.RECENT_STREAM, {"seq": 1, "next_by_subj": subject, "batch": 50})
+        events = []
+        for _, data in found:
+            with contextlib.suppress(msgspec.MsgspecError):
+                events.append(_event(data))
+        return RecentReply(events=sorted(events, key=lambda e: e.at, reverse=True)[:limit])
+
+    async def _last_messages(self, stream: str, filters: list[str]) -> list[tuple[str, bytes]]:
+        found: list[tuple[str, bytes]] = []
+        for start in range(0, len(filters), 100):  # the server takes a bounded filter list per call
+            found.extend(await self._direct(stream, {"multi_last": filters[start : start + 100]}))
+        return found
+
+    async def _direct(self, stream: str, query: dict) -> list[tuple[str, bytes]]:
+        """A batch direct get: messages until the end-of-batch status (204) or nothing (404)."""
+        inbox = self.nc.new_inbox()
+        subscription = await self.nc.subscribe(inbox)
+        found: list[tuple[str, bytes]] = []
+        try:
+            await self.nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(query).encode(), reply=inbox)
+            while True:
+                msg = await subscription.next_msg(timeout=5.0)
+                headers = msg.headers or {}
+                if "Status" in headers:
+                    break
+                found.append((headers.get("Nats-Subject", ""), msg.data))
+        finally:
+            await subscription.unsubscribe()
+        return found
