@@ -62,6 +62,7 @@ class Requester:
     deadline: float  # epoch seconds
     payment_id: str = ""  # the payment it is attached to, once claimed
     detached: bool = False  # it stopped waiting (hung up): it must not be handed a success
+    api_key_id: str = ""  # the API key it came with (its audit entry names it, for usage)
     _attached: bool = field(default=False, repr=False)
 
     @classmethod
@@ -183,7 +184,7 @@ class Pipeline:
 
     # ---- verify -------------------------------------------------------------------------------
 
-    async def verify(self, request: VerifyRequest) -> VerifyResponse:
+    async def verify(self, request: VerifyRequest, api_key_id: str = "") -> VerifyResponse:
         identity: Identity | None = None
         try:
             scheme, identity = await self._identify(request)
@@ -197,13 +198,14 @@ class Pipeline:
                 invalid_message=invalid.message or None,
                 payer=payer,
             )
-        await self._audit("verify", request, response.invalid_reason or "valid", identity, "")
+        await self._audit("verify", request, response.invalid_reason or "valid", identity, "", api_key_id)
         return response
 
     # ---- settle -------------------------------------------------------------------------------
 
     async def settle(self, request: VerifyRequest, requester: Requester | None = None) -> SettleResponse:
         requester = requester or Requester.new()
+        started = time.monotonic()
         network = request.payment_requirements.network
         identity: Identity | None = None
         try:
@@ -215,7 +217,10 @@ class Pipeline:
         if response.error_reason == Reason.SETTLEMENT_PENDING and requester._attached:
             await self._detach_quietly(requester)  # a retry may take the payment over at once
         outcome = "settled" if response.success else (response.error_reason or "failed")
-        await self._audit("settle", request, outcome, identity, response.transaction)
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        await self._audit(
+            "settle", request, outcome, identity, response.transaction, requester.api_key_id, elapsed_ms
+        )
         return response
 
     async def _settle(
@@ -488,7 +493,14 @@ class Pipeline:
     # ---- audit --------------------------------------------------------------------------------
 
     async def _audit(
-        self, kind: str, request: VerifyRequest, outcome: str, identity: Identity | None, tx: str
+        self,
+        kind: str,
+        request: VerifyRequest,
+        outcome: str,
+        identity: Identity | None,
+        tx: str,
+        api_key_id: str = "",
+        elapsed_ms: int = 0,
     ) -> None:
         network = request.payment_requirements.network
         label = network if network in self._networks else UNSUPPORTED_LABEL  # bounded label values
@@ -502,6 +514,10 @@ class Pipeline:
             payer=identity.payer if identity else "",
             payment_id=identity.payment_id if identity else "",
             transaction=tx,
+            api_key_id=api_key_id[:32],
+            asset=request.payment_requirements.asset[:100] if outcome == "settled" else "",
+            amount=request.payment_requirements.amount if outcome == "settled" else "",
+            elapsed_ms=elapsed_ms,
         )
         # A settle outcome is appended once per payment and outcome, however often it is retried.
         headers = (

@@ -135,7 +135,7 @@ class WorkerService:
         for scheme in self.pipeline.schemes:
             await scheme.stop()
 
-    async def _verify(self, data: bytes, _headers: Mapping[str, str]) -> bytes:
+    async def _verify(self, data: bytes, headers: Mapping[str, str]) -> bytes:
         try:
             request = _request_decoder.decode(data)
         except msgspec.MsgspecError as exc:
@@ -144,7 +144,7 @@ class WorkerService:
                     is_valid=False, invalid_reason=Reason.INVALID_PAYLOAD, invalid_message=str(exc)
                 )
             )
-        return _encode(await self.pipeline.verify(request))
+        return _encode(await self.pipeline.verify(request, headers.get(subjects.API_KEY_HEADER, "")))
 
     async def _settle(self, data: bytes, headers: Mapping[str, str]) -> bytes | object | None:
         try:
@@ -202,7 +202,11 @@ def _requester_of(headers: Mapping[str, str]) -> Requester:
     except ValueError:
         deadline = 0.0
     fresh = Requester.new(DEFAULT_WAIT_SECONDS)
-    return Requester(request_id or fresh.id, deadline if deadline > 0 else fresh.deadline)
+    return Requester(
+        request_id or fresh.id,
+        deadline if deadline > 0 else fresh.deadline,
+        api_key_id=headers.get(subjects.API_KEY_HEADER, ""),
+    )
 
 
 async def run_worker(
