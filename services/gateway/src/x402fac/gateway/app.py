@@ -23,6 +23,8 @@ from x402fac.telemetry import (
     tracer,
 )
 
+from . import dashboard
+from .auth import Access
 from .config import GatewayConfig
 from .core import Answer, Facilitator
 from .errors import GatewayError
@@ -75,10 +77,15 @@ async def _serve(kind: str, request: Request, state: State) -> Response:
     facilitator = _facilitator(state)
     body = await request.body()
     client_ip = _client_ip(request, facilitator.config)
-    if kind == "verify":
-        produce = lambda: facilitator.verify(body, client_ip)  # noqa: E731
-    else:  # a settle is told when its caller hangs up, so the payment's success is kept for a retry
-        produce = lambda: facilitator.settle(body, client_ip, lambda: _disconnected(request))  # noqa: E731
+
+    async def produce() -> Answer:
+        key = await state.access.authenticate(request.headers, client_ip)  # 401 before anything else
+        key_id = key.id if key is not None else ""
+        if kind == "verify":
+            return await facilitator.verify(body, client_ip, api_key_id=key_id)
+        # a settle is told when its caller hangs up, so the payment's success is kept for a retry
+        return await facilitator.settle(body, client_ip, lambda: _disconnected(request), api_key_id=key_id)
+
     with server_span(_tracer, f"POST {request.url.path}", request.headers) as span:
         response = await _timed(kind, produce)
         span.set_attribute("http.response.status_code", response.status_code)
@@ -190,6 +197,9 @@ async def index(state: State) -> Response:
             "health": "/health",
             "metrics": "/metrics",
             "openapi": "/schema",
+            "whitelist": "/whitelist/:address",
+            "dashboard": "/dashboard",
+            "status": "/dashboard/api/status",
         },
         "networks": networks,
         "schemes": sorted({kind.scheme for kind in current.kinds}),
@@ -241,6 +251,9 @@ def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | 
     async def startup(app: Litestar) -> None:
         connection = nc or await connect(nats_url, name="x402fac-gateway")
         app.state.facilitator = Facilitator(connection, config)
+        app.state.access = Access(connection, config)
+        if config.require_registered_payto:
+            app.state.facilitator.payto_check = app.state.access.payto_registered
         await app.state.facilitator.start()
         NATS_CONNECTED.labels("gateway").set_function(lambda: float(connection.is_connected))
         app.state.owns_connection = nc is None
@@ -251,7 +264,12 @@ def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | 
             await app.state.facilitator.nc.drain()
 
     app = Litestar(
-        route_handlers=[*HANDLERS, Router(path="/facilitator", route_handlers=HANDLERS)],
+        route_handlers=[
+            *HANDLERS,
+            *dashboard.FACILITATOR_HANDLERS,
+            *dashboard.HANDLERS,
+            Router(path="/facilitator", route_handlers=[*HANDLERS, *dashboard.FACILITATOR_HANDLERS]),
+        ],
         on_startup=[startup],
         on_shutdown=[shutdown],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},

@@ -148,6 +148,8 @@ class Facilitator:
         self.supported = SupportedCache(nc, config.supported_ttl)
         self.replies = ReplyInbox(nc)  # settle answers come back here from whichever worker took it
         self.replicas = ReplicaCensus(nc, config.supported_ttl)
+        # (payTo, network) -> registered? Set when only registered receivers may be paid.
+        self.payto_check: Callable[[str, str], Awaitable[bool]] | None = None
 
     async def start(self) -> None:
         await self.replies.start()
@@ -176,17 +178,26 @@ class Facilitator:
                 retry_after,
             )
 
-    async def verify(self, body: bytes, client_ip: str) -> Answer:
-        return await self._handle("verify", body, client_ip)
+    async def verify(self, body: bytes, client_ip: str, api_key_id: str = "") -> Answer:
+        return await self._handle("verify", body, client_ip, api_key_id=api_key_id)
 
     async def settle(
-        self, body: bytes, client_ip: str, hung_up: Callable[[], Awaitable[object]] | None = None
+        self,
+        body: bytes,
+        client_ip: str,
+        hung_up: Callable[[], Awaitable[object]] | None = None,
+        api_key_id: str = "",
     ) -> Answer:
         """`hung_up` completes when the HTTP client goes away: the worker is told to stop waiting."""
-        return await self._handle("settle", body, client_ip, hung_up)
+        return await self._handle("settle", body, client_ip, hung_up, api_key_id)
 
     async def _handle(
-        self, kind: str, body: bytes, client_ip: str, hung_up: Callable[[], Awaitable[object]] | None = None
+        self,
+        kind: str,
+        body: bytes,
+        client_ip: str,
+        hung_up: Callable[[], Awaitable[object]] | None = None,
+        api_key_id: str = "",
     ) -> Answer:
         if len(body) > self.config.max_body_bytes:
             raise GatewayError(413, "body_too_large", f"body over {self.config.max_body_bytes} bytes")
@@ -199,9 +210,14 @@ class Facilitator:
         family = family_of(network)
         if family is None:
             return self._unsupported(kind, network)
+        pay_to = request.payment_requirements.pay_to
+        if self.payto_check is not None and not await self.payto_check(pay_to, network):
+            message = f"payTo {pay_to!r} is not registered with this facilitator for {network}"
+            return self._refused(kind, network, Reason.ADDRESS_NOT_REGISTERED, message)
+        key_header = {subjects.API_KEY_HEADER: api_key_id} if api_key_id else {}
         if kind == "settle":
-            return await self._settle(family, body, request, hung_up)
-        return await self._forward(kind, family, body, request)
+            return await self._settle(family, body, request, hung_up, key_header)
+        return await self._forward(kind, family, body, request, key_header or None)
 
     async def _settle(
         self,
@@ -209,6 +225,7 @@ class Facilitator:
         body: bytes,
         request: VerifyRequest,
         hung_up: Callable[[], Awaitable[object]] | None,
+        extra_headers: dict[str, str] | None = None,
     ) -> Answer:
         """Forward with this request's id and deadline; if the caller stops waiting (timeout, hang-up),
         tell the worker, so the payment's one success is kept for a retry instead of lost."""
@@ -218,6 +235,7 @@ class Facilitator:
         timeout = self.config.settle_timeout
         deadline = time.time() + max(timeout - DEADLINE_MARGIN_SECONDS, timeout / 2)
         headers = {subjects.REQUEST_ID_HEADER: request_id, subjects.DEADLINE_HEADER: f"{deadline:.3f}"}
+        headers.update(extra_headers or {})
         forward = asyncio.ensure_future(self._forward("settle", family, body, request, headers, request_id))
         watch = asyncio.ensure_future(hung_up()) if hung_up is not None else None
         try:
@@ -286,19 +304,22 @@ class Facilitator:
             reply = _encode(settle_response_for_version(_settle_decoder.decode(reply), 1))
         return Answer(reply)
 
-    @staticmethod
-    def _unsupported(kind: str, network: str) -> Answer:
+    @classmethod
+    def _unsupported(cls, kind: str, network: str) -> Answer:
         message = f"network {network!r} is not supported by this facilitator"
+        return cls._refused(kind, network, Reason.UNSUPPORTED_NETWORK, message)
+
+    @staticmethod
+    def _refused(kind: str, network: str, reason: Reason, message: str) -> Answer:
+        """A business refusal the gateway can give without a worker (HTTP 200, as clients expect)."""
         if kind == "verify":
-            response = VerifyResponse(
-                is_valid=False, invalid_reason=Reason.UNSUPPORTED_NETWORK, invalid_message=message
-            )
+            response = VerifyResponse(is_valid=False, invalid_reason=reason, invalid_message=message)
         else:
             response = SettleResponse(
                 success=False,
                 transaction="",
                 network=network,
-                error_reason=Reason.UNSUPPORTED_NETWORK,
+                error_reason=reason,
                 error_message=message,
             )
         return Answer(_encode(response))
