@@ -11,7 +11,16 @@ import pytest
 
 from tests.fixtures.stack import Stack
 from x402fac.protocol import SupportedKind, VerifyRequest
-from x402fac.worker import Confirmation, Identity, Invalid, Outcome, Prepared, Scheme, Submitted, SupportedPart
+from x402fac.worker import (
+    Confirmation,
+    Identity,
+    Invalid,
+    Outcome,
+    Prepared,
+    Scheme,
+    Submitted,
+    SupportedPart,
+)
 
 TEST_NETWORK = "eip155:999001"
 

@@ -37,7 +37,7 @@ class StallingScheme(LedgerBookScheme):
 
 
 async def test_forged_payments_create_no_claim_and_spend_no_quota(book_stack):
-    stack, scheme = book_stack
+    stack, _ = book_stack
     victim = f"victim-{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
         forged_ids = [uuid.uuid4().hex for _ in range(12)]
