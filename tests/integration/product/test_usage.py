@@ -1,0 +1,77 @@
+"""Per-key usage through two gateways and two ledger replicas: every count exact, once."""
+
+import asyncio
+import uuid
+
+import httpx
+
+from tests.integration.foundation.conftest import TEST_NETWORK, payment
+from x402fac.bus import subjects
+from x402fac.ledger.config import LedgerConfig
+from x402fac.ledger.service import start_ledger
+
+from .test_keys import ADMIN, create_key
+
+
+async def _drained(stack) -> None:
+    """Until the ledgers have acknowledged every audit entry (bounded)."""
+    js = stack.nc.jetstream()
+    for _ in range(200):
+        info = await js.consumer_info(subjects.AUDIT_STREAM, subjects.USAGE_CONSUMER)
+        if info.num_pending == 0 and info.num_ack_pending == 0:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("usage consumer did not drain")
+
+
+async def test_usage_is_exact_through_two_gateways_and_two_ledgers(product_stack):
+    stack, _ = product_stack
+    second_ledger = await start_ledger(stack.nc, LedgerConfig(payer_settle_limit=1_000_000))
+    try:
+        async with (
+            httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as one,
+            httpx.AsyncClient(base_url=stack.gateways[0].url, timeout=30) as two,
+        ):
+            created = await create_key(one, "usage")
+            key = {"x-api-key": created["secret"]}
+            payer = f"payer-{uuid.uuid4().hex[:8]}"
+            valid = [payment(uuid.uuid4().hex, payer=payer) for _ in range(6)]
+            invalid = [payment(uuid.uuid4().hex, payer=payer, valid=False) for _ in range(3)]
+            calls = []
+            for i, body in enumerate(valid + invalid):
+                calls.append((one if i % 2 else two).post("/verify", json=body, headers=key))
+            for i, body in enumerate(valid[:4]):
+                calls.append((one if i % 2 else two).post("/settle", json=body, headers=key))
+            calls.append(two.post("/settle", json=invalid[0], headers=key))
+            calls.append(one.post("/verify", json=valid[5]))  # anonymous: not this key's
+            answers = await asyncio.gather(*calls)
+            assert all(a.status_code == 200 for a in answers)
+            again = await one.post("/settle", json=valid[0], headers=key)  # a copy: duplicate_settlement
+            assert again.json()["errorReason"] == "duplicate_settlement"
+            await _drained(stack)
+            usage = (await two.get("/dashboard/api/usage", headers=key)).json()
+            recent = (await one.get("/dashboard/api/settlements", headers=key)).json()["settlements"]
+            everyone = (await one.get("/admin/usage?granularity=d&periods=2", headers=ADMIN)).json()
+    finally:
+        await second_ledger.stop()
+    assert usage["totals"]["verify"] == 9
+    assert usage["totals"]["settle"] == 6 and usage["totals"]["settled"] == 4
+    assert usage["errors"] == {"invalid_signature": 4, "duplicate_settlement": 1}
+    assert usage["amounts"] == {TEST_NETWORK: {"TEST": "4000"}}
+    assert usage["networks"][TEST_NETWORK]["verify:valid"] == 6
+    assert sorted(s["outcome"] for s in recent) == [
+        "duplicate_settlement",
+        "invalid_signature",
+        *["settled"] * 4,
+    ]
+    assert everyone["keys"][created["key"]["id"]] == {"verify": 9, "settle": 6}
+    assert everyone["keys"]["_anon"]["verify"] >= 1
+
+
+async def test_usage_needs_a_key(product_stack):
+    stack, _ = product_stack
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        anonymous = await http.get("/dashboard/api/usage")
+        forged = await http.get("/dashboard/api/usage", headers={"x-api-key": "x402n_" + "B" * 43})
+        admin_only = await http.get("/admin/usage", headers={"x-api-key": "x402n_" + "B" * 43})
+    assert anonymous.status_code == forged.status_code == admin_only.status_code == 401
