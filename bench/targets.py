@@ -215,7 +215,7 @@ class X402fac(Target):
                 f"worker-{family}-{replica}",
                 [*self._cli(f"worker-{family}-{replica}"), "worker", family],
                 logs,
-                self._worker_env(env, family, replica, infos),
+                env,  # one environment for every replica: EVM signer keys are leased from one pool
             )
             for family in self.families
             for replica in range(self.replicas)
@@ -226,22 +226,22 @@ class X402fac(Target):
         self.url = f"http://127.0.0.1:{port}"
         for info in infos.values():
             await wait_http(f"{self.url}/supported", expect=info["network"])
+        if "evm" in self.families and self.replicas > 1:
+            await self._signers_shared()
 
-    def _worker_env(
-        self, env: dict[str, str], family: str, replica: int, infos: dict[str, dict[str, Any]]
-    ) -> dict[str, str]:
-        """EVM replicas each get their own signer key: two processes sharing one key race for nonces."""
-        if family != "evm" or self.replicas == 1:
-            return env
-        info = infos["evm"]
-        keys = info["facilitators"]
-        if len(keys) < self.replicas:
-            raise ValueError(f"{self.replicas} EVM workers need as many devnet signer keys, got {len(keys)}")
-        chain_id = info["chainId"]
-        return env | {
-            f"X402FAC_EVM_{chain_id}_RPC_URLS": info["rpcUrl"],
-            f"X402FAC_EVM_{chain_id}_SIGNER_KEYS": keys[replica]["privateKey"],
-        }
+    async def _signers_shared(self, timeout: float = READY_TIMEOUT) -> None:
+        """Until every EVM replica holds a signer lease and takes settle work (/health)."""
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError, KeyError, ValueError):
+                    async with session.get(f"{self.url}/health") as response:
+                        health = await response.json()
+                    evm = health["replicas"].get("evm", [])
+                    if len(evm) == self.replicas and all(r["settles"] for r in evm):
+                        return
+                await asyncio.sleep(0.5)
+        raise TimeoutError("the EVM replicas did not share the signer keys")
 
     async def stop(self) -> None:
         await super().stop()
