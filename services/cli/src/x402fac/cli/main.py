@@ -7,6 +7,8 @@ x402fac check <service>          health check of one service (what a container p
 x402fac devnet <family> [...]    one devnet in the foreground
 x402fac devnet faucet <network> <address> <amount>
 x402fac demo <network>           pay for a resource on a devnet with the official x402 clients
+x402fac keys create --name N [--rate R] | list | revoke <id>     API keys (over NATS to the ledger)
+x402fac whitelist add|remove|check <address> [--network N] | list   registered payTo addresses
 """
 
 import argparse
@@ -160,6 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--gateway", default="http://127.0.0.1:4020", help="the facilitator's base URL")
     demo.add_argument("--price", help="in the SDK's money format: 0.001 (XNO) for nano, $0.001 (USDC)")
     demo.set_defaults(func=cmd_demo)
+    from .admin import add_commands
+
+    add_commands(commands)
     args = parser.parse_args(argv)
     args.func(args)
 
