@@ -1,0 +1,71 @@
+"""Key format and hashing, usage counters of one audit entry, whitelist address normalisation."""
+
+import hashlib
+import re
+
+from x402fac.ledger.keys import KEY_PREFIX, key_hash, key_id, new_secret, valid_name
+from x402fac.ledger.usage import ANONYMOUS, increments
+from x402fac.ledger.whitelist import normalize
+from x402fac.protocol.ledger import AuditEvent
+
+HOUR = 3600
+
+
+def test_keys_are_prefixed_random_and_hashed():
+    secrets = {new_secret() for _ in range(100)}
+    assert len(secrets) == 100
+    for secret in secrets:
+        assert re.fullmatch(r"x402n_[A-Za-z0-9_-]{43}", secret) and secret.startswith(KEY_PREFIX)
+        assert key_hash(secret) == hashlib.sha256(secret.encode()).hexdigest()
+        assert key_id(key_hash(secret)) == key_hash(secret)[:16]
+    assert valid_name("my app") and not valid_name("") and not valid_name("x" * 65) and not valid_name("a\nb")
+
+
+def test_a_settled_entry_counts_once_per_granularity_with_amount_and_time():
+    event = AuditEvent(
+        kind="settle",
+        family="evm",
+        network="eip155:8453",
+        outcome="settled",
+        at=10 * HOUR + 5,
+        api_key_id="abc123",
+        asset="0xUSDC",
+        amount="1000000000000000000000000000000",
+        elapsed_ms=42,
+    )
+    found = dict(increments(event))
+    assert found == {
+        "x402usage.abc123.h.10.settle.eip155=3A8453.settled": 1,
+        "x402usage.abc123.h.10.amount.eip155=3A8453.0xUSDC": 10**30,
+        "x402usage.abc123.h.10.settle_ms.eip155=3A8453.all": 42,
+        "x402usage.abc123.d.0.settle.eip155=3A8453.settled": 1,
+        "x402usage.abc123.d.0.amount.eip155=3A8453.0xUSDC": 10**30,
+        "x402usage.abc123.d.0.settle_ms.eip155=3A8453.all": 42,
+    }
+
+
+def test_refusals_and_verifies_add_no_amount_and_anonymous_is_its_own_key():
+    failed = AuditEvent(
+        kind="settle", family="nano", network="nano:mainnet", outcome="invalid_signature", at=0.0
+    )
+    verify = AuditEvent(
+        kind="verify", family="nano", network="nano:main.net", outcome="valid", at=0.0, amount="5"
+    )
+    assert [s for s, _ in increments(failed)] == [
+        f"x402usage.{ANONYMOUS}.h.0.settle.nano=3Amainnet.invalid_signature",
+        f"x402usage.{ANONYMOUS}.d.0.settle.nano=3Amainnet.invalid_signature",
+    ]
+    # dots never split a subject token, and a verify adds no amount
+    assert dict(increments(verify)) == {
+        f"x402usage.{ANONYMOUS}.h.0.verify.nano=3Amain=2Enet.valid": 1,
+        f"x402usage.{ANONYMOUS}.d.0.verify.nano=3Amain=2Enet.valid": 1,
+    }
+
+
+def test_whitelist_addresses_compare_evm_case_insensitively_only():
+    assert normalize(" 0xAbCd ") == "0xabcd"
+    assert normalize("nano_1Abc") == "nano_1Abc"
+    assert (
+        normalize("4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU")
+        == "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU"
+    )
