@@ -5,6 +5,7 @@ that is claimed or submitted also has a key in the pending bucket, so reconcilia
 settled history.
 """
 
+import logging
 import time
 from collections import OrderedDict
 
@@ -33,6 +34,7 @@ from x402fac.protocol.ledger import (
 
 from .config import DAY, LedgerConfig
 
+log = logging.getLogger(__name__)
 PENDING_BUCKET = "x402fac_pending"
 WORK_MAX_AGE_SECONDS = 300.0
 CLAIM_ATTEMPTS = 8  # compare-and-set rounds before a contended record is reported busy
@@ -425,10 +427,14 @@ class LedgerStore:
         return UpdateReply(ok=True)
 
     async def _drop_pending(self, payment_id: str) -> None:
+        """Best effort: the record is what counts. A key left behind (no stream leader for a moment,
+        e.g. while a NATS node restarts) is dropped by the next `list_pending` that finds it final."""
         try:
             await self.pending.delete(encode_key(payment_id))
         except NotFoundError:
             pass
+        except Exception as exc:
+            log.warning("pending index: %s stays listed until the next pass: %s", payment_id, exc)
 
     async def list_pending(self, request: PendingRequest) -> PendingReply:
         records: list[SettlementRecord] = []
@@ -452,7 +458,10 @@ class LedgerStore:
             if not found.value:
                 continue
             record = _record_decoder.decode(found.value)
-            if record.state in FINAL_STATES or record.updated_at > cutoff:
+            if record.state in FINAL_STATES:
+                await self._drop_pending(record.payment_id)  # left behind by a failed delete
+                continue
+            if record.updated_at > cutoff:
                 continue
             records.append(record)
             revisions.append(found.revision)
