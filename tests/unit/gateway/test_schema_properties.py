@@ -47,7 +47,9 @@ def test_every_payment_route_documents_its_body_and_errors() -> None:
         for prefix in ["", "/facilitator"]:
             operation = DOCUMENT["paths"][prefix + path]["post"]
             assert operation["requestBody"]["required"] is True
-            assert {"200", "400", "404", "405", "413", "429", "500", "503"} <= set(operation["responses"])
+            assert {"200", "400", "401", "404", "405", "413", "429", "500", "503"} <= set(
+                operation["responses"]
+            )
             for status in ("429", "503"):
                 assert operation["responses"][status]["headers"]["Retry-After"]["required"] is True
 

@@ -110,6 +110,7 @@ ROUTE_ERRORS = {
 }
 PAYMENT_ERRORS = {
     400: _error("`invalid_request`: malformed JSON, or a body that is not a verify/settle request"),
+    401: _error("`unauthorized`: the API key given (x-api-key or Bearer) is not valid, or keys are required"),
     413: _error("`body_too_large`: body over the size limit (256 KiB)"),
     429: _error("`rate_limited`: per-IP limit; see Retry-After"),
     503: _error(
