@@ -1,8 +1,11 @@
 """Typed calls to the ledger service (`x402.ledger.*`)."""
 
+import asyncio
+import time
+
 from nats.aio.client import Client
 
-from x402fac.bus import request, subjects
+from x402fac.bus import BusError, request, subjects
 from x402fac.protocol import SettleResponse
 from x402fac.protocol.ledger import (
     ClaimReply,
@@ -45,12 +48,34 @@ class LedgerClient:
         return await request(self.nc, subjects.LEDGER_SUBMIT, message, UpdateReply, self.timeout)
 
     async def finalize(
-        self, payment_id: str, revision: int, response: SettleResponse, requester: str = ""
+        self,
+        payment_id: str,
+        revision: int,
+        response: SettleResponse,
+        requester: str = "",
+        until: float = 0.0,
     ) -> UpdateReply:
+        """Store the verdict; with `until` (epoch seconds) a failed call is tried again until then.
+
+        Finalize is safe to repeat (a stored verdict stays, a success handed to `requester` is found
+        again by it), and a ledger briefly unable to write (a NATS node restarting, its streams electing
+        a leader) should not turn a confirmed payment into `settlement_pending`.
+        """
         message = FinalizeRequest(
             payment_id=payment_id, revision=revision, response=response, requester=requester
         )
-        return await request(self.nc, subjects.LEDGER_FINALIZE, message, UpdateReply, self.timeout)
+        delay = 0.2
+        while True:
+            timeout = min(self.timeout, until - time.time()) if until else self.timeout
+            try:
+                return await request(
+                    self.nc, subjects.LEDGER_FINALIZE, message, UpdateReply, max(timeout, 0.1)
+                )
+            except BusError:
+                if time.time() + delay >= until:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     async def release(self, payment_id: str, revision: int, reason: str = "") -> UpdateReply:
         message = ReleaseRequest(payment_id=payment_id, revision=revision, reason=reason)

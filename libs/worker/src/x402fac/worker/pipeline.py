@@ -414,7 +414,8 @@ class Pipeline:
     ) -> SettleResponse:
         """Store the verdict; a success is this request's answer only if the ledger handed it over."""
         receiver = requester.id if requester is not None and not requester.detached else ""
-        stored = await self.ledger.finalize(record.payment_id, revision, final, receiver)
+        until = requester.deadline - FINALIZE_RESERVE_SECONDS if requester is not None else 0.0
+        stored = await self.ledger.finalize(record.payment_id, revision, final, receiver, until=until)
         held = stored.record
         answer = held.response if held is not None and held.response is not None else final
         if not answer.success:
