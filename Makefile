@@ -4,7 +4,7 @@ UV := $(PYTHON) -m uv
 DEVNET_DIR := deploy/devnet
 STAMP := .venv/.x402fac-installed
 
-.PHONY: install run test test-fast lint bench clean tools tools-images images test-images
+.PHONY: install run test test-cluster test-fast lint bench clean tools tools-images images test-images
 
 # Debian tools some checks need: apt-get installs the missing ones when run as root (as CI does);
 # otherwise the tests that need them are skipped with the reason (and fail under CI=true).
@@ -29,7 +29,12 @@ run: install
 	$(UV) run --frozen x402fac run
 
 test: install tools
-	$(UV) run --frozen pytest -q
+	$(UV) run --frozen pytest -q --ignore=tests/cluster
+
+# A deployment as separate processes (3-node NATS cluster, 2 of every service) under SIGKILL, rolling
+# restarts and load: about 10 minutes on 2 cores, so not part of `make test` (.ci/run runs both).
+test-cluster: install
+	$(UV) run --frozen pytest -q tests/cluster
 
 # Prometheus and promtool (alert rule tests, the Prometheus-backed dashboard test).
 tools:
