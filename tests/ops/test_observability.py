@@ -180,21 +180,31 @@ def test_one_trace_spans_gateway_nats_worker_and_ledger(stack, payments, otlp):
         return grouped
 
     def settle_chain(family: str) -> list[dict] | None:
-        """gateway POST /settle -> worker settle -> ledger claim, parent to child, in one trace."""
+        """gateway POST /settle -> NATS client -> worker settle -> NATS client -> ledger claim, parent to
+        child, in one trace."""
         for spans in traces().values():
             by_id = {s["span_id"]: s for s in spans}
             for claim in (s for s in spans if s["name"] == "x402fac-ledger.claim"):
-                worker = by_id.get(claim["parent_id"])
+                to_ledger = by_id.get(claim["parent_id"])
+                if not to_ledger or to_ledger["name"] != "nats x402.ledger.claim":
+                    continue
+                worker = by_id.get(to_ledger["parent_id"])
                 if not worker or worker["name"] != f"x402fac-{family}.settle":
                     continue
-                gateway = by_id.get(worker["parent_id"])
+                to_worker = by_id.get(worker["parent_id"])
+                if not to_worker or to_worker["name"] != f"nats x402work.settle.{family}":
+                    continue
+                gateway = by_id.get(to_worker["parent_id"])
                 if gateway and gateway["name"].endswith("/settle"):
-                    return [gateway, worker, claim]
+                    return [gateway, to_worker, worker, to_ledger, claim]
         return None
 
     for family in FAMILIES:
         wait_for(f"{family} settle trace", lambda f=family: settle_chain(f) is not None)
-        gateway, worker, ledger = settle_chain(family)
+        gateway, to_worker, worker, to_ledger, ledger = settle_chain(family)
+        assert (
+            to_worker["service"] == "x402fac-gateway" and to_ledger["service"] == f"x402fac-worker-{family}"
+        )
         assert gateway["service"] == "x402fac-gateway"
         assert worker["service"] == f"x402fac-worker-{family}"
         assert ledger["service"] == "x402fac-ledger"

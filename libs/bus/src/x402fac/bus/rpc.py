@@ -11,7 +11,7 @@ import msgspec
 import nats.errors
 from nats.aio.client import Client
 
-from x402fac.telemetry import BUS_LATENCY
+from x402fac.telemetry import BUS_LATENCY, client_span, tracer
 
 from .tracing import inject
 
@@ -39,6 +39,7 @@ class RemoteError(BusError):
 
 
 _encoder = msgspec.json.Encoder()
+_tracer = tracer("x402fac.bus")
 
 
 def encode(message: Any) -> bytes:
@@ -50,7 +51,8 @@ async def request_raw(
 ) -> bytes:
     started = time.perf_counter()
     try:
-        msg = await nc.request(subject, payload, timeout=timeout, headers=inject(headers))
+        with client_span(_tracer, f"nats {subject}", **{"messaging.destination.name": subject}):
+            msg = await nc.request(subject, payload, timeout=timeout, headers=inject(headers))
     except nats.errors.NoRespondersError:
         raise Unavailable(subject) from None
     except nats.errors.TimeoutError:

@@ -33,6 +33,11 @@ class ServiceRunner:
         self._inflight: set[asyncio.Task] = set()
         self._tracer = tracer(f"x402fac.{name}")
 
+    @property
+    def inflight(self) -> int:
+        """Requests being handled now."""
+        return len(self._inflight)
+
     async def start(self, endpoints: Mapping[str, tuple[str, Handler]]) -> None:
         """`endpoints`: endpoint name -> (subject, handler)."""
         self._service = await add_service(

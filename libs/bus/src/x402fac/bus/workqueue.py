@@ -21,12 +21,13 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from x402fac.telemetry import BUS_LATENCY, HANDLER_LATENCY, tracer
+from x402fac.telemetry import BUS_LATENCY, HANDLER_LATENCY, client_span, tracer
 
 from .rpc import BusTimeout, Unavailable
 from .tracing import extract, inject
 
 log = logging.getLogger(__name__)
+_tracer = tracer("x402fac.bus")
 
 REPLY_HEADER = "X402fac-Reply-To"
 DELIVERY_HEADER = "Nats-Num-Delivered"
@@ -49,6 +50,7 @@ class ReplyInbox:
 
     def __init__(self, nc: Client) -> None:
         self.nc = nc
+        self._js = nc.jetstream()
         self.prefix = f"_X402R.{uuid.uuid4().hex}"
         self._waiting: dict[str, asyncio.Future[bytes]] = {}
         self._sub = None
@@ -77,24 +79,34 @@ class ReplyInbox:
         started = time.perf_counter()
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._waiting[token] = future
-        headers = inject({**headers, REPLY_HEADER: f"{self.prefix}.{token}", "Nats-Msg-Id": token})
         try:
-            try:
-                await self.nc.jetstream().publish(
-                    subject, payload, headers=headers, timeout=min(timeout, 5.0)
-                )
-            except nats.js.errors.NoStreamResponseError:
-                raise Unavailable(subject) from None
-            except nats.errors.TimeoutError:
-                raise BusTimeout(subject) from None
-            remaining = timeout - (time.perf_counter() - started)
-            try:
-                return await asyncio.wait_for(future, max(remaining, 0.001))
-            except TimeoutError:
-                raise BusTimeout(subject) from None
+            with client_span(_tracer, f"nats {subject}", **{"messaging.destination.name": subject}):
+                headers = inject({**headers, REPLY_HEADER: f"{self.prefix}.{token}", "Nats-Msg-Id": token})
+                return await self._publish_and_wait(subject, payload, headers, future, started + timeout)
         finally:
             self._waiting.pop(token, None)
             BUS_LATENCY.labels(subject).observe(time.perf_counter() - started)
+
+    async def _publish_and_wait(
+        self,
+        subject: str,
+        payload: bytes,
+        headers: dict[str, str],
+        future: asyncio.Future[bytes],
+        until: float,
+    ) -> bytes:
+        try:
+            await self._js.publish(
+                subject, payload, headers=headers, timeout=min(max(until - time.perf_counter(), 0.1), 5.0)
+            )
+        except nats.js.errors.NoStreamResponseError:
+            raise Unavailable(subject) from None
+        except nats.errors.TimeoutError:
+            raise BusTimeout(subject) from None
+        try:
+            return await asyncio.wait_for(future, max(until - time.perf_counter(), 0.001))
+        except TimeoutError:
+            raise BusTimeout(subject) from None
 
 
 class WorkConsumer:
@@ -122,6 +134,11 @@ class WorkConsumer:
         self._sub = None
         self._inflight: set[asyncio.Task] = set()
         self._tracer = tracer(f"x402fac.{name.split('.')[0]}")
+
+    @property
+    def inflight(self) -> int:
+        """Requests being handled now."""
+        return len(self._inflight)
 
     async def start(self) -> None:
         config = ConsumerConfig(

@@ -22,7 +22,7 @@ from .metrics import (
     rpc_host,
     serve_metrics,
 )
-from .tracing import server_span, setup_tracing, tracer
+from .tracing import client_span, server_span, setup_tracing, tracer
 
 __all__ = [
     "BUS_LATENCY",
@@ -43,6 +43,7 @@ __all__ = [
     "metrics_text",
     "observe_rpc",
     "rpc_host",
+    "client_span",
     "serve_metrics",
     "server_span",
     "setup_logging",

@@ -75,3 +75,28 @@ def server_span(
     parent = propagate.extract(dict(carrier or {}))
     with tracer_.start_as_current_span(name, context=parent, kind=trace.SpanKind.SERVER) as span:
         yield span
+
+
+@contextlib.contextmanager
+def client_span(
+    tracer_: trace.Tracer, name: str, record_exception: bool = True, **attributes: str
+) -> Iterator[trace.Span]:
+    """A CLIENT span around one outgoing call (a NATS request, an RPC to a node).
+
+    `record_exception=False` where an exception's text may hold a secret (an RPC URL with its key):
+    the span then only says that the call failed, and with which exception type.
+    """
+    with tracer_.start_as_current_span(
+        name,
+        kind=trace.SpanKind.CLIENT,
+        attributes=attributes,
+        record_exception=record_exception,
+        set_status_on_exception=record_exception,
+    ) as span:
+        try:
+            yield span
+        except Exception as exc:
+            if not record_exception:
+                span.set_status(trace.Status(trace.StatusCode.ERROR))
+                span.set_attribute("error.type", type(exc).__name__)
+            raise

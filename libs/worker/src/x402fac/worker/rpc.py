@@ -12,10 +12,11 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from x402fac.telemetry import observe_rpc
+from x402fac.telemetry import client_span, observe_rpc, tracer
 
 log = logging.getLogger(__name__)
 
+_tracer = tracer("x402fac.rpc")
 # A node that failed at transport level is tried last for this long.
 COOLDOWN_SECONDS = 5.0
 
@@ -88,18 +89,23 @@ class FailoverHttp:
         healthy = [e for e in self.endpoints if e.down_until <= now]
         return healthy + [e for e in self.endpoints if e.down_until > now]
 
+    async def _post(self, endpoint: "_Endpoint", body: Any) -> Any:
+        async with self._client().post(endpoint.url, json=body) as response:
+            if response.status >= 500 or response.status == 429:
+                raise aiohttp.ClientResponseError(
+                    response.request_info, (), status=response.status, message=response.reason or ""
+                )
+            return await response.json(content_type=None)
+
     async def post_json(self, body: Any, what: str = "request") -> Any:
         maybe_delivered = False
         errors = []
         for endpoint in self._order():
             started = time.perf_counter()
             try:
-                async with self._client().post(endpoint.url, json=body) as response:
-                    if response.status >= 500 or response.status == 429:
-                        raise aiohttp.ClientResponseError(
-                            response.request_info, (), status=response.status, message=response.reason or ""
-                        )
-                    reply = await response.json(content_type=None)
+                # exception texts may hold the full URL: the span keeps the type only (no secrets)
+                with client_span(_tracer, f"rpc {what}", False, **{"server.address": endpoint.label}):
+                    reply = await self._post(endpoint, body)
             except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                 observe_rpc(endpoint.url, time.perf_counter() - started, failed=True)
                 # A refused connection never reached the node; anything later might have.

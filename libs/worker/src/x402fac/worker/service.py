@@ -217,7 +217,7 @@ async def run_worker(
     service = WorkerService(nc, family, schemes)
     NATS_CONNECTED.labels(f"worker-{family}").set_function(lambda: float(nc.is_connected))
     WORKER_INFLIGHT.labels(family).set_function(
-        lambda: len(service.runner._inflight) + len(service.settle_work._inflight)
+        lambda: service.runner.inflight + service.settle_work.inflight
     )
     await service.start()
     WORKER_UP.labels(family).set(1)
