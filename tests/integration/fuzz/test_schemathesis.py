@@ -4,7 +4,8 @@ A real nats-server, ledger and gateway with the Nano, EVM and Solana workers on 
 generated body that names a served network gets a real worker's answer. Every check is on: no 5xx,
 every status and body as documented, schema-valid bodies accepted (never a 400), schema-invalid ones
 refused, undeclared methods answered 405 with `Allow`. The per-IP limit of the session stack is far
-above what the run sends.
+above what the run sends. The operations are the x402 facilitator API (discovery, verify, settle);
+the dashboard and admin routes are not in this run.
 
 `X402FAC_FUZZ_EXAMPLES` (examples per operation and phase) and `X402FAC_FUZZ_SEED` override the
 defaults; the fixed seed keeps the suite deterministic, another seed explores other inputs.
@@ -28,11 +29,13 @@ EXAMPLES = int(os.environ.get("X402FAC_FUZZ_EXAMPLES", "900"))
 SEED = int(os.environ.get("X402FAC_FUZZ_SEED", "402"))
 # About 10,000 requests in all with the default number of examples (8 operations take a body).
 MIN_REQUESTS = min(9_000, EXAMPLES * 8)
-# Two runs side by side, one per copy of the routes: generation is the costly part, and schemathesis'
-# own worker threads trip CPython 3.11's AST recursion counter (SystemError in hypothesis).
+# The x402 facilitator API (discovery, verify and settle, v1 and v2), at the root and under
+# /facilitator: two runs side by side, one per copy. Generation is the costly part, and schemathesis'
+# own worker threads trip CPython 3.11's AST recursion counter (a SystemError inside hypothesis).
+ROUTES = "|".join(["/health", "/supported", "/verify", "/settle", "/v1/verify", "/v1/settle"])
 PARTS = {
-    "root": ["--exclude-path-regex", "^/facilitator"],
-    "facilitator": ["--include-path-regex", "^/facilitator"],
+    "root": ["--include-path-regex", f"^(/|{ROUTES})$"],
+    "facilitator": ["--include-path-regex", f"^/facilitator(|{ROUTES})$"],
 }
 
 
