@@ -121,7 +121,7 @@ class Process:
         if self.popen is None:
             return None
         deadline = time.monotonic() + timeout
-        while self.popen.poll() is None and time.monotonic() < deadline:
+        while self.popen.poll() is None and time.monotonic() < deadline:  # noqa: ASYNC110 (a child process, no event to wait on)
             await asyncio.sleep(0.05)
         return self.popen.poll()
 
