@@ -1,9 +1,11 @@
 """The Python reference: the official x402 SDK facilitator behind a minimal threaded HTTP server.
 
 `python -m bench.ref_python --port N --rpc-url URL --private-key KEY [--network eip155:84532]`
+`python -m bench.ref_python --family solana --port N --rpc-url URL --private-key B58 --network solana:...`
 
-x402FacilitatorSync with the SDK's web3 signer (FacilitatorWeb3Signer) and its exact EVM scheme,
-registered the way the SDK's docstrings show. The HTTP layer is the standard library's
+x402FacilitatorSync with the SDK's web3 signer (FacilitatorWeb3Signer) and its exact EVM scheme, or
+(`--family solana`, the `x402[svm]` extra) its keypair signer (FacilitatorKeypairSigner, solana-py RPC
+client) and its exact SVM scheme, registered the way the SDK's docstrings show. The HTTP layer is the standard library's
 ThreadingHTTPServer (one thread per connection, HTTP/1.1 keep-alive, TCP_NODELAY), so what is
 measured is the SDK, not a web framework. Prints `python reference listening on <url>` when ready.
 """
@@ -23,10 +25,26 @@ from x402.mechanisms.evm.exact import register_exact_evm_facilitator
 from x402.schemas.helpers import parse_payment_payload, parse_payment_requirements
 
 
-def build_facilitator(rpc_url: str, private_key: str, network: str) -> x402FacilitatorSync:
-    signer = FacilitatorWeb3Signer(private_key=private_key, rpc_url=rpc_url)
+def build_facilitator(
+    rpc_url: str, private_key: str, network: str, family: str = "evm"
+) -> x402FacilitatorSync:
     facilitator = x402FacilitatorSync()
-    register_exact_evm_facilitator(facilitator, signer, networks=network)
+    if family == "solana":
+        import warnings
+
+        from x402.mechanisms.svm import FacilitatorKeypairSigner
+
+        # The SDK builds solana-py's sync Client, which warns that it is deprecated: what the SDK does.
+        warnings.filterwarnings("ignore", "Client is deprecated", FutureWarning)
+        from x402.mechanisms.svm.exact import register_exact_svm_facilitator
+
+        # private_key: the base58 64-byte keypair of the devnet's fee payer
+        register_exact_svm_facilitator(
+            facilitator, FacilitatorKeypairSigner.from_base58(private_key, rpc_url), networks=network
+        )
+    else:
+        signer = FacilitatorWeb3Signer(private_key=private_key, rpc_url=rpc_url)
+        register_exact_evm_facilitator(facilitator, signer, networks=network)
     return facilitator
 
 
@@ -91,8 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rpc-url", required=True)
     parser.add_argument("--private-key", required=True)
     parser.add_argument("--network", default="eip155:84532")
+    parser.add_argument("--family", choices=("evm", "solana"), default="evm")
     args = parser.parse_args(argv)
-    facilitator = build_facilitator(args.rpc_url, args.private_key, args.network)
+    facilitator = build_facilitator(args.rpc_url, args.private_key, args.network, args.family)
     server = Server((args.host, args.port), make_handler(facilitator))
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"python reference listening on http://{args.host}:{args.port}", flush=True)

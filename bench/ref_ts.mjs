@@ -2,8 +2,12 @@
 // wallet client, wired as coinbase/x402 examples/typescript/facilitator does, behind a bare node:http
 // server (no framework, so the SDK is what is measured).
 //
-// env: PORT, RPC_URL, PRIVATE_KEY, NETWORK (eip155:84532), POLLING_INTERVAL_MS (receipt polling,
-// set to the Python SDK's 100 ms), NONCE_MANAGER=1 to give the account viem's nonceManager.
+// FAMILY=solana: @x402/svm's exact scheme instead, with a @solana/kit key pair signer
+// (toFacilitatorSvmSigner) and one @solana/kit RPC client for the network, as its docs show.
+//
+// env: PORT, RPC_URL, PRIVATE_KEY (EVM hex; Solana: the base58 64-byte key pair), NETWORK
+// (eip155:84532), POLLING_INTERVAL_MS (EVM receipt polling, set to the Python SDK's 100 ms),
+// NONCE_MANAGER=1 to give the EVM account viem's nonceManager, FAMILY (evm | solana).
 // Prints `ts reference listening on <url>` when ready.
 import http from "node:http";
 import { x402Facilitator } from "@x402/core/facilitator";
@@ -15,30 +19,39 @@ import { baseSepolia } from "viem/chains";
 
 const port = Number(process.env.PORT ?? "4022");
 const network = process.env.NETWORK ?? "eip155:84532";
-const account = privateKeyToAccount(
-  process.env.PRIVATE_KEY,
-  process.env.NONCE_MANAGER === "1" ? { nonceManager } : {},
-);
-
-const viemClient = createWalletClient({
-  account,
-  chain: baseSepolia,
-  transport: viemHttp(process.env.RPC_URL),
-  pollingInterval: Number(process.env.POLLING_INTERVAL_MS ?? "100"),
-}).extend(publicActions);
-
-const evmSigner = toFacilitatorEvmSigner({
-  address: account.address,
-  getCode: (args) => viemClient.getCode(args),
-  readContract: (args) => viemClient.readContract({ ...args, args: args.args || [] }),
-  verifyTypedData: (args) => viemClient.verifyTypedData(args),
-  writeContract: (args) => viemClient.writeContract({ ...args, args: args.args || [] }),
-  sendTransaction: (args) => viemClient.sendTransaction(args),
-  waitForTransactionReceipt: (args) => viemClient.waitForTransactionReceipt(args),
-});
-
 const facilitator = new x402Facilitator();
-registerExactEvmScheme(facilitator, { signer: evmSigner, networks: network });
+
+if (process.env.FAMILY === "solana") {
+  // Loaded only here: the EVM reference must not pay for @solana/kit.
+  const { createKeyPairSignerFromBytes, createSolanaRpc, devnet, getBase58Encoder } = await import("@solana/kit");
+  const { toFacilitatorSvmSigner } = await import("@x402/svm");
+  const { registerExactSvmScheme } = await import("@x402/svm/exact/facilitator");
+  const keyPair = await createKeyPairSignerFromBytes(getBase58Encoder().encode(process.env.PRIVATE_KEY));
+  const rpc = createSolanaRpc(devnet(process.env.RPC_URL));
+  registerExactSvmScheme(facilitator, { signer: toFacilitatorSvmSigner(keyPair, { [network]: rpc }), networks: network });
+} else {
+  const account = privateKeyToAccount(
+    process.env.PRIVATE_KEY,
+    process.env.NONCE_MANAGER === "1" ? { nonceManager } : {},
+  );
+  const viemClient = createWalletClient({
+    account,
+    chain: baseSepolia,
+    transport: viemHttp(process.env.RPC_URL),
+    pollingInterval: Number(process.env.POLLING_INTERVAL_MS ?? "100"),
+  }).extend(publicActions);
+
+  const evmSigner = toFacilitatorEvmSigner({
+    address: account.address,
+    getCode: (args) => viemClient.getCode(args),
+    readContract: (args) => viemClient.readContract({ ...args, args: args.args || [] }),
+    verifyTypedData: (args) => viemClient.verifyTypedData(args),
+    writeContract: (args) => viemClient.writeContract({ ...args, args: args.args || [] }),
+    sendTransaction: (args) => viemClient.sendTransaction(args),
+    waitForTransactionReceipt: (args) => viemClient.waitForTransactionReceipt(args),
+  });
+  registerExactEvmScheme(facilitator, { signer: evmSigner, networks: network });
+}
 
 function answer(res, status, body) {
   const data = JSON.stringify(body, (_, value) => (typeof value === "bigint" ? value.toString() : value));

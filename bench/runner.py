@@ -29,6 +29,8 @@ MAX_INFLIGHT = 256
 DRAIN_TIMEOUT = 30.0
 SCALING_TARGET = "x402fac-2w"
 BLOCK_TIMES = {"automine": None, "1s": 1}
+# The references that speak each family (viem's nonceManager is EVM only; no Nano facilitator exists)
+REFERENCES = {"evm": ("python", "ts", "ts-nm"), "solana": ("python", "ts"), "nano": ()}
 
 
 @dataclass
@@ -78,7 +80,11 @@ class Bench:
     # ---- plan ---------------------------------------------------------------------------------
 
     def targets_for(self, workload: Workload) -> list[str]:
-        names = [t for t in self.options.targets if workload.references or t == "x402fac"]
+        names = [
+            t
+            for t in self.options.targets
+            if t == "x402fac" or (workload.references and t in REFERENCES[workload.family])
+        ]
         if self.options.scaling and workload.scaling and "x402fac" in self.options.targets:
             names.append(SCALING_TARGET)
         return names
@@ -113,9 +119,10 @@ class Bench:
                     mine = [w for w in selected if target_name in self.targets_for(w)]
                     await self.evm_session(target_name, chain_mode, mine)
             for family in ("nano", "solana"):
-                mine = [w for w in self.options.workloads if w.family == family]
-                if mine and "x402fac" in self.options.targets:
-                    await self.family_session(family, mine)
+                selected = [w for w in self.options.workloads if w.family == family]
+                for target_name in dict.fromkeys(t for w in selected for t in self.targets_for(w)):
+                    mine = [w for w in selected if target_name in self.targets_for(w)]
+                    await self.family_session(family, target_name, mine)
         finally:
             if not self.options.keep_workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
@@ -307,22 +314,22 @@ class Bench:
         check["consistent"] = len(ok) == len(signatures) == landed == transfers and check["balance_matches"]
         return check
 
-    async def family_session(self, family: str, workloads: list[Workload]) -> None:
-        """x402fac alone (no reference speaks Nano; Solana is measured for x402fac only) on its devnet."""
-        workdir = self.workdir / f"x402fac-{family}"
+    async def family_session(self, family: str, target_name: str, workloads: list[Workload]) -> None:
+        """One target on a fresh devnet of `family` (Nano: x402fac alone, no reference speaks it)."""
+        workdir = self.workdir / f"{target_name}-{family}"
         settle_payments = sum(w.payments for w in workloads if w.settles)
-        session: dict[str, Any] = {"target": "x402fac", "chain": f"{family}-devnet"}
-        target = self.new_target("x402fac", (family,))
+        session: dict[str, Any] = {"target": target_name, "chain": f"{family}-devnet"}
+        target = self.new_target(target_name, (family,))
         client = loadgen.Client(MAX_INFLIGHT, SETTLE_TIMEOUT)
         chain: Any = None
         try:
             if family == "nano":
                 # One fresh account per settle (a frontier pays once); verifies share 64 accounts.
-                self.say(f"[x402fac / Nano devnet] {settle_payments + 64} funded accounts")
+                self.say(f"[{target_name} / Nano devnet] {settle_payments + 64} funded accounts")
                 chain = await nano.start_devnet(workdir, free_port(), settle_payments + 64)
                 sign = await self._nano_signer(chain, settle_payments)
             else:
-                self.say("[x402fac / Solana LiteSVM devnet] 64 funded payers")
+                self.say(f"[{target_name} / Solana LiteSVM devnet] 64 funded payers")
                 chain = await solana.start_devnet(workdir, free_port(), 64)
                 sign = self._solana_signer(chain)
             await target.start({family: chain.info}, workdir)
@@ -330,10 +337,15 @@ class Bench:
             session["processes"] = target.pids() | {f"devnet-{family}": chain.pid}
             warm = await sign(Workload("warm-up", family, "devnet", "verify", "closed", 8, 10.0, 64))
             await loadgen.closed_loop(client, target.url + "/verify", [p.body for p in warm], 8, 10.0, False)
+            if family == "solana" and any(w.settles for w in workloads):
+                warm = await sign(Workload("warm-up", family, "devnet", "settle", "closed", 4, 20.0, 4))
+                await loadgen.closed_loop(
+                    client, target.url + "/settle", [p.body for p in warm], 4, 20.0, True
+                )
             for workload in workloads:
                 payments = await sign(workload)  # before the clock starts
                 summary = await self.measure(workload, client, target, groups, payments, chain)
-                self.results.put(workload, "x402fac", summary)
+                self.results.put(workload, target_name, summary)
                 self.say(f"  {workload.name:<18} {_one_line(summary)}")
         except Exception as exc:
             session["error"] = f"{type(exc).__name__}: {exc}"

@@ -2,7 +2,8 @@
 
 x402fac: embedded nats-server + ledger + worker(s) + gateway, each a separate process started the
 way `x402fac run` starts them. References: the official Python SDK facilitator (bench.ref_python)
-and the official TypeScript packages (bench/ref_ts.mjs), plain or with viem's nonceManager.
+and the official TypeScript packages (bench/ref_ts.mjs), plain or with viem's nonceManager. A
+reference started on the Solana devnet serves its exact SVM scheme with the devnet's fee payer key.
 """
 
 from __future__ import annotations
@@ -250,23 +251,33 @@ class X402fac(Target):
             self.nats = None
 
 
+def reference_chain(infos: dict[str, dict[str, Any]]) -> tuple[str, str, str, str]:
+    """(family, rpc url, signer key, network) a reference is started with: EVM or the Solana devnet."""
+    if "solana" in infos:
+        info = infos["solana"]
+        return "solana", info["rpc_url"], info["fee_payers"][0]["secret"], info["network"]
+    info = infos["evm"]
+    return "evm", info["rpcUrl"], info["facilitators"][0]["privateKey"], info["network"]
+
+
 @dataclass
 class PythonReference(Target):
     async def start(self, infos: dict[str, dict[str, Any]], workdir: Path) -> None:
-        info = infos["evm"]
+        family, rpc_url, key, network = reference_chain(infos)
         port = free_port()
         argv = [
             sys.executable, "-m", "bench.ref_python",
             "--port", str(port),
-            "--rpc-url", info["rpcUrl"],
-            "--private-key", info["facilitators"][0]["privateKey"],
-            "--network", info["network"],
+            "--rpc-url", rpc_url,
+            "--private-key", key,
+            "--network", network,
+            "--family", family,
         ]  # fmt: skip
         proc = await spawn("python-reference", argv, workdir / "logs", dict(os.environ))
         self.procs.append(proc)
         await wait_for_log(proc, "listening on")
         self.url = f"http://127.0.0.1:{port}"
-        await wait_http(f"{self.url}/supported", expect=info["network"])
+        await wait_http(f"{self.url}/supported", expect=network)
 
 
 @dataclass
@@ -274,14 +285,15 @@ class TsReference(Target):
     nonce_manager: bool = False
 
     async def start(self, infos: dict[str, dict[str, Any]], workdir: Path) -> None:
-        info = infos["evm"]
+        family, rpc_url, key, network = reference_chain(infos)
         port = free_port()
         env = dict(
             os.environ,
             PORT=str(port),
-            RPC_URL=info["rpcUrl"],
-            PRIVATE_KEY=info["facilitators"][0]["privateKey"],
-            NETWORK=info["network"],
+            FAMILY=family,
+            RPC_URL=rpc_url,
+            PRIVATE_KEY=key,
+            NETWORK=network,
             POLLING_INTERVAL_MS=str(RECEIPT_POLL_MS),
             NONCE_MANAGER="1" if self.nonce_manager else "0",
         )
@@ -295,7 +307,7 @@ class TsReference(Target):
         self.procs.append(proc)
         await wait_for_log(proc, "listening on")
         self.url = f"http://127.0.0.1:{port}"
-        await wait_http(f"{self.url}/supported", expect=info["network"])
+        await wait_http(f"{self.url}/supported", expect=network)
 
 
 def ensure_ts_installed() -> None:
