@@ -19,6 +19,13 @@ TARGET_LABELS = {
 }
 
 
+FAMILY_LABELS = {"evm": "EVM", "solana": "Solana", "nano": "Nano"}
+# The issue's cost goals (facilitator CPU per request, all of its processes) and where they are measured
+CPU_GOAL_MS = {"evm-verify-c32": 0.6, "evm-settle-c32": 2.0}
+CPU_GOAL_RATIO = 3.0  # ... and each at least this many times below the best reference
+MIN_OK_SHARE = 0.99  # a reference whose requests failed (cheaply) more often is not the "best" one
+
+
 def _get(report: dict[str, Any], workload: str, target: str, key: str) -> Any:
     return report["workloads"].get(workload, {}).get("targets", {}).get(target, {}).get(key)
 
@@ -43,6 +50,79 @@ def ratios(entry: dict[str, Any]) -> dict[str, dict[str, float | None]]:
                 "p50_speedup": _ratio(theirs["p50_ms"], ours["p50_ms"]),
                 "p99_speedup": _ratio(theirs["p99_ms"], ours["p99_ms"]),
             }
+    return found
+
+
+def cpu_per_request(report: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Facilitator CPU ms per request of every target, per family and closed-loop workload.
+
+    Each row: the targets' figures (`ms`, `ok_share`), x402fac's split by process, the best reference
+    (lowest CPU among those that answered >= 99 % ok) and how many times x402fac is below it.
+    """
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, entry in report["workloads"].items():
+        if entry["mode"] != "closed" or entry["action"] not in ("verify", "settle"):
+            continue
+        targets = {
+            target: {
+                "ms": s["cpu_ms_per_req"]["facilitator"],
+                "ok_share": round(s["ok"] / s["requests"], 3) if s["requests"] else None,
+            }
+            for target, s in entry["targets"].items()
+            if s.get("cpu_ms_per_req", {}).get("facilitator") is not None
+        }
+        if not targets:
+            continue
+        row: dict[str, Any] = {"action": entry["action"], "level": entry["level"], "targets": targets}
+        by_process = _get(report, name, "x402fac", "facilitator_cpu_ms_per_req_by_process")
+        if by_process:
+            row["x402fac_by_process"] = by_process
+        references = [
+            (figures["ms"], ref)
+            for ref, figures in targets.items()
+            if ref in REFERENCES and (figures["ok_share"] or 0) >= MIN_OK_SHARE
+        ]
+        if references:
+            best_ms, best = min(references)
+            row["best_reference"] = best
+            ours = targets.get("x402fac", {}).get("ms")
+            row["times_below_best"] = _ratio(best_ms, ours)
+        found.setdefault(entry["family"], {})[name] = row
+    return found
+
+
+def _cpu_goals(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Per goal workload: the absolute goal and the ratio goal, each with its measured figure."""
+    rows = {name: row for family in report["cpu_per_request"].values() for name, row in family.items()}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for name, goal_ms in CPU_GOAL_MS.items():
+        row = rows.get(name)
+        ours = row["targets"].get("x402fac", {}).get("ms") if row else None
+        action = name.split("-")[1]
+        split = ", ".join(f"{p} {ms}" for p, ms in (row or {}).get("x402fac_by_process", {}).items())
+        goals = [
+            {
+                "target": f"EVM facilitator CPU per {action} (c=32, all of its processes)",
+                "measured": (f"{ours} ms" + (f" ({split})" if split else "")) if ours is not None else None,
+                "goal": f"<= {goal_ms} ms",
+                "met": ours <= goal_ms if ours is not None else None,
+            }
+        ]
+        times = row.get("times_below_best") if row else None
+        best = row.get("best_reference") if row else None
+        goals.append(
+            {
+                "target": f"EVM facilitator CPU per {action} (c=32) vs the best reference",
+                "measured": (
+                    f"{times}x below {TARGET_LABELS[best]} ({row['targets'][best]['ms']} ms)"
+                    if times
+                    else None
+                ),
+                "goal": f">= {CPU_GOAL_RATIO:g}x below",
+                "met": times >= CPU_GOAL_RATIO if times else None,
+            }
+        )
+        found[name] = goals
     return found
 
 
@@ -123,6 +203,17 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 and check["ok_answers"] == payments
                 and check.get("gas_burnt_on_reverts", 0) == 0,
             )
+    for goals in _cpu_goals(report).values():
+        checks += goals
+    for action in ("verify", "settle"):
+        entry = report["workloads"].get(f"solana-{action}-c32")
+        for ref, r in (ratios(entry) if entry else {}).items():
+            add(
+                f"Solana {action} c=32 vs {TARGET_LABELS[ref]}: ok/s ratio, p50 ref/ours",
+                f"{_cell(r['ok_per_s'])}x, {_cell(r['p50_speedup'])}x",
+                ">= 1x (no reference ahead)",
+                (r["ok_per_s"] or 0) >= 1 and (r["p50_speedup"] or 0) >= 1,
+            )
     rate = _get(report, "nano-verify-c32", "x402fac", "ok_per_s")
     add(
         "Nano verify end to end",
@@ -183,7 +274,8 @@ def markdown(report: dict[str, Any]) -> str:
         f" ({meta['cpu_model']}), load average {meta['load_before']} before / {meta['load_after']} after"
         f" (the machine is shared: absolute figures are conservative, ratios are what matters).",
         f"Targets, each on its own fresh anvil (chain id 84532, our EIP-3009 USDC), all fed the same {meta['evm_payments']}"
-        f" pre-signed payments: "
+        " pre-signed EVM payments; on Solana each on its own fresh LiteSVM devnet, fed payments built the same way"
+        " (signed per workload, the devnet's fee payer as the signer); Nano: x402fac only. Targets: "
         + "; ".join(f"`{t}` {meta['target_descriptions'][t]}" for t in meta["targets"])
         + ".",
         "Load generator: async aiohttp client (uvloop), closed loop = N workers back to back, open loop = fixed"
@@ -197,6 +289,7 @@ def markdown(report: dict[str, Any]) -> str:
     for check in report["targets_check"]:
         met = {True: "yes", False: "**no**", None: "not measured"}[check["met"]]
         lines.append(f"| {check['target']} | {_cell(check['measured'])} | {check['goal']} | {met} |")
+    lines += _cost_section(report)
     lines += [
         "",
         "## Results",
@@ -301,6 +394,62 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _cost_section(report: dict[str, Any]) -> list[str]:
+    """The headline: facilitator CPU per request beside every reference, one table per family."""
+    families = report.get("cpu_per_request", {})
+    if not families:
+        return []
+    goals = _cpu_goals(report)
+    lines = [
+        "",
+        "## Cost per request: facilitator CPU",
+        "",
+        "CPU ms per request (user + system from /proc, every process of the facilitator: for x402fac"
+        " nats-server, ledger, worker(s) and gateway; a reference is one process). The chain node and the"
+        " load generator are not counted. Closed-loop workloads; a cell notes the share of requests not"
+        f" answered ok (a failed request costs less). Best reference: the lowest CPU among those >= {MIN_OK_SHARE:.0%} ok.",
+    ]
+    for family, rows in families.items():
+        shown = [t for t in TARGET_ORDER if any(t in r["targets"] for r in rows.values())]
+        lines += [
+            "",
+            f"### {FAMILY_LABELS.get(family, family)}",
+            "",
+            "| workload | " + " | ".join(TARGET_LABELS[t] for t in shown) + " | best ref / x402fac | goal |",
+            "|---" * (len(shown) + 3) + "|",
+        ]
+        for name, row in rows.items():
+            cells = []
+            for target in shown:
+                figures = row["targets"].get(target)
+                if figures is None:
+                    cells.append("")
+                    continue
+                cell = f"{figures['ms']}"
+                if figures["ok_share"] is not None and figures["ok_share"] < 1:
+                    cell += f" ({(1 - figures['ok_share']):.0%} not ok)"
+                cells.append(f"**{cell}**" if target == "x402fac" else cell)
+            best = row.get("best_reference")
+            below = (
+                f"{row['times_below_best']}x ({TARGET_LABELS[best]})" if row.get("times_below_best") else "-"
+            )
+            goal = "; ".join(
+                f"{g['goal']}: {'met' if g['met'] else '**not met**' if g['met'] is False else 'not measured'}"
+                f" ({g['measured'].split(' (')[0]})"
+                if g["measured"]
+                else f"{g['goal']}: not measured"
+                for g in goals.get(name, [])
+            )
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {below} | {goal} |")
+        for name, row in rows.items():
+            if name in goals and row.get("x402fac_by_process"):
+                split = ", ".join(f"{p} {ms}" for p, ms in row["x402fac_by_process"].items())
+                lines.append("")
+                lines.append(f"x402fac by process at {name} (ms per request): {split}.")
+    lines += ["", "Nano has no reference: no installable Nano x402 facilitator exists to compare against."]
+    return lines
+
+
 def _proxy_cost(profile: dict[str, Any]) -> Any:
     hops = profile["hops_median_ms"]
     proxied, direct = hops.get("anvil_via_recorder_proxy"), hops.get("anvil_direct_eth_blockNumber")
@@ -343,6 +492,7 @@ def plot(report: dict[str, Any]) -> bytes:
 def write(report: dict[str, Any], out_dir: Path) -> list[Path]:
     for entry in report["workloads"].values():
         entry["ratios"] = ratios(entry)
+    report["cpu_per_request"] = cpu_per_request(report)
     report["targets_check"] = check_targets(report)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / "results.json", out_dir / "results.md", out_dir / "results.png"]

@@ -154,7 +154,7 @@ class Bench:
             await chain.fund(p.address for p in self.evm_payers)
             await target.start({"evm": devnet.info}, workdir)
             assert devnet.process is not None
-            groups = {"facilitator": list(target.pids().values()), "chain": [devnet.process.pid]}
+            groups = cpu_groups(target, devnet.process.pid)
             session["processes"] = target.pids() | {"anvil": devnet.process.pid}
             await self.warm_up(client, target, any(w.settles for w in workloads))
             for workload in workloads:
@@ -212,8 +212,16 @@ class Bench:
         target.check_alive()
         summary = run.summary()
         requests = max(summary["requests"], 1)
-        summary["cpu_ms_per_req"] = {name: round(1000 * used / requests, 3) for name, used in cpu.items()}
-        summary["cpu_cores"] = {name: round(used / max(run.elapsed, 1e-9), 2) for name, used in cpu.items()}
+        totals = {name: used for name, used in cpu.items() if not name.startswith(PROCESS)}
+        summary["cpu_ms_per_req"] = {name: round(1000 * used / requests, 3) for name, used in totals.items()}
+        summary["cpu_cores"] = {
+            name: round(used / max(run.elapsed, 1e-9), 2) for name, used in totals.items()
+        }
+        summary["facilitator_cpu_ms_per_req_by_process"] = {
+            name.removeprefix(PROCESS): round(1000 * used / requests, 3)
+            for name, used in cpu.items()
+            if name.startswith(PROCESS)
+        }
         if settle:
             summary["onchain"] = await self.cross_check(workload, chain, run, payments, before)
         return summary
@@ -333,7 +341,7 @@ class Bench:
                 chain = await solana.start_devnet(workdir, free_port(), 64)
                 sign = self._solana_signer(chain)
             await target.start({family: chain.info}, workdir)
-            groups = {"facilitator": list(target.pids().values()), "chain": [chain.pid]}
+            groups = cpu_groups(target, chain.pid)
             session["processes"] = target.pids() | {f"devnet-{family}": chain.pid}
             warm = await sign(Workload("warm-up", family, "devnet", "verify", "closed", 8, 10.0, 64))
             await loadgen.closed_loop(client, target.url + "/verify", [p.body for p in warm], 8, 10.0, False)
@@ -389,6 +397,17 @@ class Bench:
         return sign
 
 
+PROCESS = "process:"  # CPU groups of one facilitator process each, beside the facilitator's total
+
+
+def cpu_groups(target: Target, chain_pid: int) -> dict[str, list[int]]:
+    """The facilitator (all of its processes), each of them on its own, and the chain node."""
+    pids = target.pids()
+    return {"facilitator": list(pids.values()), "chain": [chain_pid]} | {
+        PROCESS + name: [pid] for name, pid in pids.items()
+    }
+
+
 def _unsure(outcome: str) -> bool:
     return outcome in ("settlement_pending", "not_finished", "client_timeout") or outcome.startswith(
         ("connection_error", "http_5")
@@ -400,6 +419,7 @@ def _one_line(summary: dict[str, Any]) -> str:
     text = (
         f"ok/s {summary['ok_per_s']:>8}  p50 {summary['p50_ms']} ms  p99 {summary['p99_ms']} ms"
         f"  ({summary['ok']}/{summary['requests']} ok; {errors})"
+        f"  CPU {summary['cpu_ms_per_req'].get('facilitator')} ms/req"
     )
     onchain = summary.get("onchain")
     if onchain is not None:

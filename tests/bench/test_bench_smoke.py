@@ -7,6 +7,7 @@ The TypeScript references are left out: they need `npm ci` from the registry, wh
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from bench import evm, report
@@ -72,6 +73,11 @@ async def test_bench_smoke(tmp_path: Path) -> None:
     )
     assert paths[2].read_bytes().startswith(b"\x89PNG")
     assert "evm-settle-c2" in paths[1].read_text()
+    # the cost table: every target's CPU per request, x402fac's split over its own processes
+    cost = json.loads(paths[0].read_text())["cpu_per_request"]["evm"]["evm-verify-c2"]
+    assert set(cost["targets"]) == {"x402fac", "python"}
+    assert {"gateway", "ledger", "nats-server"} <= set(cost["x402fac_by_process"])
+    assert "## Cost per request: facilitator CPU" in paths[1].read_text()
 
 
 def _meta() -> dict:
