@@ -2,13 +2,14 @@
 queue, resumes the payment from the ledger and answers the same caller, with one broadcast."""
 
 import asyncio
+import json
 import time
 import uuid
 
 import httpx
 
 from tests.fixtures.stack import Stack
-from x402fac.bus import connect
+from x402fac.bus import REPLY_HEADER, connect, subjects
 from x402fac.worker import WorkerService
 
 from .conftest import LedgerBookScheme, payment
@@ -59,4 +60,38 @@ async def test_settle_finished_by_another_replica_after_a_kill():
         if survivor is not None:
             await survivor.stop()
             await survivor.nc.drain()
+        await stack.close()
+
+
+async def test_a_success_whose_gateway_died_is_kept_for_the_retry():
+    """The worker hands the success to a request whose gateway is gone: nobody takes the answer, so
+    the ledger gets the success back and the resource server's retry receives it."""
+    stack = await Stack.start()
+    scheme = LedgerBookScheme()
+    await stack.start_worker("evm", [scheme])
+    try:
+        body = payment(uuid.uuid4().hex)
+        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        headers = {
+            subjects.REQUEST_ID_HEADER: "request-of-a-dead-gateway",
+            subjects.DEADLINE_HEADER: f"{time.time() + 30:.3f}",
+            REPLY_HEADER: "_X402R.gone.request-of-a-dead-gateway",  # nobody listens there any more
+        }
+        await stack.nc.jetstream().publish(subjects.settle("evm"), json.dumps(body).encode(), headers=headers)
+        record = None
+        for _ in range(200):
+            record = await stack.ledger_record(payment_id)
+            if record is not None and record.state == "settled" and not record.delivered_to:
+                break
+            await asyncio.sleep(0.05)
+        assert record is not None and record.state == "settled"
+        assert (record.delivered_at, record.delivered_to, record.attached) == (0.0, "", "")
+        async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+            await asyncio.sleep(0.6)  # the gateway sees the evm family live
+            retried = (await http.post("/settle", json=body)).json()
+            again = (await http.post("/settle", json=body)).json()
+        assert retried["success"] is True and retried["transaction"] == f"tx-{payment_id}"
+        assert again["errorReason"] == "duplicate_settlement"
+        assert scheme.broadcasts[f"tx-{payment_id}"] == 1
+    finally:
         await stack.close()

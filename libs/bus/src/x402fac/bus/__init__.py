@@ -7,7 +7,7 @@ from .embedded import EmbeddedNats, free_port, nats_server_binary
 from .kv import decode_key, encode_key, ensure_bucket
 from .rpc import BusError, BusTimeout, RemoteError, Unavailable, encode, request, request_raw
 from .service import Handler, ServiceRunner
-from .workqueue import HAND_OFF, NO_REPLY, ReplyInbox, WorkConsumer
+from .workqueue import HAND_OFF, NO_REPLY, REPLY_HEADER, ReplyInbox, WorkConsumer, answer_confirmed
 
 __all__ = [
     "BusError",
@@ -16,11 +16,13 @@ __all__ = [
     "HAND_OFF",
     "Handler",
     "NO_REPLY",
+    "REPLY_HEADER",
     "RemoteError",
     "ReplyInbox",
     "ServiceRunner",
     "Unavailable",
     "WorkConsumer",
+    "answer_confirmed",
     "connect",
     "current_window",
     "decode_key",

@@ -42,6 +42,21 @@ class _HandOff:
 HAND_OFF = _HandOff()
 HAND_OFF_DELAY_SECONDS = 0.2
 
+ANSWER_TAKEN = b"taken"
+ANSWER_UNCLAIMED = b"unclaimed"
+ANSWER_CONFIRM_SECONDS = 2.0
+
+
+async def answer_confirmed(nc: Client, reply_to: str, answer: bytes) -> bool:
+    """Send `answer` to a caller's inbox; True only if the caller was still there waiting for it (a
+    gateway that died or gave up does not take it, and the answerer can undo what it promised)."""
+    try:
+        ack = await nc.request(reply_to, answer, timeout=ANSWER_CONFIRM_SECONDS)
+    except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+        return False
+    return ack.data == ANSWER_TAKEN
+
+
 WorkHandler = Callable[[bytes, Mapping[str, str]], Awaitable[bytes | _HandOff | None]]
 
 
@@ -65,8 +80,12 @@ class ReplyInbox:
 
     async def _on_reply(self, msg: Msg) -> None:
         future = self._waiting.get(msg.subject.rsplit(".", 1)[-1])
-        if future is not None and not future.done():  # a second attempt's answer is dropped
+        taken = future is not None and not future.done()  # a second attempt's answer is dropped
+        if taken:
             future.set_result(msg.data)
+        if msg.reply:  # the answering worker learns whether the answer reached a waiting caller
+            with contextlib.suppress(Exception):
+                await self.nc.publish(msg.reply, ANSWER_TAKEN if taken else ANSWER_UNCLAIMED)
 
     async def request(
         self, subject: str, payload: bytes, headers: dict[str, str], token: str, timeout: float

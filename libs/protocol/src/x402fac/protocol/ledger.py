@@ -111,6 +111,14 @@ class DetachRequest(msgspec.Struct):
     requester: str
 
 
+class HandBackRequest(msgspec.Struct):
+    """The success handed to `requester` never reached it (its gateway died or gave up): keep it for
+    the retry of the same payment."""
+
+    payment_id: str
+    requester: str
+
+
 class UpdateReply(msgspec.Struct, omit_defaults=True):
     ok: bool
     revision: int = 0

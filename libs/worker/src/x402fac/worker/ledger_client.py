@@ -12,6 +12,7 @@ from x402fac.protocol.ledger import (
     ClaimRequest,
     DetachRequest,
     FinalizeRequest,
+    HandBackRequest,
     LookupRequest,
     PendingReply,
     PendingRequest,
@@ -84,6 +85,10 @@ class LedgerClient:
     async def detach(self, payment_id: str, requester: str) -> UpdateReply:
         message = DetachRequest(payment_id=payment_id, requester=requester)
         return await request(self.nc, subjects.LEDGER_DETACH, message, UpdateReply, self.timeout)
+
+    async def hand_back(self, payment_id: str, requester: str) -> UpdateReply:
+        message = HandBackRequest(payment_id=payment_id, requester=requester)
+        return await request(self.nc, subjects.LEDGER_HAND_BACK, message, UpdateReply, self.timeout)
 
     async def lookup(self, payment_id: str) -> UpdateReply:
         return await request(

@@ -460,6 +460,13 @@ class Pipeline:
                 delay = min(delay * 2, 5.0)
         log.warning("could not detach %s from %s before its deadline", requester.id, requester.payment_id)
 
+    async def hand_back(self, requester: Requester) -> None:
+        """The success handed to `requester` did not reach it: the ledger keeps it for a retry."""
+        try:
+            await self.ledger.hand_back(requester.payment_id, requester.id)
+        except BusError:
+            log.warning("could not hand back the success of %s", requester.payment_id)
+
     async def detach(self, requester: Requester) -> None:
         """The request stopped waiting (its caller hung up): it must not be handed the success."""
         requester.detached = True

@@ -17,7 +17,16 @@ from collections.abc import Mapping
 import msgspec
 from nats.aio.client import Client
 
-from x402fac.bus import HAND_OFF, NO_REPLY, ServiceRunner, WorkConsumer, connect, subjects
+from x402fac.bus import (
+    HAND_OFF,
+    NO_REPLY,
+    REPLY_HEADER,
+    ServiceRunner,
+    WorkConsumer,
+    answer_confirmed,
+    connect,
+    subjects,
+)
 from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
 from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP
 
@@ -166,7 +175,15 @@ class WorkerService:
             return HAND_OFF  # e.g. this replica's signer lease lapsed since it took the request
         self._requesters[requester.id] = requester
         try:
-            return _encode(await self.pipeline.settle(request, requester))
+            response = await self.pipeline.settle(request, requester)
+            reply_to = headers.get(REPLY_HEADER)
+            if not reply_to:
+                return _encode(response)
+            taken = await answer_confirmed(self.nc, reply_to, _encode(response))
+            if not taken and response.success:
+                # The success never reached the request it was handed to: keep it for the retry.
+                await self.pipeline.hand_back(requester)
+            return NO_REPLY  # answered here
         except Superseded:
             return NO_REPLY
         except HandOff as handoff:

@@ -15,6 +15,7 @@ from x402fac.protocol.ledger import (
     ClaimRequest,
     DetachRequest,
     FinalizeRequest,
+    HandBackRequest,
     KeyCheckRequest,
     KeyCreateRequest,
     KeyIdRequest,
@@ -71,6 +72,7 @@ async def start_ledger(nc: Client, config: LedgerConfig) -> ServiceRunner:
             "lookup": (subjects.LEDGER_LOOKUP, _endpoint(LookupRequest, lambda r: _lookup(store, r))),
             "pending": (subjects.LEDGER_PENDING, _endpoint(PendingRequest, store.list_pending)),
             "detach": (subjects.LEDGER_DETACH, _endpoint(DetachRequest, store.detach)),
+            "hand_back": (subjects.LEDGER_HAND_BACK, _endpoint(HandBackRequest, store.hand_back)),
             **_product_endpoints(store, runner.usage, config),
         }
     )

@@ -23,6 +23,7 @@ from x402fac.protocol.ledger import (
     ClaimStatus,
     DetachRequest,
     FinalizeRequest,
+    HandBackRequest,
     PendingReply,
     PendingRequest,
     RecordState,
@@ -391,6 +392,26 @@ class LedgerStore:
                 if not request.response.success:
                     await self._release_secondary(record)
             return UpdateReply(ok=True, revision=revision, record=record, delivered=deliver)
+        return UpdateReply(ok=False)
+
+    async def hand_back(self, request: HandBackRequest) -> UpdateReply:
+        """Undo a delivery that never reached its requester, so the payment's success is still one
+        request's to take (the retry's)."""
+        for _ in range(CLAIM_ATTEMPTS):
+            current = await self.get(request.payment_id)
+            if current is None or current[0].delivered_to != request.requester:
+                return UpdateReply(ok=False)
+            record = msgspec.structs.replace(
+                current[0], delivered_at=0.0, delivered_to="", attached="", attached_until=0.0
+            )
+            try:
+                revision = await self.records.update(
+                    encode_key(request.payment_id), _encode(record), last=current[1]
+                )
+            except KeyWrongLastSequenceError:
+                continue
+            self._remember(record, revision)
+            return UpdateReply(ok=True, revision=revision, record=record)
         return UpdateReply(ok=False)
 
     async def detach(self, request: DetachRequest) -> UpdateReply:
