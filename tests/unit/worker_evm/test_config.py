@@ -51,9 +51,18 @@ def test_asset_policy_any_minimum_and_cost_ceiling() -> None:
         "X402FAC_EVM_8453_MAX_SETTLE_COST_WEI": "5000000000000",
         "X402FAC_EVM_777_RPC_URLS": "http://127.0.0.1:4",
         "X402FAC_EVM_777_ALLOWED_ASSETS": other,
+        "X402FAC_EVM_777_MIN_AMOUNT": f"5, {other}=250000",
     }
     base, unknown = sorted(load_networks(env), key=lambda n: n.chain_id, reverse=True)
     assert base.any_asset and base.min_amount == 1_000 and base.max_settle_cost_wei == 5 * 10**12
+    # a minimum per asset, beside the network's default
+    assert (
+        unknown.min_amount_of(other.upper().replace("0X", "0x")),
+        unknown.min_amount_of("0x" + "1" * 40),
+    ) == (
+        250_000,
+        5,
+    )
     # A chain with no built-in USDC settles exactly what is listed, and /supported says so.
     assert unknown.default_asset is None and unknown.listed_assets == frozenset({other.lower()})
     kinds = ExactEvmScheme([unknown]).supported().kinds

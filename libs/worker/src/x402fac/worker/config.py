@@ -17,7 +17,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,27 @@ def get_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in _FALSE:
         return False
     raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off, got {raw!r}")
+
+
+def get_minimums(
+    env: Mapping[str, str], name: str, normalize: Callable[[str], str] = str
+) -> tuple[int, dict[str, int]]:
+    """`N` and/or `<asset>=N` items: the smallest `amount` accepted, by default and per asset (atomic
+    units, at least 1: a payment of 0 is worthless). `normalize` spells an asset as the worker does."""
+    default, by_asset = 1, {}
+    for item in get_list(env, name):
+        asset, _, amount = item.rpartition("=")
+        try:
+            value = int(amount)
+        except ValueError:
+            raise ConfigError(f"{name} holds {item!r}; expected N or <asset>=N") from None
+        if value < 1:
+            raise ConfigError(f"{name} must be at least 1 (a payment of 0 is worthless), got {value}")
+        if asset:
+            by_asset[normalize(asset.strip())] = value
+        else:
+            default = value
+    return default, by_asset
 
 
 def rpc_url_networks(env: Mapping[str, str], family: str) -> dict[str, tuple[str, ...]]:

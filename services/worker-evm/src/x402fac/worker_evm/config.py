@@ -13,7 +13,8 @@ its RPC URLs are set; the `<NET>` part is the chain id, e.g. 8453 for eip155:845
     X402FAC_EVM_<CHAIN_ID>_ALLOWED_ASSETS   tokens settled besides the default asset (comma list), or
                                             `any`: any token that passes an on-chain EIP-3009 check
                                             (default: the default asset only; /supported lists them)
-    X402FAC_EVM_<CHAIN_ID>_MIN_AMOUNT       smallest `amount` accepted, atomic units (default 1, never 0)
+    X402FAC_EVM_<CHAIN_ID>_MIN_AMOUNT       smallest `amount` accepted, atomic units: `N` and/or
+                                            `<token>=N` items (default 1, never 0)
     X402FAC_EVM_<CHAIN_ID>_MAX_SETTLE_COST_WEI  ceiling of gas limit * maxFeePerGas of a settlement;
                                             above it the settle is refused, nothing is sent (default 10**16)
     X402FAC_EVM_RPC_TIMEOUT                 seconds per RPC request (default 10)
@@ -27,7 +28,7 @@ apply to it too, by its chain id); with neither, it does not start (`ConfigError
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from x402fac.worker.config import (
@@ -37,6 +38,7 @@ from x402fac.worker.config import (
     get_float,
     get_int,
     get_list,
+    get_minimums,
     rpc_url_networks,
 )
 
@@ -73,6 +75,11 @@ class NetworkConfig:
     allowed_assets: frozenset[str] = frozenset()  # lower-case addresses settled besides default_asset
     any_asset: bool = False  # also any token that passes the on-chain EIP-3009 check (explicit opt-in)
     min_amount: int = 1
+    min_amount_by_asset: Mapping[str, int] = field(default_factory=dict)  # lower-case token -> minimum
+
+    def min_amount_of(self, token: str) -> int:
+        return self.min_amount_by_asset.get(token.lower(), self.min_amount)
+
     max_settle_cost_wei: int = DEFAULT_MAX_SETTLE_COST_WEI
     confirmations: int = 1
     gas_limit: int = 300_000
@@ -137,11 +144,20 @@ def _with_policy(env: Mapping[str, str], config: NetworkConfig) -> NetworkConfig
             f"no asset to settle on {config.network}: set {prefix}ASSET (with _ASSET_NAME, _ASSET_VERSION)"
             f" or {prefix}ALLOWED_ASSETS"
         )
+    minimum_name = prefix + "MIN_AMOUNT"
+
+    def token(address: str) -> str:
+        if not is_address(address):
+            raise ConfigError(f"{minimum_name}: {address!r} is not a token address")
+        return address.lower()
+
+    minimum, by_asset = get_minimums(env, minimum_name, token)
     return replace(
         config,
         allowed_assets=allowed,
         any_asset=any_asset,
-        min_amount=get_int(env, prefix + "MIN_AMOUNT", 1, minimum=1),
+        min_amount=minimum,
+        min_amount_by_asset=by_asset,
         max_settle_cost_wei=get_int(
             env, prefix + "MAX_SETTLE_COST_WEI", DEFAULT_MAX_SETTLE_COST_WEI, minimum=1
         ),

@@ -283,10 +283,11 @@ class ExactEvmScheme(Scheme):
         config = network.config
         if not (network.listed(token) or config.any_asset):
             raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
-        if int(requirements.amount) < config.min_amount:  # AtomicAmount: decimal digits, checked on the wire
+        minimum = config.min_amount_of(token)
+        if int(requirements.amount) < minimum:  # AtomicAmount: decimal digits, checked on the wire
             raise Invalid(
                 Reason.AMOUNT_BELOW_MINIMUM,
-                f"amount {requirements.amount} is below the minimum {config.min_amount} on {config.network}",
+                f"amount {requirements.amount} is below the minimum {minimum} for {token} on {config.network}",
             )
         extra = requirements.extra or {}
         name, version = extra.get("name"), extra.get("version")

@@ -51,6 +51,7 @@ from x402fac.worker.config import (
     get_float,
     get_int,
     get_list,
+    get_minimums,
     rpc_url_networks,
 )
 
@@ -150,23 +151,6 @@ def _assets(env: Mapping[str, str], net: str) -> frozenset[str] | None:
     raise ConfigError(f"{name} is needed for network {net}: its accepted mints, or '{ANY_ASSET}'")
 
 
-def _min_amounts(env: Mapping[str, str], name: str) -> tuple[int, dict[str, int]]:
-    default, by_asset = 1, {}
-    for item in get_list(env, name):
-        mint, _, amount = item.rpartition("=")
-        try:
-            value = int(amount)
-        except ValueError:
-            raise ConfigError(f"{name} holds {item!r}; expected N or <mint>=N") from None
-        if value < 1:
-            raise ConfigError(f"{name} must be at least 1 (a payment of 0 is worthless), got {value}")
-        if mint:
-            by_asset[_address(name, mint.strip())] = value
-        else:
-            default = value
-    return default, by_asset
-
-
 def _extensions(env: Mapping[str, str], name: str) -> frozenset[str]:
     names = frozenset(get_list(env, name))
     unknown = names - set(MINT_EXTENSIONS)
@@ -178,7 +162,8 @@ def _extensions(env: Mapping[str, str], name: str) -> frozenset[str]:
 
 
 def _limits(env: Mapping[str, str], net: str | None) -> Limits:
-    min_amount, by_asset = _min_amounts(env, _setting(env, net, "MIN_AMOUNT"))
+    minimum_name = _setting(env, net, "MIN_AMOUNT")
+    min_amount, by_asset = get_minimums(env, minimum_name, lambda mint: _address(minimum_name, mint))
     return Limits(
         min_amount=min_amount,
         min_amount_by_asset=by_asset,
