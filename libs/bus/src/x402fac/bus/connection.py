@@ -1,17 +1,18 @@
 """NATS connection with reconnects that never give up (services outlive NATS restarts)."""
 
 import logging
-import os
 
 import nats
 from nats.aio.client import Client
 
+from x402fac.telemetry.settings import ServiceSettings, load
+
 log = logging.getLogger(__name__)
-DEFAULT_URL = "nats://127.0.0.1:4222"
 
 
 def nats_url() -> str:
-    return os.environ.get("X402FAC_NATS_URL", DEFAULT_URL)
+    """X402FAC_NATS_URL: one URL or a comma list of a cluster's."""
+    return load(ServiceSettings).nats_url
 
 
 async def connect(url: str | None = None, name: str = "x402fac") -> Client:

@@ -2,9 +2,10 @@
 
 import json
 import logging
-import os
 import sys
 import time
+
+from .settings import ServiceSettings, load
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,10 +26,11 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def setup_logging(service: str) -> None:
-    level = os.environ.get("X402FAC_LOG_LEVEL", "INFO").upper()
+def setup_logging(service: str, settings: ServiceSettings | None = None) -> None:
+    settings = settings or load(ServiceSettings)
+    level = settings.log_level
     handler = logging.StreamHandler(sys.stderr)
-    if os.environ.get("X402FAC_LOG_FORMAT", "json") == "json":
+    if settings.log_format == "json":
         handler.setFormatter(JsonFormatter(service))
     else:
         handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s"))

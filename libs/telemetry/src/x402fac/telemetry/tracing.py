@@ -19,6 +19,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+from .settings import get_bool
+
 _configured = False
 
 
@@ -30,7 +32,7 @@ def _exporters(env: Mapping[str, str]) -> list[SpanExporter]:
         env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     ):
         names.add("otlp")
-    if env.get("X402FAC_TRACE_CONSOLE") == "1":
+    if get_bool(env, "X402FAC_TRACE_CONSOLE", False):
         names.add("console")
     unknown = names - {"otlp", "console", "none"}
     if unknown:

@@ -14,81 +14,41 @@ A missing or invalid value is a `ConfigError` at start-up whose message names th
 from __future__ import annotations
 
 import json
-import math
-import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-DEFAULT_DATA_DIR = ".x402fac"
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
+# The parsing lives in the settings layer every service shares; workers keep these names.
+from x402fac.telemetry.settings import (
+    DEFAULT_DATA_DIR,
+    environ,
+    get_bool,
+    get_float,
+    get_int,
+    get_list,
+    get_raw,
+    split_list,
+)
+from x402fac.telemetry.settings import SettingsError as ConfigError
 
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid; the message names the variable (or the file) to fix."""
-
-
-def environ(env: Mapping[str, str] | None) -> Mapping[str, str]:
-    """`env` itself, or the process environment when it is None (tests pass their own mapping)."""
-    return os.environ if env is None else env
-
-
-def split_list(value: str | None) -> tuple[str, ...]:
-    """A comma-separated value as its non-empty, stripped items."""
-    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
-
-
-def get_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    return split_list(env.get(name))
-
-
-def _raw(env: Mapping[str, str], name: str) -> str | None:
-    value = env.get(name)
-    return None if value is None or value.strip() == "" else value.strip()
-
-
-def get_int(
-    env: Mapping[str, str], name: str, default: int, minimum: int | None = None, maximum: int | None = None
-) -> int:
-    raw = _raw(env, name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
-    return value
-
-
-def get_float(env: Mapping[str, str], name: str, default: float, positive: bool = True) -> float:
-    """A number of seconds (or any float); `positive` refuses zero and negatives."""
-    raw = _raw(env, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not math.isfinite(value) or (positive and value <= 0):
-        raise ConfigError(f"{name} must be a {'positive ' if positive else ''}number, got {raw!r}")
-    return value
-
-
-def get_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = _raw(env, name)
-    if raw is None:
-        return default
-    if raw.lower() in _TRUE:
-        return True
-    if raw.lower() in _FALSE:
-        return False
-    raise ConfigError(f"{name} must be one of 1/0, true/false, yes/no, on/off, got {raw!r}")
+__all__ = [
+    "DEFAULT_DATA_DIR",
+    "ConfigError",
+    "devnet_info",
+    "devnet_info_path",
+    "environ",
+    "from_devnet_info",
+    "get_bool",
+    "get_float",
+    "get_int",
+    "get_list",
+    "get_minimums",
+    "get_raw",
+    "no_network",
+    "rpc_url_networks",
+    "split_list",
+]
 
 
 def get_minimums(

@@ -8,7 +8,6 @@ the first never acknowledges it, and the ledger makes that second attempt resume
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 import time
 import uuid
@@ -29,6 +28,7 @@ from x402fac.bus import (
 )
 from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
 from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP
+from x402fac.telemetry.settings import PipelineSettings, load
 
 from .pipeline import DEFAULT_WAIT_SECONDS, HandOff, Pipeline, Requester, Superseded
 from .scheme import Scheme
@@ -64,7 +64,7 @@ class WorkerService:
         self.pipeline = Pipeline(nc, family, schemes)
         self.supported = _encode(supported_of(schemes))
         self.runner = ServiceRunner(nc, f"x402fac-{family}", VERSION, subjects.queue_group(family))
-        ack_wait = settle_ack_wait or float(os.environ.get("X402FAC_SETTLE_ACK_WAIT", "5"))
+        ack_wait = settle_ack_wait or load(PipelineSettings).settle_ack_wait
         self.settle_work = WorkConsumer(
             nc,
             f"x402fac-{family}.settle",
@@ -97,7 +97,7 @@ class WorkerService:
             await self.nc.subscribe(subjects.detach(self.family), cb=self._on_detach),
             await self.nc.subscribe(subjects.status(self.family), cb=self._on_status),
         ]
-        interval = reconcile_interval or float(os.environ.get("X402FAC_RECONCILE_INTERVAL", "5"))
+        interval = reconcile_interval or load(PipelineSettings).reconcile_interval
         self._reconciler = asyncio.create_task(self._reconcile_forever(interval))
 
     async def _open_or_close_settles(self) -> None:

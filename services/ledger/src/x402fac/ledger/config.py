@@ -1,44 +1,66 @@
-"""Ledger settings from the environment (a bad value is an error naming its variable)."""
+"""Ledger settings from the environment, through the settings layer (x402fac.telemetry.settings): a bad
+value stops the start with an error naming its variable."""
 
-import os
 from dataclasses import dataclass
+
+from x402fac.telemetry.settings import load, setting
 
 DAY = 86_400.0
 GIB = 1024**3
 
 
-def _number(name: str, default: float, kind: type = int):
-    raw = os.environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}") from None
-    if value < 0:
-        raise ValueError(f"{name} must not be negative, got {raw!r}")
-    return value
-
-
 @dataclass(frozen=True)
 class LedgerConfig:
-    payer_settle_limit: int = 10  # settles per payer per window; 0 disables
-    payer_window_seconds: int = 60
-    replicas: int = 1  # JetStream replicas for buckets and streams (3 on a NATS cluster)
+    # settles per payer per window; 0 disables
+    payer_settle_limit: int = setting(
+        "X402FAC_PAYER_SETTLE_LIMIT", 10, values="ledger.payerSettleLimit", minimum=0
+    )
+    payer_window_seconds: int = setting(
+        "X402FAC_PAYER_WINDOW_SECONDS", 60, values="ledger.payerWindowSeconds", minimum=1
+    )
+    # JetStream replicas for buckets and streams (3 on a NATS cluster)
+    replicas: int = setting(
+        "X402FAC_JETSTREAM_REPLICAS", 1, values="jetstream.replicas", minimum=1, maximum=5
+    )
     # Storage is bounded: records outlive every payment's validity window (a replay is then refused
     # by the chain itself: nonce used, block present, blockhash expired), the audit trail is kept for
     # a number of days, and each bucket and stream has a size cap.
-    record_retention_days: float = 30.0
-    audit_retention_days: float = 30.0
-    bucket_max_bytes: int = GIB
-    audit_max_bytes: int = 4 * GIB
+    record_retention_days: float = setting(
+        "X402FAC_RECORD_RETENTION_DAYS", 30.0, values="ledger.recordRetentionDays", positive=True
+    )
+    audit_retention_days: float = setting(
+        "X402FAC_AUDIT_RETENTION_DAYS", 30.0, values="ledger.auditRetentionDays", positive=True
+    )
+    bucket_max_bytes: int = setting(
+        "X402FAC_BUCKET_MAX_BYTES", GIB, values="ledger.bucketMaxBytes", minimum=1
+    )
+    audit_max_bytes: int = setting(
+        "X402FAC_AUDIT_MAX_BYTES", 4 * GIB, values="ledger.auditMaxBytes", minimum=1
+    )
     # API keys, usage and the whitelist (issue 14).
-    key_retention_days: float = 3650.0  # a key (or its revocation) is forgotten after this long
-    usage_retention_days: float = 400.0  # hourly and daily usage counters
-    usage_max_bytes: int = GIB
-    key_create_per_hour: int = 5  # self-service keys per client IP and hour; 0 disables self-service
-    max_keys: int = 10_000  # self-service creation stops at this many keys in the bucket
-    self_service_rate_per_minute: int = 600  # the per-key limit a self-service key gets
+    # a key (or its revocation) is forgotten after this long
+    key_retention_days: float = setting(
+        "X402FAC_KEY_RETENTION_DAYS", 3650.0, values="ledger.keyRetentionDays", positive=True
+    )
+    # hourly and daily usage counters
+    usage_retention_days: float = setting(
+        "X402FAC_USAGE_RETENTION_DAYS", 400.0, values="ledger.usageRetentionDays", positive=True
+    )
+    usage_max_bytes: int = setting("X402FAC_USAGE_MAX_BYTES", GIB, values="ledger.usageMaxBytes", minimum=1)
+    # self-service keys per client IP and hour; 0 disables self-service
+    key_create_per_hour: int = setting(
+        "X402FAC_KEY_CREATE_PER_HOUR", 5, values="ledger.keyCreatePerHour", minimum=0
+    )
+    # self-service creation stops at this many keys in the bucket
+    max_keys: int = setting("X402FAC_MAX_KEYS", 10_000, values="ledger.maxKeys", minimum=0)
+    # the per-key limit a self-service key gets
+    self_service_rate_per_minute: int = setting(
+        "X402FAC_SELF_SERVICE_KEY_RATE", 600, values="ledger.selfServiceKeyRate", minimum=0
+    )
+    # seconds between exports of the pending-settlement gauges
+    pending_metrics_interval: float = setting(
+        "X402FAC_PENDING_METRICS_INTERVAL", 15.0, values="ledger.pendingMetricsInterval", positive=True
+    )
 
     @property
     def record_max_age(self) -> float:
@@ -50,20 +72,4 @@ class LedgerConfig:
 
     @classmethod
     def from_env(cls) -> "LedgerConfig":
-        return cls(
-            payer_settle_limit=_number("X402FAC_PAYER_SETTLE_LIMIT", cls.payer_settle_limit),
-            payer_window_seconds=_number("X402FAC_PAYER_WINDOW_SECONDS", cls.payer_window_seconds),
-            replicas=_number("X402FAC_JETSTREAM_REPLICAS", cls.replicas),
-            record_retention_days=_number("X402FAC_RECORD_RETENTION_DAYS", cls.record_retention_days, float),
-            audit_retention_days=_number("X402FAC_AUDIT_RETENTION_DAYS", cls.audit_retention_days, float),
-            bucket_max_bytes=_number("X402FAC_BUCKET_MAX_BYTES", cls.bucket_max_bytes),
-            audit_max_bytes=_number("X402FAC_AUDIT_MAX_BYTES", cls.audit_max_bytes),
-            key_retention_days=_number("X402FAC_KEY_RETENTION_DAYS", cls.key_retention_days, float),
-            usage_retention_days=_number("X402FAC_USAGE_RETENTION_DAYS", cls.usage_retention_days, float),
-            usage_max_bytes=_number("X402FAC_USAGE_MAX_BYTES", cls.usage_max_bytes),
-            key_create_per_hour=_number("X402FAC_KEY_CREATE_PER_HOUR", cls.key_create_per_hour),
-            max_keys=_number("X402FAC_MAX_KEYS", cls.max_keys),
-            self_service_rate_per_minute=_number(
-                "X402FAC_SELF_SERVICE_KEY_RATE", cls.self_service_rate_per_minute
-            ),
-        )
+        return load(cls)

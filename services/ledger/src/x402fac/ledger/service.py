@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -136,9 +135,9 @@ async def run(nats_url: str | None = None, stop: asyncio.Event | None = None) ->
     """Run until `stop` is set (the CLI sets it on SIGINT/SIGTERM)."""
     nc = await connect(nats_url, name="x402fac-ledger")
     NATS_CONNECTED.labels("ledger").set_function(lambda: float(nc.is_connected))
-    runner = await start_ledger(nc, LedgerConfig.from_env())
-    interval = float(os.environ.get("X402FAC_PENDING_METRICS_INTERVAL", "15"))
-    exporter = asyncio.create_task(_export_pending(nc, interval))
+    config = LedgerConfig.from_env()
+    runner = await start_ledger(nc, config)
+    exporter = asyncio.create_task(_export_pending(nc, config.pending_metrics_interval))
     log.info("ledger ready")
     try:
         await (stop or asyncio.Event()).wait()

@@ -1,0 +1,258 @@
+"""One typed settings layer: every X402FAC_* variable a service reads is declared once, parsed and
+validated at start-up, and a bad value is a `SettingsError` whose message names the variable.
+
+A settings class is a frozen dataclass whose fields are declared with `setting(...)`: the variable,
+its default, its bounds and the Helm value that sets it (k8s/x402fac, one value per variable; a
+`{family}` in the path is the worker's family). `load(cls, env)` builds the class from the
+environment, `variables(cls)` lists what it reads. Worker families also read per-network variables
+(`X402FAC_<FAMILY>_<NET>_<SETTING>`), declared with `network_variable(...)`: their Helm value is a key of
+an entry of `workers.<family>.networks`. The gateway, the ledger, the workers and the CLI all load their
+settings here (`x402fac.cli.settings` gathers the whole catalogue).
+
+This module lives in `x402fac.telemetry` because that is the one package below every service (the
+logging and tracing set-up read these settings too); it imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+T = TypeVar("T")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the variable (or the file) to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One environment variable: its name, its Helm value, and how it is checked."""
+
+    name: str  # `{net}` stands for a network's name in a per-network variable
+    default: Any
+    values: str | None  # the Helm value that sets it; None: local runs only (`x402fac run`)
+    doc: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    positive: bool = False  # a number that must be above zero
+    choices: tuple[str, ...] = ()
+    secret: bool = False  # the chart takes it from an existing Secret
+
+    def named(self, net: str) -> Variable:
+        return dataclasses.replace(self, name=self.name.format(net=net))
+
+
+def setting(
+    name: str,
+    default: Any,
+    *,
+    values: str | None,
+    doc: str = "",
+    minimum: float | None = None,
+    maximum: float | None = None,
+    positive: bool = False,
+    choices: tuple[str, ...] = (),
+    secret: bool = False,
+) -> Any:
+    """A dataclass field read from the variable `name`."""
+    variable = Variable(name, default, values, doc, minimum, maximum, positive, choices, secret)
+    return dataclasses.field(default=default, metadata={"variable": variable})
+
+
+def network_variable(family: str, suffix: str, default: Any = None, doc: str = "", **checks: Any) -> Variable:
+    """`X402FAC_<FAMILY>_{net}_<SUFFIX>`, set by the key `<suffixInCamelCase>` of a network entry."""
+    words = suffix.lower().split("_")
+    key = words[0] + "".join(word.capitalize() for word in words[1:])
+    return Variable(
+        f"X402FAC_{family.upper()}_{{net}}_{suffix}",
+        default,
+        f"workers.{family}.networks[].{key}",
+        doc,
+        **checks,
+    )
+
+
+def environ(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    """`env` itself, or the process environment when it is None (tests pass their own mapping)."""
+    return os.environ if env is None else env
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    """A comma-separated value as its non-empty, stripped items."""
+    return tuple(item.strip() for item in (value or "").split(",") if item.strip())
+
+
+def get_raw(env: Mapping[str, str], name: str) -> str | None:
+    """The stripped value of `name`, or None when it is unset or blank (blank means: the default)."""
+    value = env.get(name)
+    return None if value is None or value.strip() == "" else value.strip()
+
+
+def get_str(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...] = ()) -> str:
+    raw = get_raw(env, name)
+    if raw is None:
+        return default
+    if not choices:
+        return raw
+    for choice in choices:  # any case: `info` is INFO
+        if raw.lower() == choice.lower():
+            return choice
+    raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+
+
+def get_list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -> tuple[str, ...]:
+    return split_list(env.get(name)) or default
+
+
+def get_int(
+    env: Mapping[str, str], name: str, default: int, minimum: int | None = None, maximum: int | None = None
+) -> int:
+    raw = get_raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum}, got {value}")
+    return value
+
+
+def get_float(
+    env: Mapping[str, str], name: str, default: float, positive: bool = True, minimum: float | None = None
+) -> float:
+    """A number of seconds (or any float); `positive` refuses zero and negatives."""
+    raw = get_raw(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value) or (positive and value <= 0):
+        raise SettingsError(f"{name} must be a {'positive ' if positive else ''}number, got {raw!r}")
+    if minimum is not None and value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
+    return value
+
+
+def get_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = get_raw(env, name)
+    if raw is None:
+        return default
+    if raw.lower() in _TRUE:
+        return True
+    if raw.lower() in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be one of 1/0, true/false, yes/no, on/off, got {raw!r}")
+
+
+def read(env: Mapping[str, str], variable: Variable, kind: Any) -> Any:
+    """The value of `variable` as `kind` (int, float, bool, str or tuple[str, ...])."""
+    name, default = variable.name, variable.default
+    if kind is bool:
+        return get_bool(env, name, default)
+    if kind is int:
+        low, high = variable.minimum, variable.maximum
+        low = 1 if variable.positive and low is None else low
+        return get_int(
+            env, name, default, None if low is None else int(low), None if high is None else int(high)
+        )
+    if kind is float:
+        return get_float(env, name, default, variable.positive, variable.minimum)
+    if kind is str:
+        return get_str(env, name, default, variable.choices)
+    if typing.get_origin(kind) is tuple:
+        return get_list(env, name, default)
+    raise TypeError(f"{name}: no parser for {kind!r}")
+
+
+def load(cls: type[T], env: Mapping[str, str] | None = None, **overrides: Any) -> T:
+    """`cls` with every `setting(...)` field read from `env` (the process environment by default)."""
+    env = environ(env)
+    hints = typing.get_type_hints(cls)
+    values = {
+        field.name: read(env, field.metadata["variable"], hints[field.name])
+        for field in dataclasses.fields(cls)  # type: ignore[arg-type]
+        if "variable" in field.metadata and field.name not in overrides
+    }
+    return cls(**values, **overrides)
+
+
+def variables(cls: type) -> list[Variable]:
+    """The variables `load(cls)` reads, in declaration order."""
+    return [field.metadata["variable"] for field in dataclasses.fields(cls) if "variable" in field.metadata]
+
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+DEFAULT_DATA_DIR = ".x402fac"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """What every service reads: where NATS is, logging, the metrics port, the data directory."""
+
+    nats_url: str = setting(
+        "X402FAC_NATS_URL",
+        DEFAULT_NATS_URL,
+        values="externalNats.urls",
+        doc="NATS server URLs (comma list); the chart points it at its NATS or `externalNats.urls`",
+    )
+    data_dir: str = setting(
+        "X402FAC_DATA_DIR",
+        DEFAULT_DATA_DIR,
+        values="dataDir",
+        doc="local state: devnet-<family>.json files a worker serves when no network is configured",
+    )
+    log_level: str = setting(
+        "X402FAC_LOG_LEVEL",
+        "INFO",
+        values="log.level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+    )
+    log_format: str = setting("X402FAC_LOG_FORMAT", "json", values="log.format", choices=("json", "text"))
+    metrics_port: int = setting(
+        "X402FAC_METRICS_PORT",
+        0,
+        values="metrics.port",
+        minimum=0,
+        maximum=65535,
+        doc="serve /metrics on this port (ledger, workers; the gateway also serves it on its own port); 0: off",
+    )
+    trace_console: bool = setting(
+        "X402FAC_TRACE_CONSOLE",
+        False,
+        values="tracing.console",
+        doc="print spans on stdout (OTEL_* set the rest)",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    """What every worker's pipeline reads (x402fac.worker.service)."""
+
+    settle_ack_wait: float = setting(
+        "X402FAC_SETTLE_ACK_WAIT",
+        5.0,
+        values="workers.{family}.settleAckWait",
+        positive=True,
+        doc="seconds a settle work item may go unacknowledged before another replica takes it",
+    )
+    reconcile_interval: float = setting(
+        "X402FAC_RECONCILE_INTERVAL",
+        5.0,
+        values="workers.{family}.reconcileInterval",
+        positive=True,
+        doc="seconds between passes of the reconciler over pending settlements",
+    )
