@@ -10,10 +10,11 @@ only once (`delivered_at`); every other copy of the payment is told `duplicate_s
 """
 
 from enum import StrEnum
+from typing import Any
 
 import msgspec
 
-from .types import SettleResponse
+from .types import PaymentRequirements, SettleResponse
 
 
 class RecordState(StrEnum):
@@ -273,3 +274,105 @@ class WhitelistReply(msgspec.Struct, omit_defaults=True):
 
 class WhitelistListReply(msgspec.Struct):
     entries: list[WhitelistEntry]
+
+
+# ---- discovery catalog (resources that were paid for, plus operator registrations) -----------------
+
+SUBJECT_DISCOVERY_ADD = "x402.ledger.discovery.add"
+SUBJECT_DISCOVERY_LIST = "x402.ledger.discovery.list"
+SUBJECT_DISCOVERY_REMOVE = "x402.ledger.discovery.remove"
+DISCOVERY_BUCKET = "x402fac_discovery"
+
+
+class CatalogEntry(msgspec.Struct, omit_defaults=True):
+    """One listed resource: a URL (no query or fragment) and the receiver it was paid to."""
+
+    resource: str
+    pay_to: str
+    accepts: list[PaymentRequirements]
+    type: str = "http"  # "http" | "mcp"
+    x402_version: int = 2
+    description: str = ""
+    mime_type: str = ""
+    method: str = ""  # HTTP method, or "" for an MCP tool
+    bazaar: dict[str, Any] | None = None  # the validated bazaar extension ({info, schema})
+    origin: str = "settle"  # "settle" (a settled payment listed it) | "operator"
+    settlements: int = 0  # settled payments that listed it
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    seq: int = 0  # order of first listing (the bucket revision that created it): pages stay stable
+
+
+class DiscoveryAddRequest(msgspec.Struct):
+    entry: CatalogEntry
+
+
+class DiscoveryAddReply(msgspec.Struct, omit_defaults=True):
+    ok: bool
+    error: str = ""  # "catalog_full" | "pay_to_full" | "invalid"
+    entry: CatalogEntry | None = None
+
+
+class DiscoveryListRequest(msgspec.Struct, omit_defaults=True):
+    type: str = ""
+    pay_to: str = ""
+    network: str = ""
+    scheme: str = ""
+    query: str = ""  # words that must all occur in the URL, description, method or bazaar info
+    limit: int = 100
+    offset: int = 0
+
+
+class DiscoveryListReply(msgspec.Struct):
+    entries: list[CatalogEntry]
+    total: int
+
+
+class DiscoveryRemoveRequest(msgspec.Struct):
+    resource: str
+    pay_to: str = ""  # "" : every receiver of that resource
+
+
+# ---- payment-identifier (x402 extension): an idempotency key bound to one payload ----------------
+
+SUBJECT_PAYMENT_ID_CLAIM = "x402.ledger.payment_id.claim"
+SUBJECT_PAYMENT_ID_FINISH = "x402.ledger.payment_id.finish"
+PAYMENT_ID_BUCKET = "x402fac_payment_ids"
+
+
+class PaymentIdRecord(msgspec.Struct, omit_defaults=True):
+    id: str
+    digest: str  # SHA-256 of the canonical payment (payload and requirements)
+    owner: str  # the settle request working on it ("" : nobody)
+    owner_until: float  # its deadline
+    created_at: float
+    response: SettleResponse | None = None  # the stored success, replayed to the same id + payload
+
+
+class PaymentIdStatus(StrEnum):
+    NEW = "new"  # this request owns the id: settle, then finish
+    REPLAY = "replay"  # same id, same payment, success stored: `response` is the answer
+    CONFLICT = "conflict"  # same id, another payment
+    BUSY = "busy"  # same id and payment, another request is settling it now
+
+
+class PaymentIdClaim(msgspec.Struct):
+    id: str
+    digest: str
+    requester: str
+    deadline: float
+
+
+class PaymentIdReply(msgspec.Struct, omit_defaults=True):
+    status: PaymentIdStatus
+    response: SettleResponse | None = None
+    owner_until: float = 0.0
+
+
+class PaymentIdFinish(msgspec.Struct, omit_defaults=True):
+    """Store a success for replay, or (no success) drop the claim so nothing is left behind."""
+
+    id: str
+    digest: str
+    requester: str
+    response: SettleResponse | None = None

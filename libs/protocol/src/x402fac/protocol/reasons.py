@@ -33,6 +33,9 @@ class Reason(StrEnum):
     AMOUNT_BELOW_MINIMUM = "amount_below_minimum"
     FEE_TOO_HIGH = "fee_too_high"
     ADDRESS_NOT_REGISTERED = "address_not_registered"
+    INVALID_PAYMENT_IDENTIFIER = "invalid_payment_identifier"
+    PAYMENT_IDENTIFIER_CONFLICT = "payment_identifier_conflict"
+    INVALID_DISCOVERY_INFO = "invalid_discovery_info"
 
     # Nano
     INVALID_BLOCK = "invalid_block"
@@ -92,6 +95,9 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.AMOUNT_BELOW_MINIMUM: "`amount` is below the minimum this network and asset accept (never 0).",
     Reason.FEE_TOO_HIGH: "The fee we would pay for the settlement is above the network's configured maximum.",
     Reason.ADDRESS_NOT_REGISTERED: "`payTo` is not on this facilitator's whitelist (`X402FAC_REQUIRE_REGISTERED_PAYTO` is on).",
+    Reason.INVALID_PAYMENT_IDENTIFIER: '`extensions["payment-identifier"].info.id` is not 16-128 characters of `[A-Za-z0-9_-]`.',
+    Reason.PAYMENT_IDENTIFIER_CONFLICT: "This payment identifier was already used with a different payment; nothing was settled.",
+    Reason.INVALID_DISCOVERY_INFO: "The `bazaar` extension info is malformed: the resource is not listed (the payment itself is unaffected; reported in the settle answer's `extensions.bazaar`).",
     Reason.INVALID_BLOCK: "Nano: the block is not a well-formed state send block.",
     Reason.INVALID_WORK: "Nano: proof of work is below the network threshold for the block's root.",
     Reason.FRONTIER_MOVED: "Nano: `previous` is not the account's current frontier.",

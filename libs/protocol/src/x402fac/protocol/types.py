@@ -102,6 +102,8 @@ class SettleResponse(Wire):
     error_message: str | None = None
     payer: str | None = None
     amount: str | None = None
+    # Extension outcomes, e.g. {"bazaar": {"status": "listed"}} or {"payment-identifier": {...}}.
+    extensions: dict[str, Any] | None = None
 
 
 class SupportedKind(Wire):
@@ -162,13 +164,19 @@ class PaymentRequiredV1(Wire):
 # ---- discovery --------------------------------------------------------------------------------
 
 
-class DiscoveryItem(Wire):
+class DiscoveryItem(Wire, omit_defaults=False):
+    """One catalog entry as `/discovery/resources` lists it (OpenX402 shape, plus the Bazaar's
+    optional `description`, `mimeType` and `extensions`)."""
+
     resource: str
     accepts: list[PaymentRequirements]
     type: str = "http"
     x402_version: int = 2
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
     last_updated: str = ""
+    description: str | None = None
+    mime_type: str | None = None
+    extensions: dict[str, Any] | None = None
 
 
 class Pagination(Wire, omit_defaults=False):

@@ -23,7 +23,7 @@ from x402fac.telemetry import (
     tracer,
 )
 
-from . import dashboard
+from . import dashboard, discovery
 from .auth import Access
 from .config import GatewayConfig
 from .core import Answer, Facilitator
@@ -198,6 +198,9 @@ async def index(state: State) -> Response:
             "metrics": "/metrics",
             "openapi": "/schema",
             "whitelist": "/whitelist/:address",
+            "discovery": "/discovery/resources",
+            "search": "/discovery/search",
+            "list": "/list",
             "dashboard": "/dashboard",
             "status": "/dashboard/api/status",
         },
@@ -210,6 +213,8 @@ async def index(state: State) -> Response:
             "CAIP-2 network identifiers",
             "v2 HTTP headers",
             "v1 backward compatibility",
+            "Discovery extension (bazaar)",
+            "Payment identifier extension",
             "At-most-once settlement",
         ],
     }
@@ -268,7 +273,12 @@ def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | 
             *HANDLERS,
             *dashboard.FACILITATOR_HANDLERS,
             *dashboard.HANDLERS,
-            Router(path="/facilitator", route_handlers=[*HANDLERS, *dashboard.FACILITATOR_HANDLERS]),
+            *discovery.FACILITATOR_HANDLERS,
+            *discovery.HANDLERS,
+            Router(
+                path="/facilitator",
+                route_handlers=[*HANDLERS, *dashboard.FACILITATOR_HANDLERS, *discovery.FACILITATOR_HANDLERS],
+            ),
         ],
         on_startup=[startup],
         on_shutdown=[shutdown],

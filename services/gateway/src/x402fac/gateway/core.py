@@ -40,9 +40,13 @@ from x402fac.protocol import (
     family_of,
     settle_response_for_version,
 )
+from x402fac.protocol.ledger import PaymentIdStatus
 
+from . import payment_ids
 from .config import GatewayConfig
+from .discovery import bazaar_extension, invalid_info, list_settled
 from .errors import GatewayError
+from .payment_ids import InvalidIdentifier, payment_digest, payment_identifier
 
 log = logging.getLogger(__name__)
 _encode = msgspec.json.encode
@@ -50,6 +54,8 @@ _settle_decoder = msgspec.json.Decoder(SettleResponse)
 _supported_decoder = msgspec.json.Decoder(SupportedResponse)
 # The worker must answer this long before the gateway gives up (transport and clock skew).
 DEADLINE_MARGIN_SECONDS = 1.0
+# What the gateway itself adds to every worker's extensions (discovery catalog, idempotency keys).
+GATEWAY_EXTENSIONS = ("bazaar", "payment-identifier")
 
 
 @dataclass
@@ -92,6 +98,7 @@ class SupportedCache:
             for name, signers in part.signers.items():
                 merged.signers.setdefault(name, []).extend(signers)
             merged.extensions.extend(e for e in part.extensions if e not in merged.extensions)
+        merged.extensions.extend(e for e in GATEWAY_EXTENSIONS if e not in merged.extensions)
         self.value, self.live_families, self._fetched_at = merged, live, time.monotonic()
 
     async def _ask(self, family: str) -> SupportedResponse | None:
@@ -214,10 +221,77 @@ class Facilitator:
         if self.payto_check is not None and not await self.payto_check(pay_to, network):
             message = f"payTo {pay_to!r} is not registered with this facilitator for {network}"
             return self._refused(kind, network, Reason.ADDRESS_NOT_REGISTERED, message)
+        try:
+            identifier = payment_identifier(request)
+        except InvalidIdentifier as exc:
+            return self._refused(kind, network, Reason.INVALID_PAYMENT_IDENTIFIER, str(exc))
         key_header = {subjects.API_KEY_HEADER: api_key_id} if api_key_id else {}
+        if kind == "settle" and identifier is not None:
+            return await self._settle_once(identifier, family, body, request, hung_up, key_header)
         if kind == "settle":
-            return await self._settle(family, body, request, hung_up, key_header)
+            return await self._listing(
+                request, await self._settle(family, body, request, hung_up, key_header)
+            )
         return await self._forward(kind, family, body, request, key_header or None)
+
+    async def _listing(self, request: VerifyRequest, answer: Answer) -> Answer:
+        """A settle that carried the bazaar extension: list the resource if it was paid (or say why
+        its info cannot be listed) in the answer's `extensions.bazaar`."""
+        if answer.status != 200 or request.x402_version != 2 or bazaar_extension(request) is None:
+            return answer
+        response = _settle_decoder.decode(answer.body)
+        outcome = await list_settled(self.nc, request) if response.success else invalid_info(request)
+        if outcome is None:
+            return answer
+        response.extensions = {**(response.extensions or {}), "bazaar": outcome}
+        return Answer(_encode(response), answer.status, answer.headers)
+
+    async def _settle_once(
+        self,
+        identifier: str,
+        family: str,
+        body: bytes,
+        request: VerifyRequest,
+        hung_up: Callable[[], Awaitable[object]] | None,
+        headers: dict[str, str],
+    ) -> Answer:
+        """A settle with a payment identifier (payment_ids): the stored success for the same id and
+        payment, a conflict for another payment, else settle it and keep a success for replays."""
+        network = request.payment_requirements.network
+        digest = payment_digest(request)
+        request_id = uuid.uuid4().hex
+        deadline = self._settle_deadline()
+        delay = 0.02
+        while True:
+            try:
+                held = await payment_ids.claim(self.nc, identifier, digest, request_id, deadline)
+            except BusError:
+                raise GatewayError(503, "ledger_unavailable", "the ledger did not answer; retry", 2) from None
+            if held.status is PaymentIdStatus.REPLAY and held.response is not None:
+                return Answer(_encode(held.response))
+            if held.status is PaymentIdStatus.CONFLICT:
+                message = f"payment identifier {identifier!r} was already used with a different payment"
+                return self._refused("settle", network, Reason.PAYMENT_IDENTIFIER_CONFLICT, message)
+            if held.status is PaymentIdStatus.NEW:
+                break
+            if time.time() >= deadline:
+                message = "another request is settling this payment identifier; retry for its outcome"
+                raise GatewayError(503, "worker_timeout", message, 2)
+            delay = await payment_ids.wait_a_little(delay, deadline)
+        answer: Answer | None = None
+        try:
+            answer = await self._settle(family, body, request, hung_up, headers, request_id)
+            answer = await self._listing(request, answer)
+        finally:
+            response = (
+                _settle_decoder.decode(answer.body) if answer is not None and answer.status == 200 else None
+            )
+            await payment_ids.finish(self.nc, identifier, digest, request_id, response)
+        return answer
+
+    def _settle_deadline(self) -> float:
+        timeout = self.config.settle_timeout
+        return time.time() + max(timeout - DEADLINE_MARGIN_SECONDS, timeout / 2)
 
     async def _settle(
         self,
@@ -226,14 +300,14 @@ class Facilitator:
         request: VerifyRequest,
         hung_up: Callable[[], Awaitable[object]] | None,
         extra_headers: dict[str, str] | None = None,
+        request_id: str = "",
     ) -> Answer:
         """Forward with this request's id and deadline; if the caller stops waiting (timeout, hang-up),
         tell the worker, so the payment's one success is kept for a retry instead of lost."""
         if family not in (await self._live_families()):
             raise GatewayError(503, "worker_unavailable", f"no {family} worker is running", retry_after=5)
-        request_id = uuid.uuid4().hex
-        timeout = self.config.settle_timeout
-        deadline = time.time() + max(timeout - DEADLINE_MARGIN_SECONDS, timeout / 2)
+        request_id = request_id or uuid.uuid4().hex
+        deadline = self._settle_deadline()
         headers = {subjects.REQUEST_ID_HEADER: request_id, subjects.DEADLINE_HEADER: f"{deadline:.3f}"}
         headers.update(extra_headers or {})
         forward = asyncio.ensure_future(self._forward("settle", family, body, request, headers, request_id))

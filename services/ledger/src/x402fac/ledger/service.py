@@ -11,8 +11,17 @@ from nats.aio.client import Client
 from x402fac.bus import BusError, ServiceRunner, connect, request, subjects
 from x402fac.protocol import FAMILIES
 from x402fac.protocol.ledger import (
+    DISCOVERY_BUCKET,
+    SUBJECT_DISCOVERY_ADD,
+    SUBJECT_DISCOVERY_LIST,
+    SUBJECT_DISCOVERY_REMOVE,
+    SUBJECT_PAYMENT_ID_CLAIM,
+    SUBJECT_PAYMENT_ID_FINISH,
     ClaimRequest,
     DetachRequest,
+    DiscoveryAddRequest,
+    DiscoveryListRequest,
+    DiscoveryRemoveRequest,
     FinalizeRequest,
     HandBackRequest,
     KeyCheckRequest,
@@ -20,6 +29,8 @@ from x402fac.protocol.ledger import (
     KeyIdRequest,
     KeyListRequest,
     LookupRequest,
+    PaymentIdClaim,
+    PaymentIdFinish,
     PendingReply,
     PendingRequest,
     RecentRequest,
@@ -32,7 +43,9 @@ from x402fac.protocol.ledger import (
 from x402fac.telemetry import NATS_CONNECTED, PENDING_OLDEST_SECONDS, PENDING_SETTLEMENTS
 
 from .config import LedgerConfig
+from .discovery import Catalog
 from .keys import KeyStore
+from .payment_ids import PaymentIds
 from .store import LedgerStore
 from .usage import Usage
 from .whitelist import Whitelist
@@ -62,6 +75,8 @@ async def start_ledger(nc: Client, config: LedgerConfig) -> ServiceRunner:
     await store.open()
     runner = LedgerRunner(nc, "x402fac-ledger", VERSION, subjects.LEDGER_QUEUE)
     await runner.usage.start()
+    runner.catalog = Catalog(store.js, store.discovery, DISCOVERY_BUCKET)
+    await runner.catalog.start()
     await runner.start(
         {
             "claim": (subjects.LEDGER_CLAIM, _endpoint(ClaimRequest, store.claim)),
@@ -73,6 +88,7 @@ async def start_ledger(nc: Client, config: LedgerConfig) -> ServiceRunner:
             "detach": (subjects.LEDGER_DETACH, _endpoint(DetachRequest, store.detach)),
             "hand_back": (subjects.LEDGER_HAND_BACK, _endpoint(HandBackRequest, store.hand_back)),
             **_product_endpoints(store, runner.usage, config),
+            **_catalog_endpoints(runner.catalog, PaymentIds(store.payment_ids)),
         }
     )
     return runner
@@ -84,9 +100,12 @@ class LedgerRunner(ServiceRunner):
     def __init__(self, nc: Client, *args) -> None:
         super().__init__(nc, *args)
         self.usage = Usage(nc)
+        self.catalog: Catalog | None = None
 
     async def stop(self, grace: float = 10.0) -> None:
         await self.usage.stop()
+        if self.catalog is not None:
+            await self.catalog.stop()
         await super().stop(grace)
 
 
@@ -106,6 +125,17 @@ def _product_endpoints(store: LedgerStore, usage: Usage, config: LedgerConfig) -
         "whitelist_remove": (subjects.LEDGER_WHITELIST_REMOVE, _endpoint(WhitelistRequest, whitelist.remove)),
         "whitelist_get": (subjects.LEDGER_WHITELIST_GET, _endpoint(WhitelistRequest, whitelist.get)),
         "whitelist_list": (subjects.LEDGER_WHITELIST_LIST, _endpoint(WhitelistRequest, whitelist.list)),
+    }
+
+
+def _catalog_endpoints(catalog: Catalog, payment_ids: PaymentIds) -> dict:
+    """The discovery catalog and payment identifiers (issue 14)."""
+    return {
+        "discovery_add": (SUBJECT_DISCOVERY_ADD, _endpoint(DiscoveryAddRequest, catalog.add)),
+        "discovery_list": (SUBJECT_DISCOVERY_LIST, _endpoint(DiscoveryListRequest, catalog.list)),
+        "discovery_remove": (SUBJECT_DISCOVERY_REMOVE, _endpoint(DiscoveryRemoveRequest, catalog.remove)),
+        "payment_id_claim": (SUBJECT_PAYMENT_ID_CLAIM, _endpoint(PaymentIdClaim, payment_ids.claim)),
+        "payment_id_finish": (SUBJECT_PAYMENT_ID_FINISH, _endpoint(PaymentIdFinish, payment_ids.finish)),
     }
 
 

@@ -17,7 +17,9 @@ from nats.js.kv import KeyValue
 
 from x402fac.bus import counters, encode_key, ensure_bucket, subjects
 from x402fac.protocol.ledger import (
+    DISCOVERY_BUCKET,
     FINAL_STATES,
+    PAYMENT_ID_BUCKET,
     ClaimReply,
     ClaimRequest,
     ClaimStatus,
@@ -34,6 +36,7 @@ from x402fac.protocol.ledger import (
 )
 
 from .config import DAY, LedgerConfig
+from .discovery import DISCOVERY_RETENTION_SECONDS
 
 log = logging.getLogger(__name__)
 PENDING_BUCKET = "x402fac_pending"
@@ -66,6 +69,8 @@ class LedgerStore:
         self.pending: KeyValue
         self.keys: KeyValue
         self.whitelist: KeyValue
+        self.discovery: KeyValue
+        self.payment_ids: KeyValue
         self._known: OrderedDict[tuple[str, int], SettlementRecord] = OrderedDict()
 
     async def open(self) -> None:
@@ -133,6 +138,16 @@ class LedgerStore:
             max_age=config.key_retention_days * DAY,
             max_bytes=256 * 1024 * 1024,
         )
+        # The discovery catalog (entries of at most 16 KiB, capped in number: ledger.discovery) and
+        # payment identifiers (one per successful settle that carried one), kept like the records.
+        self.discovery = await ensure_bucket(
+            self.js,
+            DISCOVERY_BUCKET,
+            replicas=config.replicas,
+            max_age=DISCOVERY_RETENTION_SECONDS,
+            max_bytes=256 * 1024 * 1024,
+        )
+        self.payment_ids = await ensure_bucket(self.js, PAYMENT_ID_BUCKET, **limits)
         # Counter streams: one subject per counter, its last message holds the total. Increments carry
         # a Nats-Msg-Id naming the audit entry, so a redelivered entry is never counted twice.
         counter_stream = {
