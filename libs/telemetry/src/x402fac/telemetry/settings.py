@@ -49,6 +49,12 @@ class Variable:
     def named(self, net: str) -> Variable:
         return dataclasses.replace(self, name=self.name.format(net=net))
 
+    def worker_wide(self) -> Variable:
+        """A per-network variable's worker-wide twin: X402FAC_<FAMILY>_<SETTING>, the default of every
+        network, set by `workers.<family>.<key>`."""
+        values = (self.values or "").replace(".networks[]", "")
+        return dataclasses.replace(self, name=self.name.replace("{net}_", ""), values=values)
+
 
 def setting(
     name: str,

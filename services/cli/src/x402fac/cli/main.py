@@ -4,6 +4,7 @@ x402fac run                      the whole local stack: nats-server, devnets, le
 x402fac gateway | ledger         one service (what a container runs)
 x402fac worker <family>          one network worker (nano, evm, solana)
 x402fac check <service>          health check of one service (what a container probe runs)
+x402fac settings                 every variable the services read, its default and its Helm value
 x402fac devnet <family> [...]    one devnet in the foreground
 x402fac devnet faucet <network> <address> <amount>
 x402fac demo <network>           pay for a resource on a devnet with the official x402 clients
@@ -22,10 +23,11 @@ from pathlib import Path
 
 from x402fac.protocol import FAMILIES, family_of
 from x402fac.telemetry import serve_metrics, setup_logging, setup_tracing
+from x402fac.telemetry.settings import ServiceSettings, SettingsError, load
 
 
 def data_dir() -> Path:
-    return Path(os.environ.get("X402FAC_DATA_DIR", ".x402fac")).resolve()
+    return Path(load(ServiceSettings).data_dir).resolve()
 
 
 async def _until_signalled(main) -> None:
@@ -38,11 +40,15 @@ async def _until_signalled(main) -> None:
 
 
 def _service_setup(name: str) -> None:
-    setup_logging(name)
+    """Settings are validated here, before anything starts: a bad value exits naming its variable."""
+    try:
+        settings = load(ServiceSettings)
+    except SettingsError as exc:
+        sys.exit(f"{name}: {exc}")
+    setup_logging(name, settings)
     setup_tracing(f"x402fac-{name}")
-    port = os.environ.get("X402FAC_METRICS_PORT")
-    if port:
-        serve_metrics(int(port))
+    if settings.metrics_port:
+        serve_metrics(settings.metrics_port)
 
 
 def cmd_gateway(_args) -> None:
@@ -50,21 +56,31 @@ def cmd_gateway(_args) -> None:
     from x402fac.gateway.server import serve
 
     _service_setup("gateway")
-    config = GatewayConfig.from_env()
+    config = _settings("gateway", GatewayConfig.from_env)
     asyncio.run(_until_signalled(lambda stop: serve(config, stop=stop)))
+
+
+def _settings(name: str, build):
+    """`build()`, or exit with the settings error (it names the variable) instead of a traceback."""
+    try:
+        return build()
+    except SettingsError as exc:
+        sys.exit(f"{name}: {exc}")
 
 
 def cmd_ledger(_args) -> None:
     from x402fac.ledger.service import run
 
     _service_setup("ledger")
-    asyncio.run(_until_signalled(lambda stop: run(stop=stop)))
+    _settings("ledger", lambda: asyncio.run(_until_signalled(lambda stop: run(stop=stop))))
 
 
 def cmd_worker(args) -> None:
     module = importlib.import_module(f"x402fac.worker_{args.family}.service")
     _service_setup(f"worker-{args.family}")
-    asyncio.run(_until_signalled(lambda stop: module.run(stop=stop)))
+    _settings(
+        f"worker-{args.family}", lambda: asyncio.run(_until_signalled(lambda stop: module.run(stop=stop)))
+    )
 
 
 def cmd_check(args) -> None:
@@ -75,12 +91,14 @@ def cmd_check(args) -> None:
     """
     import urllib.request
 
+    from x402fac.gateway.config import GatewayConfig
+
     service = args.service
     if service == "gateway":
-        port = os.environ.get("X402FAC_GATEWAY_PORT", "4020")
+        port = _settings(service, lambda: load(GatewayConfig).port)
         url, wanted = f"http://127.0.0.1:{port}/health", []
     else:
-        port = os.environ.get("X402FAC_METRICS_PORT")
+        port = _settings(service, lambda: load(ServiceSettings).metrics_port)
         if not port:
             sys.exit(f"{service}: X402FAC_METRICS_PORT is not set; nothing to check")
         url = f"http://127.0.0.1:{port}/metrics"
@@ -127,6 +145,12 @@ def cmd_demo(args) -> None:
     sys.exit(run(args.network, args.gateway, args.price))
 
 
+def cmd_settings(_args) -> None:
+    from .settings import describe
+
+    print(describe())
+
+
 def cmd_run(args) -> None:
     from .stack import run_stack
 
@@ -144,6 +168,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     run.set_defaults(func=cmd_run)
     commands.add_parser("gateway", help="run the HTTP gateway").set_defaults(func=cmd_gateway)
+    commands.add_parser("settings", help="every variable, its default and Helm value").set_defaults(
+        func=cmd_settings
+    )
     commands.add_parser("ledger", help="run the ledger").set_defaults(func=cmd_ledger)
     worker = commands.add_parser("worker", help="run one network worker")
     worker.add_argument("family", choices=FAMILIES)

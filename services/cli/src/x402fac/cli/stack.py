@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from x402fac.bus import EmbeddedNats
+from x402fac.telemetry.settings import load
+
+from .settings import RunSettings
 
 DEVNET_PORTS = {"nano": 7076, "evm": 8545, "solana": 8899}
 DEVNET_OPTIONS = {"evm": ["--mixed-mining"]}
@@ -35,7 +38,8 @@ class StackRunner:
         self.logs = data_dir / "logs"
         self.children: list[Child] = []
         self._drains: list[asyncio.Task] = []
-        self.nats = EmbeddedNats(data_dir / "nats", port=int(os.environ.get("X402FAC_NATS_PORT", "4222")))
+        self.settings = load(RunSettings)
+        self.nats = EmbeddedNats(data_dir / "nats", port=self.settings.nats_port)
         self.env = dict(os.environ, X402FAC_DATA_DIR=str(data_dir), X402FAC_NATS_URL=self.nats.url)
 
     async def _spawn(self, name: str, *argv: str) -> Child:

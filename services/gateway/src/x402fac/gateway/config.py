@@ -33,7 +33,9 @@ class GatewayConfig:
         "X402FAC_REQUIRE_REGISTERED_PAYTO", False, values="gateway.requireRegisteredPayto"
     )
     # the admin API's bearer token; "" disables the admin API
-    admin_token: str = setting("X402FAC_ADMIN_TOKEN", "", values="gateway.adminToken", secret=True)
+    admin_token: str = setting(
+        "X402FAC_ADMIN_TOKEN", "", values="gateway.adminToken.existingSecret", secret=True
+    )
     # how long a key (and a revocation) may be served from cache
     api_key_cache_seconds: float = setting(
         "X402FAC_API_KEY_CACHE_SECONDS", 5.0, values="gateway.apiKeyCacheSeconds", positive=True

@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from x402fac.telemetry.settings import Variable, network_variable
 from x402fac.worker.config import (
     ConfigError,
     environ,
@@ -189,3 +190,26 @@ def load_networks(env: Mapping[str, str] | None = None) -> list[NetworkConfig]:
             rpc_timeout=get_float(env, "X402FAC_EVM_RPC_TIMEOUT", 10.0),
         )
     ]
+
+
+# Every variable load_networks reads, for the settings catalogue (x402fac.cli.settings) and the chart.
+WORKER_VARIABLES = (
+    Variable("X402FAC_EVM_RPC_TIMEOUT", 10.0, "workers.evm.rpcTimeout", positive=True),
+    Variable("X402FAC_EVM_CONFIRM_POLL", 0.075, "workers.evm.confirmPoll", positive=True),
+    Variable("X402FAC_EVM_SIGNER_KEYS", (), "workers.evm.signers.existingSecret", secret=True),
+)
+NETWORK_VARIABLES = tuple(
+    network_variable(FAMILY, suffix)
+    for suffix in (
+        "RPC_URLS",
+        "SIGNER_KEYS",
+        "CONFIRMATIONS",
+        "GAS_LIMIT",
+        "ASSET",
+        "ASSET_NAME",
+        "ASSET_VERSION",
+        "ALLOWED_ASSETS",
+        "MIN_AMOUNT",
+        "MAX_SETTLE_COST_WEI",
+    )
+)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from x402fac.nano import MAINNET_SEND_THRESHOLD, WorkError, format_work, parse_threshold
+from x402fac.telemetry.settings import Variable, network_variable
 from x402fac.worker.config import (
     ConfigError,
     environ,
@@ -88,3 +89,15 @@ def network_from_info(info: Mapping[str, Any]) -> NanoNetwork:
         rpc_urls=(info["rpcUrl"],),
         work_threshold=parse_threshold(info["workThresholds"]["send"]),
     )
+
+
+# Every variable load_config reads, for the settings catalogue (x402fac.cli.settings) and the chart.
+WORKER_VARIABLES = (
+    Variable("X402FAC_NANO_RPC_TIMEOUT", 10.0, "workers.nano.rpcTimeout", positive=True),
+    Variable("X402FAC_NANO_CONFIRM_POLL", 0.05, "workers.nano.confirmPoll", positive=True),
+)
+NETWORK_VARIABLES = (
+    network_variable(FAMILY, "RPC_URLS"),
+    network_variable(FAMILY, "WORK_THRESHOLD", "fffffff800000000"),
+    network_variable(FAMILY, "MIN_AMOUNT", 1, minimum=1),
+)

@@ -44,6 +44,7 @@ from typing import Any
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
+from x402fac.telemetry.settings import Variable, network_variable
 from x402fac.worker.config import (
     ConfigError,
     environ,
@@ -216,3 +217,24 @@ def network_from_info(info: Mapping[str, Any], limits: Limits | None = None) -> 
         assets=frozenset({info["usdc"]["mint"]}),
         limits=limits or Limits(),
     )
+
+
+# Every variable load_config reads, for the settings catalogue (x402fac.cli.settings) and the chart.
+# The limits exist worker-wide (the default of every network) and per network.
+_LIMITS = (
+    "MIN_AMOUNT",
+    "MAX_COMPUTE_UNIT_PRICE",
+    "MAX_COMPUTE_UNIT_LIMIT",
+    "MAX_FEE_LAMPORTS",
+    "ALLOWED_MINT_EXTENSIONS",
+)
+WORKER_VARIABLES = (
+    Variable("X402FAC_SOLANA_RPC_TIMEOUT", 10.0, "workers.solana.rpcTimeout", positive=True),
+    Variable("X402FAC_SOLANA_CONFIRM_POLL", 0.2, "workers.solana.confirmPoll", positive=True),
+    Variable("X402FAC_SOLANA_FEE_PAYER_KEYS", (), "workers.solana.feePayers.existingSecret", secret=True),
+    *(network_variable(FAMILY, limit).worker_wide() for limit in _LIMITS),
+)
+NETWORK_VARIABLES = tuple(
+    network_variable(FAMILY, suffix)
+    for suffix in ("RPC_URLS", "GENESIS_HASH", "FEE_PAYER_KEYS", "ALLOWED_ASSETS", *_LIMITS)
+)
