@@ -31,7 +31,7 @@ from x402fac.protocol.ledger import (
 
 log = logging.getLogger(__name__)
 PAYMENT_IDENTIFIER = "payment-identifier"
-_ID = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+_ID = re.compile(r"[A-Za-z0-9_-]{16,128}")
 LEDGER_TIMEOUT = 5.0
 
 
@@ -50,7 +50,7 @@ def payment_identifier(request: VerifyRequest) -> str | None:
     if not isinstance(info, dict) or info.get("id") is None:
         return None
     value = info["id"]
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise InvalidIdentifier("payment-identifier info.id must be 16-128 characters of [A-Za-z0-9_-]")
     return value
 
