@@ -122,6 +122,8 @@ class OtlpReceiver:
                             "trace_id": span.trace_id.hex(),
                             "span_id": span.span_id.hex(),
                             "parent_id": span.parent_span_id.hex(),
+                            "kind": span.kind,  # opentelemetry.proto: 3 is SPAN_KIND_CLIENT
+                            "attributes": {a.key: a.value.string_value for a in span.attributes},
                         }
                     )
 

@@ -26,6 +26,7 @@ OBSERVABILITY = Path(__file__).resolve().parents[2] / "deploy" / "observability"
 # Panels that may be empty on a healthy devnet stack: no node fails and no payment is refused.
 MAY_BE_EMPTY = {"RPC errors by node", "Reason codes (not valid / settled)"}
 NETWORKS = {"nano": "nano:devnet", "evm": "eip155:84532", "solana": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"}
+SPAN_KIND_CLIENT = 3  # opentelemetry.proto.trace.v1.Span.SpanKind
 
 
 @pytest.fixture(scope="module")
@@ -210,3 +211,14 @@ def test_one_trace_spans_gateway_nats_worker_and_ledger(stack, payments, otlp):
         assert ledger["service"] == "x402fac-ledger"
         assert gateway["trace_id"] == worker["trace_id"] == ledger["trace_id"]
         assert gateway["parent_id"] == ""  # the trace starts at the gateway
+        # ... and the worker's calls to its node: CLIENT spans `rpc <method>` in the same trace, naming
+        # the node by scheme://host only (a provider's key in a path or query never reaches a span).
+        rpc = [
+            span
+            for span in traces()[gateway["trace_id"]]
+            if span["name"].startswith("rpc ") and span["service"] == f"x402fac-worker-{family}"
+        ]
+        assert rpc, f"no RPC span in the {family} settle trace"
+        for span in rpc:
+            assert span["kind"] == SPAN_KIND_CLIENT
+            assert re.fullmatch(r"https?://[^/?#@]+", span["attributes"]["server.address"]), span
