@@ -121,9 +121,8 @@ async def test_link_as_account_cannot_redirect(scheme, nano_vectors):
 
 async def test_bad_pay_to(scheme, nano_vectors):
     assert (
-        (await invalid(scheme, request_for(nano_vectors["genvec"], payTo="nano_nope"))).reason
-        == Reason.RECIPIENT_MISMATCH
-    )
+        await invalid(scheme, request_for(nano_vectors["genvec"], payTo="nano_nope"))
+    ).reason == Reason.RECIPIENT_MISMATCH
 
 
 async def test_low_work(scheme, nano_vectors):
@@ -136,9 +135,8 @@ async def test_low_work(scheme, nano_vectors):
 
 async def test_other_asset(scheme, nano_vectors):
     assert (
-        (await invalid(scheme, request_for(nano_vectors["genvec"], asset="USDC"))).reason
-        == Reason.UNSUPPORTED_ASSET
-    )
+        await invalid(scheme, request_for(nano_vectors["genvec"], asset="USDC"))
+    ).reason == Reason.UNSUPPORTED_ASSET
 
 
 def test_amount_messages():
@@ -153,3 +151,37 @@ def test_amount_messages():
         assert word in caught.value.message
     with pytest.raises(Invalid, match="sends nothing"):
         ExactNanoScheme._check_amount(90, block, 10, "p")
+
+
+async def test_signed_block_alias_is_answered_the_same(scheme, nano_vectors):
+    genvec = nano_vectors["genvec"]
+    by_block = request_for(genvec)
+    by_alias = msgspec.structs.replace(
+        by_block,
+        payment_payload=msgspec.structs.replace(
+            by_block.payment_payload, payload={"signedBlock": copy.deepcopy(genvec["block"])}
+        ),
+    )
+    both = msgspec.structs.replace(
+        by_block,
+        payment_payload=msgspec.structs.replace(
+            by_block.payment_payload,
+            payload={"block": copy.deepcopy(genvec["block"]), "signedBlock": copy.deepcopy(genvec["block"])},
+        ),
+    )
+    first, alias, same = [await scheme.identify(r) for r in (by_block, by_alias, both)]
+    assert (alias.payment_id, alias.payer, alias.amount) == (first.payment_id, first.payer, first.amount)
+    assert same.payment_id == first.payment_id
+    other = copy.deepcopy(genvec["block"])
+    other["balance"] = str(int(other["balance"]) + 1)
+    differing = msgspec.structs.replace(
+        by_block,
+        payment_payload=msgspec.structs.replace(
+            by_block.payment_payload, payload={"block": copy.deepcopy(genvec["block"]), "signedBlock": other}
+        ),
+    )
+    assert (await invalid(scheme, differing)).reason == Reason.INVALID_BLOCK
+    empty = msgspec.structs.replace(
+        by_block, payment_payload=msgspec.structs.replace(by_block.payment_payload, payload={"blocks": {}})
+    )
+    assert (await invalid(scheme, empty)).reason == Reason.INVALID_BLOCK

@@ -1,7 +1,7 @@
 """The `exact` scheme on Nano: the payload is one signed state send block paying `payTo` exactly `amount` raw.
 
     payload = {"block": {type, account, previous, representative, balance, link, link_as_account,
-                         signature, work}}
+                         signature, work}}      ("signedBlock" is accepted as the same key)
 
 identify (no chain access, so forged blocks never reach the ledger claim): the block parses, its signature is
 valid and canonical, the *signed* `link` is payTo's public key (`link_as_account` is not signed and is ignored),
@@ -37,6 +37,7 @@ from .chain import ConfirmationWatcher, NanoNode, NodeError
 from .config import NanoNetwork
 
 ASSET = "XNO"
+BLOCK_KEYS = ("block", "signedBlock")  # the payload key of the two upstream drafts
 
 # nano_node `process` refusals (nano/lib/errors.cpp) and what they mean for the payment.
 _FORK = "Fork"
@@ -105,10 +106,15 @@ class ExactNanoScheme(Scheme):
         if requirements.asset.upper() != ASSET:
             raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {requirements.asset!r} is not {ASSET}")
         payload = request.payment_payload.payload
-        if not isinstance(payload, dict) or "block" not in payload:
-            raise Invalid(Reason.INVALID_BLOCK, 'payload must be {"block": <state block>}')
+        # Two drafts of the Nano `exact` scheme name the block `block` and `signedBlock`: either is
+        # accepted and answered the same (both at once only if they are the same block).
+        named = [payload[key] for key in BLOCK_KEYS if key in payload] if isinstance(payload, dict) else []
+        if not named:
+            raise Invalid(Reason.INVALID_BLOCK, 'payload must be {"block": <state block>} (or "signedBlock")')
+        if any(other != named[0] for other in named[1:]):
+            raise Invalid(Reason.INVALID_BLOCK, "payload.block and payload.signedBlock are different blocks")
         try:
-            block = parse_block(payload["block"])
+            block = parse_block(named[0])
         except BlockError as error:
             raise Invalid(Reason.INVALID_BLOCK, str(error)) from None
         payer = encode_address(block.account)
