@@ -6,7 +6,9 @@ its own child process, started the way a container would run it; logs go to <dat
 
 import asyncio
 import contextlib
+import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -14,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from x402fac.bus import EmbeddedNats
+from x402fac.bus import EmbeddedNats, free_port
 from x402fac.telemetry.settings import load
 
 from .settings import RunSettings
@@ -22,6 +24,24 @@ from .settings import RunSettings
 DEVNET_PORTS = {"nano": 7076, "evm": 8545, "solana": 8899}
 DEVNET_OPTIONS = {"evm": ["--mixed-mining"]}
 READY_TIMEOUT = 180.0
+# The alert rules, when running from a checkout (an installed package has no deploy/ folder).
+ALERT_RULES = Path(__file__).resolve().parents[5] / "deploy" / "observability" / "alerts.yml"
+
+
+def prometheus_config(targets: dict[str, str], rules: Path | None) -> str:
+    """prometheus.yml scraping each service (job = service name) every 5 s, with the alert rules.
+
+    JSON is YAML, so no YAML writer is needed."""
+    config = {
+        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "scrape_configs": [
+            {"job_name": name, "static_configs": [{"targets": [target], "labels": {"service": name}}]}
+            for name, target in targets.items()
+        ],
+    }
+    if rules is not None:
+        config["rule_files"] = [str(rules)]
+    return json.dumps(config, indent=2) + "\n"
 
 
 @dataclass
@@ -41,12 +61,18 @@ class StackRunner:
         self.settings = load(RunSettings)
         self.nats = EmbeddedNats(data_dir / "nats", port=self.settings.nats_port)
         self.env = dict(os.environ, X402FAC_DATA_DIR=str(data_dir), X402FAC_NATS_URL=self.nats.url)
+        self.metrics_targets: dict[str, str] = {}  # service -> host:port of its /metrics
 
-    async def _spawn(self, name: str, *argv: str) -> Child:
+    async def _spawn(self, name: str, *argv: str, program: str = sys.executable) -> Child:
         log_path = self.logs / f"{name}.log"
         log_file = log_path.open("ab")
+        env = self.env
+        if self.settings.prometheus and name in ("ledger", *(f"worker-{f}" for f in self.families)):
+            port = free_port()
+            self.metrics_targets[name] = f"127.0.0.1:{port}"
+            env = dict(env, X402FAC_METRICS_PORT=str(port))
         process = await asyncio.create_subprocess_exec(
-            sys.executable, *argv, env=self.env, stdout=asyncio.subprocess.PIPE, stderr=log_file
+            program, *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=log_file
         )
         child = Child(name, process, log_path)
         self.children.append(child)
@@ -108,7 +134,34 @@ class StackRunner:
         url = f"http://{self.env.get('X402FAC_GATEWAY_HOST', '127.0.0.1')}:{self.env.get('X402FAC_GATEWAY_PORT', '4020')}"
         await self._wait_for_http(f"{url}/health")
         print(f"  gateway     {url}   (try: curl {url}/supported)", flush=True)
+        if self.settings.prometheus:
+            self.metrics_targets["gateway"] = url.removeprefix("http://")
+            await self._start_prometheus()
         print(f"  logs        {self.logs}", flush=True)
+
+    async def _start_prometheus(self) -> None:
+        """Prometheus scraping every service, with the alert rules (X402FAC_RUN_PROMETHEUS=1)."""
+        program = shutil.which("prometheus")
+        if program is None:
+            print("  prometheus  not installed (Debian: apt-get install prometheus); skipped", flush=True)
+            return
+        home = self.data_dir / "prometheus"
+        home.mkdir(exist_ok=True)
+        rules = ALERT_RULES if ALERT_RULES.is_file() else None
+        (home / "prometheus.yml").write_text(prometheus_config(self.metrics_targets, rules))
+        address = f"127.0.0.1:{self.settings.prometheus_port}"
+        child = await self._spawn(
+            "prometheus",
+            f"--config.file={home / 'prometheus.yml'}",
+            f"--storage.tsdb.path={home / 'data'}",
+            f"--web.listen-address={address}",
+            program=program,
+        )
+        self._drains.append(asyncio.create_task(self._drain(child)))
+        await self._wait_for_http(f"http://{address}/-/ready", child)
+        print(
+            f"  prometheus  http://{address}   (alert rules {'loaded' if rules else 'not found'})", flush=True
+        )
 
     async def _wait_for_log(self, child: Child, marker: str) -> None:
         self._drains.append(asyncio.create_task(self._drain(child)))
@@ -123,18 +176,18 @@ class StackRunner:
             await asyncio.sleep(0.1)
         raise TimeoutError(f"{child.name} not ready; see {child.log_path}")
 
-    async def _wait_for_http(self, url: str) -> None:
+    async def _wait_for_http(self, url: str, child: Child | None = None) -> None:
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
-            gateway = self.children[-1]
-            if gateway.process.returncode is not None:
-                raise RuntimeError(f"gateway exited; see {gateway.log_path}")
+            child = child or self.children[-1]
+            if child.process.returncode is not None:
+                raise RuntimeError(f"{child.name} exited; see {child.log_path}")
             try:
                 await asyncio.to_thread(urllib.request.urlopen, url, None, 1)
                 return
             except OSError:
                 await asyncio.sleep(0.1)
-        raise TimeoutError("gateway did not answer")
+        raise TimeoutError(f"{url} did not answer")
 
     async def watch(self, stop: asyncio.Event) -> None:
         """Wait for Ctrl-C, or for a child to die (then everything stops)."""
