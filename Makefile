@@ -38,7 +38,7 @@ test-cluster: install
 
 # Prometheus and promtool (alert rule tests, the Prometheus-backed dashboard test).
 tools:
-	$(call debian_tools,prometheus,prometheus promtool)
+	$(call debian_tools,prometheus chromium,prometheus promtool chromium)
 
 # podman (runc runtime) and mmdebstrap: the images and their test.
 tools-images:

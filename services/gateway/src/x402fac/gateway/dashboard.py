@@ -192,6 +192,11 @@ async def dashboard_page() -> Response:
     return Response(page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
 
+@get("/favicon.ico", include_in_schema=False, status_code=204)
+async def favicon() -> None:
+    """No icon: browsers ask for one on every page, and a 404 is a console error."""
+
+
 @get("/dashboard/api/status", summary="Public status: workers, RPC health, settle success and latency")
 async def status(state: State) -> Response:
     facilitator = state.facilitator
@@ -446,6 +451,7 @@ STATIC_ROUTER = create_static_files_router(
 FACILITATOR_HANDLERS = [whitelist]
 HANDLERS = [
     dashboard_page,
+    favicon,
     status,
     create_key,
     me,
