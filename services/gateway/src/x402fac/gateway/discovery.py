@@ -17,6 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 
 from x402fac.bus import BusError
 from x402fac.bus import request as ask
@@ -40,7 +41,8 @@ from x402fac.protocol.ledger import (
     DiscoveryRemoveRequest,
 )
 
-from .errors import GatewayError
+from .errors import ErrorBody, GatewayError
+from .openapi import ROUTE_ERRORS
 
 BAZAAR = "bazaar"
 JSON = "application/json"
@@ -275,6 +277,21 @@ async def _resources(request: Request, state: State) -> Response:
     return _json(DiscoveryResponse(items=[item(e) for e in reply.entries], pagination=page))
 
 
+def _documented(text: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorBody, description=text, generate_examples=False)
+
+
+_BAD_QUERY = {400: _documented("`invalid_request`: a filter or paging parameter out of range")}
+_LEDGER_AWAY = {503: _documented("`ledger_unavailable`: the catalog did not answer; see Retry-After")}
+_ADMIN = {401: _documented("`unauthorized`: no admin token, a wrong one, or the admin API is disabled")}
+LIST_RESPONSES = {
+    200: ResponseSpec(DiscoveryResponse, generate_examples=False),
+    **_BAD_QUERY,
+    **_LEDGER_AWAY,
+    **ROUTE_ERRORS,
+}
+
+
 DESCRIPTION = (
     "Resources that were paid for through this facilitator (a successful settle carrying the `bazaar` "
     "extension) or registered by its operator, oldest listing first (pages stay stable as resources are "
@@ -283,13 +300,21 @@ DESCRIPTION = (
 )
 
 
-@get("/discovery/resources", summary="The discovery catalog (paginated)", description=DESCRIPTION)
+@get(
+    "/discovery/resources",
+    summary="The discovery catalog (paginated)",
+    description=DESCRIPTION,
+    responses=LIST_RESPONSES,
+)
 async def resources(request: Request, state: State) -> Response:
     return await _resources(request, state)
 
 
 @get(
-    "/list", summary="The discovery catalog (OpenX402 alias of /discovery/resources)", description=DESCRIPTION
+    "/list",
+    summary="The discovery catalog (OpenX402 alias of /discovery/resources)",
+    description=DESCRIPTION,
+    responses=LIST_RESPONSES,
 )
 async def list_alias(request: Request, state: State) -> Response:
     return await _resources(request, state)
@@ -301,6 +326,7 @@ async def list_alias(request: Request, state: State) -> Response:
     description="`query`: words that must all occur in the resource URL, description, method or bazaar "
     "info (case-insensitive); the filters and paging of /discovery/resources. Answer: "
     "`{x402Version, resources, partialResults, pagination: {limit, offset, total}}`.",
+    responses={**_BAD_QUERY, **_LEDGER_AWAY, **ROUTE_ERRORS},
 )
 async def search(request: Request, state: State) -> Response:
     query = request.query_params.get("query", "").strip()
@@ -348,6 +374,7 @@ class _Registration(msgspec.Struct, rename="camel"):
     description="Body: `{resource, accepts: [PaymentRequirements], type?, description?, mimeType?, method?}`; "
     "one entry per payTo of `accepts`. Operator entries are not counted against the per-payTo cap.",
     status_code=201,
+    responses={**_BAD_QUERY, **_ADMIN, **_LEDGER_AWAY, **ROUTE_ERRORS},
 )
 async def admin_add(request: Request, state: State) -> Response:
     async def produce() -> Response:
@@ -396,6 +423,13 @@ async def admin_add(request: Request, state: State) -> Response:
     summary="Remove a resource from the discovery catalog (admin)",
     description="`resource` (the URL as listed) and optionally `payTo` (else every receiver of it).",
     status_code=200,
+    responses={
+        **_BAD_QUERY,
+        **_ADMIN,
+        **_LEDGER_AWAY,
+        404: _documented("`not_found`: not listed"),
+        **ROUTE_ERRORS,
+    },
 )
 async def admin_remove(request: Request, state: State) -> Response:
     async def produce() -> Response:
