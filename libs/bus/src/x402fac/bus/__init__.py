@@ -1,7 +1,7 @@
 """NATS plumbing: connection, subjects, typed request/reply, micro services, KV and counter helpers."""
 
 from . import subjects
-from .connection import connect, nats_url
+from .connection import connect, disconnect, nats_url
 from .counters import current_window, ensure_rate_stream, increment
 from .embedded import EmbeddedNats, free_port, nats_server_binary
 from .kv import decode_key, encode_key, ensure_bucket
@@ -24,6 +24,7 @@ __all__ = [
     "WorkConsumer",
     "answer_confirmed",
     "connect",
+    "disconnect",
     "current_window",
     "decode_key",
     "encode",

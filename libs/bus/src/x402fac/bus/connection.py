@@ -1,5 +1,6 @@
 """NATS connection with reconnects that never give up (services outlive NATS restarts)."""
 
+import asyncio
 import logging
 
 import nats
@@ -8,6 +9,7 @@ from nats.aio.client import Client
 from x402fac.telemetry.settings import ServiceSettings, load
 
 log = logging.getLogger(__name__)
+DRAIN_SECONDS = 10.0
 
 
 def nats_url() -> str:
@@ -35,3 +37,18 @@ async def connect(url: str | None = None, name: str = "x402fac") -> Client:
         reconnected_cb=on_reconnect,
         error_cb=on_error,
     )
+
+
+async def disconnect(nc: Client, timeout: float = DRAIN_SECONDS) -> None:
+    """Drain (let in-flight messages finish) when NATS is there; close at once when it is not, so a
+    service stopping together with its NATS server (Ctrl-C on `make run`) exits instead of waiting."""
+    if nc.is_closed:
+        return
+    if not nc.is_connected:
+        await nc.close()
+        return
+    try:
+        await asyncio.wait_for(nc.drain(), timeout)
+    except Exception as exc:  # timed out, or NATS went away meanwhile: the process is stopping anyway
+        log.warning("NATS drain did not finish (%s): closing", exc)
+        await nc.close()

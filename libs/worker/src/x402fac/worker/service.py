@@ -24,6 +24,7 @@ from x402fac.bus import (
     WorkConsumer,
     answer_confirmed,
     connect,
+    disconnect,
     subjects,
 )
 from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
@@ -244,6 +245,6 @@ async def run_worker(
     finally:
         WORKER_UP.labels(family).set(0)
         await service.stop()
-        await nc.drain()
+        await disconnect(nc)
         for scheme in schemes:
             await scheme.close()

@@ -12,7 +12,7 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from nats.aio.client import Client
 
-from x402fac.bus import connect
+from x402fac.bus import connect, disconnect
 from x402fac.protocol import REASON_DESCRIPTIONS, SettleResponse, SupportedResponse, VerifyResponse
 from x402fac.telemetry import (
     HTTP_LATENCY,
@@ -266,7 +266,7 @@ def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | 
     async def shutdown(app: Litestar) -> None:
         await app.state.facilitator.stop()
         if getattr(app.state, "owns_connection", False):
-            await app.state.facilitator.nc.drain()
+            await disconnect(app.state.facilitator.nc)
 
     app = Litestar(
         route_handlers=[

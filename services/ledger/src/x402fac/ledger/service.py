@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import msgspec
 from nats.aio.client import Client
 
-from x402fac.bus import BusError, ServiceRunner, connect, request, subjects
+from x402fac.bus import BusError, ServiceRunner, connect, disconnect, request, subjects
 from x402fac.protocol import FAMILIES
 from x402fac.protocol.ledger import (
     DISCOVERY_BUCKET,
@@ -174,4 +174,4 @@ async def run(nats_url: str | None = None, stop: asyncio.Event | None = None) ->
     finally:
         exporter.cancel()
         await runner.stop()
-        await nc.drain()
+        await disconnect(nc)
