@@ -1,5 +1,6 @@
-"""`x402fac keys ...` and `x402fac whitelist ...`: the operator's side, over NATS to the ledger
-(whoever can reach NATS is an operator; the HTTP admin API needs X402FAC_ADMIN_TOKEN instead)."""
+"""`x402fac keys ...`, `x402fac whitelist ...` and `x402fac discovery ...`: the operator's side, over
+NATS to the ledger (whoever can reach NATS is an operator; the HTTP admin API needs
+X402FAC_ADMIN_TOKEN instead)."""
 
 import asyncio
 import json
@@ -9,7 +10,17 @@ import time
 import msgspec
 
 from x402fac.bus import BusError, connect, request, subjects
+from x402fac.protocol import PaymentRequirements
 from x402fac.protocol.ledger import (
+    SUBJECT_DISCOVERY_ADD,
+    SUBJECT_DISCOVERY_LIST,
+    SUBJECT_DISCOVERY_REMOVE,
+    CatalogEntry,
+    DiscoveryAddReply,
+    DiscoveryAddRequest,
+    DiscoveryListReply,
+    DiscoveryListRequest,
+    DiscoveryRemoveRequest,
     KeyCreateReply,
     KeyCreateRequest,
     KeyIdRequest,
@@ -106,6 +117,133 @@ def cmd_whitelist(args) -> None:
     print(f"{args.action}: {args.address}" + (f" on {','.join(reply.entry.networks)}" if reply.entry else ""))
 
 
+def _requirements(args) -> list[PaymentRequirements]:
+    """`--accepts` (wire JSON: one PaymentRequirements or a list), else the one the flags describe."""
+    if args.accepts:
+        try:
+            given = json.loads(args.accepts)
+        except ValueError as exc:
+            sys.exit(f"--accepts is not JSON: {exc}")
+        given = given if isinstance(given, list) else [given]
+    elif args.network and args.pay_to and args.amount:
+        given = [
+            {
+                "scheme": args.scheme,
+                "network": args.network,
+                "amount": args.amount,
+                "payTo": args.pay_to,
+                "asset": args.asset,
+                "maxTimeoutSeconds": args.max_timeout,
+            }
+        ]
+    else:
+        sys.exit("give --accepts JSON, or --network, --pay-to and --amount")
+    try:
+        accepts = [msgspec.convert(item, PaymentRequirements) for item in given]
+    except msgspec.MsgspecError as exc:
+        sys.exit(f"not payment requirements: {exc}")
+    if not accepts:
+        sys.exit("--accepts must not be empty")
+    return accepts
+
+
+def _resource_url(url: str) -> str:
+    from x402fac.gateway.discovery import InvalidDiscovery, normalize_url
+
+    try:
+        return normalize_url(url)
+    except InvalidDiscovery as exc:
+        sys.exit(str(exc))
+
+
+def cmd_discovery(args) -> None:
+    if args.action == "list":
+        message = DiscoveryListRequest(
+            type=args.type or "",
+            pay_to=args.pay_to or "",
+            network=args.network or "",
+            scheme=args.scheme or "",
+            query=args.query or "",
+            limit=args.limit,
+            offset=args.offset,
+        )
+        reply = _call(SUBJECT_DISCOVERY_LIST, message, DiscoveryListReply)
+        if args.json:
+            print(json.dumps({"entries": msgspec.to_builtins(reply.entries), "total": reply.total}, indent=2))
+            return
+        print(f"{'updated (UTC)':16}  {'type':4}  {'method':6}  {'origin':8}  {'paid':>5}  payTo  resource")
+        for entry in reply.entries:
+            print(
+                f"{_when(entry.updated_at):16}  {entry.type:4}  {entry.method or '-':6}  {entry.origin:8}  "
+                f"{entry.settlements:>5}  {entry.pay_to}  {entry.resource}"
+            )
+        print(f"{len(reply.entries)} shown of {reply.total}")
+        return
+    url = _resource_url(args.resource)
+    if args.action == "remove":
+        reply = _call(
+            SUBJECT_DISCOVERY_REMOVE,
+            DiscoveryRemoveRequest(resource=url, pay_to=args.pay_to or ""),
+            DiscoveryAddReply,
+        )
+        if not reply.ok:
+            sys.exit(f"{url!r} is not listed" + (f" for {args.pay_to}" if args.pay_to else ""))
+        print(f"removed: {url}")
+        return
+    accepts = _requirements(args)
+    for pay_to in dict.fromkeys(a.pay_to for a in accepts):  # one entry per receiver, as the admin API
+        entry = CatalogEntry(
+            resource=url,
+            pay_to=pay_to,
+            accepts=[a for a in accepts if a.pay_to == pay_to],
+            type=args.type,
+            description=args.description,
+            mime_type=args.mime_type,
+            method=args.method,
+            origin="operator",
+        )
+        reply = _call(SUBJECT_DISCOVERY_ADD, DiscoveryAddRequest(entry), DiscoveryAddReply)
+        if not reply.ok:
+            sys.exit(f"cannot list {url} for {pay_to}: {reply.error}")
+        print(f"listed: {url} for {pay_to}")
+
+
+def _discovery_commands(commands) -> None:
+    discovery = commands.add_parser("discovery", help="list, add and remove discovery catalog resources")
+    actions = discovery.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add",
+        help="list a resource (operator entry; not counted against the per-payTo cap)",
+        description="Payment requirements from --accepts (wire JSON: one object or a list), "
+        "or from --network, --pay-to, --amount [--asset, --scheme, --max-timeout].",
+    )
+    add.add_argument("resource", help="absolute http(s) URL (query and fragment are dropped)")
+    add.add_argument("--accepts", help="PaymentRequirements JSON, one object or a list")
+    add.add_argument("--network", help="CAIP-2 network")
+    add.add_argument("--pay-to")
+    add.add_argument("--amount", help="atomic units")
+    add.add_argument("--asset", default="")
+    add.add_argument("--scheme", default="exact")
+    add.add_argument("--max-timeout", type=int, default=60, help="maxTimeoutSeconds")
+    add.add_argument("--type", choices=["http", "mcp"], default="http")
+    add.add_argument("--method", default="", choices=["", "GET", "HEAD", "DELETE", "POST", "PUT", "PATCH"])
+    add.add_argument("--description", default="")
+    add.add_argument("--mime-type", default="")
+    remove = actions.add_parser("remove", help="remove a resource")
+    remove.add_argument("resource")
+    remove.add_argument("--pay-to", help="only this receiver's entry (default: every receiver)")
+    listing = actions.add_parser("list", help="the catalog, oldest listing first")
+    listing.add_argument("--type", choices=["http", "mcp"])
+    listing.add_argument("--pay-to")
+    listing.add_argument("--network")
+    listing.add_argument("--scheme")
+    listing.add_argument("--query", help="words that must all occur (URL, description, method, bazaar info)")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--offset", type=int, default=0)
+    listing.add_argument("--json", action="store_true")
+    discovery.set_defaults(func=cmd_discovery)
+
+
 def add_commands(commands) -> None:
     keys = commands.add_parser("keys", help="create, list and revoke API keys")
     actions = keys.add_subparsers(dest="action", required=True)
@@ -132,3 +270,4 @@ def add_commands(commands) -> None:
         action.add_argument("--note", default="")
     actions.add_parser("list", help="every registered address")
     whitelist.set_defaults(func=cmd_whitelist)
+    _discovery_commands(commands)

@@ -10,6 +10,7 @@ x402fac devnet faucet <network> <address> <amount>
 x402fac demo <network>           pay for a resource on a devnet with the official x402 clients
 x402fac keys create --name N [--rate R] | list | revoke <id>     API keys (over NATS to the ledger)
 x402fac whitelist add|remove|check <address> [--network N] | list   registered payTo addresses
+x402fac discovery add <url> ... | remove <url> [--pay-to P] | list [filters]   the discovery catalog
 """
 
 import argparse
