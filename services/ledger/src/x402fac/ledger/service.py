@@ -74,6 +74,7 @@ async def start_ledger(nc: Client, config: LedgerConfig) -> ServiceRunner:
     store = LedgerStore(nc.jetstream(), config)
     await store.open()
     runner = LedgerRunner(nc, "x402fac-ledger", VERSION, subjects.LEDGER_QUEUE)
+    runner.store = store
     await runner.usage.start()
     runner.catalog = Catalog(store.js, store.discovery, DISCOVERY_BUCKET)
     await runner.catalog.start()
@@ -101,12 +102,15 @@ class LedgerRunner(ServiceRunner):
         super().__init__(nc, *args)
         self.usage = Usage(nc)
         self.catalog: Catalog | None = None
+        self.store: LedgerStore | None = None
 
     async def stop(self, grace: float = 10.0) -> None:
         await self.usage.stop()
         if self.catalog is not None:
             await self.catalog.stop()
         await super().stop(grace)
+        if self.store is not None:
+            await self.store.pending_index.stop()
 
 
 def _product_endpoints(store: LedgerStore, usage: Usage, config: LedgerConfig) -> dict:

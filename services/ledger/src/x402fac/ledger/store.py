@@ -5,14 +5,17 @@ that is claimed or submitted also has a key in the pending bucket, so reconcilia
 settled history.
 """
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections import OrderedDict
 
 import msgspec
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
+from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
 from x402fac.bus import counters, encode_key, ensure_bucket, subjects
@@ -60,6 +63,68 @@ def _lost_race(exc: APIError) -> bool:
 _encode = msgspec.json.encode
 
 
+class PendingIndex:
+    """The pending bucket's keys (payment id -> family) as this replica sees them, kept current by one
+    KV watcher instead of listing the bucket for every reconcile pass."""
+
+    def __init__(self, kv: KeyValue) -> None:
+        self.kv = kv
+        self._families: dict[str, bytes] = {}
+        self._task: asyncio.Task | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._follow_forever())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), 10.0)  # the keys that exist now are known
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def keys_of(self, family: bytes) -> list[str]:
+        return [key for key, owner in list(self._families.items()) if owner == family]
+
+    def __len__(self) -> int:
+        return len(self._families)
+
+    async def _follow_forever(self) -> None:
+        while True:
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # NATS away or the watcher lost: start over from the bucket
+                log.warning("pending index watch restarts: %s", exc)
+                await asyncio.sleep(1.0)
+
+    async def _follow(self) -> None:
+        watcher = await self.kv.watchall()
+        seen: dict[str, bytes] = {}
+        initial = True
+        try:
+            while True:
+                try:
+                    entry = await watcher.updates(timeout=30.0)
+                except nats.errors.TimeoutError:
+                    continue
+                if entry is None:  # every key that existed is delivered: the index is complete
+                    if initial:
+                        self._families, initial = seen, False
+                        self._ready.set()
+                    continue
+                target = seen if initial else self._families
+                if entry.operation in ("DEL", "PURGE") or not entry.value:
+                    target.pop(entry.key, None)
+                else:
+                    target[entry.key] = entry.value
+        finally:
+            with contextlib.suppress(Exception):
+                await watcher.stop()
+
+
 class LedgerStore:
     def __init__(self, js: JetStreamContext, config: LedgerConfig) -> None:
         self.js = js
@@ -85,6 +150,8 @@ class LedgerStore:
         self.records = await ensure_bucket(self.js, subjects.SETTLEMENTS_BUCKET, **limits)
         self.secondary = await ensure_bucket(self.js, subjects.SECONDARY_BUCKET, **limits)
         self.pending = await ensure_bucket(self.js, PENDING_BUCKET, **limits)
+        self.pending_index = PendingIndex(self.pending)
+        await self.pending_index.start()
         # Leases are renewed every few seconds: an entry a day old belongs to nobody.
         await ensure_bucket(
             self.js,
@@ -473,20 +540,13 @@ class LedgerStore:
             log.warning("pending index: %s stays listed until the next pass: %s", payment_id, exc)
 
     async def list_pending(self, request: PendingRequest) -> PendingReply:
+        """Records not final yet, from the pending index this replica follows (O(pending), and no
+        JetStream consumer per call: reconcilers and the metrics exporter ask every few seconds)."""
         records: list[SettlementRecord] = []
         revisions: list[int] = []
-        try:
-            keys = await self.pending.keys()
-        except (NoKeysError, NotFoundError):  # nothing pending at all
-            return PendingReply(records=[], revisions=[])
         cutoff = time.time() - request.older_than_seconds
-        for key in keys:
-            try:
-                entry = await self.pending.get(key)
-            except NotFoundError:
-                continue
-            if entry.value != request.family.encode():
-                continue
+        family = request.family.encode()
+        for key in self.pending_index.keys_of(family):
             try:
                 found = await self.records.get(key)
             except NotFoundError:
