@@ -77,6 +77,19 @@ SIGNER_KEYS_HELD = Gauge(
     ["family"],
     registry=REGISTRY,
 )
+SIGNER_GAS_BALANCE = Gauge(
+    "x402fac_signer_gas_balance_wei",
+    "native balance (wei) of each EVM signer this replica holds, read every 30 s: it pays the gas",
+    ["network", "signer"],
+    registry=REGISTRY,
+)
+LEDGER_CLAIMS = Counter(
+    "x402fac_ledger_claims",
+    "settle claims by what the ledger answered: claimed, attached (took over), busy / delivered"
+    " (duplicates), failed, rate_limited, duplicate (memo)",
+    ["status"],
+    registry=REGISTRY,
+)
 PENDING_SETTLEMENTS = Gauge(
     "x402fac_pending_settlements",
     "settlement records not final yet, by family (as the ledger sees them)",

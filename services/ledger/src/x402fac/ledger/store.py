@@ -37,6 +37,7 @@ from x402fac.protocol.ledger import (
     SubmitRequest,
     UpdateReply,
 )
+from x402fac.telemetry import LEDGER_CLAIMS
 
 from .config import DAY, LedgerConfig
 from .discovery import DISCOVERY_RETENTION_SECONDS
@@ -150,6 +151,8 @@ class LedgerStore:
         self.records = await ensure_bucket(self.js, subjects.SETTLEMENTS_BUCKET, **limits)
         self.secondary = await ensure_bucket(self.js, subjects.SECONDARY_BUCKET, **limits)
         self.pending = await ensure_bucket(self.js, PENDING_BUCKET, **limits)
+        for status in ClaimStatus:  # every answer exported from the start (0 until it happens)
+            LEDGER_CLAIMS.labels(status.value)
         self.pending_index = PendingIndex(self.pending)
         await self.pending_index.start()
         # Leases are renewed every few seconds: an entry a day old belongs to nobody.
@@ -279,6 +282,11 @@ class LedgerStore:
         return _record_decoder.decode(entry.value), entry.revision
 
     async def claim(self, request: ClaimRequest) -> ClaimReply:
+        reply = await self._claim(request)
+        LEDGER_CLAIMS.labels(reply.status.value).inc()
+        return reply
+
+    async def _claim(self, request: ClaimRequest) -> ClaimReply:
         """Create the record (the atomic claim), or attach the requester to the existing one."""
         key = encode_key(request.payment_id)
         for _ in range(CLAIM_ATTEMPTS):

@@ -27,7 +27,7 @@ from nats.js.kv import KeyValue
 
 from x402fac.bus import subjects
 from x402fac.protocol import Reason, SupportedKind, VerifyRequest
-from x402fac.telemetry import SIGNER_KEYS_HELD
+from x402fac.telemetry import SIGNER_GAS_BALANCE, SIGNER_KEYS_HELD
 from x402fac.telemetry.metrics import REVERTED_SETTLEMENT_GAS
 from x402fac.worker import (
     Confirmation,
@@ -53,6 +53,7 @@ from .nonces import Fees, Signer
 VALID_BEFORE_MARGIN = 6  # seconds the authorization must still be valid for, as the official SDK
 FEE_CACHE_SECONDS = 1.0
 FALLBACK_PRIORITY_FEE = 1_000_000  # 0.001 gwei, when the node has no eth_maxPriorityFeePerGas
+GAS_BALANCE_INTERVAL_SECONDS = 30.0
 COUNTED_REVERTS = 10_000  # reverted transactions remembered so that their gas is counted once
 
 
@@ -194,6 +195,7 @@ class ExactEvmScheme(Scheme):
         # Without NATS (a scheme used on its own) every key is this process's; a worker replica leases
         # its keys from the pool shared with the other replicas (see start).
         self.pool: LeasePool | None = None
+        self._balances: asyncio.Task | None = None
 
     def _usable(self, address: str) -> bool:
         return self.pool is None or self.pool.usable(address)
@@ -216,6 +218,27 @@ class ExactEvmScheme(Scheme):
             on_acquired=self._took_over,
         )
         await self.pool.start()
+        self._balances = asyncio.create_task(self._watch_gas_balances())
+
+    async def _watch_gas_balances(self) -> None:
+        """The native balance of each signer this replica holds: it pays the gas of every settle."""
+        while True:
+            for network in self._networks.values():
+                held = [s for s in network.signers if self._usable(s.address)]
+                if not held:
+                    continue
+                try:
+                    balances = await network.rpc.batch(
+                        [("eth_getBalance", [signer.address, "latest"]) for signer in held]
+                    )
+                except NodeUnavailable:
+                    continue
+                for signer, balance in zip(held, balances, strict=True):
+                    if isinstance(balance, str):
+                        SIGNER_GAS_BALANCE.labels(network.config.network, signer.address).set(
+                            int(balance, 16)
+                        )
+            await asyncio.sleep(GAS_BALANCE_INTERVAL_SECONDS)
 
     def _took_over(self, address: str) -> None:
         """Another replica may have used this key: its nonce is read from the chain again."""
@@ -225,6 +248,8 @@ class ExactEvmScheme(Scheme):
                     signer.nonces.resync_later()
 
     async def stop(self) -> None:
+        if self._balances is not None:
+            self._balances.cancel()
         if self.pool is not None:
             await self.pool.stop()
 
