@@ -91,6 +91,8 @@ async def test_invalid_bazaar_info_is_refused_with_a_reason_and_the_payment_stil
     pay_to = "payee-" + uuid.uuid4().hex
     bad_method = {"info": {"input": {"type": "http", "method": "FETCH"}}, "schema": {}}
     fetching_schema = {"info": BAZAAR_INFO["info"], "schema": {"$ref": "https://evil.example/schema.json"}}
+    example_schema = {"properties": {"output": {"properties": {"example": {"required": ["humidity"]}}}}}
+    off_schema = {"info": BAZAAR_INFO["info"], "schema": example_schema}  # the example lacks humidity
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
         first = (
             await http.post("/settle", json=listing(pay_to, "https://x.example.com/a", bazaar=bad_method))
@@ -101,13 +103,17 @@ async def test_invalid_bazaar_info_is_refused_with_a_reason_and_the_payment_stil
             )
         ).json()
         relative = (await http.post("/settle", json=listing(pay_to, "/relative/path"))).json()
+        third = (
+            await http.post("/settle", json=listing(pay_to, "https://x.example.com/c", bazaar=off_schema))
+        ).json()
         page = await listed(http, pay_to)
-    for answer in (first, second, relative):
+    for answer in (first, second, relative, third):
         assert answer["success"] is True  # the payment is not blocked
         assert answer["extensions"]["bazaar"]["status"] == "refused"
         assert answer["extensions"]["bazaar"]["reason"] == "invalid_discovery_info"
     assert "method" in first["extensions"]["bazaar"]["message"]
     assert "$ref" in second["extensions"]["bazaar"]["message"]
+    assert "info/output/example: 'humidity' is required" in third["extensions"]["bazaar"]["message"]
     assert page["pagination"]["total"] == 0 and page["items"] == []
 
 

@@ -4,7 +4,8 @@ and the listing of a resource when a settle that carried the `bazaar` extension 
 
 The `bazaar` extension is checked against the Bazaar's rules before the payment is forwarded (the
 info's `input` shape, method, body type, MCP tool fields, sizes; a `schema` may not reference
-anything outside itself). Malformed info never blocks the payment: the settle answer says so in
+anything outside itself) and the info, its output example included, against the `schema` it carries
+(a documented subset of JSON Schema: bazaar_schema). Malformed info never blocks the payment: the settle answer says so in
 `extensions.bazaar` (`invalid_discovery_info` and why) and nothing is listed. The ledger decides the
 rest (ledger.discovery: only settled payments list, per-payTo and total caps).
 """
@@ -41,6 +42,7 @@ from x402fac.protocol.ledger import (
     DiscoveryRemoveRequest,
 )
 
+from .bazaar_schema import SchemaMismatch, check_against_schema
 from .errors import ErrorBody, GatewayError
 from .openapi import ROUTE_ERRORS
 
@@ -138,6 +140,11 @@ def catalog_entry(request: VerifyRequest) -> CatalogEntry | None:
     if _external_reference(schema):
         raise InvalidDiscovery("bazaar.schema must not contain external $ref/$id references")
     kind, method = _check_info(extension.get("info"))
+    if schema is not None:
+        try:
+            check_against_schema(extension["info"], schema)
+        except SchemaMismatch as mismatch:
+            raise InvalidDiscovery(f"bazaar.info does not match bazaar.schema: {mismatch}") from None
     resource = request.payment_payload.resource
     if resource is None:
         raise InvalidDiscovery("paymentPayload.resource.url is required to list a resource")
