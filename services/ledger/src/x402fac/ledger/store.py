@@ -10,6 +10,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import msgspec
 import nats.errors
@@ -487,34 +488,35 @@ class LedgerStore:
     async def hand_back(self, request: HandBackRequest) -> UpdateReply:
         """Undo a delivery that never reached its requester, so the payment's success is still one
         request's to take (the retry's)."""
-        for _ in range(CLAIM_ATTEMPTS):
-            current = await self.get(request.payment_id)
-            if current is None or current[0].delivered_to != request.requester:
-                return UpdateReply(ok=False)
-            record = msgspec.structs.replace(
-                current[0], delivered_at=0.0, delivered_to="", attached="", attached_until=0.0
-            )
-            try:
-                revision = await self.records.update(
-                    encode_key(request.payment_id), _encode(record), last=current[1]
-                )
-            except KeyWrongLastSequenceError:
-                continue
-            self._remember(record, revision)
-            return UpdateReply(ok=True, revision=revision, record=record)
-        return UpdateReply(ok=False)
+        return await self._edit_while(
+            request.payment_id,
+            lambda record: record.delivered_to == request.requester,
+            delivered_at=0.0,
+            delivered_to="",
+            attached="",
+            attached_until=0.0,
+        )
 
     async def detach(self, request: DetachRequest) -> UpdateReply:
         """The requester stopped waiting: drop its attachment so a retry may take the payment over."""
+        return await self._edit_while(
+            request.payment_id,
+            lambda record: record.attached == request.requester,
+            attached="",
+            attached_until=0.0,
+        )
+
+    async def _edit_while(
+        self, payment_id: str, holds: Callable[[SettlementRecord], bool], **changes: object
+    ) -> UpdateReply:
+        """Apply `changes` to the record by compare-and-set, as long as `holds` is true of it."""
         for _ in range(CLAIM_ATTEMPTS):
-            current = await self.get(request.payment_id)
-            if current is None or current[0].attached != request.requester:
+            current = await self.get(payment_id)
+            if current is None or not holds(current[0]):
                 return UpdateReply(ok=False)
-            record = msgspec.structs.replace(current[0], attached="", attached_until=0.0)
+            record = msgspec.structs.replace(current[0], **changes)
             try:
-                revision = await self.records.update(
-                    encode_key(request.payment_id), _encode(record), last=current[1]
-                )
+                revision = await self.records.update(encode_key(payment_id), _encode(record), last=current[1])
             except KeyWrongLastSequenceError:
                 continue
             self._remember(record, revision)
