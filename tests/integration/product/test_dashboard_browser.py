@@ -1,22 +1,27 @@
 """The dashboard in a real headless browser (Debian chromium driven by Playwright; no browser is ever
 downloaded): keyboard only, create a key, sign in with it, see the usage chart and the settlement list
-filled from a real settle, see the status panel change when the worker goes away; no console errors.
+filled from a real settle on the Nano devnet, see the status panel change when the worker goes away;
+no console errors.
 A screenshot is kept in $X402FAC_TEST_ARTIFACTS (default .x402fac/test-artifacts).
 
 Skipped with the reason when chromium is missing, except under CI=true (tests/ops/tools.need)."""
 
 import asyncio
 import os
-import uuid
 from pathlib import Path
 
 import httpx
 
+from tests.fixtures.nano import XNO, NanoAccount, nano_payment_body, nano_requirements, nano_send_block
 from tests.fixtures.product import start_configured_gateway
 from tests.fixtures.stack import Stack
-from tests.integration.foundation.conftest import TEST_NETWORK, LedgerBookScheme, payment
 from tests.ops.tools import need
+from x402fac.nano import parse_threshold
+from x402fac.worker_nano.config import NanoNetwork
+from x402fac.worker_nano.exact import ExactNanoScheme
 
+NETWORK = "nano:devnet"
+PRICE = 10**27  # 0.001 XNO
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -33,7 +38,7 @@ async def focused(page) -> str:
     return await page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()")
 
 
-async def test_dashboard_in_a_browser_keyboard_only():
+async def test_dashboard_in_a_browser_keyboard_only(nano_devnet, nano_rpc, nano_funded_account):
     executable = need("chromium", "chromium")
     from playwright.async_api import async_playwright
 
@@ -43,13 +48,15 @@ async def test_dashboard_in_a_browser_keyboard_only():
     browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
     problems: list[str] = []
     try:
-        worker = await stack.start_worker("evm", [LedgerBookScheme()])
+        threshold = parse_threshold(nano_devnet.info["workThresholds"]["send"])
+        scheme = ExactNanoScheme([NanoNetwork(NETWORK, (nano_devnet.rpc_url,), threshold)], confirm_poll=0.02)
+        worker = await stack.start_worker("nano", [scheme])
         page = await browser.new_page()
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: problems.append(str(e)))
         page.on("response", lambda r: problems.append(f"{r.status} {r.url}") if r.status >= 400 else None)
         await page.goto(gateway.url + "/dashboard")
-        row = page.locator("#status-table tbody tr", has_text=TEST_NETWORK)
+        row = page.locator("#status-table tbody tr", has_text=NETWORK)
         await row.wait_for(timeout=WAIT_MS)
         assert (await row.locator("td").nth(1).inner_text()) == "1"  # one worker alive
 
@@ -65,10 +72,13 @@ async def test_dashboard_in_a_browser_keyboard_only():
         secret = (await secret_box.inner_text()).strip()
         assert secret.startswith("x402n_")
 
-        # A real settle with that key, counted by the ledger before signing in.
+        # A real Nano payment settled with that key, counted by the ledger before signing in.
+        payer, pay_to = await nano_funded_account(XNO), NanoAccount.generate()
+        block = await nano_send_block(nano_rpc, nano_devnet, payer, pay_to.public_key, PRICE)
+        body = nano_payment_body(nano_requirements(nano_devnet, pay_to.address, PRICE), block.to_json())
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
             bearer = {"x-api-key": secret}
-            settled = (await http.post("/settle", json=payment(uuid.uuid4().hex), headers=bearer)).json()
+            settled = (await http.post("/settle", json=body, headers=bearer)).json()
             assert settled["success"] is True
             for _ in range(200):
                 usage = (await http.get("/dashboard/api/usage", headers=bearer)).json()
@@ -98,9 +108,9 @@ async def test_dashboard_in_a_browser_keyboard_only():
 
         # The worker goes away: the status panel says so on its next refresh.
         await stack.stop_worker(worker)
-        gone = page.locator("#status-table tbody tr", has_text="evm (no worker)")
+        gone = page.locator("#status-table tbody tr", has_text="nano (no worker)")
         await gone.wait_for(timeout=WAIT_MS)
-        assert await page.locator("#status-table tbody tr", has_text=TEST_NETWORK).count() == 0
+        assert await page.locator("#status-table tbody tr", has_text=NETWORK).count() == 0
     finally:
         await browser.close()
         await playwright.stop()
