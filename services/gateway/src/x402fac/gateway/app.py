@@ -5,9 +5,10 @@ import time
 from collections.abc import Awaitable, Callable
 
 import msgspec
-from litestar import Litestar, Request, Response, Router, get, post
+from litestar import HttpMethod, Litestar, Request, Response, Router, get, post, route
 from litestar.datastructures import State
 from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from nats.aio.client import Client
@@ -34,6 +35,7 @@ from .openapi import (
     HealthBody,
     IndexBody,
     add_request_bodies,
+    add_security_schemes,
     operation_with_body,
 )
 
@@ -250,6 +252,30 @@ _ERROR_CODES = {
 }
 
 
+def options_handlers(handlers: list) -> list[HTTPRouteHandler]:
+    """OPTIONS for each path served by several handlers (GET and POST /admin/keys, ...): Litestar's
+    automatic answer there lists only the first handler's methods in `Allow`."""
+    by_path: dict[str, list[HTTPRouteHandler]] = {}
+    for handler in handlers:
+        if isinstance(handler, HTTPRouteHandler):
+            for path in handler.paths:
+                by_path.setdefault(path, []).append(handler)
+    return [
+        _options(path, ", ".join(sorted({"OPTIONS", *(m for h in served for m in h.http_methods)})))
+        for path, served in by_path.items()
+        if len(served) > 1
+    ]
+
+
+def _options(path: str, allow: str) -> HTTPRouteHandler:
+    def answer() -> Response:
+        return Response(None, status_code=204, headers={"Allow": allow}, media_type="text/plain")
+
+    return route(path, http_method=[HttpMethod.OPTIONS], include_in_schema=False, sync_to_thread=False)(
+        answer
+    )
+
+
 def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | None = None) -> Litestar:
     """The app; it connects to NATS on start-up unless given a connection."""
 
@@ -270,6 +296,7 @@ def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | 
 
     app = Litestar(
         route_handlers=[
+            *options_handlers([*dashboard.HANDLERS, *discovery.HANDLERS]),  # before the handlers they serve
             *HANDLERS,
             *dashboard.FACILITATOR_HANDLERS,
             *dashboard.HANDLERS,
@@ -294,4 +321,5 @@ def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | 
         debug=False,
     )
     add_request_bodies(app.openapi_schema)
+    add_security_schemes(app.openapi_schema)
     return app

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
 from litestar.static_files import create_static_files_router
 
@@ -43,7 +44,16 @@ from x402fac.protocol.ledger import (
 )
 
 from .auth import Access
-from .errors import GatewayError
+from .errors import ErrorBody, GatewayError
+from .openapi import (
+    ADMIN_SECURITY,
+    API_KEY_SECURITY,
+    LEDGER_AWAY,
+    ROUTE_ERRORS,
+    UNAUTHORIZED,
+    documented_operation,
+    query,
+)
 
 STATIC = Path(__file__).parent / "static"
 JSON = "application/json"
@@ -63,6 +73,26 @@ EXPLORERS = {
     "nano:mainnet": "https://nanexplorer.com/nano/block/{}",
     "nano:beta": "https://nanexplorer.com/nano-beta/block/{}",
 }
+
+
+def _answer(text: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorBody, description=text, generate_examples=False)
+
+
+# What the routes answer besides their success (the OpenAPI document; one JSON error shape).
+PUBLIC = {**LEDGER_AWAY, **ROUTE_ERRORS}
+WITH_KEY = {
+    **UNAUTHORIZED,
+    429: _answer("`rate_limited`: the key's own limit, or too many invalid keys from this address"),
+    **PUBLIC,
+}
+ADMIN = {**UNAUTHORIZED, **PUBLIC}
+BAD_BODY = {400: _answer("`invalid_request`: the body is not what the route takes")}
+NOT_FOUND = {404: _answer("`not_found`: no such key or address")}
+USAGE_PARAMETERS = [
+    query("granularity", {"enum": ["h", "d"]}, "hours or days"),
+    query("periods", {"type": "integer"}, "how many, up to now (held to 1..400)"),
+]
 
 
 def explorer_link(network: str, transaction: str) -> str:
@@ -197,7 +227,11 @@ async def favicon() -> None:
     """No icon: browsers ask for one on every page, and a 404 is a console error."""
 
 
-@get("/dashboard/api/status", summary="Public status: workers, RPC health, settle success and latency")
+@get(
+    "/dashboard/api/status",
+    summary="Public status: workers, RPC health, settle success and latency",
+    responses=ROUTE_ERRORS,
+)
 async def status(state: State) -> Response:
     facilitator = state.facilitator
     supported = await facilitator.supported.get()
@@ -252,7 +286,26 @@ async def status(state: State) -> Response:
     return _json(body)
 
 
-@post("/dashboard/api/keys", summary="Create an API key (self-service; shown once)", status_code=201)
+@post(
+    "/dashboard/api/keys",
+    summary="Create an API key (self-service; shown once)",
+    status_code=201,
+    responses={
+        **BAD_BODY,
+        403: _answer("`forbidden`: self-service keys are disabled here"),
+        429: _answer("`rate_limited`: too many keys from this address, or no more keys; see Retry-After"),
+        **PUBLIC,
+    },
+    operation_class=documented_operation(
+        body={
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "printable, not blank, at most 64 characters"}
+            },
+        },
+        description="`{name}`: what the key is for",
+    ),
+)
 async def create_key(request: Request, state: State) -> Response:
     try:
         body = msgspec.json.decode(await request.body() or b"{}")
@@ -282,7 +335,11 @@ def _created(reply: KeyCreateReply) -> Response:
     return _error(GatewayError(400, "invalid_request", f"cannot create the key: {reply.error}"))
 
 
-@get("/whitelist/{address:str}", summary="Whether an address is a registered payment receiver")
+@get(
+    "/whitelist/{address:str}",
+    summary="Whether an address is a registered payment receiver",
+    responses=PUBLIC,
+)
 async def whitelist(address: FromPath[str], state: State) -> Response:
     try:
         reply = await _access(state).registration(address)
@@ -305,7 +362,7 @@ async def _with_key(request: Request, state: State, produce) -> Response:
         return _error(error)
 
 
-@get("/dashboard/api/me", summary="The API key signed in")
+@get("/dashboard/api/me", summary="The API key signed in", responses=WITH_KEY, security=API_KEY_SECURITY)
 async def me(request: Request, state: State) -> Response:
     async def produce(key: ApiKey) -> dict:
         return _public_key(key)
@@ -313,7 +370,13 @@ async def me(request: Request, state: State) -> Response:
     return await _with_key(request, state, produce)
 
 
-@get("/dashboard/api/usage", summary="Usage of the signed-in key (granularity h|d, periods)")
+@get(
+    "/dashboard/api/usage",
+    summary="Usage of the signed-in key (granularity h|d, periods)",
+    responses={**WITH_KEY, **BAD_BODY},
+    security=API_KEY_SECURITY,
+    operation_class=documented_operation(USAGE_PARAMETERS),
+)
 async def usage(request: Request, state: State) -> Response:
     async def produce(key: ApiKey) -> dict:
         granularity = "d" if request.query_params.get("granularity") == "d" else "h"
@@ -322,7 +385,12 @@ async def usage(request: Request, state: State) -> Response:
     return await _with_key(request, state, produce)
 
 
-@get("/dashboard/api/settlements", summary="Latest settle outcomes of the signed-in key")
+@get(
+    "/dashboard/api/settlements",
+    summary="Latest settle outcomes of the signed-in key",
+    responses=WITH_KEY,
+    security=API_KEY_SECURITY,
+)
 async def settlements(request: Request, state: State) -> Response:
     async def produce(key: ApiKey) -> dict:
         reply = await _ledger(state, subjects.LEDGER_RECENT, RecentRequest(key.id, 50), RecentReply)
@@ -357,7 +425,7 @@ async def _admin(request: Request, state: State, produce) -> Response:
     return result if isinstance(result, Response) else _json(result)
 
 
-@get("/admin/keys", summary="Every API key (admin)")
+@get("/admin/keys", summary="Every API key (admin)", responses=ADMIN, security=ADMIN_SECURITY)
 async def admin_keys(request: Request, state: State) -> Response:
     async def produce() -> dict:
         reply = await _ledger(state, subjects.LEDGER_KEY_LIST, KeyListRequest(), KeyListReply)
@@ -366,7 +434,21 @@ async def admin_keys(request: Request, state: State) -> Response:
     return await _admin(request, state, produce)
 
 
-@post("/admin/keys", summary="Create an API key (admin; shown once)", status_code=201)
+@post(
+    "/admin/keys",
+    summary="Create an API key (admin; shown once)",
+    status_code=201,
+    responses={**ADMIN, **BAD_BODY},
+    security=ADMIN_SECURITY,
+    operation_class=documented_operation(
+        body={
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string"}, "ratePerMinute": {"type": "integer", "minimum": 0}},
+        },
+        description="`{name, ratePerMinute}` (0: no limit)",
+    ),
+)
 async def admin_create_key(request: Request, state: State) -> Response:
     async def produce() -> Response:
         try:
@@ -380,7 +462,13 @@ async def admin_create_key(request: Request, state: State) -> Response:
     return await _admin(request, state, produce)
 
 
-@post("/admin/keys/{key_id:str}/revoke", summary="Revoke an API key (admin)", status_code=200)
+@post(
+    "/admin/keys/{key_id:str}/revoke",
+    summary="Revoke an API key (admin)",
+    status_code=200,
+    responses={**ADMIN, **NOT_FOUND},
+    security=ADMIN_SECURITY,
+)
 async def admin_revoke_key(key_id: FromPath[str], request: Request, state: State) -> Response:
     async def produce() -> dict:
         reply = await _ledger(state, subjects.LEDGER_KEY_REVOKE, KeyIdRequest(key_id), KeyReply)
@@ -391,7 +479,13 @@ async def admin_revoke_key(key_id: FromPath[str], request: Request, state: State
     return await _admin(request, state, produce)
 
 
-@get("/admin/usage", summary="Usage of every key (admin)")
+@get(
+    "/admin/usage",
+    summary="Usage of every key (admin)",
+    responses={**ADMIN, **BAD_BODY},
+    security=ADMIN_SECURITY,
+    operation_class=documented_operation(USAGE_PARAMETERS),
+)
 async def admin_usage(request: Request, state: State) -> Response:
     async def produce() -> dict:
         granularity = "d" if request.query_params.get("granularity", "d") == "d" else "h"
@@ -400,7 +494,12 @@ async def admin_usage(request: Request, state: State) -> Response:
     return await _admin(request, state, produce)
 
 
-@get("/admin/whitelist", summary="Registered payment receivers (admin)")
+@get(
+    "/admin/whitelist",
+    summary="Registered payment receivers (admin)",
+    responses=ADMIN,
+    security=ADMIN_SECURITY,
+)
 async def admin_whitelist(request: Request, state: State) -> Response:
     async def produce() -> dict:
         reply = await _ledger(
@@ -411,7 +510,25 @@ async def admin_whitelist(request: Request, state: State) -> Response:
     return await _admin(request, state, produce)
 
 
-@post("/admin/whitelist", summary="Register a payment receiver (admin)", status_code=201)
+@post(
+    "/admin/whitelist",
+    summary="Register a payment receiver (admin)",
+    status_code=201,
+    responses={**ADMIN, **BAD_BODY},
+    security=ADMIN_SECURITY,
+    operation_class=documented_operation(
+        body={
+            "type": "object",
+            "required": ["address"],
+            "properties": {
+                "address": {"type": "string"},
+                "networks": {"type": "array", "items": {"type": "string"}, "default": ["*"]},
+                "note": {"type": "string"},
+            },
+        },
+        description='`{address, networks, note}` (networks `["*"]`: every network)',
+    ),
+)
 async def admin_register(request: Request, state: State) -> Response:
     async def produce() -> Response:
         try:
@@ -431,7 +548,13 @@ async def admin_register(request: Request, state: State) -> Response:
     return await _admin(request, state, produce)
 
 
-@delete("/admin/whitelist/{address:str}", summary="Unregister a payment receiver (admin)", status_code=200)
+@delete(
+    "/admin/whitelist/{address:str}",
+    summary="Unregister a payment receiver (admin)",
+    status_code=200,
+    responses={**ADMIN, **NOT_FOUND},
+    security=ADMIN_SECURITY,
+)
 async def admin_unregister(address: FromPath[str], request: Request, state: State) -> Response:
     async def produce() -> dict:
         reply = await _ledger(

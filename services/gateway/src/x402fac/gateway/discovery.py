@@ -44,7 +44,7 @@ from x402fac.protocol.ledger import (
 
 from .bazaar_schema import SchemaMismatch, check_against_schema
 from .errors import ErrorBody, GatewayError
-from .openapi import ROUTE_ERRORS
+from .openapi import ADMIN_SECURITY, ROUTE_ERRORS, documented_operation, query
 
 BAZAAR = "bazaar"
 JSON = "application/json"
@@ -238,12 +238,11 @@ def _error(error: GatewayError) -> Response:
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise GatewayError(400, "invalid_request", f"{name} must be an integer") from None
+    if not (raw.isascii() and raw.isdigit()):  # what the documented integer allows: no sign, space or _
+        raise GatewayError(400, "invalid_request", f"{name} must be an integer")
+    value = int(raw)
     if not low <= value <= high:
         raise GatewayError(400, "invalid_request", f"{name} must be between {low} and {high}")
     return value
@@ -299,6 +298,22 @@ LIST_RESPONSES = {
 }
 
 
+_TEXT = {"type": "string", "maxLength": MAX_QUERY}
+FILTERS = [
+    query("type", _TEXT, "`http` or `mcp` (anything else matches nothing)"),
+    query("payTo", _TEXT, "the receiver"),
+    query("network", _TEXT, "a CAIP-2 network in the resource's accepts"),
+    query("scheme", _TEXT, "a scheme in the resource's accepts"),
+    query("limit", {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}, "page size (default 100)"),
+    query("offset", {"type": "integer", "minimum": 0, "maximum": 10_000_000}, "first item (default 0)"),
+]
+SEARCH_QUERY = query(
+    "query",
+    {"type": "string", "minLength": 1, "maxLength": MAX_QUERY, "pattern": r"\S"},
+    "words that must all occur (case-insensitive)",
+    required=True,
+)
+
 DESCRIPTION = (
     "Resources that were paid for through this facilitator (a successful settle carrying the `bazaar` "
     "extension) or registered by its operator, oldest listing first (pages stay stable as resources are "
@@ -312,6 +327,7 @@ DESCRIPTION = (
     summary="The discovery catalog (paginated)",
     description=DESCRIPTION,
     responses=LIST_RESPONSES,
+    operation_class=documented_operation(FILTERS),
 )
 async def resources(request: Request, state: State) -> Response:
     return await _resources(request, state)
@@ -322,6 +338,7 @@ async def resources(request: Request, state: State) -> Response:
     summary="The discovery catalog (OpenX402 alias of /discovery/resources)",
     description=DESCRIPTION,
     responses=LIST_RESPONSES,
+    operation_class=documented_operation(FILTERS),
 )
 async def list_alias(request: Request, state: State) -> Response:
     return await _resources(request, state)
@@ -334,13 +351,16 @@ async def list_alias(request: Request, state: State) -> Response:
     "info (case-insensitive); the filters and paging of /discovery/resources. Answer: "
     "`{x402Version, resources, partialResults, pagination: {limit, offset, total}}`.",
     responses={**_BAD_QUERY, **_LEDGER_AWAY, **ROUTE_ERRORS},
+    operation_class=documented_operation([SEARCH_QUERY, *FILTERS]),
 )
 async def search(request: Request, state: State) -> Response:
-    query = request.query_params.get("query", "").strip()
+    raw = request.query_params.get("query", "")
     try:
-        if not query:
+        if not raw.strip():
             raise GatewayError(400, "invalid_request", "query is required")
-        message = _filters(request, query)
+        if len(raw) > MAX_QUERY:
+            raise GatewayError(400, "invalid_request", f"query is at most {MAX_QUERY} characters")
+        message = _filters(request, raw.strip())
         reply = await _list(state, message)
     except GatewayError as error:
         return _error(error)
@@ -382,6 +402,26 @@ class _Registration(msgspec.Struct, rename="camel"):
     "one entry per payTo of `accepts`. Operator entries are not counted against the per-payTo cap.",
     status_code=201,
     responses={**_BAD_QUERY, **_ADMIN, **_LEDGER_AWAY, **ROUTE_ERRORS},
+    security=ADMIN_SECURITY,
+    operation_class=documented_operation(
+        body={
+            "type": "object",
+            "required": ["resource", "accepts"],
+            "properties": {
+                "resource": {"type": "string", "description": "absolute http(s) URL"},
+                "accepts": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {"$ref": "#/components/schemas/PaymentRequirements"},
+                },
+                "type": {"enum": ["http", "mcp"]},
+                "description": {"type": "string"},
+                "mimeType": {"type": "string"},
+                "method": {"type": "string"},
+            },
+        },
+        description="`{resource, accepts: [PaymentRequirements], type?, description?, mimeType?, method?}`",
+    ),
 )
 async def admin_add(request: Request, state: State) -> Response:
     async def produce() -> Response:
@@ -437,6 +477,13 @@ async def admin_add(request: Request, state: State) -> Response:
         404: _documented("`not_found`: not listed"),
         **ROUTE_ERRORS,
     },
+    security=ADMIN_SECURITY,
+    operation_class=documented_operation(
+        [
+            query("resource", {"type": "string", "minLength": 1}, "the URL as listed", required=True),
+            query("payTo", {"type": "string"}, "only this receiver's entry (default: every receiver)"),
+        ]
+    ),
 )
 async def admin_remove(request: Request, state: State) -> Response:
     async def produce() -> Response:

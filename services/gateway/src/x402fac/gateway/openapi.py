@@ -9,8 +9,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
+from litestar.enums import ParamType
 from litestar.openapi import ResponseSpec
-from litestar.openapi.spec import OpenAPI, OpenAPIHeader, OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPI,
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    Operation,
+    Parameter,
+    RequestBody,
+    Schema,
+    SecurityScheme,
+)
 
 from x402fac.protocol import VerifyRequest, VerifyRequestV1
 from x402fac.protocol.networks import LEGACY_TO_CAIP2
@@ -99,6 +109,53 @@ def operation_with_body(*versions: int) -> type[Operation]:
     return PaymentOperation
 
 
+# Who may call the dashboard's key routes and the admin API (the 401 of a missing or wrong credential).
+SECURITY_SCHEMES = {
+    "apiKey": SecurityScheme(type="apiKey", name="x-api-key", security_scheme_in="header"),
+    "apiKeyBearer": SecurityScheme(type="http", scheme="bearer", description="an API key as the token"),
+    "adminToken": SecurityScheme(type="apiKey", name="x-admin-token", security_scheme_in="header"),
+    "adminBearer": SecurityScheme(
+        type="http", scheme="bearer", description="X402FAC_ADMIN_TOKEN as the token"
+    ),
+}
+API_KEY_SECURITY = [{"apiKey": []}, {"apiKeyBearer": []}]
+ADMIN_SECURITY = [{"adminToken": []}, {"adminBearer": []}]
+
+
+def add_security_schemes(openapi: OpenAPI) -> None:
+    openapi.components.security_schemes = {**(openapi.components.security_schemes or {}), **SECURITY_SCHEMES}
+
+
+def query(name: str, schema: dict[str, Any], description: str, required: bool = False) -> Parameter:
+    return Parameter(
+        name=name,
+        param_in=ParamType.QUERY,
+        required=required,
+        schema=schema,  # type: ignore[arg-type]  # a JSON Schema dict
+        description=description,
+    )
+
+
+def documented_operation(
+    parameters: list[Parameter] | None = None, body: dict[str, Any] | None = None, description: str = ""
+) -> type[Operation]:
+    """An Operation class adding what a handler reads by hand: query parameters, a JSON body."""
+
+    @dataclass
+    class DocumentedOperation(Operation):
+        def __post_init__(self) -> None:
+            if parameters:
+                self.parameters = [*(self.parameters or []), *parameters]
+            if body is not None:
+                self.request_body = RequestBody(
+                    content={JSON: OpenAPIMediaType(schema=body)},  # type: ignore[arg-type]
+                    description=description,
+                    required=True,
+                )
+
+    return DocumentedOperation
+
+
 def _error(description: str) -> ResponseSpec:
     return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
 
@@ -108,6 +165,8 @@ ROUTE_ERRORS = {
     405: _error("`method_not_allowed`: the route does not take this method"),
     500: _error("`internal_error`: a bug (no traceback is ever sent)"),
 }
+UNAUTHORIZED = {401: _error("`unauthorized`: no valid credential (see the security schemes)")}
+LEDGER_AWAY = {503: _error("`ledger_unavailable`: the ledger did not answer; see Retry-After")}
 PAYMENT_ERRORS = {
     400: _error("`invalid_request`: malformed JSON, or a body that is not a verify/settle request"),
     401: _error("`unauthorized`: the API key given (x-api-key or Bearer) is not valid, or keys are required"),
