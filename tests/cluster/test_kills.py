@@ -95,6 +95,7 @@ async def test_sigkill_one_at_a_time_under_load(cluster, payments, client, ledge
     by_payment = load.by_payment()
     retried = [tries for tries in by_payment.values() if not any(a.outcome == "success" for a in tries)]
     lost = []
+    expired = []
     retries = []
     for tries in retried:
         pay = tries[0].pay
@@ -103,6 +104,11 @@ async def test_sigkill_one_at_a_time_under_load(cluster, payments, client, ledge
         if answer.outcome == "success":
             continue
         record = await ledger.record(pay.payment_id)
+        if answer.outcome == "blockhash_expired" and record is None:
+            # A Solana payment never sent (its first answer was lost with a killed process) can
+            # outlive its blockhash (~60 s) on a loaded machine: refused cleanly, nothing was paid.
+            expired.append(pay.payment_id)
+            continue
         was_pending = any(a.outcome == "settlement_pending" for a in tries)
         assert not was_pending, f"retry of a settlement_pending payment got {answer.outcome}: {answer.body}"
         assert answer.outcome == "duplicate_settlement" and final(record) and record.delivered_at, (
@@ -110,7 +116,12 @@ async def test_sigkill_one_at_a_time_under_load(cluster, payments, client, ledge
         )
         assert answer.transaction == record.transaction
         lost.append(pay.payment_id)
-    results["kills"]["retries"] = {"retried": len(retried), "answers": outcomes(retries), "lost": len(lost)}
+    results["kills"]["retries"] = {
+        "retried": len(retried),
+        "answers": outcomes(retries),
+        "lost": len(lost),
+        "expired": len(expired),
+    }
     print(f"  retries: {results['kills']['retries']}")
 
     checked = await check_chain_and_ledger(load.attempts + retries, payments, ledger)

@@ -113,3 +113,20 @@ async def test_worker_timeout_is_not_pending_and_the_retry_settles_once():
         assert scheme.broadcasts[tx] == 1
     finally:
         await stack.close()
+
+
+async def test_a_payment_claimed_again_counts_once_against_its_payer(book_stack):
+    """The payer limit (3 in this stack) counts payments, not claims: a payment whose claim was
+    released and made again (here: refused after authentication, retried five times) counts once."""
+    stack, _ = book_stack
+    payer = f"ivy-{uuid.uuid4().hex[:8]}"
+    refused = payment(uuid.uuid4().hex, payer=payer, valid=False)
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        answers = [(await http.post("/settle", json=refused)).json() for _ in range(5)]
+        assert all(a["errorReason"] == "invalid_signature" for a in answers)
+        assert await stack.payer_settles(payer) == 1
+        settled = [
+            (await http.post("/settle", json=payment(uuid.uuid4().hex, payer=payer))).json() for _ in range(3)
+        ]
+    assert [s["success"] for s in settled] == [True, True, False]
+    assert settled[2]["errorReason"] == "rate_limited"

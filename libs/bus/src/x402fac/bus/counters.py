@@ -38,6 +38,13 @@ def current_window(window_seconds: int, now: float | None = None) -> tuple[int, 
     return window, max(1, int((window + 1) * window_seconds - now + 0.999))
 
 
-async def increment(js: JetStreamContext, subject: str, timeout: float = 2.0) -> int:
-    ack = await js.publish(subject, b"", headers=dict(INCREMENT), timeout=timeout)
+async def increment(js: JetStreamContext, subject: str, timeout: float = 2.0, once_as: str = "") -> int:
+    """The new total; with `once_as`, an increment already made under that id (within the stream's
+    duplicate window) is not made again, and 0 is returned: it was counted the first time."""
+    headers = dict(INCREMENT)
+    if once_as:
+        headers["Nats-Msg-Id"] = once_as
+    ack = await js.publish(subject, b"", headers=headers, timeout=timeout)
+    if ack.duplicate:
+        return 0
     return int(ack.val or 0)

@@ -370,7 +370,9 @@ class LedgerStore:
             return 0
         window, retry_after = counters.current_window(self.config.payer_window_seconds)
         subject = subjects.rate("payer", encode_key(request.payer), window)
-        count = await counters.increment(self.js, subject)
+        # A payment claimed again after a release (handed to another replica, a node refused it, a
+        # dropped transaction) is still one payment: counted once per window.
+        count = await counters.increment(self.js, subject, once_as=f"{subject}/{request.payment_id}")
         return retry_after if count > limit else 0
 
     async def _hold_secondary(self, key: str, payment_id: str) -> bool:
