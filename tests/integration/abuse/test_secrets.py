@@ -14,9 +14,9 @@ from solders.hash import Hash
 from solders.keypair import Keypair
 
 from tests.fixtures.evm import sign_authorization
+from tests.fixtures.nano import nano_offline_body
 from tests.fixtures.solana import USDC_MINT, solana_payment_body, solana_requirements, usdc_payment
 from tests.fixtures.stack import Stack
-from x402fac.nano import StateBlock, encode_address, generate_work, public_key
 from x402fac.telemetry import metrics_text
 from x402fac.worker_evm.config import load_networks
 from x402fac.worker_evm.service import build_schemes as evm_schemes
@@ -69,24 +69,7 @@ def _evm_body(pay_to: str) -> dict:
 
 
 def _nano_body() -> dict:
-    secret, pay_to = os.urandom(32), public_key(os.urandom(32))
-    payer = public_key(secret)
-    previous = os.urandom(32)
-    block = StateBlock(payer, previous, payer, 10**30, pay_to).signed(secret)
-    block = block.with_work(generate_work(previous, 0))
-    requirements = {
-        "scheme": "exact",
-        "network": "nano:devnet",
-        "asset": "XNO",
-        "amount": str(10**27),
-        "payTo": encode_address(pay_to),
-        "maxTimeoutSeconds": 30,
-    }
-    return {
-        "x402Version": 2,
-        "paymentPayload": {"x402Version": 2, "accepted": requirements, "payload": {"block": block.to_json()}},
-        "paymentRequirements": requirements,
-    }
+    return nano_offline_body(os.urandom(32))
 
 
 def _solana_body(fee_payer: Keypair) -> dict:

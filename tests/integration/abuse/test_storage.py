@@ -7,11 +7,12 @@ import time
 
 import httpx
 
+from tests.fixtures.nano import nano_offline_body
 from tests.fixtures.stack import Stack
 from x402fac.bus import subjects
 from x402fac.ledger.config import LedgerConfig
 from x402fac.ledger.service import start_ledger
-from x402fac.nano import StateBlock, encode_address, generate_work, public_key
+from x402fac.nano import encode_address, public_key
 from x402fac.worker_nano.config import load_config
 from x402fac.worker_nano.service import build_schemes
 
@@ -21,22 +22,7 @@ FORGERIES = 1000
 
 def _forged_body(victim_secret: bytes) -> dict:
     """A well-formed send block naming the victim as its account, signed by a stranger."""
-    victim, pay_to, previous = public_key(victim_secret), public_key(os.urandom(32)), os.urandom(32)
-    block = StateBlock(victim, previous, victim, 10**30, pay_to).signed(os.urandom(32))
-    block = block.with_work(generate_work(previous, 0))
-    requirements = {
-        "scheme": "exact",
-        "network": "nano:devnet",
-        "asset": "XNO",
-        "amount": str(10**27),
-        "payTo": encode_address(pay_to),
-        "maxTimeoutSeconds": 30,
-    }
-    return {
-        "x402Version": 2,
-        "paymentPayload": {"x402Version": 2, "accepted": requirements, "payload": {"block": block.to_json()}},
-        "paymentRequirements": requirements,
-    }
+    return nano_offline_body(os.urandom(32), account=public_key(victim_secret))
 
 
 async def _messages(js, stream: str) -> int:
