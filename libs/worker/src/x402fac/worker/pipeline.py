@@ -1,9 +1,9 @@
 """The verify and settle flows every family shares (DESIGN.md, "Settlement flow").
 
 settle: identify (decode + authenticate, no state) -> ledger claim (atomic; payer limit; secondary
-keys; attaches this request) -> verify -> prepare -> record the transaction id -> broadcast ->
-confirm (bounded by the request's deadline) -> store the final answer, handing a success to the
-attached request only.
+keys; attaches this request), with the read-only verify running meanwhile -> prepare -> record the
+transaction id -> broadcast -> confirm (bounded by the request's deadline) -> store the final
+answer, handing a success to the attached request only.
 
 One payment, one success: a copy of a payment that another request is waiting for, or whose success
 was already handed out, is answered `duplicate_settlement` with the paying transaction. A copy that
@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -44,6 +45,13 @@ TRANSACTION_WAIT_SECONDS = 2.0
 # How long a settle request that arrives without the gateway's deadline is waited for.
 DEFAULT_WAIT_SECONDS = 30.0
 UNSUPPORTED_LABEL = "unsupported"
+RECENT_PAYMENTS = 10_000  # payment ids remembered to tell a copy from a new payment
+
+
+def _retrieved(future: asyncio.Future) -> None:
+    """Marks the outcome of a background check as seen: when its claim was lost, nobody awaits it."""
+    if not future.cancelled():
+        future.exception()
 
 
 class Superseded(Exception):
@@ -162,6 +170,7 @@ class Pipeline:
         self._routes = {(s.name, network): s for s in schemes for network in s.networks()}
         self._networks = {network for s in schemes for network in s.networks()}
         self._background: set[asyncio.Task] = set()
+        self._recent: OrderedDict[str, None] = OrderedDict()  # payment ids settled here lately
 
     # ---- routing ------------------------------------------------------------------------------
 
@@ -226,6 +235,35 @@ class Pipeline:
     async def _settle(
         self, scheme: Scheme, request: VerifyRequest, identity: Identity, requester: Requester
     ) -> SettleResponse:
+        # The chain reads settle needs are read-only: they overlap the claim and count only if it is won.
+        # A payment seen here lately is most likely a copy: it is claimed first, and costs no chain read.
+        checked = None
+        if not self._seen_lately(identity.payment_id):
+            checked = asyncio.ensure_future(scheme.verify_for_settle(request, identity))
+            checked.add_done_callback(_retrieved)
+        try:
+            return await self._claimed(scheme, request, identity, requester, checked)
+        finally:
+            if checked is not None:
+                checked.cancel()  # not needed (a copy, a refusal, a take-over) or done already
+
+    def _seen_lately(self, payment_id: str) -> bool:
+        if payment_id in self._recent:
+            self._recent.move_to_end(payment_id)
+            return True
+        self._recent[payment_id] = None
+        if len(self._recent) > RECENT_PAYMENTS:
+            self._recent.popitem(last=False)
+        return False
+
+    async def _claimed(
+        self,
+        scheme: Scheme,
+        request: VerifyRequest,
+        identity: Identity,
+        requester: Requester,
+        checked: asyncio.Future | None,
+    ) -> SettleResponse:
         network = request.payment_requirements.network
         claim = await self.ledger.claim(identity, self.family, network, requester.id, requester.deadline)
         status, record = claim.status, claim.record
@@ -255,7 +293,7 @@ class Pipeline:
         requester.payment_id, requester._attached = identity.payment_id, True
         if status is ClaimStatus.ATTACHED and record is not None and record.state is not RecordState.CLAIMED:
             return await self._take_over(scheme, request, record, claim.revision, requester)
-        return await self._first_attempt(scheme, request, identity, claim.revision, requester)
+        return await self._first_attempt(scheme, request, identity, claim.revision, requester, checked)
 
     async def _transaction_of(self, payment_id: str, requester: Requester) -> SettlementRecord | None:
         """The record once the request holding it has recorded its transaction (it is signing it now),
@@ -273,11 +311,17 @@ class Pipeline:
         return None
 
     async def _first_attempt(
-        self, scheme: Scheme, request: VerifyRequest, identity: Identity, revision: int, requester: Requester
+        self,
+        scheme: Scheme,
+        request: VerifyRequest,
+        identity: Identity,
+        revision: int,
+        requester: Requester,
+        checked: asyncio.Future | None,
     ) -> SettleResponse:
         network = request.payment_requirements.network
         try:
-            await scheme.verify_for_settle(request, identity)
+            await (checked if checked is not None else scheme.verify_for_settle(request, identity))
             prepared = await scheme.prepare(request, identity)
         except Invalid as invalid:
             await self.ledger.release(identity.payment_id, revision, invalid.reason)

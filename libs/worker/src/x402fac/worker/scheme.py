@@ -117,8 +117,8 @@ class Scheme(ABC, Generic[P, A]):
     """One x402 scheme (e.g. `exact`) on one family; the pipeline calls it in this order:
 
     verify:  identify -> verify
-    settle:  identify -> [ledger claim] -> verify_for_settle -> prepare -> [ledger submit] -> broadcast
-             -> confirm(deadline) -> [ledger finalize]
+    settle:  identify -> [ledger claim] and verify_for_settle side by side -> prepare -> [ledger submit]
+             -> broadcast -> confirm(deadline) -> [ledger finalize]
     a record another attempt left: resolve(submitted) -> [ledger finalize]
     """
 
@@ -144,8 +144,9 @@ class Scheme(ABC, Generic[P, A]):
         """Every other check, reading the chain but never writing; raise Invalid with the precise reason."""
 
     async def verify_for_settle(self, request: VerifyRequest, identity: Identity[P]) -> None:
-        """The checks settle runs after winning the claim: `verify` unless a scheme can skip a step
-        that `prepare` repeats anyway (EVM: gas estimation executes the transfer, so no simulation)."""
+        """The checks settle needs, read-only: they run while the ledger claims the payment, and count
+        only if this request wins the claim. `verify` unless a scheme does better (EVM: gas estimation
+        executes the transfer, so it replaces the simulation and its result is kept for `prepare`)."""
         await self.verify(request, identity)
 
     @abstractmethod

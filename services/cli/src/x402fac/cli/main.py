@@ -22,6 +22,8 @@ import signal
 import sys
 from pathlib import Path
 
+import uvloop
+
 from x402fac.protocol import FAMILIES, family_of
 from x402fac.telemetry import serve_metrics, setup_logging, setup_tracing
 from x402fac.telemetry.settings import ServiceSettings, SettingsError, load
@@ -38,6 +40,11 @@ async def _until_signalled(main) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await main(stop)
+
+
+def _serve(main) -> None:
+    """A service's whole life on uvloop: every NATS hop and HTTP request takes fewer loop turns."""
+    uvloop.run(_until_signalled(main))
 
 
 def _service_setup(name: str) -> None:
@@ -58,7 +65,7 @@ def cmd_gateway(_args) -> None:
 
     _service_setup("gateway")
     config = _settings("gateway", GatewayConfig.from_env)
-    asyncio.run(_until_signalled(lambda stop: serve(config, stop=stop)))
+    _serve(lambda stop: serve(config, stop=stop))
 
 
 def _settings(name: str, build):
@@ -73,14 +80,14 @@ def cmd_ledger(_args) -> None:
     from x402fac.ledger.service import run
 
     _service_setup("ledger")
-    _settings("ledger", lambda: asyncio.run(_until_signalled(lambda stop: run(stop=stop))))
+    _settings("ledger", lambda: _serve(lambda stop: run(stop=stop)))
 
 
 def cmd_worker(args) -> None:
     module = importlib.import_module(f"x402fac.worker_{args.family}.service")
     _service_setup(f"worker-{args.family}")
     _settings(
-        f"worker-{args.family}", lambda: asyncio.run(_until_signalled(lambda stop: module.run(stop=stop)))
+        f"worker-{args.family}", lambda: _serve(lambda stop: module.run(stop=stop))
     )
 
 

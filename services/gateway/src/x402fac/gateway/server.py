@@ -16,6 +16,7 @@ async def serve(
             create_app(config, nats_url=nats_url),
             host=config.host,
             port=config.port,
+            http="httptools",
             log_level="warning",
             access_log=False,
             lifespan="on",

@@ -110,7 +110,7 @@ class LedgerRunner(ServiceRunner):
             await self.catalog.stop()
         await super().stop(grace)
         if self.store is not None:
-            await self.store.pending_index.stop()
+            await self.store.close()
 
 
 def _product_endpoints(store: LedgerStore, usage: Usage, config: LedgerConfig) -> dict:

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 
 import msgspec
 import nats.errors
@@ -139,6 +139,18 @@ class LedgerStore:
         self.discovery: KeyValue
         self.payment_ids: KeyValue
         self._known: OrderedDict[tuple[str, int], SettlementRecord] = OrderedDict()
+        self._background: set[asyncio.Task] = set()
+
+    def _in_background(self, work: Coroutine) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def close(self) -> None:
+        """Finish the index clean-ups still running, stop following the pending index."""
+        if self._background:
+            await asyncio.wait(set(self._background), timeout=5.0)
+        await self.pending_index.stop()
 
     async def open(self) -> None:
         """Declare every bucket and stream x402fac uses (the ledger owns the schema), each bounded in
@@ -305,11 +317,16 @@ class LedgerStore:
                 attached=request.requester,
                 attached_until=request.deadline,
             )
-            # Indexed as pending before the record exists, so a crash in between never hides a claim.
-            await self.pending.put(key, request.family.encode())
-            try:
-                revision = await self.records.create(key, _encode(record))
-            except KeyWrongLastSequenceError:
+            # Indexed as pending in the same breath as the record is created (both are stored before
+            # the claim is answered): a claim the index misses would be one nobody ever answered.
+            indexed, created = await asyncio.gather(
+                self.pending.put(key, request.family.encode()),
+                self.records.create(key, _encode(record)),
+                return_exceptions=True,
+            )
+            if isinstance(indexed, BaseException):
+                await self.pending.put(key, request.family.encode())  # once more, in order; else raise
+            if isinstance(created, KeyWrongLastSequenceError):
                 existing = await self.get(request.payment_id)
                 if existing is None:  # claimed and released in between: claim it anew
                     continue
@@ -319,6 +336,9 @@ class LedgerStore:
                 if reply is not None:
                     return reply
                 continue  # the record changed under us: decide again on the newer one
+            if isinstance(created, BaseException):
+                raise created
+            revision = created
             self._remember(record, revision)
             return await self._admit(record, revision, request)
         return ClaimReply(ClaimStatus.BUSY, record=(await self.get(request.payment_id) or (None, 0))[0])
@@ -481,7 +501,8 @@ class LedgerStore:
                 continue
             self._remember(record, revision)
             if newly_final:
-                await self._drop_pending(request.payment_id)
+                # After the answer: the record is final already, the index entry is only a hint.
+                self._in_background(self._drop_pending(request.payment_id))
                 if not request.response.success:
                     await self._release_secondary(record)
             return UpdateReply(ok=True, revision=revision, record=record, delivered=deliver)

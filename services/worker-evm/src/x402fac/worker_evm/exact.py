@@ -155,6 +155,15 @@ class EvmNetwork:
 
 
 @dataclass(frozen=True, slots=True)
+class GasPlan:
+    """How a payment will be sent: found by executing it (eth_estimateGas) as it will run."""
+
+    signer: Signer
+    fees: Fees
+    gas: int
+
+
+@dataclass(slots=True)
 class EvmPayment:
     """An authorization decoded and authenticated by `identify`: everything verify and settle need."""
 
@@ -165,6 +174,7 @@ class EvmPayment:
     authorization: Authorization
     signature: bytes
     calldata: bytes
+    plan: GasPlan | None = None  # found by verify_for_settle, while the ledger claims the payment
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,8 +365,10 @@ class ExactEvmScheme(Scheme):
         await self._verify(request, identity.payment, simulate=True)
 
     async def verify_for_settle(self, request: VerifyRequest, identity: Identity[EvmPayment]) -> None:
-        # prepare's eth_estimateGas executes the same transfer and is diagnosed the same way on revert
+        # eth_estimateGas executes the same transfer as the simulation (diagnosed the same way on
+        # revert), and settle needs its figure: it replaces the simulation.
         await self._verify(request, identity.payment, simulate=False)
+        identity.payment.plan = await self._plan(identity.payment)
 
     async def _verify(self, request: VerifyRequest, payment: EvmPayment, *, simulate: bool) -> None:
         requirements = request.payment_requirements
@@ -578,6 +590,27 @@ class ExactEvmScheme(Scheme):
 
     async def prepare(self, request: VerifyRequest, identity: Identity[EvmPayment]) -> Prepared[EvmAttempt]:
         payment = identity.payment
+        plan = payment.plan
+        if plan is None or not self._usable(plan.signer.address):  # its key's lease lapsed meanwhile
+            plan = await self._plan(payment)
+        signer = plan.signer
+        nonce = await signer.nonces.reserve()
+        try:
+            tx_hash, raw = signer.sign(nonce, payment.token, payment.calldata, plan.gas, plan.fees)
+            signer.nonces.attach(nonce, tx_hash, raw)
+        except BaseException:
+            signer.nonces.release(nonce)
+            raise
+        # Another process judging this record later needs the sender and nonce (see _unmined).
+        return Prepared(
+            transaction=tx_hash,
+            network=payment.network.config.network,
+            attempt=EvmAttempt(payment, signer, nonce),
+            hint=f"{signer.address}/{nonce}",
+        )
+
+    async def _plan(self, payment: EvmPayment) -> GasPlan:
+        """The signer, fees and gas for sending `payment`, within the network's gas and cost ceilings."""
         network = payment.network
         signer = network.pick_signer(self._usable)
         config = network.config
@@ -590,7 +623,10 @@ class ExactEvmScheme(Scheme):
                 "data": _hex(payment.calldata),
                 **network.fee_fields(fees, config.gas_limit),
             }
-            estimate = await network.rpc.call("eth_estimateGas", estimate_call)
+            # The signer's nonce check (when it is idle) rides along instead of delaying the send.
+            estimate, _ = await asyncio.gather(
+                network.rpc.call("eth_estimateGas", estimate_call), signer.nonces.refresh()
+            )
         except RpcError as exc:
             if exc.is_revert:  # the chain moved since verify (e.g. the authorization was just used)
                 revert = eip3009.decode_revert(exc.revert_data or b"") or exc.message
@@ -613,20 +649,7 @@ class ExactEvmScheme(Scheme):
                 f"settling would cost up to {cost} wei ({gas} gas at {fees.max_fee_per_gas} wei), above"
                 f" the ceiling {config.max_settle_cost_wei} on {config.network}; retry later",
             )
-        nonce = await signer.nonces.reserve()
-        try:
-            tx_hash, raw = signer.sign(nonce, payment.token, payment.calldata, gas, fees)
-            signer.nonces.attach(nonce, tx_hash, raw)
-        except BaseException:
-            signer.nonces.release(nonce)
-            raise
-        # Another process judging this record later needs the sender and nonce (see _unmined).
-        return Prepared(
-            transaction=tx_hash,
-            network=network.config.network,
-            attempt=EvmAttempt(payment, signer, nonce),
-            hint=f"{signer.address}/{nonce}",
-        )
+        return GasPlan(signer, fees, gas)
 
     async def discard(self, prepared: Prepared[EvmAttempt]) -> None:
         prepared.attempt.signer.nonces.release(prepared.attempt.nonce)

@@ -2,7 +2,8 @@
 
 Settles run concurrently, so nonces are handed out from memory (no chain round trip per settle, no
 lock held across I/O other than a resync). The chain stays the authority: after any error, and
-whenever the signer is idle, the manager resyncs from `eth_getTransactionCount`. A nonce must never be
+whenever the signer is idle, the manager resyncs from `eth_getTransactionCount` (a settle asks for
+that early, `refresh`, so the round trip overlaps its ledger claim). A nonce must never be
 left as a gap (every later transaction of the signer would wait behind it forever), so:
 
 - a refused broadcast returns its nonce to a free pool: the next settle reuses it;
@@ -41,6 +42,8 @@ ABANDON_AFTER = 15.0  # a prepared transaction not broadcast by then never will 
 FILL_AFTER = 1.0  # a free nonce left unused this long, with transactions waiting behind it, is filled
 RESEND_AFTER = 3.0  # an unclear or unmined broadcast is re-sent (same bytes) after this long
 MAINTENANCE_INTERVAL = 0.5
+# A resync this recent (the settle's own `refresh`, moments before) serves an idle signer's next nonce.
+RESYNC_FRESH_FOR = 1.0
 HISTORY = 10_000  # tx hash -> nonce, for proving a transaction was replaced
 
 
@@ -93,6 +96,7 @@ class NonceManager:
         self._abandoned: set[str] = set()
         self._mined_floor = 0  # every nonce below this is known mined (a lagging node cannot undo that)
         self._dirty = True
+        self._synced_at = 0.0  # when the last resync ended (monotonic)
         self._lock = asyncio.Lock()
         self._maintenance: asyncio.Task | None = None
         # Whether this process may send with the key now (a replica holds its lease): re-sends and gap
@@ -105,9 +109,19 @@ class NonceManager:
 
     # ---- handing out ---------------------------------------------------------------------------
 
+    async def refresh(self) -> None:
+        """Resync now if the next `reserve` would (after an error, or while idle), so it need not.
+        A failure is left for that `reserve` to meet."""
+        if self._dirty or not self._slots:
+            async with self._lock:
+                if self._dirty or not self._slots:
+                    with contextlib.suppress(RpcError, NodeUnavailable):
+                        await self._resync()
+
     async def reserve(self) -> int:
         async with self._lock:
-            if self._dirty or not self._slots:
+            fresh = time.monotonic() - self._synced_at < RESYNC_FRESH_FOR
+            if self._dirty or (not self._slots and not fresh):
                 await self._resync()
             assert self._next is not None
             if self._free:
@@ -222,6 +236,7 @@ class NonceManager:
                 if nonce not in held:
                     self._free_nonce(nonce)
         self._dirty = False
+        self._synced_at = time.monotonic()
 
     def _free_nonce(self, nonce: int) -> None:
         assert self._next is not None
