@@ -9,15 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import aiohttp
 import httpx
 import msgspec
 import pytest
-from aiohttp import web
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from tests.fixtures.evm import deploy_smart_wallet, free_port, funded_payer, payment_request, serve_evm
+from tests.fixtures.evm import CountingProxy, deploy_smart_wallet, funded_payer, payment_request, serve_evm
 from x402fac.devnet.evm.rpc import DevnetRpc, RpcError, calldata
 
 NETWORK = "eip155:84532"
@@ -93,40 +91,6 @@ def assert_refused(verified: dict | None, settled: dict, reason: str) -> None:
         assert verified["isValid"] is False and verified["invalidReason"] == reason, verified
     assert settled["success"] is False and settled["errorReason"] == reason, settled
     assert settled["transaction"] == ""
-
-
-class CountingProxy:
-    """A JSON-RPC proxy in front of the devnet that records every method asked of it."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.methods: list[str] = []
-        self.runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def __aenter__(self) -> CountingProxy:
-        app = web.Application()
-        app.router.add_post("/", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def handle(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        calls = json.loads(body)
-        self.methods.extend(call["method"] for call in (calls if isinstance(calls, list) else [calls]))
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(self.upstream, data=body, headers={"content-type": "application/json"}) as reply,
-        ):
-            return web.Response(body=await reply.read(), content_type="application/json")
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,11 @@ validBefore (6 s margin) -> validAfter -> asset is a contract (an unlisted one m
 EIP-3009's `authorizationState` and `DOMAIN_SEPARATOR` sanely) -> simulation of the transfer
 (eth_call carrying the fee fields the settlement will carry), whose failure is diagnosed from the
 token's state.
-settle: gas estimation with the same fee fields (a token that only succeeds at gas price 0 fails
-here), then gas limit * maxFeePerGas against the network's cost ceiling, before anything is signed.
+settle: the gas limit the transaction will carry, proven by executing the transfer with it and the
+same fee fields (a token that only succeeds at gas price 0 fails here): an eth_call at the most gas
+this token's transfers were found to need (+ margin), or gas estimation the first time and whenever
+that call fails; then gas limit * maxFeePerGas against the network's cost ceiling, before anything
+is signed.
 (Scheme, network and the `accepted` binding are checked by the generic pipeline before.)
 """
 
@@ -54,6 +57,7 @@ VALID_BEFORE_MARGIN = 6  # seconds the authorization must still be valid for, as
 FEE_CACHE_SECONDS = 1.0
 FALLBACK_PRIORITY_FEE = 1_000_000  # 0.001 gwei, when the node has no eth_maxPriorityFeePerGas
 GAS_BALANCE_INTERVAL_SECONDS = 30.0
+GAS_NEEDS_KEPT = 1_000  # tokens whose gas need is remembered (any-asset networks meet many)
 COUNTED_REVERTS = 10_000  # reverted transactions remembered so that their gas is counted once
 
 
@@ -82,6 +86,8 @@ class EvmNetwork:
         self._fees: Fees | None = None
         self._fees_at = 0.0
         self._fees_refresh: asyncio.Future | None = None
+        # The most gas a transfer of each token was estimated to need here.
+        self.gas_needed: dict[str, int] = {}
 
     def pick_signer(self, usable: Callable[[str], bool]) -> Signer:
         """The least busy signer this replica may use now (one whose key it holds a lease on)."""
@@ -616,31 +622,10 @@ class ExactEvmScheme(Scheme):
         config = network.config
         try:
             fees = await network.fees()
-            # Estimated as it will run: a token that succeeds only at gas price 0 fails here.
-            estimate_call = {
-                "from": signer.address,
-                "to": payment.token,
-                "data": _hex(payment.calldata),
-                **network.fee_fields(fees, config.gas_limit),
-            }
             # The signer's nonce check (when it is idle) rides along instead of delaying the send.
-            estimate, _ = await asyncio.gather(
-                network.rpc.call("eth_estimateGas", estimate_call), signer.nonces.refresh()
-            )
-        except RpcError as exc:
-            if exc.is_revert:  # the chain moved since verify (e.g. the authorization was just used)
-                revert = eip3009.decode_revert(exc.revert_data or b"") or exc.message
-                raise await self._diagnose(payment, revert) from None
-            raise Invalid(Reason.SIMULATION_FAILED, f"gas estimation failed: {exc.message}") from None
+            gas, _ = await asyncio.gather(self._gas(payment, signer, fees), signer.nonces.refresh())
         except NodeUnavailable as exc:
             raise _unavailable(exc) from None
-        needed = int(estimate, 16)
-        if needed > config.gas_limit:
-            raise Invalid(
-                Reason.SIMULATION_FAILED,
-                f"the transfer needs {needed} gas, above the limit {config.gas_limit}",
-            )
-        gas = min(needed * (100 + config.gas_margin_percent) // 100, config.gas_limit)
         cost = gas * fees.max_fee_per_gas
         if cost > config.max_settle_cost_wei:
             # Nothing is signed or sent; the claim is released, so the same payment may settle later.
@@ -650,6 +635,39 @@ class ExactEvmScheme(Scheme):
                 f" the ceiling {config.max_settle_cost_wei} on {config.network}; retry later",
             )
         return GasPlan(signer, fees, gas)
+
+    async def _gas(self, payment: EvmPayment, signer: Signer, fees: Fees) -> int:
+        """A gas limit the transfer succeeds with, shown by executing it as it will run (sender, fee
+        fields, that limit): one execution (eth_call) when the token's need is known, else estimation."""
+        network, config = payment.network, payment.network.config
+        call = {"from": signer.address, "to": payment.token, "data": _hex(payment.calldata)}
+        known = network.gas_needed.get(payment.token.lower())
+        if known is not None:
+            gas = min(known * (100 + config.gas_margin_percent) // 100, config.gas_limit)
+            try:
+                await network.rpc.call("eth_call", {**call, **network.fee_fields(fees, gas)}, "latest")
+                return gas
+            except RpcError:
+                pass  # not with that much gas, or not at all: estimation tells which, and why
+        try:
+            estimate = await network.rpc.call(
+                "eth_estimateGas", {**call, **network.fee_fields(fees, config.gas_limit)}
+            )
+        except RpcError as exc:
+            if exc.is_revert:  # the chain moved since verify (e.g. the authorization was just used)
+                revert = eip3009.decode_revert(exc.revert_data or b"") or exc.message
+                raise await self._diagnose(payment, revert) from None
+            raise Invalid(Reason.SIMULATION_FAILED, f"gas estimation failed: {exc.message}") from None
+        needed = int(estimate, 16)
+        if needed > config.gas_limit:
+            raise Invalid(
+                Reason.SIMULATION_FAILED,
+                f"the transfer needs {needed} gas, above the limit {config.gas_limit}",
+            )
+        token = payment.token.lower()
+        if token in network.gas_needed or len(network.gas_needed) < GAS_NEEDS_KEPT:
+            network.gas_needed[token] = max(needed, network.gas_needed.get(token, 0))
+        return min(needed * (100 + config.gas_margin_percent) // 100, config.gas_limit)
 
     async def discard(self, prepared: Prepared[EvmAttempt]) -> None:
         prepared.attempt.signer.nonces.release(prepared.attempt.nonce)
