@@ -50,7 +50,7 @@ async def gas_of(info: dict, tx_hash: str) -> tuple[int, int]:
 async def test_known_token_is_sent_after_one_call_at_its_known_need(evm_devnet, counted):
     scheme, proxy = counted
     payer = await funded_payer(evm_devnet)
-    first, _ = await settle(scheme, payment_request(evm_devnet, payer, Account.create().address, 100))
+    await settle(scheme, payment_request(evm_devnet, payer, Account.create().address, 100))
     assert "eth_estimateGas" in proxy.methods  # nothing known of the token yet
     [network] = scheme._networks.values()
     known = network.gas_needed[evm_devnet["usdc"]["address"].lower()]

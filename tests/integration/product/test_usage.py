@@ -1,14 +1,17 @@
 """Per-key usage through two gateways and two ledger replicas: every count exact, once."""
 
 import asyncio
+import time
 import uuid
 
 import httpx
+import msgspec
 
 from tests.integration.foundation.conftest import TEST_NETWORK, payment
-from x402fac.bus import subjects
+from x402fac.bus import request, subjects
 from x402fac.ledger.config import LedgerConfig
 from x402fac.ledger.service import start_ledger
+from x402fac.protocol.ledger import AuditEvent, UsageReply, UsageRequest
 
 from .test_keys import ADMIN, create_key
 
@@ -75,3 +78,23 @@ async def test_usage_needs_a_key(product_stack):
         forged = await http.get("/dashboard/api/usage", headers={"x-api-key": "x402n_" + "B" * 43})
         admin_only = await http.get("/admin/usage", headers={"x-api-key": "x402n_" + "B" * 43})
     assert anonymous.status_code == forged.status_code == admin_only.status_code == 401
+
+
+async def test_a_day_is_the_sum_of_its_hours(product_stack):
+    """Entries are counted per hour only; asking for days adds a day's hours up."""
+    stack, _ = product_stack
+    key = uuid.uuid4().hex[:16]
+    now = time.time()
+    day_start = now - now % 86_400
+    hours = [day_start + 5, day_start + 5, now - 1]  # the day's first hour twice, and the current one
+    for at in hours:
+        event = AuditEvent("verify", "evm", TEST_NETWORK, "valid", at=at, api_key_id=key)
+        await stack.nc.jetstream().publish(subjects.audit("verify", "evm"), msgspec.json.encode(event))
+    await _drained(stack)
+    hourly = await request(stack.nc, subjects.LEDGER_USAGE, UsageRequest(key, "h", 24), UsageReply, 5)
+    daily = await request(stack.nc, subjects.LEDGER_USAGE, UsageRequest(key, "d", 1), UsageReply, 5)
+    by_hour = {row.period: int(row.value) for row in hourly.rows if row.kind == "verify"}
+    assert sum(by_hour.values()) == 3 and int(day_start // 3600) in by_hour
+    assert [(row.period, row.kind, row.label, row.value) for row in daily.rows] == [
+        (int(day_start // 86_400), "verify", "valid", "3")
+    ]

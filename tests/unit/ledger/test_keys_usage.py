@@ -21,7 +21,7 @@ def test_keys_are_prefixed_random_and_hashed():
     assert valid_name("my app") and not valid_name("") and not valid_name("x" * 65) and not valid_name("a\nb")
 
 
-def test_a_settled_entry_counts_once_per_granularity_with_amount_and_time():
+def test_a_settled_entry_counts_once_per_hour_with_amount_and_time():
     event = AuditEvent(
         kind="settle",
         family="evm",
@@ -38,10 +38,7 @@ def test_a_settled_entry_counts_once_per_granularity_with_amount_and_time():
         "x402usage.abc123.h.10.settle.eip155=3A8453.settled": 1,
         "x402usage.abc123.h.10.amount.eip155=3A8453.0xUSDC": 10**30,
         "x402usage.abc123.h.10.settle_ms.eip155=3A8453.all": 42,
-        "x402usage.abc123.d.0.settle.eip155=3A8453.settled": 1,
-        "x402usage.abc123.d.0.amount.eip155=3A8453.0xUSDC": 10**30,
-        "x402usage.abc123.d.0.settle_ms.eip155=3A8453.all": 42,
-    }
+    }  # days are summed from their hours when asked for
 
 
 def test_refusals_and_verifies_add_no_amount_and_anonymous_is_its_own_key():
@@ -53,12 +50,10 @@ def test_refusals_and_verifies_add_no_amount_and_anonymous_is_its_own_key():
     )
     assert [s for s, _ in increments(failed)] == [
         f"x402usage.{ANONYMOUS}.h.0.settle.nano=3Amainnet.invalid_signature",
-        f"x402usage.{ANONYMOUS}.d.0.settle.nano=3Amainnet.invalid_signature",
     ]
     # dots never split a subject token, and a verify adds no amount
     assert dict(increments(verify)) == {
         f"x402usage.{ANONYMOUS}.h.0.verify.nano=3Amain=2Enet.valid": 1,
-        f"x402usage.{ANONYMOUS}.d.0.verify.nano=3Amain=2Enet.valid": 1,
     }
 
 

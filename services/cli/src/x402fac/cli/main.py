@@ -86,9 +86,7 @@ def cmd_ledger(_args) -> None:
 def cmd_worker(args) -> None:
     module = importlib.import_module(f"x402fac.worker_{args.family}.service")
     _service_setup(f"worker-{args.family}")
-    _settings(
-        f"worker-{args.family}", lambda: _serve(lambda stop: module.run(stop=stop))
-    )
+    _settings(f"worker-{args.family}", lambda: _serve(lambda stop: module.run(stop=stop)))
 
 
 def cmd_check(args) -> None:

@@ -4,10 +4,11 @@ Every ledger replica pulls from one durable consumer on the audit stream (each e
 replica, and again to any replica until acknowledged). An entry becomes increments on JetStream
 counters, one subject per counter:
 
-    x402usage.<key>.<h|d>.<period>.<kind>.<network>.<label>
+    x402usage.<key>.h.<hour>.<kind>.<network>.<label>
 
-(`period` = hours or days since the epoch; `kind` verify | settle | amount | settle_ms; `label` the
-outcome, or the asset for amounts). Each increment carries `Nats-Msg-Id = <audit sequence>/<subject>`:
+(`hour` = hours since the epoch; `kind` verify | settle | amount | settle_ms; `label` the outcome, or
+the asset for amounts). Days are the sums of their hours, added up when asked for: an entry costs
+one increment per counter, not two. Each increment carries `Nats-Msg-Id = <audit sequence>/<subject>`:
 an entry handled twice (a replica died before acknowledging it) adds nothing the second time. The
 audit stream itself holds one settle entry per payment and outcome (the worker's Msg-Id), so a
 retried settle is one entry. Settle outcomes are also kept per key (the latest 50) for the dashboard.
@@ -37,7 +38,8 @@ from x402fac.protocol.ledger import (
 
 log = logging.getLogger(__name__)
 ANONYMOUS = "_anon"
-GRANULARITIES = {"h": 3600, "d": 86_400}
+HOUR = 3600
+GRANULARITIES = {"h": HOUR, "d": 86_400}
 MAX_PERIODS = 400
 FETCH_BATCH = 200
 _event = msgspec.json.Decoder(AuditEvent).decode
@@ -51,16 +53,14 @@ def increments(event: AuditEvent) -> list[tuple[str, int]]:
     """(subject, amount) for every counter one audit entry adds to."""
     key = event.api_key_id or ANONYMOUS
     network = _token(event.network)
-    found: list[tuple[str, int]] = []
-    for granularity, seconds in GRANULARITIES.items():
-        base = f"{subjects.USAGE_PREFIX}.{key}.{granularity}.{int(event.at // seconds)}"
-        found.append((f"{base}.{event.kind}.{network}.{_token(event.outcome)}", 1))
-        if event.kind != "settle":
-            continue
-        if event.outcome == "settled" and event.amount.isdigit() and int(event.amount) > 0:
-            found.append((f"{base}.amount.{network}.{_token(event.asset)}", int(event.amount)))
-        if event.elapsed_ms > 0:
-            found.append((f"{base}.settle_ms.{network}.all", event.elapsed_ms))
+    base = f"{subjects.USAGE_PREFIX}.{key}.h.{int(event.at // HOUR)}"
+    found = [(f"{base}.{event.kind}.{network}.{_token(event.outcome)}", 1)]
+    if event.kind != "settle":
+        return found
+    if event.outcome == "settled" and event.amount.isdigit() and int(event.amount) > 0:
+        found.append((f"{base}.amount.{network}.{_token(event.asset)}", int(event.amount)))
+    if event.elapsed_ms > 0:
+        found.append((f"{base}.settle_ms.{network}.all", event.elapsed_ms))
     return found
 
 
@@ -138,18 +138,26 @@ class Usage:
             return UsageReply(key_id=request.key_id, granularity=request.granularity, rows=[])
         latest = int(time.time() // seconds)
         periods = max(1, min(request.periods, MAX_PERIODS))
+        hours_per_period = seconds // HOUR
+        first_hour = (latest - periods + 1) * hours_per_period
         filters = [
-            f"{subjects.USAGE_PREFIX}.{request.key_id}.{request.granularity}.{period}.>"
-            for period in range(latest - periods + 1, latest + 1)
+            f"{subjects.USAGE_PREFIX}.{request.key_id}.h.{hour}.>"
+            for hour in range(first_hour, (latest + 1) * hours_per_period)
         ]
-        rows = []
+        sums: dict[tuple[int, str, str, str, str], int] = {}
         for subject, data in await self._last_messages(subjects.USAGE_STREAM, filters):
             parts = subject.split(".")
-            if len(parts) != 7:
+            if len(parts) != 7 or not parts[3].isdigit():
                 continue
-            _, key, _, period, kind, network, label = parts
-            value = json.loads(data or b"{}").get("val", "0")
-            rows.append(UsageRow(int(period), kind, decode_key(network), decode_key(label), value, key))
+            _, key, _, hour, kind, network, label = parts
+            period = int(hour) // hours_per_period
+            value = int(json.loads(data or b"{}").get("val", "0"))
+            row = (period, kind, network, label, key)
+            sums[row] = sums.get(row, 0) + value
+        rows = [
+            UsageRow(period, kind, decode_key(network), decode_key(label), str(value), key)
+            for (period, kind, network, label, key), value in sorted(sums.items())
+        ]
         return UsageReply(key_id=request.key_id, granularity=request.granularity, rows=rows)
 
     async def recent(self, request: RecentRequest) -> RecentReply:
