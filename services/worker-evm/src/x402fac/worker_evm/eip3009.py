@@ -38,9 +38,13 @@ def _selector(signature: str) -> bytes:
 
 def checksum_address(address: str | bytes) -> str:
     """EIP-55 mixed-case form of a 20-byte address (hex string or bytes)."""
-    lower = address.hex() if isinstance(address, bytes) else address[2:].lower()
-    digest = keccak(lower.encode()).hex()[:40]
-    return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c for c, d in zip(lower, digest, strict=True))
+    return _checksum(address.hex() if isinstance(address, bytes) else address[2:].lower())
+
+
+@lru_cache(maxsize=65_536)  # payers, payees and tokens recur: a keccak per address per request saved
+def _checksum(lower: str) -> str:
+    digest = keccak(lower.encode()).hex()
+    return "0x" + "".join(c.upper() if d in "89abcdef" else c for c, d in zip(lower, digest, strict=False))
 
 
 # The static ABI types used here are one 32-byte word each; encoding them by hand is ~10x faster.
