@@ -89,3 +89,37 @@ async def test_fork_at_broadcast_is_a_final_refusal(nano_rpc, nano_devnet, nano_
         assert outcome.status is Confirmation.DROPPED
     finally:
         await scheme.close()
+
+
+async def test_a_valid_block_is_verified_with_one_node_call_and_a_settled_one_is_named(
+    nano_rpc, nano_devnet, nano_funded_account
+):
+    """The block is looked up only when `previous` is not the frontier: a valid payment costs one call,
+    and a block already on the ledger is still told apart from a frontier that moved."""
+    payer = await nano_funded_account(XNO)
+    _, request = await request_for(nano_rpc, nano_devnet, payer, NanoAccount.generate())
+    scheme = scheme_for(nano_devnet)
+    [runtime] = scheme.runtimes.values()
+    asked: list[str] = []
+    for name in ("account_info", "block_info"):
+        real = getattr(runtime.node, name)
+
+        async def counted(*args, _real=real, _name=name):
+            asked.append(_name)
+            return await _real(*args)
+
+        setattr(runtime.node, name, counted)
+    try:
+        identity = await scheme.identify(request)
+        await scheme.verify(request, identity)
+        assert asked == ["account_info"]
+        prepared = await scheme.prepare(request, identity)
+        await scheme.broadcast(prepared)
+        assert (await scheme.confirm(prepared, 10)).status is Confirmation.CONFIRMED
+        asked.clear()
+        with pytest.raises(Invalid) as settled:
+            await scheme.verify(request, identity)
+        assert settled.value.reason == Reason.BLOCK_ALREADY_EXISTS
+        assert asked == ["account_info", "block_info"]
+    finally:
+        await scheme.close()

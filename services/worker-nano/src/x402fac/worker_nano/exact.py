@@ -7,15 +7,17 @@ identify (no chain access, so forged blocks never reach the ledger claim): the b
 valid and canonical, the *signed* `link` is payTo's public key (`link_as_account` is not signed and is ignored),
 its work meets the network threshold for its root. The payment id is the block hash: Nano's ledger accepts a
 given block at most once, so a block can never pay twice.
-verify (reads only): the block is not on the ledger yet, the account is opened, `previous` is its frontier and
-that frontier is confirmed, and confirmed balance - block balance is exactly `amount`.
+verify (reads only): the account is opened, `previous` is its frontier (else: the block is on the ledger
+already, or the frontier moved; only then is the block looked up) and that frontier is confirmed, and
+confirmed balance - block balance is exactly `amount`.
 broadcast: `process` (subtype send); confirm: `blocks_info` polling until the block is cemented.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from x402fac.nano import AddressError, BlockError, StateBlock, decode_address, encode_address, parse_block
 from x402fac.protocol import Reason, SupportedKind, VerifyRequest
@@ -35,6 +37,8 @@ from x402fac.worker.rpc import NodeUnavailable
 
 from .chain import ConfirmationWatcher, NanoNode, NodeError
 from .config import NanoNetwork
+
+T = TypeVar("T")
 
 ASSET = "XNO"
 BLOCK_KEYS = ("block", "signedBlock")  # the payload key of the two upstream drafts
@@ -157,23 +161,20 @@ class ExactNanoScheme(Scheme):
                 f"amount {identity.amount} raw is below the minimum {minimum} raw on {runtime.config.network}",
                 identity.payer,
             )
-        try:
-            existing, state = await asyncio.gather(
-                runtime.node.block_info(identity.payment_id), runtime.node.account_info(identity.payer)
-            )
-        except NodeUnavailable as error:
-            raise Invalid(Reason.NODE_UNAVAILABLE, str(error), identity.payer) from None
-        except NodeError as error:
-            raise Invalid(Reason.NODE_UNAVAILABLE, f"node error: {error}", identity.payer) from None
-        if existing is not None:
-            raise Invalid(
-                Reason.BLOCK_ALREADY_EXISTS,
-                f"block {identity.payment_id} is already on the ledger (confirmed: {existing.get('confirmed')})",
-                identity.payer,
-            )
+        # One call in the common case: a block whose previous is the frontier cannot be on the ledger
+        # yet, so whether it is (already settled) is asked only when the frontier moved on.
+        state = await self._node_call(runtime.node.account_info(identity.payer), identity.payer)
+        previous = block.previous.hex().upper()
+        if state is None or previous != state["frontier"]:
+            existing = await self._node_call(runtime.node.block_info(identity.payment_id), identity.payer)
+            if existing is not None:
+                raise Invalid(
+                    Reason.BLOCK_ALREADY_EXISTS,
+                    f"block {identity.payment_id} is already on the ledger (confirmed: {existing.get('confirmed')})",
+                    identity.payer,
+                )
         if state is None:
             raise Invalid(Reason.ACCOUNT_NOT_FOUND, f"{identity.payer} is not opened", identity.payer)
-        previous = block.previous.hex().upper()
         if previous != state["frontier"]:
             raise Invalid(
                 Reason.FRONTIER_MOVED,
@@ -187,6 +188,15 @@ class ExactNanoScheme(Scheme):
                 identity.payer,
             )
         self._check_amount(int(state["confirmed_balance"]), block, int(identity.amount), identity.payer)
+
+    @staticmethod
+    async def _node_call(call: Awaitable[T], payer: str) -> T:
+        try:
+            return await call
+        except NodeUnavailable as error:
+            raise Invalid(Reason.NODE_UNAVAILABLE, str(error), payer) from None
+        except NodeError as error:
+            raise Invalid(Reason.NODE_UNAVAILABLE, f"node error: {error}", payer) from None
 
     @staticmethod
     def _check_amount(confirmed_balance: int, block: StateBlock, amount: int, payer: str) -> None:
