@@ -47,6 +47,7 @@ class ServiceRunner:
             await self._service.add_endpoint(
                 name=endpoint, subject=subject, handler=self._spawner(endpoint, handler)
             )
+        await self.nc.flush()  # started means the server routes requests here (no "no responders")
 
     def _spawner(self, endpoint: str, handler: Handler) -> Callable[[Request], Awaitable[None]]:
         async def spawn(request: Request) -> None:

@@ -502,6 +502,9 @@ class Pipeline:
                 return
             except BusError:
                 delay = min(delay * 2, 5.0)
+            except Exception as exc:  # the connection closed: this process is stopping
+                log.warning("stopped detaching %s from %s: %s", requester.id, requester.payment_id, exc)
+                return
         log.warning("could not detach %s from %s before its deadline", requester.id, requester.payment_id)
 
     async def hand_back(self, requester: Requester) -> None:
