@@ -4,7 +4,7 @@ Workload names (prefixes select groups): evm-verify-c{1,8,32}, evm-verify-r{50,2
 evm-settle-c{1,8,32}, evm-settle-r{50,200,800}, evm-dup-x10 (automine); evm1s-settle-c{1,8,32},
 evm1s-dup-x10 (1 s blocks); nano-verify-c{8,32}, nano-settle-c32 (x402fac only: no Nano facilitator
 exists to compare); solana-verify-c{1,8,32}, solana-settle-c{1,8,32} (x402fac, python, ts). The c=32 EVM
-workloads also run against x402fac with two EVM worker replicas (the scaling run; --no-scaling).
+workloads also run against x402fac with two worker replicas of its family (the scaling run; --no-scaling).
 A full run (no --quick, no --workloads) ends with the verify/settle time breakdown of x402fac
 (bench.profile); --profile / --no-profile force it on or off.
 """
@@ -32,7 +32,7 @@ from bench.workloads import catalog, select
 TARGETS = ("x402fac", "python", "ts", "ts-nm")
 DESCRIPTIONS = {
     "x402fac": "nats-server + ledger + EVM worker + gateway, separate processes (per-IP and per-payer limits off)",
-    "x402fac-2w": "the same with two EVM worker replicas",
+    "x402fac-2w": "the same with two worker replicas of the family",
     "python": "official x402 SDK 2.25 x402FacilitatorSync + FacilitatorWeb3Signer (Solana: FacilitatorKeypairSigner),"
     " stdlib ThreadingHTTPServer",
     "ts": "@x402/core + @x402/evm 2.27 + viem as the published facilitator example (Solana: @x402/svm 2.27 +"

@@ -55,14 +55,14 @@ def catalog(quick: bool) -> list[Workload]:
         add(f"evm1s-settle-c{c}", "evm", "1s", "settle", "closed", c, blocks, block_pool[c])
     add("evm1s-dup-x10", "evm", "1s", "duplicate", "burst", 10, bursts, bursts)
     for c in (8, 32):
-        add(f"nano-verify-c{c}", "nano", "devnet", "verify", "closed", c, closed, 300 if quick else 20_000, references=False)
-    add("nano-settle-c32", "nano", "devnet", "settle", "closed", 32, closed, 60 if quick else 1_500, references=False)
+        add(f"nano-verify-c{c}", "nano", "devnet", "verify", "closed", c, closed, 300 if quick else 20_000, references=False, scaling=c == 32)
+    add("nano-settle-c32", "nano", "devnet", "settle", "closed", 32, closed, 60 if quick else 1_500, references=False, scaling=True)
     # Solana: x402fac and both references, each on its own devnet (a settle waits for the devnet's
     # 0.8 s confirmation, so 6 s per workload keeps the three-target run short).
     for c in (1, 8, 32):
-        add(f"solana-verify-c{c}", "solana", "devnet", "verify", "closed", c, solana_time, solana_verify[c])
+        add(f"solana-verify-c{c}", "solana", "devnet", "verify", "closed", c, solana_time, solana_verify[c], scaling=c == 32)
     for c in (1, 8, 32):
-        add(f"solana-settle-c{c}", "solana", "devnet", "settle", "closed", c, solana_time, solana_settle[c])
+        add(f"solana-settle-c{c}", "solana", "devnet", "settle", "closed", c, solana_time, solana_settle[c], scaling=c == 32)
     # fmt: on
     return found
 
