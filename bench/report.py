@@ -168,6 +168,15 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         "0 failures",
         (not failures) if measured else None,
     )
+    ours = _get(report, "evm-settle-c1", "x402fac", "p50_ms")
+    for ref in ("python", "ts", "ts-nm"):
+        theirs = _get(report, "evm-settle-c1", ref, "p50_ms")
+        add(
+            f"EVM settle c=1 p50 below {TARGET_LABELS[ref]}",
+            f"{ours} ms vs {theirs} ms" if ours is not None and theirs is not None else None,
+            "below",
+            ours < theirs if ours is not None and theirs is not None else None,
+        )
     ours = _get(report, "evm-settle-c32", "x402fac", "ok_per_s")
     for ref, goal in (("python", 5), ("ts-nm", 2)):
         r = _ratio(ours, _get(report, "evm-settle-c32", ref, "ok_per_s"))
