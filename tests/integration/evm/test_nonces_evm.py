@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import aiohttp
 import pytest
 from aiohttp import web
 from eth_account import Account
 
-from tests.fixtures.evm import free_port, funded_payer, funded_signer_key, payment_request
+from tests.fixtures.evm import CountingProxy, funded_payer, funded_signer_key, payment_request
 from x402fac.devnet.evm.rpc import DevnetRpc
 from x402fac.worker import Rejected
 from x402fac.worker.rpc import NodeUnavailable
@@ -130,24 +129,13 @@ async def test_prepared_but_never_broadcast_is_abandoned_and_dropped(
     assert await signer_txs(evm_devnet, signer.address) == (never_sent.attempt.nonce + 2,) * 2
 
 
-class FlakyProxy:
+class FlakyProxy(CountingProxy):
     """A JSON-RPC proxy to the devnet that can lose one eth_sendRawTransaction without forwarding it,
     dropping the connection as a node that crashed mid-request would (delivery unknown to the sender)."""
 
     def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
+        super().__init__(upstream)
         self.lose_next_send = False
-        self.runner: web.AppRunner | None = None
-        self.url = ""
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -155,15 +143,7 @@ class FlakyProxy:
             self.lose_next_send = False
             request.transport.close()  # no answer at all
             return web.Response()
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(self.upstream, data=body, headers={"content-type": "application/json"}) as reply,
-        ):
-            return web.Response(body=await reply.read(), content_type="application/json")
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+        return await self.forward(body)
 
 
 async def test_broadcast_with_unknown_delivery_is_resent_and_mined(evm_devnet, monkeypatch) -> None:
