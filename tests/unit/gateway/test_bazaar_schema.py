@@ -5,29 +5,17 @@ environment has it: it is not a dependency of the gateway)."""
 
 import copy
 
-import msgspec
 import pytest
 from x402.extensions.bazaar import OutputConfig, declare_discovery_extension
 
+from tests.fixtures.product import bazaar_settle
 from x402fac.gateway.bazaar_schema import SchemaMismatch, check_against_schema
 from x402fac.gateway.discovery import InvalidDiscovery, catalog_entry
-from x402fac.protocol import decode_request
+from x402fac.protocol import VerifyRequest
 
 
-def settle(bazaar: dict) -> object:
-    requirements = {"scheme": "exact", "network": "eip155:1", "asset": "T", "amount": "10", "payTo": "bob"}
-    body = {
-        "x402Version": 2,
-        "paymentPayload": {
-            "x402Version": 2,
-            "accepted": dict(requirements),
-            "payload": {},
-            "resource": {"url": "https://api.example.com/weather"},
-            "extensions": {"bazaar": bazaar},
-        },
-        "paymentRequirements": requirements,
-    }
-    return decode_request(msgspec.json.encode(body))
+def settle(bazaar: dict) -> VerifyRequest:
+    return bazaar_settle(bazaar, "https://api.example.com/weather")
 
 
 def official_get() -> dict:

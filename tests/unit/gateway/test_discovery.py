@@ -3,35 +3,22 @@
 import msgspec
 import pytest
 
+from tests.fixtures.product import bazaar_settle
 from x402fac.gateway.discovery import InvalidDiscovery, catalog_entry, normalize_url
 from x402fac.ledger.discovery import matches, merge_accepts
-from x402fac.protocol import PaymentRequirements, decode_request
+from x402fac.protocol import PaymentRequirements
 from x402fac.protocol.ledger import DiscoveryListRequest
 
 HTTP_INFO = {"input": {"type": "http", "method": "POST", "bodyType": "json", "body": {"q": "x"}}}
 MCP_INFO = {"input": {"type": "mcp", "toolName": "weather", "inputSchema": {"type": "object"}}}
 
 
-def settle(bazaar, url: str = "https://api.example.com/v1/weather?x=1") -> object:
-    requirements = {"scheme": "exact", "network": "eip155:1", "asset": "T", "amount": "10", "payTo": "bob"}
-    body = {
-        "x402Version": 2,
-        "paymentPayload": {
-            "x402Version": 2,
-            "accepted": dict(requirements),
-            "payload": {},
-            "resource": {"url": url, "description": "Weather now"},
-            "extensions": {"bazaar": bazaar},
-        },
-        "paymentRequirements": requirements,
-    }
-    return decode_request(msgspec.json.encode(body))
-
-
 def test_valid_http_and_mcp_info_make_an_entry():
-    http = catalog_entry(settle({"info": HTTP_INFO, "schema": {"$defs": {"a": {}}, "$ref": "#/$defs/a"}}))
-    mcp = catalog_entry(settle({"info": MCP_INFO}))
-    templated = catalog_entry(settle({"info": HTTP_INFO, "routeTemplate": "/v1/weather/:city"}))
+    http = catalog_entry(
+        bazaar_settle({"info": HTTP_INFO, "schema": {"$defs": {"a": {}}, "$ref": "#/$defs/a"}})
+    )
+    mcp = catalog_entry(bazaar_settle({"info": MCP_INFO}))
+    templated = catalog_entry(bazaar_settle({"info": HTTP_INFO, "routeTemplate": "/v1/weather/:city"}))
     assert (http.resource, http.type, http.method, http.pay_to) == (
         "https://api.example.com/v1/weather",
         "http",
@@ -60,7 +47,7 @@ def test_valid_http_and_mcp_info_make_an_entry():
 )
 def test_malformed_info_is_refused(bazaar):
     with pytest.raises(InvalidDiscovery):
-        catalog_entry(settle(bazaar))
+        catalog_entry(bazaar_settle(bazaar))
 
 
 @pytest.mark.parametrize(
@@ -72,7 +59,7 @@ def test_only_absolute_http_urls_are_listed(url):
 
 
 def test_filters_and_accepts_merge():
-    entry = catalog_entry(settle({"info": HTTP_INFO}))
+    entry = catalog_entry(bazaar_settle({"info": HTTP_INFO}))
     assert matches(entry, DiscoveryListRequest(query="WEATHER now", network="eip155:1", pay_to="BOB"))
     assert not matches(entry, DiscoveryListRequest(query="weather rain"))
     assert not matches(entry, DiscoveryListRequest(type="mcp"))
