@@ -641,7 +641,8 @@ class ExactEvmScheme(Scheme):
         fields, that limit): one execution (eth_call) when the token's need is known, else estimation."""
         network, config = payment.network, payment.network.config
         call = {"from": signer.address, "to": payment.token, "data": _hex(payment.calldata)}
-        known = network.gas_needed.get(payment.token.lower())
+        token = payment.token.lower()
+        known = network.gas_needed.get(token)
         if known is not None:
             gas = min(known * (100 + config.gas_margin_percent) // 100, config.gas_limit)
             try:
@@ -664,7 +665,6 @@ class ExactEvmScheme(Scheme):
                 Reason.SIMULATION_FAILED,
                 f"the transfer needs {needed} gas, above the limit {config.gas_limit}",
             )
-        token = payment.token.lower()
         if token in network.gas_needed or len(network.gas_needed) < GAS_NEEDS_KEPT:
             network.gas_needed[token] = max(needed, network.gas_needed.get(token, 0))
         return min(needed * (100 + config.gas_margin_percent) // 100, config.gas_limit)
