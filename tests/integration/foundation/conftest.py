@@ -33,6 +33,7 @@ class LedgerBookScheme(Scheme):
         self.broadcast_at: dict[str, float] = {}
         self.hints: list[str] = []  # hints handed to resolve()
         self.arrivals: Counter[str] = Counter()  # settle/verify requests that reached the worker
+        self.chain_reads: Counter[str] = Counter()  # verify checks (settle's verify_for_settle too)
 
     def networks(self) -> list[str]:
         return [TEST_NETWORK]
@@ -57,6 +58,7 @@ class LedgerBookScheme(Scheme):
         )
 
     async def verify(self, request: VerifyRequest, identity: Identity[dict]) -> None:
+        self.chain_reads[identity.payment["id"]] += 1
         if not identity.payment.get("valid", True):
             raise Invalid("invalid_signature", "test says invalid")
 

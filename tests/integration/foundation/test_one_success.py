@@ -54,6 +54,21 @@ async def test_forged_payments_create_no_claim_and_spend_no_quota(book_stack):
     assert await stack.payer_settles(victim) == 1
 
 
+async def test_copies_of_a_settled_payment_cost_no_chain_read(book_stack):
+    """A stranger replaying one paid payment many times: each copy is refused by the ledger claim
+    alone (the checks that run beside a claim are skipped for a payment the worker saw lately)."""
+    stack, scheme = book_stack
+    payment_id = uuid.uuid4().hex
+    body = payment(payment_id, payer=f"replayer-{payment_id[:8]}")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        first = (await http.post("/settle", json=body)).json()
+        copies = await asyncio.gather(*(http.post("/settle", json=body) for _ in range(10)))
+    assert first["success"] is True
+    assert {c.json()["errorReason"] for c in copies} == {"duplicate_settlement"}
+    assert scheme.chain_reads[payment_id] == 1
+    assert scheme.broadcasts[f"tx-test/{payment_id}"] == 1
+
+
 async def test_ledger_unreachable_after_broadcast_answers_pending_then_final():
     stack = await Stack.start()
     try:
