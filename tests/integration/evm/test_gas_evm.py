@@ -61,7 +61,8 @@ async def test_known_token_is_sent_after_one_call_at_its_known_need(evm_devnet, 
     assert proxy.methods.count("eth_call") == 1  # the transfer, executed with the limit it carries
     assert gas == known * 125 // 100  # the default 25 % margin on the need found before
     limit, used = await gas_of(evm_devnet, second)
-    assert limit == gas and used <= known
+    # another payment's calldata (nonce, signature, recipient bytes) costs a few gas more or less
+    assert limit == gas and used < gas and abs(used - known) < known // 100
 
 
 async def test_a_payment_needing_more_than_known_goes_back_to_estimation(evm_devnet, counted):
