@@ -72,6 +72,21 @@ async def test_family_without_worker_is_503(book_stack):
     assert answer.json()["error"] == "worker_unavailable"
 
 
+async def test_worker_started_after_a_503_is_served_at_once():
+    """The gateway's cached view of live workers must not turn payments away for its lifetime once
+    a worker comes up."""
+    stack = await Stack.start()
+    try:
+        async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+            refused = await http.post("/settle", json=payment("late-worker"))
+            await stack.start_worker("evm", [LedgerBookScheme()])
+            served = await http.post("/settle", json=payment("late-worker"))
+    finally:
+        await stack.close()
+    assert refused.status_code == 503 and refused.json()["error"] == "worker_unavailable"
+    assert served.status_code == 200 and served.json()["success"] is True
+
+
 async def test_metadata_endpoints(book_stack):
     stack, _ = book_stack
     async with httpx.AsyncClient(base_url=stack.gateway_url) as http:

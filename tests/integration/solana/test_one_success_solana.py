@@ -74,7 +74,7 @@ async def test_second_settle_is_a_duplicate_and_verify_says_why(
             first = (await http.post("/settle", json=body)).json()
             second = (await http.post("/settle", json=body)).json()
             verified = (await http.post("/verify", json=body)).json()
-    assert first["success"] is True and first["transaction"] == signature
+    assert first.get("success") is True and first["transaction"] == signature, first
     assert second["success"] is False
     assert second["errorReason"] == Reason.DUPLICATE_SETTLEMENT
     assert second["transaction"] == signature

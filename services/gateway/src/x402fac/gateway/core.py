@@ -86,6 +86,18 @@ class SupportedCache:
                 await self._refresh()
         return self.value
 
+    async def is_live(self, family: str) -> bool:
+        """Whether a worker of `family` answers; a family missing from the cached view is asked
+        directly (no responders is answered at once), so a worker that just started is served."""
+        await self.get()
+        if family in self.live_families:
+            return True
+        if await self._ask(family) is None:
+            return False
+        async with self._lock:
+            await self._refresh()
+        return family in self.live_families
+
     async def _refresh(self) -> None:
         answers = await asyncio.gather(*(self._ask(f) for f in FAMILIES))
         merged = SupportedResponse()
@@ -304,7 +316,7 @@ class Facilitator:
     ) -> Answer:
         """Forward with this request's id and deadline; if the caller stops waiting (timeout, hang-up),
         tell the worker, so the payment's one success is kept for a retry instead of lost."""
-        if family not in (await self._live_families()):
+        if not await self.supported.is_live(family):
             raise GatewayError(503, "worker_unavailable", f"no {family} worker is running", retry_after=5)
         request_id = request_id or uuid.uuid4().hex
         deadline = self._settle_deadline()
@@ -333,10 +345,6 @@ class Facilitator:
             await self.nc.publish(subjects.detach(family), request_id.encode())
         except Exception as exc:
             log.warning("could not tell the %s workers that %s stopped waiting: %s", family, request_id, exc)
-
-    async def _live_families(self) -> list[str]:
-        await self.supported.get()
-        return self.supported.live_families
 
     async def _forward(
         self,
