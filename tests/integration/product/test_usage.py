@@ -12,12 +12,15 @@ from x402fac.bus import request, subjects
 from x402fac.ledger.config import LedgerConfig
 from x402fac.ledger.service import start_ledger
 from x402fac.protocol.ledger import AuditEvent, UsageReply, UsageRequest
+from x402fac.worker.audit import FLUSH_AFTER_SECONDS
 
 from .test_keys import ADMIN, create_key
 
 
 async def _drained(stack) -> None:
-    """Until the ledgers have acknowledged every audit entry (bounded)."""
+    """Until the ledgers have acknowledged every audit entry (bounded), once the workers have
+    published the verify outcomes they gather."""
+    await asyncio.sleep(2 * FLUSH_AFTER_SECONDS)
     js = stack.nc.jetstream()
     for _ in range(200):
         info = await js.consumer_info(subjects.AUDIT_STREAM, subjects.USAGE_CONSUMER)
@@ -98,3 +101,23 @@ async def test_a_day_is_the_sum_of_its_hours(product_stack):
     assert [(row.period, row.kind, row.label, row.value) for row in daily.rows] == [
         (int(day_start // 86_400), "verify", "valid", "3")
     ]
+
+
+async def test_a_burst_of_verifies_is_a_few_audit_entries_counted_exactly(product_stack):
+    """Verify outcomes travel many to an audit entry (a stream write per verify cost more than the
+    verify); every one of them is still counted once."""
+    stack, _ = product_stack
+    js = stack.nc.jetstream()
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        created = await create_key(http, "burst")
+        key = {"x-api-key": created["secret"]}
+        await _drained(stack)
+        entries_before = (await js.stream_info(subjects.AUDIT_STREAM)).state.messages
+        bodies = [payment(uuid.uuid4().hex) for _ in range(120)]
+        answers = await asyncio.gather(*(http.post("/verify", json=body, headers=key) for body in bodies))
+        assert all(answer.json()["isValid"] for answer in answers)
+        await _drained(stack)
+        entries = (await js.stream_info(subjects.AUDIT_STREAM)).state.messages - entries_before
+        usage = (await http.get("/dashboard/api/usage", headers=key)).json()
+    assert usage["totals"]["verify"] == 120
+    assert 1 <= entries <= 20, entries

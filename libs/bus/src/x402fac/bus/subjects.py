@@ -89,6 +89,9 @@ QUOTA_PREFIX: Final = "x402quota"
 USAGE_CONSUMER: Final = "usage"  # the ledger replicas' shared durable consumer on the audit stream
 
 
+AUDIT_BATCH_KIND: Final = "verifies"  # x402audit.verifies.<family>: an AuditBatch of verify outcomes
+
+
 def audit(kind: str, family: str) -> str:
     return f"{AUDIT_PREFIX}.{kind}.{family}"
 

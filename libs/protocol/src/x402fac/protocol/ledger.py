@@ -159,6 +159,12 @@ class AuditEvent(msgspec.Struct, omit_defaults=True):
     elapsed_ms: int = 0  # settle: how long the worker took to answer
 
 
+class AuditBatch(msgspec.Struct):
+    """Verify outcomes gathered by one worker over a few milliseconds: one audit entry."""
+
+    events: list[AuditEvent]
+
+
 # ---- API keys (the ledger stores only a hash of each key) ---------------------------------------
 
 

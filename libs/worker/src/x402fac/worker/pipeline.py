@@ -29,6 +29,7 @@ from x402fac.protocol import Reason, SettleResponse, VerifyRequest, VerifyRespon
 from x402fac.protocol.ledger import AuditEvent, ClaimStatus, RecordState, SettlementRecord
 from x402fac.telemetry import OUTCOMES
 
+from .audit import VerifyAudit
 from .ledger_client import LedgerClient
 from .scheme import Confirmation, Identity, Invalid, Outcome, Prepared, Rejected, Scheme, Submitted, Unready
 
@@ -171,6 +172,7 @@ class Pipeline:
         self._networks = {network for s in schemes for network in s.networks()}
         self._background: set[asyncio.Task] = set()
         self._recent: OrderedDict[str, None] = OrderedDict()  # payment ids settled here lately
+        self.verify_audit = VerifyAudit(nc, family)
 
     # ---- routing ------------------------------------------------------------------------------
 
@@ -574,10 +576,11 @@ class Pipeline:
             amount=request.payment_requirements.amount if outcome == "settled" else "",
             elapsed_ms=elapsed_ms,
         )
+        if kind == "verify":
+            self.verify_audit.add(event)
+            return
         # A settle outcome is appended once per payment and outcome, however often it is retried.
-        headers = (
-            {"Nats-Msg-Id": f"{identity.payment_id}:{outcome}"} if kind == "settle" and identity else None
-        )
+        headers = {"Nats-Msg-Id": f"{identity.payment_id}:{outcome}"} if identity else None
         try:  # core publish: the audit trail must never slow down or fail a payment
             await self.nc.publish(
                 subjects.audit(kind, self.family), msgspec.json.encode(event), headers=headers

@@ -142,6 +142,7 @@ class WorkerService:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         await self.runner.stop()
+        await self.pipeline.verify_audit.close()  # after the verifies in flight have answered
         for scheme in self.pipeline.schemes:
             await scheme.stop()
 

@@ -28,6 +28,7 @@ from nats.aio.msg import Msg
 from x402fac.bus import encode_key, subjects
 from x402fac.bus.kv import decode_key
 from x402fac.protocol.ledger import (
+    AuditBatch,
     AuditEvent,
     RecentReply,
     RecentRequest,
@@ -43,6 +44,8 @@ GRANULARITIES = {"h": HOUR, "d": 86_400}
 MAX_PERIODS = 400
 FETCH_BATCH = 200
 _event = msgspec.json.Decoder(AuditEvent).decode
+_batch = msgspec.json.Decoder(AuditBatch).decode
+_encode = msgspec.json.encode
 
 
 def _token(value: str) -> str:
@@ -66,6 +69,19 @@ def increments(event: AuditEvent) -> list[tuple[str, int]]:
 
 def _valid_key_token(key: str) -> bool:
     return key in (ANONYMOUS, "*") or (0 < len(key) <= 32 and key.isalnum())
+
+
+def _events(msg: Msg) -> list[AuditEvent]:
+    """The outcomes one audit entry holds (a worker's batch of verifies, or one settle), each
+    under a key token safe to put in a subject."""
+    kind = msg.subject.split(".")[1] if msg.subject.count(".") >= 2 else ""
+    events = _batch(msg.data).events if kind == subjects.AUDIT_BATCH_KIND else [_event(msg.data)]
+    return [
+        event
+        if 0 < len(event.api_key_id) <= 32 and event.api_key_id.isalnum()
+        else msgspec.structs.replace(event, api_key_id=ANONYMOUS)
+        for event in events
+    ]
 
 
 class Usage:
@@ -104,23 +120,24 @@ class Usage:
 
     async def _count(self, msg: Msg) -> None:
         try:
-            event = _event(msg.data)
+            events = _events(msg)
         except msgspec.MsgspecError:
             await msg.term()  # not an audit entry: nothing to count, ever
             return
-        if not (event.api_key_id == "" or _valid_key_token(event.api_key_id)):
-            event = msgspec.structs.replace(event, api_key_id=ANONYMOUS)
+        sums: dict[str, int] = {}
+        for event in events:
+            for subject, amount in increments(event):
+                sums[subject] = sums.get(subject, 0) + amount
         sequence = msg.metadata.sequence.stream
         try:
             await asyncio.gather(
-                *(
-                    self._add(subject, amount, f"{sequence}/{subject}")
-                    for subject, amount in increments(event)
-                )
+                *(self._add(subject, amount, f"{sequence}/{subject}") for subject, amount in sums.items())
             )
-            if event.kind == "settle":
-                recent = f"{subjects.RECENT_PREFIX}.{event.api_key_id or ANONYMOUS}"
-                await self.js.publish(recent, msg.data, headers={"Nats-Msg-Id": f"recent/{sequence}"})
+            for index, event in enumerate(events):
+                if event.kind == "settle":
+                    recent = f"{subjects.RECENT_PREFIX}.{event.api_key_id}"
+                    message_id = f"recent/{sequence}/{index}"
+                    await self.js.publish(recent, _encode(event), headers={"Nats-Msg-Id": message_id})
         except Exception as exc:  # not acknowledged: it comes again, and what was added is not re-added
             log.warning("usage of audit entry %d: %s", sequence, exc)
             return
