@@ -19,6 +19,8 @@ log = logging.getLogger(__name__)
 _tracer = tracer("x402fac.rpc")
 # A node that failed at transport level is tried last for this long.
 COOLDOWN_SECONDS = 5.0
+# Read batches asked in the same event-loop tick travel in one HTTP request of at most this many calls.
+MAX_CALLS_PER_REQUEST = 100
 
 
 class NodeUnavailable(Exception):
@@ -215,7 +217,13 @@ class RpcError(Exception):
 
 
 class JsonRpcClient:
-    """JSON-RPC 2.0 over FailoverHttp: single calls and batches. `error_type` lets a chain add detail."""
+    """JSON-RPC 2.0 over FailoverHttp: single calls and batches. `error_type` lets a chain add detail.
+
+    `batch` is for reads only: the batches of concurrent requests (verifies arriving together,
+    receipt polls, nonce reads) asked in the same event-loop tick share one HTTP request — at
+    concurrency one nothing waits, under load the node and this process handle one request for many.
+    A write (`eth_sendRawTransaction`) goes alone, through `call`, so what it may have delivered stays
+    its own."""
 
     error_type: type[RpcError] = RpcError
 
@@ -224,8 +232,13 @@ class JsonRpcClient:
     ) -> None:
         self.http = FailoverHttp(urls, timeout, max_connections)
         self._ids = itertools.count(1)
+        self._queued: list[tuple[list[tuple[str, list[Any]]], asyncio.Future]] = []
+        self._sending: set[asyncio.Task] = set()
 
     async def close(self) -> None:
+        for task in list(self._sending):
+            task.cancel()
+        await asyncio.gather(*self._sending, return_exceptions=True)
         await self.http.close()
 
     async def reply(self, method: str, *params: Any) -> dict[str, Any]:
@@ -244,9 +257,50 @@ class JsonRpcClient:
         return reply.get("result")
 
     async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Results in call order; a call that failed yields its error object instead of a result."""
+        """Results of read-only calls in call order; a call that failed yields its error object."""
         if not calls:
             return []
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
+        self._queued.append((calls, future))
+        if len(self._queued) == 1:
+            loop.call_soon(self._send_queued)
+        return await future
+
+    def _send_queued(self) -> None:
+        queued, self._queued = self._queued, []
+        group: list[tuple[list[tuple[str, list[Any]]], asyncio.Future]] = []
+        size = 0
+        for item in queued:
+            if group and size + len(item[0]) > MAX_CALLS_PER_REQUEST:
+                self._spawn(group)
+                group, size = [], 0
+            group.append(item)
+            size += len(item[0])
+        self._spawn(group)
+
+    def _spawn(self, group: list[tuple[list[tuple[str, list[Any]]], asyncio.Future]]) -> None:
+        task = asyncio.ensure_future(self._send(group))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, group: list[tuple[list[tuple[str, list[Any]]], asyncio.Future]]) -> None:
+        try:
+            results = await self._post_batch([call for calls, _ in group for call in calls])
+        except BaseException as exc:  # every caller of the request learns why (cancelled: closing)
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(_copy(exc))
+            if not isinstance(exc, Exception):
+                raise
+            return
+        start = 0
+        for calls, future in group:
+            if not future.done():  # a caller that stopped waiting is skipped
+                future.set_result(results[start : start + len(calls)])
+            start += len(calls)
+
+    async def _post_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         ids = [next(self._ids) for _ in calls]
         body = [
             {"jsonrpc": "2.0", "id": id_, "method": method, "params": params}
@@ -268,3 +322,12 @@ class JsonRpcClient:
             else:
                 results.append(reply.get("result"))
         return results
+
+
+def _copy(exc: BaseException) -> BaseException:
+    """A failure of a shared request, as each of its callers' own exception (tracebacks differ)."""
+    if isinstance(exc, NodeUnavailable):
+        return NodeUnavailable(str(exc), exc.maybe_delivered)
+    if isinstance(exc, asyncio.CancelledError):
+        return NodeUnavailable("batch: the client was closed", maybe_delivered=True)
+    return exc
