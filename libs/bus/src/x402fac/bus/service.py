@@ -13,11 +13,11 @@ from nats.aio.client import Client
 from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import Service
+from opentelemetry.trace import SpanKind
 
-from x402fac.telemetry import HANDLER_LATENCY, tracer
+from x402fac.telemetry import HANDLER_LATENCY, server_span, tracer
 
 from .rpc import ERROR_HEADER
-from .tracing import extract
 
 Handler = Callable[[bytes, Mapping[str, str]], Awaitable[bytes]]
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class ServiceRunner:
     async def _serve(self, endpoint: str, handler: Handler, request: Request) -> None:
         started = time.perf_counter()
         headers = request.headers or {}
-        with self._tracer.start_as_current_span(f"{self.name}.{endpoint}", context=extract(headers)):
+        with server_span(self._tracer, f"{self.name}.{endpoint}", headers, SpanKind.INTERNAL):
             try:
                 reply = await handler(request.data, headers)
             except Exception as exc:

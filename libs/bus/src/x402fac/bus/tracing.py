@@ -1,15 +1,11 @@
 """OpenTelemetry context carried in NATS headers (W3C traceparent), both ways."""
 
-from collections.abc import Mapping
-
-from opentelemetry import context, propagate
+from opentelemetry import propagate, trace
 
 
 def inject(headers: dict[str, str] | None = None) -> dict[str, str]:
+    """The current trace context added to `headers` (nothing when no trace is going on)."""
     carrier = headers if headers is not None else {}
-    propagate.inject(carrier)
+    if trace.get_current_span().get_span_context().is_valid:
+        propagate.inject(carrier)
     return carrier
-
-
-def extract(headers: Mapping[str, str] | None) -> context.Context:
-    return propagate.extract(dict(headers or {}))

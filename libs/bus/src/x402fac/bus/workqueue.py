@@ -20,11 +20,12 @@ import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
+from opentelemetry.trace import SpanKind
 
-from x402fac.telemetry import BUS_LATENCY, HANDLER_LATENCY, client_span, tracer
+from x402fac.telemetry import BUS_LATENCY, HANDLER_LATENCY, client_span, server_span, tracer
 
 from .rpc import BusTimeout, Unavailable
-from .tracing import extract, inject
+from .tracing import inject
 
 log = logging.getLogger(__name__)
 _tracer = tracer("x402fac.bus")
@@ -196,7 +197,7 @@ class WorkConsumer:
         heartbeat = asyncio.create_task(self._still_working(msg))
         started = time.perf_counter()
         try:
-            with self._tracer.start_as_current_span(self.name, context=extract(headers)):
+            with server_span(self._tracer, self.name, headers, SpanKind.INTERNAL):
                 reply = await self.handler(msg.data, headers)
             if reply is HAND_OFF:
                 await msg.nak(delay=HAND_OFF_DELAY_SECONDS)

@@ -69,25 +69,56 @@ def tracer(name: str) -> trace.Tracer:
     return trace.get_tracer(name)
 
 
-@contextlib.contextmanager
+# The span of work nobody traces: neither exported here nor continuing a caller's trace.
+_NOT_TRACED = contextlib.nullcontext(trace.INVALID_SPAN)
+
+
+def _continues_trace(carrier: Mapping[str, str] | None) -> bool:
+    return carrier is not None and "traceparent" in carrier
+
+
 def server_span(
-    tracer_: trace.Tracer, name: str, carrier: Mapping[str, str] | None = None
+    tracer_: trace.Tracer,
+    name: str,
+    carrier: Mapping[str, str] | None = None,
+    kind: trace.SpanKind = trace.SpanKind.SERVER,
+) -> contextlib.AbstractContextManager[trace.Span]:
+    """A span continuing the caller's trace (W3C `traceparent` in `carrier`, if any).
+
+    When nothing is exported and the caller sent no trace context, no span is made at all: the
+    API's no-op spans still cost ~10 % of the gateway's CPU per request, for nothing."""
+    if not _configured and not _continues_trace(carrier):
+        return _NOT_TRACED
+    return _server_span(tracer_, name, carrier, kind)
+
+
+@contextlib.contextmanager
+def _server_span(
+    tracer_: trace.Tracer, name: str, carrier: Mapping[str, str] | None, kind: trace.SpanKind
 ) -> Iterator[trace.Span]:
-    """A SERVER span continuing the caller's trace (W3C `traceparent` in `carrier`, if any)."""
     parent = propagate.extract(dict(carrier or {}))
-    with tracer_.start_as_current_span(name, context=parent, kind=trace.SpanKind.SERVER) as span:
+    with tracer_.start_as_current_span(name, context=parent, kind=kind) as span:
         yield span
 
 
-@contextlib.contextmanager
 def client_span(
     tracer_: trace.Tracer, name: str, record_exception: bool = True, **attributes: str
-) -> Iterator[trace.Span]:
-    """A CLIENT span around one outgoing call (a NATS request, an RPC to a node).
+) -> contextlib.AbstractContextManager[trace.Span]:
+    """A CLIENT span around one outgoing call (a NATS request, an RPC to a node); none when nothing
+    is exported (the caller's trace context, if any, still travels: it is the current one).
 
     `record_exception=False` where an exception's text may hold a secret (an RPC URL with its key):
     the span then only says that the call failed, and with which exception type.
     """
+    if not _configured:
+        return _NOT_TRACED
+    return _client_span(tracer_, name, record_exception, attributes)
+
+
+@contextlib.contextmanager
+def _client_span(
+    tracer_: trace.Tracer, name: str, record_exception: bool, attributes: dict[str, str]
+) -> Iterator[trace.Span]:
     with tracer_.start_as_current_span(
         name,
         kind=trace.SpanKind.CLIENT,
