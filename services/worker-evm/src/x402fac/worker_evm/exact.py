@@ -645,11 +645,13 @@ class ExactEvmScheme(Scheme):
         known = network.gas_needed.get(token)
         if known is not None:
             gas = min(known * (100 + config.gas_margin_percent) // 100, config.gas_limit)
-            try:
-                await network.rpc.call("eth_call", {**call, **network.fee_fields(fees, gas)}, "latest")
+            # a read: it shares its HTTP request with the nonce check beside it, and with other settles
+            (executed,) = await network.rpc.batch(
+                [("eth_call", [{**call, **network.fee_fields(fees, gas)}, "latest"])]
+            )
+            if not isinstance(executed, RpcError):
                 return gas
-            except RpcError:
-                pass  # not with that much gas, or not at all: estimation tells which, and why
+            # else not with that much gas, or not at all: estimation tells which, and why
         try:
             estimate = await network.rpc.call(
                 "eth_estimateGas", {**call, **network.fee_fields(fees, config.gas_limit)}
