@@ -129,15 +129,18 @@ class Usage:
             for subject, amount in increments(event):
                 sums[subject] = sums.get(subject, 0) + amount
         sequence = msg.metadata.sequence.stream
-        try:
-            await asyncio.gather(
-                *(self._add(subject, amount, f"{sequence}/{subject}") for subject, amount in sums.items())
+        writes = [self._add(subject, amount, f"{sequence}/{subject}") for subject, amount in sums.items()]
+        writes += [
+            self.js.publish(
+                f"{subjects.RECENT_PREFIX}.{event.api_key_id}",
+                _encode(event),
+                headers={"Nats-Msg-Id": f"recent/{sequence}/{index}"},
             )
-            for index, event in enumerate(events):
-                if event.kind == "settle":
-                    recent = f"{subjects.RECENT_PREFIX}.{event.api_key_id}"
-                    message_id = f"recent/{sequence}/{index}"
-                    await self.js.publish(recent, _encode(event), headers={"Nats-Msg-Id": message_id})
+            for index, event in enumerate(events)
+            if event.kind == "settle"
+        ]
+        try:  # all in one go (one socket write for them), acknowledged once all are stored
+            await asyncio.gather(*writes)
         except Exception as exc:  # not acknowledged: it comes again, and what was added is not re-added
             log.warning("usage of audit entry %d: %s", sequence, exc)
             return
