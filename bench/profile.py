@@ -182,7 +182,7 @@ def cpu_by_package(path: Path, top: int = 8) -> dict[str, float]:
 
 async def profile_x402fac(quick: bool, say: Callable[[str], None] = print) -> dict[str, Any]:
     n_verify, n_settle = (40, 12) if quick else (300, 60)
-    load_verify, load_settle = (100, 30) if quick else (1500, 400)
+    load_verify, load_settle = (100, 30) if quick else (1000, 250)
     workdir = Path(tempfile.mkdtemp(prefix="x402fac-profile-"))
     say("[profile] x402fac on a fresh anvil, worker RPC through a recording proxy")
     devnet = await evm.start_devnet(workdir, None, 1, free_port(), solc_cache=workdir / "solc")

@@ -26,8 +26,8 @@ class Workload:
 def catalog(quick: bool) -> list[Workload]:
     # A full run stays under 20 minutes with every family's scaling run and the profile.
     closed = 1.5 if quick else 8.0
-    opened = 1.5 if quick else 6.0
-    blocks = 3.0 if quick else 12.0
+    opened = 1.5 if quick else 5.0
+    blocks = 3.0 if quick else 10.0
     rates = (50, 200) if quick else (50, 200, 800)
     verify_pool = {1: 40, 8: 150, 32: 300} if quick else {1: 4_000, 8: 12_000, 32: 16_000}
     settle_pool = {1: 20, 8: 60, 32: 120} if quick else {1: 2_000, 8: 5_000, 32: 6_000}
