@@ -61,8 +61,9 @@ GOOD = "nano_1sjkhzzeuhup4u9fbd9f77k9puwfbaadymfjnjgbtmiuchqqnmodbwrsnhn9"
     ],
 )
 def test_bad_addresses_are_refused_with_reason(address, reason):
-    with pytest.raises(AddressError, match=reason):
-        decode_address(address)
+    for _ in range(2):  # a refusal is never remembered as an answer
+        with pytest.raises(AddressError, match=reason):
+            decode_address(address)
     assert not is_address(address)
 
 
@@ -72,11 +73,21 @@ def test_non_string_address_is_refused():
     assert not is_address(None)
 
 
-def test_encode_rejects_wrong_key_length_and_prefix():
+def test_encode_rejects_wrong_key_length_prefix_and_type():
     with pytest.raises(AddressError):
         encode_address(bytes(31))
     with pytest.raises(AddressError):
         encode_address(bytes(32), "ban_")
+    with pytest.raises(AddressError):
+        encode_address("00" * 32)  # type: ignore[arg-type]
+
+
+def test_remembered_addresses_answer_the_same_for_every_form_of_the_key():
+    key = bytes(range(32))
+    address = encode_address(key)
+    assert encode_address(bytearray(key)) == encode_address(memoryview(key)) == address
+    assert decode_address(address) == decode_address(address) == key
+    assert decode_address("xrb_" + address[5:]) == key
 
 
 def test_extreme_keys_round_trip():
