@@ -233,6 +233,7 @@ class JsonRpcClient:
         self.http = FailoverHttp(urls, timeout, max_connections)
         self._ids = itertools.count(1)
         self._queued: list[tuple[list[tuple[str, list[Any]]], asyncio.Future]] = []
+        self._queue_loop: asyncio.AbstractEventLoop | None = None
         self._sending: set[asyncio.Task] = set()
 
     async def close(self) -> None:
@@ -261,6 +262,8 @@ class JsonRpcClient:
         if not calls:
             return []
         loop = asyncio.get_running_loop()
+        if self._queue_loop is not loop:  # a loop that ended with reads queued must not strand this one
+            self._queued, self._queue_loop = [], loop
         future: asyncio.Future = loop.create_future()
         self._queued.append((calls, future))
         if len(self._queued) == 1:
