@@ -86,7 +86,6 @@ async def test_a_failed_request_fails_each_of_its_callers(node):
     assert await client.batch([("echo", ["back"])]) == ["back"]  # the single node is tried again
 
 
-
 async def test_reads_left_queued_by_an_ended_event_loop_do_not_strand_the_next_one(node):
     """A client can outlive an event loop (a tool or a test that ends mid-request): what that loop
     left queued is dropped with it, and this loop's reads still go out."""
