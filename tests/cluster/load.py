@@ -101,7 +101,8 @@ class Client:
 class Load:
     """`loops` concurrent settle loops per family, each at most one settle every `interval` seconds,
     alternating gateways. With `retry_503` a loop retries the same payment after a 503
-    worker_unavailable/worker_timeout (honouring Retry-After), as a resource server would."""
+    worker_unavailable/worker_timeout (honouring Retry-After) or a `settlement_pending` (which names
+    the transaction sent; the same settle again returns the final outcome), as a resource server would."""
 
     client: Client
     makers: dict[str, Callable[[], Awaitable[Pay]]]
@@ -127,8 +128,10 @@ class Load:
             pay = await self.makers[family]()
             attempt = await self.client.settle(pay, next(gateways) % len(self.client.urls))
             self.attempts.append(attempt)
-            while self.retry_503 and attempt.outcome == "unavailable":
-                await asyncio.sleep(min(float(attempt.retry_after or 1), 5.0))
+            while self.retry_503 and attempt.outcome in ("unavailable", "settlement_pending"):
+                # 503: as Retry-After says; pending: the same settle again gives the final outcome
+                delay = float(attempt.retry_after or 1) if attempt.outcome == "unavailable" else 0.5
+                await asyncio.sleep(min(delay, 5.0))
                 attempt = await self.client.settle(pay, next(gateways) % len(self.client.urls))
                 self.attempts.append(attempt)
             await asyncio.sleep(max(0.0, self.interval - (time.monotonic() - began)))

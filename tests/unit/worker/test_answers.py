@@ -50,3 +50,16 @@ def test_duplicate_of_a_payment_in_progress():
 def test_failure_has_no_transaction():
     answer = failure_answer("nano:devnet", Reason.INVALID_SIGNATURE, "bad", "nano_1")
     assert (answer.transaction, answer.error_reason, answer.payer) == ("", "invalid_signature", "nano_1")
+
+
+async def test_a_success_without_a_claim_of_its_own_is_not_handed_back():
+    """A redelivered request answered from the record, or one that never claimed, has nothing in the
+    ledger to give back: the ledger is not asked (it used to be, with an empty key)."""
+    from x402fac.worker.pipeline import Pipeline, Requester
+
+    class RefusingLedger:
+        async def hand_back(self, payment_id: str, requester: str) -> None:
+            raise AssertionError(f"asked to hand back {payment_id!r}")
+
+    pipeline = Pipeline(None, "evm", [], ledger=RefusingLedger())  # type: ignore[arg-type]
+    await pipeline.hand_back(Requester.new())

@@ -285,6 +285,7 @@ class Pipeline:
             )
         if status is ClaimStatus.DELIVERED and record is not None and record.delivered_to == requester.id:
             if record.response is not None:  # this very request again (redelivered): its answer
+                requester.payment_id = identity.payment_id  # so an undelivered answer can be handed back
                 return record.response
         if status is ClaimStatus.BUSY and record is not None and not record.transaction:
             record = await self._transaction_of(identity.payment_id, requester) or record
@@ -511,6 +512,8 @@ class Pipeline:
 
     async def hand_back(self, requester: Requester) -> None:
         """The success handed to `requester` did not reach it: the ledger keeps it for a retry."""
+        if not requester.payment_id:
+            return  # answered without a claim of its own: nothing in the ledger is its to give back
         try:
             await self.ledger.hand_back(requester.payment_id, requester.id)
         except BusError:
