@@ -74,11 +74,11 @@ def _valid_key_token(key: str) -> bool:
 def _events(msg: Msg) -> list[AuditEvent]:
     """The outcomes one audit entry holds (a worker's batch of verifies, or one settle), each
     under a key token safe to put in a subject."""
-    kind = msg.subject.split(".")[1] if msg.subject.count(".") >= 2 else ""
-    events = _batch(msg.data).events if kind == subjects.AUDIT_BATCH_KIND else [_event(msg.data)]
+    batched = msg.subject.startswith(f"{subjects.AUDIT_PREFIX}.{subjects.AUDIT_BATCH_KIND}.")
+    events = _batch(msg.data).events if batched else [_event(msg.data)]
     return [
         event
-        if 0 < len(event.api_key_id) <= 32 and event.api_key_id.isalnum()
+        if event.api_key_id != "*" and _valid_key_token(event.api_key_id)
         else msgspec.structs.replace(event, api_key_id=ANONYMOUS)
         for event in events
     ]
