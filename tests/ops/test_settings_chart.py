@@ -35,6 +35,9 @@ SAMPLES = {
     "bucketMaxBytes": (2147483648, "2147483648"),
     "gasLimit": (250000, "250000"),
     "assetName": ("USDC", "USDC"),
+    "gateway.trustedProxies": (["10.0.0.0/8", "192.0.2.7"], "10.0.0.0/8,192.0.2.7"),
+    "gateway.discoveryMinAmount.nano": ("1000000000000000000000000000000", "1000000000000000000000000000000"),
+    "gateway.discoveryMinAmounts": (["0xabc=5000", "EPjF=7"], "0xabc=5000,EPjF=7"),
     "genesisHash": (
         "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d",
         "5eykt4UsFv8P8NJdTREpY1vzqKqZKvdpKuc147dw2N9d",

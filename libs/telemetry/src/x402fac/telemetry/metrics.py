@@ -122,6 +122,29 @@ REVERTED_SETTLEMENT_GAS = Counter(
     registry=REGISTRY,
 )
 
+GATEWAY_IN_FLIGHT = Gauge(
+    "x402fac_gateway_in_flight",
+    "requests the gateway is handling now, by admission lane (all, verify:<family>, settle:<family>)",
+    ["lane"],
+    registry=REGISTRY,
+)
+GATEWAY_REJECTED = Counter(
+    "x402fac_gateway_rejected",
+    "requests answered 503 at once because their admission lane was full",
+    ["lane"],
+    registry=REGISTRY,
+)
+GATEWAY_CONNECTIONS = Gauge(
+    "x402fac_gateway_connections", "open HTTP connections to the gateway", registry=REGISTRY
+)
+GATEWAY_CONNECTIONS_CLOSED = Counter(
+    "x402fac_gateway_connections_closed",
+    "connections the gateway closed itself: read_timeout (headers or body too slow), over_cap (the "
+    "connection cap was reached), idle_evicted (an idle one closed to admit a new one)",
+    ["reason"],
+    registry=REGISTRY,
+)
+
 
 def rpc_host(url: str) -> str:
     """The label for a node URL: host[:port] only, so keys in paths or queries never leak."""

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from litestar import HttpMethod, Litestar, Request, Response, Router, get, post, route
-from litestar.datastructures import State
+from litestar.datastructures import ResponseHeader, State
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig, ResponseSpec
@@ -25,9 +25,10 @@ from x402fac.telemetry import (
 )
 
 from . import dashboard, discovery
-from .auth import Access
+from .auth import Access, presented_key
 from .config import GatewayConfig
 from .core import Answer, Facilitator
+from .edge import ALL, Admission, request_ip
 from .errors import GatewayError
 from .openapi import (
     PAYMENT_ERRORS,
@@ -50,14 +51,6 @@ def _facilitator(state: State) -> Facilitator:
     return state.facilitator
 
 
-def _client_ip(request: Request, config: GatewayConfig) -> str:
-    if config.trust_proxy:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
-
-
 async def _timed(route: str, produce: Callable[[], Awaitable[Answer]]) -> Response:
     started = time.perf_counter()
     try:
@@ -78,15 +71,17 @@ async def _disconnected(request: Request) -> None:
 async def _serve(kind: str, request: Request, state: State) -> Response:
     facilitator = _facilitator(state)
     body = await request.body()
-    client_ip = _client_ip(request, facilitator.config)
+    address = request_ip(request)
 
     async def produce() -> Answer:
-        key = await state.access.authenticate(request.headers, client_ip)  # 401 before anything else
+        key = request.state.api_key  # checked before the handler (keys_checked)
+        if key is None and facilitator.config.require_api_key:
+            raise GatewayError(401, "unauthorized", "an API key is required (x-api-key or Bearer)")
         key_id = key.id if key is not None else ""
         if kind == "verify":
-            return await facilitator.verify(body, client_ip, api_key_id=key_id)
+            return await facilitator.verify(body, address, api_key_id=key_id)
         # a settle is told when its caller hangs up, so the payment's success is kept for a retry
-        return await facilitator.settle(body, client_ip, lambda: _disconnected(request), api_key_id=key_id)
+        return await facilitator.settle(body, address, lambda: _disconnected(request), api_key_id=key_id)
 
     with server_span(_tracer, f"POST {request.url.path}", request.headers) as span:
         response = await _timed(kind, produce)
@@ -249,6 +244,7 @@ _ERROR_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "body_too_large",
+    415: "unsupported_media_type",
 }
 
 
@@ -276,12 +272,51 @@ def _options(path: str, allow: str) -> HTTPRouteHandler:
     )
 
 
+# Routes whose own check is the admin token (sent as Bearer too): never read as an API key there.
+ADMIN_PREFIX = "/admin"
+# Always served, never counted against the in-flight bound: probes and scrapes must see an overload.
+UNBOUNDED = frozenset({"/health", "/metrics", "/facilitator/health", "/facilitator/metrics"})
+
+
+async def keys_checked(request: Request) -> Response | None:
+    """A key presented on any route is checked (401 when invalid or revoked, wherever it is sent);
+    the handler finds it in `request.state.api_key` (None: anonymous)."""
+    request.state.api_key = None
+    if request.url.path.startswith(ADMIN_PREFIX) or presented_key(request.headers) is None:
+        return None
+    try:
+        request.state.api_key = await request.app.state.access.identify(request.headers, request_ip(request))
+    except GatewayError as error:
+        return Response(error.body(), status_code=error.status, media_type=JSON, headers=error.headers())
+    return None
+
+
+def admitted(app: Callable) -> Callable:
+    """ASGI middleware: every request but UNBOUNDED ones holds a place in the process-wide lane."""
+
+    async def middleware(scope, receive, send) -> None:
+        if scope["type"] != "http" or scope["path"] in UNBOUNDED:
+            await app(scope, receive, send)
+            return
+        try:
+            with scope["app"].state.admission.admit(ALL):
+                await app(scope, receive, send)
+        except GatewayError as error:
+            HTTP_REQUESTS.labels("admission", str(error.status)).inc()
+            headers = [(b"content-type", JSON.encode()), (b"x-content-type-options", b"nosniff")]
+            headers += [(name.lower().encode(), value.encode()) for name, value in error.headers().items()]
+            await send({"type": "http.response.start", "status": error.status, "headers": headers})
+            await send({"type": "http.response.body", "body": error.body()})
+
+    return middleware
+
+
 def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | None = None) -> Litestar:
     """The app; it connects to NATS on start-up unless given a connection."""
 
     async def startup(app: Litestar) -> None:
         connection = nc or await connect(nats_url, name="x402fac-gateway")
-        app.state.facilitator = Facilitator(connection, config)
+        app.state.facilitator = Facilitator(connection, config, app.state.admission)
         app.state.access = Access(connection, config)
         if config.require_registered_payto:
             app.state.facilitator.payto_check = app.state.access.payto_registered
@@ -309,13 +344,21 @@ def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | 
         ],
         on_startup=[startup],
         on_shutdown=[shutdown],
+        before_request=keys_checked,
+        response_headers=[ResponseHeader(name="X-Content-Type-Options", value="nosniff")],
+        middleware=[admitted],
+        state=State({"config": config, "admission": Admission(config)}),
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
         openapi_config=OpenAPIConfig(
             title="x402fac",
             version=VERSION,
             description="Multi-network x402 payment facilitator (Nano, EVM, Solana).",
             path="/schema",
-            render_plugins=[JsonRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+            # Swagger UI loads its script from a CDN: on this origin only when the operator asks
+            render_plugins=[
+                JsonRenderPlugin(path="/"),
+                *([SwaggerRenderPlugin(path="/swagger")] if config.api_docs else []),
+            ],
         ),
         request_max_body_size=config.max_body_bytes,
         debug=False,

@@ -71,13 +71,12 @@ class Access:
         self._keys = TtlCache(config.api_key_cache_seconds)
         self._payees = TtlCache(config.api_key_cache_seconds)
 
-    async def authenticate(self, headers: Mapping[str, str], client_ip: str) -> ApiKey | None:
-        """The request's key, None for anonymous use; GatewayError 401 (bad key, or none when keys
-        are required), 429 (too many bad keys from this IP, or the key's own limit), 503 (no ledger)."""
+    async def identify(self, headers: Mapping[str, str], client_ip: str) -> ApiKey | None:
+        """The request's key, None when it presents none; GatewayError 401 (a key that is not one
+        of ours, or revoked), 429 (too many bad keys from this IP, or the key's own limit), 503 (no
+        ledger). Whether anonymous use is allowed is the route's to say."""
         secret = presented_key(headers)
         if secret is None:
-            if self.config.require_api_key:
-                raise GatewayError(401, "unauthorized", "an API key is required (x-api-key or Bearer)")
             return None
         key = await self._lookup(secret) if KEY_FORMAT.fullmatch(secret) else None
         if key is None or key.revoked:

@@ -45,6 +45,7 @@ from x402fac.protocol.ledger import PaymentIdStatus
 from . import payment_ids
 from .config import GatewayConfig
 from .discovery import bazaar_extension, invalid_info, list_settled
+from .edge import Admission
 from .errors import GatewayError
 from .payment_ids import InvalidIdentifier, payment_digest, payment_identifier
 
@@ -160,8 +161,9 @@ class ReplicaCensus:
 
 
 class Facilitator:
-    def __init__(self, nc: Client, config: GatewayConfig) -> None:
+    def __init__(self, nc: Client, config: GatewayConfig, admission: Admission | None = None) -> None:
         self.nc = nc
+        self.admission = admission or Admission(config)
         self.js: JetStreamContext = nc.jetstream()
         self.config = config
         self.supported = SupportedCache(nc, config.supported_ttl)
@@ -224,11 +226,27 @@ class Facilitator:
             request = decode_request(body)
         except BodyError as exc:
             raise GatewayError(400, "invalid_request", str(exc)) from None
-        await self.check_ip_limit(kind, client_ip)
         network = request.payment_requirements.network
         family = family_of(network)
         if family is None:
+            await self.check_ip_limit(kind, client_ip)
             return self._unsupported(kind, network)
+        # 503 at once when the family's lane is full, before any work on the bus
+        with self.admission.admit(f"{kind}:{family}"):
+            return await self._admitted(kind, family, body, request, client_ip, hung_up, api_key_id)
+
+    async def _admitted(
+        self,
+        kind: str,
+        family: str,
+        body: bytes,
+        request: VerifyRequest,
+        client_ip: str,
+        hung_up: Callable[[], Awaitable[object]] | None,
+        api_key_id: str,
+    ) -> Answer:
+        await self.check_ip_limit(kind, client_ip)
+        network = request.payment_requirements.network
         pay_to = request.payment_requirements.pay_to
         if self.payto_check is not None and not await self.payto_check(pay_to, network):
             message = f"payTo {pay_to!r} is not registered with this facilitator for {network}"

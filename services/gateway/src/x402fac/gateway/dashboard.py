@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, delete, get, post
+from litestar import MediaType, Request, Response, delete, get, post
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath
@@ -44,6 +44,7 @@ from x402fac.protocol.ledger import (
 )
 
 from .auth import Access
+from .edge import cross_site_refused, request_ip
 from .errors import ErrorBody, GatewayError
 from .openapi import (
     ADMIN_SECURITY,
@@ -56,6 +57,14 @@ from .openapi import (
 )
 
 STATIC = Path(__file__).parent / "static"
+# The page runs only its own script and style files (no inline script, nothing from elsewhere), talks
+# only to this origin and is never framed: an API key typed into it stays with this origin.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 JSON = "application/json"
 LEDGER_TIMEOUT = 5.0
 ANONYMOUS = "_anon"
@@ -119,16 +128,8 @@ async def _ledger(state: State, subject: str, message: Any, reply_type: type) ->
         raise GatewayError(503, "ledger_unavailable", "the ledger did not answer", retry_after=2) from None
 
 
-def _client_ip(request: Request, state: State) -> str:
-    if state.facilitator.config.trust_proxy:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
-
-
-async def _signed_in(request: Request, state: State) -> ApiKey:
-    key = await _access(state).authenticate(request.headers, _client_ip(request, state))
+def _signed_in(request: Request) -> ApiKey:
+    key = request.state.api_key  # checked before the handler (app.keys_checked)
     if key is None:
         raise GatewayError(401, "unauthorized", "sign in with an API key (x-api-key or Bearer)")
     return key
@@ -219,7 +220,7 @@ def _query_int(request: Request, name: str, default: int) -> int:
 @get("/dashboard", include_in_schema=False)
 async def dashboard_page() -> Response:
     page = (STATIC / "index.html").read_bytes()
-    return Response(page, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
+    return Response(page, media_type=MediaType.HTML, headers={"Cache-Control": "no-cache", **PAGE_HEADERS})
 
 
 @get("/favicon.ico", include_in_schema=False, status_code=204)
@@ -292,7 +293,10 @@ async def status(state: State) -> Response:
     status_code=201,
     responses={
         **BAD_BODY,
-        403: _answer("`forbidden`: self-service keys are disabled here"),
+        403: _answer(
+            "`forbidden`: self-service keys are disabled here, or the request came from another site"
+        ),
+        415: _answer("`unsupported_media_type`: the body must be sent as application/json"),
         429: _answer("`rate_limited`: too many keys from this address, or no more keys; see Retry-After"),
         **PUBLIC,
     },
@@ -308,11 +312,15 @@ async def status(state: State) -> Response:
 )
 async def create_key(request: Request, state: State) -> Response:
     try:
+        cross_site_refused(request, state.facilitator.config.public_url)
+    except GatewayError as error:
+        return _error(error)
+    try:
         body = msgspec.json.decode(await request.body() or b"{}")
         name = str(body.get("name", "")).strip() if isinstance(body, dict) else ""
     except msgspec.DecodeError:
         return _error(GatewayError(400, "invalid_request", 'body must be JSON {"name": ...}'))
-    message = KeyCreateRequest(name=name, origin="self-service", client_ip=_client_ip(request, state))
+    message = KeyCreateRequest(name=name, origin="self-service", client_ip=request_ip(request))
     try:
         reply = await _ledger(state, subjects.LEDGER_KEY_CREATE, message, KeyCreateReply)
     except GatewayError as error:
@@ -356,7 +364,7 @@ async def whitelist(address: FromPath[str], state: State) -> Response:
 
 async def _with_key(request: Request, state: State, produce) -> Response:
     try:
-        key = await _signed_in(request, state)
+        key = _signed_in(request)
         return _json(await produce(key))
     except GatewayError as error:
         return _error(error)

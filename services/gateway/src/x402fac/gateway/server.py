@@ -1,33 +1,120 @@
-"""Serving the gateway with uvicorn (uvloop + httptools)."""
+"""Serving the gateway with uvicorn (uvloop + httptools), behind a connection guard.
+
+uvicorn alone keeps a connection that never finishes its request headers (or its body) open forever
+and accepts connections until the process runs out of file descriptors. The guard closes a connection
+whose request is not fully received within `request_read_timeout` (slowloris, stalled bodies, a socket
+that never sends), and holds open connections under a cap below the descriptor limit: at the cap, an
+idle keep-alive connection is closed to make room, else the new one is answered 503 and closed.
+Forwarded headers are never read by uvicorn: the app decides (app.client_ip, `trustProxy`).
+"""
 
 import asyncio
+import resource
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from x402fac.telemetry.metrics import GATEWAY_CONNECTIONS, GATEWAY_CONNECTIONS_CLOSED
 
 from .app import create_app
 from .config import GatewayConfig
 
 KEEP_ALIVE_SECONDS = 75
+# Descriptors kept free of HTTP connections: NATS, log files, the listening socket, accepts in flight.
+RESERVED_DESCRIPTORS = 64
+OVER_CAP = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
+    b"connection: close\r\ncontent-length: 88\r\n\r\n"
+    b'{"error":"overloaded","message":"too many open connections; retry shortly","status":503}'
+)
+
+
+def connection_cap(configured: int) -> int:
+    """`configured`, held below the process's descriptor limit."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return configured
+    return max(1, min(configured, soft - RESERVED_DESCRIPTORS))
+
+
+def guarded_protocol(read_timeout: float, max_connections: int) -> type[HttpToolsProtocol]:
+    class GuardedProtocol(HttpToolsProtocol):
+        _read_deadline: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            GATEWAY_CONNECTIONS.set(len(self.connections))
+            if len(self.connections) > max_connections and not self._evict_idle():
+                GATEWAY_CONNECTIONS_CLOSED.labels("over_cap").inc()
+                transport.write(OVER_CAP)
+                transport.close()
+                return
+            self._start_read_deadline()  # the first request's headers must come in time
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._stop_read_deadline()
+            super().connection_lost(exc)
+            GATEWAY_CONNECTIONS.set(len(self.connections))
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            if self._read_deadline is None:
+                self._start_read_deadline()
+
+        def on_message_complete(self) -> None:
+            self._stop_read_deadline()
+            super().on_message_complete()
+
+        def _idle(self) -> bool:
+            return self._read_deadline is None and (self.cycle is None or self.cycle.response_complete)
+
+        def _evict_idle(self) -> bool:
+            for other in self.connections:
+                if other is not self and isinstance(other, GuardedProtocol) and other._idle():
+                    GATEWAY_CONNECTIONS_CLOSED.labels("idle_evicted").inc()
+                    other.transport.close()
+                    return True
+            return False
+
+        def _start_read_deadline(self) -> None:
+            self._read_deadline = self.loop.call_later(read_timeout, self._read_timed_out)
+
+        def _stop_read_deadline(self) -> None:
+            if self._read_deadline is not None:
+                self._read_deadline.cancel()
+                self._read_deadline = None
+
+        def _read_timed_out(self) -> None:
+            self._read_deadline = None
+            if not self.transport.is_closing():
+                GATEWAY_CONNECTIONS_CLOSED.labels("read_timeout").inc()
+                self.transport.close()
+
+    return GuardedProtocol
+
+
+def server_config(config: GatewayConfig, app=None, nats_url: str | None = None) -> uvicorn.Config:
+    """How the gateway is served (the CLI and the test stacks alike)."""
+    return uvicorn.Config(
+        app if app is not None else create_app(config, nats_url=nats_url),
+        host=config.host,
+        port=config.port,
+        http=guarded_protocol(config.request_read_timeout, connection_cap(config.max_connections)),
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_graceful_shutdown=15,
+        # Longer than the idle timeout of load balancers (60 s) and client pools: the client side
+        # closes an idle connection first, so no request is sent down one the server just closed.
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        proxy_headers=False,  # X-Forwarded-For is the app's to judge, never trusted from loopback
+    )
 
 
 async def serve(
     config: GatewayConfig, nats_url: str | None = None, stop: asyncio.Event | None = None
 ) -> None:
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(config, nats_url=nats_url),
-            host=config.host,
-            port=config.port,
-            http="httptools",
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-            timeout_graceful_shutdown=15,
-            # Longer than the idle timeout of load balancers (60 s) and client pools: the client side
-            # closes an idle connection first, so no request is sent down one the server just closed.
-            timeout_keep_alive=KEEP_ALIVE_SECONDS,
-        )
-    )
+    server = uvicorn.Server(server_config(config, nats_url=nats_url))
     server.install_signal_handlers = lambda: None  # the CLI owns signals
     task = asyncio.create_task(server.serve())
     if stop is not None:
