@@ -21,7 +21,7 @@ from x402fac.protocol.ledger import FINAL_STATES, SettlementRecord
 from .payments import Pay
 
 PENDING_BUCKET = "x402fac_pending"
-RETRYABLE_503 = ("worker_unavailable", "worker_timeout")
+RETRYABLE_503 = ("worker_unavailable", "worker_timeout", "overloaded")
 
 
 @dataclass
