@@ -7,6 +7,7 @@ from .embedded import EmbeddedNats, free_port, nats_server_binary
 from .kv import decode_key, encode_key, ensure_bucket
 from .rpc import BusError, BusTimeout, RemoteError, Unavailable, encode, request, request_raw
 from .service import Handler, ServiceRunner
+from .tasks import cancel_and_wait
 from .workqueue import HAND_OFF, NO_REPLY, REPLY_HEADER, ReplyInbox, WorkConsumer, answer_confirmed
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Unavailable",
     "WorkConsumer",
     "answer_confirmed",
+    "cancel_and_wait",
     "connect",
     "disconnect",
     "current_window",

@@ -8,8 +8,10 @@ from nats.aio.client import Client
 
 from x402fac.telemetry.settings import ServiceSettings, load
 
+from .tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
-DRAIN_SECONDS = 10.0
+DRAIN_SECONDS = 5.0  # what is left to drain once a service stopped: replies and publishes in flight
 
 
 def nats_url() -> str:
@@ -41,14 +43,22 @@ async def connect(url: str | None = None, name: str = "x402fac") -> Client:
 
 async def disconnect(nc: Client, timeout: float = DRAIN_SECONDS) -> None:
     """Drain (let in-flight messages finish) when NATS is there; close at once when it is not, so a
-    service stopping together with its NATS server (Ctrl-C on `make run`) exits instead of waiting."""
+    service stopping together with its NATS server (Ctrl-C on `make run`) exits instead of waiting.
+
+    Bounded by `timeout` for certain: nats-py's drain swallows a cancellation and then flushes, so it
+    is not cancelled and awaited (as `asyncio.wait_for` would) but left behind for a plain close."""
     if nc.is_closed:
         return
     if not nc.is_connected:
         await nc.close()
         return
-    try:
-        await asyncio.wait_for(nc.drain(), timeout)
-    except Exception as exc:  # timed out, or NATS went away meanwhile: the process is stopping anyway
-        log.warning("NATS drain did not finish (%s): closing", exc)
+    drain = asyncio.ensure_future(nc.drain())
+    await asyncio.wait({drain}, timeout=timeout)
+    error = drain.exception() if drain.done() else TimeoutError(f"not done in {timeout:g}s")
+    if error is None and nc.is_closed:
+        return
+    # Timed out, or NATS went away meanwhile: the process is stopping anyway.
+    log.warning("NATS drain did not finish (%r): closing", error)
+    await cancel_and_wait(drain, 1.0)
+    if not nc.is_closed:
         await nc.close()

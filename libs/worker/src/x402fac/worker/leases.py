@@ -27,7 +27,7 @@ import msgspec
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
 from nats.js.kv import KeyValue
 
-from x402fac.bus import encode_key
+from x402fac.bus import cancel_and_wait, encode_key
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,7 @@ class LeasePool:
 
     async def stop(self) -> None:
         """Release every key held, so another replica takes it over at once (SIGTERM drain)."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         self._draining.update(self.held)
         self.held.clear()
         for key in list(self._draining):

@@ -26,7 +26,7 @@ from nats.aio.client import Client
 
 from x402fac.bus import BusError, subjects
 from x402fac.protocol import Reason, SettleResponse, VerifyRequest, VerifyResponse
-from x402fac.protocol.ledger import AuditEvent, ClaimStatus, RecordState, SettlementRecord
+from x402fac.protocol.ledger import AuditEvent, ClaimStatus, RecordState, SettlementRecord, UpdateReply
 from x402fac.telemetry import OUTCOMES
 
 from .audit import VerifyAudit
@@ -43,6 +43,8 @@ STALE_CLAIM_SECONDS = 60.0
 FINALIZE_RESERVE_SECONDS = 0.3
 # How long a copy waits for the request holding its payment to record the paying transaction.
 TRANSACTION_WAIT_SECONDS = 2.0
+# The first pause before a transaction id whose recording went unanswered is recorded again.
+SUBMIT_RETRY_SECONDS = 0.2
 # How long a settle request that arrives without the gateway's deadline is waited for.
 DEFAULT_WAIT_SECONDS = 30.0
 UNSUPPORTED_LABEL = "unsupported"
@@ -336,9 +338,7 @@ class Pipeline:
             await self._release_quietly(identity.payment_id, revision)
             raise
         try:
-            submitted = await self.ledger.submit(
-                identity.payment_id, revision, prepared.transaction, prepared.hint
-            )
+            submitted = await self._submit(identity.payment_id, revision, prepared, requester)
         except BaseException:
             await scheme.discard(prepared)
             raise
@@ -371,6 +371,38 @@ class Pipeline:
             return pending_answer(
                 network, prepared.transaction, identity.payer, "the outcome is not known yet; retry for it"
             )
+
+    async def _submit(
+        self, payment_id: str, revision: int, prepared: Prepared, requester: Requester
+    ) -> UpdateReply:
+        """Record the transaction id before anything is broadcast.
+
+        A failed call says nothing about the write (a ledger stopping, or a JetStream write slower
+        than the wait, may have stored it): given up here, the record would hold a transaction nobody
+        sends, which a later attempt could only find "not on the chain". So it is made again until
+        the request's deadline; a record found holding this transaction for this request is the
+        earlier call's write."""
+        delay = SUBMIT_RETRY_SECONDS
+        while True:
+            try:
+                reply = await self.ledger.submit(payment_id, revision, prepared.transaction, prepared.hint)
+            except BusError as exc:
+                if requester.remaining() <= delay:
+                    raise
+                log.info("submit of %s unclear (%s): again", prepared.transaction, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            held = reply.record
+            if (
+                not reply.ok
+                and held is not None
+                and held.state is RecordState.SUBMITTED
+                and held.transaction == prepared.transaction
+                and held.attached == requester.id
+            ):
+                return UpdateReply(ok=True, revision=reply.revision, record=held)
+            return reply
 
     async def _broadcast_and_confirm(
         self,

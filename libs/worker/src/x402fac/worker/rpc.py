@@ -2,7 +2,6 @@
 watcher that waits for many transactions with one batched poll per tick."""
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
@@ -12,6 +11,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from x402fac.bus import cancel_and_wait
 from x402fac.telemetry import client_span, observe_rpc, tracer
 
 log = logging.getLogger(__name__)
@@ -199,10 +199,7 @@ class BatchWatcher(ABC):
             await asyncio.sleep(self.min_gap - since)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
 
 class RpcError(Exception):

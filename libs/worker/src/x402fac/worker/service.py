@@ -23,6 +23,7 @@ from x402fac.bus import (
     ServiceRunner,
     WorkConsumer,
     answer_confirmed,
+    cancel_and_wait,
     connect,
     disconnect,
     subjects,
@@ -132,10 +133,7 @@ class WorkerService:
 
     async def stop(self) -> None:
         for task in (self._reconciler, self._gate):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(task)
         await self.settle_work.stop()  # in-flight settles finish; queued ones go to other replicas
         self.settling = False
         for sub in self._subs:

@@ -17,9 +17,11 @@ import argparse
 import asyncio
 import importlib
 import json
+import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import uvloop
@@ -28,18 +30,31 @@ from x402fac.protocol import FAMILIES, family_of
 from x402fac.telemetry import serve_metrics, setup_logging, setup_tracing
 from x402fac.telemetry.settings import ServiceSettings, SettingsError, load
 
+log = logging.getLogger("x402fac.cli")
+
 
 def data_dir() -> Path:
     return Path(load(ServiceSettings).data_dir).resolve()
 
 
 async def _until_signalled(main) -> None:
-    """Run `main(stop)` and set `stop` on SIGINT/SIGTERM, so services drain instead of dying."""
+    """Run `main(stop)` and set `stop` on SIGINT/SIGTERM, so services drain instead of dying. How long
+    the drain took is logged: the chart's terminationGracePeriodSeconds must cover it."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    signalled: list[float] = []
+
+    def on_signal(sig: signal.Signals) -> None:
+        if not signalled:
+            signalled.append(time.monotonic())
+            log.info("%s: draining", sig.name)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     await main(stop)
+    if signalled:
+        log.info("drained in %.2fs", time.monotonic() - signalled[0])
 
 
 def _serve(main) -> None:

@@ -24,6 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
+from x402fac.bus import cancel_and_wait
 from x402fac.protocol.ledger import (
     CatalogEntry,
     DiscoveryAddReply,
@@ -108,10 +109,7 @@ class Catalog:
         self._task = asyncio.create_task(self._follow())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         if self._watcher is not None:
             with contextlib.suppress(Exception):
                 await self._watcher.stop()

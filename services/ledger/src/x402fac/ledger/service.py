@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import msgspec
 from nats.aio.client import Client
 
-from x402fac.bus import BusError, ServiceRunner, connect, disconnect, request, subjects
+from x402fac.bus import BusError, ServiceRunner, cancel_and_wait, connect, disconnect, request, subjects
 from x402fac.protocol import FAMILIES
 from x402fac.protocol.ledger import (
     DISCOVERY_BUCKET,
@@ -176,6 +176,6 @@ async def run(nats_url: str | None = None, stop: asyncio.Event | None = None) ->
     try:
         await (stop or asyncio.Event()).wait()
     finally:
-        exporter.cancel()
+        await cancel_and_wait(exporter)
         await runner.stop()
         await disconnect(nc)

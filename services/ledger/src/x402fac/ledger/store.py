@@ -19,7 +19,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType,
 from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
-from x402fac.bus import counters, encode_key, ensure_bucket, subjects
+from x402fac.bus import cancel_and_wait, counters, encode_key, ensure_bucket, subjects
 from x402fac.protocol.ledger import (
     DISCOVERY_BUCKET,
     FINAL_STATES,
@@ -81,10 +81,7 @@ class PendingIndex:
             await asyncio.wait_for(self._ready.wait(), 10.0)  # the keys that exist now are known
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     def keys_of(self, family: bytes) -> list[str]:
         return [key for key, owner in list(self._families.items()) if owner == family]

@@ -25,7 +25,7 @@ import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from x402fac.bus import encode_key, subjects
+from x402fac.bus import cancel_and_wait, encode_key, subjects
 from x402fac.bus.kv import decode_key
 from x402fac.protocol.ledger import (
     AuditBatch,
@@ -99,10 +99,7 @@ class Usage:
         self._task = asyncio.create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
         with contextlib.suppress(Exception):
             await self._subscription.unsubscribe()
 

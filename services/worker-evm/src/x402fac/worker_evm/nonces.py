@@ -29,6 +29,7 @@ from enum import Enum
 
 import coincurve
 
+from x402fac.bus import cancel_and_wait
 from x402fac.protocol import Reason
 from x402fac.worker import Rejected
 from x402fac.worker.rpc import NodeUnavailable
@@ -341,10 +342,7 @@ class NonceManager:
                 self._dirty = True
 
     async def close(self) -> None:
-        if self._maintenance is not None:
-            self._maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._maintenance
+        await cancel_and_wait(self._maintenance)
 
 
 @dataclass(slots=True)
