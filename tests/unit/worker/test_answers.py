@@ -52,14 +52,17 @@ def test_failure_has_no_transaction():
     assert (answer.transaction, answer.error_reason, answer.payer) == ("", "invalid_signature", "nano_1")
 
 
-async def test_a_success_without_a_claim_of_its_own_is_not_handed_back():
-    """A redelivered request answered from the record, or one that never claimed, has nothing in the
-    ledger to give back: the ledger is not asked (it used to be, with an empty key)."""
+async def test_a_request_without_a_claim_of_its_own_lets_nothing_go():
+    """A request that never claimed the payment (a copy, a refusal) has nothing in the ledger to let
+    go: the ledger is not asked (it used to be, with an empty key)."""
     from x402fac.worker.pipeline import Pipeline, Requester
 
     class RefusingLedger:
-        async def hand_back(self, payment_id: str, requester: str) -> None:
-            raise AssertionError(f"asked to hand back {payment_id!r}")
+        async def detach(self, payment_id: str, *args) -> bool:
+            raise AssertionError(f"asked to let {payment_id!r} go")
 
     pipeline = Pipeline(None, "evm", [], ledger=RefusingLedger())  # type: ignore[arg-type]
-    await pipeline.hand_back(Requester.new())
+    assert await pipeline.let_go(Requester.new(), 0.0)
+    unclaimed = Requester.new()
+    unclaimed._attached = True  # attached flag without a payment: still nothing to name
+    assert await pipeline.let_go(unclaimed, 0.0)

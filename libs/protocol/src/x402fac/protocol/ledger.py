@@ -7,6 +7,13 @@ record's revision, so a stale writer can never overwrite a newer state.
 One payment, one success: a record has at most one *attached* requester (a settle request still
 waiting for its answer, until its deadline). A success is handed only to the attached requester, and
 only once (`delivered_at`); every other copy of the payment is told `duplicate_settlement`.
+
+A requester *holds* a record while it is attached to it or the success was delivered to it, and it
+holds it through one *attempt* (one worker's handling of the request; a work item delivered again is
+a new attempt). Before that attempt answers anything but the success, it detaches: the ledger ends the
+attachment and undoes a delivery, in one compare-and-set. A finalize delivers only to the attempt
+attached at the moment it is written, so a finalize that reaches the ledger after the detach delivers
+to nobody, and one that came first is undone by it: the success stays for the retry.
 """
 
 from enum import StrEnum
@@ -44,6 +51,7 @@ class SettlementRecord(msgspec.Struct, omit_defaults=True):
     attached_until: float = 0.0  # that request's deadline (epoch seconds); after it, nobody waits
     delivered_at: float = 0.0  # when the success was handed to a requester (0: not yet)
     delivered_to: str = ""  # that requester (a redelivered copy of the same request gets it again)
+    attempt: str = ""  # the attempt through which the attached (or delivered-to) requester holds it
 
     def attached_live(self, now: float) -> bool:
         return bool(self.attached) and now < self.attached_until
@@ -67,6 +75,7 @@ class ClaimRequest(msgspec.Struct):
     amount: str
     requester: str  # id of the settle request asking (attached on success)
     deadline: float  # epoch seconds after which that request no longer waits for an answer
+    attempt: str = ""  # this handling of the request (a redelivered work item is a new attempt)
     # Further keys that must be unique across payments (one purchase per memo, ...).
     secondary_keys: list[str] = msgspec.field(default_factory=list)
 
@@ -89,12 +98,13 @@ class SubmitRequest(msgspec.Struct):
 
 class FinalizeRequest(msgspec.Struct):
     """Store the chain's final verdict (unless one is stored already) and, for a success, hand it to
-    `requester` if that request is the attached one and its deadline has not passed."""
+    `requester` if that request is attached through `attempt` and its deadline has not passed."""
 
     payment_id: str
     revision: int  # the revision the caller last saw (a hint: the ledger retries on a newer one)
     response: SettleResponse
     requester: str = ""  # "" (reconciler): store only, deliver to nobody
+    attempt: str = ""
 
 
 class ReleaseRequest(msgspec.Struct):
@@ -106,22 +116,20 @@ class ReleaseRequest(msgspec.Struct):
 
 
 class DetachRequest(msgspec.Struct):
-    """The requester stopped waiting (answered pending, timed out, hung up): a retry may take over."""
+    """The requester is answered without the success, or the success never reached it (answered
+    pending, its gateway gave up, died or its caller hung up): it holds the record no longer, so a
+    retry may take the payment over. Ends the attachment and undoes a delivery made to it.
+
+    Only the attempt holding the record lets it go: an attempt that lost it to a newer attempt of the
+    same request (its work item delivered again) changes nothing."""
 
     payment_id: str
     requester: str
-
-
-class HandBackRequest(msgspec.Struct):
-    """The success handed to `requester` never reached it (its gateway died or gave up): keep it for
-    the retry of the same payment."""
-
-    payment_id: str
-    requester: str
+    attempt: str = ""
 
 
 class UpdateReply(msgspec.Struct, omit_defaults=True):
-    ok: bool
+    ok: bool  # detach: the requester holds the record no more (or never did)
     revision: int = 0
     record: SettlementRecord | None = None
     delivered: bool = False  # finalize: the success was handed to the requester of this call

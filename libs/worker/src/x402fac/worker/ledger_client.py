@@ -12,7 +12,6 @@ from x402fac.protocol.ledger import (
     ClaimRequest,
     DetachRequest,
     FinalizeRequest,
-    HandBackRequest,
     LookupRequest,
     PendingReply,
     PendingRequest,
@@ -30,7 +29,13 @@ class LedgerClient:
         self.timeout = timeout
 
     async def claim(
-        self, identity: Identity, family: str, network: str, requester: str, deadline: float
+        self,
+        identity: Identity,
+        family: str,
+        network: str,
+        requester: str,
+        deadline: float,
+        attempt: str = "",
     ) -> ClaimReply:
         message = ClaimRequest(
             payment_id=identity.payment_id,
@@ -40,6 +45,7 @@ class LedgerClient:
             amount=identity.amount,
             requester=requester,
             deadline=deadline,
+            attempt=attempt,
             secondary_keys=list(identity.secondary_keys),
         )
         return await request(self.nc, subjects.LEDGER_CLAIM, message, ClaimReply, self.timeout)
@@ -55,6 +61,7 @@ class LedgerClient:
         response: SettleResponse,
         requester: str = "",
         until: float = 0.0,
+        attempt: str = "",
     ) -> UpdateReply:
         """Store the verdict; with `until` (epoch seconds) a failed call is tried again until then.
 
@@ -63,32 +70,37 @@ class LedgerClient:
         a leader) should not turn a confirmed payment into `settlement_pending`.
         """
         message = FinalizeRequest(
-            payment_id=payment_id, revision=revision, response=response, requester=requester
+            payment_id=payment_id, revision=revision, response=response, requester=requester, attempt=attempt
         )
-        delay = 0.2
-        while True:
-            timeout = min(self.timeout, until - time.time()) if until else self.timeout
-            try:
-                return await request(
-                    self.nc, subjects.LEDGER_FINALIZE, message, UpdateReply, max(timeout, 0.1)
-                )
-            except BusError:
-                if time.time() + delay >= until:
-                    raise
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 1.0)
+        return await self._until(subjects.LEDGER_FINALIZE, message, until)
 
     async def release(self, payment_id: str, revision: int, reason: str = "") -> UpdateReply:
         message = ReleaseRequest(payment_id=payment_id, revision=revision, reason=reason)
         return await request(self.nc, subjects.LEDGER_RELEASE, message, UpdateReply, self.timeout)
 
-    async def detach(self, payment_id: str, requester: str) -> UpdateReply:
-        message = DetachRequest(payment_id=payment_id, requester=requester)
-        return await request(self.nc, subjects.LEDGER_DETACH, message, UpdateReply, self.timeout)
+    async def detach(self, payment_id: str, requester: str, attempt: str = "", until: float = 0.0) -> bool:
+        """True once the ledger confirmed `requester` (through `attempt`) holds the record no more;
+        tried again until `until` (epoch seconds) while the ledger does not answer or the record keeps
+        changing under it."""
+        message = DetachRequest(payment_id=payment_id, requester=requester, attempt=attempt)
+        while True:
+            reply = await self._until(subjects.LEDGER_DETACH, message, until)
+            if reply.ok or time.time() >= until:
+                return reply.ok
+            await asyncio.sleep(0.05)
 
-    async def hand_back(self, payment_id: str, requester: str) -> UpdateReply:
-        message = HandBackRequest(payment_id=payment_id, requester=requester)
-        return await request(self.nc, subjects.LEDGER_HAND_BACK, message, UpdateReply, self.timeout)
+    async def _until(self, subject: str, message: object, until: float) -> UpdateReply:
+        """One request, tried again after a bus failure while `until` allows (0: once)."""
+        delay = 0.2
+        while True:
+            timeout = min(self.timeout, until - time.time()) if until else self.timeout
+            try:
+                return await request(self.nc, subject, message, UpdateReply, max(timeout, 0.1))
+            except BusError:
+                if time.time() + delay >= until:
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     async def lookup(self, payment_id: str) -> UpdateReply:
         return await request(

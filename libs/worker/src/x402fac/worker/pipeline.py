@@ -11,6 +11,20 @@ finds nobody waiting (the first request was answered `settlement_pending` and ga
 payment over and resolves it from the chain: that is how the retry after `settlement_pending` gets
 its one success. Nothing is broadcast unless this request holds the claim and recorded the
 transaction id first, and after that no answer says nothing was sent.
+
+An attachment ends when its request is answered (DESIGN.md, "Settlement flow" 6). A request that
+claimed a payment is answered anything but the success handed to it only once the ledger confirmed it
+lets the payment go (`detach`: the attachment ends and a delivery made to it is undone, in one
+compare-and-set). So, whatever the order in which the ledger sees them:
+- a finalize that reaches the ledger after the request was answered (it was slow, the worker stopped
+  waiting for it) finds nobody attached: it stores the verdict and delivers it to nobody;
+- a finalize the ledger wrote but whose reply was lost had delivered the success: the detach undoes it;
+- a success the gateway did not take (it gave up, died, its caller hung up) is let go the same way;
+and the retry takes the payment over and gets the stored success. The work item is acknowledged only
+after that confirmation: a worker that dies before it leaves the item to another replica, which
+resumes the request (answering the success from the record, or letting it go). Each handling of a
+request is an *attempt* and holds the record under its own id, so an attempt never lets go of what a
+newer attempt of the same request took over.
 """
 
 import asyncio
@@ -41,6 +55,12 @@ OWNER_WINDOW_SECONDS = 35.0
 STALE_CLAIM_SECONDS = 60.0
 # Kept before the requester's deadline to store the answer and carry it back.
 FINALIZE_RESERVE_SECONDS = 0.3
+# A gateway waits a little past the deadline it sends (its margin is 1 s, half the timeout below 2 s):
+# an answer held back for the ledger's confirmation may use this much of it.
+ANSWER_GRACE_SECONDS = 0.5
+# How long past its deadline a request that must let its payment go keeps trying before its work item
+# is left to another replica (the ledger did not confirm: it is away).
+LET_GO_SECONDS = 30.0
 # How long a copy waits for the request holding its payment to record the paying transaction.
 TRANSACTION_WAIT_SECONDS = 2.0
 # The first pause before a transaction id whose recording went unanswered is recorded again.
@@ -74,6 +94,9 @@ class Requester:
     payment_id: str = ""  # the payment it is attached to, once claimed
     detached: bool = False  # it stopped waiting (hung up): it must not be handed a success
     api_key_id: str = ""  # the API key it came with (its audit entry names it, for usage)
+    attempt: str = field(default_factory=lambda: uuid.uuid4().hex)  # this handling of the request
+    # It may hold its payment's record (attached, or the success delivered to it) until the ledger
+    # confirms it let go.
     _attached: bool = field(default=False, repr=False)
 
     @classmethod
@@ -172,7 +195,6 @@ class Pipeline:
         self.ledger = ledger or LedgerClient(nc)
         self._routes = {(s.name, network): s for s in schemes for network in s.networks()}
         self._networks = {network for s in schemes for network in s.networks()}
-        self._background: set[asyncio.Task] = set()
         self._recent: OrderedDict[str, None] = OrderedDict()  # payment ids settled here lately
         self.verify_audit = VerifyAudit(nc, family)
 
@@ -227,8 +249,10 @@ class Pipeline:
         except Invalid as invalid:
             payer = invalid.payer or (identity.payer if identity else None)
             response = failure_answer(network, invalid.reason, invalid.message, payer)
-        if response.error_reason == Reason.SETTLEMENT_PENDING and requester._attached:
-            await self._detach_quietly(requester)  # a retry may take the payment over at once
+        if not response.success:
+            # Before the answer, so the retry it prompts may take the payment over. Unconfirmed by the
+            # time the answer is due, the answer goes anyway and the work item waits for it (service).
+            await self.let_go(requester, requester.deadline + ANSWER_GRACE_SECONDS)
         outcome = "settled" if response.success else (response.error_reason or "failed")
         elapsed_ms = int((time.monotonic() - started) * 1000)
         await self._audit(
@@ -269,7 +293,9 @@ class Pipeline:
         checked: asyncio.Future | None,
     ) -> SettleResponse:
         network = request.payment_requirements.network
-        claim = await self.ledger.claim(identity, self.family, network, requester.id, requester.deadline)
+        claim = await self.ledger.claim(
+            identity, self.family, network, requester.id, requester.deadline, requester.attempt
+        )
         status, record = claim.status, claim.record
         if status is ClaimStatus.RATE_LIMITED:
             return failure_answer(
@@ -285,10 +311,17 @@ class Pipeline:
                 "this purchase was already paid by another payment",
                 identity.payer,
             )
-        if status is ClaimStatus.DELIVERED and record is not None and record.delivered_to == requester.id:
-            if record.response is not None:  # this very request again (redelivered): its answer
-                requester.payment_id = identity.payment_id  # so an undelivered answer can be handed back
-                return record.response
+        if (
+            status is ClaimStatus.DELIVERED
+            and record is not None
+            and record.delivered_to == requester.id
+            and record.attempt == requester.attempt
+            and record.response is not None
+        ):
+            # This very request again (redelivered): its answer, which this attempt now carries and
+            # lets go if it does not arrive.
+            requester.payment_id, requester._attached = identity.payment_id, True
+            return record.response
         if status is ClaimStatus.BUSY and record is not None and not record.transaction:
             record = await self._transaction_of(identity.payment_id, requester) or record
         if status in (ClaimStatus.BUSY, ClaimStatus.DELIVERED):
@@ -493,13 +526,18 @@ class Pipeline:
     ) -> SettleResponse:
         """Store the verdict; a success is this request's answer only if the ledger handed it over."""
         receiver = requester.id if requester is not None and not requester.detached else ""
-        until = requester.deadline - FINALIZE_RESERVE_SECONDS if requester is not None else 0.0
-        stored = await self.ledger.finalize(record.payment_id, revision, final, receiver, until=until)
+        attempt = requester.attempt if requester is not None else ""
+        until = requester.deadline if requester is not None else 0.0  # the reserve is for this
+        stored = await self.ledger.finalize(
+            record.payment_id, revision, final, receiver, until=until, attempt=attempt
+        )
         held = stored.record
         answer = held.response if held is not None and held.response is not None else final
         if not answer.success:
             return answer
-        if stored.delivered or (held is not None and held.delivered_to == receiver != ""):
+        if stored.delivered or (
+            held is not None and held.delivered_to == receiver != "" and held.attempt == attempt
+        ):
             return answer
         if held is not None and held.delivered_at:
             return duplicate_answer(record.network, held, record.payer)
@@ -517,45 +555,30 @@ class Pipeline:
         except BusError:
             log.warning("could not release claim %s", payment_id)
 
-    async def _detach_quietly(self, requester: Requester) -> None:
-        requester._attached = False
+    async def let_go(self, requester: Requester, until: float) -> bool:
+        """`requester` is answered without its payment's success (or the success did not reach it): once
+        the ledger confirms it holds the payment no more, a retry may take it over. Tried until `until`
+        (epoch seconds); True once confirmed (or when it never held the payment)."""
+        if not requester._attached or not requester.payment_id:
+            return True  # answered without a claim of its own: nothing in the ledger is its to let go
         try:
-            await self.ledger.detach(requester.payment_id, requester.id)
-        except BusError:
-            # Until it is detached, copies are told the payment is busy: keep trying in the background
-            # (the attachment also ends by itself at the request's deadline).
-            task = asyncio.create_task(self._detach_until_deadline(requester))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
-
-    async def _detach_until_deadline(self, requester: Requester) -> None:
-        delay = 0.5
-        while time.time() < requester.deadline:
-            await asyncio.sleep(delay)
-            try:
-                await self.ledger.detach(requester.payment_id, requester.id)
-                return
-            except BusError:
-                delay = min(delay * 2, 5.0)
-            except Exception as exc:  # the connection closed: this process is stopping
-                log.warning("stopped detaching %s from %s: %s", requester.id, requester.payment_id, exc)
-                return
-        log.warning("could not detach %s from %s before its deadline", requester.id, requester.payment_id)
-
-    async def hand_back(self, requester: Requester) -> None:
-        """The success handed to `requester` did not reach it: the ledger keeps it for a retry."""
-        if not requester.payment_id:
-            return  # answered without a claim of its own: nothing in the ledger is its to give back
-        try:
-            await self.ledger.hand_back(requester.payment_id, requester.id)
-        except BusError:
-            log.warning("could not hand back the success of %s", requester.payment_id)
+            confirmed = await self.ledger.detach(requester.payment_id, requester.id, requester.attempt, until)
+        except BusError as exc:
+            log.warning("%s could not let %s go yet: %s", requester.id, requester.payment_id, exc)
+            return False
+        requester._attached = not confirmed
+        return confirmed
 
     async def detach(self, requester: Requester) -> None:
-        """The request stopped waiting (its caller hung up): it must not be handed the success."""
+        """The request stopped waiting (its caller hung up, its gateway gave up): it must not be handed
+        the success. Let go at once, so a retry may take the payment over while this attempt works;
+        the attempt lets go for certain before it answers."""
         requester.detached = True
-        if requester._attached:
-            await self._detach_quietly(requester)
+        if requester._attached and requester.payment_id:
+            try:
+                await self.ledger.detach(requester.payment_id, requester.id, requester.attempt)
+            except BusError:
+                log.info("could not detach %s from %s yet", requester.id, requester.payment_id)
 
     # ---- reconciliation -----------------------------------------------------------------------
 

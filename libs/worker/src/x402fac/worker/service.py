@@ -20,6 +20,7 @@ from x402fac.bus import (
     HAND_OFF,
     NO_REPLY,
     REPLY_HEADER,
+    BusError,
     ServiceRunner,
     WorkConsumer,
     answer_confirmed,
@@ -32,7 +33,7 @@ from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRe
 from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP
 from x402fac.telemetry.settings import PipelineSettings, load
 
-from .pipeline import DEFAULT_WAIT_SECONDS, HandOff, Pipeline, Requester, Superseded
+from .pipeline import DEFAULT_WAIT_SECONDS, LET_GO_SECONDS, HandOff, Pipeline, Requester, Superseded
 from .scheme import Scheme
 
 log = logging.getLogger(__name__)
@@ -180,9 +181,13 @@ class WorkerService:
             if not reply_to:
                 return _encode(response)
             taken = await answer_confirmed(self.nc, reply_to, _encode(response))
-            if not taken and response.success:
-                # The success never reached the request it was handed to: keep it for the retry.
-                await self.pipeline.hand_back(requester)
+            if not (taken and response.success):
+                # A success that never reached its request, or an answer sent before the ledger confirmed
+                # the request let the payment go: the work item is acknowledged only once it did (if this
+                # process dies first, the attempt that takes the item next lets go).
+                until = max(requester.deadline, time.time()) + LET_GO_SECONDS
+                if not await self.pipeline.let_go(requester, until):
+                    raise BusError(f"the ledger did not confirm that {requester.id} let its payment go")
             return NO_REPLY  # answered here
         except Superseded:
             return NO_REPLY

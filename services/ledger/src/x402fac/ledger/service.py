@@ -23,7 +23,6 @@ from x402fac.protocol.ledger import (
     DiscoveryListRequest,
     DiscoveryRemoveRequest,
     FinalizeRequest,
-    HandBackRequest,
     KeyCheckRequest,
     KeyCreateRequest,
     KeyIdRequest,
@@ -87,7 +86,6 @@ async def start_ledger(nc: Client, config: LedgerConfig) -> ServiceRunner:
             "lookup": (subjects.LEDGER_LOOKUP, _endpoint(LookupRequest, lambda r: _lookup(store, r))),
             "pending": (subjects.LEDGER_PENDING, _endpoint(PendingRequest, store.list_pending)),
             "detach": (subjects.LEDGER_DETACH, _endpoint(DetachRequest, store.detach)),
-            "hand_back": (subjects.LEDGER_HAND_BACK, _endpoint(HandBackRequest, store.hand_back)),
             **_product_endpoints(store, runner.usage, config),
             **_catalog_endpoints(runner.catalog, PaymentIds(store.payment_ids)),
         }

@@ -10,7 +10,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 
 import msgspec
 import nats.errors
@@ -29,7 +29,6 @@ from x402fac.protocol.ledger import (
     ClaimStatus,
     DetachRequest,
     FinalizeRequest,
-    HandBackRequest,
     PendingReply,
     PendingRequest,
     RecordState,
@@ -313,6 +312,7 @@ class LedgerStore:
                 secondary_keys=list(request.secondary_keys),
                 attached=request.requester,
                 attached_until=request.deadline,
+                attempt=request.attempt,
             )
             # Indexed as pending in the same breath as the record is created (both are stored before
             # the claim is answered): a claim the index misses would be one nobody ever answered.
@@ -365,12 +365,22 @@ class LedgerStore:
         if record.state is RecordState.FAILED:
             return ClaimReply(ClaimStatus.FAILED, revision=revision, record=record)
         if record.delivered_at:
-            return ClaimReply(ClaimStatus.DELIVERED, revision=revision, record=record)
-        if record.attached != request.requester and record.attached_live(now):
+            if record.delivered_to != request.requester or record.attempt == request.attempt:
+                return ClaimReply(ClaimStatus.DELIVERED, revision=revision, record=record)
+            # The request that got the success came again (its work item was delivered anew): this
+            # attempt now carries the success, and is the one to give it back if it does not arrive.
+            taken = msgspec.structs.replace(record, attempt=request.attempt)
+            status = ClaimStatus.DELIVERED
+        elif record.attached != request.requester and record.attached_live(now):
             return ClaimReply(ClaimStatus.BUSY, revision=revision, record=record)
-        # Nobody waits for this payment's answer: this requester takes it over (the new revision also
-        # fences off an earlier owner that has not submitted yet).
-        taken = msgspec.structs.replace(record, attached=request.requester, attached_until=request.deadline)
+        else:
+            # Nobody waits for this payment's answer: this requester takes it over (the new revision
+            # also fences off an earlier owner that has not submitted yet, and an earlier attempt's
+            # finalize no longer delivers).
+            taken = msgspec.structs.replace(
+                record, attached=request.requester, attached_until=request.deadline, attempt=request.attempt
+            )
+            status = ClaimStatus.ATTACHED
         try:
             new_revision = await self.records.update(
                 encode_key(record.payment_id), _encode(taken), last=revision
@@ -378,7 +388,7 @@ class LedgerStore:
         except KeyWrongLastSequenceError:
             return None
         self._remember(taken, new_revision)
-        return ClaimReply(ClaimStatus.ATTACHED, revision=new_revision, record=taken)
+        return ClaimReply(status, revision=new_revision, record=taken)
 
     async def _over_payer_limit(self, request: ClaimRequest) -> int:
         """Seconds to wait when the payer is over its limit, else 0. Only new claims count."""
@@ -457,7 +467,9 @@ class LedgerStore:
         """Store the final verdict unless one is stored; hand a success to the attached requester.
 
         The verdict is the chain's, so any process may store it (compare-and-set on whatever revision is
-        current); who receives the success is decided in the same write.
+        current); who receives the success is decided in the same write, and only an attempt still
+        attached receives it: one that detached (it answered, or gave up) before this write gets
+        nothing, whenever this request arrives.
         """
         revision = request.revision
         for _ in range(CLAIM_ATTEMPTS):
@@ -480,12 +492,14 @@ class LedgerStore:
                 and not record.delivered_at
                 and bool(request.requester)
                 and record.attached == request.requester
+                and record.attempt == request.attempt
                 and now < record.attached_until
             )
             if deliver:
                 record.delivered_at, record.delivered_to = now, request.requester
             if record.state in FINAL_STATES and (deliver or record.state is RecordState.FAILED):
                 record.attached, record.attached_until = "", 0.0
+                record.attempt = request.attempt if deliver else ""
             if not newly_final and not deliver:
                 self._remember(known, revision)
                 return UpdateReply(ok=True, revision=revision, record=known)
@@ -505,38 +519,28 @@ class LedgerStore:
             return UpdateReply(ok=True, revision=revision, record=record, delivered=deliver)
         return UpdateReply(ok=False)
 
-    async def hand_back(self, request: HandBackRequest) -> UpdateReply:
-        """Undo a delivery that never reached its requester, so the payment's success is still one
-        request's to take (the retry's)."""
-        return await self._edit_while(
-            request.payment_id,
-            lambda record: record.delivered_to == request.requester,
-            delivered_at=0.0,
-            delivered_to="",
-            attached="",
-            attached_until=0.0,
-        )
-
     async def detach(self, request: DetachRequest) -> UpdateReply:
-        """The requester stopped waiting: drop its attachment so a retry may take the payment over."""
-        return await self._edit_while(
-            request.payment_id,
-            lambda record: record.attached == request.requester,
-            attached="",
-            attached_until=0.0,
-        )
+        """The requester holds the record no more: end its attachment and undo a delivery made to it,
+        in one compare-and-set, so the payment's success is still one request's to take (the retry's).
 
-    async def _edit_while(
-        self, payment_id: str, holds: Callable[[SettlementRecord], bool], **changes: object
-    ) -> UpdateReply:
-        """Apply `changes` to the record by compare-and-set, as long as `holds` is true of it."""
+        ok: after this call the requester holds nothing (also when it held nothing); not ok only when
+        the record kept changing (the caller tries again)."""
+
+        def held(record: SettlementRecord) -> bool:
+            by_it = request.requester in (record.attached, record.delivered_to)
+            return bool(request.requester) and by_it and record.attempt == request.attempt
+
         for _ in range(CLAIM_ATTEMPTS):
-            current = await self.get(payment_id)
-            if current is None or not holds(current[0]):
-                return UpdateReply(ok=False)
-            record = msgspec.structs.replace(current[0], **changes)
+            current = await self.get(request.payment_id)
+            if current is None or not held(current[0]):
+                return UpdateReply(ok=True, revision=current[1] if current else 0)
+            record = msgspec.structs.replace(
+                current[0], attached="", attached_until=0.0, delivered_at=0.0, delivered_to="", attempt=""
+            )
             try:
-                revision = await self.records.update(encode_key(payment_id), _encode(record), last=current[1])
+                revision = await self.records.update(
+                    encode_key(request.payment_id), _encode(record), last=current[1]
+                )
             except KeyWrongLastSequenceError:
                 continue
             self._remember(record, revision)
