@@ -7,7 +7,9 @@ import uuid
 
 import httpx
 
+from tests.fixtures.product import start_configured_gateway
 from tests.integration.foundation.conftest import TEST_NETWORK, payment
+from x402fac.gateway.config import GatewayConfig
 from x402fac.protocol.ledger import DISCOVERY_BUCKET, PAYMENT_ID_BUCKET
 
 from .test_keys import ADMIN
@@ -21,8 +23,18 @@ BAZAAR_INFO = {
 }
 
 
-def listing(pay_to: str, url: str, description: str = "Weather API", bazaar: dict | None = None) -> dict:
-    body = payment(uuid.uuid4().hex, payer="payer-" + uuid.uuid4().hex)
+LISTING_AMOUNT = GatewayConfig().discovery_min_amount_evm  # the least that lists (the test network is EVM)
+
+
+def listing(
+    pay_to: str,
+    url: str,
+    description: str = "Weather API",
+    bazaar: dict | None = None,
+    payer: str = "",
+    amount: int = LISTING_AMOUNT,
+) -> dict:
+    body = payment(uuid.uuid4().hex, payer=payer or "payer-" + uuid.uuid4().hex, amount=str(amount))
     body["paymentRequirements"]["payTo"] = pay_to
     body["paymentPayload"]["accepted"]["payTo"] = pay_to
     body["paymentPayload"]["resource"] = {
@@ -272,3 +284,32 @@ async def test_catalog_and_identifier_stores_are_bounded(product_stack):
         config = (await js.stream_info(f"KV_{bucket}")).config
         assert config.max_age and config.max_age > 0, bucket
         assert config.max_bytes and config.max_bytes > 0, bucket
+
+
+async def test_cheap_and_self_paid_settles_list_nothing(product_stack):
+    """A listing costs a real payment: one atomic unit, or a payTo paying itself, settles (the payment
+    is not blocked) but lists nothing; the minimum is per asset when configured."""
+    stack, _ = product_stack
+    pay_to = "payee-" + uuid.uuid4().hex
+    url = f"https://api.example.com/famous/{uuid.uuid4().hex}"
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        one_unit = (await http.post("/settle", json=listing(pay_to, url, amount=1))).json()
+        just_under = (await http.post("/settle", json=listing(pay_to, url, amount=LISTING_AMOUNT - 1))).json()
+        to_itself = (await http.post("/settle", json=listing(pay_to, url, payer=pay_to.upper()))).json()
+        nothing = await listed(http, pay_to)
+        enough = (await http.post("/settle", json=listing(pay_to, url))).json()
+        then = await listed(http, pay_to)
+    assert one_unit["success"] is just_under["success"] is to_itself["success"] is True
+    assert one_unit["extensions"]["bazaar"]["reason"] == "amount_below_listing_minimum"
+    assert just_under["extensions"]["bazaar"]["reason"] == "amount_below_listing_minimum"
+    assert to_itself["extensions"]["bazaar"]["reason"] == "self_payment"
+    assert nothing["pagination"]["total"] == 0
+    assert enough["extensions"]["bazaar"]["status"] == "listed" and then["pagination"]["total"] == 1
+    gateway = await start_configured_gateway(stack.nats_url, discovery_min_amounts=("TEST=5000000",))
+    try:
+        async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+            other = "payee-" + uuid.uuid4().hex
+            asset_minimum = (await http.post("/settle", json=listing(other, url))).json()
+    finally:
+        await gateway.stop()
+    assert asset_minimum["extensions"]["bazaar"]["reason"] == "amount_below_listing_minimum"

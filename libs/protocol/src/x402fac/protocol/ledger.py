@@ -375,6 +375,8 @@ class PaymentIdClaim(msgspec.Struct):
     digest: str
     requester: str
     deadline: float
+    payer: str = ""  # ids are the payer's own: another payer's use of the same id is no conflict
+    peek: bool = False  # only look for a stored success (REPLAY); claim nothing
 
 
 class PaymentIdReply(msgspec.Struct, omit_defaults=True):
@@ -390,3 +392,4 @@ class PaymentIdFinish(msgspec.Struct, omit_defaults=True):
     digest: str
     requester: str
     response: SettleResponse | None = None
+    payer: str = ""

@@ -40,7 +40,7 @@ from x402fac.protocol import (
     family_of,
     settle_response_for_version,
 )
-from x402fac.protocol.ledger import PaymentIdStatus
+from x402fac.protocol.ledger import PaymentIdReply, PaymentIdStatus
 
 from . import payment_ids
 from .config import GatewayConfig
@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 _encode = msgspec.json.encode
 _settle_decoder = msgspec.json.Decoder(SettleResponse)
 _supported_decoder = msgspec.json.Decoder(SupportedResponse)
+_verify_decoder = msgspec.json.Decoder(VerifyResponse)
 # The worker must answer this long before the gateway gives up (transport and clock skew).
 DEADLINE_MARGIN_SECONDS = 1.0
 # What the gateway itself adds to every worker's extensions (discovery catalog, idempotency keys).
@@ -270,7 +271,11 @@ class Facilitator:
         if answer.status != 200 or request.x402_version != 2 or bazaar_extension(request) is None:
             return answer
         response = _settle_decoder.decode(answer.body)
-        outcome = await list_settled(self.nc, request) if response.success else invalid_info(request)
+        outcome = (
+            await list_settled(self.nc, request, response.payer, self.config.discovery_minimums)
+            if response.success
+            else invalid_info(request)
+        )
         if outcome is None:
             return answer
         response.extensions = {**(response.extensions or {}), "bazaar": outcome}
@@ -291,12 +296,18 @@ class Facilitator:
         digest = payment_digest(request)
         request_id = uuid.uuid4().hex
         deadline = self._settle_deadline()
+        # The id is its payer's: the worker authenticates the payer before the ledger is asked.
+        verdict = _verify_decoder.decode((await self._forward("verify", family, body, request)).body)
+        payer = verdict.payer or ""
+        if not verdict.is_valid:
+            stored = await self._claim(payer, identifier, digest, request_id, deadline, peek=True)
+            if stored.status is PaymentIdStatus.REPLAY and stored.response is not None:
+                return Answer(_encode(stored.response))  # settled before: it no longer verifies
+            reason = verdict.invalid_reason or Reason.INVALID_PAYLOAD
+            return self._refused("settle", network, reason, verdict.invalid_message or "")
         delay = 0.02
         while True:
-            try:
-                held = await payment_ids.claim(self.nc, identifier, digest, request_id, deadline)
-            except BusError:
-                raise GatewayError(503, "ledger_unavailable", "the ledger did not answer; retry", 2) from None
+            held = await self._claim(payer, identifier, digest, request_id, deadline)
             if held.status is PaymentIdStatus.REPLAY and held.response is not None:
                 return Answer(_encode(held.response))
             if held.status is PaymentIdStatus.CONFLICT:
@@ -316,8 +327,16 @@ class Facilitator:
             response = (
                 _settle_decoder.decode(answer.body) if answer is not None and answer.status == 200 else None
             )
-            await payment_ids.finish(self.nc, identifier, digest, request_id, response)
+            await payment_ids.finish(self.nc, payer, identifier, digest, request_id, response)
         return answer
+
+    async def _claim(
+        self, payer: str, identifier: str, digest: str, request_id: str, deadline: float, peek: bool = False
+    ) -> PaymentIdReply:
+        try:
+            return await payment_ids.claim(self.nc, payer, identifier, digest, request_id, deadline, peek)
+        except BusError:
+            raise GatewayError(503, "ledger_unavailable", "the ledger did not answer; retry", 2) from None
 
     def _settle_deadline(self) -> float:
         timeout = self.config.settle_timeout

@@ -7,7 +7,9 @@ info's `input` shape, method, body type, MCP tool fields, sizes; a `schema` may 
 anything outside itself) and the info, its output example included, against the `schema` it carries
 (a documented subset of JSON Schema: bazaar_schema). Malformed info never blocks the payment: the settle answer says so in
 `extensions.bazaar` (`invalid_discovery_info` and why) and nothing is listed. The ledger decides the
-rest (ledger.discovery: only settled payments list, per-payTo and total caps).
+rest (ledger.discovery: only settled payments list, per-payTo and total caps). A listing costs a
+real payment: one worth at least the asset's configured minimum (well above our gas), from a payer
+other than the payTo.
 """
 
 import re
@@ -29,6 +31,7 @@ from x402fac.protocol import (
     PaymentRequirements,
     Reason,
     VerifyRequest,
+    family_of,
 )
 from x402fac.protocol.ledger import (
     SUBJECT_DISCOVERY_ADD,
@@ -47,6 +50,8 @@ from .errors import ErrorBody, GatewayError
 from .openapi import ADMIN_SECURITY, ROUTE_ERRORS, documented_operation, query
 
 BAZAAR = "bazaar"
+SELF_PAYMENT = "self_payment"
+BELOW_MINIMUM = "amount_below_listing_minimum"
 JSON = "application/json"
 LEDGER_TIMEOUT = 5.0
 MAX_BAZAAR_BYTES = 8 * 1024
@@ -183,14 +188,38 @@ def invalid_info(request: VerifyRequest) -> dict | None:
     return None
 
 
-async def list_settled(nc, request: VerifyRequest) -> dict | None:
-    """After a successful settle: list the resource; what happened, for `extensions.bazaar`."""
+def listing_minimum(requirements: PaymentRequirements, minimums: dict[str, int]) -> int:
+    """The least a payment in `requirements`' asset must carry to list (GatewayConfig.discovery_minimums):
+    the asset's own, else its family's."""
+    asset = minimums.get(f"asset:{requirements.asset}")
+    return asset if asset is not None else minimums.get(family_of(requirements.network) or "", 0)
+
+
+def unlistable(request: VerifyRequest, payer: str | None, minimums: dict[str, int]) -> dict | None:
+    """Why a settled payment does not earn a listing: a payTo paying itself (the settle costs it only
+    our gas), or a payment worth less than the asset's minimum (one unit pays for a listing)."""
+    requirements = request.payment_requirements
+    if payer and payer.lower() == requirements.pay_to.lower():
+        return refused(SELF_PAYMENT, "a payment from payTo to itself does not list a resource")
+    minimum = listing_minimum(requirements, minimums)
+    if int(requirements.amount) < minimum:
+        message = f"a listing takes a payment of at least {minimum} of asset {requirements.asset}"
+        return refused(BELOW_MINIMUM, message)
+    return None
+
+
+async def list_settled(
+    nc, request: VerifyRequest, payer: str | None, minimums: dict[str, int]
+) -> dict | None:
+    """After a successful settle by `payer`: list the resource; what happened, for `extensions.bazaar`."""
     try:
         entry = catalog_entry(request)
     except InvalidDiscovery as invalid:
         return refused(Reason.INVALID_DISCOVERY_INFO, str(invalid))
     if entry is None:
         return None
+    if (reason := unlistable(request, payer, minimums)) is not None:
+        return reason
     try:
         reply = await ask(
             nc, SUBJECT_DISCOVERY_ADD, DiscoveryAddRequest(entry), DiscoveryAddReply, LEDGER_TIMEOUT

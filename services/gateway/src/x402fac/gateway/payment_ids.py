@@ -1,12 +1,15 @@
 """The x402 `payment-identifier` extension on settle: the one opt-in path to a stored answer again.
 
 A v2 payment may carry `extensions["payment-identifier"].info.id` (16-128 characters of
-`[A-Za-z0-9_-]`). The gateway claims the id with the ledger, bound to a SHA-256 of the canonical
-payment (paymentPayload and paymentRequirements, keys sorted): same id + same payment after a
+`[A-Za-z0-9_-]`). An id is its payer's: the gateway first has the worker verify the payment (which
+authenticates its payer), then claims (payer, id) with the ledger, bound to a SHA-256 of the canonical
+payment (paymentPayload and paymentRequirements, keys sorted), so a stranger can neither claim nor
+block another payer's id. Same id + same payment after a
 success → that stored answer (no worker, no second transfer); same id + another payment → HTTP 200
 `payment_identifier_conflict`; same id + same payment while another request settles it → wait for
-that answer (within this request's deadline). Only successes are stored; anything else releases
-the id, and the payment's own one-success rules (libs/worker pipeline) decide every retry.
+that answer (within this request's deadline). A payment that no longer verifies (already settled)
+only looks for its stored success. Only successes are stored; anything else releases the id, and
+the payment's own one-success rules (libs/worker pipeline) decide every retry.
 """
 
 import asyncio
@@ -66,23 +69,26 @@ def payment_digest(request: VerifyRequest) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-async def claim(nc, identifier: str, digest: str, requester: str, deadline: float) -> PaymentIdReply:
-    return await ask(
-        nc,
-        SUBJECT_PAYMENT_ID_CLAIM,
-        PaymentIdClaim(id=identifier, digest=digest, requester=requester, deadline=deadline),
-        PaymentIdReply,
-        LEDGER_TIMEOUT,
+async def claim(
+    nc, payer: str, identifier: str, digest: str, requester: str, deadline: float, peek: bool = False
+) -> PaymentIdReply:
+    """Claim `payer`'s id (`peek`: only look for its stored success)."""
+    message = PaymentIdClaim(
+        id=identifier, digest=digest, requester=requester, deadline=deadline, payer=payer, peek=peek
     )
+    return await ask(nc, SUBJECT_PAYMENT_ID_CLAIM, message, PaymentIdReply, LEDGER_TIMEOUT)
 
 
-async def finish(nc, identifier: str, digest: str, requester: str, response: SettleResponse | None) -> None:
+async def finish(
+    nc, payer: str, identifier: str, digest: str, requester: str, response: SettleResponse | None
+) -> None:
     """Store a success for replay, or release the id; best effort (a lost release ends at the deadline)."""
     message = PaymentIdFinish(
         id=identifier,
         digest=digest,
         requester=requester,
         response=response if response is not None and response.success else None,
+        payer=payer,
     )
     try:
         await ask(nc, SUBJECT_PAYMENT_ID_FINISH, message, PaymentIdReply, LEDGER_TIMEOUT)

@@ -2,7 +2,8 @@
 
 The one opt-in exception to "one success per payment" (DESIGN.md): a settle that carries
 `extensions["payment-identifier"].info.id` claims that id here (an atomic KV create), bound to a
-digest of the payment. Same id + same payment after a success: the stored answer again. Same id +
+digest of the payment. An id is scoped by its payer (the key is payer and id): one payer's id never
+blocks another payer's payment, and the gateway claims only for a payer its worker authenticated. Same id + same payment after a success: the stored answer again. Same id +
 another payment: a conflict, whatever state the first is in. Same id + same payment while another
 request is settling it: busy (the gateway waits for that answer). Only successes are kept: any other
 outcome drops the claim, so a forgery or a failed payment leaves nothing behind, and a retry of the
@@ -30,12 +31,18 @@ _decode = msgspec.json.Decoder(PaymentIdRecord).decode
 _encode = msgspec.json.encode
 
 
+def record_key(payer: str, identifier: str) -> str:
+    return encode_key(f"{payer}/{identifier}" if payer else identifier)
+
+
 class PaymentIds:
     def __init__(self, bucket: KeyValue) -> None:
         self.bucket = bucket
 
     async def claim(self, request: PaymentIdClaim) -> PaymentIdReply:
-        key = encode_key(request.id)
+        key = record_key(request.payer, request.id)
+        if request.peek:
+            return await self._peek(key, request.digest)
         for _ in range(ATTEMPTS):
             now = time.time()
             mine = PaymentIdRecord(
@@ -57,14 +64,17 @@ class PaymentIds:
             if not found.value:
                 continue
             held = _decode(found.value)
-            if held.digest != request.digest:
+            abandoned = held.response is None and now >= held.owner_until
+            if held.digest != request.digest and not abandoned:
                 return PaymentIdReply(PaymentIdStatus.CONFLICT)
             if held.response is not None:
                 return PaymentIdReply(PaymentIdStatus.REPLAY, response=held.response)
             if held.owner and held.owner != request.requester and now < held.owner_until:
                 return PaymentIdReply(PaymentIdStatus.BUSY, owner_until=held.owner_until)
             # Its request gave up without an answer: this one takes the id over.
-            taken = msgspec.structs.replace(held, owner=request.requester, owner_until=request.deadline)
+            taken = msgspec.structs.replace(
+                held, digest=request.digest, owner=request.requester, owner_until=request.deadline
+            )
             try:
                 await self.bucket.update(key, _encode(taken), last=found.revision)
             except KeyWrongLastSequenceError:
@@ -72,9 +82,19 @@ class PaymentIds:
             return PaymentIdReply(PaymentIdStatus.NEW)
         return PaymentIdReply(PaymentIdStatus.BUSY, owner_until=time.time() + 1.0)
 
+    async def _peek(self, key: str, digest: str) -> PaymentIdReply:
+        try:
+            found = await self.bucket.get(key)
+        except NotFoundError:
+            return PaymentIdReply(PaymentIdStatus.NEW)
+        held = _decode(found.value) if found.value else None
+        if held is not None and held.digest == digest and held.response is not None:
+            return PaymentIdReply(PaymentIdStatus.REPLAY, response=held.response)
+        return PaymentIdReply(PaymentIdStatus.NEW)
+
     async def finish(self, request: PaymentIdFinish) -> PaymentIdReply:
         """A success is stored for replay; anything else drops the claim (if this request holds it)."""
-        key = encode_key(request.id)
+        key = record_key(request.payer, request.id)
         for _ in range(ATTEMPTS):
             try:
                 found = await self.bucket.get(key)
