@@ -38,7 +38,7 @@ class GatewayConfig:
         "X402FAC_VERIFY_IN_FLIGHT", 256, values="gateway.verifyInFlight", positive=True
     )
     settle_in_flight: int = setting(
-        "X402FAC_SETTLE_IN_FLIGHT", 128, values="gateway.settleInFlight", positive=True
+        "X402FAC_SETTLE_IN_FLIGHT", 64, values="gateway.settleInFlight", positive=True
     )
     # open HTTP connections (held below the descriptor limit); the time a request's headers and body
     # may take to arrive
