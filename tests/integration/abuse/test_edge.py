@@ -51,13 +51,17 @@ async def test_every_oversized_body_gets_413_in_the_error_shape(product_stack, s
         "body_too_large",
         413,
     )
-    reader, writer = await asyncio.open_connection("127.0.0.1", _port(stack.gateway_url))
-    writer.write(f"POST /verify HTTP/1.1\r\nHost: g\r\nContent-Length: {size}\r\n\r\n".encode())
-    writer.write(b"x" * size)  # a client that sends it all before reading
-    await writer.drain()
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-    writer.close()
-    assert head.startswith(b"HTTP/1.1 413 ")
+    for connection in ("keep-alive", "close"):  # `close`: as urllib sends; the answer must not be a reset
+        reader, writer = await asyncio.open_connection("127.0.0.1", _port(stack.gateway_url))
+        head = (
+            f"POST /verify HTTP/1.1\r\nHost: g\r\nConnection: {connection}\r\nContent-Length: {size}\r\n\r\n"
+        )
+        writer.write(head.encode())
+        writer.write(b"x" * size)  # a client that sends it all before reading
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readuntil(b"}"), 10)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 413 ") and b'"error":"body_too_large"' in answer, connection
 
 
 async def test_an_invalid_key_is_401_on_every_route_that_reads_keys(product_stack):

@@ -37,6 +37,26 @@ def connection_cap(configured: int) -> int:
     return max(1, min(configured, soft - RESERVED_DESCRIPTORS))
 
 
+class _LingeringClose:
+    """The transport as a request's cycle sees it: a close while the request body is still coming
+    (an answer before the body was read: 413, 401, a refusal) waits until the body is in (read and
+    dropped) or the read deadline passes. Closing with unread bytes in the socket sends a reset, and
+    the client, still sending, loses the answer."""
+
+    def __init__(self, transport: asyncio.Transport, protocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def close(self) -> None:
+        if self._protocol._read_deadline is None:  # the request is all in
+            self._transport.close()
+        else:
+            self._protocol._close_when_read = True
+
+    def __getattr__(self, name: str):
+        return getattr(self._transport, name)
+
+
 def guarded_protocol(read_timeout: float, max_connections: int) -> type[HttpToolsProtocol]:
     class GuardedProtocol(HttpToolsProtocol):
         _read_deadline: asyncio.TimerHandle | None = None
@@ -61,9 +81,18 @@ def guarded_protocol(read_timeout: float, max_connections: int) -> type[HttpTool
             if self._read_deadline is None:
                 self._start_read_deadline()
 
+        def on_headers_complete(self) -> None:
+            super().on_headers_complete()
+            if self.cycle is not None:
+                self.cycle.transport = _LingeringClose(self.transport, self)
+
         def on_message_complete(self) -> None:
             self._stop_read_deadline()
             super().on_message_complete()
+            if self._close_when_read:
+                self.transport.close()
+
+        _close_when_read = False
 
         def _idle(self) -> bool:
             return self._read_deadline is None and (self.cycle is None or self.cycle.response_complete)
