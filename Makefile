@@ -48,9 +48,11 @@ tools-images:
 images: install tools-images
 	deploy/docker/build.sh
 
-# Builds every image and runs the stack from them: minutes, so not part of `make test`.
+# Builds every image from nothing, smoke-tests each, runs the stack from them, then plays the Helm
+# chart's manifests with `podman kube play` (the closest this machine gets to a cluster): minutes, so
+# not part of `make test`.
 test-images: install tools-images
-	X402FAC_TEST_IMAGES=1 $(UV) run --frozen pytest -q -s tests/ops/test_images.py
+	X402FAC_TEST_IMAGES=1 $(UV) run --frozen pytest -q -s tests/ops/test_images.py tests/ops/test_kube_play.py
 
 test-fast: install
 	$(UV) run --frozen pytest -q tests/unit

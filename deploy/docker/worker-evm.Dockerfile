@@ -1,8 +1,8 @@
 # x402fac worker-evm: metrics on 9100; talks to NATS and its EVM RPC nodes.
 # Build from the repository root (`make images` stages a clean context):
 #   podman build --format docker -f deploy/docker/worker-evm.Dockerfile -t x402fac-worker-evm .
-# Only x402fac-worker-evm and its dependencies are installed: `uv export --package x402fac-worker-evm` names
-# them, the build stage turns them into a wheelhouse, the final stage installs it offline.
+# The image runs `x402fac worker evm`: it holds the CLI with its `worker-evm` extra and their
+# locked dependencies (`uv export --package x402fac-cli --extra worker-evm`), nothing else.
 ARG BASE_IMAGE=python:3.11-slim
 
 FROM ${BASE_IMAGE} AS build
@@ -14,13 +14,19 @@ RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_
 WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/root/.cache \
-    /opt/uv/bin/uv export --frozen --no-dev --package x402fac-worker-evm --no-emit-workspace \
+    /opt/uv/bin/uv export --frozen --no-dev --package x402fac-cli --extra worker-evm --no-emit-workspace \
         --no-hashes --no-header --no-annotate -o /wheels/requirements.txt \
- && /opt/uv/bin/uv export --frozen --no-dev --package x402fac-worker-evm --only-emit-workspace \
+ && /opt/uv/bin/uv export --frozen --no-dev --package x402fac-cli --extra worker-evm --only-emit-workspace \
         --no-hashes --no-header --no-annotate | sed -n 's|^-e ||p' > /tmp/workspace.txt \
  && xargs -a /tmp/workspace.txt -I{} /opt/uv/bin/uv build --wheel --quiet -o /wheels/workspace {} \
- && /opt/uv/bin/uv build --wheel --quiet -o /wheels/workspace services/cli \
  && /opt/uv/bin/pip wheel --quiet --cache-dir /root/.cache/pip -w /wheels -r /wheels/requirements.txt
+# Offline, with pip resolving the entry point's dependencies: a missing one fails the build, not the
+# container's start.
+RUN python3 -m venv /opt/x402fac \
+ && cli="$(echo /wheels/workspace/x402fac_cli-*.whl)" \
+ && /opt/x402fac/bin/pip install --no-cache-dir --no-index --find-links /wheels --find-links /wheels/workspace \
+        -r /wheels/requirements.txt "${cli}[worker-evm]" \
+ && /opt/x402fac/bin/pip uninstall --yes --quiet pip
 
 FROM ${BASE_IMAGE}
 LABEL org.opencontainers.image.title="x402fac-worker-evm" \
@@ -31,13 +37,9 @@ ENV PATH=/opt/x402fac/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     X402FAC_DATA_DIR=/tmp/x402fac \
     X402FAC_METRICS_PORT=9100
-# Offline: every wheel comes from the build stage. The CLI wheel (the entry point) goes in without its
-# dependencies: it imports a service's package only when that service is started.
-RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    python3 -m venv /opt/x402fac \
- && /opt/x402fac/bin/pip install --no-cache-dir --no-index --find-links /wheels -r /wheels/requirements.txt \
- && /opt/x402fac/bin/pip install --no-cache-dir --no-index --no-deps /wheels/workspace/*.whl \
- && /opt/x402fac/bin/pip uninstall --yes --quiet pip
+# COPY keys its layer on the copied content, so a source change always yields a new layer (a RUN with a
+# bind mount of the build stage would be keyed on its command line only and could be reused stale).
+COPY --from=build /opt/x402fac /opt/x402fac
 # Any non-root uid works; nothing is written outside /tmp (mount a tmpfs there on a read-only root).
 USER 10001:10001
 WORKDIR /tmp

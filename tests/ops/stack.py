@@ -138,10 +138,13 @@ class ProcessStack:
         default=lambda port, store: local_nats(port, store)
     )
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Where the devnets listen: another address than loopback lets containers on a bridge reach them.
+    devnet_host: str = "127.0.0.1"
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="x402fac-ops-")))
     services: list[Service] = field(default_factory=list)
     devnets: list[subprocess.Popen] = field(default_factory=list)
     gateway_url: str = ""
+    nats: subprocess.Popen | None = None
 
     @property
     def data_dir(self) -> Path:
@@ -157,8 +160,16 @@ class ProcessStack:
         return f"--- {name} log ---\n" + "\n".join(text.splitlines()[-lines:])
 
     def start(self) -> None:
+        self.prepare()
+        self.start_nats()
+        self.start_devnets()
+        self.start_services()
+
+    def prepare(self) -> None:
         self.data_dir.mkdir(parents=True)
         self.logs.mkdir()
+
+    def start_nats(self) -> None:
         self.nats_port = free_port()
         store = self.root / "nats"
         store.mkdir()
@@ -168,8 +179,15 @@ class ProcessStack:
             stderr=subprocess.STDOUT,
         )
         wait_for("nats-server", lambda: _accepts(self.nats_port), [self.nats], lambda: self.log_tail("nats"))
+
+    def start_devnets(self) -> None:
         for family in FAMILIES:
             self._start_devnet(family)
+
+    def devnet_info(self, family: str) -> dict:
+        return json.loads((self.data_dir / f"devnet-{family}.json").read_text())
+
+    def start_services(self) -> None:
         env = {
             "X402FAC_NATS_URL": f"nats://127.0.0.1:{self.nats_port}",
             "X402FAC_DATA_DIR": str(self.data_dir),
@@ -194,7 +212,7 @@ class ProcessStack:
                 "-m",
                 f"x402fac.devnet.{family}",
                 "--host",
-                "127.0.0.1",
+                self.devnet_host,
                 "--port",
                 str(port),
                 "--data-dir",
@@ -236,7 +254,8 @@ class ProcessStack:
             _terminate(service.process)
         for devnet in self.devnets:
             _terminate(devnet)
-        _terminate(self.nats)
+        if self.nats is not None:
+            _terminate(self.nats)
 
 
 def _terminate(process: subprocess.Popen) -> None:

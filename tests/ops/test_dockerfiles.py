@@ -1,5 +1,6 @@
-"""The Dockerfiles in deploy/docker: hadolint-clean, and each image holds only its service's packages
-(what `uv export --package` names). Building and running them is tests/ops/test_images.py."""
+"""The Dockerfiles in deploy/docker: hadolint-clean, and each image holds what its entry point runs and
+nothing more (the CLI with its service's extra, as `uv export` names it). Building and running them is
+tests/ops/test_images.py."""
 
 import os
 import shutil
@@ -49,8 +50,10 @@ def test_dockerfile_shape(service):
     assert text.count("FROM ${BASE_IMAGE}") == 2  # multi-stage
     assert "USER 10001:10001" in text
     if service != "nats":
-        assert f"--package {SERVICES[service]} " in text
-        assert "--no-index" in text  # the final stage installs offline from the wheelhouse
+        assert f"--package x402fac-cli --extra {service} " in text
+        assert "--no-index" in text  # installed offline from the wheelhouse
+        assert "COPY --from=build /opt/x402fac /opt/x402fac" in text  # a layer keyed on its content
+        assert "type=bind" not in text
         assert f'CMD ["x402fac", "check", "{service}"]' in text
 
 
@@ -67,7 +70,9 @@ def test_each_image_gets_only_its_service_dependencies(service):
                 "--frozen",
                 "--no-dev",
                 "--package",
-                SERVICES[service],
+                "x402fac-cli",
+                "--extra",
+                service,
                 "--no-hashes",
                 "--no-header",
                 "--no-annotate",
@@ -83,7 +88,8 @@ def test_each_image_gets_only_its_service_dependencies(service):
     third_party = {line.split("==")[0].lower() for line in export("--no-emit-workspace")}
     workspace = {f"x402fac-{Path(line.removeprefix('-e ')).name}" for line in export("--only-emit-workspace")}
     names = third_party | workspace
-    assert SERVICES[service] in workspace
+    assert {SERVICES[service], "x402fac-cli"} <= workspace
+    assert "uvloop" in third_party  # the entry point's own dependencies come with it
     assert not {n for n in names for f in FOREIGN[service] if n.startswith(f)}, names
 
 

@@ -112,10 +112,10 @@ def cmd_check(args) -> None:
     """
     import urllib.request
 
-    from x402fac.gateway.config import GatewayConfig
-
     service = args.service
     if service == "gateway":
+        from x402fac.gateway.config import GatewayConfig  # only the gateway's image holds it
+
         port = _settings(service, lambda: load(GatewayConfig).port)
         url, wanted = f"http://127.0.0.1:{port}/health", []
     else:
