@@ -268,3 +268,23 @@ def test_values_outside_the_schema_are_refused(chart, bad):
 def test_the_values_that_ship_pass_the_schema(chart):
     chart.validate_schema({})
     chart.validate_schema(production())
+
+
+@pytest.mark.parametrize("settle_timeout", [45, 20, 120])
+def test_each_pod_may_drain_as_long_as_its_service_takes(chart, settle_timeout):
+    """SIGTERM drains (docs/operations.md): a gateway answers its settles in flight within its settle
+    timeout, a worker finishes them by the same deadline, then each drains its NATS connection; a
+    ledger waits at most 10 s for its requests and 5 s for its index clean-ups. The pod's grace period
+    covers that, or Kubernetes kills a pod that was still answering."""
+    from x402fac.bus.connection import DRAIN_SECONDS
+    from x402fac.gateway.server import DRAIN_MARGIN_SECONDS
+
+    docs, _ = render(chart, {"gateway": {"settleTimeout": settle_timeout}})
+    deployments = by_kind(docs, "Deployment")
+    assert len(deployments) == 2 + len(FAMILIES)
+    for name, deployment in deployments.items():
+        grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+        if name.endswith("-ledger"):
+            assert grace >= 10 + 5 + DRAIN_SECONDS, name
+        else:
+            assert grace >= settle_timeout + DRAIN_MARGIN_SECONDS + DRAIN_SECONDS, name

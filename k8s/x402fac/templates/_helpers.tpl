@@ -45,6 +45,18 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* How long a pod may take to drain after SIGTERM before it is killed. A gateway answers its settles
+in flight within gateway.settleTimeout (+5 s to write them), a worker finishes them by the same
+deadline, then each drains its NATS connection (at most 5 s); a ledger's requests are short (its
+in-flight wait is 10 s at most). Measured drains and the margins: docs/operations.md. */}}
+{{- define "x402fac.drainSeconds" -}}
+{{- if eq .component "ledger" -}}
+30
+{{- else -}}
+{{- add (int (ceil .root.Values.gateway.settleTimeout)) 15 -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Pod-level scheduling and security shared by every Deployment: (dict "root" $ "component" c "spec" values). */}}
 {{- define "x402fac.podSpec" -}}
 {{- with .root.Values.imagePullSecrets }}
@@ -77,7 +89,7 @@ tolerations:
 affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-terminationGracePeriodSeconds: 60
+terminationGracePeriodSeconds: {{ include "x402fac.drainSeconds" . }}
 volumes:
   - name: tmp
     emptyDir:

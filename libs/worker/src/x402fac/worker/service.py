@@ -39,6 +39,11 @@ from .scheme import Scheme
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 GATE_INTERVAL_SECONDS = 1.0  # how often a replica checks whether it can take settle work
+# A draining replica waits for its settles in flight until their callers stop waiting (each answers
+# by its deadline), at least SETTLE_GRACE_SECONDS (a settle just taken has no deadline read yet), at
+# most MAX_SETTLE_GRACE_SECONDS; what is left then goes to another replica (work-queue redelivery).
+SETTLE_GRACE_SECONDS = 10.0
+MAX_SETTLE_GRACE_SECONDS = 60.0
 _request_decoder = msgspec.json.Decoder(VerifyRequest)
 _encode = msgspec.json.encode
 
@@ -135,7 +140,8 @@ class WorkerService:
     async def stop(self) -> None:
         for task in (self._reconciler, self._gate):
             await cancel_and_wait(task)
-        await self.settle_work.stop()  # in-flight settles finish; queued ones go to other replicas
+        # In-flight settles finish; queued ones go to other replicas.
+        await self.settle_work.stop(grace=self._settle_grace())
         self.settling = False
         for sub in self._subs:
             with contextlib.suppress(Exception):
@@ -144,6 +150,11 @@ class WorkerService:
         await self.pipeline.verify_audit.close()  # after the verifies in flight have answered
         for scheme in self.pipeline.schemes:
             await scheme.stop()
+
+    def _settle_grace(self) -> float:
+        now = time.time()
+        latest = max((requester.deadline for requester in self._requesters.values()), default=now)
+        return min(max(SETTLE_GRACE_SECONDS, latest - now + 1.0), MAX_SETTLE_GRACE_SECONDS)
 
     async def _verify(self, data: bytes, headers: Mapping[str, str]) -> bytes:
         try:

@@ -20,6 +20,9 @@ from .app import create_app
 from .config import GatewayConfig
 
 KEEP_ALIVE_SECONDS = 75
+# On SIGTERM a settle in flight is answered by `settle_timeout` at the latest (the gateway's own wait);
+# this much more lets its answer be written before the remaining connections are cut.
+DRAIN_MARGIN_SECONDS = 5.0
 # Descriptors kept free of HTTP connections: NATS, log files, the listening socket, accepts in flight.
 RESERVED_DESCRIPTORS = 64
 OVER_CAP = (
@@ -132,7 +135,7 @@ def server_config(config: GatewayConfig, app=None, nats_url: str | None = None) 
         log_level="warning",
         access_log=False,
         lifespan="on",
-        timeout_graceful_shutdown=15,
+        timeout_graceful_shutdown=max(config.settle_timeout, config.verify_timeout) + DRAIN_MARGIN_SECONDS,
         # Longer than the idle timeout of load balancers (60 s) and client pools: the client side
         # closes an idle connection first, so no request is sent down one the server just closed.
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
