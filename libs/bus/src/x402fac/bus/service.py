@@ -49,6 +49,21 @@ class ServiceRunner:
             )
         await self.nc.flush()  # started means the server routes requests here (no "no responders")
 
+    async def _drain_endpoints(self, timeout: float = 5.0) -> None:
+        """The server stops routing requests here, and those it already sent are served.
+
+        nats-py's micro `Service.stop` unsubscribes its endpoints at once, which drops the requests
+        already on their way or queued here (their callers would wait out their timeout, not knowing
+        whether anything was done), so the endpoints are drained first and left out of it."""
+        assert self._service is not None
+        endpoints, self._service._endpoints = self._service._endpoints, []
+        drains = [asyncio.ensure_future(e._subscription.drain()) for e in endpoints if e._subscription]
+        if drains:
+            await asyncio.wait(drains, timeout=timeout)
+        for drain in drains:  # NATS away meanwhile: nothing more can arrive anyway
+            if drain.done() and not drain.cancelled() and drain.exception() is not None:
+                log.warning("%s: endpoint drain: %r", self.name, drain.exception())
+
     def _spawner(self, endpoint: str, handler: Handler) -> Callable[[Request], Awaitable[None]]:
         async def spawn(request: Request) -> None:
             task = asyncio.create_task(self._serve(endpoint, handler, request))
@@ -76,6 +91,7 @@ class ServiceRunner:
     async def stop(self, grace: float = 10.0) -> None:
         """Stop taking requests, then let the ones in flight finish (settles must not be cut off)."""
         if self._service is not None:
+            await self._drain_endpoints()
             await self._service.stop()
         if self._inflight:
             await asyncio.wait(set(self._inflight), timeout=grace)

@@ -1,0 +1,50 @@
+"""A stopping service answers the requests the server had already sent it.
+
+The requests are published and flushed (the server has routed them to the service's connection),
+then the service stops before it has read them all. nats-py's micro `Service.stop` unsubscribes its
+endpoints at once and drops what arrives or waits after that: those callers waited out their
+timeout, not knowing whether anything was done (a ledger's `submit` among them).
+"""
+
+import asyncio
+import shutil
+import tempfile
+from pathlib import Path
+
+from x402fac.bus import BusTimeout, EmbeddedNats, ServiceRunner, Unavailable, connect, free_port, request_raw
+
+REQUESTS = 200
+
+
+async def test_requests_routed_to_a_stopping_service_are_answered():
+    root = Path(tempfile.mkdtemp(prefix="x402fac-nats-"))
+    nats = EmbeddedNats(root, port=free_port())
+    await nats.start()
+    server, client = await connect(nats.url, name="service"), await connect(nats.url, name="caller")
+    try:
+        served: list[bytes] = []
+
+        async def echo(data: bytes, _headers) -> bytes:
+            served.append(data)
+            return data
+
+        runner = ServiceRunner(server, "drain-test", "0.0.1", "drain-test")
+        await runner.start({"echo": ("drain.test.echo", echo)})
+        calls = [
+            asyncio.ensure_future(request_raw(client, "drain.test.echo", str(n).encode(), 3.0))
+            for n in range(REQUESTS)
+        ]
+        await client.flush()  # the server has every request and routes it to the service
+        await runner.stop()
+        outcomes = await asyncio.gather(*calls, return_exceptions=True)
+        answered = [o for o in outcomes if isinstance(o, bytes)]
+        lost = [o for o in outcomes if isinstance(o, BusTimeout)]
+        assert not lost, f"{len(lost)} requests dropped by the stopping service, {len(answered)} answered"
+        assert all(isinstance(o, bytes | Unavailable) for o in outcomes), outcomes
+        assert sorted(answered) == sorted(served)
+        assert answered
+    finally:
+        await client.close()
+        await server.close()
+        nats.stop()
+        shutil.rmtree(root, ignore_errors=True)
