@@ -8,9 +8,20 @@ from .kv import decode_key, encode_key, ensure_bucket
 from .rpc import BusError, BusTimeout, RemoteError, Unavailable, encode, request, request_raw
 from .service import Handler, ServiceRunner
 from .tasks import cancel_and_wait
-from .workqueue import HAND_OFF, NO_REPLY, REPLY_HEADER, ReplyInbox, WorkConsumer, answer_confirmed
+from .workqueue import (
+    DELIVERY_HEADER,
+    HAND_OFF,
+    NO_REPLY,
+    REPLY_HEADER,
+    Answered,
+    ReplyInbox,
+    WorkConsumer,
+    answer_confirmed,
+)
 
 __all__ = [
+    "Answered",
+    "DELIVERY_HEADER",
     "BusError",
     "BusTimeout",
     "EmbeddedNats",

@@ -13,7 +13,9 @@ import contextlib
 import logging
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from enum import Enum
 
 import nats.errors
 import nats.js.errors
@@ -31,7 +33,8 @@ log = logging.getLogger(__name__)
 _tracer = tracer("x402fac.bus")
 
 REPLY_HEADER = "X402fac-Reply-To"
-DELIVERY_HEADER = "Nats-Num-Delivered"
+DELIVERY_HEADER = "Nats-Num-Delivered"  # set for the handler: 1 on a request's first delivery
+SUCCESS_HEADER = "X402fac-Success"  # on an answer that hands a success over
 # Returned by a handler that must not answer: another attempt of the same request is answering.
 NO_REPLY = None
 
@@ -43,19 +46,32 @@ class _HandOff:
 HAND_OFF = _HandOff()
 HAND_OFF_DELAY_SECONDS = 0.2
 
-ANSWER_TAKEN = b"taken"
-ANSWER_UNCLAIMED = b"unclaimed"
 ANSWER_CONFIRM_SECONDS = 2.0
+SUCCEEDED_MEMORY = 100_000  # requests an inbox remembers having taken a success for
 
 
-async def answer_confirmed(nc: Client, reply_to: str, answer: bytes) -> bool:
-    """Send `answer` to a caller's inbox; True only if the caller was still there waiting for it (a
-    gateway that died or gave up does not take it, and the answerer can undo what it promised)."""
+class Answered(Enum):
+    """What became of an answer sent to a caller's inbox."""
+
+    TAKEN = b"taken"  # the caller was waiting and took it
+    UNCLAIMED = b"unclaimed"  # nobody took it (the caller gave up, or its process is gone)
+    # The caller took a success for this request before (from an earlier attempt that died before
+    # acknowledging the work): that success stands, this answer is not needed.
+    SUCCEEDED = b"succeeded"
+
+
+async def answer_confirmed(nc: Client, reply_to: str, answer: bytes, success: bool = False) -> Answered:
+    """Send `answer` (a success if `success`) to a caller's inbox and learn what became of it: a gateway
+    that died or gave up does not take it, and the answerer can undo what it promised."""
+    headers = {SUCCESS_HEADER: "1"} if success else None
     try:
-        ack = await nc.request(reply_to, answer, timeout=ANSWER_CONFIRM_SECONDS)
+        ack = await nc.request(reply_to, answer, timeout=ANSWER_CONFIRM_SECONDS, headers=headers)
     except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-        return False
-    return ack.data == ANSWER_TAKEN
+        return Answered.UNCLAIMED
+    try:
+        return Answered(ack.data)
+    except ValueError:
+        return Answered.UNCLAIMED
 
 
 WorkHandler = Callable[[bytes, Mapping[str, str]], Awaitable[bytes | _HandOff | None]]
@@ -69,6 +85,7 @@ class ReplyInbox:
         self._js = nc.jetstream()
         self.prefix = f"_X402R.{uuid.uuid4().hex}"
         self._waiting: dict[str, asyncio.Future[bytes]] = {}
+        self._succeeded: OrderedDict[str, None] = OrderedDict()  # tokens a success was taken for
         self._sub = None
 
     async def start(self) -> None:
@@ -80,13 +97,22 @@ class ReplyInbox:
                 await self._sub.unsubscribe()
 
     async def _on_reply(self, msg: Msg) -> None:
-        future = self._waiting.get(msg.subject.rsplit(".", 1)[-1])
+        token = msg.subject.rsplit(".", 1)[-1]
+        future = self._waiting.get(token)
         taken = future is not None and not future.done()  # a second attempt's answer is dropped
         if taken:
             future.set_result(msg.data)
+            if (msg.headers or {}).get(SUCCESS_HEADER):
+                self._succeeded[token] = None
+                if len(self._succeeded) > SUCCEEDED_MEMORY:
+                    self._succeeded.popitem(last=False)
         if msg.reply:  # the answering worker learns whether the answer reached a waiting caller
+            if taken:
+                answered = Answered.TAKEN
+            else:
+                answered = Answered.SUCCEEDED if token in self._succeeded else Answered.UNCLAIMED
             with contextlib.suppress(Exception):
-                await self.nc.publish(msg.reply, ANSWER_TAKEN if taken else ANSWER_UNCLAIMED)
+                await self.nc.publish(msg.reply, answered.value)
 
     async def request(
         self, subject: str, payload: bytes, headers: dict[str, str], token: str, timeout: float
@@ -193,7 +219,8 @@ class WorkConsumer:
         task.add_done_callback(self._inflight.discard)
 
     async def _serve(self, msg: Msg) -> None:
-        headers = msg.headers or {}
+        # The handler learns whether an earlier attempt had the request (and may have died holding it).
+        headers = {**(msg.headers or {}), DELIVERY_HEADER: str(msg.metadata.num_delivered)}
         heartbeat = asyncio.create_task(self._still_working(msg))
         started = time.perf_counter()
         try:

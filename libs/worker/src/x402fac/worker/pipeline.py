@@ -22,9 +22,10 @@ compare-and-set). So, whatever the order in which the ledger sees them:
 - a success the gateway did not take (it gave up, died, its caller hung up) is let go the same way;
 and the retry takes the payment over and gets the stored success. The work item is acknowledged only
 after that confirmation: a worker that dies before it leaves the item to another replica, which
-resumes the request (answering the success from the record, or letting it go). Each handling of a
-request is an *attempt* and holds the record under its own id, so an attempt never lets go of what a
-newer attempt of the same request took over.
+resumes the request: it answers the success from the record (even past the request's deadline),
+and lets it go unless the gateway says it took a success for that request already. Each handling of
+a request is an *attempt* and holds the record under its own id, so an attempt never lets go of what
+a newer attempt of the same request took over.
 """
 
 import asyncio
@@ -568,6 +569,27 @@ class Pipeline:
             return False
         requester._attached = not confirmed
         return confirmed
+
+    async def carry_late(self, request: VerifyRequest, requester: Requester) -> SettleResponse | None:
+        """The success handed to `requester` by an earlier attempt, now carried by this one (so that
+        only this attempt can let it go), or None when the request holds no success. Starts nothing:
+        a request past its deadline never claims a payment anew."""
+        try:
+            _, identity = await self._identify(request)
+        except Invalid:
+            return None  # not an authentic payment: it never reached the ledger
+        found = await self.ledger.lookup(identity.payment_id)
+        if found.record is None or found.record.delivered_to != requester.id:
+            return None
+        network = request.payment_requirements.network
+        claim = await self.ledger.claim(
+            identity, self.family, network, requester.id, requester.deadline, requester.attempt
+        )
+        record = claim.record
+        if claim.status is not ClaimStatus.DELIVERED or record is None or record.attempt != requester.attempt:
+            return None  # undone meanwhile (a retry may have it), or a newer attempt carries it
+        requester.payment_id, requester._attached = identity.payment_id, True
+        return record.response
 
     async def detach(self, requester: Requester) -> None:
         """The request stopped waiting (its caller hung up, its gateway gave up): it must not be handed

@@ -17,9 +17,11 @@ import msgspec
 from nats.aio.client import Client
 
 from x402fac.bus import (
+    DELIVERY_HEADER,
     HAND_OFF,
     NO_REPLY,
     REPLY_HEADER,
+    Answered,
     BusError,
     ServiceRunner,
     WorkConsumer,
@@ -182,7 +184,10 @@ class WorkerService:
             )
         requester = _requester_of(headers)
         if requester.deadline < time.time():
-            return NO_REPLY  # its caller stopped waiting before any replica took it: nothing to do
+            # Its caller stopped waiting: nothing to do, unless an earlier attempt died holding its success.
+            if headers.get(DELIVERY_HEADER, "1") != "1" and headers.get(REPLY_HEADER):
+                await self._resume_late(request, requester, headers[REPLY_HEADER])
+            return NO_REPLY
         if not any(scheme.can_settle() for scheme in self.pipeline.schemes):
             return HAND_OFF  # e.g. this replica's signer lease lapsed since it took the request
         self._requesters[requester.id] = requester
@@ -191,14 +196,7 @@ class WorkerService:
             reply_to = headers.get(REPLY_HEADER)
             if not reply_to:
                 return _encode(response)
-            taken = await answer_confirmed(self.nc, reply_to, _encode(response))
-            if not (taken and response.success):
-                # A success that never reached its request, or an answer sent before the ledger confirmed
-                # the request let the payment go: the work item is acknowledged only once it did (if this
-                # process dies first, the attempt that takes the item next lets go).
-                until = max(requester.deadline, time.time()) + LET_GO_SECONDS
-                if not await self.pipeline.let_go(requester, until):
-                    raise BusError(f"the ledger did not confirm that {requester.id} let its payment go")
+            await self._answer(requester, reply_to, response)
             return NO_REPLY  # answered here
         except Superseded:
             return NO_REPLY
@@ -207,6 +205,27 @@ class WorkerService:
             return HAND_OFF
         finally:
             self._requesters.pop(requester.id, None)
+
+    async def _answer(self, requester: Requester, reply_to: str, response: SettleResponse) -> None:
+        """Answer the gateway; then, unless the request has its success, make sure it holds its payment
+        no more: a success that never reached it, or an answer sent before the ledger confirmed the
+        request let the payment go. The work item is acknowledged only once the ledger confirmed (if
+        this process dies first, the attempt that takes the item next does it)."""
+        answered = await answer_confirmed(self.nc, reply_to, _encode(response), response.success)
+        if response.success and answered in (Answered.TAKEN, Answered.SUCCEEDED):
+            return  # the request has its success (an earlier attempt's, if SUCCEEDED): it stands
+        until = max(requester.deadline, time.time()) + LET_GO_SECONDS
+        if not await self.pipeline.let_go(requester, until):
+            raise BusError(f"the ledger did not confirm that {requester.id} let its payment go")
+
+    async def _resume_late(self, request: VerifyRequest, requester: Requester, reply_to: str) -> None:
+        """A work item taken again after its request's deadline: an earlier attempt may have died with
+        the success handed to it, undelivered (the gateway answered its caller worker_timeout), or
+        delivered (the gateway remembers it took it). The success is offered again, and let go unless
+        the gateway took a success for the request."""
+        success = await self.pipeline.carry_late(request, requester)
+        if success is not None:
+            await self._answer(requester, reply_to, success)
 
     async def _on_detach(self, msg) -> None:
         requester = self._requesters.get(msg.data.decode(errors="replace"))
