@@ -166,11 +166,15 @@ class KubePlay:
         podman("network", "rm", "--force", self.network, check=False)
 
 
-def chart_values(stack: ProcessStack, nats_url: str, secrets: dict[str, dict[str, str]]) -> dict:
-    """The chart's values for this machine: the devnets' networks, their keys from existing Secrets."""
+def chart_values(
+    stack: ProcessStack, nats_url: str, release: str, secrets: dict[str, dict[str, str]]
+) -> dict:
+    """The chart's values for this machine: the devnets' networks, their keys from existing Secrets
+    (added to `secrets`: name -> {key: value}; podman secrets are global, so named after the release)."""
     nano, evm, solana = (stack.devnet_info(f) for f in FAMILIES)
-    secrets["evm-signers"] = {"signer-keys": ",".join(f["privateKey"] for f in evm["facilitators"])}
-    secrets["solana-fee-payers"] = {"fee-payer-keys": ",".join(f["secret"] for f in solana["fee_payers"])}
+    signers, fee_payers = f"{release}-evm-signers", f"{release}-solana-fee-payers"
+    secrets[signers] = {"signer-keys": ",".join(f["privateKey"] for f in evm["facilitators"])}
+    secrets[fee_payers] = {"fee-payer-keys": ",".join(f["secret"] for f in solana["fee_payers"])}
     return {
         "nats": {"enabled": False},
         "externalNats": {"urls": [nats_url]},
@@ -200,7 +204,11 @@ def chart_values(stack: ProcessStack, nats_url: str, secrets: dict[str, dict[str
                         "assetVersion": evm["usdc"]["version"],
                     }
                 ],
-                "signers": {"existingSecret": "evm-signers", "key": "signer-keys", "count": 1},
+                "signers": {
+                    "existingSecret": signers,
+                    "key": "signer-keys",
+                    "count": len(evm["facilitators"]),
+                },
             },
             "solana": {
                 "networks": [
@@ -211,7 +219,7 @@ def chart_values(stack: ProcessStack, nats_url: str, secrets: dict[str, dict[str
                         "allowedAssets": [solana["usdc"]["mint"]],
                     }
                 ],
-                "feePayers": {"existingSecret": "solana-fee-payers", "key": "fee-payer-keys"},
+                "feePayers": {"existingSecret": fee_payers, "key": "fee-payer-keys"},
             },
         },
     }
@@ -277,7 +285,7 @@ def cluster():
         stack.devnet_host = kube.gateway_ip()
         stack.start_devnets()
         secrets: dict[str, dict[str, str]] = {}
-        values = chart_values(stack, nats_url, secrets)
+        values = chart_values(stack, nats_url, kube.release, secrets)
         for name, data in secrets.items():
             kube.secret(name, data)
         kube.play(render(values, kube.release))
