@@ -16,6 +16,8 @@ What podman 4.3 needs, and the only liberties taken with the rendered manifests:
   rendered manifest;
 - only ConfigMaps and Deployments are played: Services, PodDisruptionBudgets and NetworkPolicies have no
   podman counterpart (pods reach each other by address on the bridge).
+Left as it is: 4.3 turns the `tmp` emptyDir into one volume named `tmp` that every pod mounts (Kubernetes
+gives each pod its own); harmless here, no service reads there what another wrote.
 
 `make test-images` runs it (X402FAC_TEST_IMAGES=1), after the images test.
 """
