@@ -182,7 +182,6 @@ def chart_values(
         "externalNats": {"urls": [nats_url]},
         "jetstream": {"replicas": 1},
         "image": {"prefix": PREFIX, "tag": TAG},
-        "log": {"format": "text"},
         "gateway": {"replicaCount": 1},
         "ledger": {"replicaCount": 1},
         "workers": {
