@@ -1,5 +1,5 @@
 """1,000 settle requests for one payment, each body formatted differently, spread over both gateways
--> one transfer, one success:true; every other answer is duplicate_settlement (issue 12)."""
+-> one transfer, one success:true; every other answer is duplicate_settlement."""
 
 import asyncio
 import json

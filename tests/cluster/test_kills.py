@@ -1,4 +1,4 @@
-"""SIGKILL under steady settle load, one process at a time (issue 12, first acceptance test).
+"""SIGKILL under steady settle load, one process at a time.
 
 Load: settles on all three networks through both gateways, each payment sent once (no client retry
 while the load runs). One at a time a worker of each family, a NATS node, a ledger and a gateway are

@@ -1,4 +1,4 @@
-"""Per-IP (200/min) and per-payer (10/min) limits hold across both gateways and both ledgers (issue 12):
+"""Per-IP (200/min) and per-payer (10/min) limits hold across both gateways and both ledgers:
 the counters live in JetStream (R3), so the replicas share them. Each test runs inside one fixed
 minute window of the counters (it waits for the next one when too little of the current is left)."""
 

@@ -1,4 +1,4 @@
-"""SIGTERM drains (issue 12, item 4) and a rolling restart under load loses no answer.
+"""SIGTERM drains and a rolling restart under load loses no answer.
 
 Rolling restart: every process of every service, one at a time, gets SIGTERM and is started again
 while settles run on all three networks through both gateways. A client may retry the same settle on

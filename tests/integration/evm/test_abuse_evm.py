@@ -1,4 +1,4 @@
-"""Issue 11 on EVM, through the real stack and the devnet: a stranger cannot make us pay for a worthless
+"""Abuse rules on EVM, through the real stack and the devnet: a stranger cannot make us pay for a worthless
 payment. Zero amounts, unlisted contracts, a token that succeeds only at gas price 0, and fees above the
 network's ceiling are all refused before anything is signed; each test checks that the facilitator
 signers' nonces and ETH balances did not move (nothing was sent) and the ledger kept nothing.

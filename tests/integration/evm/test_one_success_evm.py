@@ -1,4 +1,4 @@
-"""Issue 10 on EVM, through the real stack (gateways -> NATS -> worker -> ledger) and the devnet:
+"""On EVM, through the real stack (gateways -> NATS -> worker -> ledger) and the devnet:
 one payment, one success; forgeries leave no state; a settled payment no longer verifies.
 
 Every test checks the chain too: the payee's balance and the facilitator signers' transaction counts.

@@ -1,6 +1,6 @@
-"""Abuse resistance on Solana through the real stack (issue 11): we pay the fees, so worthless
-payments, costly compute budgets and mints that take a cut are refused before anything is sent, and
-what a settle costs the fee payer stays within the configured maximum."""
+"""Abuse resistance on Solana through the real stack (docs/design.md, "Abuse rules"): we pay the fees, so
+worthless payments, costly compute budgets and mints that take a cut are refused before anything is sent,
+and what a settle costs the fee payer stays within the configured maximum."""
 
 import httpx
 import pytest

@@ -1,6 +1,6 @@
-"""One payment, one success, on Solana through the real stack (issue 10): copies of a payment are told
-`duplicate_settlement` with the paying signature, forgeries leave no ledger state, and the chain moves
-the price once."""
+"""One payment, one success, on Solana through the real stack (docs/design.md, 2.4): copies of a payment are
+told `duplicate_settlement` with the paying signature, forgeries leave no ledger state, and the chain
+moves the price once."""
 
 import asyncio
 import json

@@ -1,5 +1,6 @@
-"""The layer rules of docs/architecture.md, enforced: `lint-imports` holds on the tree, and every contract in
-[tool.importlinter] (root pyproject.toml) is shown to break when a fake import graph violates it."""
+"""The layer rules of docs/design.md ("Layout and layer rules"), enforced: `lint-imports` holds on the
+tree, and every contract in [tool.importlinter] (root pyproject.toml) is shown to break when a fake
+import graph violates it."""
 
 from __future__ import annotations
 

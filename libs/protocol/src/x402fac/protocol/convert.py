@@ -65,7 +65,7 @@ def decode_request(body: bytes) -> VerifyRequest:
     try:
         envelope = _envelope_decoder.decode(body)
         version = envelope.x402_version
-        if version is None:  # the seed's bodies name it only in the payload
+        if version is None:  # OpenX402's documented bodies name it only in the payload
             version = envelope.payment_payload.get("x402Version")
         if version == 1:
             return v1_to_v2(_v1_decoder.decode(body))

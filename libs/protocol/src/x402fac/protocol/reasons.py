@@ -1,6 +1,7 @@
 """Every reason code a verify or settle answer can carry, in one enum.
 
-The first block is the list every facilitator seed documents; the rest are precise per-scheme codes.
+The first block is the list the facilitator specifications (OpenX402, Ӿ402Nano) share; the rest are
+precise per-scheme codes.
 Values are the wire strings; workers answer with them and the README's table lists them all.
 """
 

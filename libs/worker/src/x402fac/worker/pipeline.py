@@ -1,4 +1,5 @@
-"""The verify and settle flows every family shares (DESIGN.md, "Settlement flow").
+"""The verify and settle flows every family shares (docs/design.md, "Invariants"; drawn in
+docs/settle-path.md).
 
 settle: identify (decode + authenticate, no state) -> ledger claim (atomic; payer limit; secondary
 keys; attaches this request), with the read-only verify running meanwhile -> prepare -> record the
@@ -12,7 +13,7 @@ payment over and resolves it from the chain: that is how the retry after `settle
 its one success. Nothing is broadcast unless this request holds the claim and recorded the
 transaction id first, and after that no answer says nothing was sent.
 
-An attachment ends when its request is answered (DESIGN.md, "Settlement flow" 6). A request that
+An attachment ends when its request is answered (docs/design.md, 2.5). A request that
 claimed a payment is answered anything but the success handed to it only once the ledger confirmed it
 lets the payment go (`detach`: the attachment ends and a delivery made to it is undone, in one
 compare-and-set). So, whatever the order in which the ledger sees them:

@@ -37,7 +37,7 @@ class LedgerConfig:
     audit_max_bytes: int = setting(
         "X402FAC_AUDIT_MAX_BYTES", 4 * GIB, values="ledger.auditMaxBytes", minimum=1
     )
-    # API keys, usage and the whitelist (issue 14).
+    # API keys, usage and the whitelist.
     # a key (or its revocation) is forgotten after this long
     key_retention_days: float = setting(
         "X402FAC_KEY_RETENTION_DAYS", 3650.0, values="ledger.keyRetentionDays", positive=True

@@ -1,6 +1,6 @@
 """The x402 payment-identifier extension: an idempotency key chosen by the client, bound to one payment.
 
-The one opt-in exception to "one success per payment" (DESIGN.md): a settle that carries
+The one opt-in exception to "one success per payment" (docs/design.md, 2.4): a settle that carries
 `extensions["payment-identifier"].info.id` claims that id here (an atomic KV create), bound to a
 digest of the payment. An id is scoped by its payer (the key is payer and id): one payer's id never
 blocks another payer's payment, and the gateway claims only for a payer its worker authenticated. Same id + same payment after a success: the stored answer again. Same id +

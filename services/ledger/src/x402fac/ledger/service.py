@@ -112,7 +112,7 @@ class LedgerRunner(ServiceRunner):
 
 
 def _product_endpoints(store: LedgerStore, usage: Usage, config: LedgerConfig) -> dict:
-    """API keys, usage and the whitelist (issue 14)."""
+    """API keys, usage and the whitelist."""
     keys = KeyStore(store.js, store.keys, config)
     whitelist = Whitelist(store.whitelist)
     return {
@@ -131,7 +131,7 @@ def _product_endpoints(store: LedgerStore, usage: Usage, config: LedgerConfig) -
 
 
 def _catalog_endpoints(catalog: Catalog, payment_ids: PaymentIds) -> dict:
-    """The discovery catalog and payment identifiers (issue 14)."""
+    """The discovery catalog and payment identifiers."""
     return {
         "discovery_add": (SUBJECT_DISCOVERY_ADD, _endpoint(DiscoveryAddRequest, catalog.add)),
         "discovery_list": (SUBJECT_DISCOVERY_LIST, _endpoint(DiscoveryListRequest, catalog.list)),

@@ -202,7 +202,7 @@ class LedgerStore:
             max_age=WORK_MAX_AGE_SECONDS,
             max_bytes=config.bucket_max_bytes,
         )
-        # API keys (hashes only), the whitelist, and usage summed from the audit stream (issue 14).
+        # API keys (hashes only), the whitelist, and usage summed from the audit stream.
         self.keys = await ensure_bucket(
             self.js,
             subjects.KEYS_BUCKET,

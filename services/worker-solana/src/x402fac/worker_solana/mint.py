@@ -1,7 +1,7 @@
 """Reading SPL Token / Token-2022 mints: decimals, and the Token-2022 extensions that matter to a payee.
 
 Some extensions let a mint take a cut of a transfer or move the funds afterwards; the worker refuses
-such mints unless its configuration allows them (DESIGN.md, "Abuse rules"):
+such mints unless its configuration allows them (docs/design.md, "Abuse rules"):
 
     transfer_fee           the payee nets less than the transfer (refused only when a fee is set)
     transfer_hook          an arbitrary program runs on every transfer
