@@ -26,23 +26,23 @@ from pathlib import Path
 
 import uvloop
 
+from x402fac.bus import cancel_and_wait
 from x402fac.protocol import FAMILIES, family_of
 from x402fac.telemetry import serve_metrics, setup_logging, setup_tracing
 from x402fac.telemetry.settings import ServiceSettings, SettingsError, load
 
 log = logging.getLogger("x402fac.cli")
+LEFTOVER_STOP_SECONDS = 2.0
 
 
 def data_dir() -> Path:
     return Path(load(ServiceSettings).data_dir).resolve()
 
 
-async def _until_signalled(main) -> None:
-    """Run `main(stop)` and set `stop` on SIGINT/SIGTERM, so services drain instead of dying. How long
-    the drain took is logged: the chart's terminationGracePeriodSeconds must cover it."""
+async def _until_signalled(main, signalled: list[float]) -> None:
+    """Run `main(stop)` and set `stop` on SIGINT/SIGTERM, so services drain instead of dying."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    signalled: list[float] = []
 
     def on_signal(sig: signal.Signals) -> None:
         if not signalled:
@@ -53,13 +53,20 @@ async def _until_signalled(main) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
     await main(stop)
-    if signalled:
-        log.info("drained in %.2fs", time.monotonic() - signalled[0])
+    # Tasks left behind (a background retry, a library's poller) are stopped here for certain: the
+    # event loop's own shutdown cancels each once, then waits for it without bound.
+    leftovers = asyncio.all_tasks() - {asyncio.current_task()}
+    await asyncio.gather(*(cancel_and_wait(task, LEFTOVER_STOP_SECONDS) for task in leftovers))
 
 
 def _serve(main) -> None:
-    """A service's whole life on uvloop: every NATS hop and HTTP request takes fewer loop turns."""
-    uvloop.run(_until_signalled(main))
+    """A service's whole life on uvloop: every NATS hop and HTTP request takes fewer loop turns. How
+    long its drain took, from the signal to a closed event loop, is logged: the chart's
+    terminationGracePeriodSeconds must cover it."""
+    signalled: list[float] = []
+    uvloop.run(_until_signalled(main, signalled))
+    if signalled:
+        log.info("drained in %.2fs", time.monotonic() - signalled[0])
 
 
 def _service_setup(name: str) -> None:
