@@ -30,7 +30,7 @@ from aiohttp import web
 from bench import evm, loadgen
 from bench.procstat import CpuMeter
 from bench.targets import X402fac, free_port
-from x402fac.bus import connect, request_raw, subjects
+from x402fac.bus import access, connect, request_raw, subjects
 from x402fac.worker.rpc import JsonRpcClient
 
 
@@ -215,7 +215,7 @@ async def profile_x402fac(quick: bool, say: Callable[[str], None] = print) -> di
             client, target.url + "/settle", settle_bodies[5 : 5 + n_settle], recorder, True
         )
         assert target.nats is not None
-        nc = await connect(target.nats.url)
+        nc = await connect(target.nats.url, credentials=target.nats.credentials(access.GATEWAY))
         sample = verify_bodies[20]
         times = 50 if quick else 300
         no_family = _body_for_network(sample, "foo:bar")

@@ -25,7 +25,7 @@ from typing import Any
 
 import aiohttp
 
-from x402fac.bus import EmbeddedNats
+from x402fac.bus import EmbeddedNats, access
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -207,7 +207,9 @@ class X402fac(Target):
             X402FAC_PAYER_SETTLE_LIMIT="0",
         )
         logs = workdir / "logs"
-        ledger = await spawn("ledger", [*self._cli("ledger"), "ledger"], logs, env)
+        ledger = await spawn(
+            "ledger", [*self._cli("ledger"), "ledger"], logs, {**env, **self.nats.env(access.LEDGER)}
+        )
         self.procs.append(ledger)
         await wait_for_log(ledger, "ledger ready")
         # Workers and the gateway need only NATS and the ledger: they start side by side.
@@ -216,12 +218,15 @@ class X402fac(Target):
                 f"worker-{family}-{replica}",
                 [*self._cli(f"worker-{family}-{replica}"), "worker", family],
                 logs,
-                env,  # one environment for every replica: EVM signer keys are leased from one pool
+                # one environment for every replica: EVM signer keys are leased from one pool
+                {**env, **self.nats.env(access.worker(family))},
             )
             for family in self.families
             for replica in range(self.replicas)
         ]
-        gateway = await spawn("gateway", [*self._cli("gateway"), "gateway"], logs, env)
+        gateway = await spawn(
+            "gateway", [*self._cli("gateway"), "gateway"], logs, {**env, **self.nats.env(access.GATEWAY)}
+        )
         self.procs += [*workers, gateway]
         await asyncio.gather(*(wait_for_log(worker, "worker ready") for worker in workers))
         self.url = f"http://127.0.0.1:{port}"

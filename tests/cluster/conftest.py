@@ -80,7 +80,7 @@ async def client(cluster):
 
 @pytest.fixture(scope="session")
 async def ledger(cluster):
-    reader = LedgerReader(cluster.nats_urls)
+    reader = LedgerReader(cluster.nats_urls, cluster.credentials("ledger"))
     await reader.open()
     yield reader
     await reader.close()

@@ -1,6 +1,7 @@
 """A whole x402fac deployment as separate OS processes on loopback, for fault tests.
 
-A 3-node NATS cluster (JetStream, every bucket and stream R3), the three devnets, 2 ledgers, 2 workers
+A 3-node NATS cluster (JetStream, every bucket and stream R3; TLS on client connections and routes,
+routes with their own user, every service as its own bus user), the three devnets, 2 ledgers, 2 workers
 per family (one environment each, as a Kubernetes Deployment gives it: the EVM workers share a pool of
 2 signer keys, the Solana workers one fee payer) and 2 gateways. Each process runs in its own process
 group, is signalled by that group's id (SIGKILL, SIGTERM) and can be started again on the same ports
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -26,7 +28,8 @@ from pathlib import Path
 
 import nats
 
-from x402fac.bus import EmbeddedNats, free_port
+from tests.fixtures.tls import make_tls
+from x402fac.bus import BusUsers, Credentials, EmbeddedNats, access, free_port
 
 FAMILIES = ("nano", "evm", "solana")
 READY_TIMEOUT = 120.0
@@ -180,11 +183,19 @@ class Cluster:
         self.workers: dict[str, list[Process]] = {family: [] for family in FAMILIES}
         self.gateways: list[Process] = []
         self.infos: dict[str, dict] = {}
+        self.users = BusUsers.generate()
+        self.tls = make_tls(self.root / "tls")
         self.env = self._base_env()
 
     @property
     def nats_urls(self) -> list[str]:
-        return [f"nats://127.0.0.1:{port}" for port in self.nats_ports]
+        return [f"tls://127.0.0.1:{port}" for port in self.nats_ports]
+
+    def credentials(self, role: str) -> Credentials:
+        return Credentials(role, self.users.passwords[role], str(self.tls.ca))
+
+    def role_env(self, role: str, **extra: str) -> dict[str, str]:
+        return dict(self.env, **self.users.env(role), **extra)
 
     @property
     def gateway_urls(self) -> list[str]:
@@ -194,6 +205,7 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("X402FAC_", "OTEL_"))}
         env.update(
             X402FAC_NATS_URL=",".join(self.nats_urls),
+            X402FAC_NATS_TLS_CA=str(self.tls.ca),
             X402FAC_JETSTREAM_REPLICAS="3",
             X402FAC_DATA_DIR=str(self.data),
             X402FAC_RECONCILE_INTERVAL="1",
@@ -227,6 +239,7 @@ class Cluster:
     async def start(self) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
         routes = tuple(f"nats://127.0.0.1:{port}" for port in self.route_ports)
+        route_password = secrets.token_urlsafe(24)
         for index, (port, route_port) in enumerate(zip(self.nats_ports, self.route_ports, strict=True)):
             node = EmbeddedNats(
                 self.root / f"nats-{index}",
@@ -234,6 +247,9 @@ class Cluster:
                 name=f"n{index}",
                 cluster_port=route_port,
                 routes=tuple(r for r in routes if not r.endswith(f":{route_port}")),
+                users=self.users,
+                tls=self.tls,
+                route_password=route_password,
             )
             (self.root / f"nats-{index}").mkdir(parents=True, exist_ok=True)
             self.nats_nodes.append(self._service(f"nats-{index}", node.command(), ready_port=port))
@@ -256,18 +272,28 @@ class Cluster:
             self.infos[family] = json.loads((self.data / f"devnet-{family}.json").read_text())
         cli = [sys.executable, "-m", "x402fac.cli"]
         self.ledgers = [
-            self._service(f"ledger-{i}", [*cli, "ledger"], ready_marker="ledger ready") for i in range(2)
+            self._service(
+                f"ledger-{i}", [*cli, "ledger"], self.role_env(access.LEDGER), ready_marker="ledger ready"
+            )
+            for i in range(2)
         ]
         for family in FAMILIES:
             self.workers[family] = [
-                self._service(f"worker-{family}-{i}", [*cli, "worker", family], ready_marker="worker ready")
+                self._service(
+                    f"worker-{family}-{i}",
+                    [*cli, "worker", family],
+                    self.role_env(access.worker(family)),
+                    ready_marker="worker ready",
+                )
                 for i in range(2)
             ]
         self.gateways = [
             self._service(
                 f"gateway-{i}",
                 [*cli, "gateway"],
-                dict(self.env, X402FAC_GATEWAY_PORT=str(port), X402FAC_GATEWAY_HOST="127.0.0.1"),
+                self.role_env(
+                    access.GATEWAY, X402FAC_GATEWAY_PORT=str(port), X402FAC_GATEWAY_HOST="127.0.0.1"
+                ),
                 ready_url=f"http://127.0.0.1:{port}/health",
             )
             for i, port in enumerate(self.gateway_ports)
@@ -283,7 +309,12 @@ class Cluster:
 
     async def wait_jetstream(self, timeout: float = 60.0) -> None:
         """Until the cluster has a JetStream meta leader (R3 assets can be created)."""
-        nc = await nats.connect(servers=self.nats_urls, connect_timeout=2, max_reconnect_attempts=-1)
+        nc = await nats.connect(
+            servers=self.nats_urls,
+            connect_timeout=2,
+            max_reconnect_attempts=-1,
+            **self.credentials(access.LEDGER).options(),
+        )
         try:
             deadline = time.monotonic() + timeout
             while True:

@@ -15,7 +15,7 @@ import httpx
 import msgspec
 import nats
 
-from x402fac.bus import subjects
+from x402fac.bus import Credentials, subjects
 from x402fac.protocol.ledger import FINAL_STATES, SettlementRecord
 
 from .payments import Pay
@@ -152,12 +152,15 @@ class Load:
 class LedgerReader:
     """The ledger's records and pending index, read straight from JetStream KV."""
 
-    def __init__(self, nats_urls: list[str]) -> None:
+    def __init__(self, nats_urls: list[str], credentials: Credentials) -> None:
         self.urls = nats_urls
+        self.credentials = credentials  # the ledger's: only it reads the buckets
         self.nc: Any = None
 
     async def open(self) -> None:
-        self.nc = await nats.connect(servers=self.urls, max_reconnect_attempts=-1, connect_timeout=2)
+        self.nc = await nats.connect(
+            servers=self.urls, max_reconnect_attempts=-1, connect_timeout=2, **self.credentials.options()
+        )
 
     async def close(self) -> None:
         if self.nc is not None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from x402fac.bus import free_port
+from x402fac.bus import BusUsers, EmbeddedNats, access, free_port
 
 FAMILIES = ("nano", "evm", "solana")
 READY_SECONDS = 180.0
@@ -134,9 +134,11 @@ class OtlpReceiver:
 @dataclass
 class ProcessStack:
     launcher: Launcher = local_launcher
-    nats_command: Callable[[int, Path], list[str]] = field(
-        default=lambda port, store: local_nats(port, store)
+    # (port, JetStream store, the bus users it must know) -> the nats-server command
+    nats_command: Callable[[int, Path, BusUsers], list[str]] = field(
+        default=lambda port, store, users: local_nats(port, store, users)
     )
+    users: BusUsers = field(default_factory=BusUsers.generate)
     extra_env: dict[str, str] = field(default_factory=dict)
     # Where the devnets listen: another address than loopback lets containers on a bridge reach them.
     devnet_host: str = "127.0.0.1"
@@ -174,7 +176,7 @@ class ProcessStack:
         store = self.root / "nats"
         store.mkdir()
         self.nats = subprocess.Popen(
-            self.nats_command(self.nats_port, store),
+            self.nats_command(self.nats_port, store, self.users),
             stdout=(self.logs / "nats.log").open("wb"),
             stderr=subprocess.STDOUT,
         )
@@ -195,12 +197,18 @@ class ProcessStack:
             "X402FAC_PENDING_METRICS_INTERVAL": "1",
             **self.extra_env,
         }
-        self._start_service("ledger", ["ledger"], env)
+        self._start_service("ledger", ["ledger"], {**env, **self.users.env(access.LEDGER)})
         for family in FAMILIES:
-            self._start_service(f"worker-{family}", ["worker", family], env)
+            worker_env = {**env, **self.users.env(access.worker(family))}
+            self._start_service(f"worker-{family}", ["worker", family], worker_env)
         gateway_port = free_port()
         self.gateway_url = f"http://127.0.0.1:{gateway_port}"
-        gateway_env = {**env, "X402FAC_GATEWAY_HOST": "127.0.0.1", "X402FAC_GATEWAY_PORT": str(gateway_port)}
+        gateway_env = {
+            **env,
+            **self.users.env(access.GATEWAY),
+            "X402FAC_GATEWAY_HOST": "127.0.0.1",
+            "X402FAC_GATEWAY_PORT": str(gateway_port),
+        }
         self._start_service("gateway", ["gateway"], gateway_env)
 
     def _start_devnet(self, family: str) -> None:
@@ -273,10 +281,8 @@ def _accepts(port: int) -> bool:
         return True
 
 
-def local_nats(port: int, store: Path) -> list[str]:
-    from x402fac.bus.embedded import nats_server_binary
-
-    return [nats_server_binary(), "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", str(store)]
+def local_nats(port: int, store: Path, users: BusUsers) -> list[str]:
+    return EmbeddedNats(store, port, users=users).command()
 
 
 @contextlib.contextmanager

@@ -34,6 +34,7 @@ from tests.ops.podman import (
     remove_service_images,
 )
 from tests.ops.stack import FAMILIES, running_stack
+from x402fac.bus import BusUsers, EmbeddedNats
 from x402fac.cli.demo import run_demo
 
 pytestmark = pytest.mark.skipif(
@@ -53,13 +54,16 @@ class Containers:
         self.names.append(name)
         return name
 
-    def nats(self, port: int, store: Path) -> list[str]:
+    def nats(self, port: int, store: Path, users: BusUsers) -> list[str]:
         store.chmod(0o777)  # the image's non-root user writes the JetStream store
+        config = store / "nats-server.conf"
+        config.write_text(EmbeddedNats(Path("/data"), port, users=users).config_text())
+        config.chmod(0o644)  # read by the image's user; the test's own throwaway passwords
         return [
             "env", f"CONTAINERS_CONF={CONTAINERS_CONF}",
             "podman", "run", "--rm", "--name", self._name("nats"), "--network", "host", "--read-only",
             "--health-interval", "disable", "-v", f"{store}:/data", f"{PREFIX}nats:{TAG}",
-            "-a", "127.0.0.1", "-p", str(port), "-js", "-sd", "/data",
+            "-c", "/data/nats-server.conf",
         ]  # fmt: skip
 
     def launch(self, name: str, argv: list[str], env: dict[str, str], data_dir: Path, log: Path):

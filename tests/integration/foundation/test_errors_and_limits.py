@@ -132,7 +132,7 @@ async def test_ip_limit_shared_by_two_gateways():
 
 async def test_killed_ledger_restarts_with_stored_response():
     stack = await Stack.start(ledger=False)
-    env = dict(os.environ, X402FAC_NATS_URL=stack.nats_url, X402FAC_LOG_FORMAT="text")
+    env = dict(os.environ, **stack.nats.env("ledger"), X402FAC_LOG_FORMAT="text")
 
     def spawn_ledger() -> subprocess.Popen:
         return subprocess.Popen(

@@ -25,7 +25,7 @@ from x402fac.protocol.ledger import (
 async def test_finalize_survives_a_failed_index_delete_and_listing_heals_it():
     server = EmbeddedNats(Path(tempfile.mkdtemp(prefix="x402fac-ledger-")), port=free_port())
     await server.start()
-    nc = await connect(server.url, name="test-ledger-index")
+    nc = await connect(server.url, name="test-ledger-index", credentials=server.credentials("ledger"))
     try:
         store = LedgerStore(nc.jetstream(), LedgerConfig())
         await store.open()

@@ -16,7 +16,7 @@ from .conftest import LedgerBookScheme, payment
 
 
 async def _replica(stack: Stack, scheme: LedgerBookScheme) -> WorkerService:
-    nc = await connect(stack.nats_url, name="test-replica")
+    nc = await connect(stack.nats_url, name="test-replica", credentials=stack.nats.credentials("worker-evm"))
     service = WorkerService(nc, "evm", [scheme], settle_ack_wait=1.0)
     await service.start(reconcile_interval=3600)
     return service
@@ -75,9 +75,13 @@ async def test_a_success_whose_gateway_died_is_kept_for_the_retry():
         headers = {
             subjects.REQUEST_ID_HEADER: "request-of-a-dead-gateway",
             subjects.DEADLINE_HEADER: f"{time.time() + 30:.3f}",
-            REPLY_HEADER: "_X402R.gone.request-of-a-dead-gateway",  # nobody listens there any more
+            REPLY_HEADER: "_X402R.evm.gone.request-of-a-dead-gateway",  # nobody listens there any more
         }
-        await stack.nc.jetstream().publish(subjects.settle("evm"), json.dumps(body).encode(), headers=headers)
+        gateway = await connect(
+            stack.nats_url, name="test-gateway", credentials=stack.nats.credentials("gateway")
+        )
+        await gateway.jetstream().publish(subjects.settle("evm"), json.dumps(body).encode(), headers=headers)
+        await gateway.close()
         record = None
         for _ in range(200):
             record = await stack.ledger_record(payment_id)

@@ -13,7 +13,7 @@ from tests.integration.foundation.conftest import TEST_NETWORK
 
 
 async def x402fac(stack, *argv: str) -> tuple[int, str]:
-    env = {**os.environ, "X402FAC_NATS_URL": stack.nats_url}
+    env = {**os.environ, **stack.nats.env("admin")}  # the operator's own bus user
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

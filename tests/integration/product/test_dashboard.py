@@ -58,7 +58,7 @@ async def test_self_service_key_signs_in_and_sees_its_settlements(product_stack)
 
 async def test_status_panel_follows_the_workers():
     stack = await Stack.start()
-    gateway = await start_configured_gateway(stack.nats_url)
+    gateway = await start_configured_gateway(stack.nats)
     try:
         worker = await stack.start_worker("evm", [LedgerBookScheme()])
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:

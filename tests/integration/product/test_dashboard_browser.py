@@ -43,7 +43,7 @@ async def test_dashboard_in_a_browser_keyboard_only(nano_devnet, nano_rpc, nano_
     from playwright.async_api import async_playwright
 
     stack = await Stack.start()
-    gateway = await start_configured_gateway(stack.nats_url)
+    gateway = await start_configured_gateway(stack.nats)
     playwright = await async_playwright().start()
     browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
     problems: list[str] = []

@@ -98,7 +98,7 @@ async def test_per_key_rate_limit(product_stack):
 
 async def test_guessing_keys_gets_429_after_the_bad_key_limit(product_stack):
     stack, _ = product_stack
-    gateway = await start_configured_gateway(stack.nats_url, bad_key_limit_per_minute=5, trust_proxy=True)
+    gateway = await start_configured_gateway(stack.nats, bad_key_limit_per_minute=5, trust_proxy=True)
     stranger = {"X-Forwarded-For": f"192.0.2.{uuid.uuid4().int % 250}"}  # counted per client IP
     try:
         async with httpx.AsyncClient(base_url=gateway.url, headers=stranger) as http:
@@ -117,7 +117,7 @@ async def test_guessing_keys_gets_429_after_the_bad_key_limit(product_stack):
 
 async def test_required_keys_refuse_anonymous_use(product_stack):
     stack, _ = product_stack
-    gateway = await start_configured_gateway(stack.nats_url, require_api_key=True)
+    gateway = await start_configured_gateway(stack.nats, require_api_key=True)
     try:
         async with httpx.AsyncClient(base_url=gateway.url) as http:
             secret = (await create_key(http, "required"))["secret"]
@@ -140,7 +140,7 @@ async def test_admin_api_needs_the_admin_token(product_stack):
             await http.post("/admin/whitelist", json={"address": "0xabc"}, headers={"x-api-key": secret}),
         ]
     assert [a.status_code for a in attempts] == [401] * 4
-    gateway = await start_configured_gateway(stack.nats_url, admin_token="")
+    gateway = await start_configured_gateway(stack.nats, admin_token="")
     try:
         async with httpx.AsyncClient(base_url=gateway.url) as http:
             disabled = await http.get("/admin/keys", headers={"x-admin-token": ""})
@@ -151,7 +151,7 @@ async def test_admin_api_needs_the_admin_token(product_stack):
 
 async def test_self_service_keys_are_limited_per_ip(product_stack):
     stack, _ = product_stack
-    gateway = await start_configured_gateway(stack.nats_url, trust_proxy=True)
+    gateway = await start_configured_gateway(stack.nats, trust_proxy=True)
     try:
         async with httpx.AsyncClient(base_url=gateway.url) as http:
             ip = {"X-Forwarded-For": f"198.51.100.{uuid.uuid4().int % 250}"}

@@ -90,9 +90,10 @@ async def test_a_day_is_the_sum_of_its_hours(product_stack):
     now = time.time()
     day_start = now - now % 86_400
     hours = [day_start + 5, day_start + 5, now - 1]  # the day's first hour twice, and the current one
+    worker = stack.workers[0].nc  # the evm worker's bus user: who appends evm audit entries
     for at in hours:
         event = AuditEvent("verify", "evm", TEST_NETWORK, "valid", at=at, api_key_id=key)
-        await stack.nc.jetstream().publish(subjects.audit("verify", "evm"), msgspec.json.encode(event))
+        await worker.jetstream().publish(subjects.audit("verify", "evm"), msgspec.json.encode(event))
     await _drained(stack)
     hourly = await request(stack.nc, subjects.LEDGER_USAGE, UsageRequest(key, "h", 24), UsageReply, 5)
     daily = await request(stack.nc, subjects.LEDGER_USAGE, UsageRequest(key, "d", 1), UsageReply, 5)

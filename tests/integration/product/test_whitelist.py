@@ -55,7 +55,7 @@ async def test_strangers_cannot_register_or_remove(product_stack):
 
 async def test_enforcing_option_refuses_unregistered_payto(product_stack):
     stack, scheme = product_stack
-    gateway = await start_configured_gateway(stack.nats_url, require_registered_payto=True)
+    gateway = await start_configured_gateway(stack.nats, require_registered_payto=True)
     pay_to = "payee-" + uuid.uuid4().hex
     try:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:

@@ -6,14 +6,18 @@ import uuid
 import pytest
 
 from tests.fixtures.stack import Stack
-from x402fac.bus import subjects
+from x402fac.bus import access, connect, subjects
 from x402fac.worker.leases import LeasePool
 
 
 @pytest.fixture
 async def leases():
     stack = await Stack.start()
-    yield await stack.nc.jetstream().key_value(subjects.LEASES_BUCKET)
+    # As an EVM worker holds them: its own bus user, allowed this bucket and nothing else of JetStream.
+    worker = access.worker("evm")
+    nc = await connect(stack.nats_url, name="test-leases", credentials=stack.nats.credentials(worker))
+    yield await nc.jetstream().key_value(subjects.LEASES_BUCKET)
+    await nc.close()
     await stack.close()
 
 

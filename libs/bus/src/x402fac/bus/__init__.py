@@ -1,9 +1,10 @@
 """NATS plumbing: connection, subjects, typed request/reply, micro services, KV and counter helpers."""
 
-from . import subjects
-from .connection import connect, disconnect, nats_url
+from . import access, subjects
+from .access import BusUsers
+from .connection import Credentials, connect, disconnect, nats_url
 from .counters import current_window, ensure_rate_stream, increment
-from .embedded import EmbeddedNats, free_port, nats_server_binary
+from .embedded import EmbeddedNats, TlsFiles, free_port, nats_server_binary
 from .kv import decode_key, encode_key, ensure_bucket
 from .rpc import BusError, BusTimeout, RemoteError, Unavailable, encode, request, request_raw
 from .service import Handler, ServiceRunner
@@ -23,6 +24,8 @@ __all__ = [
     "Answered",
     "DELIVERY_HEADER",
     "BusError",
+    "BusUsers",
+    "Credentials",
     "BusTimeout",
     "EmbeddedNats",
     "HAND_OFF",
@@ -30,6 +33,7 @@ __all__ = [
     "NO_REPLY",
     "REPLY_HEADER",
     "RemoteError",
+    "TlsFiles",
     "ReplyInbox",
     "ServiceRunner",
     "Unavailable",
@@ -50,5 +54,6 @@ __all__ = [
     "nats_url",
     "request",
     "request_raw",
+    "access",
     "subjects",
 ]

@@ -2,12 +2,15 @@
 
 import asyncio
 import logging
+import ssl
+from dataclasses import dataclass
 
 import nats
 from nats.aio.client import Client
 
 from x402fac.telemetry.settings import ServiceSettings, load
 
+from .access import inbox_prefix
 from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -19,7 +22,51 @@ def nats_url() -> str:
     return load(ServiceSettings).nats_url
 
 
-async def connect(url: str | None = None, name: str = "x402fac") -> Client:
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who a connection is (its user and password) and how it trusts the server (TLS files)."""
+
+    user: str = ""
+    password: str = ""
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+
+    @classmethod
+    def from_settings(cls) -> "Credentials":
+        settings = load(ServiceSettings)
+        return cls(
+            settings.nats_user,
+            settings.nats_password,
+            settings.nats_tls_ca,
+            settings.nats_tls_cert,
+            settings.nats_tls_key,
+        )
+
+    def tls(self) -> ssl.SSLContext | None:
+        if not self.tls_ca:
+            return None
+        context = ssl.create_default_context(cafile=self.tls_ca)
+        if self.tls_cert:
+            context.load_cert_chain(self.tls_cert, self.tls_key or None)
+        return context
+
+    def options(self) -> dict:
+        """nats.connect() keyword arguments: the user, its own inbox prefix, TLS."""
+        options: dict = {}
+        if self.user:
+            options.update(user=self.user, password=self.password, inbox_prefix=inbox_prefix(self.user))
+        if (context := self.tls()) is not None:
+            options["tls"] = context
+        return options
+
+
+async def connect(
+    url: str | None = None, name: str = "x402fac", credentials: Credentials | None = None
+) -> Client:
+    """Connect as `credentials` (default: X402FAC_NATS_USER / _PASSWORD / _TLS_*)."""
+    credentials = credentials or Credentials.from_settings()
+
     async def on_disconnect() -> None:
         log.warning("NATS disconnected")
 
@@ -38,6 +85,7 @@ async def connect(url: str | None = None, name: str = "x402fac") -> Client:
         disconnected_cb=on_disconnect,
         reconnected_cb=on_reconnect,
         error_cb=on_error,
+        **credentials.options(),
     )
 
 

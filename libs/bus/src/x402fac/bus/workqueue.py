@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 _tracer = tracer("x402fac.bus")
 
 REPLY_HEADER = "X402fac-Reply-To"
+REPLY_PREFIX = "_X402R"
 DELIVERY_HEADER = "Nats-Num-Delivered"  # set for the handler: 1 on a request's first delivery
 SUCCESS_HEADER = "X402fac-Success"  # on an answer that hands a success over
 # Returned by a handler that must not answer: another attempt of the same request is answering.
@@ -83,13 +84,18 @@ class ReplyInbox:
     def __init__(self, nc: Client) -> None:
         self.nc = nc
         self._js = nc.jetstream()
-        self.prefix = f"_X402R.{uuid.uuid4().hex}"
+        self.id = uuid.uuid4().hex
         self._waiting: dict[str, asyncio.Future[bytes]] = {}
         self._succeeded: OrderedDict[str, None] = OrderedDict()  # tokens a success was taken for
         self._sub = None
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(f"{self.prefix}.*", cb=self._on_reply)
+        self._sub = await self.nc.subscribe(f"{REPLY_PREFIX}.*.{self.id}.*", cb=self._on_reply)
+
+    def address(self, subject: str, token: str) -> str:
+        """`_X402R.<family>.<inbox>.<token>`: the work subject's last token names the family, so the bus
+        lets only that family's workers answer here (x402fac.bus.access)."""
+        return f"{REPLY_PREFIX}.{subject.rsplit('.', 1)[-1]}.{self.id}.{token}"
 
     async def stop(self) -> None:
         if self._sub is not None:
@@ -127,7 +133,9 @@ class ReplyInbox:
         self._waiting[token] = future
         try:
             with client_span(_tracer, f"nats {subject}", **{"messaging.destination.name": subject}):
-                headers = inject({**headers, REPLY_HEADER: f"{self.prefix}.{token}", "Nats-Msg-Id": token})
+                headers = inject(
+                    {**headers, REPLY_HEADER: self.address(subject, token), "Nats-Msg-Id": token}
+                )
                 return await self._publish_and_wait(subject, payload, headers, future, started + timeout)
         finally:
             self._waiting.pop(token, None)

@@ -215,6 +215,34 @@ class ServiceSettings:
         values="externalNats.urls",
         doc="NATS server URLs (comma list); the chart points it at its NATS or `externalNats.urls`",
     )
+    nats_user: str = setting(
+        "X402FAC_NATS_USER",
+        "",
+        values=None,
+        doc="the NATS user this service connects as (its role: ledger, gateway, worker-<family>, admin); "
+        "`x402fac run` and the chart set it per service",
+    )
+    nats_password: str = setting(
+        "X402FAC_NATS_PASSWORD",
+        "",
+        values="natsAuth.existingSecret",
+        secret=True,
+        doc="that user's password; the chart takes each service's from the Secret `natsAuth.existingSecret`",
+    )
+    nats_tls_ca: str = setting(
+        "X402FAC_NATS_TLS_CA",
+        "",
+        values=None,
+        doc="CA certificate file that signed the NATS servers' certificates: set, every connection is TLS "
+        "(the chart sets it when `natsTls.enabled`)",
+    )
+    nats_tls_cert: str = setting(
+        "X402FAC_NATS_TLS_CERT",
+        "",
+        values=None,
+        doc="client certificate file, for servers that verify clients",
+    )
+    nats_tls_key: str = setting("X402FAC_NATS_TLS_KEY", "", values=None, doc="its private key file")
     data_dir: str = setting(
         "X402FAC_DATA_DIR",
         DEFAULT_DATA_DIR,

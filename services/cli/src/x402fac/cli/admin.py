@@ -1,6 +1,6 @@
 """`x402fac keys ...`, `x402fac whitelist ...` and `x402fac discovery ...`: the operator's side, over
-NATS to the ledger (whoever can reach NATS is an operator; the HTTP admin API needs
-X402FAC_ADMIN_TOKEN instead)."""
+NATS to the ledger as the bus user `admin` (X402FAC_NATS_USER / _PASSWORD; `make run` writes them to
+<data dir>/nats/admin.env); the HTTP admin API needs X402FAC_ADMIN_TOKEN instead."""
 
 import asyncio
 import json
@@ -36,7 +36,8 @@ TIMEOUT = 10.0
 
 
 async def _ask(subject: str, message, reply_type):
-    nc = await connect(None, name="x402fac-cli")
+    # Bounded: a refused login (wrong credentials) is retried for ever by the client otherwise.
+    nc = await asyncio.wait_for(connect(None, name="x402fac-cli"), TIMEOUT)
     try:
         return await request(nc, subject, message, reply_type, TIMEOUT)
     finally:
@@ -47,7 +48,10 @@ def _call(subject: str, message, reply_type):
     try:
         return asyncio.run(_ask(subject, message, reply_type))
     except (BusError, OSError) as exc:
-        sys.exit(f"the ledger did not answer ({exc}); is X402FAC_NATS_URL right and the ledger running?")
+        sys.exit(
+            f"the ledger did not answer ({exc!r}); are X402FAC_NATS_URL and the admin credentials "
+            "(X402FAC_NATS_USER / _PASSWORD) right, and the ledger running?"
+        )
 
 
 def _when(epoch: float) -> str:

@@ -1,7 +1,9 @@
 """`x402fac run`: the whole local stack as one process tree, stopped cleanly by Ctrl-C.
 
 nats-server (JetStream in the data dir) -> devnets -> ledger -> workers -> gateway. Each service is
-its own child process, started the way a container would run it; logs go to <data dir>/logs.
+its own child process, started the way a container would run it; logs go to <data dir>/logs. NATS
+refuses anonymous clients: every start generates one password per bus role (x402fac.bus.access), each
+service connects as its own role, and the operator's (`admin`) is written to <data dir>/nats/admin.env.
 """
 
 import asyncio
@@ -16,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from x402fac.bus import EmbeddedNats, free_port
+from x402fac.bus import EmbeddedNats, access, free_port
 from x402fac.telemetry.settings import load
 
 from .settings import RunSettings
@@ -63,10 +65,10 @@ class StackRunner:
         self.env = dict(os.environ, X402FAC_DATA_DIR=str(data_dir), X402FAC_NATS_URL=self.nats.url)
         self.metrics_targets: dict[str, str] = {}  # service -> host:port of its /metrics
 
-    async def _spawn(self, name: str, *argv: str, program: str = sys.executable) -> Child:
+    async def _spawn(self, name: str, *argv: str, program: str = sys.executable, role: str = "") -> Child:
         log_path = self.logs / f"{name}.log"
         log_file = log_path.open("ab")
-        env = self.env
+        env = dict(self.env, **self.nats.env(role)) if role else self.env
         if self.settings.prometheus and name in ("ledger", *(f"worker-{f}" for f in self.families)):
             port = free_port()
             self.metrics_targets[name] = f"127.0.0.1:{port}"
@@ -109,6 +111,10 @@ class StackRunner:
         self.logs.mkdir(parents=True, exist_ok=True)
         await self.nats.start()
         print(f"  NATS        {self.nats.url}  (JetStream store {self.nats.store_dir})", flush=True)
+        admin_env = self.nats.store_dir / "admin.env"
+        admin_env.touch(mode=0o600)
+        admin_env.write_text("".join(f"export {k}={v}\n" for k, v in self.nats.env(access.ADMIN).items()))
+        print(f"  bus users   one per service; the operator CLI's: source {admin_env}", flush=True)
         for family in self.families:
             (self.data_dir / f"devnet-{family}.json").unlink(missing_ok=True)
             child = await self._spawn(
@@ -125,12 +131,14 @@ class StackRunner:
             )
             line = await self._wait_for_line(child, "devnet RPC")
             print(f"  {family:<11} {line.split('devnet RPC', 1)[1].strip()}  (devnet RPC)", flush=True)
-        ledger = await self._spawn("ledger", "-m", "x402fac.cli", "ledger")
+        ledger = await self._spawn("ledger", "-m", "x402fac.cli", "ledger", role=access.LEDGER)
         await self._wait_for_log(ledger, "ledger ready")
         for family in self.families:
-            worker = await self._spawn(f"worker-{family}", "-m", "x402fac.cli", "worker", family)
+            worker = await self._spawn(
+                f"worker-{family}", "-m", "x402fac.cli", "worker", family, role=access.worker(family)
+            )
             await self._wait_for_log(worker, "worker ready")
-        await self._spawn("gateway", "-m", "x402fac.cli", "gateway")
+        await self._spawn("gateway", "-m", "x402fac.cli", "gateway", role=access.GATEWAY)
         url = f"http://{self.env.get('X402FAC_GATEWAY_HOST', '127.0.0.1')}:{self.env.get('X402FAC_GATEWAY_PORT', '4020')}"
         await self._wait_for_http(f"{url}/health")
         print(f"  gateway     {url}   (try: curl {url}/supported)", flush=True)

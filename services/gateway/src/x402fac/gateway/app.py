@@ -13,7 +13,7 @@ from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from nats.aio.client import Client
 
-from x402fac.bus import connect, disconnect
+from x402fac.bus import Credentials, connect, disconnect
 from x402fac.protocol import REASON_DESCRIPTIONS, SettleResponse, SupportedResponse, VerifyResponse
 from x402fac.telemetry import (
     HTTP_LATENCY,
@@ -311,11 +311,17 @@ def admitted(app: Callable) -> Callable:
     return middleware
 
 
-def create_app(config: GatewayConfig, nc: Client | None = None, nats_url: str | None = None) -> Litestar:
-    """The app; it connects to NATS on start-up unless given a connection."""
+def create_app(
+    config: GatewayConfig,
+    nc: Client | None = None,
+    nats_url: str | None = None,
+    credentials: Credentials | None = None,
+) -> Litestar:
+    """The app; it connects to NATS on start-up (as `credentials`, default: the settings') unless given
+    a connection."""
 
     async def startup(app: Litestar) -> None:
-        connection = nc or await connect(nats_url, name="x402fac-gateway")
+        connection = nc or await connect(nats_url, name="x402fac-gateway", credentials=credentials)
         app.state.facilitator = Facilitator(connection, config, app.state.admission)
         app.state.access = Access(connection, config)
         if config.require_registered_payto:
