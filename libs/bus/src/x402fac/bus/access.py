@@ -62,9 +62,7 @@ GATEWAY_LEDGER = _ledger_subjects(
     "payment_id.*",
 )
 # What a worker asks the ledger for: the life of a settlement record.
-WORKER_LEDGER = _ledger_subjects(
-    "claim", "submit", "finalize", "release", "lookup", "pending", "detach"
-)
+WORKER_LEDGER = _ledger_subjects("claim", "submit", "finalize", "release", "lookup", "pending", "detach")
 ADMIN_LEDGER = _ledger_subjects("key.*", "whitelist.*", "discovery.*", "usage", "recent")
 
 
