@@ -10,6 +10,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from x402fac.bus import access
+
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "k8s" / "x402fac"
 OBSERVABILITY = ROOT / "deploy" / "observability"
@@ -104,7 +106,7 @@ def test_production_example_turns_on_hpa_monitoring_and_external_nats(chart):
     evm_metrics = [m["type"] for m in hpas["fac-x402fac-worker-evm"]["spec"]["metrics"]]
     assert evm_metrics == ["Resource", "Pods"]  # CPU and in-flight requests per worker
     config = by_kind(docs, "ConfigMap")["fac-x402fac-common"]["data"]
-    assert config["X402FAC_NATS_URL"].count("nats://") == 3
+    assert config["X402FAC_NATS_URL"].count("tls://") == 3
     assert config["X402FAC_JETSTREAM_REPLICAS"] == "3"
     assert config["OTEL_EXPORTER_OTLP_ENDPOINT"].startswith("http://otel-collector")
     for deployment in by_kind(docs, "Deployment").values():
@@ -288,3 +290,112 @@ def test_each_pod_may_drain_as_long_as_its_service_takes(chart, settle_timeout):
             assert grace >= 10 + 5 + DRAIN_SECONDS, name
         else:
             assert grace >= settle_timeout + DRAIN_MARGIN_SECONDS + DRAIN_SECONDS, name
+
+
+# ---- the bus trusts no one: users, permissions, TLS, the NATS pods' NetworkPolicy -----------------
+
+ROLES = {
+    "fac-x402fac-gateway": access.GATEWAY,
+    "fac-x402fac-ledger": access.LEDGER,
+    **{f"fac-x402fac-worker-{family}": access.worker(family) for family in FAMILIES},
+}
+
+
+def test_the_bundled_nats_has_one_user_per_bus_role_with_exactly_its_permissions():
+    """The NATS chart's users are x402fac.bus.access's roles and permissions (what every test tier
+    runs with), each password from the natsAuth Secret under the role's key."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    users = values["nats"]["config"]["merge"]["authorization"]["users"]
+    env = values["nats"]["container"]["env"]
+    assert [user["user"] for user in users] == list(access.roles())
+    for user in users:
+        role = user["user"]
+        assert user["permissions"] == access.permissions(role).server_config(), role
+        variable = user["password"].removeprefix("<< $").removesuffix(" >>")
+        secret = {"name": values["natsAuth"]["existingSecret"], "key": role}
+        assert env[variable]["valueFrom"]["secretKeyRef"] == secret, role
+    assert "no_auth_user" not in values["nats"]["config"]["merge"]
+    assert values["nats"]["natsBox"]["enabled"] is False  # it would connect anonymously
+    tls = values["natsTls"]["secretName"]
+    assert values["nats"]["config"]["nats"]["tls"] == {"enabled": True, "secretName": tls}
+    assert values["nats"]["config"]["cluster"]["tls"]["secretName"] == tls
+    assert values["nats"]["config"]["cluster"]["tls"]["merge"] == {"verify": True}
+    assert values["nats"]["tlsCA"] == {"enabled": True, "secretName": tls}
+
+
+@pytest.mark.parametrize("which", ["defaults", "production"])
+def test_every_service_connects_as_its_own_bus_user_over_tls(chart, which):
+    docs, _ = render(chart, production() if which == "production" else {})
+    deployments = by_kind(docs, "Deployment")
+    assert set(deployments) == set(ROLES)
+    url = by_kind(docs, "ConfigMap")["fac-x402fac-common"]["data"]["X402FAC_NATS_URL"]
+    assert url == "tls://fac-nats:4222" if which == "defaults" else url.startswith("tls://")
+    for name, role in ROLES.items():
+        pod = deployments[name]["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        env = {entry["name"]: entry for entry in container["env"]}
+        assert env["X402FAC_NATS_USER"]["value"] == role
+        secret = env["X402FAC_NATS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+        assert secret == {"name": "x402fac-nats-auth", "key": role}
+        mount = next(m for m in container["volumeMounts"] if m["name"] == "nats-tls")
+        assert env["X402FAC_NATS_TLS_CA"]["value"] == f"{mount['mountPath']}/ca.crt"
+        assert mount["readOnly"] is True
+        volume = next(v for v in pod["volumes"] if v["name"] == "nats-tls")
+        assert volume["secret"] == {
+            "secretName": "x402fac-nats-tls",
+            "items": [{"key": "ca.crt", "path": "ca.crt"}],
+        }
+
+
+def test_tls_off_leaves_plain_urls_and_no_ca(chart):
+    docs, _ = render(
+        chart,
+        {
+            "natsTls": {"enabled": False},
+            "nats": {
+                "config": {"nats": {"tls": {"enabled": False}}, "cluster": {"tls": {"enabled": False}}},
+                "tlsCA": {"enabled": False},
+            },
+        },
+    )
+    assert (
+        by_kind(docs, "ConfigMap")["fac-x402fac-common"]["data"]["X402FAC_NATS_URL"] == "nats://fac-nats:4222"
+    )
+    for name in ROLES:
+        (container,) = by_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
+        assert "X402FAC_NATS_TLS_CA" not in {entry["name"] for entry in container["env"]}
+        assert "X402FAC_NATS_PASSWORD" in {entry["name"] for entry in container["env"]}  # credentials stay
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"natsAuth": {"existingSecret": "other-secret"}},  # the NATS container reads another Secret
+        {"natsTls": {"secretName": "other-tls"}},
+        {"nats": {"tlsCA": {"enabled": False}}},
+    ],
+)
+def test_nats_and_the_services_must_name_the_same_secrets(chart, bad):
+    with pytest.raises(helm.HelmError):
+        chart.render(bad, name="fac", namespace="payments")
+
+
+def test_no_anonymous_service_the_auth_secret_is_required(chart):
+    with pytest.raises(helm.HelmValuesError):
+        chart.validate_schema(merged(EXTERNAL_NATS, {"natsAuth": {"existingSecret": ""}}))
+
+
+def test_the_nats_pods_admit_only_this_releases_services(chart):
+    docs, _ = render(chart, {})
+    policy = by_kind(docs, "NetworkPolicy")["fac-x402fac-nats"]["spec"]
+    release = {"app.kubernetes.io/instance": "fac"}
+    assert policy["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "nats", **release}
+    assert policy["policyTypes"] == ["Ingress"]
+    by_port = {rule["ports"][0]["port"]: rule["from"] for rule in policy["ingress"]}
+    ours = {"app.kubernetes.io/name": "x402fac", **release}
+    assert by_port[4222] == [{"podSelector": {"matchLabels": ours}}]
+    assert by_port[6222] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "nats", **release}}}]
+    for deployment in by_kind(docs, "Deployment").values():  # every service is such a pod
+        assert ours.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+    external, _ = render(chart, EXTERNAL_NATS)
+    assert "fac-x402fac-nats" not in by_kind(external, "NetworkPolicy")

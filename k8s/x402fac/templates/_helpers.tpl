@@ -39,7 +39,7 @@ app.kubernetes.io/component: {{ .component }}
 {{/* The NATS URL list every service connects to. */}}
 {{- define "x402fac.natsUrl" -}}
 {{- if .Values.nats.enabled -}}
-{{- printf "nats://%s-nats:4222" .Release.Name -}}
+{{- printf "%s://%s-nats:4222" (ternary "tls" "nats" .Values.natsTls.enabled) .Release.Name -}}
 {{- else -}}
 {{- required "externalNats.urls is required when nats.enabled is false" (join "," .Values.externalNats.urls) -}}
 {{- end -}}
@@ -54,6 +54,41 @@ in-flight wait is 10 s at most). Measured drains and the margins: docs/operation
 30
 {{- else -}}
 {{- add (int (ceil .root.Values.gateway.settleTimeout)) 15 -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Where a service finds the CA of the NATS servers' certificates (natsTls). */}}
+{{- define "x402fac.natsTlsDir" -}}/etc/x402fac/nats-tls{{- end -}}
+
+{{/* A service's own NATS user (its bus role) and password, and the CA it trusts: (dict "root" $ "role" r). */}}
+{{- define "x402fac.natsEnv" -}}
+- name: X402FAC_NATS_USER
+  value: {{ .role | quote }}
+- name: X402FAC_NATS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "natsAuth.existingSecret is required: NATS refuses anonymous clients" .root.Values.natsAuth.existingSecret }}
+      key: {{ .role }}
+{{- if .root.Values.natsTls.enabled }}
+- name: X402FAC_NATS_TLS_CA
+  value: {{ include "x402fac.natsTlsDir" . }}/ca.crt
+{{- end }}
+{{- end -}}
+
+{{/* With the bundled NATS, its values must name the same Secrets as natsAuth and natsTls. */}}
+{{- define "x402fac.natsSecretsAgree" -}}
+{{- if .Values.nats.enabled -}}
+{{- range $var, $env := .Values.nats.container.env -}}
+{{- if ne $env.valueFrom.secretKeyRef.name $.Values.natsAuth.existingSecret -}}
+{{- fail (printf "nats.container.env.%s takes its password from %s, natsAuth.existingSecret is %s" $var $env.valueFrom.secretKeyRef.name $.Values.natsAuth.existingSecret) -}}
+{{- end -}}
+{{- end -}}
+{{- if .Values.natsTls.enabled -}}
+{{- $tls := list .Values.nats.config.nats.tls.secretName .Values.nats.config.cluster.tls.secretName .Values.nats.tlsCA.secretName -}}
+{{- if or (has false (list .Values.nats.config.nats.tls.enabled .Values.nats.config.cluster.tls.enabled .Values.nats.tlsCA.enabled)) (ne (len (uniq (append $tls .Values.natsTls.secretName))) 1) -}}
+{{- fail "with natsTls.enabled, nats.config.nats.tls, nats.config.cluster.tls and nats.tlsCA must be enabled with natsTls.secretName" -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -94,6 +129,14 @@ volumes:
   - name: tmp
     emptyDir:
       sizeLimit: 64Mi
+  {{- if .root.Values.natsTls.enabled }}
+  - name: nats-tls
+    secret:
+      secretName: {{ .root.Values.natsTls.secretName }}
+      items:
+        - key: ca.crt
+          path: ca.crt
+  {{- end }}
 {{- end -}}
 
 {{/* The container fields every service shares: (dict "root" $ "component" c "spec" values). */}}
@@ -114,6 +157,11 @@ resources:
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+  {{- if .root.Values.natsTls.enabled }}
+  - name: nats-tls
+    mountPath: {{ include "x402fac.natsTlsDir" . }}
+    readOnly: true
+  {{- end }}
 ports:
   - name: metrics
     containerPort: {{ .root.Values.metrics.port }}

@@ -15,7 +15,7 @@ import pytest
 from nats.aio.client import Client
 
 from tests.fixtures.stack import Stack
-from x402fac.bus import ReplyInbox, access, subjects
+from x402fac.bus import Credentials, ReplyInbox, access, connect, subjects
 
 FORGED = b'{"isValid":true,"payer":"0xforged"}'
 
@@ -75,6 +75,13 @@ async def test_anonymous_and_wrong_password_clients_are_refused(bus):
             allow_reconnect=False,
             max_reconnect_attempts=0,
         )
+
+
+async def test_a_service_given_a_wrong_password_stops_at_once(bus):
+    """bus.connect() raises on a refused login instead of retrying it for ever."""
+    stack, _ = bus
+    with pytest.raises(PermissionError, match="X402FAC_NATS_PASSWORD"):
+        await connect(stack.nats_url, credentials=Credentials(access.LEDGER, "not-its-password"))
 
 
 @pytest.mark.parametrize("role", [access.GATEWAY, access.worker("nano"), access.ADMIN, access.LEDGER])

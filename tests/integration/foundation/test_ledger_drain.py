@@ -21,7 +21,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from x402fac.bus import BusError, EmbeddedNats, connect, free_port, request, subjects
+from x402fac.bus import BusError, EmbeddedNats, access, connect, free_port, request, subjects
 from x402fac.ledger.store import PENDING_BUCKET
 from x402fac.protocol.ledger import AuditEvent, LookupRequest, PendingReply, PendingRequest, UpdateReply
 
@@ -32,9 +32,9 @@ BUSY_SECONDS = 1.5  # load on a ready ledger before the SIGTERM
 GRACE_SECONDS = 30.0
 
 
-async def _start_ledger(nats_url: str, log_path: Path) -> asyncio.subprocess.Process:
+async def _start_ledger(nats: EmbeddedNats, log_path: Path) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("X402FAC_", "OTEL_"))}
-    env.update(X402FAC_NATS_URL=nats_url, X402FAC_LOG_FORMAT="json", PYTHONUNBUFFERED="1")
+    env.update(nats.env(access.LEDGER), X402FAC_LOG_FORMAT="json", PYTHONUNBUFFERED="1")
     log = log_path.open("ab")
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "x402fac.cli", "ledger", env=env, stdout=log, stderr=log
@@ -49,8 +49,9 @@ async def _start_ledger(nats_url: str, log_path: Path) -> asyncio.subprocess.Pro
     raise TimeoutError(log_path.read_text())
 
 
-async def _keep_busy(nc, stop: asyncio.Event, counts: dict[str, int]) -> None:
-    """Requests, pending-index writes and audit entries, as fast as this process sends them."""
+async def _keep_busy(nc, worker, stop: asyncio.Event, counts: dict[str, int]) -> None:
+    """Requests, pending-index writes and audit entries, as fast as this process sends them (the
+    index written as the ledger's user, the rest as a worker's)."""
     kv = await nc.jetstream().key_value(PENDING_BUCKET)
     event = msgspec.json.encode(
         AuditEvent(kind="settle", family="evm", network="eip155:1", outcome="settled", at=1.0)
@@ -61,9 +62,9 @@ async def _keep_busy(nc, stop: asyncio.Event, counts: dict[str, int]) -> None:
         key = f"drain-{n % 50}"
         calls = [
             kv.put(key, b"evm"),
-            nc.publish(subjects.audit("settle", "evm"), event),
-            request(nc, subjects.LEDGER_LOOKUP, LookupRequest(key), UpdateReply, 5.0),
-            request(nc, subjects.LEDGER_PENDING, PendingRequest(family="evm"), PendingReply, 5.0),
+            worker.publish(subjects.audit("settle", "evm"), event),
+            request(worker, subjects.LEDGER_LOOKUP, LookupRequest(key), UpdateReply, 5.0),
+            request(worker, subjects.LEDGER_PENDING, PendingRequest(family="evm"), PendingReply, 5.0),
         ]
         for outcome in await asyncio.gather(*calls, return_exceptions=True):
             name = type(outcome).__name__ if isinstance(outcome, BaseException) else "ok"
@@ -77,16 +78,19 @@ async def test_ledger_sigtermed_under_load_exits_0_within_its_grace_period():
     root = Path(tempfile.mkdtemp(prefix="x402fac-drain-"))
     nats = EmbeddedNats(root / "nats", port=free_port())
     await nats.start()
-    nc = await connect(nats.url, name="test-drain")
+    nc = await connect(nats.url, name="test-drain", credentials=nats.credentials(access.LEDGER))
+    worker = await connect(
+        nats.url, name="test-drain-worker", credentials=nats.credentials(access.worker("evm"))
+    )
     log_path = root / "ledger.log"
     exits: list[int | None] = []
     try:
         for run in range(RESTARTS):
             with log_path.open("ab") as log:
                 log.write(f"--- run {run}\n".encode())
-            ledger = await _start_ledger(nats.url, log_path)
+            ledger = await _start_ledger(nats, log_path)
             stop, counts = asyncio.Event(), {}
-            busy = [asyncio.create_task(_keep_busy(nc, stop, counts)) for _ in range(4)]
+            busy = [asyncio.create_task(_keep_busy(nc, worker, stop, counts)) for _ in range(4)]
             await asyncio.sleep(BUSY_SECONDS)
             ledger.send_signal(signal.SIGTERM)
             try:
@@ -105,5 +109,6 @@ async def test_ledger_sigtermed_under_load_exits_0_within_its_grace_period():
         assert log.count('"drained in ') == RESTARTS, log[-3000:]
     finally:
         await nc.close()
+        await worker.close()
         nats.stop()
         shutil.rmtree(root, ignore_errors=True)

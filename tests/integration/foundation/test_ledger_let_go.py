@@ -29,7 +29,7 @@ from x402fac.protocol.ledger import (
 async def store():
     server = EmbeddedNats(Path(tempfile.mkdtemp(prefix="x402fac-let-go-")), port=free_port())
     await server.start()
-    nc = await connect(server.url, name="test-let-go")
+    nc = await connect(server.url, name="test-let-go", credentials=server.credentials("ledger"))
     ledger = LedgerStore(nc.jetstream(), LedgerConfig(payer_settle_limit=1_000_000))
     await ledger.open()
     yield ledger

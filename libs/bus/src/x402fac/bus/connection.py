@@ -14,6 +14,7 @@ from .access import inbox_prefix
 from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
+AUTHORIZATION_VIOLATION = "authorization violation"
 DRAIN_SECONDS = 5.0  # what is left to drain once a service stopped: replies and publishes in flight
 
 
@@ -64,8 +65,11 @@ class Credentials:
 async def connect(
     url: str | None = None, name: str = "x402fac", credentials: Credentials | None = None
 ) -> Client:
-    """Connect as `credentials` (default: X402FAC_NATS_USER / _PASSWORD / _TLS_*)."""
+    """Connect as `credentials` (default: X402FAC_NATS_USER / _PASSWORD / _TLS_*). A server that is
+    not there yet is waited for; one that refuses the login raises `PermissionError` at once (the
+    client would retry a wrong password for ever)."""
     credentials = credentials or Credentials.from_settings()
+    refused: asyncio.Future[Exception] = asyncio.get_running_loop().create_future()
 
     async def on_disconnect() -> None:
         log.warning("NATS disconnected")
@@ -75,17 +79,29 @@ async def connect(
 
     async def on_error(exc: Exception) -> None:
         log.warning("NATS error: %s", exc)
+        if not refused.done() and AUTHORIZATION_VIOLATION in str(exc).lower():
+            refused.set_result(exc)
 
-    return await nats.connect(
-        servers=(url or nats_url()).split(","),
-        name=name,
-        max_reconnect_attempts=-1,
-        reconnect_time_wait=0.25,
-        connect_timeout=5,
-        disconnected_cb=on_disconnect,
-        reconnected_cb=on_reconnect,
-        error_cb=on_error,
-        **credentials.options(),
+    connecting = asyncio.ensure_future(
+        nats.connect(
+            servers=(url or nats_url()).split(","),
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.25,
+            connect_timeout=5,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+            error_cb=on_error,
+            **credentials.options(),
+        )
+    )
+    await asyncio.wait({connecting, refused}, return_when=asyncio.FIRST_COMPLETED)
+    if connecting.done():
+        return connecting.result()
+    await cancel_and_wait(connecting)
+    raise PermissionError(
+        f"NATS refused the login of user {credentials.user or '(none)'!r} ({refused.result()}): "
+        "check X402FAC_NATS_USER and X402FAC_NATS_PASSWORD"
     )
 
 
