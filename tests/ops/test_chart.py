@@ -399,3 +399,14 @@ def test_the_nats_pods_admit_only_this_releases_services(chart):
         assert ours.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     external, _ = render(chart, EXTERNAL_NATS)
     assert "fac-x402fac-nats" not in by_kind(external, "NetworkPolicy")
+
+
+def test_the_ledger_gets_the_admin_token_to_check_admin_keys_itself(chart):
+    docs, _ = render(chart, merged(EXTERNAL_NATS, {"gateway": {"adminToken": {"existingSecret": "admin"}}}))
+    for name in ("fac-x402fac-gateway", "fac-x402fac-ledger"):
+        (container,) = by_kind(docs, "Deployment")[name]["spec"]["template"]["spec"]["containers"]
+        env = {entry["name"]: entry for entry in container["env"]}
+        assert env["X402FAC_ADMIN_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+            "name": "admin",
+            "key": "admin-token",
+        }

@@ -78,7 +78,7 @@ async def test_an_invalid_key_is_401_on_every_route_that_reads_keys(product_stac
 
 async def test_slow_and_silent_connections_are_closed_and_the_gateway_keeps_answering(product_stack):
     stack, _ = product_stack
-    gateway = await start_configured_gateway(stack.nats_url, request_read_timeout=1.0)
+    gateway = await start_configured_gateway(stack.nats, request_read_timeout=1.0)
     port = _port(gateway.url)
     trickling = asyncio.Event()
     connections, tricklers = [], []
@@ -120,7 +120,7 @@ async def test_slow_and_silent_connections_are_closed_and_the_gateway_keeps_answ
 
 async def test_open_connections_are_capped_idle_ones_make_room_and_the_rest_get_503(product_stack):
     stack, _ = product_stack
-    gateway = await start_configured_gateway(stack.nats_url, max_connections=40, request_read_timeout=30.0)
+    gateway = await start_configured_gateway(stack.nats, max_connections=40, request_read_timeout=30.0)
     port = _port(gateway.url)
     idle, busy = [], []
     try:
@@ -151,7 +151,7 @@ async def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(product_stac
     """Rotating X-Forwarded-For from loopback does not escape the bad-key limit: the header is not
     read when `trustProxy` is off."""
     stack, _ = product_stack
-    gateway = await start_configured_gateway(stack.nats_url, bad_key_limit_per_minute=5)
+    gateway = await start_configured_gateway(stack.nats, bad_key_limit_per_minute=5)
     try:
         async with httpx.AsyncClient(base_url=gateway.url) as http:
             codes = []
@@ -165,7 +165,7 @@ async def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(product_stac
 
 async def test_a_trusted_proxy_gives_the_hop_it_appended_not_what_the_client_wrote(product_stack):
     stack, _ = product_stack
-    gateway = await start_configured_gateway(stack.nats_url, trust_proxy=True)
+    gateway = await start_configured_gateway(stack.nats, trust_proxy=True)
     appended = f"203.0.113.{uuid.uuid4().int % 200 + 20}"  # what the proxy saw
     try:
         async with httpx.AsyncClient(base_url=gateway.url) as http:

@@ -86,7 +86,7 @@ async def test_every_transfer_has_exactly_one_success_after_retries(evm_devnet):
         settle_in_flight=1_000,
         max_in_flight=2_000,
     )
-    gateway = await serve_gateway(config, stack.nats_url)
+    gateway = await serve_gateway(config, stack.nats)
     stack.gateways.append(gateway)
     try:
         async with serve_evm(stack, evm_devnet):

@@ -15,7 +15,8 @@ import pytest
 from nats.aio.client import Client
 
 from tests.fixtures.stack import Stack
-from x402fac.bus import Credentials, ReplyInbox, access, connect, subjects
+from x402fac.bus import BusTimeout, Credentials, ReplyInbox, access, connect, request, subjects
+from x402fac.protocol.ledger import KeyCreateReply, KeyCreateRequest
 
 FORGED = b'{"isValid":true,"payer":"0xforged"}'
 
@@ -48,9 +49,12 @@ async def connect_as(stack: Stack, role: str) -> Session:
     return Session(nc, violations)
 
 
+ADMIN_TOKEN = "the-admin-token-of-this-test"
+
+
 @pytest.fixture(scope="module")
 async def bus():
-    stack = await Stack.start()
+    stack = await Stack.start(admin_token=ADMIN_TOKEN)
     sessions: list[Session] = []
 
     async def session(role: str) -> Session:
@@ -208,3 +212,30 @@ async def test_the_gateway_counts_limits_and_queues_work_only(bus):
     with pytest.raises(nats.errors.TimeoutError):  # but not reset one by purging its stream
         await js.purge_stream(subjects.RATE_STREAM)
     assert await gateway.refused(f"$JS.API.STREAM.PURGE.{subjects.RATE_STREAM}")
+
+
+async def test_the_gateways_credentials_alone_mint_no_admin_key(bus):
+    """The gateway reaches key.create (self-service keys, and the admin API it fronts), but the ledger
+    mints an admin-origin key only for a request carrying the admin token, and an operator's key only
+    on key.issue, which only the operator's bus user may call."""
+    _, session = bus
+    gateway = await session(access.GATEWAY)
+
+    async def create(subject: str, **fields) -> KeyCreateReply:
+        message = KeyCreateRequest(name="forged", rate_per_minute=0, **fields)
+        return await request(gateway.nc, subject, message, KeyCreateReply, 5)
+
+    for fields in ({"origin": "admin"}, {"origin": "admin", "admin_token": "guessed"}, {"origin": "cli"}):
+        refused = await create(subjects.LEDGER_KEY_CREATE, **fields)
+        assert (refused.ok, refused.error, refused.secret) == (False, "unauthorized", ""), fields
+    with pytest.raises(BusTimeout):
+        await create(subjects.LEDGER_KEY_ISSUE, origin="cli")
+    assert await gateway.refused(f'Publish to "{subjects.LEDGER_KEY_ISSUE}"')
+
+    admin_request = await create(subjects.LEDGER_KEY_CREATE, origin="admin", admin_token=ADMIN_TOKEN)
+    assert admin_request.ok and admin_request.key.origin == "admin" and admin_request.key.rate_per_minute == 0
+    operator = await session(access.ADMIN)
+    issued = await request(
+        operator.nc, subjects.LEDGER_KEY_ISSUE, KeyCreateRequest(name="ops", origin="cli"), KeyCreateReply, 5
+    )
+    assert issued.ok and issued.key.origin == "cli"

@@ -22,7 +22,7 @@ async def _wait_in_flight(http: httpx.AsyncClient, lane: str, count: int) -> Non
 
 async def test_settles_fill_their_lane_and_verify_is_still_served(product_stack):
     stack, _ = product_stack
-    gateway = await start_configured_gateway(stack.nats_url, settle_in_flight=3)
+    gateway = await start_configured_gateway(stack.nats, settle_in_flight=3)
     try:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
             held = [
@@ -49,7 +49,7 @@ async def test_settles_fill_their_lane_and_verify_is_still_served(product_stack)
 
 async def test_the_process_bound_refuses_every_route_but_health(product_stack):
     stack, _ = product_stack
-    gateway = await start_configured_gateway(stack.nats_url, max_in_flight=2)
+    gateway = await start_configured_gateway(stack.nats, max_in_flight=2)
     try:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
             held = [

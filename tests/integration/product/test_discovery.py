@@ -305,7 +305,7 @@ async def test_cheap_and_self_paid_settles_list_nothing(product_stack):
     assert to_itself["extensions"]["bazaar"]["reason"] == "self_payment"
     assert nothing["pagination"]["total"] == 0
     assert enough["extensions"]["bazaar"]["status"] == "listed" and then["pagination"]["total"] == 1
-    gateway = await start_configured_gateway(stack.nats_url, discovery_min_amounts=("TEST=5000000",))
+    gateway = await start_configured_gateway(stack.nats, discovery_min_amounts=("TEST=5000000",))
     try:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
             other = "payee-" + uuid.uuid4().hex

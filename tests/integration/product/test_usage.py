@@ -7,6 +7,7 @@ import uuid
 import httpx
 import msgspec
 
+from tests.fixtures.product import ADMIN_TOKEN
 from tests.integration.foundation.conftest import TEST_NETWORK, payment
 from x402fac.bus import request, subjects
 from x402fac.ledger.config import LedgerConfig
@@ -32,7 +33,8 @@ async def _drained(stack) -> None:
 
 async def test_usage_is_exact_through_two_gateways_and_two_ledgers(product_stack):
     stack, _ = product_stack
-    second_ledger = await start_ledger(stack.nc, LedgerConfig(payer_settle_limit=1_000_000))
+    config = LedgerConfig(payer_settle_limit=1_000_000, admin_token=ADMIN_TOKEN)
+    second_ledger = await start_ledger(stack.nc, config)
     try:
         async with (
             httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as one,

@@ -90,7 +90,7 @@ async def test_usage_is_exact_on_every_network_through_two_gateways(
 ):
     created = await ask(
         stack.nc,
-        subjects.LEDGER_KEY_CREATE,
+        subjects.LEDGER_KEY_ISSUE,
         KeyCreateRequest(name="every network", origin="cli"),
         KeyCreateReply,
         10.0,

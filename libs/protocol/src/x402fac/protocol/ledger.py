@@ -198,6 +198,7 @@ class KeyCreateRequest(msgspec.Struct):
     rate_per_minute: int = 0
     origin: str = "admin"
     client_ip: str = ""  # self-service: the creator's IP, limited to a few keys per hour
+    admin_token: str = ""  # origin admin: the token the admin presented; the ledger checks it
 
 
 class KeyCreateReply(msgspec.Struct, omit_defaults=True):

@@ -61,7 +61,7 @@ def _when(epoch: float) -> str:
 def cmd_keys(args) -> None:
     if args.action == "create":
         reply = _call(
-            subjects.LEDGER_KEY_CREATE,
+            subjects.LEDGER_KEY_ISSUE,
             KeyCreateRequest(name=args.name, rate_per_minute=args.rate, origin="cli"),
             KeyCreateReply,
         )

@@ -140,11 +140,15 @@ class Access:
                 retry_after,
             )
 
+    @staticmethod
+    def presented_admin_token(headers: Mapping[str, str]) -> str:
+        return headers.get("x-admin-token") or presented_key(headers) or ""
+
     def require_admin(self, headers: Mapping[str, str]) -> None:
         token = self.config.admin_token
         if not token:
             raise GatewayError(401, "unauthorized", "the admin API is disabled (set X402FAC_ADMIN_TOKEN)")
-        presented = headers.get("x-admin-token") or presented_key(headers) or ""
+        presented = self.presented_admin_token(headers)
         if not hmac.compare_digest(presented.encode(), token.encode()):
             raise GatewayError(401, "unauthorized", "a valid admin token is required")
 

@@ -464,7 +464,8 @@ async def admin_create_key(request: Request, state: State) -> Response:
             name, rate = str(body.get("name", "")), int(body.get("ratePerMinute", 0))
         except (msgspec.DecodeError, AttributeError, ValueError, TypeError):
             raise GatewayError(400, "invalid_request", 'body: {"name": str, "ratePerMinute": int}') from None
-        message = KeyCreateRequest(name=name, rate_per_minute=rate, origin="admin")
+        token = _access(state).presented_admin_token(request.headers)  # the ledger checks it too
+        message = KeyCreateRequest(name=name, rate_per_minute=rate, origin="admin", admin_token=token)
         return _created(await _ledger(state, subjects.LEDGER_KEY_CREATE, message, KeyCreateReply))
 
     return await _admin(request, state, produce)

@@ -15,6 +15,10 @@ class LedgerConfig:
     payer_settle_limit: int = setting(
         "X402FAC_PAYER_SETTLE_LIMIT", 10, values="ledger.payerSettleLimit", minimum=0
     )
+    # the admin API's token (the gateway's): an admin-origin key is minted only for a request carrying it
+    admin_token: str = setting(
+        "X402FAC_ADMIN_TOKEN", "", values="gateway.adminToken.existingSecret", secret=True
+    )
     payer_window_seconds: int = setting(
         "X402FAC_PAYER_WINDOW_SECONDS", 60, values="ledger.payerWindowSeconds", minimum=1
     )

@@ -60,6 +60,20 @@ class KeyStore:
         self.config = config
 
     async def create(self, request: KeyCreateRequest) -> KeyCreateReply:
+        """`x402.ledger.key.create` (the gateway's): a self-service key, or an admin key for a request
+        carrying the admin token. Holding the gateway's bus credentials is not enough to mint one."""
+        if request.origin == "admin" and not self._is_admin(request.admin_token):
+            return KeyCreateReply(ok=False, error="unauthorized")
+        if request.origin not in ("self-service", "admin"):
+            return KeyCreateReply(ok=False, error="unauthorized")
+        return await self.issue(request)
+
+    def _is_admin(self, presented: str) -> bool:
+        token = self.config.admin_token
+        return bool(token) and hmac.compare_digest(presented.encode(), token.encode())
+
+    async def issue(self, request: KeyCreateRequest) -> KeyCreateReply:
+        """`x402.ledger.key.issue`: any origin; only the operator's bus user may publish there."""
         name = request.name.strip()
         if not valid_name(name):
             return KeyCreateReply(ok=False, error="invalid_name")

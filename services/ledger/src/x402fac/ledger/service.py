@@ -117,6 +117,7 @@ def _product_endpoints(store: LedgerStore, usage: Usage, config: LedgerConfig) -
     whitelist = Whitelist(store.whitelist)
     return {
         "key_create": (subjects.LEDGER_KEY_CREATE, _endpoint(KeyCreateRequest, keys.create)),
+        "key_issue": (subjects.LEDGER_KEY_ISSUE, _endpoint(KeyCreateRequest, keys.issue)),
         "key_check": (subjects.LEDGER_KEY_CHECK, _endpoint(KeyCheckRequest, keys.check)),
         "key_get": (subjects.LEDGER_KEY_GET, _endpoint(KeyIdRequest, keys.get)),
         "key_list": (subjects.LEDGER_KEY_LIST, _endpoint(KeyListRequest, keys.list)),
