@@ -14,6 +14,9 @@ What podman 4.3 needs, and the only liberties taken with the rendered manifests:
 - containerPorts are dropped: 4.3 publishes every containerPort on the host (Kubernetes publishes none),
   so two pods with the same metrics port would clash; the probes' named ports are resolved from the
   rendered manifest;
+- NATS runs with the bus users of x402fac.bus.access (passwords made at start, the natsAuth Secret
+  created as a podman secret like the others); TLS is off (the chart's default is on, with certificates
+  from a Secret: mounting a Secret as a volume is not what this test checks);
 - only ConfigMaps and Deployments are played: Services, PodDisruptionBudgets and NetworkPolicies have no
   podman counterpart (pods reach each other by address on the bridge).
 Left as it is: 4.3 turns the `tmp` emptyDir into one volume named `tmp` that every pod mounts (Kubernetes
@@ -44,7 +47,7 @@ import yaml
 
 from tests.ops.podman import PREFIX, ROOT, SERVICES, TAG, build_images, need_podman, podman
 from tests.ops.stack import FAMILIES, ProcessStack
-from x402fac.bus import subjects
+from x402fac.bus import BusUsers, Credentials, EmbeddedNats, access, subjects
 from x402fac.cli.demo import run_demo
 
 pytestmark = [
@@ -65,6 +68,7 @@ class KubePlay:
 
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
     secrets: list[str] = field(default_factory=list)
+    users: BusUsers = field(default_factory=BusUsers.generate)
     nats_container: str = ""
     played: Path | None = None
     rendered: list[dict] = field(default_factory=list)  # the Deployments as the chart rendered them
@@ -91,10 +95,14 @@ class KubePlay:
         store in `store` on the host: the ledger's streams reserve more than a tmpfs holds."""
         store.mkdir()
         store.chmod(0o777)  # the image's non-root user writes it
+        config = store / "nats-server.conf"  # no anonymous access: one user per bus role
+        config.write_text(EmbeddedNats(Path("/data"), 4222, "0.0.0.0", users=self.users).config_text())
+        config.chmod(0o644)  # read by the image's user; this run's throwaway passwords
         self.nats_container = f"x402fac-kube-nats-{self.run_id}"
         podman(
             "run", "--detach", "--name", self.nats_container, "--network", self.network, "--read-only",
-            "--volume", f"{store}:/data", "--health-interval", "disable", f"{PREFIX}nats:{TAG}", "-js", "-sd", "/data",
+            "--volume", f"{store}:/data", "--health-interval", "disable", f"{PREFIX}nats:{TAG}",
+            "-c", "/data/nats-server.conf",
         )  # fmt: skip
         address = self.address(self.nats_container)
         wait(f"nats at {address}", lambda: _accepts(address, 4222))
@@ -169,7 +177,7 @@ class KubePlay:
 
 
 def chart_values(
-    stack: ProcessStack, nats_url: str, release: str, secrets: dict[str, dict[str, str]]
+    stack: ProcessStack, nats_url: str, release: str, secrets: dict[str, dict[str, str]], users: BusUsers
 ) -> dict:
     """The chart's values for this machine: the devnets' networks, their keys from existing Secrets
     (added to `secrets`: name -> {key: value}; podman secrets are global, so named after the release)."""
@@ -177,9 +185,13 @@ def chart_values(
     signers, fee_payers = f"{release}-evm-signers", f"{release}-solana-fee-payers"
     secrets[signers] = {"signer-keys": ",".join(f["privateKey"] for f in evm["facilitators"])}
     secrets[fee_payers] = {"fee-payer-keys": ",".join(f["secret"] for f in solana["fee_payers"])}
+    nats_auth = f"{release}-nats-auth"
+    secrets[nats_auth] = dict(users.passwords)  # one key per bus role
     return {
         "nats": {"enabled": False},
         "externalNats": {"urls": [nats_url]},
+        "natsAuth": {"existingSecret": nats_auth},
+        "natsTls": {"enabled": False},
         "jetstream": {"replicas": 1},
         "image": {"prefix": PREFIX, "tag": TAG},
         "gateway": {"replicaCount": 1},
@@ -286,7 +298,7 @@ def cluster():
         stack.devnet_host = kube.gateway_ip()
         stack.start_devnets()
         secrets: dict[str, dict[str, str]] = {}
-        values = chart_values(stack, nats_url, kube.release, secrets)
+        values = chart_values(stack, nats_url, kube.release, secrets, kube.users)
         for name, data in secrets.items():
             kube.secret(name, data)
         kube.play(render(values, kube.release))
@@ -350,7 +362,9 @@ async def test_the_scaled_worker_runs_two_pods_that_both_serve(cluster):
     assert sorted(line for line in running if line.split()[0] in kube.pods(deployment)) == [
         f"{pod} Running" for pod in kube.pods(deployment)
     ]
-    nc = await nats.connect(nats_url)
+    # The operator's bus user: it may read the services' $SRV stats and ask a family what it supports.
+    operator = Credentials(access.ADMIN, kube.users.passwords[access.ADMIN])
+    nc = await nats.connect(nats_url, **operator.options())  # its own inbox prefix too
     try:
         served: dict[str, int] = {}
         for _ in range(200):  # the queue group picks a replica per request

@@ -53,7 +53,7 @@ async def test_a_stopping_gateway_answers_its_settle_in_flight():
         port = free_port()
         config = GatewayConfig(host="127.0.0.1", port=port, settle_timeout=OLD_GATEWAY_GRACE_SECONDS + 15)
         stop = asyncio.Event()
-        served = asyncio.create_task(serve(config, stack.nats_url, stop))
+        served = asyncio.create_task(serve(config, stack.nats_url, stop, stack.nats.credentials("gateway")))
         url = f"http://127.0.0.1:{port}"
         await _until_serving(url)
         await asyncio.sleep(0.6)  # the gateway sees the evm family live

@@ -24,15 +24,14 @@ async def _get_health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     return head.split(b"\r\n", 1)[0]
 
 
-async def test_an_idle_keep_alive_connection_is_kept_longer_than_client_pools_keep_it(stack, monkeypatch):
+async def test_an_idle_keep_alive_connection_is_kept_longer_than_client_pools_keep_it(stack):
     """A resource server's pooled connection, idle past uvicorn's default 5 s, still carries the next
     request (a server closing first races the client's next request: a lost settle answer)."""
     assert KEEP_ALIVE_SECONDS > 60  # above load balancers' idle timeout
     port = free_port()
     stop = asyncio.Event()
-    for name, value in stack.nats.env("gateway").items():  # as the CLI's gateway reads its credentials
-        monkeypatch.setenv(name, value)
-    served = asyncio.create_task(serve(GatewayConfig(host="127.0.0.1", port=port), stack.nats_url, stop))
+    config = GatewayConfig(host="127.0.0.1", port=port)
+    served = asyncio.create_task(serve(config, stack.nats_url, stop, stack.nats.credentials("gateway")))
     try:
         async with httpx.AsyncClient() as http:
             for _ in range(100):

@@ -64,6 +64,8 @@ GATEWAY_LEDGER = _ledger_subjects(
 # What a worker asks the ledger for: the life of a settlement record.
 WORKER_LEDGER = _ledger_subjects("claim", "submit", "finalize", "release", "lookup", "pending", "detach")
 ADMIN_LEDGER = _ledger_subjects("key.*", "whitelist.*", "discovery.*", "usage", "recent")
+# The operator also watches the services: their nats.micro stats and what each family supports.
+ADMIN_WATCH = ["$SRV.>", f"{subjects.SERVICE_PREFIX}.*.supported"]
 
 
 def _micro(service: str) -> list[str]:
@@ -148,7 +150,7 @@ def permissions(role: str, families: tuple[str, ...] = FAMILIES) -> Permissions:
             subscribe=[inbox, f"{REPLY_PREFIX}.>"],
         )
     if role == ADMIN:
-        return Permissions(publish=ADMIN_LEDGER, subscribe=[inbox])
+        return Permissions(publish=[*ADMIN_LEDGER, *ADMIN_WATCH], subscribe=[inbox])
     for family in families:
         if role == worker(family):
             leases = _bucket_client(subjects.LEASES_BUCKET) if family == "evm" else []

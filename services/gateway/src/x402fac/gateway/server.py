@@ -14,6 +14,7 @@ import resource
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from x402fac.bus import Credentials
 from x402fac.telemetry.metrics import GATEWAY_CONNECTIONS, GATEWAY_CONNECTIONS_CLOSED
 
 from .app import create_app
@@ -144,9 +145,14 @@ def server_config(config: GatewayConfig, app=None, nats_url: str | None = None) 
 
 
 async def serve(
-    config: GatewayConfig, nats_url: str | None = None, stop: asyncio.Event | None = None
+    config: GatewayConfig,
+    nats_url: str | None = None,
+    stop: asyncio.Event | None = None,
+    credentials: Credentials | None = None,
 ) -> None:
-    server = uvicorn.Server(server_config(config, nats_url=nats_url))
+    """Serve until `stop`; NATS as `credentials` (default: the settings')."""
+    app = create_app(config, nats_url=nats_url, credentials=credentials)
+    server = uvicorn.Server(server_config(config, app=app))
     server.install_signal_handlers = lambda: None  # the CLI owns signals
     task = asyncio.create_task(server.serve())
     if stop is not None:
