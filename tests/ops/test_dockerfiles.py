@@ -102,3 +102,26 @@ def test_compose_runs_every_image_locked_down():
         assert spec["image"].endswith(f"{name}:${{TAG:-0.1.0}}")
         assert spec["read_only"] is True and spec["cap_drop"] == ["ALL"]
         assert spec["environment"]["X402FAC_NATS_URL"] == "nats://nats:4222"
+        assert spec["environment"]["X402FAC_NATS_USER"] == name  # its own bus user, password from .env
+        variable = f"X402FAC_NATS_PASSWORD_{name.upper().replace('-', '_')}"
+        assert spec["environment"]["X402FAC_NATS_PASSWORD"] == f"${{{variable}:?set in .env}}", name
+        assert services["nats"]["environment"][f"{name.upper().replace('-', '_')}_PASSWORD"] == (
+            f"${{{variable}:?set in .env}}"
+        )
+
+
+def test_compose_nats_admits_only_the_bus_users_with_their_permissions():
+    """deploy/docker/nats.conf holds x402fac.bus.access's users and permissions, passwords from the
+    environment (never in the file), and nothing anonymous."""
+    import json
+    import re
+
+    from x402fac.bus import access
+
+    text = (DOCKER / "nats.conf").read_text()
+    assert "no_auth_user" not in text
+    users = re.findall(r'\{user: "([^"]+)", password: \$([A-Z_]+), permissions: (\{.*\})\}$', text, re.M)
+    assert [user for user, _, _ in users] == list(access.roles())
+    for user, variable, permissions in users:
+        assert variable == f"{user.upper().replace('-', '_')}_PASSWORD"
+        assert json.loads(permissions) == access.permissions(user).server_config(), user
