@@ -11,16 +11,30 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from x402fac.bus import BusTimeout, EmbeddedNats, ServiceRunner, Unavailable, connect, free_port, request_raw
+from x402fac.bus import (
+    BusTimeout,
+    EmbeddedNats,
+    ServiceRunner,
+    Unavailable,
+    access,
+    connect,
+    free_port,
+    request_raw,
+)
 
 REQUESTS = 200
+
+ECHO = "x402.ledger.drain_test_echo"
 
 
 async def test_requests_routed_to_a_stopping_service_are_answered():
     root = Path(tempfile.mkdtemp(prefix="x402fac-nats-"))
     nats = EmbeddedNats(root, port=free_port())
     await nats.start()
-    server, client = await connect(nats.url, name="service"), await connect(nats.url, name="caller")
+    # Served and asked as the ledger's bus user: its own subjects (x402.ledger.>) and service name.
+    ledger = nats.credentials(access.LEDGER)
+    server = await connect(nats.url, name="service", credentials=ledger)
+    client = await connect(nats.url, name="caller", credentials=ledger)
     try:
         served: list[bytes] = []
 
@@ -28,11 +42,10 @@ async def test_requests_routed_to_a_stopping_service_are_answered():
             served.append(data)
             return data
 
-        runner = ServiceRunner(server, "drain-test", "0.0.1", "drain-test")
-        await runner.start({"echo": ("drain.test.echo", echo)})
+        runner = ServiceRunner(server, "x402fac-ledger", "0.0.1", "drain-test")
+        await runner.start({"echo": (ECHO, echo)})
         calls = [
-            asyncio.ensure_future(request_raw(client, "drain.test.echo", str(n).encode(), 3.0))
-            for n in range(REQUESTS)
+            asyncio.ensure_future(request_raw(client, ECHO, str(n).encode(), 3.0)) for n in range(REQUESTS)
         ]
         await client.flush()  # the server has every request and routes it to the service
         await runner.stop()

@@ -33,7 +33,7 @@ class FreezeAfterFinalize(LedgerClient):
 
 
 async def _replica(stack: Stack, scheme: LedgerBookScheme, ack_wait: float = 1.0) -> WorkerService:
-    nc = await connect(stack.nats_url, name="test-replica")
+    nc = await connect(stack.nats_url, name="test-replica", credentials=stack.nats.credentials("worker-evm"))
     service = WorkerService(nc, "evm", [scheme], settle_ack_wait=ack_wait)
     await service.start(reconcile_interval=3600)
     return service
