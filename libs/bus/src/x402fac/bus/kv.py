@@ -54,3 +54,14 @@ async def ensure_bucket(
     if (info.config.max_age or 0.0) != max_age or (info.config.max_bytes or -1) != max_bytes:
         await js.update_stream(replace(info.config, max_age=max_age, max_bytes=max_bytes))
     return kv
+
+
+async def bucket_keys(kv: KeyValue) -> list[str]:
+    """Every key the bucket holds a value or a delete marker for, from its stream's subject index in
+    one request. (nats-py's `KeyValue.keys()` watches the bucket, and on a busy connection its
+    end-of-keys marker can overtake the first entry, so it lists nothing.) Deleted keys stay listed:
+    their reads say they are gone."""
+    # nats-py keeps the bucket's stream, subject prefix and JetStream context on the KeyValue only.
+    js, stream, prefix = kv._js, kv._stream, kv._pre
+    info = await js.stream_info(stream, subjects_filter=f"{prefix}>")
+    return sorted(subject[len(prefix) :] for subject in (info.state.subjects or {}))

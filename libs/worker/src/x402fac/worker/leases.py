@@ -24,10 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError, NotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
-from x402fac.bus import cancel_and_wait, encode_key
+from x402fac.bus import bucket_keys, cancel_and_wait, encode_key
 
 log = logging.getLogger(__name__)
 
@@ -135,10 +135,7 @@ class LeasePool:
         """Say this replica is alive; count the replicas alive (itself included)."""
         await self.kv.put(self._member_key(), self._lease())
         prefix = encode_key(f"{MEMBER_PREFIX}{self.pool}/")
-        try:
-            members = [k for k in await self.kv.keys() if k.startswith(prefix)]
-        except NoKeysError:
-            return 1
+        members = [k for k in await bucket_keys(self.kv) if k.startswith(prefix)]
         alive = 0
         now = time.time()
         for member in members:

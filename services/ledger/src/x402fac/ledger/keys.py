@@ -13,10 +13,10 @@ import time
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import KeyWrongLastSequenceError, NoKeysError, NotFoundError
+from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
-from x402fac.bus import counters, encode_key, subjects
+from x402fac.bus import bucket_keys, counters, encode_key, subjects
 from x402fac.protocol.ledger import (
     ApiKey,
     KeyCheckRequest,
@@ -141,10 +141,7 @@ class KeyStore:
         return KeyReply(ok=found is not None, key=found[0] if found else None)
 
     async def list(self, request: KeyListRequest) -> KeyListReply:
-        try:
-            names = await self.bucket.keys()
-        except (NoKeysError, NotFoundError):
-            return KeyListReply(keys=[])
+        names = await bucket_keys(self.bucket)
         keys = []
         for name in names:
             found = await self._get(name)

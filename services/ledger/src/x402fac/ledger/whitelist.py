@@ -8,10 +8,10 @@ code. EVM addresses are compared case-insensitively (EIP-55 checksums vary in ca
 import time
 
 import msgspec
-from nats.js.errors import NoKeysError, NotFoundError
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
-from x402fac.bus import encode_key
+from x402fac.bus import bucket_keys, encode_key
 from x402fac.protocol.ledger import (
     WhitelistEntry,
     WhitelistListReply,
@@ -76,10 +76,7 @@ class Whitelist:
         return WhitelistReply(ok=entry is not None, entry=entry)
 
     async def list(self, _request: WhitelistRequest) -> WhitelistListReply:
-        try:
-            names = await self.bucket.keys()
-        except (NoKeysError, NotFoundError):
-            return WhitelistListReply(entries=[])
+        names = await bucket_keys(self.bucket)
         entries = []
         for name in names:
             try:
