@@ -14,7 +14,7 @@ from x402fac.bus import EmbeddedNats, bucket_keys, connect, encode_key, ensure_b
 async def test_bucket_keys_lists_what_was_written_and_marks_nothing_missing():
     server = EmbeddedNats(Path(tempfile.mkdtemp(prefix="x402fac-keys-")), port=free_port())
     await server.start()
-    nc = await connect(server.url, name="test-bucket-keys")
+    nc = await connect(server.url, name="test-bucket-keys", credentials=server.credentials("ledger"))
     try:
         kv = await ensure_bucket(nc.jetstream(), "x402fac_test_listing")
         assert await bucket_keys(kv) == []
