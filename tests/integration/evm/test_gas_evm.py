@@ -31,12 +31,12 @@ async def counted(evm_devnet):
 async def settle(scheme: ExactEvmScheme, request) -> tuple[str, int]:
     """The pipeline's steps for a won claim; (transaction, its gas limit)."""
     identity = await scheme.identify(request)
-    await scheme.verify_for_settle(request, identity)
-    prepared = await scheme.prepare(request, identity)
+    plan = await scheme.verify_for_settle(request, identity)
+    prepared = await scheme.prepare(request, identity, plan)
     await scheme.broadcast(prepared)
     outcome = await scheme.confirm(prepared, 15)
     assert outcome.status == "confirmed", outcome
-    return prepared.transaction, identity.payment.plan.gas
+    return prepared.transaction, plan.gas
 
 
 async def gas_of(info: dict, tx_hash: str) -> tuple[int, int]:
@@ -90,6 +90,5 @@ async def test_a_used_authorization_is_diagnosed_as_before(evm_devnet, counted):
     with pytest.raises(Invalid) as refused:
         await scheme.verify_for_settle(request, identity)
     assert refused.value.reason == Reason.NONCE_ALREADY_USED
-    assert identity.payment.plan is None
     [signer] = next(iter(scheme._networks.values())).signers
     assert signer.nonces.in_flight == 0

@@ -62,7 +62,9 @@ class LedgerBookScheme(Scheme):
         if not identity.payment.get("valid", True):
             raise Invalid("invalid_signature", "test says invalid")
 
-    async def prepare(self, request: VerifyRequest, identity: Identity[dict]) -> Prepared[dict]:
+    async def prepare(
+        self, request: VerifyRequest, identity: Identity[dict], checked: None = None
+    ) -> Prepared[dict]:
         return Prepared(
             transaction=f"tx-{identity.payment_id}",
             network=TEST_NETWORK,

@@ -29,7 +29,7 @@ class LedgerOutageScheme(LedgerBookScheme):
 class StallingScheme(LedgerBookScheme):
     """prepare takes `stall` seconds the first time (a worker stuck on a slow node)."""
 
-    async def prepare(self, request, identity):
+    async def prepare(self, request, identity, checked=None):
         stall = identity.payment.get("stall", 0)
         if stall and self.arrivals[identity.payment["id"]] == 1:
             await asyncio.sleep(stall)

@@ -361,8 +361,8 @@ class Pipeline:
     ) -> SettleResponse:
         network = request.payment_requirements.network
         try:
-            await (checked if checked is not None else scheme.verify_for_settle(request, identity))
-            prepared = await scheme.prepare(request, identity)
+            found = await (checked if checked is not None else scheme.verify_for_settle(request, identity))
+            prepared = await scheme.prepare(request, identity, found)
         except Invalid as invalid:
             await self.ledger.release(identity.payment_id, revision, invalid.reason)
             return failure_answer(network, invalid.reason, invalid.message, identity.payer)

@@ -143,15 +143,20 @@ class Scheme(ABC, Generic[P, A]):
     async def verify(self, request: VerifyRequest, identity: Identity[P]) -> None:
         """Every other check, reading the chain but never writing; raise Invalid with the precise reason."""
 
-    async def verify_for_settle(self, request: VerifyRequest, identity: Identity[P]) -> None:
+    async def verify_for_settle(self, request: VerifyRequest, identity: Identity[P]) -> Any:
         """The checks settle needs, read-only: they run while the ledger claims the payment, and count
         only if this request wins the claim. `verify` unless a scheme does better (EVM: gas estimation
-        executes the transfer, so it replaces the simulation and its result is kept for `prepare`)."""
+        executes the transfer, so it replaces the simulation). What it returns is handed to `prepare`
+        (EVM: the gas plan)."""
         await self.verify(request, identity)
+        return None
 
     @abstractmethod
-    async def prepare(self, request: VerifyRequest, identity: Identity[P]) -> Prepared[A]:
-        """Build and sign what will be broadcast; its id must be known before broadcasting."""
+    async def prepare(
+        self, request: VerifyRequest, identity: Identity[P], checked: Any = None
+    ) -> Prepared[A]:
+        """Build and sign what will be broadcast; its id must be known before broadcasting. `checked`
+        is what `verify_for_settle` returned (None when it did not run: `prepare` finds it itself)."""
 
     async def discard(self, prepared: Prepared[A]) -> None:
         """`prepared` will never be broadcast (the ledger refused to record it): free what it holds."""

@@ -218,7 +218,9 @@ class ExactNanoScheme(Scheme):
 
     # -- settle ---------------------------------------------------------------------------------------
 
-    async def prepare(self, request: VerifyRequest, identity: Identity[StateBlock]) -> Prepared[StateBlock]:
+    async def prepare(
+        self, request: VerifyRequest, identity: Identity[StateBlock], checked: None = None
+    ) -> Prepared[StateBlock]:
         # The payer signed the block: it is published as it is, so its hash is known already.
         return Prepared(
             transaction=identity.payment_id,

@@ -380,7 +380,9 @@ class ExactSolanaScheme(Scheme):
 
     # ---- settle ----
 
-    async def prepare(self, request: VerifyRequest, identity: Identity[Payment]) -> Prepared[Attempt]:
+    async def prepare(
+        self, request: VerifyRequest, identity: Identity[Payment], checked: None = None
+    ) -> Prepared[Attempt]:
         payment = identity.payment
         network = request.payment_requirements.network
         runtime = self.runtimes[network]

@@ -1,0 +1,118 @@
+"""The chain's verdict on a settlement: our own attempt (`confirm`), or a transaction another process
+recorded, judged from the chain and the sender/nonce hint it stored (`resolve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from x402fac.protocol import Reason
+from x402fac.worker import Confirmation, Outcome, Submitted
+from x402fac.worker.rpc import NodeUnavailable
+
+from . import eip3009
+from .chain import RpcError
+from .diagnose import revert_cause
+from .runtime import EvmNetwork, EvmPayment
+
+Sender = tuple[str, int]  # the address that signed a transaction, and its nonce
+
+
+def recorded_sender(submitted: Submitted) -> Sender | None:
+    """The "address/nonce" hint stored by the process that signed the transaction."""
+    if "/" not in submitted.hint:
+        return None
+    address, _, nonce_text = submitted.hint.partition("/")
+    return address, int(nonce_text)
+
+
+async def settled(
+    network: EvmNetwork,
+    transaction: str,
+    timeout: float,
+    payment: EvmPayment | None,
+    sender: Sender | None,
+) -> Outcome:
+    """The chain's verdict on `transaction`, waiting up to `timeout` for its receipt."""
+    try:
+        receipt = await network.receipts.wait(transaction, timeout)
+        if receipt is None:
+            return await _unmined(network, transaction, sender)
+        signer = network.signer_of(transaction)
+        if signer is not None:
+            signer.nonces.mined(transaction)
+        if network.config.confirmations > 1:
+            receipt = await _await_depth(network, transaction, receipt, timeout)
+            if receipt is None:
+                return Outcome(Confirmation.PENDING, message=f"{transaction} awaits confirmations")
+        if receipt.get("status") == "0x1":
+            return _check_transfer(receipt, payment)
+        network.count_revert(transaction, int(receipt.get("gasUsed") or "0x0", 16))
+        return Outcome(
+            Confirmation.FAILED,
+            Reason.SETTLEMENT_FAILED,
+            await revert_cause(network, transaction, receipt),
+        )
+    except (NodeUnavailable, RpcError) as exc:
+        return Outcome(Confirmation.PENDING, message=f"node unavailable: {exc}")
+
+
+def _check_transfer(receipt: dict, payment: EvmPayment | None) -> Outcome:
+    logs = receipt.get("logs") or []
+    if payment is not None:
+        found = eip3009.has_transfer_log(logs, payment.token, payment.authorization)
+    else:  # reconciling without the payment: any Transfer emitted by the called token
+        token = (receipt.get("to") or "").lower()
+        found = any(
+            entry.get("address", "").lower() == token
+            and (entry.get("topics") or [""])[0] == eip3009.TRANSFER_TOPIC
+            for entry in logs
+        )
+    if found:
+        return Outcome(Confirmation.CONFIRMED)
+    return Outcome(Confirmation.FAILED, Reason.SETTLEMENT_FAILED, "mined without the expected Transfer log")
+
+
+async def _unmined(network: EvmNetwork, transaction: str, recorded: Sender | None) -> Outcome:
+    """No receipt yet: pending, unless the transaction provably can never be mined."""
+    for signer in network.signers:
+        if signer.nonces.abandoned(transaction):
+            return Outcome(
+                Confirmation.DROPPED,
+                Reason.SETTLEMENT_FAILED,
+                "the transaction was never broadcast and its nonce went to another one",
+            )
+    signer = network.signer_of(transaction)
+    sender, nonce = (signer.address, signer.nonces.nonce_of(transaction)) if signer else (None, None)
+    if sender is None and recorded is not None:
+        sender, nonce = recorded  # a record from another process: the hint it stored
+    if sender is None:
+        known = await network.rpc.call("eth_getTransactionByHash", transaction)
+        if known is None:
+            return Outcome(Confirmation.PENDING, message=f"{transaction} is not known to the node yet")
+        sender, nonce = known["from"], int(known["nonce"], 16)
+    count, receipt = await network.rpc.batch(
+        [("eth_getTransactionCount", [sender, "latest"]), ("eth_getTransactionReceipt", [transaction])]
+    )
+    if isinstance(receipt, dict) or isinstance(count, RpcError) or nonce is None or int(count, 16) <= nonce:
+        return Outcome(Confirmation.PENDING, message=f"{transaction} is not mined yet")
+    return Outcome(
+        Confirmation.DROPPED,
+        Reason.SETTLEMENT_FAILED,
+        f"nonce {nonce} of {sender} was used by another transaction; {transaction} will never be mined",
+    )
+
+
+async def _await_depth(network: EvmNetwork, transaction: str, receipt: dict, timeout: float) -> dict | None:
+    deadline = time.monotonic() + timeout
+    target = int(receipt["blockNumber"], 16) + network.config.confirmations - 1
+    while time.monotonic() < deadline:
+        head, current = await network.rpc.batch(
+            [("eth_blockNumber", []), ("eth_getTransactionReceipt", [transaction])]
+        )
+        if not isinstance(current, dict):
+            return None  # reorged out
+        if isinstance(head, str) and int(head, 16) >= target:
+            return current
+        await asyncio.sleep(network.config.receipt_poll_interval)
+    return None

@@ -1,0 +1,115 @@
+"""Planning and signing a settlement: the gas limit the transaction will carry, proven by executing
+the transfer with it and the same fee fields (a token that only succeeds at gas price 0 fails here):
+an eth_call at the most gas this token's transfers were found to need (+ margin), or gas estimation
+the first time and whenever that call fails; then gas limit * maxFeePerGas against the network's cost
+ceiling, before anything is signed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from x402fac.protocol import Reason
+from x402fac.worker import Invalid, Prepared
+from x402fac.worker.rpc import NodeUnavailable
+
+from .chain import RpcError
+from .diagnose import diagnose, reverted
+from .nonces import Fees, Signer
+from .runtime import EvmPayment, unavailable
+
+GAS_NEEDS_KEPT = 1_000  # tokens whose gas need is remembered (any-asset networks meet many)
+
+
+@dataclass(frozen=True, slots=True)
+class GasPlan:
+    """How a payment will be sent: found by executing it (eth_estimateGas) as it will run."""
+
+    signer: Signer
+    fees: Fees
+    gas: int
+
+
+@dataclass(frozen=True, slots=True)
+class EvmAttempt:
+    """One signed transaction of ours carrying a payment."""
+
+    payment: EvmPayment
+    signer: Signer
+    nonce: int
+
+
+async def plan(payment: EvmPayment, usable: Callable[[str], bool]) -> GasPlan:
+    """The signer, fees and gas for sending `payment`, within the network's gas and cost ceilings."""
+    network = payment.network
+    signer = network.pick_signer(usable)
+    config = network.config
+    try:
+        fees = await network.fees()
+        # The signer's nonce check (when it is idle) rides along instead of delaying the send.
+        gas, _ = await asyncio.gather(_gas(payment, signer, fees), signer.nonces.refresh())
+    except NodeUnavailable as exc:
+        raise unavailable(exc) from None
+    cost = gas * fees.max_fee_per_gas
+    if cost > config.max_settle_cost_wei:
+        # Nothing is signed or sent; the claim is released, so the same payment may settle later.
+        raise Invalid(
+            Reason.FEE_TOO_HIGH,
+            f"settling would cost up to {cost} wei ({gas} gas at {fees.max_fee_per_gas} wei), above"
+            f" the ceiling {config.max_settle_cost_wei} on {config.network}; retry later",
+        )
+    return GasPlan(signer, fees, gas)
+
+
+async def _gas(payment: EvmPayment, signer: Signer, fees: Fees) -> int:
+    """A gas limit the transfer succeeds with, shown by executing it as it will run (sender, fee
+    fields, that limit): one execution (eth_call) when the token's need is known, else estimation."""
+    network, config = payment.network, payment.network.config
+    token = payment.token.lower()
+    known = network.gas_needed.get(token)
+    if known is not None:
+        gas = min(known * (100 + config.gas_margin_percent) // 100, config.gas_limit)
+        # a read: it shares its HTTP request with the nonce check beside it, and with other settles
+        (executed,) = await network.rpc.batch(
+            [("eth_call", [payment.transfer(signer.address, fees, gas), "latest"])]
+        )
+        if not isinstance(executed, RpcError):
+            return gas
+        # else not with that much gas, or not at all: estimation tells which, and why
+    try:
+        estimate = await network.rpc.call(
+            "eth_estimateGas", payment.transfer(signer.address, fees, config.gas_limit)
+        )
+    except RpcError as exc:
+        if exc.is_revert:  # the chain moved since verify (e.g. the authorization was just used)
+            raise await diagnose(payment, reverted(exc)) from None
+        raise Invalid(Reason.SIMULATION_FAILED, f"gas estimation failed: {exc.message}") from None
+    needed = int(estimate, 16)
+    if needed > config.gas_limit:
+        raise Invalid(
+            Reason.SIMULATION_FAILED,
+            f"the transfer needs {needed} gas, above the limit {config.gas_limit}",
+        )
+    if token in network.gas_needed or len(network.gas_needed) < GAS_NEEDS_KEPT:
+        network.gas_needed[token] = max(needed, network.gas_needed.get(token, 0))
+    return min(needed * (100 + config.gas_margin_percent) // 100, config.gas_limit)
+
+
+async def sign(payment: EvmPayment, gas_plan: GasPlan) -> Prepared[EvmAttempt]:
+    """The transaction carrying `payment` as planned, signed on a reserved nonce of the plan's signer."""
+    signer = gas_plan.signer
+    nonce = await signer.nonces.reserve()
+    try:
+        tx_hash, raw = signer.sign(nonce, payment.token, payment.calldata, gas_plan.gas, gas_plan.fees)
+        signer.nonces.attach(nonce, tx_hash, raw)
+    except BaseException:
+        signer.nonces.release(nonce)
+        raise
+    # Another process judging this record later needs the sender and nonce (see confirm.unmined).
+    return Prepared(
+        transaction=tx_hash,
+        network=payment.network.config.network,
+        attempt=EvmAttempt(payment, signer, nonce),
+        hint=f"{signer.address}/{nonce}",
+    )

@@ -1,0 +1,189 @@
+"""identify (before the ledger, no RPC until the signature check) and verify (reads only).
+
+identify: listed asset (`unsupported_asset` unless the network opted into any EIP-3009 token) ->
+amount at least the network's minimum -> EIP-712 domain present in `extra` -> signature (EOA recovery
+locally; a payer holding code is asked through ERC-1271).
+verify, in the order of the official x402 facilitator: recipient -> amount -> validBefore (6 s
+margin) -> validAfter -> asset is a contract (an unlisted one must also answer EIP-3009's
+`authorizationState` and `DOMAIN_SEPARATOR` sanely) -> simulation of the transfer (eth_call carrying
+the fee fields the settlement will carry), whose failure is diagnosed from the token's state.
+"""
+
+from __future__ import annotations
+
+import time
+
+from x402fac.protocol import Reason, VerifyRequest
+from x402fac.worker import Identity, Invalid
+from x402fac.worker.rpc import NodeUnavailable
+
+from . import eip3009
+from .chain import RpcError
+from .diagnose import DOMAIN_DIFFERS, diagnose, reverted
+from .eip3009 import Authorization, PayloadError
+from .runtime import EvmNetwork, EvmPayment, hex_of, unavailable, view
+
+VALID_BEFORE_MARGIN = 6  # seconds the authorization must still be valid for, as the official SDK
+
+
+async def identify(network: EvmNetwork, request: VerifyRequest) -> Identity[EvmPayment]:
+    """Decode the authorization and check its signature (EOA locally, a contract wallet through
+    ERC-1271), all before the ledger is touched."""
+    requirements = request.payment_requirements
+    try:
+        authorization, signature = eip3009.parse_payload(request.payment_payload.payload)
+    except PayloadError as exc:
+        raise Invalid(Reason.INVALID_PAYLOAD, str(exc)) from None
+    token = requirements.asset
+    if not eip3009.is_address(token):
+        raise Invalid(Reason.INVALID_PAYLOAD, "paymentRequirements.asset is not a token address")
+    config = network.config
+    if not (network.listed(token) or config.any_asset):
+        raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
+    minimum = config.min_amount_of(token)
+    if int(requirements.amount) < minimum:  # AtomicAmount: decimal digits, checked on the wire
+        raise Invalid(
+            Reason.AMOUNT_BELOW_MINIMUM,
+            f"amount {requirements.amount} is below the minimum {minimum} for {token} on {config.network}",
+        )
+    extra = requirements.extra or {}
+    name, version = extra.get("name"), extra.get("version")
+    if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
+        raise Invalid(
+            Reason.MISSING_EIP712_DOMAIN,
+            "paymentRequirements.extra must carry the token's EIP-712 name and version",
+        )
+    separator = eip3009.domain_separator(name, version, config.chain_id, token)
+    digest = eip3009.authorization_digest(authorization, separator)
+    try:
+        await _check_signature(network, authorization, digest, signature)
+    except NodeUnavailable as exc:
+        raise unavailable(exc) from None
+    payer = authorization.from_address
+    payment_id = "/".join((str(config.chain_id), token.lower(), payer.lower(), hex_of(authorization.nonce)))
+    payment = EvmPayment(
+        network=network,
+        token=token,
+        name=name,
+        version=version,
+        authorization=authorization,
+        signature=signature,
+        calldata=eip3009.transfer_calldata(authorization, signature),
+    )
+    return Identity(payment_id=payment_id, payer=payer, amount=requirements.amount, payment=payment)
+
+
+async def verify(request: VerifyRequest, payment: EvmPayment, *, simulate: bool) -> None:
+    """Every check but the signature's; `simulate` also executes the transfer (settle executes it
+    through gas estimation instead)."""
+    requirements = request.payment_requirements
+    authorization = payment.authorization
+    if authorization.to.lower() != requirements.pay_to.lower():
+        raise Invalid(
+            Reason.RECIPIENT_MISMATCH,
+            f"authorization.to is {authorization.to}, payTo is {requirements.pay_to}",
+        )
+    required = int(requirements.amount)
+    if authorization.value < required:
+        raise Invalid(Reason.AMOUNT_TOO_LOW, f"authorization.value {authorization.value} < amount {required}")
+    if authorization.value > required:
+        raise Invalid(
+            Reason.AMOUNT_MISMATCH, f"authorization.value {authorization.value} > amount {required}"
+        )
+    now = int(time.time())
+    if authorization.valid_before < now + VALID_BEFORE_MARGIN:
+        raise Invalid(
+            Reason.EXPIRED,
+            f"validBefore {authorization.valid_before} is less than {VALID_BEFORE_MARGIN}s after now ({now})",
+        )
+    if authorization.valid_after > now:
+        raise Invalid(Reason.NOT_YET_VALID, f"validAfter {authorization.valid_after} is after now ({now})")
+    try:
+        await _check_token(payment, simulate)
+    except NodeUnavailable as exc:
+        raise unavailable(exc) from None
+
+
+async def _check_signature(
+    network: EvmNetwork, authorization: Authorization, digest: bytes, signature: bytes
+) -> None:
+    if signature.endswith(eip3009.ERC6492_SUFFIX):
+        raise Invalid(
+            Reason.INVALID_SIGNATURE, "ERC-6492 (counterfactual wallet) signatures are not supported"
+        )
+    if eip3009.recover_signer(digest, signature) == authorization.from_address:
+        return
+    payer = authorization.from_address
+    code, answer = await network.rpc.batch(
+        [
+            ("eth_getCode", [payer, "latest"]),
+            view(payer, eip3009.is_valid_signature_calldata(digest, signature)),
+        ]
+    )
+    if isinstance(code, RpcError):
+        raise Invalid(Reason.INVALID_SIGNATURE, f"could not read the payer's code: {code.message}")
+    if code in ("0x", "0x0", None):
+        raise Invalid(Reason.INVALID_SIGNATURE, "the signature does not recover to authorization.from")
+    if isinstance(answer, str) and bytes.fromhex(answer[2:])[:4] == eip3009.ERC1271_MAGIC_VALUE:
+        return
+    raise Invalid(Reason.INVALID_SIGNATURE, "the payer contract (ERC-1271) rejected the signature")
+
+
+async def _check_token(payment: EvmPayment, simulate: bool) -> None:
+    """The asset is a contract (an unlisted one also an EIP-3009 token), and (when `simulate`) the
+    transfer would execute with the fee fields the settlement will carry: one batch."""
+    network, token, authorization = payment.network, payment.token, payment.authorization
+    calls: list[tuple[str, list]] = []
+    # Decided once per call: other verifies run meanwhile.
+    check_code = not network.known_contract(token)
+    check_eip3009 = not network.listed(token) and not network.known_eip3009(token)
+    if check_code:
+        calls.append(("eth_getCode", [token, "latest"]))
+    if check_eip3009:
+        state = eip3009.authorization_state_calldata(authorization.from_address, authorization.nonce)
+        calls.append(view(token, state))
+        calls.append(view(token, eip3009.SELECTORS["DOMAIN_SEPARATOR"]))
+    if simulate:
+        try:
+            fees = await network.fees()
+        except RpcError as exc:
+            raise Invalid(
+                Reason.SIMULATION_FAILED, f"could not read the network's fees: {exc.message}"
+            ) from None
+        transfer = payment.transfer(network.signers[0].address, fees, network.config.gas_limit)
+        calls.append(("eth_call", [transfer, "latest"]))
+    results = await network.rpc.batch(calls)
+    if check_code:
+        code = results.pop(0)
+        if isinstance(code, RpcError) or code in ("0x", "0x0", None):
+            raise Invalid(
+                Reason.ASSET_NOT_A_CONTRACT, f"no contract at asset {token} on {network.config.network}"
+            )
+        network.remember_contract(token)
+    if check_eip3009:
+        state, separator = results.pop(0), results.pop(0)
+        _check_eip3009(payment, state, separator)
+        network.remember_eip3009(token)
+    if not simulate:
+        return
+    (result,) = results
+    if not isinstance(result, RpcError):
+        return
+    if not result.is_revert:
+        raise Invalid(
+            Reason.SIMULATION_FAILED, f"simulating transferWithAuthorization failed: {result.message}"
+        )
+    raise await diagnose(payment, reverted(result))
+
+
+def _check_eip3009(payment: EvmPayment, state: object, separator: object) -> None:
+    """An unlisted token (the network opted into any EIP-3009 token) must answer EIP-3009's views
+    as one does: `authorizationState` a boolean word, `DOMAIN_SEPARATOR` the domain of `extra`."""
+    token, network = payment.token, payment.network
+    if not (isinstance(state, str) and len(state) == 66 and int(state, 16) in (0, 1)):
+        raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} does not answer EIP-3009 authorizationState")
+    if not (isinstance(separator, str) and len(separator) == 66):
+        raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} has no EIP-712 DOMAIN_SEPARATOR")
+    ours = eip3009.domain_separator(payment.name, payment.version, network.config.chain_id, token)
+    if bytes.fromhex(separator[2:]) != ours:
+        raise Invalid(Reason.TOKEN_DOMAIN_MISMATCH, DOMAIN_DIFFERS)
