@@ -100,7 +100,10 @@ class WorkerService:
                 "supported": (subjects.supported(self.family), self._supported),
             }
         )
-        await self._open_or_close_settles()
+        try:
+            await self._open_or_close_settles()
+        except Exception as exc:  # JetStream slow to answer (a node restarting): the gate tries again
+            log.warning("settle work not opened yet: %s", exc)
         self._gate = asyncio.create_task(self._gate_forever())
         # Not in the queue group: every replica hears these.
         self._subs = [
