@@ -47,7 +47,13 @@ async def test_requests_routed_to_a_stopping_service_are_answered():
         calls = [
             asyncio.ensure_future(request_raw(client, ECHO, str(n).encode(), 3.0)) for n in range(REQUESTS)
         ]
-        await client.flush()  # the server has every request and routes it to the service
+
+        # Stop once the service is answering, with the rest of the requests routed to it or on their way.
+        async def first_served() -> None:
+            while not served:
+                await asyncio.sleep(0.001)
+
+        await asyncio.wait_for(first_served(), 10.0)
         await runner.stop()
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         answered = [o for o in outcomes if isinstance(o, bytes)]
