@@ -37,9 +37,11 @@ async def test_requests_routed_to_a_stopping_service_are_answered():
     client = await connect(nats.url, name="caller", credentials=ledger)
     try:
         served: list[bytes] = []
+        serving = asyncio.Event()
 
         async def echo(data: bytes, _headers) -> bytes:
             served.append(data)
+            serving.set()
             return data
 
         runner = ServiceRunner(server, "x402fac-ledger", "0.0.1", "drain-test")
@@ -49,11 +51,7 @@ async def test_requests_routed_to_a_stopping_service_are_answered():
         ]
 
         # Stop once the service is answering, with the rest of the requests routed to it or on their way.
-        async def first_served() -> None:
-            while not served:
-                await asyncio.sleep(0.001)
-
-        await asyncio.wait_for(first_served(), 10.0)
+        await asyncio.wait_for(serving.wait(), 10.0)
         await runner.stop()
         outcomes = await asyncio.gather(*calls, return_exceptions=True)
         answered = [o for o in outcomes if isinstance(o, bytes)]
