@@ -320,6 +320,8 @@ def test_the_bundled_nats_has_one_user_per_bus_role_with_exactly_its_permissions
     assert values["nats"]["config"]["nats"]["tls"] == {"enabled": True, "secretName": tls}
     assert values["nats"]["config"]["cluster"]["tls"]["secretName"] == tls
     assert values["nats"]["config"]["cluster"]["tls"]["merge"] == {"verify": True}
+    # Routes dial the pods' full names, the ones the certificate holds (nats-server checks them).
+    assert values["nats"]["config"]["cluster"]["routeURLs"]["useFQDN"] is True
     assert values["nats"]["tlsCA"] == {"enabled": True, "secretName": tls}
 
 
@@ -345,6 +347,26 @@ def test_every_service_connects_as_its_own_bus_user_over_tls(chart, which):
             "secretName": "x402fac-nats-tls",
             "items": [{"key": "ca.crt", "path": "ca.crt"}],
         }
+
+
+@pytest.mark.parametrize(
+    ("release", "nats", "service", "name"),
+    [
+        ("fac", {}, "fac-nats", "nats"),
+        ("nats-prod", {}, "nats-prod", "nats"),  # the nats chart drops "-nats" from such a release
+        ("fac", {"fullnameOverride": "bus"}, "bus", "nats"),
+        ("fac", {"nameOverride": "mq"}, "fac-mq", "mq"),
+    ],
+)
+def test_services_find_the_bundled_nats_by_the_nats_charts_own_names(chart, release, nats, service, name):
+    out = chart.render({"nats": nats}, name=release, namespace="payments")
+    docs = [
+        doc for path, text in out.items() if path.endswith(".yaml") for doc in yaml.safe_load_all(text) if doc
+    ]
+    common = by_kind(docs, "ConfigMap")[f"{release}-x402fac-common"]
+    assert common["data"]["X402FAC_NATS_URL"] == f"tls://{service}:4222"
+    policy = by_kind(docs, "NetworkPolicy")[f"{release}-x402fac-nats"]["spec"]
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == name
 
 
 def test_tls_off_leaves_plain_urls_and_no_ca(chart):

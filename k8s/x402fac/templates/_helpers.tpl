@@ -36,10 +36,21 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s%s:%s" .root.Values.image.prefix .component (.root.Values.image.tag | default .root.Chart.AppVersion) -}}
 {{- end -}}
 
+{{/* The bundled NATS pods' app.kubernetes.io/name and client Service: the nats chart's own rules. */}}
+{{- define "x402fac.natsName" -}}
+{{- .Values.nats.nameOverride | default "nats" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "x402fac.natsService" -}}
+{{- $name := include "x402fac.natsName" . -}}
+{{- $full := ternary .Release.Name (printf "%s-%s" .Release.Name $name) (contains $name .Release.Name) -}}
+{{- .Values.nats.fullnameOverride | default $full | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{/* The NATS URL list every service connects to. */}}
 {{- define "x402fac.natsUrl" -}}
 {{- if .Values.nats.enabled -}}
-{{- printf "%s://%s-nats:4222" (ternary "tls" "nats" .Values.natsTls.enabled) .Release.Name -}}
+{{- printf "%s://%s:4222" (ternary "tls" "nats" .Values.natsTls.enabled) (include "x402fac.natsService" .) -}}
 {{- else -}}
 {{- required "externalNats.urls is required when nats.enabled is false" (join "," .Values.externalNats.urls) -}}
 {{- end -}}
