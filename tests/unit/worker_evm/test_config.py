@@ -7,7 +7,8 @@ import json
 import pytest
 from eth_account import Account
 
-from x402fac.worker_evm.config import ConfigError, load_networks
+from x402fac.telemetry.settings import SettingsError
+from x402fac.worker_evm.config import load_networks
 from x402fac.worker_evm.exact import ExactEvmScheme
 
 
@@ -141,7 +142,7 @@ def test_asset_policy_any_minimum_and_cost_ceiling() -> None:
     ],
 )
 def test_config_errors_say_what_is_missing(env: dict, message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(SettingsError, match=message):
         load_networks(env)
 
 
@@ -161,7 +162,7 @@ def test_devnet_info_is_the_default(tmp_path) -> None:
     # The asset policy variables apply to the devnet too, by its chain id.
     (policed,) = load_networks({"X402FAC_DATA_DIR": str(tmp_path), "X402FAC_EVM_84532_MIN_AMOUNT": "7"})
     assert policed.min_amount == 7
-    with pytest.raises(ConfigError, match="no EVM network configured: set X402FAC_EVM_<NET>_RPC_URLS"):
+    with pytest.raises(SettingsError, match="no EVM network configured: set X402FAC_EVM_<NET>_RPC_URLS"):
         load_networks({"X402FAC_DATA_DIR": str(tmp_path / "nothing")})
 
     supported = ExactEvmScheme([network]).supported()

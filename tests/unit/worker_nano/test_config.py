@@ -5,7 +5,7 @@ import json
 import pytest
 
 from x402fac.nano import MAINNET_SEND_THRESHOLD
-from x402fac.worker.config import ConfigError
+from x402fac.telemetry.settings import SettingsError
 from x402fac.worker_nano.config import load_config
 
 
@@ -53,7 +53,7 @@ def test_networks_from_env():
     ],
 )
 def test_invalid_settings_name_their_variable(env, variable):
-    with pytest.raises(ConfigError, match=variable):
+    with pytest.raises(SettingsError, match=variable):
         load_config(env)
 
 
@@ -79,5 +79,5 @@ def test_devnet_file_when_nothing_configured(tmp_path):
 
 
 def test_nothing_at_all_does_not_start(tmp_path):
-    with pytest.raises(ConfigError, match="X402FAC_NANO_<NET>_RPC_URLS"):
+    with pytest.raises(SettingsError, match="X402FAC_NANO_<NET>_RPC_URLS"):
         load_config({"X402FAC_DATA_DIR": str(tmp_path)})

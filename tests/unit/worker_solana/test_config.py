@@ -5,7 +5,7 @@ import json
 import pytest
 from solders.keypair import Keypair
 
-from x402fac.worker.config import ConfigError
+from x402fac.telemetry.settings import SettingsError
 from x402fac.worker_solana.config import MAX_FEE_LAMPORTS, Limits, load_config
 
 KEY_A, KEY_B = Keypair(), Keypair()
@@ -38,7 +38,7 @@ def test_custom_network_needs_its_genesis_hash_and_may_own_keys_and_assets():
         "X402FAC_SOLANA_LOCAL_FEE_PAYER_KEYS": f"{KEY_B}",
         "X402FAC_SOLANA_LOCAL_ALLOWED_ASSETS": "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU",
     }
-    with pytest.raises(ConfigError, match="X402FAC_SOLANA_LOCAL_GENESIS_HASH"):
+    with pytest.raises(SettingsError, match="X402FAC_SOLANA_LOCAL_GENESIS_HASH"):
         load_config(env)
     env["X402FAC_SOLANA_LOCAL_GENESIS_HASH"] = "EtWTRABZaYq6iMfeYKouRu166VU2xqa1wcaWoxPkrZBG"
     (network,) = load_config(env).networks
@@ -49,10 +49,10 @@ def test_custom_network_needs_its_genesis_hash_and_may_own_keys_and_assets():
 
 def test_a_network_without_fee_payer_is_refused():
     with pytest.raises(
-        ConfigError, match="X402FAC_SOLANA_DEVNET_FEE_PAYER_KEYS or X402FAC_SOLANA_FEE_PAYER_KEYS"
+        SettingsError, match="X402FAC_SOLANA_DEVNET_FEE_PAYER_KEYS or X402FAC_SOLANA_FEE_PAYER_KEYS"
     ):
         load_config({"X402FAC_SOLANA_DEVNET_RPC_URLS": "http://x"})
-    with pytest.raises(ConfigError, match="X402FAC_SOLANA_FEE_PAYER_KEYS holds a key"):
+    with pytest.raises(SettingsError, match="X402FAC_SOLANA_FEE_PAYER_KEYS holds a key"):
         load_config({"X402FAC_SOLANA_DEVNET_RPC_URLS": "http://x", "X402FAC_SOLANA_FEE_PAYER_KEYS": "nope"})
 
 
@@ -73,12 +73,12 @@ def test_a_network_without_fee_payer_is_refused():
     ],
 )
 def test_invalid_settings_name_their_variable(setting, value):
-    with pytest.raises(ConfigError, match=setting):
+    with pytest.raises(SettingsError, match=setting):
         load_config({**BASE, setting: value})
 
 
 def test_devnet_info_file_is_the_default(tmp_path):
-    with pytest.raises(ConfigError, match="X402FAC_SOLANA_<NET>_RPC_URLS"):
+    with pytest.raises(SettingsError, match="X402FAC_SOLANA_<NET>_RPC_URLS"):
         load_config({"X402FAC_DATA_DIR": str(tmp_path)})
     info = {
         "network": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
@@ -98,7 +98,7 @@ def test_devnet_info_file_is_the_default(tmp_path):
 def test_any_asset_is_an_explicit_opt_in_and_other_networks_must_name_theirs():
     assert load_config({**BASE, "X402FAC_SOLANA_DEVNET_ALLOWED_ASSETS": "any"}).networks[0].assets is None
     assert load_config(BASE).networks[0].assets == frozenset({MINT})
-    with pytest.raises(ConfigError, match="X402FAC_SOLANA_TESTNET_ALLOWED_ASSETS"):
+    with pytest.raises(SettingsError, match="X402FAC_SOLANA_TESTNET_ALLOWED_ASSETS"):
         load_config(
             {"X402FAC_SOLANA_TESTNET_RPC_URLS": "http://x", "X402FAC_SOLANA_FEE_PAYER_KEYS": str(KEY_A)}
         )

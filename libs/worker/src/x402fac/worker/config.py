@@ -1,4 +1,5 @@
-"""What every worker's configuration shares: one error type and the parsing of X402FAC_* variables.
+"""What every worker's configuration shares beyond the parsing of x402fac.telemetry.settings: the
+networks named by RPC URL variables, the devnet file, per-asset minimums.
 
 Every family follows one naming scheme (see docs/networks/<family>.md):
 
@@ -8,7 +9,7 @@ Every family follows one naming scheme (see docs/networks/<family>.md):
     X402FAC_DATA_DIR                  with no RPC URLs set, the devnet described by
                                       `$X402FAC_DATA_DIR/devnet-<family>.json` is served
 
-A missing or invalid value is a `ConfigError` at start-up whose message names the variable.
+A missing or invalid value is a `SettingsError` at start-up whose message names the variable.
 """
 
 from __future__ import annotations
@@ -19,36 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-# The parsing lives in the settings layer every service shares; workers keep these names.
-from x402fac.telemetry.settings import (
-    DEFAULT_DATA_DIR,
-    environ,
-    get_bool,
-    get_float,
-    get_int,
-    get_list,
-    get_raw,
-    split_list,
-)
-from x402fac.telemetry.settings import SettingsError as ConfigError
-
-__all__ = [
-    "DEFAULT_DATA_DIR",
-    "ConfigError",
-    "devnet_info",
-    "devnet_info_path",
-    "environ",
-    "from_devnet_info",
-    "get_bool",
-    "get_float",
-    "get_int",
-    "get_list",
-    "get_minimums",
-    "get_raw",
-    "no_network",
-    "rpc_url_networks",
-    "split_list",
-]
+from x402fac.telemetry.settings import DEFAULT_DATA_DIR, SettingsError, get_list
 
 
 def get_minimums(
@@ -62,9 +34,9 @@ def get_minimums(
         try:
             value = int(amount)
         except ValueError:
-            raise ConfigError(f"{name} holds {item!r}; expected N or <asset>=N") from None
+            raise SettingsError(f"{name} holds {item!r}; expected N or <asset>=N") from None
         if value < 1:
-            raise ConfigError(f"{name} must be at least 1 (a payment of 0 is worthless), got {value}")
+            raise SettingsError(f"{name} must be at least 1 (a payment of 0 is worthless), got {value}")
         if asset:
             by_asset[normalize(asset.strip())] = value
         else:
@@ -85,7 +57,7 @@ def rpc_url_networks(env: Mapping[str, str], family: str) -> dict[str, tuple[str
             continue
         urls = get_list(env, name)
         if not urls:
-            raise ConfigError(f"{name} is set but names no URL")
+            raise SettingsError(f"{name} is set but names no URL")
         networks[match.group(1)] = urls
     return networks
 
@@ -102,28 +74,28 @@ def devnet_info(env: Mapping[str, str], family: str) -> dict[str, Any] | None:
     try:
         info = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path} (from X402FAC_DATA_DIR) is not readable JSON: {exc}") from None
+        raise SettingsError(f"{path} (from X402FAC_DATA_DIR) is not readable JSON: {exc}") from None
     if not isinstance(info, dict):
-        raise ConfigError(f"{path} (from X402FAC_DATA_DIR) does not hold a JSON object")
+        raise SettingsError(f"{path} (from X402FAC_DATA_DIR) does not hold a JSON object")
     return info
 
 
 def from_devnet_info(env: Mapping[str, str], family: str, build: Any) -> Any:
-    """`build(info)` for the devnet info file; a missing key or bad value in it is a ConfigError."""
+    """`build(info)` for the devnet info file; a missing key or bad value in it is a SettingsError."""
     info = devnet_info(env, family)
     if info is None:
         raise no_network(env, family)
     try:
         return build(info)
-    except ConfigError:
+    except SettingsError:
         raise
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"{devnet_info_path(env, family)} is not a valid devnet file: {exc!r}") from None
+        raise SettingsError(f"{devnet_info_path(env, family)} is not a valid devnet file: {exc!r}") from None
 
 
-def no_network(env: Mapping[str, str], family: str) -> ConfigError:
+def no_network(env: Mapping[str, str], family: str) -> SettingsError:
     name = family.upper()
-    return ConfigError(
+    return SettingsError(
         f"no {name} network configured: set X402FAC_{name}_<NET>_RPC_URLS, or start the {family} devnet "
         f"so that {devnet_info_path(env, family)} exists (X402FAC_DATA_DIR)"
     )

@@ -22,7 +22,7 @@ its RPC URLs are set; the `<NET>` part is the chain id, e.g. 8453 for eip155:845
 
 With no X402FAC_EVM_*_RPC_URLS set, the worker serves the devnet described by
 `$X402FAC_DATA_DIR/devnet-evm.json` (default data dir `.x402fac`; the asset policy variables above
-apply to it too, by its chain id); with neither, it does not start (`ConfigError`).
+apply to it too, by its chain id); with neither, it does not start (`SettingsError`).
 """
 
 from __future__ import annotations
@@ -31,17 +31,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from x402fac.telemetry.settings import Variable, network_variable
-from x402fac.worker.config import (
-    ConfigError,
+from x402fac.telemetry.settings import (
+    SettingsError,
+    Variable,
     environ,
-    from_devnet_info,
     get_float,
     get_int,
     get_list,
-    get_minimums,
-    rpc_url_networks,
+    network_variable,
 )
+from x402fac.worker.config import from_devnet_info, get_minimums, rpc_url_networks
 
 from .eip3009 import is_address
 
@@ -98,19 +97,21 @@ class NetworkConfig:
 def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -> NetworkConfig:
     prefix = f"X402FAC_EVM_{net}_"
     if not net.isdigit():
-        raise ConfigError(
+        raise SettingsError(
             f"{prefix}RPC_URLS: the network must be a chain id, as in X402FAC_EVM_8453_RPC_URLS"
         )
     chain_id = int(net)
     network = f"eip155:{chain_id}"
     keys = get_list(env, prefix + "SIGNER_KEYS") or get_list(env, "X402FAC_EVM_SIGNER_KEYS")
     if not keys:
-        raise ConfigError(f"no signer key for {network}: set {prefix}SIGNER_KEYS or X402FAC_EVM_SIGNER_KEYS")
+        raise SettingsError(
+            f"no signer key for {network}: set {prefix}SIGNER_KEYS or X402FAC_EVM_SIGNER_KEYS"
+        )
     asset = KNOWN_USDC.get(chain_id)
     address = env.get(prefix + "ASSET", "").strip()
     if address:
         if not is_address(address):
-            raise ConfigError(f"{prefix}ASSET is not an address: {address!r}")
+            raise SettingsError(f"{prefix}ASSET is not an address: {address!r}")
         asset = TokenInfo(
             address, env.get(prefix + "ASSET_NAME", "USD Coin"), env.get(prefix + "ASSET_VERSION", "2")
         )
@@ -138,10 +139,10 @@ def _with_policy(env: Mapping[str, str], config: NetworkConfig) -> NetworkConfig
     listed = get_list(env, prefix + "ALLOWED_ASSETS")
     any_asset = [item.lower() for item in listed] == [ANY_ASSET]
     if not any_asset and any(not is_address(a) for a in listed):
-        raise ConfigError(f"{prefix}ALLOWED_ASSETS must be token addresses (comma list) or `{ANY_ASSET}`")
+        raise SettingsError(f"{prefix}ALLOWED_ASSETS must be token addresses (comma list) or `{ANY_ASSET}`")
     allowed = frozenset() if any_asset else frozenset(a.lower() for a in listed)
     if not (allowed or any_asset or config.default_asset):
-        raise ConfigError(
+        raise SettingsError(
             f"no asset to settle on {config.network}: set {prefix}ASSET (with _ASSET_NAME, _ASSET_VERSION)"
             f" or {prefix}ALLOWED_ASSETS"
         )
@@ -149,7 +150,7 @@ def _with_policy(env: Mapping[str, str], config: NetworkConfig) -> NetworkConfig
 
     def token(address: str) -> str:
         if not is_address(address):
-            raise ConfigError(f"{minimum_name}: {address!r} is not a token address")
+            raise SettingsError(f"{minimum_name}: {address!r} is not a token address")
         return address.lower()
 
     minimum, by_asset = get_minimums(env, minimum_name, token)

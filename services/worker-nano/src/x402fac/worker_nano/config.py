@@ -12,7 +12,7 @@ DEVNET for nano:devnet, BETA for nano:beta):
 
 With no X402FAC_NANO_*_RPC_URLS set, the worker serves the devnet described by
 `$X402FAC_DATA_DIR/devnet-nano.json` (default data dir `.x402fac`); with neither, it does not start
-(`ConfigError`).
+(`SettingsError`).
 """
 
 from __future__ import annotations
@@ -22,15 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from x402fac.nano import MAINNET_SEND_THRESHOLD, WorkError, format_work, parse_threshold
-from x402fac.telemetry.settings import Variable, network_variable
-from x402fac.worker.config import (
-    ConfigError,
-    environ,
-    from_devnet_info,
-    get_float,
-    get_int,
-    rpc_url_networks,
-)
+from x402fac.telemetry.settings import SettingsError, Variable, environ, get_float, get_int, network_variable
+from x402fac.worker.config import from_devnet_info, rpc_url_networks
 
 FAMILY = "nano"
 
@@ -61,7 +54,7 @@ def _threshold(env: Mapping[str, str], name: str) -> int:
     try:
         return parse_threshold(text)
     except WorkError:
-        raise ConfigError(f"{name} must be 16 hex digits (e.g. fffffff800000000), got {text!r}") from None
+        raise SettingsError(f"{name} must be 16 hex digits (e.g. fffffff800000000), got {text!r}") from None
 
 
 def load_config(env: Mapping[str, str] | None = None) -> NanoConfig:

@@ -32,7 +32,7 @@ hash). A per-network setting without a value falls back to the worker-wide one w
 
 With no X402FAC_SOLANA_*_RPC_URLS set, the worker serves the devnet described by
 `$X402FAC_DATA_DIR/devnet-solana.json` (default data dir `.x402fac`), accepting its USDC; with
-neither, it does not start (`ConfigError`).
+neither, it does not start (`SettingsError`).
 """
 
 from __future__ import annotations
@@ -44,17 +44,16 @@ from typing import Any
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from x402fac.telemetry.settings import Variable, network_variable
-from x402fac.worker.config import (
-    ConfigError,
+from x402fac.telemetry.settings import (
+    SettingsError,
+    Variable,
     environ,
-    from_devnet_info,
     get_float,
     get_int,
     get_list,
-    get_minimums,
-    rpc_url_networks,
+    network_variable,
 )
+from x402fac.worker.config import from_devnet_info, get_minimums, rpc_url_networks
 
 FAMILY = "solana"
 KNOWN_NETWORKS = {
@@ -124,7 +123,7 @@ def _keys(env: Mapping[str, str], name: str) -> tuple[Keypair, ...]:
     try:
         return tuple(Keypair.from_base58_string(secret) for secret in get_list(env, name))
     except ValueError:
-        raise ConfigError(f"{name} holds a key that is not a base58 64-byte keypair") from None
+        raise SettingsError(f"{name} holds a key that is not a base58 64-byte keypair") from None
 
 
 def _setting(env: Mapping[str, str], net: str | None, setting: str) -> str:
@@ -137,7 +136,7 @@ def _address(name: str, value: str) -> str:
     try:
         return str(Pubkey.from_string(value))
     except ValueError:
-        raise ConfigError(f"{name} holds {value!r}, which is not a Solana address") from None
+        raise SettingsError(f"{name} holds {value!r}, which is not a Solana address") from None
 
 
 def _assets(env: Mapping[str, str], net: str) -> frozenset[str] | None:
@@ -149,14 +148,14 @@ def _assets(env: Mapping[str, str], net: str) -> frozenset[str] | None:
         return frozenset(_address(name, mint) for mint in listed)
     if net in USDC:
         return frozenset({USDC[net]})
-    raise ConfigError(f"{name} is needed for network {net}: its accepted mints, or '{ANY_ASSET}'")
+    raise SettingsError(f"{name} is needed for network {net}: its accepted mints, or '{ANY_ASSET}'")
 
 
 def _extensions(env: Mapping[str, str], name: str) -> frozenset[str]:
     names = frozenset(get_list(env, name))
     unknown = names - set(MINT_EXTENSIONS)
     if unknown:
-        raise ConfigError(
+        raise SettingsError(
             f"{name} names unknown extensions {sorted(unknown)}; known: {', '.join(MINT_EXTENSIONS)}"
         )
     return names
@@ -186,10 +185,10 @@ def _network(
     genesis = env.get(prefix + "GENESIS_HASH", "").strip()
     network = f"solana:{genesis[:32]}" if genesis else KNOWN_NETWORKS.get(net)
     if network is None:
-        raise ConfigError(f"{prefix}GENESIS_HASH is needed for a network named {net}")
+        raise SettingsError(f"{prefix}GENESIS_HASH is needed for a network named {net}")
     keys = _keys(env, prefix + "FEE_PAYER_KEYS") or shared_keys
     if not keys:
-        raise ConfigError(
+        raise SettingsError(
             f"no fee-payer key for {network}: set {prefix}FEE_PAYER_KEYS or X402FAC_SOLANA_FEE_PAYER_KEYS"
         )
     return SolanaNetwork(network, urls, keys, _assets(env, net), _limits(env, net))

@@ -33,7 +33,6 @@ EXTENSIONS = {
     14: "transfer_hook",
     26: "pausable",
 }
-RISKY_EXTENSIONS = frozenset(EXTENSIONS.values())
 TRANSFER_FEE_CONFIG = 1
 TRANSFER_FEE_CONFIG_SIZE = 108
 MAX_FEE_BASIS_POINTS = 10_000
