@@ -139,4 +139,4 @@ def test_the_catalogue_covers_every_documented_variable():
     known = {v.name for v in catalogue()}
     patterns = [re.compile(v.name.replace("{net}", "[A-Z0-9_]+") + "$") for v in catalogue()]
     unknown = {n for n in documented if n not in known and not any(p.match(n) for p in patterns)}
-    assert unknown <= {"X402FAC_WORK", "X402FAC_DEVNET_ROOT"}, unknown
+    assert unknown <= {"X402FAC_WORK"}, unknown

@@ -196,6 +196,11 @@ def load(cls: type[T], env: Mapping[str, str] | None = None, **overrides: Any) -
     return cls(**values, **overrides)
 
 
+def declared(cls: type, field: str) -> Variable:
+    """The variable behind `cls.field`: for code that reads one setting alone (`read(env, ...)`)."""
+    return next(f.metadata["variable"] for f in dataclasses.fields(cls) if f.name == field)
+
+
 def variables(cls: type) -> list[Variable]:
     """The variables `load(cls)` reads, in declaration order."""
     return [field.metadata["variable"] for field in dataclasses.fields(cls) if "variable" in field.metadata]

@@ -11,7 +11,6 @@ worker and the ledger 6-8 % of their CPU for nothing). Exporters, from the stand
 """
 
 import contextlib
-import os
 from collections.abc import Iterator, Mapping
 
 from opentelemetry import propagate, trace
@@ -19,12 +18,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
-from .settings import get_bool
+from .settings import ServiceSettings, declared, environ, read
 
 _configured = False
 
 
 def _exporters(env: Mapping[str, str]) -> list[SpanExporter]:
+    # OTEL_* are OpenTelemetry's standard variables, read as its SDK reads them: not ours to declare.
     if env.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return []
     names = {n.strip() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()}
@@ -32,7 +32,7 @@ def _exporters(env: Mapping[str, str]) -> list[SpanExporter]:
         env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     ):
         names.add("otlp")
-    if get_bool(env, "X402FAC_TRACE_CONSOLE", False):
+    if read(env, declared(ServiceSettings, "trace_console"), bool):
         names.add("console")
     unknown = names - {"otlp", "console", "none"}
     if unknown:
@@ -52,7 +52,7 @@ def setup_tracing(service_name: str, env: Mapping[str, str] | None = None) -> bo
     global _configured
     if _configured:
         return True
-    env = os.environ if env is None else env
+    env = environ(env)
     exporters = _exporters(env)
     if not exporters:
         return False

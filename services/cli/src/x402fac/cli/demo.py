@@ -27,6 +27,7 @@ import uvicorn
 
 from x402fac.bus import free_port
 from x402fac.nano.node import NanoNode, NodeError
+from x402fac.telemetry.settings import ServiceSettings, declared, environ, read
 from x402fac.worker.rpc import FailoverHttp, JsonRpcClient, NodeUnavailable, RpcError
 
 if TYPE_CHECKING:
@@ -363,7 +364,7 @@ async def run_demo(
     from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 
     family = demo_family(network)
-    data_dir = data_dir or Path(os.environ.get("X402FAC_DATA_DIR", ".x402fac")).resolve()
+    data_dir = data_dir or Path(read(environ(None), declared(ServiceSettings, "data_dir"), str)).resolve()
     gateway_url = gateway_url.rstrip("/")
     price = price or DEFAULT_PRICES[family]
 

@@ -4,6 +4,7 @@ its Helm value."""
 
 from dataclasses import dataclass
 
+from x402fac.devnet.settings import DevnetSettings
 from x402fac.gateway.config import GatewayConfig
 from x402fac.ledger.config import LedgerConfig
 from x402fac.telemetry.settings import PipelineSettings, ServiceSettings, Variable, setting, variables
@@ -47,7 +48,7 @@ def catalogue() -> list[Variable]:
     ]
     for module in FAMILY_CONFIGS.values():
         found += [*module.WORKER_VARIABLES, *module.NETWORK_VARIABLES]
-    return [*found, *variables(RunSettings)]
+    return [*found, *variables(RunSettings), *variables(DevnetSettings)]
 
 
 def describe() -> str:

@@ -9,6 +9,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from x402fac.devnet.settings import DevnetSettings
+from x402fac.telemetry.settings import load
+
 CONTRACT_SOURCES = ("DevnetUSDC.sol", "SmartWallet.sol", "GasPriceTrap.sol")  # the trap: tests only
 COMPILER_SETTINGS = {
     "optimizer": {"enabled": True, "runs": 200},
@@ -24,7 +27,7 @@ class DevnetToolsMissing(RuntimeError):
 
 def devnet_root() -> Path:
     """deploy/devnet: holds package.json, node_modules and contracts/ (override: X402FAC_DEVNET_ROOT)."""
-    override = os.environ.get("X402FAC_DEVNET_ROOT")
+    override = load(DevnetSettings).root
     if override:
         return Path(override)
     return Path(__file__).resolve().parents[4]
