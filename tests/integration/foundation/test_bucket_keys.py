@@ -2,17 +2,14 @@
 watch-based listing could end before its first entry on a busy connection and list nothing), a deleted
 key is listed but reads as gone, and an empty bucket lists nothing without an error."""
 
-import tempfile
-from pathlib import Path
-
 import pytest
 from nats.js.errors import NotFoundError
 
 from x402fac.bus import EmbeddedNats, bucket_keys, connect, encode_key, ensure_bucket, free_port
 
 
-async def test_bucket_keys_lists_what_was_written_and_marks_nothing_missing():
-    server = EmbeddedNats(Path(tempfile.mkdtemp(prefix="x402fac-keys-")), port=free_port())
+async def test_bucket_keys_lists_what_was_written_and_marks_nothing_missing(tmp_path):
+    server = EmbeddedNats(tmp_path, port=free_port())
     await server.start()
     nc = await connect(server.url, name="test-bucket-keys", credentials=server.credentials("ledger"))
     try:

@@ -4,9 +4,7 @@ is given, a paid settle goes through, and a client that does not speak TLS is tu
 import asyncio
 import json
 import ssl
-import tempfile
 import uuid
-from pathlib import Path
 
 import httpx
 import nats
@@ -20,8 +18,8 @@ from x402fac.bus import access
 from .conftest import LedgerBookScheme, payment
 
 
-async def test_a_settle_goes_through_a_tls_only_bus():
-    tls = make_tls(Path(tempfile.mkdtemp(prefix="x402fac-tls-")))
+async def test_a_settle_goes_through_a_tls_only_bus(tmp_path):
+    tls = make_tls(tmp_path)
     stack = await Stack.start(tls=tls)
     try:
         assert stack.nats_url.startswith("tls://")

@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 from pathlib import Path
 
 import msgspec
@@ -74,8 +73,8 @@ async def _keep_busy(nc, worker, stop: asyncio.Event, counts: dict[str, int]) ->
 
 
 @pytest.mark.timeout(300)
-async def test_ledger_sigtermed_under_load_exits_0_within_its_grace_period():
-    root = Path(tempfile.mkdtemp(prefix="x402fac-drain-"))
+async def test_ledger_sigtermed_under_load_exits_0_within_its_grace_period(tmp_path):
+    root = tmp_path
     nats = EmbeddedNats(root / "nats", port=free_port())
     await nats.start()
     nc = await connect(nats.url, name="test-drain", credentials=nats.credentials(access.LEDGER))

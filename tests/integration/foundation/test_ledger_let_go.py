@@ -4,10 +4,8 @@ worker did not get back in time — written before that, after it, or concurrent
 success with the answered request; only the attempt that holds a record can let it go."""
 
 import asyncio
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -26,8 +24,8 @@ from x402fac.protocol.ledger import (
 
 
 @pytest.fixture(scope="module")
-async def store():
-    server = EmbeddedNats(Path(tempfile.mkdtemp(prefix="x402fac-let-go-")), port=free_port())
+async def store(tmp_path_factory):
+    server = EmbeddedNats(tmp_path_factory.mktemp("let-go"), port=free_port())
     await server.start()
     nc = await connect(server.url, name="test-let-go", credentials=server.credentials("ledger"))
     ledger = LedgerStore(nc.jetstream(), LedgerConfig(payer_settle_limit=1_000_000))

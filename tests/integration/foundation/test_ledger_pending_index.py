@@ -3,9 +3,7 @@ deleted (no stream leader for a moment) is still final for its caller, and the n
 drops the entry (found by the cluster's rolling restart: finalize failed, the caller got
 settlement_pending for a settled payment, and the entry stayed listed for good)."""
 
-import tempfile
 import time
-from pathlib import Path
 
 from nats.js.errors import NoStreamResponseError
 
@@ -22,8 +20,8 @@ from x402fac.protocol.ledger import (
 )
 
 
-async def test_finalize_survives_a_failed_index_delete_and_listing_heals_it():
-    server = EmbeddedNats(Path(tempfile.mkdtemp(prefix="x402fac-ledger-")), port=free_port())
+async def test_finalize_survives_a_failed_index_delete_and_listing_heals_it(tmp_path):
+    server = EmbeddedNats(tmp_path, port=free_port())
     await server.start()
     nc = await connect(server.url, name="test-ledger-index", credentials=server.credentials("ledger"))
     try:

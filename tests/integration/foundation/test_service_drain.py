@@ -8,8 +8,6 @@ timeout, not knowing whether anything was done (a ledger's `submit` among them).
 
 import asyncio
 import shutil
-import tempfile
-from pathlib import Path
 
 from x402fac.bus import (
     BusTimeout,
@@ -27,8 +25,8 @@ REQUESTS = 200
 ECHO = "x402.ledger.drain_test_echo"
 
 
-async def test_requests_routed_to_a_stopping_service_are_answered():
-    root = Path(tempfile.mkdtemp(prefix="x402fac-nats-"))
+async def test_requests_routed_to_a_stopping_service_are_answered(tmp_path):
+    root = tmp_path
     nats = EmbeddedNats(root, port=free_port())
     await nats.start()
     # Served and asked as the ledger's bus user: its own subjects (x402.ledger.>) and service name.
