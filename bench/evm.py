@@ -27,7 +27,7 @@ from eth_utils import to_checksum_address
 from x402fac.devnet.evm import CHAIN_ID, NETWORK, USDC_ADDRESS, USDC_NAME, USDC_VERSION, EvmDevnet
 from x402fac.devnet.evm.contracts import artifacts_path, load_artifacts
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
-from x402fac.worker.rpc import NodeUnavailable
+from x402fac.rpc import NodeUnavailable
 
 DOMAIN_TYPEHASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"

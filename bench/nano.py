@@ -30,7 +30,7 @@ from x402fac.nano import (
     public_key,
 )
 from x402fac.nano.node import NanoNode
-from x402fac.worker.rpc import FailoverHttp
+from x402fac.rpc import FailoverHttp
 
 PAYMENT_RAW = 10**24  # 0.000001 XNO
 

@@ -31,7 +31,7 @@ from bench import evm, loadgen
 from bench.procstat import CpuMeter
 from bench.targets import X402fac, free_port
 from x402fac.bus import access, connect, request_raw, subjects
-from x402fac.worker.rpc import JsonRpcClient
+from x402fac.rpc import JsonRpcClient
 
 
 @dataclass

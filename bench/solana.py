@@ -30,7 +30,7 @@ from bench.evm import Payment
 from bench.targets import Proc, terminate
 from x402fac.devnet.solana import NETWORK, USDC_DECIMALS, USDC_MINT, faucet_transaction
 from x402fac.devnet.solana.instructions import ata, memo, transfer_checked
-from x402fac.worker.rpc import JsonRpcClient
+from x402fac.rpc import JsonRpcClient
 
 PAYMENT_UNITS = 1_000  # 0.001 USDC
 COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")

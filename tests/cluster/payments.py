@@ -36,7 +36,7 @@ from x402fac.nano import (
     parse_threshold,
 )
 from x402fac.nano.node import NanoNode
-from x402fac.worker.rpc import FailoverHttp, JsonRpcClient
+from x402fac.rpc import FailoverHttp, JsonRpcClient
 from x402fac.worker_solana.transaction import message_hash
 
 NANO_RAW = 10**24

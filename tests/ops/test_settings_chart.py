@@ -6,7 +6,7 @@ import pytest
 
 from tests.ops.test_chart import EXTERNAL_NATS, by_kind, chart, merged, render  # noqa: F401 (fixture)
 from x402fac.cli.settings import catalogue
-from x402fac.telemetry.settings import Variable
+from x402fac.settings import Variable
 
 NETWORK = {"nano": {"name": "MAINNET"}, "evm": {"chainId": "8453"}, "solana": {"name": "MAINNET"}}
 NET_NAME = {"nano": "MAINNET", "evm": "8453", "solana": "MAINNET"}

@@ -11,8 +11,8 @@ from eth_account import Account
 
 from tests.fixtures.evm import CountingProxy, funded_payer, funded_signer_key, payment_request
 from x402fac.devnet.evm.rpc import DevnetRpc
+from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Rejected
-from x402fac.worker.rpc import NodeUnavailable
 from x402fac.worker_evm import nonces
 from x402fac.worker_evm.config import network_from_devnet
 from x402fac.worker_evm.exact import ExactEvmScheme

@@ -6,7 +6,7 @@ import pytest
 from x402fac.gateway.config import GatewayConfig
 from x402fac.gateway.edge import ALL, Admission, client_ip
 from x402fac.gateway.errors import GatewayError
-from x402fac.telemetry.settings import SettingsError, load
+from x402fac.settings import SettingsError, load
 
 
 def test_forwarded_headers_are_ignored_without_trust_proxy():

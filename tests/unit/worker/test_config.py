@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from x402fac.telemetry.settings import SettingsError, get_bool, get_float, get_int, get_list, split_list
+from x402fac.settings import SettingsError, get_bool, get_float, get_int, get_list, split_list
 from x402fac.worker.config import from_devnet_info, rpc_url_networks
 
 

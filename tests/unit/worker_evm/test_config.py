@@ -7,7 +7,7 @@ import json
 import pytest
 from eth_account import Account
 
-from x402fac.telemetry.settings import SettingsError
+from x402fac.settings import SettingsError
 from x402fac.worker_evm.config import load_networks
 from x402fac.worker_evm.exact import ExactEvmScheme
 

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from x402fac.nano import MAINNET_SEND_THRESHOLD
-from x402fac.telemetry.settings import SettingsError
+from x402fac.settings import SettingsError
 from x402fac.worker_nano.config import load_config
 
 

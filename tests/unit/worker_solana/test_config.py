@@ -5,7 +5,7 @@ import json
 import pytest
 from solders.keypair import Keypair
 
-from x402fac.telemetry.settings import SettingsError
+from x402fac.settings import SettingsError
 from x402fac.worker_solana.config import MAX_FEE_LAMPORTS, Limits, load_config
 
 KEY_A, KEY_B = Keypair(), Keypair()

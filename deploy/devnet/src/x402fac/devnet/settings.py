@@ -3,7 +3,7 @@ variable (`x402fac settings` lists it)."""
 
 from dataclasses import dataclass
 
-from x402fac.telemetry.settings import setting
+from x402fac.settings import setting
 
 
 @dataclass(frozen=True, slots=True)

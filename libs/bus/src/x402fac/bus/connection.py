@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import nats
 from nats.aio.client import Client
 
-from x402fac.telemetry.settings import ServiceSettings, load
+from x402fac.settings import ServiceSettings, load
 
 from .access import inbox_prefix
 from .tasks import cancel_and_wait

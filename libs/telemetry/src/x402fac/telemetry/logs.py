@@ -5,7 +5,7 @@ import logging
 import sys
 import time
 
-from .settings import ServiceSettings, load
+from x402fac.settings import ServiceSettings, load
 
 
 class JsonFormatter(logging.Formatter):

@@ -18,7 +18,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
-from .settings import ServiceSettings, declared, environ, read
+from x402fac.settings import ServiceSettings, declared, environ, read
 
 _configured = False
 

@@ -1,4 +1,4 @@
-"""What every worker's configuration shares beyond the parsing of x402fac.telemetry.settings: the
+"""What every worker's configuration shares beyond the parsing of x402fac.settings: the
 networks named by RPC URL variables, the devnet file, per-asset minimums.
 
 Every family follows one naming scheme (see docs/networks/<family>.md):
@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from x402fac.telemetry.settings import DEFAULT_DATA_DIR, SettingsError, get_list
+from x402fac.settings import DEFAULT_DATA_DIR, SettingsError, get_list
 
 
 def get_minimums(

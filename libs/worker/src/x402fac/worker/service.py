@@ -32,8 +32,8 @@ from x402fac.bus import (
     subjects,
 )
 from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
+from x402fac.settings import PipelineSettings, load
 from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP
-from x402fac.telemetry.settings import PipelineSettings, load
 
 from .pipeline import DEFAULT_WAIT_SECONDS, LET_GO_SECONDS, HandOff, Pipeline, Requester, Superseded
 from .scheme import Scheme

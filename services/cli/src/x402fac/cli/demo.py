@@ -27,8 +27,8 @@ import uvicorn
 
 from x402fac.bus import free_port
 from x402fac.nano.node import NanoNode, NodeError
-from x402fac.telemetry.settings import ServiceSettings, declared, environ, read
-from x402fac.worker.rpc import FailoverHttp, JsonRpcClient, NodeUnavailable, RpcError
+from x402fac.rpc import FailoverHttp, JsonRpcClient, NodeUnavailable, RpcError
+from x402fac.settings import ServiceSettings, declared, environ, read
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -28,8 +28,8 @@ import uvloop
 
 from x402fac.bus import cancel_and_wait
 from x402fac.protocol import FAMILIES, family_of
+from x402fac.settings import ServiceSettings, SettingsError, load
 from x402fac.telemetry import serve_metrics, setup_logging, setup_tracing
-from x402fac.telemetry.settings import ServiceSettings, SettingsError, load
 
 log = logging.getLogger("x402fac.cli")
 LEFTOVER_STOP_SECONDS = 2.0

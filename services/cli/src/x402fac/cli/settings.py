@@ -1,4 +1,4 @@
-"""The whole settings catalogue: every variable any service reads (x402fac.telemetry.settings), and
+"""The whole settings catalogue: every variable any service reads (x402fac.settings), and
 the local-run ones of `x402fac run`. `x402fac settings` prints it; the chart test sets each one from
 its Helm value."""
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from x402fac.devnet.settings import DevnetSettings
 from x402fac.gateway.config import GatewayConfig
 from x402fac.ledger.config import LedgerConfig
-from x402fac.telemetry.settings import PipelineSettings, ServiceSettings, Variable, setting, variables
+from x402fac.settings import PipelineSettings, ServiceSettings, Variable, setting, variables
 from x402fac.worker_evm import config as evm
 from x402fac.worker_nano import config as nano
 from x402fac.worker_solana import config as solana

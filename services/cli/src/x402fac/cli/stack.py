@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from x402fac.bus import EmbeddedNats, access, free_port
-from x402fac.telemetry.settings import load
+from x402fac.settings import load
 
 from .settings import RunSettings
 

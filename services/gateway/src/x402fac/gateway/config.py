@@ -1,11 +1,11 @@
 """Gateway settings from the environment (X402FAC_*; the README has the table), through the settings
-layer (x402fac.telemetry.settings): a bad value stops the start with an error naming the variable."""
+layer (x402fac.settings): a bad value stops the start with an error naming the variable."""
 
 import ipaddress
 from dataclasses import dataclass
 from functools import cached_property
 
-from x402fac.telemetry.settings import SettingsError, load, setting
+from x402fac.settings import SettingsError, load, setting
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -1,9 +1,9 @@
-"""Ledger settings from the environment, through the settings layer (x402fac.telemetry.settings): a bad
+"""Ledger settings from the environment, through the settings layer (x402fac.settings): a bad
 value stops the start with an error naming its variable."""
 
 from dataclasses import dataclass
 
-from x402fac.telemetry.settings import load, setting
+from x402fac.settings import load, setting
 
 DAY = 86_400.0
 GIB = 1024**3

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from x402fac.worker.rpc import BatchWatcher, JsonRpcClient
-from x402fac.worker.rpc import RpcError as JsonRpcError
+from x402fac.rpc import BatchWatcher, JsonRpcClient
+from x402fac.rpc import RpcError as JsonRpcError
 
 
 class RpcError(JsonRpcError):

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from x402fac.telemetry.settings import (
+from x402fac.settings import (
     SettingsError,
     Variable,
     environ,

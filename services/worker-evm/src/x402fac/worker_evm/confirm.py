@@ -7,8 +7,8 @@ import asyncio
 import time
 
 from x402fac.protocol import Reason
+from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Confirmation, Outcome, Submitted
-from x402fac.worker.rpc import NodeUnavailable
 
 from . import eip3009
 from .chain import RpcError

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from x402fac.protocol import Reason
+from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Invalid
-from x402fac.worker.rpc import NodeUnavailable
 
 from . import eip3009
 from .chain import RpcError

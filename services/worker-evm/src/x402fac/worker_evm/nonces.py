@@ -31,8 +31,8 @@ import coincurve
 
 from x402fac.bus import cancel_and_wait
 from x402fac.protocol import Reason
+from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Rejected
-from x402fac.worker.rpc import NodeUnavailable
 
 from .chain import EvmRpc, RpcError
 from .transactions import DynamicFeeTransaction, address_of

@@ -9,9 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from x402fac.protocol import Reason
+from x402fac.rpc import NodeUnavailable
 from x402fac.telemetry.metrics import REVERTED_SETTLEMENT_GAS
 from x402fac.worker import Invalid, Unready
-from x402fac.worker.rpc import NodeUnavailable
 
 from .chain import EvmRpc, ReceiptWatcher, RpcError
 from .config import NetworkConfig

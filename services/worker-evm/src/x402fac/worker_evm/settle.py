@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from x402fac.protocol import Reason
+from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Invalid, Prepared
-from x402fac.worker.rpc import NodeUnavailable
 
 from .chain import RpcError
 from .diagnose import diagnose, reverted

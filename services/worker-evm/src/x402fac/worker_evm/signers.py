@@ -10,9 +10,9 @@ from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KeyValue
 
 from x402fac.bus import subjects
+from x402fac.rpc import NodeUnavailable
 from x402fac.telemetry import SIGNER_GAS_BALANCE, SIGNER_KEYS_HELD
 from x402fac.worker.leases import LeasePool
-from x402fac.worker.rpc import NodeUnavailable
 
 from .nonces import Signer
 from .runtime import EvmNetwork

@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 
 from x402fac.protocol import Reason, VerifyRequest
+from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Identity, Invalid
-from x402fac.worker.rpc import NodeUnavailable
 
 from . import eip3009
 from .chain import RpcError

@@ -11,7 +11,7 @@ from typing import Any
 
 from x402fac.nano import node
 from x402fac.nano.node import NodeError
-from x402fac.worker.rpc import BatchWatcher, FailoverHttp, NodeUnavailable
+from x402fac.rpc import BatchWatcher, FailoverHttp, NodeUnavailable
 
 __all__ = ["ConfirmationWatcher", "NanoNode", "NodeError"]
 

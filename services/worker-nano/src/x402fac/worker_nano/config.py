@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from x402fac.nano import MAINNET_SEND_THRESHOLD, WorkError, format_work, parse_threshold
-from x402fac.telemetry.settings import SettingsError, Variable, environ, get_float, get_int, network_variable
+from x402fac.settings import SettingsError, Variable, environ, get_float, get_int, network_variable
 from x402fac.worker.config import from_devnet_info, rpc_url_networks
 
 FAMILY = "nano"

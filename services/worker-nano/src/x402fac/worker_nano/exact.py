@@ -21,6 +21,7 @@ from typing import TypeVar
 
 from x402fac.nano import AddressError, BlockError, StateBlock, decode_address, encode_address, parse_block
 from x402fac.protocol import Reason, SupportedKind, VerifyRequest
+from x402fac.rpc import NodeUnavailable
 from x402fac.worker import (
     Confirmation,
     Identity,
@@ -33,7 +34,6 @@ from x402fac.worker import (
     SupportedPart,
 )
 from x402fac.worker.kinds import with_legacy
-from x402fac.worker.rpc import NodeUnavailable
 
 from .chain import ConfirmationWatcher, NanoNode, NodeError
 from .config import NanoNetwork

@@ -7,7 +7,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from x402fac.worker.rpc import BatchWatcher, JsonRpcClient
+from x402fac.rpc import BatchWatcher, JsonRpcClient
 
 MAX_STATUSES_PER_CALL = 256  # getSignatureStatuses limit
 MAX_ACCOUNTS_PER_CALL = 100  # getMultipleAccounts limit

@@ -44,7 +44,7 @@ from typing import Any
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from x402fac.telemetry.settings import (
+from x402fac.settings import (
     SettingsError,
     Variable,
     environ,

@@ -18,6 +18,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from x402fac.protocol import Reason, SupportedKind, VerifyRequest
+from x402fac.rpc import NodeUnavailable, RpcError
 from x402fac.worker import (
     Confirmation,
     Identity,
@@ -30,7 +31,6 @@ from x402fac.worker import (
     SupportedPart,
 )
 from x402fac.worker.kinds import with_legacy
-from x402fac.worker.rpc import NodeUnavailable, RpcError
 
 from .chain import AccountData, SolanaClient, StatusWatcher
 from .config import Limits, SolanaNetwork

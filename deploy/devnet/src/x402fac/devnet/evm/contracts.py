@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from x402fac.devnet.settings import DevnetSettings
-from x402fac.telemetry.settings import load
+from x402fac.settings import load
 
 CONTRACT_SOURCES = ("DevnetUSDC.sol", "SmartWallet.sol", "GasPriceTrap.sol")  # the trap: tests only
 COMPILER_SETTINGS = {

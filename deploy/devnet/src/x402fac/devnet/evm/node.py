@@ -16,7 +16,7 @@ from eth_account import Account
 
 from x402fac.devnet.evm.contracts import anvil_binary, artifacts_path, load_artifacts
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
-from x402fac.worker.rpc import NodeUnavailable
+from x402fac.rpc import NodeUnavailable
 
 CHAIN_ID = 84532
 NETWORK = "eip155:84532"

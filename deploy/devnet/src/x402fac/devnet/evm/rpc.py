@@ -11,8 +11,8 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from x402fac.worker.rpc import JsonRpcClient
-from x402fac.worker.rpc import RpcError as JsonRpcError
+from x402fac.rpc import JsonRpcClient
+from x402fac.rpc import RpcError as JsonRpcError
 
 
 class RpcError(JsonRpcError):

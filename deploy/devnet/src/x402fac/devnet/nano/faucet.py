@@ -23,7 +23,7 @@ from x402fac.nano import (
 )
 from x402fac.nano.blocks import ZERO_HASH
 from x402fac.nano.node import ACCOUNT_NOT_FOUND, BLOCK_NOT_FOUND, NanoNode, NodeError
-from x402fac.worker.rpc import FailoverHttp
+from x402fac.rpc import FailoverHttp
 
 # Faucet sends in one process go one at a time (they share genesis' frontier).
 _genesis_locks: dict[str, asyncio.Lock] = {}

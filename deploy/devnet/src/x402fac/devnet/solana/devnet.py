@@ -18,7 +18,7 @@ from solders.system_program import TransferParams, transfer
 from solders.token.state import Mint
 from solders.transaction import VersionedTransaction
 
-from x402fac.worker.rpc import JsonRpcClient
+from x402fac.rpc import JsonRpcClient
 
 from .chain import Chain, TransactionError
 from .codec import TOKEN_PROGRAM, b58encode

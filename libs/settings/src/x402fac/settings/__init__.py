@@ -9,8 +9,8 @@ environment, `variables(cls)` lists what it reads. Worker families also read per
 an entry of `workers.<family>.networks`. The gateway, the ledger, the workers and the CLI all load their
 settings here (`x402fac.cli.settings` gathers the whole catalogue).
 
-This module lives in `x402fac.telemetry` because that is the one package below every service (the
-logging and tracing set-up read these settings too); it imports nothing of ours.
+A leaf package: it imports nothing of ours, so every other package (the logging and tracing set-up
+included) may read its settings here.
 """
 
 from __future__ import annotations

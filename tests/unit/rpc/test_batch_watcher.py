@@ -3,7 +3,7 @@
 import asyncio
 import time
 
-from x402fac.worker.rpc import BatchWatcher
+from x402fac.rpc import BatchWatcher
 
 
 class Chain(BatchWatcher):

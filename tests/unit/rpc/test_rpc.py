@@ -7,8 +7,8 @@ import json
 import pytest
 from aiohttp import web
 
-from x402fac.worker import rpc
-from x402fac.worker.rpc import JsonRpcClient, NodeUnavailable, RpcError
+from x402fac import rpc
+from x402fac.rpc import JsonRpcClient, NodeUnavailable, RpcError
 
 
 class EchoNode:
