@@ -12,7 +12,14 @@ from pathlib import Path
 from x402fac.devnet.settings import DevnetSettings
 from x402fac.settings import load
 
-CONTRACT_SOURCES = ("DevnetUSDC.sol", "SmartWallet.sol", "GasPriceTrap.sol")  # the trap: tests only
+CONTRACT_SOURCES = (
+    "DevnetUSDC.sol",
+    "DevnetTokens.sol",
+    "Permit2.sol",
+    "X402Permit2Proxies.sol",
+    "SmartWallet.sol",
+    "GasPriceTrap.sol",  # tests only
+)
 COMPILER_SETTINGS = {
     "optimizer": {"enabled": True, "runs": 200},
     # Base runs Cancun-level EVM; anvil supports it whatever its default hardfork.

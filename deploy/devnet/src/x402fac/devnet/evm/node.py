@@ -1,4 +1,5 @@
-"""Starts anvil, places the EIP-3009 token at the Base Sepolia USDC address and funds fresh accounts."""
+"""Starts anvil, places the devnet contracts (USDC, Permit2 and the x402 proxies at their canonical
+addresses, two more tokens) and funds fresh accounts."""
 
 from __future__ import annotations
 
@@ -26,11 +27,43 @@ USDC_VERSION = "2"
 USDC_DECIMALS = 6
 INFO_FILE = "devnet-evm.json"
 
+# Canonical addresses: Permit2 is the same on every chain, the x402 proxies are where the official
+# SDKs send (x402.mechanisms.evm.constants).
+PERMIT2_ADDRESS = "0x000000000022D473030F116dDEE9F6B43aC78BA3"
+EXACT_PERMIT2_PROXY_ADDRESS = "0x402085c248EeA27D92E8b30b2C58ed07f9E20001"
+UPTO_PERMIT2_PROXY_ADDRESS = "0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002"
+# Devnet-only tokens at fixed addresses: a plain ERC-20 (Permit2 is its only gasless path) and one
+# with EIP-2612 permit. 18 decimals, like most ERC-20s.
+ERC20_ADDRESS = "0x7E57000000000000000000000000000000000020"
+EIP2612_ADDRESS = "0x7E57000000000000000000000000000000002612"
+TOKEN_DECIMALS = 18
+TOKENS = {
+    "erc20": {"address": ERC20_ADDRESS, "name": "Devnet Token", "symbol": "DTK", "decimals": TOKEN_DECIMALS},
+    "eip2612": {
+        "address": EIP2612_ADDRESS,
+        "name": "Devnet Permit Token",
+        "version": "1",
+        "symbol": "DPT",
+        "decimals": TOKEN_DECIMALS,
+    },
+}
+# contract name -> address it is placed at
+PLACED = {
+    "DevnetUSDC": USDC_ADDRESS,
+    "Permit2": PERMIT2_ADDRESS,
+    "X402ExactPermit2Proxy": EXACT_PERMIT2_PROXY_ADDRESS,
+    "X402UptoPermit2Proxy": UPTO_PERMIT2_PROXY_ADDRESS,
+    "DevnetERC20": ERC20_ADDRESS,
+    "DevnetPermitToken": EIP2612_ADDRESS,
+}
+MINTED = (USDC_ADDRESS, ERC20_ADDRESS, EIP2612_ADDRESS)
+
 ETHER = 10**18
 MINTER_ETH = 1_000_000 * ETHER
 FACILITATOR_ETH = 10_000 * ETHER
 PAYER_ETH = 10 * ETHER
 PAYER_USDC = 1_000_000 * 10**USDC_DECIMALS
+PAYER_TOKENS = 1_000_000 * 10**TOKEN_DECIMALS
 
 
 def _die_with_parent() -> None:
@@ -75,7 +108,7 @@ class EvmDevnet:
         artifacts = await load_artifacts(self.artifacts_dir or self.data_dir)
         await self._start_anvil()
         try:
-            self.info = await self._set_up(artifacts["DevnetUSDC"].runtime)
+            self.info = await self._set_up({name: artifacts[name].runtime for name in PLACED})
         except BaseException:
             await self.stop()
             raise
@@ -123,26 +156,29 @@ class EvmDevnet:
         await self.stop()
         raise RuntimeError(f"anvil did not answer on {self.rpc_url}")
 
-    async def _set_up(self, token_runtime: bytes) -> dict[str, Any]:
+    async def _set_up(self, runtimes: dict[str, bytes]) -> dict[str, Any]:
         minter = new_account()
         facilitators = [new_account() for _ in range(self.signers)]
         payers = [new_account() for _ in range(self.payers)]
         async with DevnetRpc(self.rpc_url) as rpc:
-            await rpc.call("anvil_setCode", USDC_ADDRESS, "0x" + token_runtime.hex())
+            for name, address in PLACED.items():
+                await rpc.call("anvil_setCode", address, "0x" + runtimes[name].hex())
             balances = [(minter, MINTER_ETH)] + [(a, FACILITATOR_ETH) for a in facilitators]
             balances += [(a, PAYER_ETH) for a in payers]
             await asyncio.gather(
                 *(rpc.call("anvil_setBalance", a["address"], hex(wei)) for a, wei in balances)
             )
-            # One nonce sequence from the minter: initialize first, then the mints.
-            sends = [calldata("initialize(address)", ["address"], [minter["address"]])]
+            # One nonce sequence from the minter: each token's initialize first, then the mints.
+            initialize = calldata("initialize(address)", ["address"], [minter["address"]])
+            sends = [(token, initialize) for token in MINTED]
             sends += [
-                calldata("mint(address,uint256)", ["address", "uint256"], [p["address"], PAYER_USDC])
+                (token, calldata("mint(address,uint256)", ["address", "uint256"], [p["address"], amount]))
                 for p in payers
+                for token, amount in zip(MINTED, (PAYER_USDC, PAYER_TOKENS, PAYER_TOKENS), strict=True)
             ]
             tx_hashes = [
-                await rpc.send(minter["privateKey"], USDC_ADDRESS, data, nonce=nonce)
-                for nonce, data in enumerate(sends)
+                await rpc.send(minter["privateKey"], token, data, nonce=nonce)
+                for nonce, (token, data) in enumerate(sends)
             ]
             await asyncio.gather(*(rpc.wait_receipt(h) for h in tx_hashes))
         return {
@@ -155,6 +191,12 @@ class EvmDevnet:
                 "name": USDC_NAME,
                 "version": USDC_VERSION,
                 "decimals": USDC_DECIMALS,
+            },
+            "tokens": TOKENS,
+            "permit2": {
+                "address": PERMIT2_ADDRESS,
+                "exactProxy": EXACT_PERMIT2_PROXY_ADDRESS,
+                "uptoProxy": UPTO_PERMIT2_PROXY_ADDRESS,
             },
             "minter": minter,
             "facilitators": facilitators,
