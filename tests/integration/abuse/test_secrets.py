@@ -18,7 +18,7 @@ from tests.fixtures.nano import nano_offline_body
 from tests.fixtures.solana import USDC_MINT, solana_payment_body, solana_requirements, usdc_payment
 from tests.fixtures.stack import Stack
 from x402fac.telemetry import metrics_text
-from x402fac.worker_evm.config import load_networks
+from x402fac.worker_evm.config import load_config as evm_config
 from x402fac.worker_evm.service import build_schemes as evm_schemes
 from x402fac.worker_nano.config import load_config as nano_config
 from x402fac.worker_nano.service import build_schemes as nano_schemes
@@ -102,7 +102,7 @@ async def test_rpc_urls_with_keys_never_leak(caplog):
             "X402FAC_SOLANA_DEVNET_RPC_URLS": urls,
             "X402FAC_SOLANA_DEVNET_FEE_PAYER_KEYS": str(fee_payer),
         }
-        await stack.start_worker("evm", evm_schemes(load_networks(evm_env)))
+        await stack.start_worker("evm", evm_schemes(evm_config(evm_env)))
         await stack.start_worker("nano", nano_schemes(nano_config(nano_env)))
         await stack.start_worker("solana", solana_schemes(solana_config(solana_env)))
         bodies = [_evm_body(Account.create().address), _nano_body(), _solana_body(fee_payer)]

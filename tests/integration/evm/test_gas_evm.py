@@ -52,7 +52,7 @@ async def test_known_token_is_sent_after_one_call_at_its_known_need(evm_devnet, 
     payer = await funded_payer(evm_devnet)
     await settle(scheme, payment_request(evm_devnet, payer, Account.create().address, 100))
     assert "eth_estimateGas" in proxy.methods  # nothing known of the token yet
-    [network] = scheme._networks.values()
+    [network] = scheme.runtimes.values()
     known = network.gas_needed[evm_devnet["usdc"]["address"].lower()]
 
     proxy.methods.clear()
@@ -68,7 +68,7 @@ async def test_known_token_is_sent_after_one_call_at_its_known_need(evm_devnet, 
 async def test_a_payment_needing_more_than_known_goes_back_to_estimation(evm_devnet, counted):
     scheme, proxy = counted
     payer = await funded_payer(evm_devnet)
-    [network] = scheme._networks.values()
+    [network] = scheme.runtimes.values()
     token = evm_devnet["usdc"]["address"].lower()
     network.gas_needed[token] = 21_000  # far too little for any token transfer
     proxy.methods.clear()
@@ -90,5 +90,5 @@ async def test_a_used_authorization_is_diagnosed_as_before(evm_devnet, counted):
     with pytest.raises(Invalid) as refused:
         await scheme.verify_for_settle(request, identity)
     assert refused.value.reason == Reason.NONCE_ALREADY_USED
-    [signer] = next(iter(scheme._networks.values())).signers
+    [signer] = next(iter(scheme.runtimes.values())).signers
     assert signer.nonces.in_flight == 0

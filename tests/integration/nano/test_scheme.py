@@ -6,7 +6,7 @@ import pytest
 from tests.fixtures.nano import XNO, NanoAccount, nano_payment_body, nano_requirements, nano_send_block
 from x402fac.protocol import Reason, VerifyRequest
 from x402fac.worker import Confirmation, Invalid, Prepared, Rejected, Submitted
-from x402fac.worker_nano.config import NanoNetwork
+from x402fac.worker_nano.config import NanoNetworkConfig
 from x402fac.worker_nano.exact import ExactNanoScheme
 
 DEAD_URL = "http://127.0.0.1:9"
@@ -15,7 +15,7 @@ DEAD_URL = "http://127.0.0.1:9"
 def scheme_for(nano_devnet, *urls: str) -> ExactNanoScheme:
     threshold = int(nano_devnet.info["workThresholds"]["send"], 16)
     return ExactNanoScheme(
-        [NanoNetwork("nano:devnet", urls or (nano_devnet.rpc_url,), threshold)], rpc_timeout=2
+        [NanoNetworkConfig("nano:devnet", urls or (nano_devnet.rpc_url,), threshold)], rpc_timeout=2
     )
 
 

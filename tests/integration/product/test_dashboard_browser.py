@@ -17,7 +17,7 @@ from tests.fixtures.product import start_configured_gateway
 from tests.fixtures.stack import Stack
 from tests.ops.tools import need
 from x402fac.nano import parse_threshold
-from x402fac.worker_nano.config import NanoNetwork
+from x402fac.worker_nano.config import NanoNetworkConfig
 from x402fac.worker_nano.exact import ExactNanoScheme
 
 NETWORK = "nano:devnet"
@@ -49,7 +49,9 @@ async def test_dashboard_in_a_browser_keyboard_only(nano_devnet, nano_rpc, nano_
     problems: list[str] = []
     try:
         threshold = parse_threshold(nano_devnet.info["workThresholds"]["send"])
-        scheme = ExactNanoScheme([NanoNetwork(NETWORK, (nano_devnet.rpc_url,), threshold)], confirm_poll=0.02)
+        scheme = ExactNanoScheme(
+            [NanoNetworkConfig(NETWORK, (nano_devnet.rpc_url,), threshold)], confirm_poll=0.02
+        )
         worker = await stack.start_worker("nano", [scheme])
         page = await browser.new_page()
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)

@@ -5,13 +5,13 @@ from solders.keypair import Keypair
 
 from x402fac.protocol import Reason
 from x402fac.worker import Confirmation, Submitted
-from x402fac.worker_solana.config import network_from_info
+from x402fac.worker_solana.config import network_from_devnet
 from x402fac.worker_solana.exact import ExactSolanaScheme
 
 
 async def test_unlanded_signature_with_an_expired_blockhash_is_dropped_only_with_the_hint(solana_devnet):
     info = solana_devnet.info()
-    fresh = ExactSolanaScheme([network_from_info(info)], confirm_poll=0.05)  # no in-memory attempts
+    fresh = ExactSolanaScheme([network_from_devnet(info)], confirm_poll=0.05)  # no in-memory attempts
     network = info["network"]
     never_sent = str(Keypair().sign_message(b"never sent"))
     expired_blockhash = str(Hash.new_unique())  # never one of the cluster's

@@ -9,7 +9,7 @@ from solders.keypair import Keypair
 
 from tests.fixtures.solana import USDC_UNIT, solana_payment_body, solana_requirements, usdc_payment
 from tests.fixtures.stack import Stack
-from x402fac.worker_solana.config import network_from_info
+from x402fac.worker_solana.config import network_from_devnet
 from x402fac.worker_solana.exact import ExactSolanaScheme
 
 PRICE = 10_000
@@ -27,7 +27,7 @@ class CountingScheme(ExactSolanaScheme):
 
 
 async def test_two_replicas_one_fee_payer(solana_devnet):
-    network = network_from_info(solana_devnet.info())
+    network = network_from_devnet(solana_devnet.info())
     fee_payer = network.fee_payers[0]
     network = replace(network, fee_payers=(fee_payer,))
     stack = await Stack.start()

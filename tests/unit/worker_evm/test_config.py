@@ -8,7 +8,7 @@ import pytest
 from eth_account import Account
 
 from x402fac.settings import SettingsError
-from x402fac.worker_evm.config import load_networks
+from x402fac.worker_evm.config import load_config
 from x402fac.worker_evm.exact import ExactEvmScheme
 
 
@@ -24,7 +24,8 @@ def test_networks_from_env_with_known_usdc_and_overrides() -> None:
         "X402FAC_EVM_RPC_TIMEOUT": "4",
         "X402FAC_EVM_CONFIRM_POLL": "0.5",
     }
-    by_network = {n.network: n for n in load_networks(env)}
+    config = load_config(env)
+    by_network = {n.network: n for n in config.networks}
     assert set(by_network) == {"eip155:84532", "eip155:8453"}
     sepolia, base = by_network["eip155:84532"], by_network["eip155:8453"]
     assert sepolia.network == "eip155:84532" and sepolia.chain_id == 84532
@@ -38,7 +39,7 @@ def test_networks_from_env_with_known_usdc_and_overrides() -> None:
     assert base.listed_assets == frozenset({"0x833589fcd6edb6e08f4c7c32d4f71b54bda02913"})
     assert base.min_amount == 1 and base.max_settle_cost_wei == 10**16
     assert base.signer_keys == (key,)
-    assert base.rpc_timeout == 4.0 and base.receipt_poll_interval == 0.5
+    assert config.rpc_timeout == 4.0 and config.confirm_poll == 0.5
 
 
 def test_asset_policy_any_minimum_and_cost_ceiling() -> None:
@@ -54,7 +55,7 @@ def test_asset_policy_any_minimum_and_cost_ceiling() -> None:
         "X402FAC_EVM_777_ALLOWED_ASSETS": other,
         "X402FAC_EVM_777_MIN_AMOUNT": f"5, {other}=250000",
     }
-    base, unknown = sorted(load_networks(env), key=lambda n: n.chain_id, reverse=True)
+    base, unknown = sorted(load_config(env).networks, key=lambda n: n.chain_id, reverse=True)
     assert base.any_asset and base.min_amount == 1_000 and base.max_settle_cost_wei == 5 * 10**12
     # a minimum per asset, beside the network's default
     assert (
@@ -143,7 +144,7 @@ def test_asset_policy_any_minimum_and_cost_ceiling() -> None:
 )
 def test_config_errors_say_what_is_missing(env: dict, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
-        load_networks(env)
+        load_config(env)
 
 
 def test_devnet_info_is_the_default(tmp_path) -> None:
@@ -156,14 +157,16 @@ def test_devnet_info_is_the_default(tmp_path) -> None:
         "facilitators": [{"address": signer.address, "privateKey": "0x" + bytes(signer.key).hex()}],
     }
     (tmp_path / "devnet-evm.json").write_text(json.dumps(info))
-    (network,) = load_networks({"X402FAC_DATA_DIR": str(tmp_path)})
+    (network,) = load_config({"X402FAC_DATA_DIR": str(tmp_path)}).networks
     assert network.rpc_urls == ("http://127.0.0.1:9",)
     assert network.listed_assets == frozenset({info["usdc"]["address"].lower()}) and not network.any_asset
     # The asset policy variables apply to the devnet too, by its chain id.
-    (policed,) = load_networks({"X402FAC_DATA_DIR": str(tmp_path), "X402FAC_EVM_84532_MIN_AMOUNT": "7"})
+    (policed,) = load_config(
+        {"X402FAC_DATA_DIR": str(tmp_path), "X402FAC_EVM_84532_MIN_AMOUNT": "7"}
+    ).networks
     assert policed.min_amount == 7
     with pytest.raises(SettingsError, match="no EVM network configured: set X402FAC_EVM_<NET>_RPC_URLS"):
-        load_networks({"X402FAC_DATA_DIR": str(tmp_path / "nothing")})
+        load_config({"X402FAC_DATA_DIR": str(tmp_path / "nothing")})
 
     supported = ExactEvmScheme([network]).supported()
     kinds = {(k.x402_version, k.network): k.extra for k in supported.kinds}

@@ -68,9 +68,14 @@ def test_devnet_file_when_nothing_configured(tmp_path):
         )
     )
     config = load_config({"X402FAC_DATA_DIR": str(tmp_path)})
-    assert [(n.network, n.rpc_urls, n.work_threshold) for n in config.networks] == [
-        ("nano:devnet", ("http://127.0.0.1:7076",), 0xFFF0000000000000)
+    assert [(n.network, n.rpc_urls, n.work_threshold, n.min_amount) for n in config.networks] == [
+        ("nano:devnet", ("http://127.0.0.1:7076",), 0xFFF0000000000000, 1)
     ]
+    # The minimum applies to the devnet too, by its CAIP-2 reference; a worthless one is refused.
+    priced = load_config({"X402FAC_DATA_DIR": str(tmp_path), "X402FAC_NANO_DEVNET_MIN_AMOUNT": "1000"})
+    assert [n.min_amount for n in priced.networks] == [1000]
+    with pytest.raises(SettingsError, match="X402FAC_NANO_DEVNET_MIN_AMOUNT"):
+        load_config({"X402FAC_DATA_DIR": str(tmp_path), "X402FAC_NANO_DEVNET_MIN_AMOUNT": "0"})
     # Explicit configuration wins over the devnet file.
     explicit = load_config(
         {"X402FAC_DATA_DIR": str(tmp_path), "X402FAC_NANO_MAINNET_RPC_URLS": "http://n:7076"}

@@ -8,13 +8,14 @@ import pytest
 from x402fac.nano import encode_address, public_key
 from x402fac.protocol import Reason, VerifyRequest
 from x402fac.worker import Invalid
-from x402fac.worker_nano.config import NanoNetwork
+from x402fac.worker_nano.config import NanoNetworkConfig
 from x402fac.worker_nano.exact import ExactNanoScheme
+from x402fac.worker_nano.verify import check_amount
 
 
 @pytest.fixture
 def scheme():
-    return ExactNanoScheme([NanoNetwork("nano:mainnet", ("http://127.0.0.1:9",))])
+    return ExactNanoScheme([NanoNetworkConfig("nano:mainnet", ("http://127.0.0.1:9",))])
 
 
 def request_for(genvec, block=None, **requirement_changes) -> VerifyRequest:
@@ -143,14 +144,14 @@ def test_amount_messages():
     from x402fac.nano import StateBlock
 
     block = StateBlock(bytes(32), bytes(32), bytes(32), 90, bytes(32))
-    ExactNanoScheme._check_amount(100, block, 10, "p")
+    check_amount(100, block, 10, "p")
     for price, word in ((11, "underpaid by 1"), (9, "overpaid by 1")):
         with pytest.raises(Invalid) as caught:
-            ExactNanoScheme._check_amount(100, block, price, "p")
+            check_amount(100, block, price, "p")
         assert caught.value.reason == Reason.AMOUNT_MISMATCH
         assert word in caught.value.message
     with pytest.raises(Invalid, match="sends nothing"):
-        ExactNanoScheme._check_amount(90, block, 10, "p")
+        check_amount(90, block, 10, "p")
 
 
 async def test_signed_block_alias_is_answered_the_same(scheme, nano_vectors):

@@ -2,7 +2,7 @@
 
 Whatever the client sends — any JSON, any bytes, a real payment with bytes changed, or a message
 compiled from any instructions over static and lookup-table accounts — `read_payment` and
-`check_signatures` answer a Payment or `Invalid` with a reason code, and `lookup_table_addresses` a
+`check_signatures` answer a SolanaPayment or `Invalid` with a reason code, and `lookup_table_addresses` a
 list of addresses or ValueError (which the scheme maps to `lookup_table_unresolved`).
 """
 
@@ -28,7 +28,7 @@ from x402fac.worker_solana.transaction import (
     MEMO_PROGRAM,
     TOKEN_2022_PROGRAM,
     TOKEN_PROGRAM,
-    Payment,
+    SolanaPayment,
     check_signatures,
     lookup_table_addresses,
     read_payment,
@@ -53,7 +53,7 @@ json_values = st.recursive(
 )
 
 
-def read_or_invalid(encoded: Any) -> Payment | None:
+def read_or_invalid(encoded: Any) -> SolanaPayment | None:
     try:
         payment = read_payment(encoded, CAP)
     except Invalid as error:
@@ -148,7 +148,7 @@ def test_any_instructions_over_static_and_lookup_accounts(
         assert all(index < len(resolved) for index in payment.account_indexes)
 
 
-def tables_resolved(payment: Payment, tables: list[AddressLookupTableAccount]) -> list[Pubkey]:
+def tables_resolved(payment: SolanaPayment, tables: list[AddressLookupTableAccount]) -> list[Pubkey]:
     """What the scheme loads from the tables: writable, then read-only, as the runtime orders them."""
     by_key = {table.key: list(table.addresses) for table in tables}
     writable, readonly = [], []

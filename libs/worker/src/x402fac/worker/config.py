@@ -5,7 +5,10 @@ Every family follows one naming scheme (see docs/networks/<family>.md):
 
     X402FAC_<FAMILY>_<NET>_RPC_URLS   a network is served when its RPC URLs are set (comma list, failover)
     X402FAC_<FAMILY>_<NET>_<SETTING>  a setting of one network
-    X402FAC_<FAMILY>_<SETTING>        a setting of the whole worker (or the default of every network)
+    X402FAC_<FAMILY>_<SETTING>        a setting of the whole worker; a few per-network settings also
+                                      fall back to it when a network has no value of its own
+                                      (docs/networks/<family>.md says which: EVM signer keys, Solana
+                                      fee-payer keys and limits)
     X402FAC_DATA_DIR                  with no RPC URLs set, the devnet described by
                                       `$X402FAC_DATA_DIR/devnet-<family>.json` is served
 

@@ -66,7 +66,7 @@ KNOWN_USDC: dict[int, TokenInfo] = {
 
 
 @dataclass(frozen=True, slots=True)
-class NetworkConfig:
+class EvmNetworkConfig:
     network: str  # CAIP-2
     chain_id: int
     rpc_urls: tuple[str, ...]
@@ -84,8 +84,6 @@ class NetworkConfig:
     confirmations: int = 1
     gas_limit: int = 300_000
     gas_margin_percent: int = 25
-    receipt_poll_interval: float = 0.075
-    rpc_timeout: float = 10.0
 
     @property
     def listed_assets(self) -> frozenset[str]:
@@ -94,7 +92,14 @@ class NetworkConfig:
         return self.allowed_assets | default
 
 
-def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -> NetworkConfig:
+@dataclass(frozen=True, slots=True)
+class EvmConfig:
+    networks: tuple[EvmNetworkConfig, ...]
+    rpc_timeout: float = 10.0
+    confirm_poll: float = 0.075
+
+
+def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -> EvmNetworkConfig:
     prefix = f"X402FAC_EVM_{net}_"
     if not net.isdigit():
         raise SettingsError(
@@ -115,25 +120,21 @@ def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -
         asset = TokenInfo(
             address, env.get(prefix + "ASSET_NAME", "USD Coin"), env.get(prefix + "ASSET_VERSION", "2")
         )
-    return replace(
-        _with_policy(
-            env,
-            NetworkConfig(
-                network=network,
-                chain_id=chain_id,
-                rpc_urls=urls,
-                signer_keys=keys,
-                default_asset=asset,
-                confirmations=get_int(env, prefix + "CONFIRMATIONS", 1, minimum=1),
-                gas_limit=get_int(env, prefix + "GAS_LIMIT", 300_000, minimum=21_000),
-            ),
+    return _with_policy(
+        env,
+        EvmNetworkConfig(
+            network=network,
+            chain_id=chain_id,
+            rpc_urls=urls,
+            signer_keys=keys,
+            default_asset=asset,
+            confirmations=get_int(env, prefix + "CONFIRMATIONS", 1, minimum=1),
+            gas_limit=get_int(env, prefix + "GAS_LIMIT", 300_000, minimum=21_000),
         ),
-        receipt_poll_interval=get_float(env, "X402FAC_EVM_CONFIRM_POLL", 0.075),
-        rpc_timeout=get_float(env, "X402FAC_EVM_RPC_TIMEOUT", 10.0),
     )
 
 
-def _with_policy(env: Mapping[str, str], config: NetworkConfig) -> NetworkConfig:
+def _with_policy(env: Mapping[str, str], config: EvmNetworkConfig) -> EvmNetworkConfig:
     """The network's asset allowlist, minimum amount and settlement cost ceiling."""
     prefix = f"X402FAC_EVM_{config.chain_id}_"
     listed = get_list(env, prefix + "ALLOWED_ASSETS")
@@ -166,10 +167,10 @@ def _with_policy(env: Mapping[str, str], config: NetworkConfig) -> NetworkConfig
     )
 
 
-def network_from_devnet(info: Mapping[str, Any]) -> NetworkConfig:
+def network_from_devnet(info: Mapping[str, Any]) -> EvmNetworkConfig:
     """The network described by a devnet-evm.json (see x402fac.devnet.evm)."""
     usdc = info["usdc"]
-    return NetworkConfig(
+    return EvmNetworkConfig(
         network=info["network"],
         chain_id=int(info["chainId"]),
         rpc_urls=(info["rpcUrl"],),
@@ -178,22 +179,19 @@ def network_from_devnet(info: Mapping[str, Any]) -> NetworkConfig:
     )
 
 
-def load_networks(env: Mapping[str, str] | None = None) -> list[NetworkConfig]:
+def load_config(env: Mapping[str, str] | None = None) -> EvmConfig:
     env = environ(env)
-    networks = [_network_from_env(env, net, urls) for net, urls in rpc_url_networks(env, FAMILY).items()]
-    if networks:
-        return networks
-    devnet = from_devnet_info(env, FAMILY, network_from_devnet)
-    return [
-        replace(
-            _with_policy(env, devnet),
-            receipt_poll_interval=get_float(env, "X402FAC_EVM_CONFIRM_POLL", 0.075),
-            rpc_timeout=get_float(env, "X402FAC_EVM_RPC_TIMEOUT", 10.0),
-        )
-    ]
+    networks = tuple(
+        _network_from_env(env, net, urls) for net, urls in rpc_url_networks(env, FAMILY).items()
+    ) or (_with_policy(env, from_devnet_info(env, FAMILY, network_from_devnet)),)
+    return EvmConfig(
+        networks=networks,
+        rpc_timeout=get_float(env, "X402FAC_EVM_RPC_TIMEOUT", 10.0),
+        confirm_poll=get_float(env, "X402FAC_EVM_CONFIRM_POLL", 0.075),
+    )
 
 
-# Every variable load_networks reads, for the settings catalogue (x402fac.cli.settings) and the chart.
+# Every variable load_config reads, for the settings catalogue (x402fac.cli.settings) and the chart.
 WORKER_VARIABLES = (
     Variable("X402FAC_EVM_RPC_TIMEOUT", 10.0, "workers.evm.rpcTimeout", positive=True),
     Variable("X402FAC_EVM_CONFIRM_POLL", 0.075, "workers.evm.confirmPoll", positive=True),

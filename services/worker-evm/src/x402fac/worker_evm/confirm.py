@@ -13,7 +13,7 @@ from x402fac.worker import Confirmation, Outcome, Submitted
 from . import eip3009
 from .chain import RpcError
 from .diagnose import revert_cause
-from .runtime import EvmNetwork, EvmPayment
+from .runtime import EvmPayment, EvmRuntime
 
 Sender = tuple[str, int]  # the address that signed a transaction, and its nonce
 
@@ -27,7 +27,7 @@ def recorded_sender(submitted: Submitted) -> Sender | None:
 
 
 async def settled(
-    network: EvmNetwork,
+    runtime: EvmRuntime,
     transaction: str,
     timeout: float,
     payment: EvmPayment | None,
@@ -35,23 +35,23 @@ async def settled(
 ) -> Outcome:
     """The chain's verdict on `transaction`, waiting up to `timeout` for its receipt."""
     try:
-        receipt = await network.receipts.wait(transaction, timeout)
+        receipt = await runtime.receipts.wait(transaction, timeout)
         if receipt is None:
-            return await _unmined(network, transaction, sender)
-        signer = network.signer_of(transaction)
+            return await _unmined(runtime, transaction, sender)
+        signer = runtime.signer_of(transaction)
         if signer is not None:
             signer.nonces.mined(transaction)
-        if network.config.confirmations > 1:
-            receipt = await _await_depth(network, transaction, receipt, timeout)
+        if runtime.config.confirmations > 1:
+            receipt = await _await_depth(runtime, transaction, receipt, timeout)
             if receipt is None:
                 return Outcome(Confirmation.PENDING, message=f"{transaction} awaits confirmations")
         if receipt.get("status") == "0x1":
             return _check_transfer(receipt, payment)
-        network.count_revert(transaction, int(receipt.get("gasUsed") or "0x0", 16))
+        runtime.count_revert(transaction, int(receipt.get("gasUsed") or "0x0", 16))
         return Outcome(
             Confirmation.FAILED,
             Reason.SETTLEMENT_FAILED,
-            await revert_cause(network, transaction, receipt),
+            await revert_cause(runtime, transaction, receipt),
         )
     except (NodeUnavailable, RpcError) as exc:
         return Outcome(Confirmation.PENDING, message=f"node unavailable: {exc}")
@@ -73,25 +73,25 @@ def _check_transfer(receipt: dict, payment: EvmPayment | None) -> Outcome:
     return Outcome(Confirmation.FAILED, Reason.SETTLEMENT_FAILED, "mined without the expected Transfer log")
 
 
-async def _unmined(network: EvmNetwork, transaction: str, recorded: Sender | None) -> Outcome:
+async def _unmined(runtime: EvmRuntime, transaction: str, recorded: Sender | None) -> Outcome:
     """No receipt yet: pending, unless the transaction provably can never be mined."""
-    for signer in network.signers:
+    for signer in runtime.signers:
         if signer.nonces.abandoned(transaction):
             return Outcome(
                 Confirmation.DROPPED,
                 Reason.SETTLEMENT_FAILED,
                 "the transaction was never broadcast and its nonce went to another one",
             )
-    signer = network.signer_of(transaction)
+    signer = runtime.signer_of(transaction)
     sender, nonce = (signer.address, signer.nonces.nonce_of(transaction)) if signer else (None, None)
     if sender is None and recorded is not None:
         sender, nonce = recorded  # a record from another process: the hint it stored
     if sender is None:
-        known = await network.rpc.call("eth_getTransactionByHash", transaction)
+        known = await runtime.rpc.call("eth_getTransactionByHash", transaction)
         if known is None:
             return Outcome(Confirmation.PENDING, message=f"{transaction} is not known to the node yet")
         sender, nonce = known["from"], int(known["nonce"], 16)
-    count, receipt = await network.rpc.batch(
+    count, receipt = await runtime.rpc.batch(
         [("eth_getTransactionCount", [sender, "latest"]), ("eth_getTransactionReceipt", [transaction])]
     )
     if isinstance(receipt, dict) or isinstance(count, RpcError) or nonce is None or int(count, 16) <= nonce:
@@ -103,16 +103,16 @@ async def _unmined(network: EvmNetwork, transaction: str, recorded: Sender | Non
     )
 
 
-async def _await_depth(network: EvmNetwork, transaction: str, receipt: dict, timeout: float) -> dict | None:
+async def _await_depth(runtime: EvmRuntime, transaction: str, receipt: dict, timeout: float) -> dict | None:
     deadline = time.monotonic() + timeout
-    target = int(receipt["blockNumber"], 16) + network.config.confirmations - 1
+    target = int(receipt["blockNumber"], 16) + runtime.config.confirmations - 1
     while time.monotonic() < deadline:
-        head, current = await network.rpc.batch(
+        head, current = await runtime.rpc.batch(
             [("eth_blockNumber", []), ("eth_getTransactionReceipt", [transaction])]
         )
         if not isinstance(current, dict):
             return None  # reorged out
         if isinstance(head, str) and int(head, 16) >= target:
             return current
-        await asyncio.sleep(network.config.receipt_poll_interval)
+        await asyncio.sleep(runtime.confirm_poll)
     return None

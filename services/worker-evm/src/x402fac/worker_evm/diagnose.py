@@ -8,7 +8,7 @@ from x402fac.worker import Invalid
 
 from . import eip3009
 from .chain import RpcError
-from .runtime import EvmNetwork, EvmPayment, hex_of, view
+from .runtime import EvmPayment, EvmRuntime, hex_of, view
 
 DOMAIN_DIFFERS = "the token's EIP-712 domain separator differs from the one built from extra/chain id/asset"
 # Revert messages of the reference EIP-3009 token, each with the reason it means.
@@ -34,10 +34,10 @@ def _text(answer: object) -> str | None:
 
 async def diagnose(payment: EvmPayment, revert: str) -> Invalid:
     """The most precise reason a simulated transfer reverts, from the token's own state."""
-    network, token, authorization = payment.network, payment.token, payment.authorization
+    runtime, token, authorization = payment.runtime, payment.token, payment.authorization
     name, version = payment.name, payment.version
     payer = authorization.from_address
-    state, token_name, token_version, balance, separator = await network.rpc.batch(
+    state, token_name, token_version, balance, separator = await runtime.rpc.batch(
         [
             view(token, eip3009.authorization_state_calldata(payer, authorization.nonce)),
             view(token, eip3009.SELECTORS["name"]),
@@ -70,7 +70,7 @@ async def diagnose(payment: EvmPayment, revert: str) -> Invalid:
     if held is not None and held < authorization.value:
         return Invalid(Reason.INSUFFICIENT_BALANCE, f"balance {held} < value {authorization.value}")
     if "invalid signature" in lowered and _word(separator) is not None:
-        ours = eip3009.domain_separator(name, version, network.config.chain_id, token)
+        ours = eip3009.domain_separator(name, version, runtime.config.chain_id, token)
         if bytes.fromhex(separator[2:66]) != ours:
             return Invalid(Reason.TOKEN_DOMAIN_MISMATCH, DOMAIN_DIFFERS)
     for needle, reason in REVERT_REASONS:
@@ -86,13 +86,13 @@ def reverted(error: RpcError) -> str:
     return eip3009.decode_revert(error.revert_data or b"") or error.message
 
 
-async def revert_cause(network: EvmNetwork, transaction: str, receipt: dict) -> str:
+async def revert_cause(runtime: EvmRuntime, transaction: str, receipt: dict) -> str:
     """Replays the reverted call on its block's state to name the cause (an authorization used, or a
     balance spent, by an earlier transaction shows there; the reverted one left no trace)."""
     try:
-        tx = await network.rpc.call("eth_getTransactionByHash", transaction)
+        tx = await runtime.rpc.call("eth_getTransactionByHash", transaction)
         replay = {"from": tx["from"], "to": tx["to"], "data": tx["input"]}
-        await network.rpc.call("eth_call", replay, receipt["blockNumber"])
+        await runtime.rpc.call("eth_call", replay, receipt["blockNumber"])
     except RpcError as exc:
         return f"transaction reverted: {reverted(exc)}"
     except (NodeUnavailable, KeyError, TypeError, ValueError):

@@ -15,8 +15,8 @@ from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, Suppo
 from x402fac.worker.kinds import with_legacy
 
 from . import confirm, eip3009, settle, verify
-from .config import NetworkConfig
-from .runtime import EvmNetwork, EvmPayment
+from .config import EvmNetworkConfig
+from .runtime import EvmPayment, EvmRuntime
 from .settle import EvmAttempt, GasPlan
 from .signers import SignerLeases
 
@@ -25,10 +25,19 @@ class ExactEvmScheme(Scheme):
     name = "exact"
 
     def __init__(
-        self, networks: list[NetworkConfig], *, lease_ttl: float = 15.0, lease_margin: float = 3.0
+        self,
+        networks: list[EvmNetworkConfig],
+        *,
+        rpc_timeout: float = 10.0,
+        confirm_poll: float = 0.075,
+        lease_ttl: float = 15.0,
+        lease_margin: float = 3.0,
     ) -> None:
-        self._networks = {config.network: EvmNetwork(config) for config in networks}
-        self.signers = SignerLeases(list(self._networks.values()), ttl=lease_ttl, margin=lease_margin)
+        self.runtimes = {
+            config.network: EvmRuntime(config, rpc_timeout=rpc_timeout, confirm_poll=confirm_poll)
+            for config in networks
+        }
+        self.signers = SignerLeases(list(self.runtimes.values()), ttl=lease_ttl, margin=lease_margin)
 
     async def start(self, nc: Client, replica: str) -> None:
         await self.signers.start(nc, replica)
@@ -43,29 +52,29 @@ class ExactEvmScheme(Scheme):
         return self.signers.status()
 
     def networks(self) -> list[str]:
-        return list(self._networks)
+        return list(self.runtimes)
 
     async def close(self) -> None:
-        for network in self._networks.values():
-            await network.close()
+        for runtime in self.runtimes.values():
+            await runtime.close()
 
     def supported(self) -> SupportedPart:
         kinds = []
         signers: list[str] = []
-        for caip2, network in self._networks.items():
-            asset = network.config.default_asset
+        for caip2, runtime in self.runtimes.items():
+            asset = runtime.config.default_asset
             if asset is not None:
                 extra = {"name": asset.name, "version": asset.version, "asset": asset.address}
                 kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
-            for token in sorted(network.config.allowed_assets):
+            for token in sorted(runtime.config.allowed_assets):
                 if asset is None or token != asset.address.lower():
                     extra = {"asset": eip3009.checksum_address(token)}
                     kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
-            signers.extend(s.address for s in network.signers)
+            signers.extend(s.address for s in runtime.signers)
         return SupportedPart(kinds=with_legacy(kinds), signers={"eip155:*": signers})
 
     async def identify(self, request: VerifyRequest) -> Identity[EvmPayment]:
-        return await verify.identify(self._networks[request.payment_requirements.network], request)
+        return await verify.identify(self.runtimes[request.payment_requirements.network], request)
 
     async def verify(self, request: VerifyRequest, identity: Identity[EvmPayment]) -> None:
         await verify.verify(request, identity.payment, simulate=True)
@@ -94,10 +103,10 @@ class ExactEvmScheme(Scheme):
         attempt = prepared.attempt
         sender = (attempt.signer.address, attempt.nonce)
         return await confirm.settled(
-            attempt.payment.network, prepared.transaction, timeout, attempt.payment, sender
+            attempt.payment.runtime, prepared.transaction, timeout, attempt.payment, sender
         )
 
     async def resolve(self, submitted: Submitted, timeout: float) -> Outcome:
-        network = self._networks[submitted.network]
+        runtime = self.runtimes[submitted.network]
         sender = confirm.recorded_sender(submitted)
-        return await confirm.settled(network, submitted.transaction, timeout, None, sender)
+        return await confirm.settled(runtime, submitted.transaction, timeout, None, sender)

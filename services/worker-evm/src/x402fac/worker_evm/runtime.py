@@ -14,7 +14,7 @@ from x402fac.telemetry.metrics import REVERTED_SETTLEMENT_GAS
 from x402fac.worker import Invalid, Unready
 
 from .chain import EvmRpc, ReceiptWatcher, RpcError
-from .config import NetworkConfig
+from .config import EvmNetworkConfig
 from .eip3009 import Authorization
 from .nonces import Fees, Signer
 
@@ -50,14 +50,17 @@ def unavailable(exc: NodeUnavailable) -> Invalid:
     return Invalid(Reason.NODE_UNAVAILABLE, str(exc))
 
 
-class EvmNetwork:
+class EvmRuntime:
     """What the scheme keeps per network: RPC client, receipt poller, signers, fee and code caches."""
 
-    def __init__(self, config: NetworkConfig) -> None:
+    def __init__(
+        self, config: EvmNetworkConfig, *, rpc_timeout: float = 10.0, confirm_poll: float = 0.075
+    ) -> None:
         self.config = config
-        self.rpc = EvmRpc(list(config.rpc_urls), timeout=config.rpc_timeout)
+        self.confirm_poll = confirm_poll
+        self.rpc = EvmRpc(list(config.rpc_urls), timeout=rpc_timeout)
         REVERTED_SETTLEMENT_GAS.labels("evm", config.network)  # exported at 0 until gas is burnt
-        self.receipts = ReceiptWatcher(self.rpc, interval=config.receipt_poll_interval)
+        self.receipts = ReceiptWatcher(self.rpc, interval=confirm_poll)
         self.signers = [Signer(self.rpc, config.chain_id, key, self.fees) for key in config.signer_keys]
         self._contracts: set[str] = set()  # addresses known to hold code
         self._eip3009: set[str] = set()  # unlisted tokens that passed the EIP-3009 check
@@ -135,7 +138,7 @@ class EvmNetwork:
 class EvmPayment:
     """An authorization decoded and authenticated by `identify`: everything verify and settle need."""
 
-    network: EvmNetwork
+    runtime: EvmRuntime
     token: str
     name: str  # EIP-712 domain of the token, from extra
     version: str

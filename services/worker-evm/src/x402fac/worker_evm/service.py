@@ -6,14 +6,19 @@ import asyncio
 
 from x402fac.worker import Scheme, run_worker
 
-from .config import NetworkConfig, load_networks
+from .config import EvmConfig, load_config
 from .exact import ExactEvmScheme
 
 FAMILY = "evm"
 
 
-def build_schemes(networks: list[NetworkConfig] | None = None) -> list[Scheme]:
-    return [ExactEvmScheme(networks if networks is not None else load_networks())]
+def build_schemes(config: EvmConfig | None = None) -> list[Scheme]:
+    config = config or load_config()
+    return [
+        ExactEvmScheme(
+            list(config.networks), rpc_timeout=config.rpc_timeout, confirm_poll=config.confirm_poll
+        )
+    ]
 
 
 async def run(nats_url: str | None = None, stop: asyncio.Event | None = None) -> None:

@@ -42,11 +42,11 @@ class EvmAttempt:
 
 async def plan(payment: EvmPayment, usable: Callable[[str], bool]) -> GasPlan:
     """The signer, fees and gas for sending `payment`, within the network's gas and cost ceilings."""
-    network = payment.network
-    signer = network.pick_signer(usable)
-    config = network.config
+    runtime = payment.runtime
+    signer = runtime.pick_signer(usable)
+    config = runtime.config
     try:
-        fees = await network.fees()
+        fees = await runtime.fees()
         # The signer's nonce check (when it is idle) rides along instead of delaying the send.
         gas, _ = await asyncio.gather(_gas(payment, signer, fees), signer.nonces.refresh())
     except NodeUnavailable as exc:
@@ -65,20 +65,20 @@ async def plan(payment: EvmPayment, usable: Callable[[str], bool]) -> GasPlan:
 async def _gas(payment: EvmPayment, signer: Signer, fees: Fees) -> int:
     """A gas limit the transfer succeeds with, shown by executing it as it will run (sender, fee
     fields, that limit): one execution (eth_call) when the token's need is known, else estimation."""
-    network, config = payment.network, payment.network.config
+    runtime, config = payment.runtime, payment.runtime.config
     token = payment.token.lower()
-    known = network.gas_needed.get(token)
+    known = runtime.gas_needed.get(token)
     if known is not None:
         gas = min(known * (100 + config.gas_margin_percent) // 100, config.gas_limit)
         # a read: it shares its HTTP request with the nonce check beside it, and with other settles
-        (executed,) = await network.rpc.batch(
+        (executed,) = await runtime.rpc.batch(
             [("eth_call", [payment.transfer(signer.address, fees, gas), "latest"])]
         )
         if not isinstance(executed, RpcError):
             return gas
         # else not with that much gas, or not at all: estimation tells which, and why
     try:
-        estimate = await network.rpc.call(
+        estimate = await runtime.rpc.call(
             "eth_estimateGas", payment.transfer(signer.address, fees, config.gas_limit)
         )
     except RpcError as exc:
@@ -91,8 +91,8 @@ async def _gas(payment: EvmPayment, signer: Signer, fees: Fees) -> int:
             Reason.SIMULATION_FAILED,
             f"the transfer needs {needed} gas, above the limit {config.gas_limit}",
         )
-    if token in network.gas_needed or len(network.gas_needed) < GAS_NEEDS_KEPT:
-        network.gas_needed[token] = max(needed, network.gas_needed.get(token, 0))
+    if token in runtime.gas_needed or len(runtime.gas_needed) < GAS_NEEDS_KEPT:
+        runtime.gas_needed[token] = max(needed, runtime.gas_needed.get(token, 0))
     return min(needed * (100 + config.gas_margin_percent) // 100, config.gas_limit)
 
 
@@ -109,7 +109,7 @@ async def sign(payment: EvmPayment, gas_plan: GasPlan) -> Prepared[EvmAttempt]:
     # Another process judging this record later needs the sender and nonce (see confirm.unmined).
     return Prepared(
         transaction=tx_hash,
-        network=payment.network.config.network,
+        network=payment.runtime.config.network,
         attempt=EvmAttempt(payment, signer, nonce),
         hint=f"{signer.address}/{nonce}",
     )

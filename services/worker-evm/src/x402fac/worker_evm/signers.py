@@ -15,7 +15,7 @@ from x402fac.telemetry import SIGNER_GAS_BALANCE, SIGNER_KEYS_HELD
 from x402fac.worker.leases import LeasePool
 
 from .nonces import Signer
-from .runtime import EvmNetwork
+from .runtime import EvmRuntime
 
 GAS_BALANCE_INTERVAL_SECONDS = 30.0
 
@@ -34,14 +34,14 @@ class SignerLeases:
     """Which signer keys this replica may use. Without NATS (a scheme used on its own) every key is
     this process's; a worker replica leases its keys from the pool shared with the others (`start`)."""
 
-    def __init__(self, networks: list[EvmNetwork], *, ttl: float, margin: float) -> None:
-        self._networks = networks
+    def __init__(self, runtimes: list[EvmRuntime], *, ttl: float, margin: float) -> None:
+        self._runtimes = runtimes
         self.ttl, self.margin = ttl, margin
         self.pool: LeasePool | None = None
         self._balances: asyncio.Task | None = None
 
     def _signers(self) -> list[Signer]:
-        return [signer for network in self._networks for signer in network.signers]
+        return [signer for runtime in self._runtimes for signer in runtime.signers]
 
     def addresses(self) -> list[str]:
         return sorted({signer.address for signer in self._signers()})
@@ -71,19 +71,19 @@ class SignerLeases:
     async def _watch_gas_balances(self) -> None:
         """The native balance of each signer this replica holds: it pays the gas of every settle."""
         while True:
-            for network in self._networks:
-                held = [s for s in network.signers if self.usable(s.address)]
+            for runtime in self._runtimes:
+                held = [s for s in runtime.signers if self.usable(s.address)]
                 if not held:
                     continue
                 try:
-                    balances = await network.rpc.batch(
+                    balances = await runtime.rpc.batch(
                         [("eth_getBalance", [signer.address, "latest"]) for signer in held]
                     )
                 except NodeUnavailable:
                     continue
                 for signer, balance in zip(held, balances, strict=True):
                     if isinstance(balance, str):
-                        SIGNER_GAS_BALANCE.labels(network.config.network, signer.address).set(
+                        SIGNER_GAS_BALANCE.labels(runtime.config.network, signer.address).set(
                             int(balance, 16)
                         )
             await asyncio.sleep(GAS_BALANCE_INTERVAL_SECONDS)

@@ -21,12 +21,12 @@ from . import eip3009
 from .chain import RpcError
 from .diagnose import DOMAIN_DIFFERS, diagnose, reverted
 from .eip3009 import Authorization, PayloadError
-from .runtime import EvmNetwork, EvmPayment, hex_of, unavailable, view
+from .runtime import EvmPayment, EvmRuntime, hex_of, unavailable, view
 
 VALID_BEFORE_MARGIN = 6  # seconds the authorization must still be valid for, as the official SDK
 
 
-async def identify(network: EvmNetwork, request: VerifyRequest) -> Identity[EvmPayment]:
+async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[EvmPayment]:
     """Decode the authorization and check its signature (EOA locally, a contract wallet through
     ERC-1271), all before the ledger is touched."""
     requirements = request.payment_requirements
@@ -37,8 +37,8 @@ async def identify(network: EvmNetwork, request: VerifyRequest) -> Identity[EvmP
     token = requirements.asset
     if not eip3009.is_address(token):
         raise Invalid(Reason.INVALID_PAYLOAD, "paymentRequirements.asset is not a token address")
-    config = network.config
-    if not (network.listed(token) or config.any_asset):
+    config = runtime.config
+    if not (runtime.listed(token) or config.any_asset):
         raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
     minimum = config.min_amount_of(token)
     if int(requirements.amount) < minimum:  # AtomicAmount: decimal digits, checked on the wire
@@ -56,13 +56,13 @@ async def identify(network: EvmNetwork, request: VerifyRequest) -> Identity[EvmP
     separator = eip3009.domain_separator(name, version, config.chain_id, token)
     digest = eip3009.authorization_digest(authorization, separator)
     try:
-        await _check_signature(network, authorization, digest, signature)
+        await _check_signature(runtime, authorization, digest, signature)
     except NodeUnavailable as exc:
         raise unavailable(exc) from None
     payer = authorization.from_address
     payment_id = "/".join((str(config.chain_id), token.lower(), payer.lower(), hex_of(authorization.nonce)))
     payment = EvmPayment(
-        network=network,
+        runtime=runtime,
         token=token,
         name=name,
         version=version,
@@ -105,7 +105,7 @@ async def verify(request: VerifyRequest, payment: EvmPayment, *, simulate: bool)
 
 
 async def _check_signature(
-    network: EvmNetwork, authorization: Authorization, digest: bytes, signature: bytes
+    runtime: EvmRuntime, authorization: Authorization, digest: bytes, signature: bytes
 ) -> None:
     if signature.endswith(eip3009.ERC6492_SUFFIX):
         raise Invalid(
@@ -114,7 +114,7 @@ async def _check_signature(
     if eip3009.recover_signer(digest, signature) == authorization.from_address:
         return
     payer = authorization.from_address
-    code, answer = await network.rpc.batch(
+    code, answer = await runtime.rpc.batch(
         [
             ("eth_getCode", [payer, "latest"]),
             view(payer, eip3009.is_valid_signature_calldata(digest, signature)),
@@ -132,11 +132,11 @@ async def _check_signature(
 async def _check_token(payment: EvmPayment, simulate: bool) -> None:
     """The asset is a contract (an unlisted one also an EIP-3009 token), and (when `simulate`) the
     transfer would execute with the fee fields the settlement will carry: one batch."""
-    network, token, authorization = payment.network, payment.token, payment.authorization
+    runtime, token, authorization = payment.runtime, payment.token, payment.authorization
     calls: list[tuple[str, list]] = []
     # Decided once per call: other verifies run meanwhile.
-    check_code = not network.known_contract(token)
-    check_eip3009 = not network.listed(token) and not network.known_eip3009(token)
+    check_code = not runtime.known_contract(token)
+    check_eip3009 = not runtime.listed(token) and not runtime.known_eip3009(token)
     if check_code:
         calls.append(("eth_getCode", [token, "latest"]))
     if check_eip3009:
@@ -145,25 +145,25 @@ async def _check_token(payment: EvmPayment, simulate: bool) -> None:
         calls.append(view(token, eip3009.SELECTORS["DOMAIN_SEPARATOR"]))
     if simulate:
         try:
-            fees = await network.fees()
+            fees = await runtime.fees()
         except RpcError as exc:
             raise Invalid(
                 Reason.SIMULATION_FAILED, f"could not read the network's fees: {exc.message}"
             ) from None
-        transfer = payment.transfer(network.signers[0].address, fees, network.config.gas_limit)
+        transfer = payment.transfer(runtime.signers[0].address, fees, runtime.config.gas_limit)
         calls.append(("eth_call", [transfer, "latest"]))
-    results = await network.rpc.batch(calls)
+    results = await runtime.rpc.batch(calls)
     if check_code:
         code = results.pop(0)
         if isinstance(code, RpcError) or code in ("0x", "0x0", None):
             raise Invalid(
-                Reason.ASSET_NOT_A_CONTRACT, f"no contract at asset {token} on {network.config.network}"
+                Reason.ASSET_NOT_A_CONTRACT, f"no contract at asset {token} on {runtime.config.network}"
             )
-        network.remember_contract(token)
+        runtime.remember_contract(token)
     if check_eip3009:
         state, separator = results.pop(0), results.pop(0)
         _check_eip3009(payment, state, separator)
-        network.remember_eip3009(token)
+        runtime.remember_eip3009(token)
     if not simulate:
         return
     (result,) = results
@@ -179,11 +179,11 @@ async def _check_token(payment: EvmPayment, simulate: bool) -> None:
 def _check_eip3009(payment: EvmPayment, state: object, separator: object) -> None:
     """An unlisted token (the network opted into any EIP-3009 token) must answer EIP-3009's views
     as one does: `authorizationState` a boolean word, `DOMAIN_SEPARATOR` the domain of `extra`."""
-    token, network = payment.token, payment.network
+    token, runtime = payment.token, payment.runtime
     if not (isinstance(state, str) and len(state) == 66 and int(state, 16) in (0, 1)):
         raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} does not answer EIP-3009 authorizationState")
     if not (isinstance(separator, str) and len(separator) == 66):
         raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} has no EIP-712 DOMAIN_SEPARATOR")
-    ours = eip3009.domain_separator(payment.name, payment.version, network.config.chain_id, token)
+    ours = eip3009.domain_separator(payment.name, payment.version, runtime.config.chain_id, token)
     if bytes.fromhex(separator[2:]) != ours:
         raise Invalid(Reason.TOKEN_DOMAIN_MISMATCH, DOMAIN_DIFFERS)

@@ -11,14 +11,15 @@ DEVNET for nano:devnet, BETA for nano:beta):
     X402FAC_NANO_CONFIRM_POLL          seconds between confirmation polls (default 0.05)
 
 With no X402FAC_NANO_*_RPC_URLS set, the worker serves the devnet described by
-`$X402FAC_DATA_DIR/devnet-nano.json` (default data dir `.x402fac`); with neither, it does not start
+`$X402FAC_DATA_DIR/devnet-nano.json` (default data dir `.x402fac`; `_MIN_AMOUNT` applies to it too, by
+its CAIP-2 reference, e.g. X402FAC_NANO_DEVNET_MIN_AMOUNT); with neither, it does not start
 (`SettingsError`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from x402fac.nano import MAINNET_SEND_THRESHOLD, WorkError, format_work, parse_threshold
@@ -29,7 +30,7 @@ FAMILY = "nano"
 
 
 @dataclass(frozen=True, slots=True)
-class NanoNetwork:
+class NanoNetworkConfig:
     network: str  # CAIP-2, e.g. "nano:mainnet"
     rpc_urls: tuple[str, ...]
     work_threshold: int = MAINNET_SEND_THRESHOLD
@@ -42,7 +43,7 @@ class NanoNetwork:
 
 @dataclass(frozen=True, slots=True)
 class NanoConfig:
-    networks: tuple[NanoNetwork, ...]
+    networks: tuple[NanoNetworkConfig, ...]
     rpc_timeout: float = 10.0
     confirm_poll: float = 0.05
 
@@ -57,17 +58,23 @@ def _threshold(env: Mapping[str, str], name: str) -> int:
         raise SettingsError(f"{name} must be 16 hex digits (e.g. fffffff800000000), got {text!r}") from None
 
 
+def _with_policy(env: Mapping[str, str], config: NanoNetworkConfig) -> NanoNetworkConfig:
+    """The network's minimum amount, named by its CAIP-2 reference (the devnet's too)."""
+    net = config.network.partition(":")[2].upper()
+    return replace(config, min_amount=get_int(env, f"X402FAC_NANO_{net}_MIN_AMOUNT", 1, minimum=1))
+
+
 def load_config(env: Mapping[str, str] | None = None) -> NanoConfig:
     env = environ(env)
     networks = tuple(
-        NanoNetwork(
-            f"nano:{net.lower()}",
-            urls,
-            _threshold(env, f"X402FAC_NANO_{net}_WORK_THRESHOLD"),
-            get_int(env, f"X402FAC_NANO_{net}_MIN_AMOUNT", 1, minimum=1),
+        _with_policy(
+            env,
+            NanoNetworkConfig(
+                f"nano:{net.lower()}", urls, _threshold(env, f"X402FAC_NANO_{net}_WORK_THRESHOLD")
+            ),
         )
         for net, urls in rpc_url_networks(env, FAMILY).items()
-    ) or (from_devnet_info(env, FAMILY, network_from_info),)
+    ) or (_with_policy(env, from_devnet_info(env, FAMILY, network_from_devnet)),)
     return NanoConfig(
         networks=networks,
         rpc_timeout=get_float(env, "X402FAC_NANO_RPC_TIMEOUT", 10.0),
@@ -75,9 +82,9 @@ def load_config(env: Mapping[str, str] | None = None) -> NanoConfig:
     )
 
 
-def network_from_info(info: Mapping[str, Any]) -> NanoNetwork:
+def network_from_devnet(info: Mapping[str, Any]) -> NanoNetworkConfig:
     """The network a devnet's info (devnet-nano.json, see x402fac.devnet.nano) describes."""
-    return NanoNetwork(
+    return NanoNetworkConfig(
         network=info["network"],
         rpc_urls=(info["rpcUrl"],),
         work_threshold=parse_threshold(info["workThresholds"]["send"]),

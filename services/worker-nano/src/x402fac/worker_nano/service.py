@@ -1,9 +1,8 @@
-"""Wiring: configuration -> the `exact` scheme -> the shared worker service on NATS."""
+"""Nano worker wiring: networks from config, the `exact` scheme, the shared worker service."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from x402fac.worker import Scheme, run_worker
 
@@ -11,14 +10,15 @@ from .config import NanoConfig, load_config
 from .exact import ExactNanoScheme
 
 FAMILY = "nano"
-log = logging.getLogger(__name__)
 
 
 def build_schemes(config: NanoConfig | None = None) -> list[Scheme]:
     config = config or load_config()
-    if not config.networks:
-        log.warning("no Nano network configured (X402FAC_NANO_<NET>_RPC_URLS) and no devnet-nano.json found")
-    return [ExactNanoScheme(list(config.networks), config.rpc_timeout, config.confirm_poll)]
+    return [
+        ExactNanoScheme(
+            list(config.networks), rpc_timeout=config.rpc_timeout, confirm_poll=config.confirm_poll
+        )
+    ]
 
 
 async def run(nats_url: str | None = None, stop: asyncio.Event | None = None) -> None:

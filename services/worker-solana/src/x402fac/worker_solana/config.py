@@ -100,7 +100,7 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
-class SolanaNetwork:
+class SolanaNetworkConfig:
     network: str  # CAIP-2, e.g. "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1"
     rpc_urls: tuple[str, ...]
     fee_payers: tuple[Keypair, ...]
@@ -114,7 +114,7 @@ class SolanaNetwork:
 
 @dataclass(frozen=True, slots=True)
 class SolanaConfig:
-    networks: tuple[SolanaNetwork, ...]
+    networks: tuple[SolanaNetworkConfig, ...]
     rpc_timeout: float = 10.0
     confirm_poll: float = 0.2
 
@@ -180,7 +180,7 @@ def _limits(env: Mapping[str, str], net: str | None) -> Limits:
 
 def _network(
     env: Mapping[str, str], net: str, urls: tuple[str, ...], shared_keys: tuple[Keypair, ...]
-) -> SolanaNetwork:
+) -> SolanaNetworkConfig:
     prefix = f"X402FAC_SOLANA_{net}_"
     genesis = env.get(prefix + "GENESIS_HASH", "").strip()
     network = f"solana:{genesis[:32]}" if genesis else KNOWN_NETWORKS.get(net)
@@ -191,7 +191,7 @@ def _network(
         raise SettingsError(
             f"no fee-payer key for {network}: set {prefix}FEE_PAYER_KEYS or X402FAC_SOLANA_FEE_PAYER_KEYS"
         )
-    return SolanaNetwork(network, urls, keys, _assets(env, net), _limits(env, net))
+    return SolanaNetworkConfig(network, urls, keys, _assets(env, net), _limits(env, net))
 
 
 def load_config(env: Mapping[str, str] | None = None) -> SolanaConfig:
@@ -199,7 +199,7 @@ def load_config(env: Mapping[str, str] | None = None) -> SolanaConfig:
     shared_keys = _keys(env, "X402FAC_SOLANA_FEE_PAYER_KEYS")
     networks = tuple(
         _network(env, net, urls, shared_keys) for net, urls in rpc_url_networks(env, FAMILY).items()
-    ) or (from_devnet_info(env, FAMILY, lambda info: network_from_info(info, _limits(env, None))),)
+    ) or (from_devnet_info(env, FAMILY, lambda info: network_from_devnet(info, _limits(env, None))),)
     return SolanaConfig(
         networks=networks,
         rpc_timeout=get_float(env, "X402FAC_SOLANA_RPC_TIMEOUT", 10.0),
@@ -207,9 +207,9 @@ def load_config(env: Mapping[str, str] | None = None) -> SolanaConfig:
     )
 
 
-def network_from_info(info: Mapping[str, Any], limits: Limits | None = None) -> SolanaNetwork:
+def network_from_devnet(info: Mapping[str, Any], limits: Limits | None = None) -> SolanaNetworkConfig:
     """The network a devnet's info (devnet-solana.json) describes: its fee-payer keys, its USDC."""
-    return SolanaNetwork(
+    return SolanaNetworkConfig(
         network=info["network"],
         rpc_urls=(info["rpc_url"],),
         fee_payers=tuple(Keypair.from_base58_string(entry["secret"]) for entry in info["fee_payers"]),

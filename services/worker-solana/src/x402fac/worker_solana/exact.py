@@ -2,98 +2,24 @@
 
 verify reads only (accounts, lookup tables, a simulation); settle signs the fee-payer slot, sends,
 and waits for `confirmed`. The generic pipeline (x402fac.worker) owns claims, limits and answers.
+
+The scheme the worker wires, each job in its own module, named as in x402fac.worker_evm: `runtime`
+(per-network client, watcher, fee payers, caches), `verify` (identify and verify), `settle` (co-sign
+and send), `confirm` (the chain's verdict). Fee payers carry no sequence number, so every replica
+may use every key: no `signers` leases.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import logging
-from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any
-
-from solders.hash import Hash
-from solders.keypair import Keypair
-from solders.pubkey import Pubkey
-
-from x402fac.protocol import Reason, SupportedKind, VerifyRequest
-from x402fac.rpc import NodeUnavailable, RpcError
-from x402fac.worker import (
-    Confirmation,
-    Identity,
-    Invalid,
-    Outcome,
-    Prepared,
-    Rejected,
-    Scheme,
-    Submitted,
-    SupportedPart,
-)
+from x402fac.protocol import SupportedKind, VerifyRequest
+from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, SupportedPart
 from x402fac.worker.kinds import with_legacy
 
-from .chain import AccountData, SolanaClient, StatusWatcher
-from .config import Limits, SolanaNetwork
-from .mint import Mint, read_mint
-from .transaction import (
-    ADDRESS_LOOKUP_TABLE_PROGRAM,
-    MIN_RANDOM_MEMO_BYTES,
-    Payment,
-    check_signatures,
-    derive_ata,
-    lookup_table_addresses,
-    read_payment,
-    sign_fee_payer,
-)
-
-log = logging.getLogger(__name__)
-
-TOKEN_INSUFFICIENT_FUNDS = {"Custom": 1}  # SPL Token and Token-2022 error 1
-TRANSFER_INDEX = 2
-CONFIRMED_LEVELS = frozenset({"confirmed", "finalized"})
-REMEMBERED_BLOCKHASHES = 100_000
-
-
-@dataclass(slots=True)
-class Runtime:
-    """One served network: its client, status watcher, fee payers and read caches."""
-
-    config: SolanaNetwork
-    client: SolanaClient
-    watcher: StatusWatcher
-    fee_payers: dict[str, Keypair]
-    # Mints without a transfer-fee config: what matters of them never changes once initialized.
-    mints: dict[str, Mint] = field(default_factory=dict)
-    # Blockhash of each transaction this process signed, to tell "late" from "expired".
-    blockhashes: OrderedDict[str, Hash] = field(default_factory=OrderedDict)
-
-    def remember(self, signature: str, blockhash: Hash) -> None:
-        self.blockhashes[signature] = blockhash
-        while len(self.blockhashes) > REMEMBERED_BLOCKHASHES:
-            self.blockhashes.popitem(last=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """Our co-signed transaction, and the blockhash that bounds how long it can land."""
-
-    wire: bytes
-    blockhash: Hash
-
-
-def _error_text(err: Any) -> str:
-    return json.dumps(err, separators=(",", ":"))
-
-
-def _amount(value: str, payer: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise Invalid(Reason.INVALID_PAYLOAD, f"amount {value!r} is not an integer", payer) from None
-
-
-def _is_insufficient_funds(err: Any) -> bool:
-    return isinstance(err, dict) and err.get("InstructionError") == [TRANSFER_INDEX, TOKEN_INSUFFICIENT_FUNDS]
+from . import confirm, settle, verify
+from .config import SolanaNetworkConfig
+from .runtime import SolanaRuntime
+from .settle import SolanaAttempt
+from .transaction import SolanaPayment
 
 
 class ExactSolanaScheme(Scheme):
@@ -101,25 +27,19 @@ class ExactSolanaScheme(Scheme):
 
     def __init__(
         self,
-        networks: list[SolanaNetwork],
+        networks: list[SolanaNetworkConfig],
         *,
         rpc_timeout: float = 10.0,
         confirm_poll: float = 0.2,
     ) -> None:
-        self.runtimes: dict[str, Runtime] = {}
-        for network in networks:
-            client = SolanaClient(network.rpc_urls, rpc_timeout)
-            self.runtimes[network.network] = Runtime(
-                config=network,
-                client=client,
-                watcher=StatusWatcher(client, confirm_poll, CONFIRMED_LEVELS),
-                fee_payers={str(k.pubkey()): k for k in network.fee_payers},
-            )
+        self.runtimes = {
+            config.network: SolanaRuntime(config, rpc_timeout=rpc_timeout, confirm_poll=confirm_poll)
+            for config in networks
+        }
 
     async def close(self) -> None:
         for runtime in self.runtimes.values():
-            await runtime.watcher.close()
-            await runtime.client.close()
+            await runtime.close()
 
     def networks(self) -> list[str]:
         return list(self.runtimes)
@@ -136,318 +56,26 @@ class ExactSolanaScheme(Scheme):
             kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
         return SupportedPart(kinds=with_legacy(kinds), signers={"solana:*": signers})
 
-    # ---- identify: the payment's bytes alone ----
+    async def identify(self, request: VerifyRequest) -> Identity[SolanaPayment]:
+        return await verify.identify(self.runtimes[request.payment_requirements.network], request)
 
-    async def identify(self, request: VerifyRequest) -> Identity[Payment]:
-        """Decode the transaction, check every signature the payer side must have made, and refuse
-        before any state what is not worth settling or would cost us more than configured."""
-        requirements = request.payment_requirements
-        runtime = self.runtimes[requirements.network]
-        limits = runtime.config.limits
-        payload = request.payment_payload.payload
-        payment = read_payment(payload.get("transaction"), limits.max_compute_unit_price)
-        check_signatures(payment)
-        payer = str(payment.payer)
-        self._check_cost(payment, limits, payer)
-        if runtime.config.assets is not None and requirements.asset not in runtime.config.assets:
-            raise Invalid(
-                Reason.UNSUPPORTED_ASSET,
-                f"asset {requirements.asset} is not accepted on {requirements.network}",
-                payer,
-            )
-        minimum = limits.min_amount_of(requirements.asset)
-        for what, amount in (
-            ("amount", _amount(requirements.amount, payer)),
-            ("transfer", payment.transfer.amount),
-        ):
-            if amount < minimum:
-                raise Invalid(
-                    Reason.AMOUNT_BELOW_MINIMUM,
-                    f"the {what} is {amount}; {requirements.network} accepts at least {minimum} of this asset",
-                    payer,
-                )
-        memo_digest = hashlib.sha256(payment.memo).hexdigest()
-        return Identity(
-            payment_id=payment.payment_id,
-            payer=payer,
-            amount=str(payment.transfer.amount),
-            payment=payment,
-            # One purchase per memo: a second payment carrying it to the same payee is a duplicate.
-            secondary_keys=(f"memo/{requirements.network}/{requirements.pay_to}/{memo_digest}",),
-        )
-
-    @staticmethod
-    def _check_cost(payment: Payment, limits: Limits, payer: str) -> None:
-        """We pay the fee: the compute units requested and the whole fee are capped per network."""
-        if payment.compute_unit_limit > limits.max_compute_unit_limit:
-            raise Invalid(
-                Reason.COMPUTE_LIMIT_TOO_HIGH,
-                f"the transaction may use {payment.compute_unit_limit} compute units; "
-                f"at most {limits.max_compute_unit_limit} are sponsored",
-                payer,
-            )
-        if payment.fee > limits.max_fee_lamports:
-            raise Invalid(
-                Reason.FEE_TOO_HIGH,
-                f"the fee would be {payment.fee} lamports ({payment.compute_unit_limit} units at "
-                f"{payment.compute_unit_price} micro-lamports plus signatures); at most "
-                f"{limits.max_fee_lamports} are sponsored",
-                payer,
-            )
-
-    # ---- verify: every check, reading the chain but never writing ----
-
-    async def verify(self, request: VerifyRequest, identity: Identity[Payment]) -> None:
-        requirements = request.payment_requirements
-        runtime = self.runtimes[requirements.network]
-        payment = identity.payment
-        payer = identity.payer
-        extra = requirements.extra or {}
-
-        fee_payer = extra.get("feePayer")
-        if not isinstance(fee_payer, str) or fee_payer not in runtime.fee_payers:
-            raise Invalid(
-                Reason.FEE_PAYER_NOT_MANAGED,
-                f"extra.feePayer {fee_payer!r} is not a fee payer of this facilitator",
-                payer,
-            )
-        if str(payment.fee_payer) != fee_payer:
-            raise Invalid(
-                Reason.FEE_PAYER_NOT_MANAGED,
-                f"the transaction's fee payer is {payment.fee_payer}, not extra.feePayer {fee_payer}",
-                payer,
-            )
-        if payer in runtime.fee_payers:
-            raise Invalid(Reason.FEE_PAYER_TRANSFERRING, "the transfer authority is a facilitator key", payer)
-        self._check_memo(payment, extra.get("memo"), payer)
-
-        asset, pay_to = self._addresses(requirements.asset, requirements.pay_to, payer)
-        mint, keys = await self._load(runtime, payment, asset, payer)
-        refused = sorted(mint.extensions - runtime.config.limits.allowed_mint_extensions)
-        if refused:
-            raise Invalid(
-                Reason.MINT_EXTENSION_NOT_ALLOWED,
-                f"mint {asset} has Token-2022 extensions that can take a cut or move funds back: "
-                f"{', '.join(refused)}",
-                payer,
-            )
-
-        transfer = payment.transfer
-        if keys[transfer.mint_index] != asset:
-            raise Invalid(
-                Reason.MINT_MISMATCH,
-                f"the transfer moves mint {keys[transfer.mint_index]}, not {asset}",
-                payer,
-            )
-        if transfer.program != mint.program:
-            raise Invalid(
-                Reason.MINT_MISMATCH,
-                f"asset {asset} belongs to {mint.program}, the transfer calls {transfer.program}",
-                payer,
-            )
-        expected_destination = derive_ata(pay_to, asset, mint.program)
-        if keys[transfer.destination_index] != expected_destination:
-            raise Invalid(
-                Reason.RECIPIENT_MISMATCH,
-                f"the transfer pays {keys[transfer.destination_index]}, not {pay_to}'s token account "
-                f"{expected_destination}",
-                payer,
-            )
-        required = _amount(requirements.amount, payer)
-        # With a transfer fee, payTo nets the transfer minus the fee: that is what must equal amount.
-        fee = mint.fee(transfer.amount, await self._epoch(runtime, mint, payer))
-        net = transfer.amount - fee
-        after_fee = f" ({fee} of {transfer.amount} go to the mint's transfer fee)" if fee else ""
-        if net < required:
-            raise Invalid(Reason.AMOUNT_TOO_LOW, f"payTo nets {net}{after_fee}, {required} required", payer)
-        if net > required:
-            raise Invalid(
-                Reason.AMOUNT_MISMATCH, f"payTo nets {net}{after_fee}, over the {required} required", payer
-            )
-        for index in payment.account_indexes:
-            if str(keys[index]) in runtime.fee_payers:
-                raise Invalid(
-                    Reason.FEE_PAYER_IN_INSTRUCTION,
-                    f"facilitator key {keys[index]} appears in an instruction's accounts",
-                    payer,
-                )
-        await self._simulate(runtime, payment, payer)
-
-    @staticmethod
-    def _check_memo(payment: Payment, expected: Any, payer: str) -> None:
-        if isinstance(expected, str) and expected:
-            if payment.memo != expected.encode():
-                raise Invalid(Reason.MEMO_MISMATCH, "the memo differs from extra.memo", payer)
-        elif len(payment.memo) < MIN_RANDOM_MEMO_BYTES:
-            raise Invalid(
-                Reason.MEMO_MISSING,
-                f"without extra.memo the memo must carry at least {MIN_RANDOM_MEMO_BYTES} random bytes",
-                payer,
-            )
-
-    @staticmethod
-    def _addresses(asset: str, pay_to: str, payer: str) -> tuple[Pubkey, Pubkey]:
-        try:
-            asset_key = Pubkey.from_string(asset)
-        except ValueError:
-            raise Invalid(
-                Reason.ASSET_NOT_A_MINT, f"asset {asset!r} is not a Solana address", payer
-            ) from None
-        try:
-            pay_to_key = Pubkey.from_string(pay_to)
-        except ValueError:
-            raise Invalid(
-                Reason.RECIPIENT_MISMATCH, f"payTo {pay_to!r} is not a Solana address", payer
-            ) from None
-        return asset_key, pay_to_key
-
-    async def _load(
-        self, runtime: Runtime, payment: Payment, asset: Pubkey, payer: str
-    ) -> tuple[Mint, list[Pubkey]]:
-        """The asset's mint and the full account list, in one getMultipleAccounts call at most."""
-        lookups = payment.lookups
-        mint = runtime.mints.get(str(asset))
-        wanted = ([] if mint else [str(asset)]) + [str(lookup.account_key) for lookup in lookups]
-        fetched: list[AccountData | None] = []
-        if wanted:
-            try:
-                fetched = await runtime.client.accounts(wanted)
-            except (NodeUnavailable, RpcError) as exc:
-                raise Invalid(Reason.NODE_UNAVAILABLE, str(exc), payer) from None
-        if mint is None:
-            account = fetched.pop(0)
-            mint = None if account is None else read_mint(account.owner, account.data)
-            if mint is None:
-                raise Invalid(
-                    Reason.ASSET_NOT_A_MINT, f"{asset} is not an SPL Token or Token-2022 mint", payer
-                )
-            if not mint.has_fee_config:  # a fee schedule can change: read it every time
-                runtime.mints[str(asset)] = mint
-        writable: list[Pubkey] = []
-        readonly: list[Pubkey] = []
-        for lookup, table in zip(lookups, fetched, strict=True):
-            if table is None or table.owner != str(ADDRESS_LOOKUP_TABLE_PROGRAM):
-                raise Invalid(
-                    Reason.LOOKUP_TABLE_UNRESOLVED, f"lookup table {lookup.account_key} does not exist", payer
-                )
-            try:
-                addresses = lookup_table_addresses(table.data)
-                writable.extend(addresses[i] for i in bytes(lookup.writable_indexes))
-                readonly.extend(addresses[i] for i in bytes(lookup.readonly_indexes))
-            except (ValueError, IndexError):
-                raise Invalid(
-                    Reason.LOOKUP_TABLE_UNRESOLVED, f"lookup table {lookup.account_key} cannot be read", payer
-                ) from None
-        keys = [*payment.static_keys, *writable, *readonly]
-        if any(index >= len(keys) for index in payment.account_indexes):
-            raise Invalid(Reason.INVALID_INSTRUCTIONS, "an instruction names an account out of range", payer)
-        return mint, keys
-
-    @staticmethod
-    async def _epoch(runtime: Runtime, mint: Mint, payer: str) -> int | None:
-        """The current epoch, when the mint's fee depends on it (a new fee schedule is pending)."""
-        if not mint.fee_depends_on_epoch:
-            return None
-        try:
-            return await runtime.client.epoch()
-        except (NodeUnavailable, RpcError) as exc:
-            raise Invalid(Reason.NODE_UNAVAILABLE, str(exc), payer) from None
-
-    async def _simulate(self, runtime: Runtime, payment: Payment, payer: str) -> None:
-        # Our slot is unsigned yet and every other signature was checked above: no sigVerify.
-        try:
-            result = await runtime.client.simulate(bytes(payment.transaction))
-        except NodeUnavailable as exc:
-            raise Invalid(Reason.NODE_UNAVAILABLE, str(exc), payer) from None
-        except RpcError as exc:
-            raise Invalid(Reason.SIMULATION_FAILED, exc.message, payer) from None
-        err = result.get("err")
-        if err is None:
-            return
-        if err == "BlockhashNotFound":
-            raise Invalid(
-                Reason.BLOCKHASH_EXPIRED, "the transaction's blockhash expired; sign it anew", payer
-            )
-        if err == "AlreadyProcessed":
-            raise Invalid(Reason.DUPLICATE_SETTLEMENT, "this transaction was already processed", payer)
-        if _is_insufficient_funds(err):
-            raise Invalid(
-                Reason.INSUFFICIENT_BALANCE, "the payer's token balance does not cover the amount", payer
-            )
-        logs = result.get("logs") or []
-        detail = f"; {logs[-1]}" if logs else ""
-        raise Invalid(Reason.SIMULATION_FAILED, f"simulation failed: {_error_text(err)}{detail}", payer)
-
-    # ---- settle ----
+    async def verify(self, request: VerifyRequest, identity: Identity[SolanaPayment]) -> None:
+        await verify.verify(self.runtimes[request.payment_requirements.network], request, identity)
 
     async def prepare(
-        self, request: VerifyRequest, identity: Identity[Payment], checked: None = None
-    ) -> Prepared[Attempt]:
-        payment = identity.payment
+        self, request: VerifyRequest, identity: Identity[SolanaPayment], checked: None = None
+    ) -> Prepared[SolanaAttempt]:
         network = request.payment_requirements.network
-        runtime = self.runtimes[network]
-        fee_payer = runtime.fee_payers[str(payment.fee_payer)]  # verify checked it is ours
-        signed = sign_fee_payer(payment.transaction, payment.signed_message, fee_payer)
-        signature = str(signed.signatures[0])
-        runtime.remember(signature, payment.blockhash)
-        return Prepared(
-            signature, network, Attempt(bytes(signed), payment.blockhash), hint=str(payment.blockhash)
-        )
+        return settle.prepare(self.runtimes[network], identity, network)
 
-    async def broadcast(self, prepared: Prepared[Attempt]) -> None:
+    async def broadcast(self, prepared: Prepared[SolanaAttempt]) -> None:
+        await settle.broadcast(self.runtimes[prepared.network], prepared)
+
+    async def confirm(self, prepared: Prepared[SolanaAttempt], timeout: float) -> Outcome:
         runtime = self.runtimes[prepared.network]
-        try:
-            await runtime.client.send(prepared.attempt.wire)
-        except RpcError as exc:
-            raise Rejected(
-                Reason.SETTLEMENT_FAILED, f"the node refused the transaction: {exc.message}"
-            ) from None
-        except NodeUnavailable as exc:
-            if not exc.maybe_delivered:
-                raise Rejected(Reason.NODE_UNAVAILABLE, str(exc)) from None
-            raise  # may have reached a node: the pipeline keeps it pending for reconciliation
-
-    async def confirm(self, prepared: Prepared[Attempt], timeout: float) -> Outcome:
-        return await self._settled(
-            prepared.transaction, prepared.network, timeout, prepared.attempt.blockhash
-        )
+        return await confirm.settled(runtime, prepared.transaction, timeout, prepared.attempt.blockhash)
 
     async def resolve(self, submitted: Submitted, timeout: float) -> Outcome:
         runtime = self.runtimes[submitted.network]
         blockhash = submitted.hint or runtime.blockhashes.get(submitted.transaction)
-        return await self._settled(submitted.transaction, submitted.network, timeout, blockhash)
-
-    async def _settled(
-        self, transaction: str, network: str, timeout: float, blockhash: Hash | str | None
-    ) -> Outcome:
-        """The chain's verdict, waiting up to `timeout`; once `blockhash` expired, what the chain holds
-        is final (a transaction that has not landed never will)."""
-        runtime = self.runtimes[network]
-        status = await runtime.watcher.wait(transaction, timeout)
-        if status is not None:
-            return self._outcome(status)
-        if blockhash is None:
-            return Outcome(Confirmation.PENDING, message=f"not confirmed within {timeout:g}s")
-        try:
-            if await runtime.client.is_blockhash_valid(str(blockhash)):
-                return Outcome(Confirmation.PENDING, message=f"not confirmed within {timeout:g}s")
-            (status,) = await runtime.client.signature_statuses([transaction])
-        except (NodeUnavailable, RpcError) as exc:
-            return Outcome(Confirmation.PENDING, message=f"status unknown: {exc}")
-        if status is None:
-            return Outcome(
-                Confirmation.DROPPED,
-                Reason.BLOCKHASH_EXPIRED,
-                "the blockhash expired before the transaction landed; nothing was paid",
-            )
-        if status.get("err") is not None or status.get("confirmationStatus") in CONFIRMED_LEVELS:
-            return self._outcome(status)
-        return Outcome(Confirmation.PENDING, message="processed, not yet confirmed")
-
-    @staticmethod
-    def _outcome(status: dict[str, Any]) -> Outcome:
-        err = status.get("err")
-        if err is None:
-            return Outcome(Confirmation.CONFIRMED)
-        reason = Reason.INSUFFICIENT_BALANCE if _is_insufficient_funds(err) else Reason.SETTLEMENT_FAILED
-        return Outcome(Confirmation.FAILED, reason, f"the transaction failed on-chain: {_error_text(err)}")
+        return await confirm.settled(runtime, submitted.transaction, timeout, blockhash)

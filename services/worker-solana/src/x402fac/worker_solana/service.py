@@ -1,9 +1,8 @@
-"""Wiring: configuration -> the `exact` scheme -> the shared worker service on NATS."""
+"""Solana worker wiring: networks from config, the `exact` scheme, the shared worker service."""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 
 from x402fac.worker import Scheme, run_worker
 
@@ -11,20 +10,13 @@ from .config import SolanaConfig, load_config
 from .exact import ExactSolanaScheme
 
 FAMILY = "solana"
-log = logging.getLogger(__name__)
 
 
 def build_schemes(config: SolanaConfig | None = None) -> list[Scheme]:
     config = config or load_config()
-    if not config.networks:
-        log.warning(
-            "no Solana network configured (X402FAC_SOLANA_<NET>_RPC_URLS) and no devnet-solana.json found"
-        )
     return [
         ExactSolanaScheme(
-            list(config.networks),
-            rpc_timeout=config.rpc_timeout,
-            confirm_poll=config.confirm_poll,
+            list(config.networks), rpc_timeout=config.rpc_timeout, confirm_poll=config.confirm_poll
         )
     ]
 

@@ -59,7 +59,7 @@ class TransferChecked:
 
 
 @dataclass(frozen=True, slots=True)
-class Payment:
+class SolanaPayment:
     """A decoded payment transaction and everything checked without the chain."""
 
     transaction: VersionedTransaction
@@ -147,7 +147,7 @@ def _compute_price(data: bytes) -> int:
     return int.from_bytes(data[1:9], "little")
 
 
-def read_payment(encoded: object, max_compute_unit_price: int) -> Payment:
+def read_payment(encoded: object, max_compute_unit_price: int) -> SolanaPayment:
     """Decode and check the layout; Invalid with the precise reason for the first thing wrong."""
     tx = decode(encoded)
     message = tx.message
@@ -217,7 +217,7 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> Payment:
     limit, _ = compute_budget(message)
     if transfer.authority_index >= signers:
         raise Invalid(Reason.MISSING_SIGNATURE, "the transfer authority does not sign the transaction")
-    return Payment(
+    return SolanaPayment(
         transaction=tx,
         signed_message=to_bytes_versioned(message),
         payment_id=message_hash(message),
@@ -232,7 +232,7 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> Payment:
     )
 
 
-def check_signatures(payment: Payment) -> None:
+def check_signatures(payment: SolanaPayment) -> None:
     """Every required signature but the fee payer's (slot 0, ours to fill) is present and valid."""
     tx = payment.transaction
     keys = payment.static_keys

@@ -1,0 +1,116 @@
+"""Identify (the payload alone: block, signature, recipient, work) and verify (the chain's view:
+frontier, confirmation, exact amount) of a Nano `exact` payment."""
+
+from __future__ import annotations
+
+from x402fac.nano import AddressError, BlockError, decode_address, encode_address, parse_block
+from x402fac.protocol import Reason, VerifyRequest
+from x402fac.worker import Identity, Invalid
+
+from .runtime import NanoPayment, NanoRuntime, node_call
+
+ASSET = "XNO"
+BLOCK_KEYS = ("block", "signedBlock")  # the payload key of the two upstream drafts
+
+
+async def identify(runtime: NanoRuntime, request: VerifyRequest) -> Identity[NanoPayment]:
+    """Everything the payload alone can tell; no chain access, so forged blocks never reach the ledger."""
+    requirements = request.payment_requirements
+    if requirements.asset.upper() != ASSET:
+        raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {requirements.asset!r} is not {ASSET}")
+    payload = request.payment_payload.payload
+    # Two drafts of the Nano `exact` scheme name the block `block` and `signedBlock`: either is
+    # accepted and answered the same (both at once only if they are the same block).
+    named = [payload[key] for key in BLOCK_KEYS if key in payload] if isinstance(payload, dict) else []
+    if not named:
+        raise Invalid(Reason.INVALID_BLOCK, 'payload must be {"block": <state block>} (or "signedBlock")')
+    if any(other != named[0] for other in named[1:]):
+        raise Invalid(Reason.INVALID_BLOCK, "payload.block and payload.signedBlock are different blocks")
+    try:
+        block = parse_block(named[0])
+    except BlockError as error:
+        raise Invalid(Reason.INVALID_BLOCK, str(error)) from None
+    payer = encode_address(block.account)
+    if not block.signature_valid():
+        raise Invalid(
+            Reason.INVALID_SIGNATURE,
+            "signature is not a valid canonical ed25519-blake2b signature of the block by its account",
+            payer,
+        )
+    try:
+        pay_to = decode_address(requirements.pay_to)
+    except AddressError as error:
+        raise Invalid(Reason.RECIPIENT_MISMATCH, f"payTo is not a Nano address: {error}", payer) from None
+    if block.link != pay_to:
+        raise Invalid(
+            Reason.RECIPIENT_MISMATCH,
+            f"the signed link pays {encode_address(block.link)}, not payTo {requirements.pay_to}",
+            payer,
+        )
+    if not block.work_valid(runtime.config.work_threshold):
+        raise Invalid(
+            Reason.INVALID_WORK,
+            f"work is below the {requirements.network} threshold {runtime.config.work_threshold_hex}"
+            f" for root {block.root.hex().upper()}",
+            payer,
+        )
+    return Identity(
+        payment_id=block.hash.hex().upper(), payer=payer, amount=requirements.amount, payment=block
+    )
+
+
+async def verify(runtime: NanoRuntime, identity: Identity[NanoPayment]) -> None:
+    """Reads only: the account's confirmed frontier is `previous`, and the block sends exactly `amount`."""
+    block = identity.payment
+    minimum = runtime.config.min_amount
+    if int(identity.amount) < minimum:
+        raise Invalid(
+            Reason.AMOUNT_BELOW_MINIMUM,
+            f"amount {identity.amount} raw is below the minimum {minimum} raw on {runtime.config.network}",
+            identity.payer,
+        )
+    # One call in the common case: a block whose previous is the frontier cannot be on the ledger
+    # yet, so whether it is (already settled) is asked only when the frontier moved on.
+    state = await node_call(runtime.node.account_info(identity.payer), identity.payer)
+    previous = block.previous.hex().upper()
+    if state is None or previous != state["frontier"]:
+        existing = await node_call(runtime.node.block_info(identity.payment_id), identity.payer)
+        if existing is not None:
+            raise Invalid(
+                Reason.BLOCK_ALREADY_EXISTS,
+                f"block {identity.payment_id} is already on the ledger (confirmed: {existing.get('confirmed')})",
+                identity.payer,
+            )
+    if state is None:
+        raise Invalid(Reason.ACCOUNT_NOT_FOUND, f"{identity.payer} is not opened", identity.payer)
+    if previous != state["frontier"]:
+        raise Invalid(
+            Reason.FRONTIER_MOVED,
+            f"previous {previous} is not the account frontier {state['frontier']}",
+            identity.payer,
+        )
+    if state["confirmed_frontier"] != state["frontier"]:
+        raise Invalid(
+            Reason.FRONTIER_UNCONFIRMED,
+            f"frontier {state['frontier']} is not confirmed yet (confirmed: {state['confirmed_frontier']})",
+            identity.payer,
+        )
+    check_amount(int(state["confirmed_balance"]), block, int(identity.amount), identity.payer)
+
+
+def check_amount(confirmed_balance: int, block: NanoPayment, amount: int, payer: str) -> None:
+    sent = confirmed_balance - block.balance
+    if sent == amount:
+        return
+    if sent <= 0:
+        raise Invalid(
+            Reason.AMOUNT_MISMATCH,
+            f"the block sends nothing: its balance {block.balance} is not below the confirmed {confirmed_balance}",
+            payer,
+        )
+    side = "underpaid" if sent < amount else "overpaid"
+    raise Invalid(
+        Reason.AMOUNT_MISMATCH,
+        f"{side}: the block sends {sent} raw, the price is {amount} raw ({side} by {abs(sent - amount)})",
+        payer,
+    )
