@@ -1,7 +1,7 @@
 """How the gateway reads a key from headers, caches answers, and summarises usage for the dashboard."""
 
 from x402fac.gateway.auth import KEY_FORMAT, TtlCache, presented_key
-from x402fac.gateway.dashboard import explorer_link, summarize
+from x402fac.gateway.views import explorer_link, summarize
 from x402fac.protocol.ledger import UsageReply, UsageRow
 
 

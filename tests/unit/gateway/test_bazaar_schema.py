@@ -9,8 +9,8 @@ import pytest
 from x402.extensions.bazaar import OutputConfig, declare_discovery_extension
 
 from tests.fixtures.product import bazaar_settle
+from x402fac.gateway.bazaar import InvalidDiscovery, catalog_entry
 from x402fac.gateway.bazaar_schema import SchemaMismatch, check_against_schema
-from x402fac.gateway.discovery import InvalidDiscovery, catalog_entry
 from x402fac.protocol import VerifyRequest
 
 

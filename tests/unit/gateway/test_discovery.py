@@ -4,7 +4,7 @@ import msgspec
 import pytest
 
 from tests.fixtures.product import bazaar_settle
-from x402fac.gateway.discovery import InvalidDiscovery, catalog_entry, normalize_url
+from x402fac.gateway.bazaar import InvalidDiscovery, catalog_entry, normalize_url
 from x402fac.ledger.discovery import matches, merge_accepts
 from x402fac.protocol import PaymentRequirements
 from x402fac.protocol.ledger import DiscoveryListRequest

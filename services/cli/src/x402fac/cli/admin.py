@@ -152,7 +152,7 @@ def _requirements(args) -> list[PaymentRequirements]:
 
 
 def _resource_url(url: str) -> str:
-    from x402fac.gateway.discovery import InvalidDiscovery, normalize_url
+    from x402fac.gateway.bazaar import InvalidDiscovery, normalize_url
 
     try:
         return normalize_url(url)

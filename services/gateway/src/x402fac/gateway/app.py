@@ -24,7 +24,7 @@ from x402fac.telemetry import (
     tracer,
 )
 
-from . import dashboard, discovery
+from . import admin, dashboard, discovery, whitelist
 from .auth import Access, presented_key
 from .config import GatewayConfig
 from .core import Answer, Facilitator
@@ -225,6 +225,10 @@ async def metrics() -> Response:
 
 
 HANDLERS = [index, health, supported, verify, settle, verify_v1, settle_v1, metrics]
+# The facilitator API, served at the root and under /facilitator.
+FACILITATOR_API = [*HANDLERS, *whitelist.FACILITATOR_HANDLERS, *discovery.FACILITATOR_HANDLERS]
+# Served at the root only: the dashboard and the admin API.
+OWN_HANDLERS = [*dashboard.HANDLERS, *admin.HANDLERS, *whitelist.HANDLERS, *discovery.HANDLERS]
 
 
 def _http_error(_request: Request, exc: HTTPException) -> Response:
@@ -337,16 +341,12 @@ def create_app(
 
     app = Litestar(
         route_handlers=[
-            *options_handlers([*dashboard.HANDLERS, *discovery.HANDLERS]),  # before the handlers they serve
+            *options_handlers(OWN_HANDLERS),  # before the handlers they serve
             *HANDLERS,
-            *dashboard.FACILITATOR_HANDLERS,
-            *dashboard.HANDLERS,
+            *whitelist.FACILITATOR_HANDLERS,
             *discovery.FACILITATOR_HANDLERS,
-            *discovery.HANDLERS,
-            Router(
-                path="/facilitator",
-                route_handlers=[*HANDLERS, *dashboard.FACILITATOR_HANDLERS, *discovery.FACILITATOR_HANDLERS],
-            ),
+            *OWN_HANDLERS,
+            Router(path="/facilitator", route_handlers=FACILITATOR_API),
         ],
         on_startup=[startup],
         on_shutdown=[shutdown],

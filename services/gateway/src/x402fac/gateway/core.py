@@ -43,10 +43,11 @@ from x402fac.protocol import (
 from x402fac.protocol.ledger import PaymentIdReply, PaymentIdStatus
 
 from . import payment_ids
+from .bazaar import bazaar_extension
 from .config import GatewayConfig
-from .discovery import bazaar_extension, invalid_info, list_settled
 from .edge import Admission
 from .errors import GatewayError
+from .listing import invalid_info, list_settled
 from .payment_ids import InvalidIdentifier, payment_digest, payment_identifier
 
 log = logging.getLogger(__name__)

@@ -156,23 +156,40 @@ def documented_operation(
     return DocumentedOperation
 
 
-def _error(description: str) -> ResponseSpec:
+def error_spec(description: str) -> ResponseSpec:
+    """A documented answer in the one JSON error shape."""
     return ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
 
 
 ROUTE_ERRORS = {
-    404: _error("`not_found`: no such route"),
-    405: _error("`method_not_allowed`: the route does not take this method"),
-    500: _error("`internal_error`: a bug (no traceback is ever sent)"),
+    404: error_spec("`not_found`: no such route"),
+    405: error_spec("`method_not_allowed`: the route does not take this method"),
+    500: error_spec("`internal_error`: a bug (no traceback is ever sent)"),
 }
-UNAUTHORIZED = {401: _error("`unauthorized`: no valid credential (see the security schemes)")}
-LEDGER_AWAY = {503: _error("`ledger_unavailable`: the ledger did not answer; see Retry-After")}
+UNAUTHORIZED = {401: error_spec("`unauthorized`: no valid credential (see the security schemes)")}
+LEDGER_AWAY = {503: error_spec("`ledger_unavailable`: the ledger did not answer; see Retry-After")}
+# What the dashboard, admin and whitelist routes answer besides their success.
+PUBLIC = {**LEDGER_AWAY, **ROUTE_ERRORS}
+WITH_KEY = {
+    **UNAUTHORIZED,
+    429: error_spec("`rate_limited`: the key's own limit, or too many invalid keys from this address"),
+    **PUBLIC,
+}
+ADMIN = {**UNAUTHORIZED, **PUBLIC}
+BAD_BODY = {400: error_spec("`invalid_request`: the body is not what the route takes")}
+NOT_FOUND = {404: error_spec("`not_found`: no such key or address")}
+USAGE_PARAMETERS = [
+    query("granularity", {"enum": ["h", "d"]}, "hours or days"),
+    query("periods", {"type": "integer"}, "how many, up to now (held to 1..400)"),
+]
 PAYMENT_ERRORS = {
-    400: _error("`invalid_request`: malformed JSON, or a body that is not a verify/settle request"),
-    401: _error("`unauthorized`: the API key given (x-api-key or Bearer) is not valid, or keys are required"),
-    413: _error("`body_too_large`: body over the size limit (256 KiB)"),
-    429: _error("`rate_limited`: per-IP limit; see Retry-After"),
-    503: _error(
+    400: error_spec("`invalid_request`: malformed JSON, or a body that is not a verify/settle request"),
+    401: error_spec(
+        "`unauthorized`: the API key given (x-api-key or Bearer) is not valid, or keys are required"
+    ),
+    413: error_spec("`body_too_large`: body over the size limit (256 KiB)"),
+    429: error_spec("`rate_limited`: per-IP limit; see Retry-After"),
+    503: error_spec(
         "`worker_unavailable` / `worker_timeout`: no worker of the network's family is running / "
         "answering; see Retry-After"
     ),
