@@ -38,6 +38,7 @@ from x402fac.protocol import (
     VerifyResponse,
     decode_request,
     family_of,
+    merge_supported,
     settle_response_for_version,
 )
 from x402fac.protocol.ledger import PaymentIdReply, PaymentIdStatus
@@ -103,18 +104,9 @@ class SupportedCache:
 
     async def _refresh(self) -> None:
         answers = await asyncio.gather(*(self._ask(f) for f in FAMILIES))
-        merged = SupportedResponse()
-        live = []
-        for family, part in zip(FAMILIES, answers, strict=True):
-            if part is None:
-                continue
-            live.append(family)
-            merged.kinds.extend(part.kinds)
-            for name, signers in part.signers.items():
-                merged.signers.setdefault(name, []).extend(signers)
-            merged.extensions.extend(e for e in part.extensions if e not in merged.extensions)
-        merged.extensions.extend(e for e in GATEWAY_EXTENSIONS if e not in merged.extensions)
-        self.value, self.live_families, self._fetched_at = merged, live, time.monotonic()
+        live = {family: part for family, part in zip(FAMILIES, answers, strict=True) if part is not None}
+        merged = merge_supported(live.values(), GATEWAY_EXTENSIONS)
+        self.value, self.live_families, self._fetched_at = merged, list(live), time.monotonic()
 
     async def _ask(self, family: str) -> SupportedResponse | None:
         try:

@@ -31,14 +31,14 @@ hash). A per-network setting without a value falls back to the worker-wide one w
     X402FAC_SOLANA_CONFIRM_POLL           seconds between signature-status polls (default 0.2)
 
 With no X402FAC_SOLANA_*_RPC_URLS set, the worker serves the devnet described by
-`$X402FAC_DATA_DIR/devnet-solana.json` (default data dir `.x402fac`), accepting its USDC; with
-neither, it does not start (`SettingsError`).
+`$X402FAC_DATA_DIR/devnet-solana.json` (default data dir `.x402fac`), accepting its USDC under the
+worker-wide limits; with neither, it does not start (`SettingsError`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from solders.keypair import Keypair
@@ -199,7 +199,7 @@ def load_config(env: Mapping[str, str] | None = None) -> SolanaConfig:
     shared_keys = _keys(env, "X402FAC_SOLANA_FEE_PAYER_KEYS")
     networks = tuple(
         _network(env, net, urls, shared_keys) for net, urls in rpc_url_networks(env, FAMILY).items()
-    ) or (from_devnet_info(env, FAMILY, lambda info: network_from_devnet(info, _limits(env, None))),)
+    ) or (replace(from_devnet_info(env, FAMILY, network_from_devnet), limits=_limits(env, None)),)
     return SolanaConfig(
         networks=networks,
         rpc_timeout=get_float(env, "X402FAC_SOLANA_RPC_TIMEOUT", 10.0),
@@ -207,14 +207,13 @@ def load_config(env: Mapping[str, str] | None = None) -> SolanaConfig:
     )
 
 
-def network_from_devnet(info: Mapping[str, Any], limits: Limits | None = None) -> SolanaNetworkConfig:
+def network_from_devnet(info: Mapping[str, Any]) -> SolanaNetworkConfig:
     """The network a devnet's info (devnet-solana.json) describes: its fee-payer keys, its USDC."""
     return SolanaNetworkConfig(
         network=info["network"],
         rpc_urls=(info["rpc_url"],),
         fee_payers=tuple(Keypair.from_base58_string(entry["secret"]) for entry in info["fee_payers"]),
         assets=frozenset({info["usdc"]["mint"]}),
-        limits=limits or Limits(),
     )
 
 
