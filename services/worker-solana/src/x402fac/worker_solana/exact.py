@@ -64,8 +64,7 @@ class ExactSolanaScheme(Scheme):
     async def prepare(
         self, request: VerifyRequest, identity: Identity[SolanaPayment], checked: None = None
     ) -> Prepared[SolanaAttempt]:
-        network = request.payment_requirements.network
-        return settle.prepare(self.runtimes[network], identity, network)
+        return settle.prepare(self.runtimes[request.payment_requirements.network], identity.payment)
 
     async def broadcast(self, prepared: Prepared[SolanaAttempt]) -> None:
         await settle.broadcast(self.runtimes[prepared.network], prepared)
