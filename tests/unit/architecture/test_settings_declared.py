@@ -1,8 +1,9 @@
 """Every X402FAC_* variable the product reads is declared in the settings catalogue
 (x402fac.cli.settings.catalogue, docs/design.md "Layout and layer rules"): the source under services/,
-libs/ and deploy/devnet/src is scanned for variable names (string literals, f-strings whose
-placeholders stand for a network or a setting, a name prefix plus a literal suffix, keyword
-arguments of an environment dict), and one the catalogue does not declare fails the test."""
+libs/ and deploy/devnet/src is scanned for variable names (string literals, per-network templates
+with `{net}`, f-strings whose placeholders stand for a network or a setting, a name prefix plus a
+literal suffix, keyword arguments of an environment dict), and one the catalogue does not declare fails
+the test."""
 
 from __future__ import annotations
 
@@ -18,14 +19,15 @@ ROOT = Path(__file__).resolve().parents[3]
 SOURCES = [*ROOT.glob("services/*/src"), *ROOT.glob("libs/*/src"), ROOT / "deploy" / "devnet" / "src"]
 # Strings shaped like a variable that name something else: the JetStream streams.
 NOT_VARIABLES = {value for key, value in vars(subjects).items() if key.endswith("_STREAM")}
-WILD = "*"  # an f-string placeholder: a network's name, a setting's suffix
+WILD = "*"  # an f-string placeholder or a template's `{net}`: a network's name, a setting's suffix
 NAME = re.compile(r"X402FAC_[A-Z0-9_*]+")
+TEMPLATE = re.compile(r"\{[a-z_]*\}")  # `{net}` in a per-network variable's declared name
 
 
 def _pattern(node: ast.AST, names: dict[str, set[str]]) -> set[str]:
     """The variable names (with WILD for placeholders) a string expression can spell."""
     if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        return {node.value}
+        return {TEMPLATE.sub(WILD, node.value)}
     if isinstance(node, ast.JoinedStr):
         return {"".join(part.value if isinstance(part, ast.Constant) else WILD for part in node.values)}
     if isinstance(node, ast.Name):
@@ -105,6 +107,7 @@ def network(env, net):
     prefix = f"X402FAC_EVM_{net}_"
     return env.get(prefix + "PLANTED_SUFFIX"), env.get(f"X402FAC_NANO_{net}_PLANTED")
 e = dict(os.environ, X402FAC_PLANTED_KEYWORD="1")
+g = setting("X402FAC_SOLANA_{net}_PLANTED_TEMPLATE", 1, values=None)
 f = "a message naming X402FAC_NATS_URL is not a read"
 """
     assert read_names(source) == {
@@ -115,6 +118,7 @@ f = "a message naming X402FAC_NATS_URL is not a read"
         "X402FAC_EVM_*_PLANTED_SUFFIX",
         "X402FAC_NANO_*_PLANTED",
         "X402FAC_PLANTED_KEYWORD",
+        "X402FAC_SOLANA_*_PLANTED_TEMPLATE",
     }
 
 
@@ -135,3 +139,13 @@ def test_an_undeclared_read_fails_and_a_declared_one_passes(tmp_path: Path) -> N
         planted.read_text() + 'def bad(env, net):\n    return env.get(f"X402FAC_EVM_{net}_PLANTED")\n'
     )
     assert set(undeclared([planted], declared)) == {"X402FAC_PLANTED_ROOT", "X402FAC_EVM_*_PLANTED"}
+    planted.write_text(
+        planted.read_text()
+        + 'gas_limit = setting("X402FAC_EVM_{net}_GAS_LIMIT", 300_000, values=None)\n'  # declared
+        + 'planted = setting("X402FAC_EVM_{net}_PLANTED_FIELD", 1, values=None)\n'
+    )
+    assert set(undeclared([planted], declared)) == {
+        "X402FAC_PLANTED_ROOT",
+        "X402FAC_EVM_*_PLANTED",
+        "X402FAC_EVM_*_PLANTED_FIELD",
+    }

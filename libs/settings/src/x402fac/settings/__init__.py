@@ -4,10 +4,13 @@ validated at start-up, and a bad value is a `SettingsError` whose message names 
 A settings class is a frozen dataclass whose fields are declared with `setting(...)`: the variable,
 its default, its bounds and the Helm value that sets it (k8s/x402fac, one value per variable; a
 `{family}` in the path is the worker's family). `load(cls, env)` builds the class from the
-environment, `variables(cls)` lists what it reads. Worker families also read per-network variables
-(`X402FAC_<FAMILY>_<NET>_<SETTING>`), declared with `network_variable(...)`: their Helm value is a key of
-an entry of `workers.<family>.networks`. The gateway, the ledger, the workers and the CLI all load their
-settings here (`x402fac.cli.settings` gathers the whole catalogue).
+environment, `variables(cls)` lists what it reads.
+
+A per-network setting has `{net}` in its variable's name (`X402FAC_<FAMILY>_{net}_<SETTING>`, its Helm
+value a key of an entry of `workers.<family>.networks`); `load(cls, env, net=...)` reads it for one
+network. Declared `worker_wide`, it also has a twin without `{net}_` (`X402FAC_<FAMILY>_<SETTING>`),
+read when the network has no value of its own. The gateway, the ledger, the workers, the devnets and
+the CLI all load their settings here (`x402fac.cli.settings` gathers the whole catalogue).
 
 A leaf package: it imports nothing of ours, so every other package (the logging and tracing set-up
 included) may read its settings here.
@@ -67,23 +70,20 @@ def setting(
     positive: bool = False,
     choices: tuple[str, ...] = (),
     secret: bool = False,
+    worker_wide: bool | Mapping[str, Any] = False,
 ) -> Any:
-    """A dataclass field read from the variable `name`."""
+    """A dataclass field read from the variable `name` (`{net}` in it: a per-network setting).
+
+    `worker_wide`: the setting also has a worker-wide twin (see `Variable.worker_wide`), the default of
+    every network; a mapping replaces some of the twin's attributes (its Helm value, `secret`)."""
     variable = Variable(name, default, values, doc, minimum, maximum, positive, choices, secret)
-    return dataclasses.field(default=default, metadata={"variable": variable})
-
-
-def network_variable(family: str, suffix: str, default: Any = None, doc: str = "", **checks: Any) -> Variable:
-    """`X402FAC_<FAMILY>_{net}_<SUFFIX>`, set by the key `<suffixInCamelCase>` of a network entry."""
-    words = suffix.lower().split("_")
-    key = words[0] + "".join(word.capitalize() for word in words[1:])
-    return Variable(
-        f"X402FAC_{family.upper()}_{{net}}_{suffix}",
-        default,
-        f"workers.{family}.networks[].{key}",
-        doc,
-        **checks,
-    )
+    metadata: dict[str, Any] = {"variable": variable}
+    if worker_wide:
+        if "{net}" not in name:
+            raise TypeError(f"{name}: only a per-network setting has a worker-wide twin")
+        changes = {} if worker_wide is True else dict(worker_wide)
+        metadata["worker_wide"] = dataclasses.replace(variable.worker_wide(), **changes)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def environ(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -184,16 +184,43 @@ def read(env: Mapping[str, str], variable: Variable, kind: Any) -> Any:
     raise TypeError(f"{name}: no parser for {kind!r}")
 
 
-def load(cls: type[T], env: Mapping[str, str] | None = None, **overrides: Any) -> T:
-    """`cls` with every `setting(...)` field read from `env` (the process environment by default)."""
+def _source(field: dataclasses.Field, env: Mapping[str, str], net: str | None) -> Variable | None:
+    """The variable a field is read from: a per-network one for `net`, unless the network has no value
+    of its own and the setting has a worker-wide twin (with `net` None, only the twin; None when
+    there is nothing to read: the field keeps its default)."""
+    variable: Variable = field.metadata["variable"]
+    if "{net}" not in variable.name:
+        return variable
+    twin: Variable | None = field.metadata.get("worker_wide")
+    own = None if net is None else variable.named(net)
+    if own is not None and (twin is None or get_raw(env, own.name) is not None):
+        return own
+    return twin
+
+
+def load(
+    cls: type[T], env: Mapping[str, str] | None = None, *, net: str | None = None, **overrides: Any
+) -> T:
+    """`cls` with every `setting(...)` field read from `env` (the process environment by default);
+    per-network settings for the network `net`."""
     env = environ(env)
     hints = typing.get_type_hints(cls)
-    values = {
-        field.name: read(env, field.metadata["variable"], hints[field.name])
-        for field in dataclasses.fields(cls)  # type: ignore[arg-type]
-        if "variable" in field.metadata and field.name not in overrides
-    }
+    values = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if "variable" not in field.metadata or field.name in overrides:
+            continue
+        variable = _source(field, env, net)
+        if variable is not None:
+            values[field.name] = read(env, variable, hints[field.name])
     return cls(**values, **overrides)
+
+
+def source(cls: type, name: str, env: Mapping[str, str] | None = None, *, net: str | None = None) -> str:
+    """The name of the variable `load(cls, env, net=net)` reads `cls.name` from: for messages about a
+    value that parsed but means nothing (a malformed key, an unknown address)."""
+    field = next(f for f in dataclasses.fields(cls) if f.name == name)
+    variable = _source(field, environ(env), net)
+    return field.metadata["variable"].name if variable is None else variable.name
 
 
 def declared(cls: type, field: str) -> Variable:
@@ -202,8 +229,14 @@ def declared(cls: type, field: str) -> Variable:
 
 
 def variables(cls: type) -> list[Variable]:
-    """The variables `load(cls)` reads, in declaration order."""
-    return [field.metadata["variable"] for field in dataclasses.fields(cls) if "variable" in field.metadata]
+    """The variables `load(cls)` reads, in declaration order (a worker-wide twin after its setting)."""
+    return [
+        variable
+        for field in dataclasses.fields(cls)
+        if "variable" in field.metadata
+        for variable in (field.metadata["variable"], field.metadata.get("worker_wide"))
+        if variable is not None
+    ]
 
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"

@@ -27,12 +27,13 @@ from x402fac.settings import DEFAULT_DATA_DIR, SettingsError, get_list
 
 
 def get_minimums(
-    env: Mapping[str, str], name: str, normalize: Callable[[str], str] = str
+    items: tuple[str, ...], name: str, normalize: Callable[[str], str] = str
 ) -> tuple[int, dict[str, int]]:
-    """`N` and/or `<asset>=N` items: the smallest `amount` accepted, by default and per asset (atomic
-    units, at least 1: a payment of 0 is worthless). `normalize` spells an asset as the worker does."""
+    """`N` and/or `<asset>=N` items (the value of the variable `name`): the smallest `amount` accepted,
+    by default and per asset (atomic units, at least 1: a payment of 0 is worthless). `normalize`
+    spells an asset as the worker does."""
     default, by_asset = 1, {}
-    for item in get_list(env, name):
+    for item in items:
         asset, _, amount = item.rpartition("=")
         try:
             value = int(amount)

@@ -18,11 +18,11 @@ from nats.aio.client import Client
 
 from x402fac.bus import (
     DELIVERY_HEADER,
+    HAND_OFF,
     NO_REPLY,
     REPLY_HEADER,
     Answered,
     BusError,
-    HandOff,
     ServiceRunner,
     WorkConsumer,
     answer_confirmed,
@@ -31,22 +31,12 @@ from x402fac.bus import (
     disconnect,
     subjects,
 )
-from x402fac.protocol import (
-    Reason,
-    SettleResponse,
-    SupportedResponse,
-    VerifyRequest,
-    VerifyResponse,
-    merge_supported,
-    with_legacy,
-)
+from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
 from x402fac.settings import PipelineSettings, load
 from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP
 
-from .pipeline import LET_GO_SECONDS, Pipeline
-from .requester import DEFAULT_WAIT_SECONDS, Requester
+from .pipeline import DEFAULT_WAIT_SECONDS, LET_GO_SECONDS, HandOff, Pipeline, Requester, Superseded
 from .scheme import Scheme
-from .settle_states import Superseded
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -61,9 +51,14 @@ _encode = msgspec.json.encode
 
 
 def supported_of(schemes: list[Scheme]) -> SupportedResponse:
-    """This worker's answer to `supported`: its schemes' parts, each v2 kind with its v1 twin."""
-    merged = merge_supported(scheme.supported() for scheme in schemes)
-    merged.kinds = with_legacy(merged.kinds)
+    merged = SupportedResponse()
+    for scheme in schemes:
+        part = scheme.supported()
+        merged.kinds.extend(part.kinds)
+        for family, signers in part.signers.items():
+            known = merged.signers.setdefault(family, [])
+            known.extend(s for s in signers if s not in known)
+        merged.extensions.extend(e for e in part.extensions if e not in merged.extensions)
     return merged
 
 
@@ -177,7 +172,7 @@ class WorkerService:
             )
         return _encode(await self.pipeline.verify(request, headers.get(subjects.API_KEY_HEADER, "")))
 
-    async def _settle(self, data: bytes, headers: Mapping[str, str]) -> bytes | None:
+    async def _settle(self, data: bytes, headers: Mapping[str, str]) -> bytes | object | None:
         try:
             request = _request_decoder.decode(data)
         except msgspec.MsgspecError as exc:
@@ -197,8 +192,7 @@ class WorkerService:
                 await self._resume_late(request, requester, headers[REPLY_HEADER])
             return NO_REPLY
         if not any(scheme.can_settle() for scheme in self.pipeline.schemes):
-            # e.g. this replica's signer lease lapsed since it took the request
-            raise HandOff("no scheme here can settle now")
+            return HAND_OFF  # e.g. this replica's signer lease lapsed since it took the request
         self._requesters[requester.id] = requester
         try:
             response = await self.pipeline.settle(request, requester)
@@ -209,6 +203,9 @@ class WorkerService:
             return NO_REPLY  # answered here
         except Superseded:
             return NO_REPLY
+        except HandOff as handoff:
+            log.info("handing settle %s to another replica: %s", requester.id, handoff)
+            return HAND_OFF
         finally:
             self._requesters.pop(requester.id, None)
 

@@ -11,7 +11,26 @@ import msgspec
 
 from x402fac.bus import BusError, connect, request, subjects
 from x402fac.protocol import PaymentRequirements
-from x402fac.protocol import ledger as wire
+from x402fac.protocol.ledger import (
+    SUBJECT_DISCOVERY_ADD,
+    SUBJECT_DISCOVERY_LIST,
+    SUBJECT_DISCOVERY_REMOVE,
+    CatalogEntry,
+    DiscoveryAddReply,
+    DiscoveryAddRequest,
+    DiscoveryListReply,
+    DiscoveryListRequest,
+    DiscoveryRemoveRequest,
+    KeyCreateReply,
+    KeyCreateRequest,
+    KeyIdRequest,
+    KeyListReply,
+    KeyListRequest,
+    KeyReply,
+    WhitelistListReply,
+    WhitelistReply,
+    WhitelistRequest,
+)
 
 TIMEOUT = 10.0
 
@@ -43,8 +62,8 @@ def cmd_keys(args) -> None:
     if args.action == "create":
         reply = _call(
             subjects.LEDGER_KEY_ISSUE,
-            wire.KeyCreateRequest(name=args.name, rate_per_minute=args.rate, origin="cli"),
-            wire.KeyCreateReply,
+            KeyCreateRequest(name=args.name, rate_per_minute=args.rate, origin="cli"),
+            KeyCreateReply,
         )
         if not reply.ok or reply.key is None:
             sys.exit(f"cannot create the key: {reply.error}")
@@ -53,7 +72,7 @@ def cmd_keys(args) -> None:
         )
         print(f"key     {reply.secret}\n(shown once: only its hash is stored)")
     elif args.action == "list":
-        reply = _call(subjects.LEDGER_KEY_LIST, wire.KeyListRequest(), wire.KeyListReply)
+        reply = _call(subjects.LEDGER_KEY_LIST, KeyListRequest(), KeyListReply)
         if args.json:
             keys = [{k: v for k, v in msgspec.to_builtins(key).items() if k != "hash"} for key in reply.keys]
             print(json.dumps(keys, indent=2))
@@ -67,7 +86,7 @@ def cmd_keys(args) -> None:
                 f"{key.origin:12}  {_when(key.revoked_at):16}  {key.name}"
             )
     else:
-        reply = _call(subjects.LEDGER_KEY_REVOKE, wire.KeyIdRequest(args.id), wire.KeyReply)
+        reply = _call(subjects.LEDGER_KEY_REVOKE, KeyIdRequest(args.id), KeyReply)
         if not reply.ok:
             sys.exit(f"no key {args.id!r}")
         print(f"revoked {args.id} ({reply.key.name}); gateways stop accepting it within their key cache time")
@@ -75,9 +94,7 @@ def cmd_keys(args) -> None:
 
 def cmd_whitelist(args) -> None:
     if args.action == "list":
-        reply = _call(
-            subjects.LEDGER_WHITELIST_LIST, wire.WhitelistRequest(address=""), wire.WhitelistListReply
-        )
+        reply = _call(subjects.LEDGER_WHITELIST_LIST, WhitelistRequest(address=""), WhitelistListReply)
         for entry in reply.entries:
             print(f"{entry.address}  {','.join(entry.networks)}  {_when(entry.registered_at)}  {entry.note}")
         return
@@ -86,10 +103,8 @@ def cmd_whitelist(args) -> None:
         "remove": subjects.LEDGER_WHITELIST_REMOVE,
         "check": subjects.LEDGER_WHITELIST_GET,
     }[args.action]
-    message = wire.WhitelistRequest(
-        address=args.address, networks=args.network or ["*"], note=args.note or ""
-    )
-    reply = _call(subject, message, wire.WhitelistReply)
+    message = WhitelistRequest(address=args.address, networks=args.network or ["*"], note=args.note or "")
+    reply = _call(subject, message, WhitelistReply)
     if args.action == "check":
         print(
             json.dumps(
@@ -147,7 +162,7 @@ def _resource_url(url: str) -> str:
 
 def cmd_discovery(args) -> None:
     if args.action == "list":
-        message = wire.DiscoveryListRequest(
+        message = DiscoveryListRequest(
             type=args.type or "",
             pay_to=args.pay_to or "",
             network=args.network or "",
@@ -156,7 +171,7 @@ def cmd_discovery(args) -> None:
             limit=args.limit,
             offset=args.offset,
         )
-        reply = _call(wire.SUBJECT_DISCOVERY_LIST, message, wire.DiscoveryListReply)
+        reply = _call(SUBJECT_DISCOVERY_LIST, message, DiscoveryListReply)
         if args.json:
             print(json.dumps({"entries": msgspec.to_builtins(reply.entries), "total": reply.total}, indent=2))
             return
@@ -171,9 +186,9 @@ def cmd_discovery(args) -> None:
     url = _resource_url(args.resource)
     if args.action == "remove":
         reply = _call(
-            wire.SUBJECT_DISCOVERY_REMOVE,
-            wire.DiscoveryRemoveRequest(resource=url, pay_to=args.pay_to or ""),
-            wire.DiscoveryAddReply,
+            SUBJECT_DISCOVERY_REMOVE,
+            DiscoveryRemoveRequest(resource=url, pay_to=args.pay_to or ""),
+            DiscoveryAddReply,
         )
         if not reply.ok:
             sys.exit(f"{url!r} is not listed" + (f" for {args.pay_to}" if args.pay_to else ""))
@@ -181,7 +196,7 @@ def cmd_discovery(args) -> None:
         return
     accepts = _requirements(args)
     for pay_to in dict.fromkeys(a.pay_to for a in accepts):  # one entry per receiver, as the admin API
-        entry = wire.CatalogEntry(
+        entry = CatalogEntry(
             resource=url,
             pay_to=pay_to,
             accepts=[a for a in accepts if a.pay_to == pay_to],
@@ -191,7 +206,7 @@ def cmd_discovery(args) -> None:
             method=args.method,
             origin="operator",
         )
-        reply = _call(wire.SUBJECT_DISCOVERY_ADD, wire.DiscoveryAddRequest(entry), wire.DiscoveryAddReply)
+        reply = _call(SUBJECT_DISCOVERY_ADD, DiscoveryAddRequest(entry), DiscoveryAddReply)
         if not reply.ok:
             sys.exit(f"cannot list {url} for {pay_to}: {reply.error}")
         print(f"listed: {url} for {pay_to}")

@@ -12,7 +12,12 @@ from x402fac.worker_evm import config as evm
 from x402fac.worker_nano import config as nano
 from x402fac.worker_solana import config as solana
 
-FAMILY_CONFIGS = {"nano": nano, "evm": evm, "solana": solana}
+# Each family: the whole worker's settings, then one network's (`{net}` in their names).
+FAMILY_SETTINGS = {
+    "nano": (nano.NanoConfig, nano.NanoNetworkSettings),
+    "evm": (evm.EvmConfig, evm.EvmNetworkSettings),
+    "solana": (solana.SolanaConfig, solana.SolanaNetworkSettings),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +51,8 @@ def catalogue() -> list[Variable]:
         *variables(GatewayConfig),
         *variables(LedgerConfig),
     ]
-    for module in FAMILY_CONFIGS.values():
-        found += [*module.WORKER_VARIABLES, *module.NETWORK_VARIABLES]
+    for classes in FAMILY_SETTINGS.values():
+        found += [variable for cls in classes for variable in variables(cls)]
     return [*found, *variables(RunSettings), *variables(DevnetSettings)]
 
 

@@ -12,7 +12,17 @@ from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 
 from x402fac.protocol import DiscoveryItem, DiscoveryResponse, Pagination, PaymentRequirements
-from x402fac.protocol import ledger as wire
+from x402fac.protocol.ledger import (
+    SUBJECT_DISCOVERY_ADD,
+    SUBJECT_DISCOVERY_LIST,
+    SUBJECT_DISCOVERY_REMOVE,
+    CatalogEntry,
+    DiscoveryAddReply,
+    DiscoveryAddRequest,
+    DiscoveryListReply,
+    DiscoveryListRequest,
+    DiscoveryRemoveRequest,
+)
 
 from .bazaar import BAZAAR, MAX_DESCRIPTION, InvalidDiscovery, normalize_url
 from .errors import GatewayError
@@ -25,7 +35,7 @@ MAX_LIMIT = 1000
 CATALOG = "the catalog"
 
 
-def item(entry: wire.CatalogEntry) -> DiscoveryItem:
+def item(entry: CatalogEntry) -> DiscoveryItem:
     metadata: dict[str, Any] = {"origin": entry.origin, "settlements": entry.settlements}
     if entry.method:
         metadata["method"] = entry.method
@@ -55,12 +65,12 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _filters(request: Request, query: str = "") -> wire.DiscoveryListRequest:
+def _filters(request: Request, query: str = "") -> DiscoveryListRequest:
     params = request.query_params
     text = {name: params.get(name, "") for name in ("type", "payTo", "network", "scheme")}
     if any(len(value) > MAX_QUERY for value in (*text.values(), query)):
         raise GatewayError(400, "invalid_request", f"filters are at most {MAX_QUERY} characters")
-    return wire.DiscoveryListRequest(
+    return DiscoveryListRequest(
         type=text["type"],
         pay_to=text["payTo"],
         network=text["network"],
@@ -74,9 +84,7 @@ def _filters(request: Request, query: str = "") -> wire.DiscoveryListRequest:
 async def _resources(request: Request, state: State) -> Response:
     try:
         message = _filters(request)
-        reply = await ask_ledger(
-            state, wire.SUBJECT_DISCOVERY_LIST, message, wire.DiscoveryListReply, CATALOG
-        )
+        reply = await ask_ledger(state, SUBJECT_DISCOVERY_LIST, message, DiscoveryListReply, CATALOG)
     except GatewayError as error:
         return error_response(error)
     page = Pagination(limit=message.limit, offset=message.offset, total=reply.total)
@@ -148,9 +156,7 @@ def _search_text(request: Request) -> str:
 async def search(request: Request, state: State) -> Response:
     try:
         message = _filters(request, _search_text(request))
-        reply = await ask_ledger(
-            state, wire.SUBJECT_DISCOVERY_LIST, message, wire.DiscoveryListReply, CATALOG
-        )
+        reply = await ask_ledger(state, SUBJECT_DISCOVERY_LIST, message, DiscoveryListReply, CATALOG)
     except GatewayError as error:
         return error_response(error)
     shown = len(reply.entries)
@@ -176,7 +182,7 @@ class _Registration(msgspec.Struct, rename="camel"):
     method: str = ""
 
 
-def operator_entries(body: bytes) -> list[wire.CatalogEntry]:
+def operator_entries(body: bytes) -> list[CatalogEntry]:
     """The catalog entries an operator's registration makes: one per payTo of its accepts."""
     try:
         given = msgspec.json.decode(body or b"{}", type=_Registration)
@@ -187,7 +193,7 @@ def operator_entries(body: bytes) -> list[wire.CatalogEntry]:
     if not accepts or given.type not in ("http", "mcp"):
         raise GatewayError(400, "invalid_request", 'accepts must not be empty; type is "http" or "mcp"')
     return [
-        wire.CatalogEntry(
+        CatalogEntry(
             resource=url,
             pay_to=pay_to,
             accepts=[a for a in accepts if a.pay_to == pay_to],
@@ -233,10 +239,8 @@ async def admin_add(request: Request, state: State) -> Response:
     async def produce() -> Response:
         listed = []
         for entry in operator_entries(await request.body()):
-            message = wire.DiscoveryAddRequest(entry)
-            reply = await ask_ledger(
-                state, wire.SUBJECT_DISCOVERY_ADD, message, wire.DiscoveryAddReply, CATALOG
-            )
+            message = DiscoveryAddRequest(entry)
+            reply = await ask_ledger(state, SUBJECT_DISCOVERY_ADD, message, DiscoveryAddReply, CATALOG)
             if not reply.ok or reply.entry is None:
                 raise GatewayError(400, "invalid_request", f"not listed: {reply.error}")
             listed.append(msgspec.to_builtins(item(reply.entry)))
@@ -263,10 +267,8 @@ async def admin_remove(request: Request, state: State) -> Response:
         resource = request.query_params.get("resource", "")
         if not resource:
             raise GatewayError(400, "invalid_request", "resource is required")
-        message = wire.DiscoveryRemoveRequest(resource=resource, pay_to=request.query_params.get("payTo", ""))
-        reply = await ask_ledger(
-            state, wire.SUBJECT_DISCOVERY_REMOVE, message, wire.DiscoveryAddReply, CATALOG
-        )
+        message = DiscoveryRemoveRequest(resource=resource, pay_to=request.query_params.get("payTo", ""))
+        reply = await ask_ledger(state, SUBJECT_DISCOVERY_REMOVE, message, DiscoveryAddReply, CATALOG)
         if not reply.ok:
             raise GatewayError(404, "not_found", f"{resource!r} is not listed")
         return json_response({"removed": resource})

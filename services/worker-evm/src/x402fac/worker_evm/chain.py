@@ -39,7 +39,7 @@ class EvmRpc(JsonRpcClient):
 class ReceiptWatcher(BatchWatcher):
     """Waits for receipts of many transactions with one batched poll per tick."""
 
-    def __init__(self, rpc: EvmRpc, interval: float = 0.075, max_batch: int = 100) -> None:
+    def __init__(self, rpc: EvmRpc, interval: float, max_batch: int = 100) -> None:
         super().__init__(interval, max_batch)
         self.rpc = rpc
 

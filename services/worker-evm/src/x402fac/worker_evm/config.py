@@ -1,28 +1,13 @@
 """EVM networks the worker serves, from X402FAC_EVM_* variables or, by default, the local devnet.
 
-Environment (the naming scheme every worker shares, see x402fac.worker.config; a network is served when
-its RPC URLs are set; the `<NET>` part is the chain id, e.g. 8453 for eip155:8453):
-
-    X402FAC_EVM_<CHAIN_ID>_RPC_URLS         comma list, in order of preference (failover)
-    X402FAC_EVM_SIGNER_KEYS                 facilitator private keys (comma list) for every network ...
-    X402FAC_EVM_<CHAIN_ID>_SIGNER_KEYS      ... or for one network (wins)
-    X402FAC_EVM_<CHAIN_ID>_CONFIRMATIONS    blocks on top of the receipt's (default 1 = mined)
-    X402FAC_EVM_<CHAIN_ID>_GAS_LIMIT        upper bound of a settlement's gas (default 300000)
-    X402FAC_EVM_<CHAIN_ID>_ASSET, _ASSET_NAME, _ASSET_VERSION   the default USDC advertised in
-                                            /supported (known for Base, Base Sepolia, Ethereum, Avalanche)
-    X402FAC_EVM_<CHAIN_ID>_ALLOWED_ASSETS   tokens settled besides the default asset (comma list), or
-                                            `any`: any token that passes an on-chain EIP-3009 check
-                                            (default: the default asset only; /supported lists them)
-    X402FAC_EVM_<CHAIN_ID>_MIN_AMOUNT       smallest `amount` accepted, atomic units: `N` and/or
-                                            `<token>=N` items (default 1, never 0)
-    X402FAC_EVM_<CHAIN_ID>_MAX_SETTLE_COST_WEI  ceiling of gas limit * maxFeePerGas of a settlement;
-                                            above it the settle is refused, nothing is sent (default 10**16)
-    X402FAC_EVM_RPC_TIMEOUT                 seconds per RPC request (default 10)
-    X402FAC_EVM_CONFIRM_POLL                seconds between receipt polls (default 0.075)
+The naming scheme every worker shares (x402fac.worker.config): a network is served when its RPC URLs
+are set, and `{net}` is its chain id (X402FAC_EVM_8453_RPC_URLS serves eip155:8453). The variables are
+the settings of `EvmConfig` (the whole worker) and `EvmNetworkSettings` (one network) below; the
+reference is `x402fac settings --markdown` (docs/settings.md).
 
 With no X402FAC_EVM_*_RPC_URLS set, the worker serves the devnet described by
-`$X402FAC_DATA_DIR/devnet-evm.json` (default data dir `.x402fac`; the asset policy variables above
-apply to it too, by its chain id); with neither, it does not start (`SettingsError`).
+`$X402FAC_DATA_DIR/devnet-evm.json` (default data dir `.x402fac`; the asset policy settings apply to it
+too, by its chain id); with neither, it does not start (`SettingsError`).
 """
 
 from __future__ import annotations
@@ -31,22 +16,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from x402fac.settings import (
-    SettingsError,
-    Variable,
-    environ,
-    get_float,
-    get_int,
-    get_list,
-    network_variable,
-)
+from x402fac.settings import SettingsError, environ, load, setting, source
 from x402fac.worker.config import from_devnet_info, get_minimums, rpc_url_networks
 
 from .eip3009 import is_address
 
 FAMILY = "evm"
 ANY_ASSET = "any"
-DEFAULT_MAX_SETTLE_COST_WEI = 10**16  # 0.01 of the native coin: ~60k gas at 160 gwei
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +42,84 @@ KNOWN_USDC: dict[int, TokenInfo] = {
 
 
 @dataclass(frozen=True, slots=True)
+class EvmNetworkSettings:
+    """What one network reads (`{net}`: its chain id); a network entry of the chart sets each by its key."""
+
+    rpc_urls: tuple[str, ...] = setting(
+        "X402FAC_EVM_{net}_RPC_URLS",
+        (),
+        values="workers.evm.networks[].rpcUrls",
+        doc="node RPC URLs in order of preference (failover); set, the worker serves eip155:<chain id>",
+    )
+    signer_keys: tuple[str, ...] = setting(
+        "X402FAC_EVM_{net}_SIGNER_KEYS",
+        (),
+        values="workers.evm.networks[].signerKeys",
+        worker_wide={"values": "workers.evm.signers.existingSecret", "secret": True},
+        doc="facilitator private keys (comma list, a leased pool); the worker-wide variable serves every "
+        "network without its own",
+    )
+    confirmations: int = setting(
+        "X402FAC_EVM_{net}_CONFIRMATIONS",
+        1,
+        values="workers.evm.networks[].confirmations",
+        minimum=1,
+        doc="blocks a settlement waits for, the receipt's included (1: mined)",
+    )
+    gas_limit: int = setting(
+        "X402FAC_EVM_{net}_GAS_LIMIT",
+        300_000,
+        values="workers.evm.networks[].gasLimit",
+        minimum=21_000,
+        doc="upper bound of a settlement's gas",
+    )
+    asset: str = setting(
+        "X402FAC_EVM_{net}_ASSET",
+        "",
+        values="workers.evm.networks[].asset",
+        doc="the default token listed in /supported; Circle's USDC is built in for chains 1, 8453, 84532 "
+        "and 43114",
+    )
+    asset_name: str = setting(
+        "X402FAC_EVM_{net}_ASSET_NAME",
+        "USD Coin",
+        values="workers.evm.networks[].assetName",
+        doc="that token's EIP-712 domain name",
+    )
+    asset_version: str = setting(
+        "X402FAC_EVM_{net}_ASSET_VERSION",
+        "2",
+        values="workers.evm.networks[].assetVersion",
+        doc="that token's EIP-712 domain version",
+    )
+    allowed_assets: tuple[str, ...] = setting(
+        "X402FAC_EVM_{net}_ALLOWED_ASSETS",
+        (),
+        values="workers.evm.networks[].allowedAssets",
+        doc="tokens settled besides the default asset (comma list, listed in /supported), or `any`: any "
+        "token that passes an on-chain EIP-3009 check (an explicit opt-in)",
+    )
+    min_amount: tuple[str, ...] = setting(
+        "X402FAC_EVM_{net}_MIN_AMOUNT",
+        ("1",),
+        values="workers.evm.networks[].minAmount",
+        doc="smallest `amount` accepted, atomic units, never 0 (`amount_below_minimum`): `N` and/or "
+        "`<token>=N` items",
+    )
+    max_settle_cost_wei: int = setting(
+        "X402FAC_EVM_{net}_MAX_SETTLE_COST_WEI",
+        10**16,  # 0.01 of the native coin: ~60k gas at 160 gwei
+        values="workers.evm.networks[].maxSettleCostWei",
+        minimum=1,
+        doc="ceiling of gas limit x maxFeePerGas of a settlement; above it the settle is refused and "
+        "nothing is sent",
+    )
+
+
+NETWORK_DEFAULTS = EvmNetworkSettings()
+
+
+@dataclass(frozen=True, slots=True)
 class EvmNetworkConfig:
     network: str  # CAIP-2
     chain_id: int
@@ -80,9 +134,9 @@ class EvmNetworkConfig:
     def min_amount_of(self, token: str) -> int:
         return self.min_amount_by_asset.get(token.lower(), self.min_amount)
 
-    max_settle_cost_wei: int = DEFAULT_MAX_SETTLE_COST_WEI
-    confirmations: int = 1
-    gas_limit: int = 300_000
+    max_settle_cost_wei: int = NETWORK_DEFAULTS.max_settle_cost_wei
+    confirmations: int = NETWORK_DEFAULTS.confirmations
+    gas_limit: int = NETWORK_DEFAULTS.gas_limit
     gas_margin_percent: int = 25
 
     @property
@@ -95,8 +149,24 @@ class EvmNetworkConfig:
 @dataclass(frozen=True, slots=True)
 class EvmConfig:
     networks: tuple[EvmNetworkConfig, ...]
-    rpc_timeout: float = 10.0
-    confirm_poll: float = 0.075
+    rpc_timeout: float = setting(
+        "X402FAC_EVM_RPC_TIMEOUT",
+        10.0,
+        values="workers.evm.rpcTimeout",
+        positive=True,
+        doc="seconds per RPC request",
+    )
+    confirm_poll: float = setting(
+        "X402FAC_EVM_CONFIRM_POLL",
+        0.075,
+        values="workers.evm.confirmPoll",
+        positive=True,
+        doc="seconds between receipt polls (one batched poll for every settle waiting)",
+    )
+
+
+# The whole worker's settings as declared: the defaults of a scheme built without a loaded config.
+WORKER_DEFAULTS = EvmConfig(networks=())
 
 
 def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -> EvmNetworkConfig:
@@ -105,65 +175,65 @@ def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -
         raise SettingsError(
             f"{prefix}RPC_URLS: the network must be a chain id, as in X402FAC_EVM_8453_RPC_URLS"
         )
+    settings = load(EvmNetworkSettings, env, net=net)
     chain_id = int(net)
     network = f"eip155:{chain_id}"
-    keys = get_list(env, prefix + "SIGNER_KEYS") or get_list(env, "X402FAC_EVM_SIGNER_KEYS")
-    if not keys:
+    if not settings.signer_keys:
         raise SettingsError(
             f"no signer key for {network}: set {prefix}SIGNER_KEYS or X402FAC_EVM_SIGNER_KEYS"
         )
     asset = KNOWN_USDC.get(chain_id)
-    address = env.get(prefix + "ASSET", "").strip()
-    if address:
-        if not is_address(address):
-            raise SettingsError(f"{prefix}ASSET is not an address: {address!r}")
-        asset = TokenInfo(
-            address, env.get(prefix + "ASSET_NAME", "USD Coin"), env.get(prefix + "ASSET_VERSION", "2")
-        )
+    if settings.asset:
+        if not is_address(settings.asset):
+            raise SettingsError(f"{prefix}ASSET is not an address: {settings.asset!r}")
+        asset = TokenInfo(settings.asset, settings.asset_name, settings.asset_version)
     return _with_policy(
         env,
+        settings,
         EvmNetworkConfig(
             network=network,
             chain_id=chain_id,
             rpc_urls=urls,
-            signer_keys=keys,
+            signer_keys=settings.signer_keys,
             default_asset=asset,
-            confirmations=get_int(env, prefix + "CONFIRMATIONS", 1, minimum=1),
-            gas_limit=get_int(env, prefix + "GAS_LIMIT", 300_000, minimum=21_000),
+            confirmations=settings.confirmations,
+            gas_limit=settings.gas_limit,
         ),
     )
 
 
-def _with_policy(env: Mapping[str, str], config: EvmNetworkConfig) -> EvmNetworkConfig:
+def _with_policy(
+    env: Mapping[str, str], settings: EvmNetworkSettings, config: EvmNetworkConfig
+) -> EvmNetworkConfig:
     """The network's asset allowlist, minimum amount and settlement cost ceiling."""
-    prefix = f"X402FAC_EVM_{config.chain_id}_"
-    listed = get_list(env, prefix + "ALLOWED_ASSETS")
+    net = str(config.chain_id)
+    listed = settings.allowed_assets
     any_asset = [item.lower() for item in listed] == [ANY_ASSET]
     if not any_asset and any(not is_address(a) for a in listed):
-        raise SettingsError(f"{prefix}ALLOWED_ASSETS must be token addresses (comma list) or `{ANY_ASSET}`")
+        name = source(EvmNetworkSettings, "allowed_assets", env, net=net)
+        raise SettingsError(f"{name} must be token addresses (comma list) or `{ANY_ASSET}`")
     allowed = frozenset() if any_asset else frozenset(a.lower() for a in listed)
     if not (allowed or any_asset or config.default_asset):
+        prefix = f"X402FAC_EVM_{net}_"
         raise SettingsError(
             f"no asset to settle on {config.network}: set {prefix}ASSET (with _ASSET_NAME, _ASSET_VERSION)"
             f" or {prefix}ALLOWED_ASSETS"
         )
-    minimum_name = prefix + "MIN_AMOUNT"
+    minimum_name = source(EvmNetworkSettings, "min_amount", env, net=net)
 
     def token(address: str) -> str:
         if not is_address(address):
             raise SettingsError(f"{minimum_name}: {address!r} is not a token address")
         return address.lower()
 
-    minimum, by_asset = get_minimums(env, minimum_name, token)
+    minimum, by_asset = get_minimums(settings.min_amount, minimum_name, token)
     return replace(
         config,
         allowed_assets=allowed,
         any_asset=any_asset,
         min_amount=minimum,
         min_amount_by_asset=by_asset,
-        max_settle_cost_wei=get_int(
-            env, prefix + "MAX_SETTLE_COST_WEI", DEFAULT_MAX_SETTLE_COST_WEI, minimum=1
-        ),
+        max_settle_cost_wei=settings.max_settle_cost_wei,
     )
 
 
@@ -183,32 +253,11 @@ def load_config(env: Mapping[str, str] | None = None) -> EvmConfig:
     env = environ(env)
     networks = tuple(
         _network_from_env(env, net, urls) for net, urls in rpc_url_networks(env, FAMILY).items()
-    ) or (_with_policy(env, from_devnet_info(env, FAMILY, network_from_devnet)),)
-    return EvmConfig(
-        networks=networks,
-        rpc_timeout=get_float(env, "X402FAC_EVM_RPC_TIMEOUT", 10.0),
-        confirm_poll=get_float(env, "X402FAC_EVM_CONFIRM_POLL", 0.075),
-    )
+    ) or (_devnet(env),)
+    return load(EvmConfig, env, networks=networks)
 
 
-# Every variable load_config reads, for the settings catalogue (x402fac.cli.settings) and the chart.
-WORKER_VARIABLES = (
-    Variable("X402FAC_EVM_RPC_TIMEOUT", 10.0, "workers.evm.rpcTimeout", positive=True),
-    Variable("X402FAC_EVM_CONFIRM_POLL", 0.075, "workers.evm.confirmPoll", positive=True),
-    Variable("X402FAC_EVM_SIGNER_KEYS", (), "workers.evm.signers.existingSecret", secret=True),
-)
-NETWORK_VARIABLES = tuple(
-    network_variable(FAMILY, suffix)
-    for suffix in (
-        "RPC_URLS",
-        "SIGNER_KEYS",
-        "CONFIRMATIONS",
-        "GAS_LIMIT",
-        "ASSET",
-        "ASSET_NAME",
-        "ASSET_VERSION",
-        "ALLOWED_ASSETS",
-        "MIN_AMOUNT",
-        "MAX_SETTLE_COST_WEI",
-    )
-)
+def _devnet(env: Mapping[str, str]) -> EvmNetworkConfig:
+    """The devnet's network, with the asset policy set for its chain id."""
+    devnet = from_devnet_info(env, FAMILY, network_from_devnet)
+    return _with_policy(env, load(EvmNetworkSettings, env, net=str(devnet.chain_id)), devnet)

@@ -12,9 +12,10 @@ from nats.aio.client import Client
 
 from x402fac.protocol import SupportedKind, VerifyRequest
 from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, SupportedPart
+from x402fac.worker.kinds import with_legacy
 
 from . import confirm, eip3009, settle, verify
-from .config import EvmNetworkConfig
+from .config import WORKER_DEFAULTS, EvmNetworkConfig
 from .runtime import EvmPayment, EvmRuntime
 from .settle import EvmAttempt, GasPlan
 from .signers import SignerLeases
@@ -27,8 +28,8 @@ class ExactEvmScheme(Scheme):
         self,
         networks: list[EvmNetworkConfig],
         *,
-        rpc_timeout: float = 10.0,
-        confirm_poll: float = 0.075,
+        rpc_timeout: float = WORKER_DEFAULTS.rpc_timeout,
+        confirm_poll: float = WORKER_DEFAULTS.confirm_poll,
         lease_ttl: float = 15.0,
         lease_margin: float = 3.0,
     ) -> None:
@@ -70,7 +71,7 @@ class ExactEvmScheme(Scheme):
                     extra = {"asset": eip3009.checksum_address(token)}
                     kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
             signers.extend(s.address for s in runtime.signers)
-        return SupportedPart(kinds=kinds, signers={"eip155:*": signers})
+        return SupportedPart(kinds=with_legacy(kinds), signers={"eip155:*": signers})
 
     async def identify(self, request: VerifyRequest) -> Identity[EvmPayment]:
         return await verify.identify(self.runtimes[request.payment_requirements.network], request)

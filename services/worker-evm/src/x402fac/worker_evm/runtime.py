@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from x402fac.protocol import Reason
 from x402fac.rpc import NodeUnavailable
 from x402fac.telemetry.metrics import REVERTED_SETTLEMENT_GAS
-from x402fac.worker import HandOff, Invalid
+from x402fac.worker import Invalid, Unready
 
 from .chain import EvmRpc, ReceiptWatcher, RpcError
-from .config import EvmNetworkConfig
+from .config import WORKER_DEFAULTS, EvmNetworkConfig
 from .eip3009 import Authorization
 from .nonces import Fees, Signer
 
@@ -54,7 +54,11 @@ class EvmRuntime:
     """What the scheme keeps per network: RPC client, receipt poller, signers, fee and code caches."""
 
     def __init__(
-        self, config: EvmNetworkConfig, *, rpc_timeout: float = 10.0, confirm_poll: float = 0.075
+        self,
+        config: EvmNetworkConfig,
+        *,
+        rpc_timeout: float = WORKER_DEFAULTS.rpc_timeout,
+        confirm_poll: float = WORKER_DEFAULTS.confirm_poll,
     ) -> None:
         self.config = config
         self.confirm_poll = confirm_poll
@@ -75,7 +79,7 @@ class EvmRuntime:
         """The least busy signer this replica may use now (one whose key it holds a lease on)."""
         mine = [signer for signer in self.signers if usable(signer.address)]
         if not mine:
-            raise HandOff(f"this replica holds no signer key for {self.config.network} now")
+            raise Unready(f"this replica holds no signer key for {self.config.network} now")
         return min(mine, key=lambda signer: signer.nonces.in_flight)
 
     def signer_of(self, tx_hash: str) -> Signer | None:

@@ -35,7 +35,7 @@ class NanoNode(node.NanoNode):
 class ConfirmationWatcher(BatchWatcher):
     """Waits for many blocks' confirmation with one `blocks_info` request per tick."""
 
-    def __init__(self, node: NanoNode, interval: float = 0.05, max_batch: int = 200) -> None:
+    def __init__(self, node: NanoNode, interval: float, max_batch: int = 200) -> None:
         super().__init__(interval, max_batch)
         self.node = node
 

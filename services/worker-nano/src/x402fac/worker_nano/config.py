@@ -1,14 +1,10 @@
 """Which Nano networks this worker serves, where their nodes are, and the work each demands.
 
-Environment (the naming scheme every worker shares, see x402fac.worker.config; a network is served when
-its RPC URLs are set; `<NET>` is the CAIP-2 reference upper-cased, e.g. MAINNET for nano:mainnet,
-DEVNET for nano:devnet, BETA for nano:beta):
-
-    X402FAC_NANO_<NET>_RPC_URLS        comma-separated node RPC URLs, tried in order (failover)
-    X402FAC_NANO_<NET>_WORK_THRESHOLD  hex send-work threshold (default: mainnet's fffffff800000000)
-    X402FAC_NANO_<NET>_MIN_AMOUNT      smallest price in raw a payment may carry (default 1: never 0)
-    X402FAC_NANO_RPC_TIMEOUT           seconds per RPC request (default 10)
-    X402FAC_NANO_CONFIRM_POLL          seconds between confirmation polls (default 0.05)
+The naming scheme every worker shares (x402fac.worker.config): a network is served when its RPC URLs
+are set, and `{net}` is its CAIP-2 reference upper-cased (MAINNET for nano:mainnet, DEVNET for
+nano:devnet, BETA for nano:beta). The variables are the settings of `NanoConfig` (the whole worker) and
+`NanoNetworkSettings` (one network) below; the reference is `x402fac settings --markdown`
+(docs/settings.md).
 
 With no X402FAC_NANO_*_RPC_URLS set, the worker serves the devnet described by
 `$X402FAC_DATA_DIR/devnet-nano.json` (default data dir `.x402fac`; `_MIN_AMOUNT` applies to it too, by
@@ -23,10 +19,39 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from x402fac.nano import MAINNET_SEND_THRESHOLD, WorkError, format_work, parse_threshold
-from x402fac.settings import SettingsError, Variable, environ, get_float, get_int, network_variable
+from x402fac.settings import SettingsError, environ, load, setting, source
 from x402fac.worker.config import from_devnet_info, rpc_url_networks
 
 FAMILY = "nano"
+
+
+@dataclass(frozen=True, slots=True)
+class NanoNetworkSettings:
+    """What one network reads (`{net}`: its CAIP-2 reference upper-cased); a network entry of the chart
+    sets each by its key."""
+
+    rpc_urls: tuple[str, ...] = setting(
+        "X402FAC_NANO_{net}_RPC_URLS",
+        (),
+        values="workers.nano.networks[].rpcUrls",
+        doc="node RPC URLs, tried in order (failover); set, the worker serves nano:<net>",
+    )
+    work_threshold: str = setting(
+        "X402FAC_NANO_{net}_WORK_THRESHOLD",
+        format_work(MAINNET_SEND_THRESHOLD),
+        values="workers.nano.networks[].workThreshold",
+        doc="send-work threshold, 16 hex digits (mainnet's by default)",
+    )
+    min_amount: int = setting(
+        "X402FAC_NANO_{net}_MIN_AMOUNT",
+        1,
+        values="workers.nano.networks[].minAmount",
+        minimum=1,
+        doc="smallest price (raw) a payment may carry, never 0 (`amount_below_minimum`)",
+    )
+
+
+NETWORK_DEFAULTS = NanoNetworkSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +59,7 @@ class NanoNetworkConfig:
     network: str  # CAIP-2, e.g. "nano:mainnet"
     rpc_urls: tuple[str, ...]
     work_threshold: int = MAINNET_SEND_THRESHOLD
-    min_amount: int = 1  # raw; a worthless payment is refused whatever the resource server asks
+    min_amount: int = NETWORK_DEFAULTS.min_amount  # a worthless payment is refused whatever the server asks
 
     @property
     def work_threshold_hex(self) -> str:
@@ -44,42 +69,51 @@ class NanoNetworkConfig:
 @dataclass(frozen=True, slots=True)
 class NanoConfig:
     networks: tuple[NanoNetworkConfig, ...]
-    rpc_timeout: float = 10.0
-    confirm_poll: float = 0.05
+    rpc_timeout: float = setting(
+        "X402FAC_NANO_RPC_TIMEOUT",
+        10.0,
+        values="workers.nano.rpcTimeout",
+        positive=True,
+        doc="seconds per node request",
+    )
+    confirm_poll: float = setting(
+        "X402FAC_NANO_CONFIRM_POLL",
+        0.05,
+        values="workers.nano.confirmPoll",
+        positive=True,
+        doc="seconds between confirmation polls (one batched `blocks_info` for every settle waiting)",
+    )
 
 
-def _threshold(env: Mapping[str, str], name: str) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return MAINNET_SEND_THRESHOLD
+# The whole worker's settings as declared: the defaults of a scheme built without a loaded config.
+WORKER_DEFAULTS = NanoConfig(networks=())
+
+
+def _network(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -> NanoNetworkConfig:
+    settings = load(NanoNetworkSettings, env, net=net)
     try:
-        return parse_threshold(text)
+        threshold = parse_threshold(settings.work_threshold)
     except WorkError:
-        raise SettingsError(f"{name} must be 16 hex digits (e.g. fffffff800000000), got {text!r}") from None
+        name = source(NanoNetworkSettings, "work_threshold", env, net=net)
+        raise SettingsError(
+            f"{name} must be 16 hex digits (e.g. fffffff800000000), got {settings.work_threshold!r}"
+        ) from None
+    return NanoNetworkConfig(f"nano:{net.lower()}", urls, threshold, settings.min_amount)
 
 
-def _with_policy(env: Mapping[str, str], config: NanoNetworkConfig) -> NanoNetworkConfig:
-    """The network's minimum amount, named by its CAIP-2 reference (the devnet's too)."""
-    net = config.network.partition(":")[2].upper()
-    return replace(config, min_amount=get_int(env, f"X402FAC_NANO_{net}_MIN_AMOUNT", 1, minimum=1))
+def _devnet(env: Mapping[str, str]) -> NanoNetworkConfig:
+    """The devnet's network, with the minimum amount set for its CAIP-2 reference."""
+    devnet = from_devnet_info(env, FAMILY, network_from_devnet)
+    net = devnet.network.partition(":")[2].upper()
+    return replace(devnet, min_amount=load(NanoNetworkSettings, env, net=net).min_amount)
 
 
 def load_config(env: Mapping[str, str] | None = None) -> NanoConfig:
     env = environ(env)
-    networks = tuple(
-        _with_policy(
-            env,
-            NanoNetworkConfig(
-                f"nano:{net.lower()}", urls, _threshold(env, f"X402FAC_NANO_{net}_WORK_THRESHOLD")
-            ),
-        )
-        for net, urls in rpc_url_networks(env, FAMILY).items()
-    ) or (_with_policy(env, from_devnet_info(env, FAMILY, network_from_devnet)),)
-    return NanoConfig(
-        networks=networks,
-        rpc_timeout=get_float(env, "X402FAC_NANO_RPC_TIMEOUT", 10.0),
-        confirm_poll=get_float(env, "X402FAC_NANO_CONFIRM_POLL", 0.05),
+    networks = tuple(_network(env, net, urls) for net, urls in rpc_url_networks(env, FAMILY).items()) or (
+        _devnet(env),
     )
+    return load(NanoConfig, env, networks=networks)
 
 
 def network_from_devnet(info: Mapping[str, Any]) -> NanoNetworkConfig:
@@ -89,15 +123,3 @@ def network_from_devnet(info: Mapping[str, Any]) -> NanoNetworkConfig:
         rpc_urls=(info["rpcUrl"],),
         work_threshold=parse_threshold(info["workThresholds"]["send"]),
     )
-
-
-# Every variable load_config reads, for the settings catalogue (x402fac.cli.settings) and the chart.
-WORKER_VARIABLES = (
-    Variable("X402FAC_NANO_RPC_TIMEOUT", 10.0, "workers.nano.rpcTimeout", positive=True),
-    Variable("X402FAC_NANO_CONFIRM_POLL", 0.05, "workers.nano.confirmPoll", positive=True),
-)
-NETWORK_VARIABLES = (
-    network_variable(FAMILY, "RPC_URLS"),
-    network_variable(FAMILY, "WORK_THRESHOLD", "fffffff800000000"),
-    network_variable(FAMILY, "MIN_AMOUNT", 1, minimum=1),
-)

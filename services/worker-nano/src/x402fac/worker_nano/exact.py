@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from x402fac.protocol import SupportedKind, VerifyRequest
 from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, SupportedPart
+from x402fac.worker.kinds import with_legacy
 
 from . import confirm, settle, verify
-from .config import NanoNetworkConfig
+from .config import WORKER_DEFAULTS, NanoNetworkConfig
 from .runtime import NanoPayment, NanoRuntime
 from .verify import ASSET
 
@@ -32,7 +33,11 @@ class ExactNanoScheme(Scheme):
     name = "exact"
 
     def __init__(
-        self, networks: list[NanoNetworkConfig], *, rpc_timeout: float = 10.0, confirm_poll: float = 0.05
+        self,
+        networks: list[NanoNetworkConfig],
+        *,
+        rpc_timeout: float = WORKER_DEFAULTS.rpc_timeout,
+        confirm_poll: float = WORKER_DEFAULTS.confirm_poll,
     ) -> None:
         self.runtimes = {
             config.network: NanoRuntime(config, rpc_timeout=rpc_timeout, confirm_poll=confirm_poll)
@@ -60,7 +65,7 @@ class ExactNanoScheme(Scheme):
             )
             for network, runtime in self.runtimes.items()
         ]
-        return SupportedPart(kinds=kinds)
+        return SupportedPart(kinds=with_legacy(kinds))
 
     async def identify(self, request: VerifyRequest) -> Identity[NanoPayment]:
         return await verify.identify(self.runtimes[request.payment_requirements.network], request)

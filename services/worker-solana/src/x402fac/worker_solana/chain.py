@@ -84,9 +84,7 @@ class StatusWatcher(BatchWatcher):
     A signature is done once it failed or reached one of `levels`.
     """
 
-    def __init__(
-        self, client: SolanaClient, interval: float = 0.2, levels: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, client: SolanaClient, interval: float, levels: frozenset[str] = frozenset()) -> None:
         super().__init__(interval, MAX_STATUSES_PER_CALL)
         self.client = client
         self.levels = levels

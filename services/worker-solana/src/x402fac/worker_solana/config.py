@@ -1,58 +1,27 @@
 """Which Solana networks this worker serves, their RPC endpoints, fee-payer keys, accepted mints and
 the limits on what a payment may cost us.
 
-Environment (the naming scheme every worker shares, see x402fac.worker.config; a network is served when
-its RPC URLs are set; `<NET>` is MAINNET, DEVNET or TESTNET, or any other name together with its genesis
-hash). A per-network setting without a value falls back to the worker-wide one without `<NET>_`:
-
-    X402FAC_SOLANA_<NET>_RPC_URLS         comma-separated RPC URLs, tried in order (failover)
-    X402FAC_SOLANA_<NET>_GENESIS_HASH     genesis hash of a network not named above; its CAIP-2 id
-                                          is solana:<first 32 characters>
-    X402FAC_SOLANA_<NET>_FEE_PAYER_KEYS   comma-separated base58 64-byte keypairs for that network
-    X402FAC_SOLANA_FEE_PAYER_KEYS         fee-payer keypairs for every network without its own
-    X402FAC_SOLANA_<NET>_ALLOWED_ASSETS   comma-separated mint allowlist, or `any` (any Token /
-                                          Token-2022 mint: an explicit opt-in). Default: USDC on
-                                          MAINNET and DEVNET; required for any other network
-    X402FAC_SOLANA_[<NET>_]MIN_AMOUNT     smallest `amount` accepted (atomic units, at least 1;
-                                          default 1); `N,<mint>=M,...` sets it per mint too
-    X402FAC_SOLANA_[<NET>_]MAX_COMPUTE_UNIT_PRICE  micro-lamports per compute unit a payment may bid
-                                          (default 5000000, the official scheme's cap)
-    X402FAC_SOLANA_[<NET>_]MAX_COMPUTE_UNIT_LIMIT  compute units a payment may request (default 40000;
-                                          without SetComputeUnitLimit the runtime grants 200000 per
-                                          instruction, and that is what counts)
-    X402FAC_SOLANA_[<NET>_]MAX_FEE_LAMPORTS  most we pay per settlement: 5000 lamports per signature
-                                          plus price x limit / 1e6 (default 110000: two signatures
-                                          and the official 20000-unit limit at the top price)
-    X402FAC_SOLANA_[<NET>_]ALLOWED_MINT_EXTENSIONS  Token-2022 extensions accepted although they can
-                                          take a cut or move funds back (comma list of transfer_fee,
-                                          transfer_hook, permanent_delegate, pausable,
-                                          non_transferable, confidential_transfer; default none)
-    X402FAC_SOLANA_RPC_TIMEOUT            seconds per RPC request (default 10)
-    X402FAC_SOLANA_CONFIRM_POLL           seconds between signature-status polls (default 0.2)
+The naming scheme every worker shares (x402fac.worker.config): a network is served when its RPC URLs
+are set, and `{net}` is MAINNET, DEVNET or TESTNET, or any other name together with its genesis hash.
+The variables are the settings of `SolanaConfig` (the whole worker) and `SolanaNetworkSettings` (one
+network) below; the fee-payer keys and the limits also exist worker-wide, without `{net}_`: the default
+of every network without its own. The reference is `x402fac settings --markdown` (docs/settings.md).
 
 With no X402FAC_SOLANA_*_RPC_URLS set, the worker serves the devnet described by
-`$X402FAC_DATA_DIR/devnet-solana.json` (default data dir `.x402fac`), accepting its USDC under the
+`$X402FAC_DATA_DIR/devnet-solana.json` (default data dir `.x402fac`), accepting its USDC, under the
 worker-wide limits; with neither, it does not start (`SettingsError`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from x402fac.settings import (
-    SettingsError,
-    Variable,
-    environ,
-    get_float,
-    get_int,
-    get_list,
-    network_variable,
-)
+from x402fac.settings import SettingsError, environ, load, setting, source
 from x402fac.worker.config import from_devnet_info, get_minimums, rpc_url_networks
 
 FAMILY = "solana"
@@ -82,6 +51,82 @@ MINT_EXTENSIONS = (
     "non_transferable",
     "confidential_transfer",
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SolanaNetworkSettings:
+    """What one network reads (`{net}`: its name); a network entry of the chart sets each by its key.
+    The fee-payer keys and the limits fall back to their worker-wide twins."""
+
+    rpc_urls: tuple[str, ...] = setting(
+        "X402FAC_SOLANA_{net}_RPC_URLS",
+        (),
+        values="workers.solana.networks[].rpcUrls",
+        doc="RPC URLs, tried in order (failover); set, the worker serves the network",
+    )
+    genesis_hash: str = setting(
+        "X402FAC_SOLANA_{net}_GENESIS_HASH",
+        "",
+        values="workers.solana.networks[].genesisHash",
+        doc="genesis hash of a network other than MAINNET, DEVNET, TESTNET; its CAIP-2 id is "
+        "solana:<first 32 characters>",
+    )
+    fee_payer_keys: tuple[str, ...] = setting(
+        "X402FAC_SOLANA_{net}_FEE_PAYER_KEYS",
+        (),
+        values="workers.solana.networks[].feePayerKeys",
+        worker_wide={"values": "workers.solana.feePayers.existingSecret", "secret": True},
+        doc="base58 64-byte fee-payer keypairs (comma list)",
+    )
+    allowed_assets: tuple[str, ...] = setting(
+        "X402FAC_SOLANA_{net}_ALLOWED_ASSETS",
+        (),
+        values="workers.solana.networks[].allowedAssets",
+        doc="mint allowlist (comma list, listed in /supported), or `any`: any Token / Token-2022 mint (an "
+        "explicit opt-in); unset: USDC on MAINNET and DEVNET, the devnet file's USDC, required elsewhere",
+    )
+    min_amount: tuple[str, ...] = setting(
+        "X402FAC_SOLANA_{net}_MIN_AMOUNT",
+        ("1",),
+        values="workers.solana.networks[].minAmount",
+        worker_wide=True,
+        doc="smallest `amount` accepted, atomic units, never 0 (`amount_below_minimum`): `N` and/or "
+        "`<mint>=N` items",
+    )
+    max_compute_unit_price: int = setting(
+        "X402FAC_SOLANA_{net}_MAX_COMPUTE_UNIT_PRICE",
+        MAX_COMPUTE_UNIT_PRICE,
+        values="workers.solana.networks[].maxComputeUnitPrice",
+        minimum=0,
+        worker_wide=True,
+        doc="micro-lamports per compute unit a payment may bid (the official scheme's cap)",
+    )
+    max_compute_unit_limit: int = setting(
+        "X402FAC_SOLANA_{net}_MAX_COMPUTE_UNIT_LIMIT",
+        MAX_COMPUTE_UNIT_LIMIT,
+        values="workers.solana.networks[].maxComputeUnitLimit",
+        minimum=1,
+        worker_wide=True,
+        doc="compute units a payment may request; without SetComputeUnitLimit the runtime's 200000 per "
+        "instruction counts",
+    )
+    max_fee_lamports: int = setting(
+        "X402FAC_SOLANA_{net}_MAX_FEE_LAMPORTS",
+        MAX_FEE_LAMPORTS,
+        values="workers.solana.networks[].maxFeeLamports",
+        minimum=0,
+        worker_wide=True,
+        doc="most we pay per settlement: 5000 lamports per signature plus price x limit / 1e6 (by "
+        "default two signatures and the official 20000-unit limit at the top price)",
+    )
+    allowed_mint_extensions: tuple[str, ...] = setting(
+        "X402FAC_SOLANA_{net}_ALLOWED_MINT_EXTENSIONS",
+        (),
+        values="workers.solana.networks[].allowedMintExtensions",
+        worker_wide=True,
+        doc="Token-2022 extensions accepted although they can take a cut or move funds back (comma list "
+        "of " + ", ".join(MINT_EXTENSIONS) + ")",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,21 +160,35 @@ class SolanaNetworkConfig:
 @dataclass(frozen=True, slots=True)
 class SolanaConfig:
     networks: tuple[SolanaNetworkConfig, ...]
-    rpc_timeout: float = 10.0
-    confirm_poll: float = 0.2
+    rpc_timeout: float = setting(
+        "X402FAC_SOLANA_RPC_TIMEOUT",
+        10.0,
+        values="workers.solana.rpcTimeout",
+        positive=True,
+        doc="seconds per RPC request",
+    )
+    confirm_poll: float = setting(
+        "X402FAC_SOLANA_CONFIRM_POLL",
+        0.2,
+        values="workers.solana.confirmPoll",
+        positive=True,
+        doc="seconds between signature-status polls (one batched `getSignatureStatuses` for every settle "
+        "waiting)",
+    )
 
 
-def _keys(env: Mapping[str, str], name: str) -> tuple[Keypair, ...]:
+# The whole worker's settings as declared: the defaults of a scheme built without a loaded config.
+WORKER_DEFAULTS = SolanaConfig(networks=())
+
+
+def _fee_payers(
+    env: Mapping[str, str], settings: SolanaNetworkSettings, net: str | None
+) -> tuple[Keypair, ...]:
     try:
-        return tuple(Keypair.from_base58_string(secret) for secret in get_list(env, name))
+        return tuple(Keypair.from_base58_string(secret) for secret in settings.fee_payer_keys)
     except ValueError:
+        name = source(SolanaNetworkSettings, "fee_payer_keys", env, net=net)
         raise SettingsError(f"{name} holds a key that is not a base58 64-byte keypair") from None
-
-
-def _setting(env: Mapping[str, str], net: str | None, setting: str) -> str:
-    """The variable that holds a setting for `net`: its own if set, else the worker-wide one."""
-    own = f"X402FAC_SOLANA_{net}_{setting}"
-    return own if net is not None and env.get(own, "").strip() else f"X402FAC_SOLANA_{setting}"
 
 
 def _address(name: str, value: str) -> str:
@@ -139,9 +198,9 @@ def _address(name: str, value: str) -> str:
         raise SettingsError(f"{name} holds {value!r}, which is not a Solana address") from None
 
 
-def _assets(env: Mapping[str, str], net: str) -> frozenset[str] | None:
-    name = f"X402FAC_SOLANA_{net}_ALLOWED_ASSETS"
-    listed = get_list(env, name)
+def _assets(env: Mapping[str, str], settings: SolanaNetworkSettings, net: str) -> frozenset[str] | None:
+    name = source(SolanaNetworkSettings, "allowed_assets", env, net=net)
+    listed = settings.allowed_assets
     if listed == (ANY_ASSET,):
         return None
     if listed:
@@ -151,88 +210,61 @@ def _assets(env: Mapping[str, str], net: str) -> frozenset[str] | None:
     raise SettingsError(f"{name} is needed for network {net}: its accepted mints, or '{ANY_ASSET}'")
 
 
-def _extensions(env: Mapping[str, str], name: str) -> frozenset[str]:
-    names = frozenset(get_list(env, name))
-    unknown = names - set(MINT_EXTENSIONS)
+def _limits(env: Mapping[str, str], settings: SolanaNetworkSettings, net: str | None) -> Limits:
+    minimum_name = source(SolanaNetworkSettings, "min_amount", env, net=net)
+    min_amount, by_asset = get_minimums(
+        settings.min_amount, minimum_name, lambda mint: _address(minimum_name, mint)
+    )
+    extensions = frozenset(settings.allowed_mint_extensions)
+    unknown = extensions - set(MINT_EXTENSIONS)
     if unknown:
+        name = source(SolanaNetworkSettings, "allowed_mint_extensions", env, net=net)
         raise SettingsError(
             f"{name} names unknown extensions {sorted(unknown)}; known: {', '.join(MINT_EXTENSIONS)}"
         )
-    return names
-
-
-def _limits(env: Mapping[str, str], net: str | None) -> Limits:
-    minimum_name = _setting(env, net, "MIN_AMOUNT")
-    min_amount, by_asset = get_minimums(env, minimum_name, lambda mint: _address(minimum_name, mint))
     return Limits(
         min_amount=min_amount,
         min_amount_by_asset=by_asset,
-        max_compute_unit_price=get_int(
-            env, _setting(env, net, "MAX_COMPUTE_UNIT_PRICE"), MAX_COMPUTE_UNIT_PRICE, minimum=0
-        ),
-        max_compute_unit_limit=get_int(
-            env, _setting(env, net, "MAX_COMPUTE_UNIT_LIMIT"), MAX_COMPUTE_UNIT_LIMIT, minimum=1
-        ),
-        max_fee_lamports=get_int(env, _setting(env, net, "MAX_FEE_LAMPORTS"), MAX_FEE_LAMPORTS, minimum=0),
-        allowed_mint_extensions=_extensions(env, _setting(env, net, "ALLOWED_MINT_EXTENSIONS")),
+        max_compute_unit_price=settings.max_compute_unit_price,
+        max_compute_unit_limit=settings.max_compute_unit_limit,
+        max_fee_lamports=settings.max_fee_lamports,
+        allowed_mint_extensions=extensions,
     )
 
 
-def _network(
-    env: Mapping[str, str], net: str, urls: tuple[str, ...], shared_keys: tuple[Keypair, ...]
-) -> SolanaNetworkConfig:
+def _network(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -> SolanaNetworkConfig:
+    settings = load(SolanaNetworkSettings, env, net=net)
     prefix = f"X402FAC_SOLANA_{net}_"
-    genesis = env.get(prefix + "GENESIS_HASH", "").strip()
+    genesis = settings.genesis_hash
     network = f"solana:{genesis[:32]}" if genesis else KNOWN_NETWORKS.get(net)
     if network is None:
         raise SettingsError(f"{prefix}GENESIS_HASH is needed for a network named {net}")
-    keys = _keys(env, prefix + "FEE_PAYER_KEYS") or shared_keys
+    keys = _fee_payers(env, settings, net)
     if not keys:
         raise SettingsError(
             f"no fee-payer key for {network}: set {prefix}FEE_PAYER_KEYS or X402FAC_SOLANA_FEE_PAYER_KEYS"
         )
-    return SolanaNetworkConfig(network, urls, keys, _assets(env, net), _limits(env, net))
+    return SolanaNetworkConfig(network, urls, keys, _assets(env, settings, net), _limits(env, settings, net))
 
 
 def load_config(env: Mapping[str, str] | None = None) -> SolanaConfig:
     env = environ(env)
-    shared_keys = _keys(env, "X402FAC_SOLANA_FEE_PAYER_KEYS")
-    networks = tuple(
-        _network(env, net, urls, shared_keys) for net, urls in rpc_url_networks(env, FAMILY).items()
-    ) or (replace(from_devnet_info(env, FAMILY, network_from_devnet), limits=_limits(env, None)),)
-    return SolanaConfig(
-        networks=networks,
-        rpc_timeout=get_float(env, "X402FAC_SOLANA_RPC_TIMEOUT", 10.0),
-        confirm_poll=get_float(env, "X402FAC_SOLANA_CONFIRM_POLL", 0.2),
+    worker_wide = load(SolanaNetworkSettings, env)  # no network: the worker-wide twins alone
+    _fee_payers(env, worker_wide, None)  # a malformed shared key stops the worker, used or not
+    networks = tuple(_network(env, net, urls) for net, urls in rpc_url_networks(env, FAMILY).items()) or (
+        from_devnet_info(
+            env, FAMILY, lambda info: network_from_devnet(info, _limits(env, worker_wide, None))
+        ),
     )
+    return load(SolanaConfig, env, networks=networks)
 
 
-def network_from_devnet(info: Mapping[str, Any]) -> SolanaNetworkConfig:
+def network_from_devnet(info: Mapping[str, Any], limits: Limits | None = None) -> SolanaNetworkConfig:
     """The network a devnet's info (devnet-solana.json) describes: its fee-payer keys, its USDC."""
     return SolanaNetworkConfig(
         network=info["network"],
         rpc_urls=(info["rpc_url"],),
         fee_payers=tuple(Keypair.from_base58_string(entry["secret"]) for entry in info["fee_payers"]),
         assets=frozenset({info["usdc"]["mint"]}),
+        limits=limits or Limits(),
     )
-
-
-# Every variable load_config reads, for the settings catalogue (x402fac.cli.settings) and the chart.
-# The limits exist worker-wide (the default of every network) and per network.
-_LIMITS = (
-    "MIN_AMOUNT",
-    "MAX_COMPUTE_UNIT_PRICE",
-    "MAX_COMPUTE_UNIT_LIMIT",
-    "MAX_FEE_LAMPORTS",
-    "ALLOWED_MINT_EXTENSIONS",
-)
-WORKER_VARIABLES = (
-    Variable("X402FAC_SOLANA_RPC_TIMEOUT", 10.0, "workers.solana.rpcTimeout", positive=True),
-    Variable("X402FAC_SOLANA_CONFIRM_POLL", 0.2, "workers.solana.confirmPoll", positive=True),
-    Variable("X402FAC_SOLANA_FEE_PAYER_KEYS", (), "workers.solana.feePayers.existingSecret", secret=True),
-    *(network_variable(FAMILY, limit).worker_wide() for limit in _LIMITS),
-)
-NETWORK_VARIABLES = tuple(
-    network_variable(FAMILY, suffix)
-    for suffix in ("RPC_URLS", "GENESIS_HASH", "FEE_PAYER_KEYS", "ALLOWED_ASSETS", *_LIMITS)
-)

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from x402fac.protocol import SupportedKind, VerifyRequest
 from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, SupportedPart
+from x402fac.worker.kinds import with_legacy
 
 from . import confirm, settle, verify
-from .config import SolanaNetworkConfig
+from .config import WORKER_DEFAULTS, SolanaNetworkConfig
 from .runtime import SolanaRuntime
 from .settle import SolanaAttempt
 from .transaction import SolanaPayment
@@ -28,8 +29,8 @@ class ExactSolanaScheme(Scheme):
         self,
         networks: list[SolanaNetworkConfig],
         *,
-        rpc_timeout: float = 10.0,
-        confirm_poll: float = 0.2,
+        rpc_timeout: float = WORKER_DEFAULTS.rpc_timeout,
+        confirm_poll: float = WORKER_DEFAULTS.confirm_poll,
     ) -> None:
         self.runtimes = {
             config.network: SolanaRuntime(config, rpc_timeout=rpc_timeout, confirm_poll=confirm_poll)
@@ -53,7 +54,7 @@ class ExactSolanaScheme(Scheme):
             if runtime.config.assets is not None:
                 extra["assets"] = sorted(runtime.config.assets)  # the only mints settled here
             kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
-        return SupportedPart(kinds=kinds, signers={"solana:*": signers})
+        return SupportedPart(kinds=with_legacy(kinds), signers={"solana:*": signers})
 
     async def identify(self, request: VerifyRequest) -> Identity[SolanaPayment]:
         return await verify.identify(self.runtimes[request.payment_requirements.network], request)
@@ -64,7 +65,8 @@ class ExactSolanaScheme(Scheme):
     async def prepare(
         self, request: VerifyRequest, identity: Identity[SolanaPayment], checked: None = None
     ) -> Prepared[SolanaAttempt]:
-        return settle.prepare(self.runtimes[request.payment_requirements.network], identity.payment)
+        network = request.payment_requirements.network
+        return settle.prepare(self.runtimes[network], identity, network)
 
     async def broadcast(self, prepared: Prepared[SolanaAttempt]) -> None:
         await settle.broadcast(self.runtimes[prepared.network], prepared)

@@ -10,7 +10,7 @@ from typing import Any
 from solders.hash import Hash
 
 from .chain import SolanaClient, StatusWatcher
-from .config import SolanaNetworkConfig
+from .config import WORKER_DEFAULTS, SolanaNetworkConfig
 from .mint import Mint
 
 TOKEN_INSUFFICIENT_FUNDS = {"Custom": 1}  # SPL Token and Token-2022 error 1
@@ -23,7 +23,11 @@ class SolanaRuntime:
     """One served network: its client, status watcher, fee payers and read caches."""
 
     def __init__(
-        self, config: SolanaNetworkConfig, *, rpc_timeout: float = 10.0, confirm_poll: float = 0.2
+        self,
+        config: SolanaNetworkConfig,
+        *,
+        rpc_timeout: float = WORKER_DEFAULTS.rpc_timeout,
+        confirm_poll: float = WORKER_DEFAULTS.confirm_poll,
     ) -> None:
         self.config = config
         self.client = SolanaClient(config.rpc_urls, rpc_timeout)
