@@ -5,7 +5,7 @@ from .access import BusUsers
 from .connection import Credentials, connect, disconnect, nats_url
 from .counters import current_window, ensure_rate_stream, increment
 from .embedded import EmbeddedNats, TlsFiles, free_port, nats_server_binary
-from .kv import bucket_keys, decode_key, encode_key, ensure_bucket
+from .kv import bucket_keys, decode_key, encode_key, ensure_bucket, read_entry
 from .rpc import BusError, BusTimeout, RemoteError, Unavailable, encode, request, request_raw
 from .service import Handler, ServiceRunner
 from .tasks import cancel_and_wait
@@ -48,6 +48,7 @@ __all__ = [
     "encode_key",
     "bucket_keys",
     "ensure_bucket",
+    "read_entry",
     "ensure_rate_stream",
     "free_port",
     "increment",

@@ -13,7 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
 from .access import BusUsers
@@ -49,34 +49,25 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass(eq=False)
 class EmbeddedNats:
     """One nats-server; with `cluster_port` and `routes`, one node of a JetStream cluster."""
 
-    def __init__(
-        self,
-        store_dir: Path,
-        port: int = 4222,
-        host: str = "127.0.0.1",
-        *,
-        name: str = "",
-        cluster_port: int = 0,
-        routes: tuple[str, ...] = (),
-        cluster_name: str = "x402fac",
-        users: BusUsers | None = None,
-        tls: TlsFiles | None = None,
-        route_password: str = "",
-    ) -> None:
-        self.store_dir = Path(store_dir)
-        self.port = port
-        self.host = host
-        self.name = name
-        self.cluster_port = cluster_port
-        self.routes = routes
-        self.cluster_name = cluster_name
-        self.users = users or BusUsers.generate()
-        self.tls = tls
-        self.route_password = route_password or secrets.token_urlsafe(24)
-        self.process: subprocess.Popen | None = None
+    store_dir: Path
+    port: int = 4222
+    host: str = "127.0.0.1"
+    _: KW_ONLY
+    name: str = ""
+    cluster_port: int = 0
+    routes: tuple[str, ...] = ()
+    cluster_name: str = "x402fac"
+    users: BusUsers = field(default_factory=BusUsers.generate)
+    tls: TlsFiles | None = None
+    route_password: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    process: subprocess.Popen | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.store_dir = Path(self.store_dir)
 
     def config(self) -> dict:
         """The server's configuration (nats-server reads JSON values)."""

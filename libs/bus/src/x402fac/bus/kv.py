@@ -5,7 +5,7 @@ from dataclasses import replace
 
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType
-from nats.js.errors import BucketNotFoundError
+from nats.js.errors import BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
 _UNSAFE = re.compile(r"[^-/_a-zA-Z0-9]")
@@ -24,6 +24,15 @@ def decode_key(key: str) -> str:
         lambda m: bytes.fromhex(m.group().replace("=", "")).decode(),
         key,
     )
+
+
+async def read_entry(kv: KeyValue, key: str) -> KeyValue.Entry | None:
+    """The entry under `key` (its value and revision); None when there is none, or a delete marker."""
+    try:
+        entry = await kv.get(key)
+    except NotFoundError:
+        return None
+    return entry if entry.value else None
 
 
 async def ensure_bucket(

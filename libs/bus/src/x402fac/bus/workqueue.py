@@ -15,14 +15,16 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, Tracer
 
 from x402fac.telemetry import BUS_LATENCY, HANDLER_LATENCY, client_span, server_span, tracer
 
@@ -163,31 +165,24 @@ class ReplyInbox:
             raise BusTimeout(subject) from None
 
 
+@dataclass(eq=False)
 class WorkConsumer:
     """Takes requests from a work-queue stream, shared with the other replicas of a queue group."""
 
-    def __init__(
-        self,
-        nc: Client,
-        name: str,
-        stream: str,
-        subject: str,
-        group: str,
-        handler: WorkHandler,
-        ack_wait: float = 5.0,
-        max_in_flight: int = 1000,
-    ) -> None:
-        self.nc = nc
-        self.name = name
-        self.stream = stream
-        self.subject = subject
-        self.group = group
-        self.handler = handler
-        self.ack_wait = ack_wait
-        self.max_in_flight = max_in_flight
-        self._sub = None
-        self._inflight: set[asyncio.Task] = set()
-        self._tracer = tracer(f"x402fac.{name.split('.')[0]}")
+    nc: Client
+    name: str
+    stream: str
+    subject: str
+    group: str
+    handler: WorkHandler
+    ack_wait: float = 5.0
+    max_in_flight: int = 1000
+    _sub: Any = field(default=None, init=False)
+    _inflight: set[asyncio.Task] = field(default_factory=set, init=False)
+    _tracer: Tracer = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._tracer = tracer(f"x402fac.{self.name.split('.')[0]}")
 
     @property
     def inflight(self) -> int:

@@ -13,10 +13,10 @@ import time
 
 import msgspec
 from nats.js import JetStreamContext
-from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from x402fac.bus import bucket_keys, counters, encode_key, subjects
+from x402fac.bus import bucket_keys, counters, encode_key, read_entry, subjects
 from x402fac.protocol.ledger import (
     ApiKey,
     KeyCheckRequest,
@@ -119,13 +119,8 @@ class KeyStore:
         return None
 
     async def _get(self, id_: str) -> tuple[ApiKey, int] | None:
-        try:
-            entry = await self.bucket.get(encode_key(id_))
-        except NotFoundError:
-            return None
-        if not entry.value:
-            return None
-        return _decode(entry.value), entry.revision
+        entry = await read_entry(self.bucket, encode_key(id_))
+        return None if entry is None else (_decode(entry.value), entry.revision)
 
     async def check(self, request: KeyCheckRequest) -> KeyReply:
         """The key whose hash this is (revoked ones too: the gateway says 401 either way)."""

@@ -13,10 +13,10 @@ same payment goes through the settlement pipeline again (where its one-success r
 import time
 
 import msgspec
-from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
+from nats.js.errors import APIError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
-from x402fac.bus import encode_key
+from x402fac.bus import encode_key, read_entry
 from x402fac.protocol.ledger import (
     PaymentIdClaim,
     PaymentIdFinish,
@@ -35,6 +35,12 @@ def record_key(payer: str, identifier: str) -> str:
     return encode_key(f"{payer}/{identifier}" if payer else identifier)
 
 
+def _claimed(request: PaymentIdClaim, now: float) -> PaymentIdRecord:
+    """The record of an id claimed by `request`'s requester until its deadline: (id, digest, owner,
+    owner_until, created_at)."""
+    return PaymentIdRecord(request.id, request.digest, request.requester, request.deadline, now)
+
+
 class PaymentIds:
     def __init__(self, bucket: KeyValue) -> None:
         self.bucket = bucket
@@ -45,24 +51,14 @@ class PaymentIds:
             return await self._peek(key, request.digest)
         for _ in range(ATTEMPTS):
             now = time.time()
-            mine = PaymentIdRecord(
-                id=request.id,
-                digest=request.digest,
-                owner=request.requester,
-                owner_until=request.deadline,
-                created_at=now,
-            )
             try:
-                await self.bucket.create(key, _encode(mine))
+                await self.bucket.create(key, _encode(_claimed(request, now)))
                 return PaymentIdReply(PaymentIdStatus.NEW)
             except KeyWrongLastSequenceError:
                 pass
-            try:
-                found = await self.bucket.get(key)
-            except NotFoundError:
+            found = await read_entry(self.bucket, key)
+            if found is None:
                 continue  # dropped in between: claim it anew
-            if not found.value:
-                continue
             held = _decode(found.value)
             abandoned = held.response is None and now >= held.owner_until
             if held.digest != request.digest and not abandoned:
@@ -83,11 +79,8 @@ class PaymentIds:
         return PaymentIdReply(PaymentIdStatus.BUSY, owner_until=time.time() + 1.0)
 
     async def _peek(self, key: str, digest: str) -> PaymentIdReply:
-        try:
-            found = await self.bucket.get(key)
-        except NotFoundError:
-            return PaymentIdReply(PaymentIdStatus.NEW)
-        held = _decode(found.value) if found.value else None
+        found = await read_entry(self.bucket, key)
+        held = _decode(found.value) if found is not None else None
         if held is not None and held.digest == digest and held.response is not None:
             return PaymentIdReply(PaymentIdStatus.REPLAY, response=held.response)
         return PaymentIdReply(PaymentIdStatus.NEW)
@@ -96,11 +89,8 @@ class PaymentIds:
         """A success is stored for replay; anything else drops the claim (if this request holds it)."""
         key = record_key(request.payer, request.id)
         for _ in range(ATTEMPTS):
-            try:
-                found = await self.bucket.get(key)
-            except NotFoundError:
-                return PaymentIdReply(PaymentIdStatus.NEW)
-            if not found.value:
+            found = await read_entry(self.bucket, key)
+            if found is None:
                 return PaymentIdReply(PaymentIdStatus.NEW)
             held = _decode(found.value)
             if held.digest != request.digest:

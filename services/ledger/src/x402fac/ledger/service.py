@@ -10,35 +10,7 @@ from nats.aio.client import Client
 
 from x402fac.bus import BusError, ServiceRunner, cancel_and_wait, connect, disconnect, request, subjects
 from x402fac.protocol import FAMILIES
-from x402fac.protocol.ledger import (
-    DISCOVERY_BUCKET,
-    SUBJECT_DISCOVERY_ADD,
-    SUBJECT_DISCOVERY_LIST,
-    SUBJECT_DISCOVERY_REMOVE,
-    SUBJECT_PAYMENT_ID_CLAIM,
-    SUBJECT_PAYMENT_ID_FINISH,
-    ClaimRequest,
-    DetachRequest,
-    DiscoveryAddRequest,
-    DiscoveryListRequest,
-    DiscoveryRemoveRequest,
-    FinalizeRequest,
-    KeyCheckRequest,
-    KeyCreateRequest,
-    KeyIdRequest,
-    KeyListRequest,
-    LookupRequest,
-    PaymentIdClaim,
-    PaymentIdFinish,
-    PendingReply,
-    PendingRequest,
-    RecentRequest,
-    ReleaseRequest,
-    SubmitRequest,
-    UpdateReply,
-    UsageRequest,
-    WhitelistRequest,
-)
+from x402fac.protocol import ledger as wire
 from x402fac.telemetry import NATS_CONNECTED, PENDING_OLDEST_SECONDS, PENDING_SETTLEMENTS
 
 from .config import LedgerConfig
@@ -62,11 +34,11 @@ def _endpoint(message_type: type, call: Callable[[object], Awaitable[object]]):
     return handle
 
 
-async def _lookup(store: LedgerStore, request: LookupRequest) -> UpdateReply:
+async def _lookup(store: LedgerStore, request: wire.LookupRequest) -> wire.UpdateReply:
     found = await store.get(request.payment_id)
     if found is None:
-        return UpdateReply(ok=False)
-    return UpdateReply(ok=True, revision=found[1], record=found[0])
+        return wire.UpdateReply(ok=False)
+    return wire.UpdateReply(ok=True, revision=found[1], record=found[0])
 
 
 async def start_ledger(nc: Client, config: LedgerConfig) -> ServiceRunner:
@@ -75,21 +47,9 @@ async def start_ledger(nc: Client, config: LedgerConfig) -> ServiceRunner:
     runner = LedgerRunner(nc, "x402fac-ledger", VERSION, subjects.LEDGER_QUEUE)
     runner.store = store
     await runner.usage.start()
-    runner.catalog = Catalog(store.js, store.discovery, DISCOVERY_BUCKET)
+    runner.catalog = Catalog(store.js, store.discovery, wire.DISCOVERY_BUCKET)
     await runner.catalog.start()
-    await runner.start(
-        {
-            "claim": (subjects.LEDGER_CLAIM, _endpoint(ClaimRequest, store.claim)),
-            "submit": (subjects.LEDGER_SUBMIT, _endpoint(SubmitRequest, store.submit)),
-            "finalize": (subjects.LEDGER_FINALIZE, _endpoint(FinalizeRequest, store.finalize)),
-            "release": (subjects.LEDGER_RELEASE, _endpoint(ReleaseRequest, store.release)),
-            "lookup": (subjects.LEDGER_LOOKUP, _endpoint(LookupRequest, lambda r: _lookup(store, r))),
-            "pending": (subjects.LEDGER_PENDING, _endpoint(PendingRequest, store.list_pending)),
-            "detach": (subjects.LEDGER_DETACH, _endpoint(DetachRequest, store.detach)),
-            **_product_endpoints(store, runner.usage, config),
-            **_catalog_endpoints(runner.catalog, PaymentIds(store.payment_ids)),
-        }
-    )
+    await runner.start(_endpoints(store, runner.usage, runner.catalog, config))
     return runner
 
 
@@ -111,35 +71,38 @@ class LedgerRunner(ServiceRunner):
             await self.store.close()
 
 
-def _product_endpoints(store: LedgerStore, usage: Usage, config: LedgerConfig) -> dict:
-    """API keys, usage and the whitelist."""
+def _endpoints(store: LedgerStore, usage: Usage, catalog: Catalog, config: LedgerConfig) -> dict:
+    """Every endpoint of the ledger: name, subject, request type and handler."""
     keys = KeyStore(store.js, store.keys, config)
     whitelist = Whitelist(store.whitelist)
-    return {
-        "key_create": (subjects.LEDGER_KEY_CREATE, _endpoint(KeyCreateRequest, keys.create)),
-        "key_issue": (subjects.LEDGER_KEY_ISSUE, _endpoint(KeyCreateRequest, keys.issue)),
-        "key_check": (subjects.LEDGER_KEY_CHECK, _endpoint(KeyCheckRequest, keys.check)),
-        "key_get": (subjects.LEDGER_KEY_GET, _endpoint(KeyIdRequest, keys.get)),
-        "key_list": (subjects.LEDGER_KEY_LIST, _endpoint(KeyListRequest, keys.list)),
-        "key_revoke": (subjects.LEDGER_KEY_REVOKE, _endpoint(KeyIdRequest, keys.revoke)),
-        "usage": (subjects.LEDGER_USAGE, _endpoint(UsageRequest, usage.usage)),
-        "recent": (subjects.LEDGER_RECENT, _endpoint(RecentRequest, usage.recent)),
-        "whitelist_add": (subjects.LEDGER_WHITELIST_ADD, _endpoint(WhitelistRequest, whitelist.add)),
-        "whitelist_remove": (subjects.LEDGER_WHITELIST_REMOVE, _endpoint(WhitelistRequest, whitelist.remove)),
-        "whitelist_get": (subjects.LEDGER_WHITELIST_GET, _endpoint(WhitelistRequest, whitelist.get)),
-        "whitelist_list": (subjects.LEDGER_WHITELIST_LIST, _endpoint(WhitelistRequest, whitelist.list)),
-    }
-
-
-def _catalog_endpoints(catalog: Catalog, payment_ids: PaymentIds) -> dict:
-    """The discovery catalog and payment identifiers."""
-    return {
-        "discovery_add": (SUBJECT_DISCOVERY_ADD, _endpoint(DiscoveryAddRequest, catalog.add)),
-        "discovery_list": (SUBJECT_DISCOVERY_LIST, _endpoint(DiscoveryListRequest, catalog.list)),
-        "discovery_remove": (SUBJECT_DISCOVERY_REMOVE, _endpoint(DiscoveryRemoveRequest, catalog.remove)),
-        "payment_id_claim": (SUBJECT_PAYMENT_ID_CLAIM, _endpoint(PaymentIdClaim, payment_ids.claim)),
-        "payment_id_finish": (SUBJECT_PAYMENT_ID_FINISH, _endpoint(PaymentIdFinish, payment_ids.finish)),
-    }
+    payment_ids = PaymentIds(store.payment_ids)
+    rows = [
+        ("claim", subjects.LEDGER_CLAIM, wire.ClaimRequest, store.claim),
+        ("submit", subjects.LEDGER_SUBMIT, wire.SubmitRequest, store.submit),
+        ("finalize", subjects.LEDGER_FINALIZE, wire.FinalizeRequest, store.finalize),
+        ("release", subjects.LEDGER_RELEASE, wire.ReleaseRequest, store.release),
+        ("lookup", subjects.LEDGER_LOOKUP, wire.LookupRequest, lambda r: _lookup(store, r)),
+        ("pending", subjects.LEDGER_PENDING, wire.PendingRequest, store.list_pending),
+        ("detach", subjects.LEDGER_DETACH, wire.DetachRequest, store.detach),
+        ("key_create", subjects.LEDGER_KEY_CREATE, wire.KeyCreateRequest, keys.create),
+        ("key_issue", subjects.LEDGER_KEY_ISSUE, wire.KeyCreateRequest, keys.issue),
+        ("key_check", subjects.LEDGER_KEY_CHECK, wire.KeyCheckRequest, keys.check),
+        ("key_get", subjects.LEDGER_KEY_GET, wire.KeyIdRequest, keys.get),
+        ("key_list", subjects.LEDGER_KEY_LIST, wire.KeyListRequest, keys.list),
+        ("key_revoke", subjects.LEDGER_KEY_REVOKE, wire.KeyIdRequest, keys.revoke),
+        ("usage", subjects.LEDGER_USAGE, wire.UsageRequest, usage.usage),
+        ("recent", subjects.LEDGER_RECENT, wire.RecentRequest, usage.recent),
+        ("whitelist_add", subjects.LEDGER_WHITELIST_ADD, wire.WhitelistRequest, whitelist.add),
+        ("whitelist_remove", subjects.LEDGER_WHITELIST_REMOVE, wire.WhitelistRequest, whitelist.remove),
+        ("whitelist_get", subjects.LEDGER_WHITELIST_GET, wire.WhitelistRequest, whitelist.get),
+        ("whitelist_list", subjects.LEDGER_WHITELIST_LIST, wire.WhitelistRequest, whitelist.list),
+        ("discovery_add", wire.SUBJECT_DISCOVERY_ADD, wire.DiscoveryAddRequest, catalog.add),
+        ("discovery_list", wire.SUBJECT_DISCOVERY_LIST, wire.DiscoveryListRequest, catalog.list),
+        ("discovery_remove", wire.SUBJECT_DISCOVERY_REMOVE, wire.DiscoveryRemoveRequest, catalog.remove),
+        ("payment_id_claim", wire.SUBJECT_PAYMENT_ID_CLAIM, wire.PaymentIdClaim, payment_ids.claim),
+        ("payment_id_finish", wire.SUBJECT_PAYMENT_ID_FINISH, wire.PaymentIdFinish, payment_ids.finish),
+    ]
+    return {name: (subject, _endpoint(kind, call)) for name, subject, kind, call in rows}
 
 
 async def _export_pending(nc: Client, interval: float) -> None:
@@ -150,8 +113,8 @@ async def _export_pending(nc: Client, interval: float) -> None:
                 reply = await request(
                     nc,
                     subjects.LEDGER_PENDING,
-                    PendingRequest(family=family, limit=10_000),
-                    PendingReply,
+                    wire.PendingRequest(family=family, limit=10_000),
+                    wire.PendingReply,
                     10.0,
                 )
             except BusError as exc:

@@ -11,7 +11,7 @@ import msgspec
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
-from x402fac.bus import bucket_keys, encode_key
+from x402fac.bus import bucket_keys, encode_key, read_entry
 from x402fac.protocol.ledger import (
     WhitelistEntry,
     WhitelistListReply,
@@ -38,11 +38,8 @@ class Whitelist:
         self.bucket = bucket
 
     async def _get(self, address: str) -> WhitelistEntry | None:
-        try:
-            entry = await self.bucket.get(encode_key(address))
-        except NotFoundError:
-            return None
-        return _decode(entry.value) if entry.value else None
+        entry = await read_entry(self.bucket, encode_key(address))
+        return None if entry is None else _decode(entry.value)
 
     async def add(self, request: WhitelistRequest) -> WhitelistReply:
         """Register `address` on `networks` (added to those it has)."""
