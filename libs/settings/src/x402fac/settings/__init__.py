@@ -228,15 +228,18 @@ def declared(cls: type, field: str) -> Variable:
     return next(f.metadata["variable"] for f in dataclasses.fields(cls) if f.name == field)
 
 
-def variables(cls: type) -> list[Variable]:
-    """The variables `load(cls)` reads, in declaration order (a worker-wide twin after its setting)."""
+def declarations(cls: type) -> list[tuple[Variable, Variable | None]]:
+    """Each setting of `cls` in declaration order: its variable and its worker-wide twin, if any."""
     return [
-        variable
+        (field.metadata["variable"], field.metadata.get("worker_wide"))
         for field in dataclasses.fields(cls)
         if "variable" in field.metadata
-        for variable in (field.metadata["variable"], field.metadata.get("worker_wide"))
-        if variable is not None
     ]
+
+
+def variables(cls: type) -> list[Variable]:
+    """The variables `load(cls)` reads, in declaration order (a worker-wide twin after its setting)."""
+    return [variable for pair in declarations(cls) for variable in pair if variable is not None]
 
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
@@ -251,14 +254,15 @@ class ServiceSettings:
         "X402FAC_NATS_URL",
         DEFAULT_NATS_URL,
         values="externalNats.urls",
-        doc="NATS server URLs (comma list); the chart points it at its NATS or `externalNats.urls`",
+        doc="NATS server URLs (comma list, `tls://` with TLS); the chart points it at its NATS or "
+        "`externalNats.urls`",
     )
     nats_user: str = setting(
         "X402FAC_NATS_USER",
         "",
         values=None,
-        doc="the NATS user this service connects as (its role: ledger, gateway, worker-<family>, admin); "
-        "`x402fac run` and the chart set it per service",
+        doc="the NATS user this service connects as (its role: ledger, gateway, worker-<family>, admin; NATS "
+        "refuses anonymous clients); `x402fac run` and the chart set it per service",
     )
     nats_password: str = setting(
         "X402FAC_NATS_PASSWORD",
@@ -285,22 +289,31 @@ class ServiceSettings:
         "X402FAC_DATA_DIR",
         DEFAULT_DATA_DIR,
         values="dataDir",
-        doc="local state: devnet-<family>.json files a worker serves when no network is configured",
+        doc="local state: the devnet-<family>.json files a worker serves when no network is configured; "
+        "under `x402fac run` also the JetStream store and the logs",
     )
     log_level: str = setting(
         "X402FAC_LOG_LEVEL",
         "INFO",
         values="log.level",
         choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        doc="log level",
     )
-    log_format: str = setting("X402FAC_LOG_FORMAT", "json", values="log.format", choices=("json", "text"))
+    log_format: str = setting(
+        "X402FAC_LOG_FORMAT",
+        "json",
+        values="log.format",
+        choices=("json", "text"),
+        doc="log lines as JSON, or `text` for humans",
+    )
     metrics_port: int = setting(
         "X402FAC_METRICS_PORT",
         0,
         values="metrics.port",
         minimum=0,
         maximum=65535,
-        doc="serve /metrics on this port (ledger, workers; the gateway also serves it on its own port); 0: off",
+        doc="serve /metrics on this port (ledger, workers; the gateway also serves it on its own port); 0: "
+        "off",
     )
     trace_console: bool = setting(
         "X402FAC_TRACE_CONSOLE",

@@ -4,7 +4,7 @@ x402fac run                      the whole local stack: nats-server, devnets, le
 x402fac gateway | ledger         one service (what a container runs)
 x402fac worker <family>          one network worker (nano, evm, solana)
 x402fac check <service>          health check of one service (what a container probe runs)
-x402fac settings                 every variable the services read, its default and its Helm value
+x402fac settings [--markdown]    every variable the services read, its default and its Helm value
 x402fac devnet <family> [...]    one devnet in the foreground
 x402fac devnet faucet <network> <address> <amount>
 x402fac demo <network>           pay for a resource on a devnet with the official x402 clients
@@ -173,10 +173,10 @@ def cmd_demo(args) -> None:
     sys.exit(run(args.network, args.gateway, args.price))
 
 
-def cmd_settings(_args) -> None:
-    from .settings import describe
+def cmd_settings(args) -> None:
+    from .settings import describe, markdown
 
-    print(describe())
+    print(markdown() if args.markdown else describe(), end="" if args.markdown else "\n")
 
 
 def cmd_run(args) -> None:
@@ -196,9 +196,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     run.set_defaults(func=cmd_run)
     commands.add_parser("gateway", help="run the HTTP gateway").set_defaults(func=cmd_gateway)
-    commands.add_parser("settings", help="every variable, its default and Helm value").set_defaults(
-        func=cmd_settings
+    settings = commands.add_parser("settings", help="every variable, its default and Helm value")
+    settings.add_argument(
+        "--markdown", action="store_true", help="the reference as Markdown (docs/settings.md)"
     )
+    settings.set_defaults(func=cmd_settings)
     commands.add_parser("ledger", help="run the ledger").set_defaults(func=cmd_ledger)
     worker = commands.add_parser("worker", help="run one network worker")
     worker.add_argument("family", choices=FAMILIES)

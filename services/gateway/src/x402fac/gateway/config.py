@@ -1,5 +1,5 @@
-"""Gateway settings from the environment (X402FAC_*; the README has the table), through the settings
-layer (x402fac.settings): a bad value stops the start with an error naming the variable."""
+"""Gateway settings from the environment (X402FAC_*; docs/settings.md is the reference), through the
+settings layer (x402fac.settings): a bad value stops the start with an error naming the variable."""
 
 import ipaddress
 from dataclasses import dataclass
@@ -12,76 +12,173 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @dataclass(frozen=True)
 class GatewayConfig:
-    host: str = setting("X402FAC_GATEWAY_HOST", "127.0.0.1", values="gateway.host")
-    port: int = setting("X402FAC_GATEWAY_PORT", 4020, values="gateway.port", minimum=1, maximum=65535)
-    public_url: str = setting("X402FAC_PUBLIC_URL", "", values="gateway.publicUrl")
-    # per client IP and endpoint (verify, settle); 0 disables
-    ip_limit_per_minute: int = setting(
-        "X402FAC_IP_LIMIT_PER_MINUTE", 200, values="gateway.ipLimitPerMinute", minimum=0
+    host: str = setting(
+        "X402FAC_GATEWAY_HOST", "127.0.0.1", values="gateway.host", doc="the gateway's bind address"
     )
-    # take the client IP from X-Forwarded-For: the hop the trusted proxy appended (rightmost)
-    trust_proxy: bool = setting("X402FAC_TRUST_PROXY", False, values="gateway.trustProxy")
-    # further proxies (addresses or CIDRs) in front of the gateway whose hops are skipped from the right
-    trusted_proxies: tuple[str, ...] = setting("X402FAC_TRUSTED_PROXIES", (), values="gateway.trustedProxies")
+    port: int = setting(
+        "X402FAC_GATEWAY_PORT",
+        4020,
+        values="gateway.port",
+        minimum=1,
+        maximum=65535,
+        doc="the gateway's port (HTTP, /metrics included)",
+    )
+    public_url: str = setting(
+        "X402FAC_PUBLIC_URL",
+        "",
+        values="gateway.publicUrl",
+        doc="the gateway's URL as browsers reach it (behind a proxy): a dashboard request whose Origin is "
+        "neither the Host it asked nor this one is refused",
+    )
+    ip_limit_per_minute: int = setting(
+        "X402FAC_IP_LIMIT_PER_MINUTE",
+        200,
+        values="gateway.ipLimitPerMinute",
+        minimum=0,
+        doc="requests per client IP and minute, per endpoint (verify, settle); 0 disables",
+    )
+    trust_proxy: bool = setting(
+        "X402FAC_TRUST_PROXY",
+        False,
+        values="gateway.trustProxy",
+        doc="1: the peer is a proxy, the client IP is the `X-Forwarded-For` hop it appended (the rightmost); "
+        "off, the header is never read",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        "X402FAC_TRUSTED_PROXIES",
+        (),
+        values="gateway.trustedProxies",
+        doc="further proxies (addresses or CIDRs) whose hops are skipped from the right; when set, the header"
+        " is read only from a peer among them",
+    )
     verify_timeout: float = setting(
-        "X402FAC_VERIFY_TIMEOUT", 10.0, values="gateway.verifyTimeout", positive=True
+        "X402FAC_VERIFY_TIMEOUT",
+        10.0,
+        values="gateway.verifyTimeout",
+        positive=True,
+        doc="seconds the gateway waits for a worker's verify",
     )
     settle_timeout: float = setting(
-        "X402FAC_SETTLE_TIMEOUT", 45.0, values="gateway.settleTimeout", positive=True
+        "X402FAC_SETTLE_TIMEOUT",
+        45.0,
+        values="gateway.settleTimeout",
+        positive=True,
+        doc="seconds the gateway waits for a settle",
     )
-    supported_ttl: float = setting("X402FAC_SUPPORTED_TTL", 5.0, values="gateway.supportedTtl", positive=True)
+    supported_ttl: float = setting(
+        "X402FAC_SUPPORTED_TTL",
+        5.0,
+        values="gateway.supportedTtl",
+        positive=True,
+        doc="seconds `/supported` is cached",
+    )
     max_body_bytes: int = 256 * 1024
-    # admission: requests in flight in this process (all routes but /health and /metrics), and per
-    # worker family for verify and settle; over a bound the answer is 503 + Retry-After at once
-    max_in_flight: int = setting("X402FAC_MAX_IN_FLIGHT", 512, values="gateway.maxInFlight", positive=True)
+    max_in_flight: int = setting(
+        "X402FAC_MAX_IN_FLIGHT",
+        512,
+        values="gateway.maxInFlight",
+        positive=True,
+        doc="requests in flight per gateway process (every route but `/health`, `/metrics`); over it: 503 "
+        "`overloaded` + `Retry-After` at once",
+    )
     verify_in_flight: int = setting(
-        "X402FAC_VERIFY_IN_FLIGHT", 256, values="gateway.verifyInFlight", positive=True
+        "X402FAC_VERIFY_IN_FLIGHT",
+        256,
+        values="gateway.verifyInFlight",
+        positive=True,
+        doc="verifies in flight per worker family and gateway process",
     )
     settle_in_flight: int = setting(
-        "X402FAC_SETTLE_IN_FLIGHT", 64, values="gateway.settleInFlight", positive=True
+        "X402FAC_SETTLE_IN_FLIGHT",
+        64,
+        values="gateway.settleInFlight",
+        positive=True,
+        doc="settles in flight per worker family and gateway process (settles waiting on a chain never starve"
+        " verify)",
     )
-    # open HTTP connections (held below the descriptor limit); the time a request's headers and body
-    # may take to arrive
     max_connections: int = setting(
-        "X402FAC_MAX_CONNECTIONS", 4096, values="gateway.maxConnections", positive=True
+        "X402FAC_MAX_CONNECTIONS",
+        4096,
+        values="gateway.maxConnections",
+        positive=True,
+        doc="open HTTP connections per gateway (held below the descriptor limit); at the cap an idle one is "
+        "closed, else the new one gets 503",
     )
     request_read_timeout: float = setting(
-        "X402FAC_REQUEST_READ_TIMEOUT", 10.0, values="gateway.requestReadTimeout", positive=True
+        "X402FAC_REQUEST_READ_TIMEOUT",
+        10.0,
+        values="gateway.requestReadTimeout",
+        positive=True,
+        doc="seconds a request's headers and body may take to arrive (slowloris, silent sockets) before the "
+        "connection is closed",
     )
-    # the Swagger UI page at /schema/swagger (it loads its script from a CDN); the JSON is always served
-    api_docs: bool = setting("X402FAC_API_DOCS", False, values="gateway.apiDocs")
-    # the least a settled payment must be worth to list its resource in the discovery catalog, in
-    # atomic units, per family; `<asset>=<amount>` entries set it per asset
+    api_docs: bool = setting(
+        "X402FAC_API_DOCS",
+        False,
+        values="gateway.apiDocs",
+        doc="1: serve the Swagger UI page at `/schema/swagger` (it loads its script from a CDN); `/schema` "
+        "(JSON) is always served",
+    )
     discovery_min_amount_evm: int = setting(
-        "X402FAC_DISCOVERY_MIN_AMOUNT_EVM", 100_000, values="gateway.discoveryMinAmount.evm", minimum=0
+        "X402FAC_DISCOVERY_MIN_AMOUNT_EVM",
+        100_000,
+        values="gateway.discoveryMinAmount.evm",
+        minimum=0,
+        doc="least amount (atomic units) of a settled EVM payment that lists its resource in the discovery "
+        "catalog",
     )
     discovery_min_amount_solana: int = setting(
-        "X402FAC_DISCOVERY_MIN_AMOUNT_SOLANA", 100_000, values="gateway.discoveryMinAmount.solana", minimum=0
+        "X402FAC_DISCOVERY_MIN_AMOUNT_SOLANA",
+        100_000,
+        values="gateway.discoveryMinAmount.solana",
+        minimum=0,
+        doc="the same for Solana",
     )
     discovery_min_amount_nano: str = setting(
-        "X402FAC_DISCOVERY_MIN_AMOUNT_NANO", str(10**28), values="gateway.discoveryMinAmount.nano"
+        "X402FAC_DISCOVERY_MIN_AMOUNT_NANO",
+        str(10**28),
+        values="gateway.discoveryMinAmount.nano",
+        doc="the same for Nano (raw)",
     )
     discovery_min_amounts: tuple[str, ...] = setting(
-        "X402FAC_DISCOVERY_MIN_AMOUNTS", (), values="gateway.discoveryMinAmounts"
+        "X402FAC_DISCOVERY_MIN_AMOUNTS",
+        (),
+        values="gateway.discoveryMinAmounts",
+        doc="the same per asset: `<asset>=<amount>` items",
     )
     # API keys, admin API, whitelist (docs/product.md)
-    # refuse verify/settle without a key (401)
-    require_api_key: bool = setting("X402FAC_REQUIRE_API_KEY", False, values="gateway.requireApiKey")
-    # refuse an unregistered payTo (address_not_registered)
+    require_api_key: bool = setting(
+        "X402FAC_REQUIRE_API_KEY",
+        False,
+        values="gateway.requireApiKey",
+        doc="1: refuse verify and settle without an API key (401)",
+    )
     require_registered_payto: bool = setting(
-        "X402FAC_REQUIRE_REGISTERED_PAYTO", False, values="gateway.requireRegisteredPayto"
+        "X402FAC_REQUIRE_REGISTERED_PAYTO",
+        False,
+        values="gateway.requireRegisteredPayto",
+        doc="1: refuse a `payTo` that is not on the whitelist (`address_not_registered`)",
     )
-    # the admin API's bearer token; "" disables the admin API
     admin_token: str = setting(
-        "X402FAC_ADMIN_TOKEN", "", values="gateway.adminToken.existingSecret", secret=True
+        "X402FAC_ADMIN_TOKEN",
+        "",
+        values="gateway.adminToken.existingSecret",
+        secret=True,
+        doc="the admin API's bearer token; empty disables the admin API",
     )
-    # how long a key (and a revocation) may be served from cache
     api_key_cache_seconds: float = setting(
-        "X402FAC_API_KEY_CACHE_SECONDS", 5.0, values="gateway.apiKeyCacheSeconds", positive=True
+        "X402FAC_API_KEY_CACHE_SECONDS",
+        5.0,
+        values="gateway.apiKeyCacheSeconds",
+        positive=True,
+        doc="seconds a key (and a revocation) may be served from the gateway's cache",
     )
-    # invalid keys per client IP and minute before 429
     bad_key_limit_per_minute: int = setting(
-        "X402FAC_BAD_KEY_LIMIT_PER_MINUTE", 20, values="gateway.badKeyLimitPerMinute", minimum=0
+        "X402FAC_BAD_KEY_LIMIT_PER_MINUTE",
+        20,
+        values="gateway.badKeyLimitPerMinute",
+        minimum=0,
+        doc="invalid keys per client IP and minute before 429",
     )
 
     def __post_init__(self) -> None:

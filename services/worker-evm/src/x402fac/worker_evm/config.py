@@ -71,7 +71,7 @@ class EvmNetworkSettings:
         300_000,
         values="workers.evm.networks[].gasLimit",
         minimum=21_000,
-        doc="upper bound of a settlement's gas",
+        doc="upper bound of a settlement's gas (its plan is the estimate + 25 %, up to this)",
     )
     asset: str = setting(
         "X402FAC_EVM_{net}_ASSET",
@@ -111,8 +111,8 @@ class EvmNetworkSettings:
         10**16,  # 0.01 of the native coin: ~60k gas at 160 gwei
         values="workers.evm.networks[].maxSettleCostWei",
         minimum=1,
-        doc="ceiling of gas limit x maxFeePerGas of a settlement; above it the settle is refused and "
-        "nothing is sent",
+        doc="ceiling of gas limit x maxFeePerGas of a settlement (10^16 wei: 0.01 ETH); above it nothing is "
+        "sent (`fee_too_high`, retryable)",
     )
 
 
