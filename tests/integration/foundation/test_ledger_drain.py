@@ -21,7 +21,7 @@ import msgspec
 import pytest
 
 from x402fac.bus import BusError, EmbeddedNats, access, connect, free_port, request, subjects
-from x402fac.ledger.store import PENDING_BUCKET
+from x402fac.ledger.schema import PENDING_BUCKET
 from x402fac.protocol.ledger import AuditEvent, LookupRequest, PendingReply, PendingRequest, UpdateReply
 
 RESTARTS = 4

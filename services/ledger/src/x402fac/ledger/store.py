@@ -6,24 +6,19 @@ settled history.
 """
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Coroutine
 
 import msgspec
-import nats.errors
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
-from x402fac.bus import cancel_and_wait, counters, encode_key, ensure_bucket, subjects
+from x402fac.bus import counters, encode_key, subjects
 from x402fac.protocol.ledger import (
-    DISCOVERY_BUCKET,
     FINAL_STATES,
-    PAYMENT_ID_BUCKET,
     ClaimReply,
     ClaimRequest,
     ClaimStatus,
@@ -39,18 +34,12 @@ from x402fac.protocol.ledger import (
 )
 from x402fac.telemetry import LEDGER_CLAIMS
 
-from .config import DAY, LedgerConfig
-from .discovery import DISCOVERY_RETENTION_SECONDS
+from .config import LedgerConfig
+from .pending_index import PendingIndex
+from .schema import declare
 
 log = logging.getLogger(__name__)
-PENDING_BUCKET = "x402fac_pending"
-WORK_MAX_AGE_SECONDS = 300.0
 CLAIM_ATTEMPTS = 8  # compare-and-set rounds before a contended record is reported busy
-# Usage: an audit entry not acknowledged within USAGE_ACK_WAIT comes again, and its increments are
-# deduplicated for USAGE_DUPLICATE_WINDOW, so it is counted once unless the ledger is away longer.
-USAGE_ACK_WAIT = 30.0
-USAGE_DUPLICATE_WINDOW = 600.0
-RECENT_PER_KEY = 50  # settle outcomes kept per key for the dashboard
 KNOWN_RECORDS = 10_000  # records kept in memory by (payment id, revision), saving a read per transition
 _record_decoder = msgspec.json.Decoder(SettlementRecord)
 # A delete with an expected revision reports a lost race as a plain API error with this code.
@@ -62,65 +51,6 @@ def _lost_race(exc: APIError) -> bool:
 
 
 _encode = msgspec.json.encode
-
-
-class PendingIndex:
-    """The pending bucket's keys (payment id -> family) as this replica sees them, kept current by one
-    KV watcher instead of listing the bucket for every reconcile pass."""
-
-    def __init__(self, kv: KeyValue) -> None:
-        self.kv = kv
-        self._families: dict[str, bytes] = {}
-        self._task: asyncio.Task | None = None
-        self._ready = asyncio.Event()
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._follow_forever())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._ready.wait(), 10.0)  # the keys that exist now are known
-
-    async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-
-    def keys_of(self, family: bytes) -> list[str]:
-        return [key for key, owner in list(self._families.items()) if owner == family]
-
-    def __len__(self) -> int:
-        return len(self._families)
-
-    async def _follow_forever(self) -> None:
-        while True:
-            try:
-                await self._follow()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # NATS away or the watcher lost: start over from the bucket
-                log.warning("pending index watch restarts: %s", exc)
-                await asyncio.sleep(1.0)
-
-    async def _follow(self) -> None:
-        watcher = await self.kv.watchall()
-        seen: dict[str, bytes] = {}
-        initial = True
-        try:
-            while True:
-                try:
-                    entry = await watcher.updates(timeout=30.0)
-                except nats.errors.TimeoutError:
-                    continue
-                if entry is None:  # every key that existed is delivered: the index is complete
-                    if initial:
-                        self._families, initial = seen, False
-                        self._ready.set()
-                    continue
-                target = seen if initial else self._families
-                if entry.operation in ("DEL", "PURGE") or not entry.value:
-                    target.pop(entry.key, None)
-                else:
-                    target[entry.key] = entry.value
-        finally:
-            with contextlib.suppress(Exception):
-                await watcher.stop()
 
 
 class LedgerStore:
@@ -149,137 +79,15 @@ class LedgerStore:
         await self.pending_index.stop()
 
     async def open(self) -> None:
-        """Declare every bucket and stream x402fac uses (the ledger owns the schema), each bounded in
-        age and size."""
-        config = self.config
-        limits = {
-            "replicas": config.replicas,
-            "max_age": config.record_max_age,
-            "max_bytes": config.bucket_max_bytes,
-        }
-        self.records = await ensure_bucket(self.js, subjects.SETTLEMENTS_BUCKET, **limits)
-        self.secondary = await ensure_bucket(self.js, subjects.SECONDARY_BUCKET, **limits)
-        self.pending = await ensure_bucket(self.js, PENDING_BUCKET, **limits)
+        """Declare every bucket and stream x402fac uses (`schema.declare`), follow the pending index."""
+        buckets = await declare(self.js, self.config)
+        self.records, self.secondary, self.pending = buckets.records, buckets.secondary, buckets.pending
+        self.keys, self.whitelist, self.discovery = buckets.keys, buckets.whitelist, buckets.discovery
+        self.payment_ids = buckets.payment_ids
         for status in ClaimStatus:  # every answer exported from the start (0 until it happens)
             LEDGER_CLAIMS.labels(status.value)
         self.pending_index = PendingIndex(self.pending)
         await self.pending_index.start()
-        # Leases are renewed every few seconds: an entry a day old belongs to nobody.
-        await ensure_bucket(
-            self.js,
-            subjects.LEASES_BUCKET,
-            replicas=config.replicas,
-            max_age=86_400.0,
-            max_bytes=64 * 1024 * 1024,
-        )
-        await counters.ensure_rate_stream(
-            self.js,
-            max(60, config.payer_window_seconds),
-            max_bytes=config.bucket_max_bytes,
-            replicas=config.replicas,
-        )
-        # Deny delete and purge: entries leave only by age or size (max_age works with deny_purge).
-        audit = StreamConfig(
-            name=subjects.AUDIT_STREAM,
-            subjects=[f"{subjects.AUDIT_PREFIX}.>"],
-            storage=StorageType.FILE,
-            deny_delete=True,
-            deny_purge=True,
-            duplicate_window=120.0,
-            num_replicas=config.replicas,
-            max_age=config.audit_max_age,
-            max_bytes=config.audit_max_bytes,
-        )
-        # Settle requests waiting for a worker: taken once (work queue), gone when acknowledged; a
-        # request nobody took within a few minutes is long past its caller's deadline.
-        work = StreamConfig(
-            name=subjects.WORK_STREAM,
-            subjects=[f"{subjects.WORK_PREFIX}.>"],
-            storage=StorageType.FILE,
-            retention=RetentionPolicy.WORK_QUEUE,
-            duplicate_window=120.0,
-            num_replicas=config.replicas,
-            max_age=WORK_MAX_AGE_SECONDS,
-            max_bytes=config.bucket_max_bytes,
-        )
-        # API keys (hashes only), the whitelist, and usage summed from the audit stream.
-        self.keys = await ensure_bucket(
-            self.js,
-            subjects.KEYS_BUCKET,
-            replicas=config.replicas,
-            max_age=config.key_retention_days * DAY,
-            max_bytes=64 * 1024 * 1024,
-        )
-        self.whitelist = await ensure_bucket(
-            self.js,
-            subjects.WHITELIST_BUCKET,
-            replicas=config.replicas,
-            max_age=config.key_retention_days * DAY,
-            max_bytes=256 * 1024 * 1024,
-        )
-        # The discovery catalog (entries of at most 16 KiB, capped in number: ledger.discovery) and
-        # payment identifiers (one per successful settle that carried one), kept like the records.
-        self.discovery = await ensure_bucket(
-            self.js,
-            DISCOVERY_BUCKET,
-            replicas=config.replicas,
-            max_age=DISCOVERY_RETENTION_SECONDS,
-            max_bytes=256 * 1024 * 1024,
-        )
-        self.payment_ids = await ensure_bucket(self.js, PAYMENT_ID_BUCKET, **limits)
-        # Counter streams: one subject per counter, its last message holds the total. Increments carry
-        # a Nats-Msg-Id naming the audit entry, so a redelivered entry is never counted twice.
-        counter_stream = {
-            "storage": StorageType.FILE,
-            "allow_msg_counter": True,
-            "allow_direct": True,
-            "max_msgs_per_subject": 1,
-            "num_replicas": config.replicas,
-        }
-        usage = StreamConfig(
-            name=subjects.USAGE_STREAM,
-            subjects=[f"{subjects.USAGE_PREFIX}.>"],
-            duplicate_window=USAGE_DUPLICATE_WINDOW,
-            max_age=config.usage_retention_days * DAY,
-            max_bytes=config.usage_max_bytes,
-            **counter_stream,
-        )
-        quota = StreamConfig(
-            name=subjects.QUOTA_STREAM,
-            subjects=[f"{subjects.QUOTA_PREFIX}.>"],
-            max_age=2 * 3600.0,
-            max_bytes=64 * 1024 * 1024,
-            **counter_stream,
-        )
-        recent = StreamConfig(
-            name=subjects.RECENT_STREAM,
-            subjects=[f"{subjects.RECENT_PREFIX}.>"],
-            storage=StorageType.FILE,
-            allow_direct=True,
-            max_msgs_per_subject=RECENT_PER_KEY,
-            duplicate_window=USAGE_DUPLICATE_WINDOW,
-            num_replicas=config.replicas,
-            max_age=config.usage_retention_days * DAY,
-            max_bytes=config.usage_max_bytes,
-        )
-        for stream in (audit, work, usage, quota, recent):
-            try:
-                await self.js.stream_info(stream.name)
-                await self.js.update_stream(stream)
-            except NotFoundError:
-                await self.js.add_stream(stream)
-        # Every ledger replica pulls from this one durable consumer: each audit entry goes to one of
-        # them, and comes again (to any) until it is acknowledged.
-        await self.js.add_consumer(
-            subjects.AUDIT_STREAM,
-            ConsumerConfig(
-                durable_name=subjects.USAGE_CONSUMER,
-                ack_policy=AckPolicy.EXPLICIT,
-                ack_wait=USAGE_ACK_WAIT,
-                max_ack_pending=10_000,
-                filter_subject=f"{subjects.AUDIT_PREFIX}.>",
-            ),
-        )
 
     async def get(self, payment_id: str) -> tuple[SettlementRecord, int] | None:
         try:

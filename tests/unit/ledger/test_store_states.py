@@ -1,0 +1,284 @@
+"""The ledger store's state table (docs/design.md, 3): every record state against every request a
+worker can make, each answered as its row says: allowed -> the new state, forbidden -> refused and
+the record unchanged. A record state or a request without a row fails the completeness test.
+
+The buckets are in memory with JetStream KV's compare-and-set rules (create only when absent, update
+and delete only at the current revision); what is checked is the store's decisions on top of them.
+The same transitions on real JetStream are in tests/integration/foundation/test_ledger_let_go.py."""
+
+import asyncio
+import time
+from dataclasses import dataclass
+from enum import Enum
+
+import msgspec
+import pytest
+from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
+
+from x402fac.bus import encode_key
+from x402fac.ledger.config import LedgerConfig
+from x402fac.ledger.store import WRONG_LAST_SEQUENCE, LedgerStore
+from x402fac.protocol import SettleResponse
+from x402fac.protocol.ledger import (
+    ClaimRequest,
+    ClaimStatus,
+    DetachRequest,
+    FinalizeRequest,
+    RecordState,
+    ReleaseReason,
+    ReleaseRequest,
+    SettlementRecord,
+    SubmitRequest,
+)
+
+PAYMENT_ID = "evm/1/usdc/alice/7"
+HOLDER, ATTEMPT = "holder", "a1"  # the request that holds the record, through this attempt
+ABSENT = None  # no record: never claimed, or released
+
+
+@dataclass
+class _Entry:
+    value: bytes
+    revision: int
+
+
+class MemoryBucket:
+    """A KV bucket in memory, with JetStream's compare-and-set rules and one revision sequence."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, _Entry] = {}
+        self.sequence = 0
+
+    def _write(self, key: str, value: bytes) -> int:
+        self.sequence += 1
+        self.entries[key] = _Entry(value, self.sequence)
+        return self.sequence
+
+    async def create(self, key: str, value: bytes) -> int:
+        if key in self.entries:
+            raise KeyWrongLastSequenceError("key exists")
+        return self._write(key, value)
+
+    async def update(self, key: str, value: bytes, last: int) -> int:
+        if key not in self.entries or self.entries[key].revision != last:
+            raise KeyWrongLastSequenceError("wrong last sequence")
+        return self._write(key, value)
+
+    async def put(self, key: str, value: bytes) -> int:
+        return self._write(key, value)
+
+    async def get(self, key: str) -> _Entry:
+        if key not in self.entries:
+            raise NotFoundError
+        return self.entries[key]
+
+    async def delete(self, key: str, last: int | None = None) -> None:
+        if last is not None and (key not in self.entries or self.entries[key].revision != last):
+            raise APIError(code=400, err_code=WRONG_LAST_SEQUENCE, description="wrong last sequence")
+        self.entries.pop(key, None)
+
+
+def _store() -> LedgerStore:
+    store = LedgerStore(None, LedgerConfig(payer_settle_limit=0))  # type: ignore[arg-type]
+    store.records, store.secondary, store.pending = MemoryBucket(), MemoryBucket(), MemoryBucket()
+    return store
+
+
+def _response(success: bool) -> SettleResponse:
+    if success:
+        return SettleResponse(success=True, transaction="0xtx", network="eip155:1", payer="alice", amount="5")
+    return SettleResponse(
+        success=False, transaction="0xtx", network="eip155:1", error_reason="transaction_reverted"
+    )
+
+
+async def _put(store: LedgerStore, state: RecordState | None) -> int:
+    """A record in `state` as the pipeline leaves it, held by HOLDER (still waiting) through ATTEMPT
+    unless final and failed; its revision (0 when absent)."""
+    if state is ABSENT:
+        return 0
+    now = time.time()
+    record = SettlementRecord(
+        payment_id=PAYMENT_ID,
+        family="evm",
+        network="eip155:1",
+        payer="alice",
+        amount="5",
+        state=state,
+        created_at=now,
+        updated_at=now,
+        transaction="" if state is RecordState.CLAIMED else "0xtx",
+        attached=HOLDER,
+        attached_until=now + 30,
+        attempt=ATTEMPT,
+    )
+    if state is RecordState.SETTLED:  # stored by the reconciler: not handed to anyone yet
+        record.response = _response(True)
+    if state is RecordState.FAILED:  # a stored failure ends every attachment
+        record.response, record.attached, record.attached_until, record.attempt = (
+            _response(False),
+            "",
+            0.0,
+            "",
+        )
+    key = encode_key(PAYMENT_ID)
+    if state in (RecordState.CLAIMED, RecordState.SUBMITTED):
+        await store.pending.put(key, b"evm")  # only records not final are indexed as pending
+    return await store.records.put(key, msgspec.json.encode(record))
+
+
+def _claim(requester: str, attempt: str) -> ClaimRequest:
+    return ClaimRequest(PAYMENT_ID, "evm", "eip155:1", "alice", "5", requester, time.time() + 30, attempt)
+
+
+class Event(Enum):
+    SUBMIT = "submit at the current revision"
+    SUBMIT_STALE = "submit at an older revision"
+    FINALIZE_SUCCESS = "finalize a success for the holder"
+    FINALIZE_FAILURE = "finalize a failure for the holder"
+    RELEASE = "release at the current revision"
+    RELEASE_STALE = "release at an older revision"
+    DETACH = "the holder lets go"
+    DETACH_STRANGER = "a stranger asks to let go"
+    CLAIM_COPY = "a copy claims while the holder waits"
+    CLAIM_AFTER_LET_GO = "a copy claims after the holder let go"
+
+
+async def _happen(store: LedgerStore, event: Event, revision: int) -> str:
+    """Make `event` happen; "ok", "refused", or the claim status answered."""
+    if event in (Event.SUBMIT, Event.SUBMIT_STALE):
+        at = revision if event is Event.SUBMIT else revision - 1
+        reply = await store.submit(SubmitRequest(PAYMENT_ID, at, "0xnew", "hint"))
+    elif event in (Event.FINALIZE_SUCCESS, Event.FINALIZE_FAILURE):
+        response = _response(event is Event.FINALIZE_SUCCESS)
+        reply = await store.finalize(FinalizeRequest(PAYMENT_ID, revision, response, HOLDER, ATTEMPT))
+    elif event in (Event.RELEASE, Event.RELEASE_STALE):
+        at = revision if event is Event.RELEASE else revision - 1
+        reply = await store.release(ReleaseRequest(PAYMENT_ID, at, ReleaseReason.INVALID))
+    elif event in (Event.DETACH, Event.DETACH_STRANGER):
+        who = HOLDER if event is Event.DETACH else "stranger"
+        reply = await store.detach(DetachRequest(PAYMENT_ID, who, ATTEMPT))
+    else:
+        if event is Event.CLAIM_AFTER_LET_GO:
+            assert (await store.detach(DetachRequest(PAYMENT_ID, HOLDER, ATTEMPT))).ok
+        return (await store.claim(_claim("copy", "c1"))).status.value
+    return "ok" if reply.ok else "refused"
+
+
+@dataclass(frozen=True)
+class After:
+    answer: str  # "ok", "refused" or a claim status
+    state: RecordState | None  # the record's state afterwards (ABSENT: deleted)
+    holder_holds: bool  # HOLDER (through ATTEMPT) is still attached or has the success delivered
+
+
+C, S, OK, NO = RecordState.CLAIMED, RecordState.SUBMITTED, RecordState.SETTLED, RecordState.FAILED
+BUSY, ATTACHED, FAILED, CLAIMED = "busy", "attached", "failed", "claimed"
+
+TABLE: dict[tuple[RecordState | None, Event], After] = {
+    # claimed: verifying/preparing, no transaction yet
+    (C, Event.SUBMIT): After("ok", S, True),
+    (C, Event.SUBMIT_STALE): After("refused", C, True),
+    (C, Event.FINALIZE_SUCCESS): After("ok", OK, True),  # delivered to the holder
+    (C, Event.FINALIZE_FAILURE): After("ok", NO, False),
+    (C, Event.RELEASE): After("ok", ABSENT, False),
+    (C, Event.RELEASE_STALE): After("refused", C, True),
+    (C, Event.DETACH): After("ok", C, False),
+    (C, Event.DETACH_STRANGER): After("ok", C, True),  # nothing of the stranger's to let go
+    (C, Event.CLAIM_COPY): After(BUSY, C, True),
+    (C, Event.CLAIM_AFTER_LET_GO): After(ATTACHED, C, False),
+    # submitted: the transaction is recorded and may be on its way
+    (S, Event.SUBMIT): After("ok", S, True),  # only the current revision's holder can
+    (S, Event.SUBMIT_STALE): After("refused", S, True),
+    (S, Event.FINALIZE_SUCCESS): After("ok", OK, True),
+    (S, Event.FINALIZE_FAILURE): After("ok", NO, False),
+    (S, Event.RELEASE): After("ok", ABSENT, False),  # the chain dropped it
+    (S, Event.RELEASE_STALE): After("refused", S, True),
+    (S, Event.DETACH): After("ok", S, False),
+    (S, Event.DETACH_STRANGER): After("ok", S, True),
+    (S, Event.CLAIM_COPY): After(BUSY, S, True),
+    (S, Event.CLAIM_AFTER_LET_GO): After(ATTACHED, S, False),
+    # settled: final; the stored success goes to one request at most
+    (OK, Event.SUBMIT): After("refused", OK, True),
+    (OK, Event.SUBMIT_STALE): After("refused", OK, True),
+    (OK, Event.FINALIZE_SUCCESS): After("ok", OK, True),  # the verdict stays, delivered to the holder
+    (OK, Event.FINALIZE_FAILURE): After("ok", OK, True),  # a later verdict never replaces it
+    (OK, Event.RELEASE): After("refused", OK, True),
+    (OK, Event.RELEASE_STALE): After("refused", OK, True),
+    (OK, Event.DETACH): After("ok", OK, False),
+    (OK, Event.DETACH_STRANGER): After("ok", OK, True),
+    (OK, Event.CLAIM_COPY): After(BUSY, OK, True),
+    (OK, Event.CLAIM_AFTER_LET_GO): After(ATTACHED, OK, False),
+    # failed: final; every copy gets the stored failure
+    (NO, Event.SUBMIT): After("refused", NO, False),
+    (NO, Event.SUBMIT_STALE): After("refused", NO, False),
+    (NO, Event.FINALIZE_SUCCESS): After("ok", NO, False),
+    (NO, Event.FINALIZE_FAILURE): After("ok", NO, False),
+    (NO, Event.RELEASE): After("refused", NO, False),
+    (NO, Event.RELEASE_STALE): After("refused", NO, False),
+    (NO, Event.DETACH): After("ok", NO, False),
+    (NO, Event.DETACH_STRANGER): After("ok", NO, False),
+    (NO, Event.CLAIM_COPY): After(FAILED, NO, False),
+    (NO, Event.CLAIM_AFTER_LET_GO): After(FAILED, NO, False),
+    # absent: nothing to move; a claim creates the record
+    (ABSENT, Event.SUBMIT): After("refused", ABSENT, False),
+    (ABSENT, Event.SUBMIT_STALE): After("refused", ABSENT, False),
+    (ABSENT, Event.FINALIZE_SUCCESS): After("refused", ABSENT, False),
+    (ABSENT, Event.FINALIZE_FAILURE): After("refused", ABSENT, False),
+    (ABSENT, Event.RELEASE): After("refused", ABSENT, False),
+    (ABSENT, Event.RELEASE_STALE): After("refused", ABSENT, False),
+    (ABSENT, Event.DETACH): After("ok", ABSENT, False),
+    (ABSENT, Event.DETACH_STRANGER): After("ok", ABSENT, False),
+    (ABSENT, Event.CLAIM_COPY): After(CLAIMED, C, False),
+    (ABSENT, Event.CLAIM_AFTER_LET_GO): After(CLAIMED, C, False),
+}
+
+
+def test_every_state_meets_every_event_in_the_table():
+    states = [*RecordState, ABSENT]
+    assert set(TABLE) == {(state, event) for state in states for event in Event}
+
+
+@pytest.mark.parametrize(
+    ("state", "event"),
+    list(TABLE),
+    ids=[f"{state or 'absent'}-{event.name.lower()}" for state, event in TABLE],
+)
+async def test_transition(state: RecordState | None, event: Event):
+    store = _store()
+    revision = await _put(store, state)
+    before = store.records.entries.get(encode_key(PAYMENT_ID))
+    expected = TABLE[(state, event)]
+    answer = await _happen(store, event, revision)
+    if store._background:
+        await asyncio.gather(*store._background)
+    found = await store.get(PAYMENT_ID)
+    record = found[0] if found else None
+    holds = (
+        record is not None and HOLDER in (record.attached, record.delivered_to) and record.attempt == ATTEMPT
+    )
+    assert (answer, record.state if record else ABSENT, holds) == (
+        expected.answer,
+        expected.state,
+        expected.holder_holds,
+    )
+    if answer == "refused" and before is not None:  # a refusal writes nothing
+        assert store.records.entries[encode_key(PAYMENT_ID)] == before
+    if record is None or record.state not in (RecordState.SETTLED, RecordState.FAILED):
+        return
+    # One success at most: a final record never names two receivers, and is out of the pending index.
+    assert not (record.delivered_to and record.attached and record.attached != record.delivered_to)
+    assert encode_key(PAYMENT_ID) not in store.pending.entries
+
+
+async def test_a_delivered_success_goes_to_nobody_else():
+    """After finalize handed the success to the holder, every copy hears it was delivered, and a
+    second finalize for a stranger delivers nothing."""
+    store = _store()
+    revision = await _put(store, S)
+    finalized = await store.finalize(FinalizeRequest(PAYMENT_ID, revision, _response(True), HOLDER, ATTEMPT))
+    assert finalized.delivered and finalized.record.delivered_to == HOLDER
+    copy = await store.claim(_claim("copy", "c1"))
+    assert copy.status is ClaimStatus.DELIVERED and copy.record.delivered_to == HOLDER
+    again = await store.finalize(FinalizeRequest(PAYMENT_ID, 0, _response(True), "stranger", "s1"))
+    assert again.ok and not again.delivered and again.record.delivered_to == HOLDER
