@@ -32,6 +32,7 @@ SAMPLES = {
     "signerKeys": (["0x" + "11" * 32], "0x" + "11" * 32),
     "feePayerKeys": (["k1", "k2"], "k1,k2"),
     "maxSettleCostWei": ("10000000000000000", "10000000000000000"),
+    "gasSponsoring": (["eip2612GasSponsoring"], "eip2612GasSponsoring"),
     "bucketMaxBytes": (2147483648, "2147483648"),
     "gasLimit": (250000, "250000"),
     "assetName": ("USDC", "USDC"),

@@ -53,6 +53,24 @@ class Reason(StrEnum):
     TOKEN_DOMAIN_MISMATCH = "token_domain_mismatch"
     ASSET_NOT_A_CONTRACT = "asset_not_a_contract"
 
+    # EVM (Permit2, the eip2612GasSponsoring extension): the official SDK's names
+    INVALID_PERMIT2_SPENDER = "invalid_permit2_spender"
+    PERMIT2_RECIPIENT_MISMATCH = "invalid_permit2_recipient_mismatch"
+    PERMIT2_DEADLINE_EXPIRED = "permit2_deadline_expired"
+    PERMIT2_NOT_YET_VALID = "permit2_not_yet_valid"
+    PERMIT2_AMOUNT_MISMATCH = "permit2_amount_mismatch"
+    PERMIT2_TOKEN_MISMATCH = "permit2_token_mismatch"
+    INVALID_PERMIT2_SIGNATURE = "invalid_permit2_signature"
+    PERMIT2_ALLOWANCE_REQUIRED = "permit2_allowance_required"
+    PERMIT2_INVALID_NONCE = "permit2_invalid_nonce"
+    PERMIT2_INVALID_DESTINATION = "permit2_invalid_destination"
+    INVALID_EIP2612_EXTENSION_FORMAT = "invalid_eip2612_extension_format"
+    EIP2612_FROM_MISMATCH = "eip2612_from_mismatch"
+    EIP2612_ASSET_MISMATCH = "eip2612_asset_mismatch"
+    EIP2612_SPENDER_NOT_PERMIT2 = "eip2612_spender_not_permit2"
+    EIP2612_DEADLINE_EXPIRED = "eip2612_deadline_expired"
+    PERMIT2_2612_AMOUNT_MISMATCH = "permit2_2612_amount_mismatch"
+
     # Solana (SPL TransferChecked)
     INVALID_TRANSACTION = "invalid_transaction"
     FEE_PAYER_NOT_MANAGED = "fee_payer_not_managed"
@@ -110,6 +128,22 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.MISSING_EIP712_DOMAIN: "EVM: `extra.name` / `extra.version` missing from the requirements.",
     Reason.TOKEN_DOMAIN_MISMATCH: "EVM: the token's EIP-712 name/version differ from `extra` (message says which).",
     Reason.ASSET_NOT_A_CONTRACT: "EVM: the asset address holds no contract.",
+    Reason.INVALID_PERMIT2_SPENDER: "EVM Permit2: the signed spender is not the x402 exact Permit2 proxy.",
+    Reason.PERMIT2_RECIPIENT_MISMATCH: "EVM Permit2: `witness.to` is not `payTo`.",
+    Reason.PERMIT2_DEADLINE_EXPIRED: "EVM Permit2: the permit's `deadline` has passed (or falls within the settlement margin, 6 s).",
+    Reason.PERMIT2_NOT_YET_VALID: "EVM Permit2: `witness.validAfter` is in the future.",
+    Reason.PERMIT2_AMOUNT_MISMATCH: "EVM Permit2: `permitted.amount` is not exactly `amount`.",
+    Reason.PERMIT2_TOKEN_MISMATCH: "EVM Permit2: `permitted.token` is not `asset`.",
+    Reason.INVALID_PERMIT2_SIGNATURE: "EVM Permit2: the signature does not recover to (or is refused by, ERC-1271) `permit2Authorization.from`.",
+    Reason.PERMIT2_ALLOWANCE_REQUIRED: "EVM Permit2: the payer has not approved Permit2 for the amount, and no enabled gas-sponsoring extension grants it.",
+    Reason.PERMIT2_INVALID_NONCE: "EVM Permit2: the payer's Permit2 nonce was already used (or invalidated).",
+    Reason.PERMIT2_INVALID_DESTINATION: "EVM Permit2: the proxy refuses the destination (the zero address).",
+    Reason.INVALID_EIP2612_EXTENSION_FORMAT: "EVM Permit2: `extensions.eip2612GasSponsoring.info` is malformed.",
+    Reason.EIP2612_FROM_MISMATCH: "EVM Permit2: the EIP-2612 permit's `from` is not the payer.",
+    Reason.EIP2612_ASSET_MISMATCH: "EVM Permit2: the EIP-2612 permit's `asset` is not the paid token.",
+    Reason.EIP2612_SPENDER_NOT_PERMIT2: "EVM Permit2: the EIP-2612 permit's `spender` is not Permit2.",
+    Reason.EIP2612_DEADLINE_EXPIRED: "EVM Permit2: the EIP-2612 permit's `deadline` has passed (or falls within 6 s).",
+    Reason.PERMIT2_2612_AMOUNT_MISMATCH: "EVM Permit2: the EIP-2612 permit's `amount` is not `permitted.amount` (the proxy requires them equal).",
     Reason.INVALID_TRANSACTION: "Solana: the transaction cannot be decoded.",
     Reason.FEE_PAYER_NOT_MANAGED: "Solana: `extra.feePayer` / the fee-payer slot is not one of ours.",
     Reason.FEE_PAYER_TRANSFERRING: "Solana: our fee payer is the transfer authority.",

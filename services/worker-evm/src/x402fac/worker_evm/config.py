@@ -20,9 +20,11 @@ from x402fac.settings import SettingsError, environ, load, setting, source
 from x402fac.worker.config import from_devnet_info, get_minimums, rpc_url_networks
 
 from .eip3009 import is_address
+from .permit2 import EIP2612_GAS_SPONSORING
 
 FAMILY = "evm"
 ANY_ASSET = "any"
+GAS_SPONSORING = (EIP2612_GAS_SPONSORING,)  # the extensions a network may enable
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +116,13 @@ class EvmNetworkSettings:
         doc="ceiling of gas limit x maxFeePerGas of a settlement (10^16 wei: 0.01 ETH); above it nothing is "
         "sent (`fee_too_high`, retryable)",
     )
+    gas_sponsoring: tuple[str, ...] = setting(
+        "X402FAC_EVM_{net}_GAS_SPONSORING",
+        (),
+        values="workers.evm.networks[].gasSponsoring",
+        doc="x402 gas-sponsoring extensions accepted with Permit2 payments and listed in /supported "
+        "`extensions` (comma list): `eip2612GasSponsoring` (docs/networks/evm.md, Permit2)",
+    )
 
 
 NETWORK_DEFAULTS = EvmNetworkSettings()
@@ -135,6 +144,7 @@ class EvmNetworkConfig:
         return self.min_amount_by_asset.get(token.lower(), self.min_amount)
 
     max_settle_cost_wei: int = NETWORK_DEFAULTS.max_settle_cost_wei
+    gas_sponsoring: frozenset[str] = frozenset()  # enabled x402 gas-sponsoring extensions (Permit2)
     confirmations: int = NETWORK_DEFAULTS.confirmations
     gas_limit: int = NETWORK_DEFAULTS.gas_limit
     gas_margin_percent: int = 25
@@ -227,6 +237,10 @@ def _with_policy(
         return address.lower()
 
     minimum, by_asset = get_minimums(settings.min_amount, minimum_name, token)
+    unknown = [name for name in settings.gas_sponsoring if name not in GAS_SPONSORING]
+    if unknown:
+        name = source(EvmNetworkSettings, "gas_sponsoring", env, net=net)
+        raise SettingsError(f"{name}: {unknown[0]!r} is not one of {', '.join(GAS_SPONSORING)}")
     return replace(
         config,
         allowed_assets=allowed,
@@ -234,6 +248,7 @@ def _with_policy(
         min_amount=minimum,
         min_amount_by_asset=by_asset,
         max_settle_cost_wei=settings.max_settle_cost_wei,
+        gas_sponsoring=frozenset(settings.gas_sponsoring),
     )
 
 

@@ -10,10 +10,11 @@ from x402fac.protocol import Reason
 from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Confirmation, Outcome, Submitted
 
-from . import eip3009
+from . import eip3009, permit2
 from .chain import RpcError
 from .diagnose import revert_cause
-from .runtime import EvmPayment, EvmRuntime
+from .runtime import EvmRuntime
+from .settle import Payment
 
 Sender = tuple[str, int]  # the address that signed a transaction, and its nonce
 
@@ -30,7 +31,7 @@ async def settled(
     runtime: EvmRuntime,
     transaction: str,
     timeout: float,
-    payment: EvmPayment | None,
+    payment: Payment | None,
     sender: Sender | None,
 ) -> Outcome:
     """The chain's verdict on `transaction`, waiting up to `timeout` for its receipt."""
@@ -57,10 +58,12 @@ async def settled(
         return Outcome(Confirmation.PENDING, message=f"node unavailable: {exc}")
 
 
-def _check_transfer(receipt: dict, payment: EvmPayment | None) -> Outcome:
+def _check_transfer(receipt: dict, payment: Payment | None) -> Outcome:
     logs = receipt.get("logs") or []
     if payment is not None:
-        found = eip3009.has_transfer_log(logs, payment.token, payment.authorization)
+        found = payment.transferred(logs)
+    elif (receipt.get("to") or "").lower() == permit2.EXACT_PROXY_ADDRESS.lower():
+        found = permit2.proxy_settled(logs)  # the proxy says so only after Permit2 transferred
     else:  # reconciling without the payment: any Transfer emitted by the called token
         token = (receipt.get("to") or "").lower()
         found = any(

@@ -6,7 +6,7 @@ from x402fac.protocol import Reason
 from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Invalid
 
-from . import eip3009
+from . import eip3009, permit2
 from .chain import RpcError
 from .runtime import EvmPayment, EvmRuntime, hex_of, view
 
@@ -82,8 +82,9 @@ async def diagnose(payment: EvmPayment, revert: str) -> Invalid:
 
 
 def reverted(error: RpcError) -> str:
-    """The reason a reverted call gave, decoded, else the node's message."""
-    return eip3009.decode_revert(error.revert_data or b"") or error.message
+    """The reason a reverted call gave, decoded (a custom error of Permit2 or the x402 proxy by its
+    name), else the node's message."""
+    return permit2.decode_error(error.revert_data or b"") or error.message
 
 
 async def revert_cause(runtime: EvmRuntime, transaction: str, receipt: dict) -> str:

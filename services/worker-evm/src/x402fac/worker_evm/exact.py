@@ -1,8 +1,11 @@
-"""The `exact` scheme on EVM networks: EIP-3009 `transferWithAuthorization`, sent by our signers.
+"""The `exact` scheme on EVM networks, sent by our signers, by either asset transfer method of the x402
+spec: EIP-3009 `transferWithAuthorization` (payload `authorization`), or Permit2 through the x402
+exact proxy (payload `permit2Authorization`, with the `eip2612GasSponsoring` extension when enabled).
 
 The scheme the worker wires, each job in its own module: `runtime` (per-network RPC, caches, fees),
-`signers` (key leases, gas balances), `verify` (identify and verify), `diagnose` (why a transfer
-reverts), `settle` (gas plan, signing), `confirm` (the chain's verdict, reconciliation).
+`signers` (key leases, gas balances), `verify` / `verify_permit2` (identify and verify), `diagnose`
+(why a transfer reverts), `settle` (gas plan, signing), `confirm` (the chain's verdict,
+reconciliation).
 (Scheme, network and the `accepted` binding are checked by the generic pipeline before.)
 """
 
@@ -14,11 +17,19 @@ from x402fac.protocol import SupportedKind, VerifyRequest
 from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, SupportedPart
 from x402fac.worker.kinds import with_legacy
 
-from . import confirm, eip3009, settle, verify
+from . import confirm, eip3009, permit2, settle, verify, verify_permit2
 from .config import WORKER_DEFAULTS, EvmNetworkConfig
-from .runtime import EvmPayment, EvmRuntime
-from .settle import EvmAttempt, GasPlan
+from .runtime import EvmRuntime
+from .settle import EvmAttempt, GasPlan, Payment
 from .signers import SignerLeases
+from .verify_permit2 import Permit2Payment
+
+
+async def _verify(request: VerifyRequest, payment: Payment, *, simulate: bool) -> None:
+    if isinstance(payment, Permit2Payment):
+        await verify_permit2.verify(request, payment, simulate=simulate)
+    else:
+        await verify.verify(request, payment, simulate=simulate)
 
 
 class ExactEvmScheme(Scheme):
@@ -61,6 +72,7 @@ class ExactEvmScheme(Scheme):
     def supported(self) -> SupportedPart:
         kinds = []
         signers: list[str] = []
+        extensions: set[str] = set()
         for caip2, runtime in self.runtimes.items():
             asset = runtime.config.default_asset
             if asset is not None:
@@ -71,22 +83,28 @@ class ExactEvmScheme(Scheme):
                     extra = {"asset": eip3009.checksum_address(token)}
                     kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
             signers.extend(s.address for s in runtime.signers)
-        return SupportedPart(kinds=with_legacy(kinds), signers={"eip155:*": signers})
+            extensions |= runtime.config.gas_sponsoring
+        return SupportedPart(
+            kinds=with_legacy(kinds), signers={"eip155:*": signers}, extensions=sorted(extensions)
+        )
 
-    async def identify(self, request: VerifyRequest) -> Identity[EvmPayment]:
-        return await verify.identify(self.runtimes[request.payment_requirements.network], request)
+    async def identify(self, request: VerifyRequest) -> Identity[Payment]:
+        runtime = self.runtimes[request.payment_requirements.network]
+        if permit2.is_permit2_payload(request.payment_payload.payload):
+            return await verify_permit2.identify(runtime, request)
+        return await verify.identify(runtime, request)
 
-    async def verify(self, request: VerifyRequest, identity: Identity[EvmPayment]) -> None:
-        await verify.verify(request, identity.payment, simulate=True)
+    async def verify(self, request: VerifyRequest, identity: Identity[Payment]) -> None:
+        await _verify(request, identity.payment, simulate=True)
 
-    async def verify_for_settle(self, request: VerifyRequest, identity: Identity[EvmPayment]) -> GasPlan:
+    async def verify_for_settle(self, request: VerifyRequest, identity: Identity[Payment]) -> GasPlan:
         # eth_estimateGas executes the same transfer as the simulation (diagnosed the same way on
         # revert), and settle needs its figure: it replaces the simulation.
-        await verify.verify(request, identity.payment, simulate=False)
+        await _verify(request, identity.payment, simulate=False)
         return await settle.plan(identity.payment, self.signers.usable)
 
     async def prepare(
-        self, request: VerifyRequest, identity: Identity[EvmPayment], checked: GasPlan | None = None
+        self, request: VerifyRequest, identity: Identity[Payment], checked: GasPlan | None = None
     ) -> Prepared[EvmAttempt]:
         plan = checked
         if plan is None or not self.signers.usable(plan.signer.address):  # its key's lease lapsed meanwhile

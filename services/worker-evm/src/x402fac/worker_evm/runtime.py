@@ -13,6 +13,7 @@ from x402fac.rpc import NodeUnavailable
 from x402fac.telemetry.metrics import REVERTED_SETTLEMENT_GAS
 from x402fac.worker import Invalid, Unready
 
+from . import eip3009
 from .chain import EvmRpc, ReceiptWatcher, RpcError
 from .config import WORKER_DEFAULTS, EvmNetworkConfig
 from .eip3009 import Authorization
@@ -72,7 +73,7 @@ class EvmRuntime:
         self._fees: Fees | None = None
         self._fees_at = 0.0
         self._fees_refresh: asyncio.Future | None = None
-        # The most gas a transfer of each token was estimated to need here.
+        # The most gas a transfer was estimated to need here, by `gas_key` (the token, and the path).
         self.gas_needed: dict[str, int] = {}
 
     def pick_signer(self, usable: Callable[[str], bool]) -> Signer:
@@ -150,6 +151,20 @@ class EvmPayment:
     signature: bytes
     calldata: bytes
 
+    @property
+    def target(self) -> str:
+        """The contract the settlement calls."""
+        return self.token
+
+    @property
+    def gas_key(self) -> str:
+        """What settlements that need the same gas share (see `EvmNetwork.gas_needed`)."""
+        return self.token.lower()
+
     def transfer(self, sender: str, fees: Fees, gas: int) -> dict[str, str]:
         """The transfer as `sender` will send it: its gas and fee fields."""
-        return call(self.token, self.calldata, sender=sender, fees=fees, gas=gas)
+        return call(self.target, self.calldata, sender=sender, fees=fees, gas=gas)
+
+    def transferred(self, logs: list[dict]) -> bool:
+        """Whether a receipt's logs show this payment's transfer."""
+        return eip3009.has_transfer_log(logs, self.token, self.authorization)

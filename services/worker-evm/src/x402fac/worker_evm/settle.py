@@ -14,10 +14,14 @@ from x402fac.protocol import Reason
 from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Invalid, Prepared
 
+from . import verify_permit2
 from .chain import RpcError
 from .diagnose import diagnose, reverted
 from .nonces import Fees, Signer
 from .runtime import EvmPayment, unavailable
+from .verify_permit2 import Permit2Payment
+
+Payment = EvmPayment | Permit2Payment
 
 GAS_NEEDS_KEPT = 1_000  # tokens whose gas need is remembered (any-asset networks meet many)
 
@@ -35,12 +39,12 @@ class GasPlan:
 class EvmAttempt:
     """One signed transaction of ours carrying a payment."""
 
-    payment: EvmPayment
+    payment: Payment
     signer: Signer
     nonce: int
 
 
-async def plan(payment: EvmPayment, usable: Callable[[str], bool]) -> GasPlan:
+async def plan(payment: Payment, usable: Callable[[str], bool]) -> GasPlan:
     """The signer, fees and gas for sending `payment`, within the network's gas and cost ceilings."""
     runtime = payment.runtime
     signer = runtime.pick_signer(usable)
@@ -62,12 +66,12 @@ async def plan(payment: EvmPayment, usable: Callable[[str], bool]) -> GasPlan:
     return GasPlan(signer, fees, gas)
 
 
-async def _gas(payment: EvmPayment, signer: Signer, fees: Fees) -> int:
+async def _gas(payment: Payment, signer: Signer, fees: Fees) -> int:
     """A gas limit the transfer succeeds with, shown by executing it as it will run (sender, fee
     fields, that limit): one execution (eth_call) when the token's need is known, else estimation."""
     runtime, config = payment.runtime, payment.runtime.config
-    token = payment.token.lower()
-    known = runtime.gas_needed.get(token)
+    key = payment.gas_key
+    known = runtime.gas_needed.get(key)
     if known is not None:
         gas = min(known * (100 + config.gas_margin_percent) // 100, config.gas_limit)
         # a read: it shares its HTTP request with the nonce check beside it, and with other settles
@@ -83,7 +87,7 @@ async def _gas(payment: EvmPayment, signer: Signer, fees: Fees) -> int:
         )
     except RpcError as exc:
         if exc.is_revert:  # the chain moved since verify (e.g. the authorization was just used)
-            raise await diagnose(payment, reverted(exc)) from None
+            raise await _why(payment, reverted(exc)) from None
         raise Invalid(Reason.SIMULATION_FAILED, f"gas estimation failed: {exc.message}") from None
     needed = int(estimate, 16)
     if needed > config.gas_limit:
@@ -91,17 +95,23 @@ async def _gas(payment: EvmPayment, signer: Signer, fees: Fees) -> int:
             Reason.SIMULATION_FAILED,
             f"the transfer needs {needed} gas, above the limit {config.gas_limit}",
         )
-    if token in runtime.gas_needed or len(runtime.gas_needed) < GAS_NEEDS_KEPT:
-        runtime.gas_needed[token] = max(needed, runtime.gas_needed.get(token, 0))
+    if key in runtime.gas_needed or len(runtime.gas_needed) < GAS_NEEDS_KEPT:
+        runtime.gas_needed[key] = max(needed, runtime.gas_needed.get(key, 0))
     return min(needed * (100 + config.gas_margin_percent) // 100, config.gas_limit)
 
 
-async def sign(payment: EvmPayment, gas_plan: GasPlan) -> Prepared[EvmAttempt]:
+async def _why(payment: Payment, revert: str) -> Invalid:
+    if isinstance(payment, Permit2Payment):
+        return await verify_permit2.diagnose(payment, revert)
+    return await diagnose(payment, revert)
+
+
+async def sign(payment: Payment, gas_plan: GasPlan) -> Prepared[EvmAttempt]:
     """The transaction carrying `payment` as planned, signed on a reserved nonce of the plan's signer."""
     signer = gas_plan.signer
     nonce = await signer.nonces.reserve()
     try:
-        tx_hash, raw = signer.sign(nonce, payment.token, payment.calldata, gas_plan.gas, gas_plan.fees)
+        tx_hash, raw = signer.sign(nonce, payment.target, payment.calldata, gas_plan.gas, gas_plan.fees)
         signer.nonces.attach(nonce, tx_hash, raw)
     except BaseException:
         signer.nonces.release(nonce)

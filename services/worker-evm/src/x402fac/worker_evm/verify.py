@@ -20,7 +20,7 @@ from x402fac.worker import Identity, Invalid
 from . import eip3009
 from .chain import RpcError
 from .diagnose import DOMAIN_DIFFERS, diagnose, reverted
-from .eip3009 import Authorization, PayloadError
+from .eip3009 import PayloadError
 from .runtime import EvmPayment, EvmRuntime, hex_of, unavailable, view
 
 VALID_BEFORE_MARGIN = 6  # seconds the authorization must still be valid for, as the official SDK
@@ -56,7 +56,9 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[EvmP
     separator = eip3009.domain_separator(name, version, config.chain_id, token)
     digest = eip3009.authorization_digest(authorization, separator)
     try:
-        await _check_signature(runtime, authorization, digest, signature)
+        await check_signature(
+            runtime, authorization.from_address, digest, signature, Reason.INVALID_SIGNATURE
+        )
     except NodeUnavailable as exc:
         raise unavailable(exc) from None
     payer = authorization.from_address
@@ -104,16 +106,15 @@ async def verify(request: VerifyRequest, payment: EvmPayment, *, simulate: bool)
         raise unavailable(exc) from None
 
 
-async def _check_signature(
-    runtime: EvmRuntime, authorization: Authorization, digest: bytes, signature: bytes
+async def check_signature(
+    runtime: EvmRuntime, payer: str, digest: bytes, signature: bytes, reason: str
 ) -> None:
+    """`payer` signed `digest`: EOA recovery locally, else the payer contract's ERC-1271 answer;
+    `reason` is the code a refusal carries."""
     if signature.endswith(eip3009.ERC6492_SUFFIX):
-        raise Invalid(
-            Reason.INVALID_SIGNATURE, "ERC-6492 (counterfactual wallet) signatures are not supported"
-        )
-    if eip3009.recover_signer(digest, signature) == authorization.from_address:
+        raise Invalid(reason, "ERC-6492 (counterfactual wallet) signatures are not supported")
+    if eip3009.recover_signer(digest, signature) == payer:
         return
-    payer = authorization.from_address
     code, answer = await runtime.rpc.batch(
         [
             ("eth_getCode", [payer, "latest"]),
@@ -121,12 +122,12 @@ async def _check_signature(
         ]
     )
     if isinstance(code, RpcError):
-        raise Invalid(Reason.INVALID_SIGNATURE, f"could not read the payer's code: {code.message}")
+        raise Invalid(reason, f"could not read the payer's code: {code.message}")
     if code in ("0x", "0x0", None):
-        raise Invalid(Reason.INVALID_SIGNATURE, "the signature does not recover to authorization.from")
+        raise Invalid(reason, f"the signature does not recover to the payer {payer}")
     if isinstance(answer, str) and bytes.fromhex(answer[2:])[:4] == eip3009.ERC1271_MAGIC_VALUE:
         return
-    raise Invalid(Reason.INVALID_SIGNATURE, "the payer contract (ERC-1271) rejected the signature")
+    raise Invalid(reason, "the payer contract (ERC-1271) rejected the signature")
 
 
 async def _check_token(payment: EvmPayment, simulate: bool) -> None:

@@ -1,0 +1,285 @@
+"""Permit2 `exact`: identify (before the ledger), verify (reads only) and the diagnosis of a revert.
+
+identify: listed asset (or the `any` opt-in: Permit2 moves any ERC-20) -> amount at least the
+network's minimum -> spender is the x402 exact proxy -> `permitted.token` is the asset -> the
+`eip2612GasSponsoring` permit (when the network enables it) is the payer's, for this token, to
+Permit2, of the permitted amount -> signature (EOA recovery locally, ERC-1271 for a payer with code).
+verify, in the order of the official x402 facilitator: recipient -> amount -> deadline (6 s margin)
+-> validAfter -> the EIP-2612 permit's deadline -> one batch: the asset and the proxy are contracts,
+the Permit2 nonce is unused, balance, allowance to Permit2 (unless the permit grants it), and the
+proxy call simulated with the fee fields the settlement will carry.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from x402fac.protocol import Reason, VerifyRequest
+from x402fac.rpc import NodeUnavailable
+from x402fac.worker import Identity, Invalid
+
+from . import eip3009, permit2
+from .chain import RpcError
+from .diagnose import reverted
+from .eip3009 import PayloadError
+from .nonces import Fees
+from .permit2 import EXACT_PROXY_ADDRESS, PERMIT2_ADDRESS, Eip2612Permit, Permit2Authorization
+from .runtime import EvmRuntime, call, unavailable, view
+from .verify import check_signature
+
+SIGNATURE_ERRORS = {
+    "InvalidSigner",
+    "InvalidSignature",
+    "InvalidSignatureLength",
+    "InvalidContractSignature",
+}
+# What a revert of Permit2 or the proxy means, by error name.
+REVERT_REASONS = {
+    "InvalidNonce": Reason.PERMIT2_INVALID_NONCE,
+    "SignatureExpired": Reason.PERMIT2_DEADLINE_EXPIRED,
+    "PaymentTooEarly": Reason.PERMIT2_NOT_YET_VALID,
+    "InvalidDestination": Reason.PERMIT2_INVALID_DESTINATION,
+    "Permit2612AmountMismatch": Reason.PERMIT2_2612_AMOUNT_MISMATCH,
+    **dict.fromkeys(SIGNATURE_ERRORS, Reason.INVALID_PERMIT2_SIGNATURE),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Permit2Payment:
+    """A Permit2 authorization decoded and authenticated by `identify`, settled through the proxy."""
+
+    runtime: EvmRuntime
+    authorization: Permit2Authorization
+    signature: bytes
+    permit: Eip2612Permit | None  # the payer's EIP-2612 approval of Permit2, sent with the settlement
+    calldata: bytes
+
+    @property
+    def token(self) -> str:
+        return self.authorization.token
+
+    @property
+    def target(self) -> str:
+        return EXACT_PROXY_ADDRESS
+
+    @property
+    def gas_key(self) -> str:
+        return f"permit2{'+2612' if self.permit else ''}:{self.token.lower()}"
+
+    def transfer(self, sender: str, fees: Fees, gas: int) -> dict[str, str]:
+        return call(self.target, self.calldata, sender=sender, fees=fees, gas=gas)
+
+    def transferred(self, logs: list[dict]) -> bool:
+        return permit2.transferred(logs, self.authorization)
+
+
+def _permit_of(
+    runtime: EvmRuntime, request: VerifyRequest, auth: Permit2Authorization
+) -> Eip2612Permit | None:
+    """The EIP-2612 permit the payload carries, when the network accepts the extension (else ignored)."""
+    if permit2.EIP2612_GAS_SPONSORING not in runtime.config.gas_sponsoring:
+        return None
+    try:
+        permit = permit2.parse_eip2612(request.payment_payload.extensions)
+    except PayloadError as exc:
+        raise Invalid(Reason.INVALID_EIP2612_EXTENSION_FORMAT, str(exc)) from None
+    if permit is None:
+        return None
+    if permit.owner != auth.owner:
+        raise Invalid(
+            Reason.EIP2612_FROM_MISMATCH, f"the EIP-2612 permit is from {permit.owner}, not {auth.owner}"
+        )
+    if permit.token != auth.token:
+        raise Invalid(
+            Reason.EIP2612_ASSET_MISMATCH, f"the EIP-2612 permit is for {permit.token}, not {auth.token}"
+        )
+    if permit.spender != PERMIT2_ADDRESS:
+        raise Invalid(
+            Reason.EIP2612_SPENDER_NOT_PERMIT2, f"the EIP-2612 permit's spender is {permit.spender}"
+        )
+    if permit.value != auth.amount:
+        raise Invalid(
+            Reason.PERMIT2_2612_AMOUNT_MISMATCH,
+            f"the EIP-2612 permit's amount {permit.value} is not the permitted amount {auth.amount}",
+        )
+    return permit
+
+
+async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Permit2Payment]:
+    """Decode the Permit2 authorization and check the payer signed it, all before the ledger."""
+    requirements = request.payment_requirements
+    try:
+        auth, signature = permit2.parse_payload(request.payment_payload.payload)
+    except PayloadError as exc:
+        raise Invalid(Reason.INVALID_PAYLOAD, str(exc)) from None
+    token = requirements.asset
+    if not eip3009.is_address(token):
+        raise Invalid(Reason.INVALID_PAYLOAD, "paymentRequirements.asset is not a token address")
+    config = runtime.config
+    if not (runtime.listed(token) or config.any_asset):
+        raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
+    minimum = config.min_amount_of(token)
+    if int(requirements.amount) < minimum:
+        raise Invalid(
+            Reason.AMOUNT_BELOW_MINIMUM,
+            f"amount {requirements.amount} is below the minimum {minimum} for {token} on {config.network}",
+        )
+    if auth.spender != EXACT_PROXY_ADDRESS:
+        raise Invalid(
+            Reason.INVALID_PERMIT2_SPENDER,
+            f"spender is {auth.spender}, not the x402 exact proxy {EXACT_PROXY_ADDRESS}",
+        )
+    if auth.token.lower() != token.lower():
+        raise Invalid(Reason.PERMIT2_TOKEN_MISMATCH, f"permitted.token is {auth.token}, asset is {token}")
+    permit = _permit_of(runtime, request, auth)
+    digest = permit2.digest(auth, config.chain_id)
+    try:
+        await check_signature(runtime, auth.owner, digest, signature, Reason.INVALID_PERMIT2_SIGNATURE)
+    except NodeUnavailable as exc:
+        raise unavailable(exc) from None
+    payment = Permit2Payment(
+        runtime=runtime,
+        authorization=auth,
+        signature=signature,
+        permit=permit,
+        calldata=permit2.settle_calldata(auth, signature, permit),
+    )
+    return Identity(
+        payment_id=permit2.payment_id(config.chain_id, auth.owner, auth.nonce),
+        payer=auth.owner,
+        amount=requirements.amount,
+        payment=payment,
+    )
+
+
+async def verify(request: VerifyRequest, payment: Permit2Payment, *, simulate: bool) -> None:
+    """Every check but the signature's; `simulate` also executes the proxy call (settle executes it
+    through gas estimation instead)."""
+    requirements = request.payment_requirements
+    auth = payment.authorization
+    if auth.to.lower() != requirements.pay_to.lower():
+        raise Invalid(
+            Reason.PERMIT2_RECIPIENT_MISMATCH, f"witness.to is {auth.to}, payTo is {requirements.pay_to}"
+        )
+    if auth.amount != int(requirements.amount):
+        raise Invalid(
+            Reason.PERMIT2_AMOUNT_MISMATCH,
+            f"permitted.amount {auth.amount} is not amount {requirements.amount}",
+        )
+    now = int(time.time())
+    if permit2.expired(auth.deadline, now):
+        raise Invalid(
+            Reason.PERMIT2_DEADLINE_EXPIRED,
+            f"deadline {auth.deadline} is less than {permit2.DEADLINE_MARGIN}s after now ({now})",
+        )
+    if auth.valid_after > now:
+        raise Invalid(
+            Reason.PERMIT2_NOT_YET_VALID, f"witness.validAfter {auth.valid_after} is after now ({now})"
+        )
+    if payment.permit is not None and permit2.expired(payment.permit.deadline, now):
+        raise Invalid(
+            Reason.EIP2612_DEADLINE_EXPIRED,
+            f"the EIP-2612 permit's deadline {payment.permit.deadline} passed",
+        )
+    try:
+        await _check_chain(payment, simulate)
+    except NodeUnavailable as exc:
+        raise unavailable(exc) from None
+
+
+def _word(answer: object) -> int | None:
+    if isinstance(answer, str) and len(answer) >= 66:
+        return int(answer[2:66], 16)
+    return None
+
+
+def _state_calls(auth: Permit2Authorization) -> list[tuple[str, list]]:
+    """The payer's Permit2 nonce word, token balance and allowance to Permit2."""
+    return [
+        view(PERMIT2_ADDRESS, permit2.nonce_bitmap_calldata(auth.owner, auth.nonce)),
+        view(auth.token, eip3009.balance_of_calldata(auth.owner)),
+        view(auth.token, permit2.allowance_calldata(auth.owner)),
+    ]
+
+
+def _check_state(payment: Permit2Payment, bitmap: object, balance: object, allowance: object) -> None:
+    auth = payment.authorization
+    word = _word(bitmap)
+    if word is not None and permit2.nonce_used(word, auth.nonce):
+        raise Invalid(
+            Reason.PERMIT2_INVALID_NONCE, f"Permit2 nonce {auth.nonce} of {auth.owner} was already used"
+        )
+    held = _word(balance)
+    if held is not None and held < auth.amount:
+        raise Invalid(Reason.INSUFFICIENT_BALANCE, f"balance {held} < amount {auth.amount}")
+    allowed = _word(allowance)
+    if payment.permit is None and allowed is not None and allowed < auth.amount:
+        raise Invalid(
+            Reason.PERMIT2_ALLOWANCE_REQUIRED,
+            f"{auth.owner} allows Permit2 {allowed} of {auth.token}, less than {auth.amount}",
+        )
+
+
+async def _check_chain(payment: Permit2Payment, simulate: bool) -> None:
+    """One batch: the asset and the proxy hold code, the payer's Permit2 nonce, balance and allowance,
+    and (when `simulate`) the proxy call executed as the settlement will run."""
+    runtime, auth = payment.runtime, payment.authorization
+    unknown = [a for a in (auth.token, EXACT_PROXY_ADDRESS, PERMIT2_ADDRESS) if not runtime.known_contract(a)]
+    calls: list[tuple[str, list]] = [("eth_getCode", [address, "latest"]) for address in unknown]
+    calls += _state_calls(auth)
+    if simulate:
+        try:
+            fees = await runtime.fees()
+        except RpcError as exc:
+            raise Invalid(
+                Reason.SIMULATION_FAILED, f"could not read the network's fees: {exc.message}"
+            ) from None
+        calls.append(
+            (
+                "eth_call",
+                [payment.transfer(runtime.signers[0].address, fees, runtime.config.gas_limit), "latest"],
+            )
+        )
+    results = await runtime.rpc.batch(calls)
+    for address in unknown:
+        code = results.pop(0)
+        if isinstance(code, RpcError) or code in ("0x", "0x0", None):
+            if address == auth.token:
+                raise Invalid(
+                    Reason.ASSET_NOT_A_CONTRACT, f"no contract at asset {address} on {runtime.config.network}"
+                )
+            raise Invalid(
+                Reason.SIMULATION_FAILED, f"no Permit2 contract at {address} on {runtime.config.network}"
+            )
+        runtime.remember_contract(address)
+    bitmap, balance, allowance = results[:3]
+    _check_state(payment, bitmap, balance, allowance)
+    if not simulate:
+        return
+    result = results[3]
+    if not isinstance(result, RpcError):
+        return
+    if not result.is_revert:
+        raise Invalid(Reason.SIMULATION_FAILED, f"simulating the Permit2 settlement failed: {result.message}")
+    raise await diagnose(payment, reverted(result))
+
+
+async def diagnose(payment: Permit2Payment, revert: str) -> Invalid:
+    """The most precise reason a simulated or estimated proxy call reverts: its error, else the
+    payer's state (a spent nonce, the balance, the allowance the transfer needed)."""
+    reason = REVERT_REASONS.get(revert)
+    if reason is not None:
+        return Invalid(reason, f"the Permit2 settlement would revert: {revert}")
+    auth = payment.authorization
+    try:
+        bitmap, balance, allowance = await payment.runtime.rpc.batch(_state_calls(auth))
+        _check_state(payment, bitmap, balance, allowance)
+    except Invalid as invalid:
+        return invalid
+    if payment.permit is not None and (held := _word(allowance)) is not None and held < auth.amount:
+        return Invalid(
+            Reason.PERMIT2_ALLOWANCE_REQUIRED,
+            f"the EIP-2612 permit does not give Permit2 an allowance ({revert or 'no reason'})",
+        )
+    return Invalid(Reason.SIMULATION_FAILED, f"the Permit2 settlement would revert: {revert or 'no reason'}")
