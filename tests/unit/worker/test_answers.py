@@ -4,7 +4,7 @@ import pytest
 
 from x402fac.protocol import Reason
 from x402fac.protocol.ledger import RecordState, SettlementRecord
-from x402fac.worker.pipeline import duplicate_answer, failure_answer, pending_answer
+from x402fac.worker.answers import duplicate_answer, failure_answer, pending_answer
 
 
 def test_pending_without_a_transaction_cannot_be_built():
@@ -55,7 +55,8 @@ def test_failure_has_no_transaction():
 async def test_a_request_without_a_claim_of_its_own_lets_nothing_go():
     """A request that never claimed the payment (a copy, a refusal) has nothing in the ledger to let
     go: the ledger is not asked (it used to be, with an empty key)."""
-    from x402fac.worker.pipeline import Pipeline, Requester
+    from x402fac.worker.pipeline import Pipeline
+    from x402fac.worker.requester import Requester
 
     class RefusingLedger:
         async def detach(self, payment_id: str, *args) -> bool:
@@ -64,5 +65,5 @@ async def test_a_request_without_a_claim_of_its_own_lets_nothing_go():
     pipeline = Pipeline(None, "evm", [], ledger=RefusingLedger())  # type: ignore[arg-type]
     assert await pipeline.let_go(Requester.new(), 0.0)
     unclaimed = Requester.new()
-    unclaimed._attached = True  # attached flag without a payment: still nothing to name
+    unclaimed.attach("")  # attached without a payment: still nothing to name
     assert await pipeline.let_go(unclaimed, 0.0)

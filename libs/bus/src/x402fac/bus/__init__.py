@@ -11,10 +11,10 @@ from .service import Handler, ServiceRunner
 from .tasks import cancel_and_wait
 from .workqueue import (
     DELIVERY_HEADER,
-    HAND_OFF,
     NO_REPLY,
     REPLY_HEADER,
     Answered,
+    HandOff,
     ReplyInbox,
     WorkConsumer,
     answer_confirmed,
@@ -28,8 +28,8 @@ __all__ = [
     "Credentials",
     "BusTimeout",
     "EmbeddedNats",
-    "HAND_OFF",
     "Handler",
+    "HandOff",
     "NO_REPLY",
     "REPLY_HEADER",
     "RemoteError",

@@ -42,11 +42,11 @@ SUCCESS_HEADER = "X402fac-Success"  # on an answer that hands a success over
 NO_REPLY = None
 
 
-class _HandOff:
-    """Returned by a handler that cannot do the work here and now: another replica should."""
+class HandOff(Exception):
+    """Raised by a handler (or anything it calls) that cannot do the work here and now, having left
+    nothing claimed: the request goes back to the queue, and another replica takes it."""
 
 
-HAND_OFF = _HandOff()
 HAND_OFF_DELAY_SECONDS = 0.2
 
 ANSWER_CONFIRM_SECONDS = 2.0
@@ -77,7 +77,7 @@ async def answer_confirmed(nc: Client, reply_to: str, answer: bytes, success: bo
         return Answered.UNCLAIMED
 
 
-WorkHandler = Callable[[bytes, Mapping[str, str]], Awaitable[bytes | _HandOff | None]]
+WorkHandler = Callable[[bytes, Mapping[str, str]], Awaitable[bytes | None]]
 
 
 class ReplyInbox:
@@ -229,13 +229,14 @@ class WorkConsumer:
         try:
             with server_span(self._tracer, self.name, headers, SpanKind.INTERNAL):
                 reply = await self.handler(msg.data, headers)
-            if reply is HAND_OFF:
-                await msg.nak(delay=HAND_OFF_DELAY_SECONDS)
-                return
             reply_to = headers.get(REPLY_HEADER)
             if reply is not NO_REPLY and reply_to:
                 await self.nc.publish(reply_to, reply)
             await msg.ack()
+        except HandOff as handoff:
+            log.info("%s: handed to another replica: %s", self.name, handoff)
+            with contextlib.suppress(Exception):  # not taken back: it comes again after ack_wait
+                await msg.nak(delay=HAND_OFF_DELAY_SECONDS)
         except Exception:
             # Not acknowledged: it is delivered again (here or to another replica) after ack_wait.
             log.exception("%s failed; the request will be delivered again", self.name)

@@ -107,12 +107,23 @@ class FinalizeRequest(msgspec.Struct):
     attempt: str = ""
 
 
+class ReleaseReason(StrEnum):
+    """Why a claim is dropped; in each case nothing of the payment is on the chain."""
+
+    INVALID = "invalid"  # verification or preparation refused the payment
+    HANDED_OFF = "handed_off"  # this replica cannot settle now; another replica takes the request
+    INTERNAL_ERROR = "internal_error"  # preparing it failed unexpectedly, before anything was recorded
+    REJECTED = "rejected"  # the node refused the broadcast, and the payment may be settled later
+    DROPPED = "dropped"  # the chain dropped the recorded transaction and never will include it
+    STALE = "stale_claim"  # claimed long ago, nothing recorded, nobody waiting: its worker died
+
+
 class ReleaseRequest(msgspec.Struct):
     """Drop a claim whose payment never reached the chain, so a later retry may settle it."""
 
     payment_id: str
     revision: int
-    reason: str = ""
+    reason: ReleaseReason
 
 
 class DetachRequest(msgspec.Struct):

@@ -1,5 +1,7 @@
 """What every network worker shares: the scheme interface, the settlement pipeline, service wiring."""
 
+from x402fac.bus import HandOff
+
 from .ledger_client import LedgerClient
 from .pipeline import Pipeline, check_binding
 from .scheme import (
@@ -12,7 +14,6 @@ from .scheme import (
     Scheme,
     Submitted,
     SupportedPart,
-    Unready,
 )
 from .service import WorkerService, run_worker, supported_of
 
@@ -32,5 +33,5 @@ __all__ = [
     "Scheme",
     "Submitted",
     "SupportedPart",
-    "Unready",
+    "HandOff",
 ]

@@ -15,6 +15,7 @@ from x402fac.protocol.ledger import (
     LookupRequest,
     PendingReply,
     PendingRequest,
+    ReleaseReason,
     ReleaseRequest,
     SubmitRequest,
     UpdateReply,
@@ -74,7 +75,7 @@ class LedgerClient:
         )
         return await self._until(subjects.LEDGER_FINALIZE, message, until)
 
-    async def release(self, payment_id: str, revision: int, reason: str = "") -> UpdateReply:
+    async def release(self, payment_id: str, revision: int, reason: ReleaseReason) -> UpdateReply:
         message = ReleaseRequest(payment_id=payment_id, revision=revision, reason=reason)
         return await request(self.nc, subjects.LEDGER_RELEASE, message, UpdateReply, self.timeout)
 

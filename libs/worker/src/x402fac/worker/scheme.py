@@ -1,7 +1,7 @@
 """The interface every network scheme implements, and the plain results it returns.
 
 A worker serves one family (nano, evm, solana) and holds one `Scheme` object per scheme it speaks
-(today only `exact`), each serving one or more networks. The generic pipeline in `pipeline.py` does
+(today only `exact`), each serving one or more networks. The generic pipeline (`pipeline.py`, `settle_states.py`) does
 everything that is the same for every chain: routing, the ledger claim, per-payer limits, recording
 the transaction id before broadcast, storing the final answer, reconciliation of pending records.
 A scheme only does chain work.
@@ -74,13 +74,6 @@ class Confirmation(StrEnum):
     FAILED = "failed"  # on-chain failure (reverted, lost a fork): final
     PENDING = "pending"  # not known yet (not mined / not confirmed in time)
     DROPPED = "dropped"  # the chain never saw it and never will (expired blockhash, ...): final, unpaid
-
-
-class Unready(Exception):
-    """This replica cannot do it now (e.g. it holds no signer key at the moment); another replica may.
-
-    Raise it from `prepare`: the claim is released and the request handed to another replica.
-    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +149,10 @@ class Scheme(ABC, Generic[P, A]):
         self, request: VerifyRequest, identity: Identity[P], checked: Any = None
     ) -> Prepared[A]:
         """Build and sign what will be broadcast; its id must be known before broadcasting. `checked`
-        is what `verify_for_settle` returned (None when it did not run: `prepare` finds it itself)."""
+        is what `verify_for_settle` returned (None when it did not run: `prepare` finds it itself).
+
+        Raise `x402fac.bus.HandOff` when this replica cannot do it now (e.g. it holds no signer key at
+        the moment): the claim is released and the request goes to another replica."""
 
     async def discard(self, prepared: Prepared[A]) -> None:
         """`prepared` will never be broadcast (the ledger refused to record it): free what it holds."""

@@ -18,11 +18,11 @@ from nats.aio.client import Client
 
 from x402fac.bus import (
     DELIVERY_HEADER,
-    HAND_OFF,
     NO_REPLY,
     REPLY_HEADER,
     Answered,
     BusError,
+    HandOff,
     ServiceRunner,
     WorkConsumer,
     answer_confirmed,
@@ -35,8 +35,10 @@ from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRe
 from x402fac.settings import PipelineSettings, load
 from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP
 
-from .pipeline import DEFAULT_WAIT_SECONDS, LET_GO_SECONDS, HandOff, Pipeline, Requester, Superseded
+from .pipeline import LET_GO_SECONDS, Pipeline
+from .requester import DEFAULT_WAIT_SECONDS, Requester
 from .scheme import Scheme
+from .settle_states import Superseded
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -172,7 +174,7 @@ class WorkerService:
             )
         return _encode(await self.pipeline.verify(request, headers.get(subjects.API_KEY_HEADER, "")))
 
-    async def _settle(self, data: bytes, headers: Mapping[str, str]) -> bytes | object | None:
+    async def _settle(self, data: bytes, headers: Mapping[str, str]) -> bytes | None:
         try:
             request = _request_decoder.decode(data)
         except msgspec.MsgspecError as exc:
@@ -192,7 +194,8 @@ class WorkerService:
                 await self._resume_late(request, requester, headers[REPLY_HEADER])
             return NO_REPLY
         if not any(scheme.can_settle() for scheme in self.pipeline.schemes):
-            return HAND_OFF  # e.g. this replica's signer lease lapsed since it took the request
+            # e.g. this replica's signer lease lapsed since it took the request
+            raise HandOff("no scheme here can settle now")
         self._requesters[requester.id] = requester
         try:
             response = await self.pipeline.settle(request, requester)
@@ -203,9 +206,6 @@ class WorkerService:
             return NO_REPLY  # answered here
         except Superseded:
             return NO_REPLY
-        except HandOff as handoff:
-            log.info("handing settle %s to another replica: %s", requester.id, handoff)
-            return HAND_OFF
         finally:
             self._requesters.pop(requester.id, None)
 

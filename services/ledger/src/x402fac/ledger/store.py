@@ -369,6 +369,7 @@ class LedgerStore:
             raise
         await self._drop_pending(request.payment_id)
         await self._release_secondary(current[0])
+        log.info("released the claim on %s: %s", request.payment_id, request.reason)
         return UpdateReply(ok=True)
 
     async def _drop_pending(self, payment_id: str) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from x402fac.protocol import Reason
 from x402fac.rpc import NodeUnavailable
 from x402fac.telemetry.metrics import REVERTED_SETTLEMENT_GAS
-from x402fac.worker import Invalid, Unready
+from x402fac.worker import HandOff, Invalid
 
 from . import eip3009
 from .chain import EvmRpc, ReceiptWatcher, RpcError
@@ -80,7 +80,7 @@ class EvmRuntime:
         """The least busy signer this replica may use now (one whose key it holds a lease on)."""
         mine = [signer for signer in self.signers if usable(signer.address)]
         if not mine:
-            raise Unready(f"this replica holds no signer key for {self.config.network} now")
+            raise HandOff(f"this replica holds no signer key for {self.config.network} now")
         return min(mine, key=lambda signer: signer.nonces.in_flight)
 
     def signer_of(self, tx_hash: str) -> Signer | None:
