@@ -10,10 +10,15 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.fixtures.evm import funded_payer, serve_evm
 from tests.fixtures.nano import XNO
+from tests.fixtures.permit2 import TOKEN_UNIT, key_of, permit2_payer, token_balance
 from tests.fixtures.solana import USDC_UNIT
-from x402fac.cli.demo import DemoResult, run_demo
+from x402fac.cli.demo import DemoError, DemoResult, run_demo
+from x402fac.devnet.evm import ERC20_ADDRESS
+from x402fac.devnet.evm.rpc import DevnetRpc
 from x402fac.nano import xno_to_raw
 
 
@@ -21,9 +26,11 @@ def write_devnet(data_dir: Path, family: str, info: dict[str, Any], payer: dict[
     (data_dir / f"devnet-{family}.json").write_text(json.dumps({**info, "payers": [payer]}))
 
 
-async def demo(stack: Any, network: str, data_dir: Path) -> tuple[DemoResult, list[str]]:
+async def demo(
+    stack: Any, network: str, data_dir: Path, method: str | None = None
+) -> tuple[DemoResult, list[str]]:
     lines: list[str] = []
-    result = await run_demo(network, stack.gateway_url, data_dir=data_dir, say=lines.append)
+    result = await run_demo(network, stack.gateway_url, data_dir=data_dir, say=lines.append, method=method)
     return result, lines
 
 
@@ -59,6 +66,30 @@ async def test_demo_pays_on_the_evm_devnet(stack, evm_devnet, tmp_path):
     assert (result.payer, result.status, result.price) == (payer.address, 200, 1_000)
     assert (result.before, result.after) == (0, 1_000)
     assert result.transaction.startswith("0x")
+
+
+async def test_demo_pays_by_permit2_on_the_evm_devnet(stack, evm_devnet, tmp_path):
+    payer = await permit2_payer(evm_devnet, ERC20_ADDRESS, approved=False)
+    write_devnet(tmp_path, "evm", evm_devnet, {"address": payer.address, "privateKey": key_of(payer)})
+
+    async with serve_evm(stack, evm_devnet, allowed_assets=frozenset({ERC20_ADDRESS.lower()})):
+        result, lines = await demo(stack, "evm", tmp_path, method="permit2")
+
+    assert result.succeeded, "\n".join(lines)
+    assert (result.payer, result.status, result.price) == (payer.address, 200, TOKEN_UNIT // 1000)
+    assert (result.before, result.after) == (0, TOKEN_UNIT // 1000)
+    assert any("approves Permit2" in line for line in lines)
+    assert (
+        await token_balance(evm_devnet, ERC20_ADDRESS, payer.address) == 10 * TOKEN_UNIT - TOKEN_UNIT // 1000
+    )
+    async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:
+        receipt = await rpc.call("eth_getTransactionReceipt", result.transaction)
+    assert receipt["to"].lower() == evm_devnet["permit2"]["exactProxy"].lower()
+
+
+async def test_demo_refuses_an_unknown_method(stack, tmp_path):
+    with pytest.raises(DemoError, match="no method 'permit2' on nano"):
+        await run_demo("nano", stack.gateway_url, data_dir=tmp_path, say=lambda _: None, method="permit2")
 
 
 async def test_demo_pays_on_the_solana_devnet(stack, solana_worker, solana_devnet, tmp_path):

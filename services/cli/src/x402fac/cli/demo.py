@@ -85,6 +85,7 @@ class PaidResource:
         accepts: dict[str, Any],
         description: str,
         content: dict[str, Any],
+        extensions: dict[str, Any] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -95,6 +96,7 @@ class PaidResource:
         self.accepts = accepts
         self.description = description
         self.content = content
+        self.extensions = extensions  # declared in the 402 answer (e.g. gas sponsoring)
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
@@ -108,7 +110,10 @@ class PaidResource:
             HTTPFacilitatorClient(FacilitatorConfig(url=self.gateway_url, timeout=SETTLE_TIMEOUT))
         )
         server.register(self.network, self.scheme)
-        routes = {f"GET {self.path}": {"accepts": self.accepts, "description": self.description}}
+        route: dict[str, Any] = {"accepts": self.accepts, "description": self.description}
+        if self.extensions:
+            route["extensions"] = self.extensions
+        routes = {f"GET {self.path}": route}
         app = FastAPI()
         app.add_middleware(PaymentMiddlewareASGI, routes=routes, server=server)
 
@@ -188,6 +193,8 @@ class Parties:
     client: Callable[[int], x402Client]  # price in atomic units -> an x402Client that pays this network
     balance: Callable[[], Awaitable[int]]  # the payee's balance, atomic units
     unit: Callable[[int], str]  # atomic units -> a readable amount
+    price: Callable[[str], Any] = lambda amount: amount  # `--price` -> the offer's price (SDK format)
+    default_price: str | None = None  # instead of the family's DEFAULT_PRICES
 
 
 async def nano_parties(info: dict[str, Any], say: Callable[[str], None]) -> Parties:
@@ -246,6 +253,51 @@ async def evm_parties(info: dict[str, Any], say: Callable[[str], None]) -> Parti
     )
 
 
+async def evm_permit2_parties(info: dict[str, Any], say: Callable[[str], None]) -> Parties:
+    """The devnet's plain ERC-20 (no EIP-3009), paid by Permit2 through the x402 exact proxy."""
+    from eth_account import Account
+    from x402 import x402Client
+    from x402.mechanisms.evm.exact import ExactEvmServerScheme, register_exact_evm_client
+
+    from x402fac.devnet.evm import approve
+
+    network, rpc_url, token = info["network"], info["rpcUrl"], info["tokens"]["erc20"]
+    payer = Account.from_key(info["payers"][0]["privateKey"])
+    pay_to = Account.create().address
+    say(f"   payer  {payer.address}  (a devnet account holding {token['symbol']}, a plain ERC-20)")
+    say(f"   payTo  {pay_to}  (a fresh address)")
+    allowance = await _evm_read(
+        rpc_url, token["address"], "0xdd62ed3e", payer.address, info["permit2"]["address"]
+    )
+    if allowance == 0:
+        # Once per payer and token, and paid by the payer: Permit2 may then move its tokens, but only
+        # as the payer signs each payment.
+        tx_hash = await approve(info, info["payers"][0]["privateKey"], token["address"])
+        say(f"   the payer approves Permit2 for {token['symbol']} once, its own transaction {tx_hash}")
+
+    def client(price: int) -> x402Client:
+        paying = register_exact_evm_client(x402Client(), payer, networks=network)
+        # The SDK pays only its default (USD) assets unless told otherwise: allow this token up to the price.
+        allowed = {"network": network, "asset": token["address"], "max_amount_per_payment": str(price)}
+        return paying.set_spend_controls({"allowed_assets": [allowed]})
+
+    async def balance() -> int:
+        return await _evm_read(rpc_url, token["address"], "0x70a08231", pay_to)
+
+    def price(amount: str) -> dict[str, Any]:
+        atomic = int(Decimal(amount).scaleb(token["decimals"]))
+        return {"amount": str(atomic), "asset": token["address"], "extra": {"assetTransferMethod": "permit2"}}
+
+    unit = token_amount(token["decimals"], token["symbol"])
+    return Parties(payer.address, pay_to, ExactEvmServerScheme(), client, balance, unit, price, "0.001")
+
+
+async def _evm_read(rpc_url: str, contract: str, selector: str, *addresses: str) -> int:
+    """A view of `contract` taking addresses and answering one uint256 (balanceOf, allowance)."""
+    data = selector + "".join(address[2:].lower().rjust(64, "0") for address in addresses)
+    return int(await json_rpc(rpc_url, "eth_call", {"to": contract, "data": data}, "latest"), 16)
+
+
 async def solana_parties(info: dict[str, Any], say: Callable[[str], None]) -> Parties:
     from solders.keypair import Keypair
     from solders.pubkey import Pubkey
@@ -285,10 +337,17 @@ async def solana_parties(info: dict[str, Any], say: Callable[[str], None]) -> Pa
 
 
 def usdc_amount(decimals: int) -> Callable[[int], str]:
-    return lambda units: f"{units} units ({Decimal(units).scaleb(-decimals):f} USDC)"
+    return token_amount(decimals, "USDC")
+
+
+def token_amount(decimals: int, symbol: str) -> Callable[[int], str]:
+    return lambda units: f"{units} units ({Decimal(units).scaleb(-decimals):f} {symbol})"
 
 
 PARTIES = {"nano": nano_parties, "evm": evm_parties, "solana": solana_parties}
+# Other ways to pay on a family, by `--method`: the first of each family's list is its default.
+METHODS = {"evm": ("eip3009", "permit2")}
+METHOD_PARTIES = {("evm", "permit2"): evm_permit2_parties}
 
 
 # ---- the demo -------------------------------------------------------------------------------------------
@@ -360,25 +419,29 @@ async def run_demo(
     price: str | None = None,
     data_dir: Path | None = None,
     say: Callable[[str], None] = print,
+    method: str | None = None,
 ) -> DemoResult:
     from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 
     family = demo_family(network)
     data_dir = data_dir or Path(read(environ(None), declared(ServiceSettings, "data_dir"), str)).resolve()
     gateway_url = gateway_url.rstrip("/")
-    price = price or DEFAULT_PRICES[family]
+    methods = METHODS.get(family, ())
+    if method is not None and method not in methods:
+        raise DemoError(f"no method {method!r} on {family}; choose one of {', '.join(methods) or '(none)'}")
 
     say(f"1. The {family} devnet, from {data_dir / f'devnet-{family}.json'}")
     info = read_devnet(data_dir, family)
     network = info["network"]
-    parties = await PARTIES[family](info, say)
+    parties = await METHOD_PARTIES.get((family, method or ""), PARTIES[family])(info, say)
+    price = price or parties.default_price or DEFAULT_PRICES[family]
     before = await parties.balance()
     say(f"   payTo balance now: {parties.unit(before)}")
 
     accepts = {
         "scheme": "exact",
         "network": network,
-        "price": price,
+        "price": parties.price(price),
         "payTo": parties.pay_to,
         "maxTimeoutSeconds": 60,
     }
@@ -444,7 +507,7 @@ async def run_demo(
     return result
 
 
-def run(network: str, gateway_url: str, price: str | None = None) -> int:
+def run(network: str, gateway_url: str, price: str | None = None, method: str | None = None) -> int:
     """The `x402fac demo` command: 0 when the payee's balance moved by exactly the price."""
     try:
         import fastapi  # noqa: F401
@@ -461,7 +524,7 @@ def run(network: str, gateway_url: str, price: str | None = None) -> int:
     warnings.filterwarnings("ignore", message="Client is deprecated", category=DeprecationWarning)
     warnings.filterwarnings("ignore", message="Client is deprecated", category=FutureWarning)
     try:
-        result = asyncio.run(run_demo(network, gateway_url, price))
+        result = asyncio.run(run_demo(network, gateway_url, price, method=method))
     except DemoError as exc:
         print(f"x402fac demo: {exc}", file=sys.stderr)
         return 1

@@ -170,7 +170,7 @@ def cmd_faucet(argv: list[str]) -> None:
 def cmd_demo(args) -> None:
     from .demo import run
 
-    sys.exit(run(args.network, args.gateway, args.price))
+    sys.exit(run(args.network, args.gateway, args.price, args.method))
 
 
 def cmd_settings(args) -> None:
@@ -218,6 +218,11 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("network", help="nano, evm, solana (or nano:devnet, eip155:84532, solana:EtWT...)")
     demo.add_argument("--gateway", default="http://127.0.0.1:4020", help="the facilitator's base URL")
     demo.add_argument("--price", help="in the SDK's money format: 0.001 (XNO) for nano, $0.001 (USDC)")
+    demo.add_argument(
+        "--method",
+        help="how to pay, where a family has several: evm eip3009 (USDC, default) or permit2 (the devnet's "
+        "plain ERC-20, priced in its own units)",
+    )
     demo.set_defaults(func=cmd_demo)
     from .admin import add_commands
 

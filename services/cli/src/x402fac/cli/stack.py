@@ -30,6 +30,19 @@ READY_TIMEOUT = 180.0
 ALERT_RULES = Path(__file__).resolve().parents[5] / "deploy" / "observability" / "alerts.yml"
 
 
+def devnet_worker_env(family: str, data_dir: Path) -> dict[str, str]:
+    """What a worker serving its local devnet accepts beyond its defaults: on EVM, the devnet's own
+    tokens (paid by Permit2) and the eip2612GasSponsoring extension, so the demo can show them."""
+    if family != "evm":
+        return {}
+    info = json.loads((data_dir / "devnet-evm.json").read_text())
+    prefix = f"X402FAC_EVM_{info['chainId']}_"
+    return {
+        prefix + "ALLOWED_ASSETS": ",".join(token["address"] for token in info["tokens"].values()),
+        prefix + "GAS_SPONSORING": "eip2612GasSponsoring",
+    }
+
+
 def prometheus_config(targets: dict[str, str], rules: Path | None) -> str:
     """prometheus.yml scraping each service (job = service name) every 5 s, with the alert rules.
 
@@ -65,10 +78,20 @@ class StackRunner:
         self.env = dict(os.environ, X402FAC_DATA_DIR=str(data_dir), X402FAC_NATS_URL=self.nats.url)
         self.metrics_targets: dict[str, str] = {}  # service -> host:port of its /metrics
 
-    async def _spawn(self, name: str, *argv: str, program: str = sys.executable, role: str = "") -> Child:
+    async def _spawn(
+        self,
+        name: str,
+        *argv: str,
+        program: str = sys.executable,
+        role: str = "",
+        defaults: dict[str, str] | None = None,
+    ) -> Child:
+        """`defaults`: variables set only where the environment does not set them."""
         log_path = self.logs / f"{name}.log"
         log_file = log_path.open("ab")
-        env = dict(self.env, **self.nats.env(role)) if role else self.env
+        env = {**(defaults or {}), **self.env}
+        if role:
+            env.update(self.nats.env(role))
         if self.settings.prometheus and name in ("ledger", *(f"worker-{f}" for f in self.families)):
             port = free_port()
             self.metrics_targets[name] = f"127.0.0.1:{port}"
@@ -135,7 +158,13 @@ class StackRunner:
         await self._wait_for_log(ledger, "ledger ready")
         for family in self.families:
             worker = await self._spawn(
-                f"worker-{family}", "-m", "x402fac.cli", "worker", family, role=access.worker(family)
+                f"worker-{family}",
+                "-m",
+                "x402fac.cli",
+                "worker",
+                family,
+                role=access.worker(family),
+                defaults=devnet_worker_env(family, self.data_dir),
             )
             await self._wait_for_log(worker, "worker ready")
         await self._spawn("gateway", "-m", "x402fac.cli", "gateway", role=access.GATEWAY)

@@ -1,0 +1,135 @@
+"""End to end on eip155:84532 with the official x402 SDK on both sides, paying by Permit2.
+
+Resource server: the SDK's payment middleware and `exact` EVM server scheme (the demo's PaidResource),
+with an offer in a devnet token and `extra.assetTransferMethod: permit2`, and our gateway as
+facilitator. Client: the SDK's x402 httpx transport with an eth_account signer, as shipped. Paid:
+a plain ERC-20 the payer approved Permit2 for, and an EIP-2612 token with no approval, paid through
+the `eip2612GasSponsoring` extension the resource server declares. Each time the chain is read back:
+the payee received exactly the price, through the x402 exact proxy, in one transaction of ours.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from eth_account import Account
+from x402 import x402Client
+from x402.extensions.eip2612_gas_sponsoring import declare_eip2612_gas_sponsoring_extension
+from x402.http.clients.httpx import x402AsyncTransport
+from x402.http.utils import decode_payment_required_header, decode_payment_response_header
+from x402.mechanisms.evm.exact import ExactEvmServerScheme, register_exact_evm_client
+from x402.mechanisms.evm.signers import EthAccountSignerWithRPC
+
+from tests.fixtures.evm import serve_evm
+from tests.fixtures.paywall import PaidResource
+from tests.fixtures.permit2 import TOKEN_UNIT, permit2_payer, token_balance
+from x402fac.devnet.evm import EIP2612_ADDRESS, ERC20_ADDRESS
+from x402fac.devnet.evm.rpc import DevnetRpc
+
+NETWORK = "eip155:84532"
+PRICE = 3 * TOKEN_UNIT // 100  # 0.03 of an 18-decimal token
+TOKENS = frozenset({ERC20_ADDRESS.lower(), EIP2612_ADDRESS.lower()})
+
+
+async def facilitator_transactions(info: dict) -> int:
+    """Transactions our signers have sent, all told."""
+    async with DevnetRpc(info["rpcUrl"]) as rpc:
+        counts = [
+            int(await rpc.call("eth_getTransactionCount", signer["address"], "latest"), 16)
+            for signer in info["facilitators"]
+        ]
+    return sum(counts)
+
+
+def offer(info: dict, token: str, pay_to: str) -> dict:
+    extra = {"assetTransferMethod": "permit2"}
+    details = next(t for t in info["tokens"].values() if t["address"] == token)
+    if "version" in details:
+        extra |= {"name": details["name"], "version": details["version"]}
+    return {
+        "scheme": "exact",
+        "network": NETWORK,
+        "price": {"amount": str(PRICE), "asset": token, "extra": extra},
+        "payTo": pay_to,
+        "maxTimeoutSeconds": 120,
+    }
+
+
+async def pay_and_check(info: dict, resource: PaidResource, payer, token: str, pay_to: str) -> None:
+    async with httpx.AsyncClient(timeout=60) as plain:
+        unpaid = await plain.get(f"{resource.url}/data")
+    assert unpaid.status_code == 402
+    required = decode_payment_required_header(unpaid.headers["PAYMENT-REQUIRED"])
+    [accepted] = required.accepts
+    assert (accepted.asset, accepted.amount, accepted.extra["assetTransferMethod"]) == (
+        token,
+        str(PRICE),
+        "permit2",
+    )
+
+    client = register_exact_evm_client(
+        x402Client(), EthAccountSignerWithRPC(payer, info["rpcUrl"]), networks=NETWORK
+    )
+    # The SDK pays only its default (USD) assets unless told otherwise: allow this token up to the price.
+    client.set_spend_controls(
+        {"allowed_assets": [{"network": NETWORK, "asset": token, "max_amount_per_payment": str(PRICE)}]}
+    )
+    before = await facilitator_transactions(info)
+    async with httpx.AsyncClient(transport=x402AsyncTransport(client), timeout=60) as http:
+        paid = await http.get(f"{resource.url}/data")
+    assert paid.status_code == 200, paid.text
+    assert paid.json() == {"data": 42}
+    settlement = decode_payment_response_header(paid.headers["PAYMENT-RESPONSE"])
+    assert settlement.success is True and settlement.payer == payer.address
+
+    async with DevnetRpc(info["rpcUrl"]) as rpc:
+        receipt = await rpc.call("eth_getTransactionReceipt", settlement.transaction)
+    assert receipt["status"] == "0x1"
+    assert receipt["to"].lower() == info["permit2"]["exactProxy"].lower()
+    assert await token_balance(info, token, pay_to) == PRICE
+    assert await token_balance(info, token, payer.address) == 10 * TOKEN_UNIT - PRICE
+    assert await facilitator_transactions(info) == before + 1
+
+
+@pytest.fixture
+async def evm_worker(stack, evm_devnet):
+    sponsoring = frozenset({"eip2612GasSponsoring"})
+    async with serve_evm(stack, evm_devnet, allowed_assets=TOKENS, gas_sponsoring=sponsoring):
+        yield evm_devnet
+
+
+async def test_sdk_client_pays_a_plain_erc20_by_permit2(stack, evm_worker) -> None:
+    info = evm_worker
+    pay_to = Account.create().address
+    payer = await permit2_payer(info, ERC20_ADDRESS)
+    resource = PaidResource(
+        stack.gateway_url,
+        NETWORK,
+        ExactEvmServerScheme(),
+        "/data",
+        offer(info, ERC20_ADDRESS, pay_to),
+        "data",
+        {"data": 42},
+    )
+    async with resource:
+        await pay_and_check(info, resource, payer, ERC20_ADDRESS, pay_to)
+
+
+async def test_sdk_client_pays_with_eip2612_gas_sponsoring(stack, evm_worker) -> None:
+    info = evm_worker
+    pay_to = Account.create().address
+    payer = await permit2_payer(info, EIP2612_ADDRESS, approved=False)  # no approval: the permit gives it
+    async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+        assert "eip2612GasSponsoring" in (await http.get("/supported")).json()["extensions"]
+    resource = PaidResource(
+        stack.gateway_url,
+        NETWORK,
+        ExactEvmServerScheme(),
+        "/data",
+        offer(info, EIP2612_ADDRESS, pay_to),
+        "data",
+        {"data": 42},
+        extensions=declare_eip2612_gas_sponsoring_extension(),
+    )
+    async with resource:
+        await pay_and_check(info, resource, payer, EIP2612_ADDRESS, pay_to)
