@@ -8,6 +8,7 @@ import pytest
 from eth_account import Account
 
 from x402fac.settings import SettingsError
+from x402fac.worker import supported_of
 from x402fac.worker_evm.config import load_config
 from x402fac.worker_evm.exact import ExactEvmScheme
 
@@ -67,7 +68,7 @@ def test_asset_policy_any_minimum_and_cost_ceiling() -> None:
     )
     # A chain with no built-in USDC settles exactly what is listed, and /supported says so.
     assert unknown.default_asset is None and unknown.listed_assets == frozenset({other.lower()})
-    kinds = ExactEvmScheme([unknown]).supported().kinds
+    kinds = supported_of([ExactEvmScheme([unknown])]).kinds
     assert [(k.x402_version, k.network, k.extra) for k in kinds] == [(2, "eip155:777", {"asset": other})]
 
 
@@ -168,7 +169,7 @@ def test_devnet_info_is_the_default(tmp_path) -> None:
     with pytest.raises(SettingsError, match="no EVM network configured: set X402FAC_EVM_<NET>_RPC_URLS"):
         load_config({"X402FAC_DATA_DIR": str(tmp_path / "nothing")})
 
-    supported = ExactEvmScheme([network]).supported()
+    supported = supported_of([ExactEvmScheme([network])])
     kinds = {(k.x402_version, k.network): k.extra for k in supported.kinds}
     extra = {"name": "USDC", "version": "2", "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e"}
     assert kinds == {(2, "eip155:84532"): extra, (1, "base-sepolia"): extra}

@@ -7,7 +7,7 @@ import pytest
 
 from x402fac.nano import encode_address, public_key
 from x402fac.protocol import Reason, VerifyRequest
-from x402fac.worker import Invalid
+from x402fac.worker import Invalid, supported_of
 from x402fac.worker_nano.config import NanoNetworkConfig
 from x402fac.worker_nano.exact import ExactNanoScheme
 from x402fac.worker_nano.verify import check_amount
@@ -57,7 +57,7 @@ async def test_valid_block_identity(scheme, nano_vectors):
 
 
 def test_supported_kind(scheme):
-    kinds = scheme.supported().kinds
+    kinds = supported_of([scheme]).kinds
     # nano:mainnet is also listed for x402 v1 under its legacy name, like every network that has one.
     assert [(k.x402_version, k.scheme, k.network, k.extra) for k in kinds] == [
         (

@@ -4,13 +4,28 @@ Service subjects live under `x402.`; stream subjects under their own prefixes (`
 `x402audit.`, `x402work.`) so a stream can never answer a service request with a pub-ack.
 """
 
+from functools import partial
 from typing import Final
 
 SERVICE_PREFIX: Final = "x402"
 
 
-def verify(family: str) -> str:
-    return f"{SERVICE_PREFIX}.{family}.verify"
+def _service(family: str, action: str) -> str:
+    return f"{SERVICE_PREFIX}.{family}.{action}"
+
+
+# A family's request-reply subjects: any replica answers verify and supported; every replica hears
+# detach (the settle request with this id stopped waiting) and answers status (who it is, whether it
+# settles, what it holds).
+verify = partial(_service, action="verify")
+supported = partial(_service, action="supported")
+detach = partial(_service, action="detach")
+status = partial(_service, action="status")
+
+
+def queue_group(family: str) -> str:
+    """The queue group a family's replicas share for verify and supported."""
+    return f"{SERVICE_PREFIX}.{family}"
 
 
 def settle(family: str) -> str:
@@ -23,44 +38,27 @@ def settle_group(family: str) -> str:
     return f"settle-{family}"
 
 
-def supported(family: str) -> str:
-    return f"{SERVICE_PREFIX}.{family}.supported"
-
-
-def detach(family: str) -> str:
-    """Every replica of a family hears it: the settle request with this id stopped waiting."""
-    return f"{SERVICE_PREFIX}.{family}.detach"
-
-
-def status(family: str) -> str:
-    """Every replica of a family answers: who it is, whether it settles, what it holds."""
-    return f"{SERVICE_PREFIX}.{family}.status"
-
-
-def queue_group(family: str) -> str:
-    return f"{SERVICE_PREFIX}.{family}"
-
-
-LEDGER_QUEUE: Final = f"{SERVICE_PREFIX}.ledger"
-LEDGER_CLAIM: Final = f"{SERVICE_PREFIX}.ledger.claim"
-LEDGER_SUBMIT: Final = f"{SERVICE_PREFIX}.ledger.submit"
-LEDGER_FINALIZE: Final = f"{SERVICE_PREFIX}.ledger.finalize"
-LEDGER_RELEASE: Final = f"{SERVICE_PREFIX}.ledger.release"
-LEDGER_LOOKUP: Final = f"{SERVICE_PREFIX}.ledger.lookup"
-LEDGER_PENDING: Final = f"{SERVICE_PREFIX}.ledger.pending"
-LEDGER_DETACH: Final = f"{SERVICE_PREFIX}.ledger.detach"
-LEDGER_KEY_CREATE: Final = f"{SERVICE_PREFIX}.ledger.key.create"  # self-service, or admin with its token
-LEDGER_KEY_ISSUE: Final = f"{SERVICE_PREFIX}.ledger.key.issue"  # the operator's (bus user admin)
-LEDGER_KEY_CHECK: Final = f"{SERVICE_PREFIX}.ledger.key.check"
-LEDGER_KEY_GET: Final = f"{SERVICE_PREFIX}.ledger.key.get"
-LEDGER_KEY_LIST: Final = f"{SERVICE_PREFIX}.ledger.key.list"
-LEDGER_KEY_REVOKE: Final = f"{SERVICE_PREFIX}.ledger.key.revoke"
-LEDGER_USAGE: Final = f"{SERVICE_PREFIX}.ledger.usage"
-LEDGER_RECENT: Final = f"{SERVICE_PREFIX}.ledger.recent"
-LEDGER_WHITELIST_ADD: Final = f"{SERVICE_PREFIX}.ledger.whitelist.add"
-LEDGER_WHITELIST_REMOVE: Final = f"{SERVICE_PREFIX}.ledger.whitelist.remove"
-LEDGER_WHITELIST_GET: Final = f"{SERVICE_PREFIX}.ledger.whitelist.get"
-LEDGER_WHITELIST_LIST: Final = f"{SERVICE_PREFIX}.ledger.whitelist.list"
+# The ledger's request-reply subjects, spelled out as they appear on the bus (under SERVICE_PREFIX).
+LEDGER_QUEUE: Final = "x402.ledger"
+LEDGER_CLAIM: Final = "x402.ledger.claim"
+LEDGER_SUBMIT: Final = "x402.ledger.submit"
+LEDGER_FINALIZE: Final = "x402.ledger.finalize"
+LEDGER_RELEASE: Final = "x402.ledger.release"
+LEDGER_LOOKUP: Final = "x402.ledger.lookup"
+LEDGER_PENDING: Final = "x402.ledger.pending"
+LEDGER_DETACH: Final = "x402.ledger.detach"
+LEDGER_KEY_CREATE: Final = "x402.ledger.key.create"  # self-service, or admin with its token
+LEDGER_KEY_ISSUE: Final = "x402.ledger.key.issue"  # the operator's (bus user admin)
+LEDGER_KEY_CHECK: Final = "x402.ledger.key.check"
+LEDGER_KEY_GET: Final = "x402.ledger.key.get"
+LEDGER_KEY_LIST: Final = "x402.ledger.key.list"
+LEDGER_KEY_REVOKE: Final = "x402.ledger.key.revoke"
+LEDGER_USAGE: Final = "x402.ledger.usage"
+LEDGER_RECENT: Final = "x402.ledger.recent"
+LEDGER_WHITELIST_ADD: Final = "x402.ledger.whitelist.add"
+LEDGER_WHITELIST_REMOVE: Final = "x402.ledger.whitelist.remove"
+LEDGER_WHITELIST_GET: Final = "x402.ledger.whitelist.get"
+LEDGER_WHITELIST_LIST: Final = "x402.ledger.whitelist.list"
 
 # Headers a gateway puts on a settle request: who asks, and until when it waits for the answer.
 REQUEST_ID_HEADER: Final = "X402fac-Request-Id"

@@ -13,6 +13,7 @@ from .headers import (
 )
 from .networks import FAMILIES, family_of, to_caip2, to_legacy
 from .reasons import REASON_DESCRIPTIONS, Reason
+from .supported import merge_supported, with_legacy
 from .types import (
     DiscoveryItem,
     DiscoveryResponse,
@@ -65,8 +66,10 @@ __all__ = [
     "decode_request",
     "encode_header",
     "family_of",
+    "merge_supported",
     "settle_response_for_version",
     "to_caip2",
     "to_legacy",
     "v1_to_v2",
+    "with_legacy",
 ]

@@ -31,7 +31,15 @@ from x402fac.bus import (
     disconnect,
     subjects,
 )
-from x402fac.protocol import Reason, SettleResponse, SupportedResponse, VerifyRequest, VerifyResponse
+from x402fac.protocol import (
+    Reason,
+    SettleResponse,
+    SupportedResponse,
+    VerifyRequest,
+    VerifyResponse,
+    merge_supported,
+    with_legacy,
+)
 from x402fac.settings import PipelineSettings, load
 from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP
 
@@ -53,14 +61,9 @@ _encode = msgspec.json.encode
 
 
 def supported_of(schemes: list[Scheme]) -> SupportedResponse:
-    merged = SupportedResponse()
-    for scheme in schemes:
-        part = scheme.supported()
-        merged.kinds.extend(part.kinds)
-        for family, signers in part.signers.items():
-            known = merged.signers.setdefault(family, [])
-            known.extend(s for s in signers if s not in known)
-        merged.extensions.extend(e for e in part.extensions if e not in merged.extensions)
+    """This worker's answer to `supported`: its schemes' parts, each v2 kind with its v1 twin."""
+    merged = merge_supported(scheme.supported() for scheme in schemes)
+    merged.kinds = with_legacy(merged.kinds)
     return merged
 
 

@@ -11,26 +11,7 @@ import msgspec
 
 from x402fac.bus import BusError, connect, request, subjects
 from x402fac.protocol import PaymentRequirements
-from x402fac.protocol.ledger import (
-    SUBJECT_DISCOVERY_ADD,
-    SUBJECT_DISCOVERY_LIST,
-    SUBJECT_DISCOVERY_REMOVE,
-    CatalogEntry,
-    DiscoveryAddReply,
-    DiscoveryAddRequest,
-    DiscoveryListReply,
-    DiscoveryListRequest,
-    DiscoveryRemoveRequest,
-    KeyCreateReply,
-    KeyCreateRequest,
-    KeyIdRequest,
-    KeyListReply,
-    KeyListRequest,
-    KeyReply,
-    WhitelistListReply,
-    WhitelistReply,
-    WhitelistRequest,
-)
+from x402fac.protocol import ledger as wire
 
 TIMEOUT = 10.0
 
@@ -62,8 +43,8 @@ def cmd_keys(args) -> None:
     if args.action == "create":
         reply = _call(
             subjects.LEDGER_KEY_ISSUE,
-            KeyCreateRequest(name=args.name, rate_per_minute=args.rate, origin="cli"),
-            KeyCreateReply,
+            wire.KeyCreateRequest(name=args.name, rate_per_minute=args.rate, origin="cli"),
+            wire.KeyCreateReply,
         )
         if not reply.ok or reply.key is None:
             sys.exit(f"cannot create the key: {reply.error}")
@@ -72,7 +53,7 @@ def cmd_keys(args) -> None:
         )
         print(f"key     {reply.secret}\n(shown once: only its hash is stored)")
     elif args.action == "list":
-        reply = _call(subjects.LEDGER_KEY_LIST, KeyListRequest(), KeyListReply)
+        reply = _call(subjects.LEDGER_KEY_LIST, wire.KeyListRequest(), wire.KeyListReply)
         if args.json:
             keys = [{k: v for k, v in msgspec.to_builtins(key).items() if k != "hash"} for key in reply.keys]
             print(json.dumps(keys, indent=2))
@@ -86,7 +67,7 @@ def cmd_keys(args) -> None:
                 f"{key.origin:12}  {_when(key.revoked_at):16}  {key.name}"
             )
     else:
-        reply = _call(subjects.LEDGER_KEY_REVOKE, KeyIdRequest(args.id), KeyReply)
+        reply = _call(subjects.LEDGER_KEY_REVOKE, wire.KeyIdRequest(args.id), wire.KeyReply)
         if not reply.ok:
             sys.exit(f"no key {args.id!r}")
         print(f"revoked {args.id} ({reply.key.name}); gateways stop accepting it within their key cache time")
@@ -94,7 +75,9 @@ def cmd_keys(args) -> None:
 
 def cmd_whitelist(args) -> None:
     if args.action == "list":
-        reply = _call(subjects.LEDGER_WHITELIST_LIST, WhitelistRequest(address=""), WhitelistListReply)
+        reply = _call(
+            subjects.LEDGER_WHITELIST_LIST, wire.WhitelistRequest(address=""), wire.WhitelistListReply
+        )
         for entry in reply.entries:
             print(f"{entry.address}  {','.join(entry.networks)}  {_when(entry.registered_at)}  {entry.note}")
         return
@@ -103,8 +86,10 @@ def cmd_whitelist(args) -> None:
         "remove": subjects.LEDGER_WHITELIST_REMOVE,
         "check": subjects.LEDGER_WHITELIST_GET,
     }[args.action]
-    message = WhitelistRequest(address=args.address, networks=args.network or ["*"], note=args.note or "")
-    reply = _call(subject, message, WhitelistReply)
+    message = wire.WhitelistRequest(
+        address=args.address, networks=args.network or ["*"], note=args.note or ""
+    )
+    reply = _call(subject, message, wire.WhitelistReply)
     if args.action == "check":
         print(
             json.dumps(
@@ -162,7 +147,7 @@ def _resource_url(url: str) -> str:
 
 def cmd_discovery(args) -> None:
     if args.action == "list":
-        message = DiscoveryListRequest(
+        message = wire.DiscoveryListRequest(
             type=args.type or "",
             pay_to=args.pay_to or "",
             network=args.network or "",
@@ -171,7 +156,7 @@ def cmd_discovery(args) -> None:
             limit=args.limit,
             offset=args.offset,
         )
-        reply = _call(SUBJECT_DISCOVERY_LIST, message, DiscoveryListReply)
+        reply = _call(wire.SUBJECT_DISCOVERY_LIST, message, wire.DiscoveryListReply)
         if args.json:
             print(json.dumps({"entries": msgspec.to_builtins(reply.entries), "total": reply.total}, indent=2))
             return
@@ -186,9 +171,9 @@ def cmd_discovery(args) -> None:
     url = _resource_url(args.resource)
     if args.action == "remove":
         reply = _call(
-            SUBJECT_DISCOVERY_REMOVE,
-            DiscoveryRemoveRequest(resource=url, pay_to=args.pay_to or ""),
-            DiscoveryAddReply,
+            wire.SUBJECT_DISCOVERY_REMOVE,
+            wire.DiscoveryRemoveRequest(resource=url, pay_to=args.pay_to or ""),
+            wire.DiscoveryAddReply,
         )
         if not reply.ok:
             sys.exit(f"{url!r} is not listed" + (f" for {args.pay_to}" if args.pay_to else ""))
@@ -196,7 +181,7 @@ def cmd_discovery(args) -> None:
         return
     accepts = _requirements(args)
     for pay_to in dict.fromkeys(a.pay_to for a in accepts):  # one entry per receiver, as the admin API
-        entry = CatalogEntry(
+        entry = wire.CatalogEntry(
             resource=url,
             pay_to=pay_to,
             accepts=[a for a in accepts if a.pay_to == pay_to],
@@ -206,7 +191,7 @@ def cmd_discovery(args) -> None:
             method=args.method,
             origin="operator",
         )
-        reply = _call(SUBJECT_DISCOVERY_ADD, DiscoveryAddRequest(entry), DiscoveryAddReply)
+        reply = _call(wire.SUBJECT_DISCOVERY_ADD, wire.DiscoveryAddRequest(entry), wire.DiscoveryAddReply)
         if not reply.ok:
             sys.exit(f"cannot list {url} for {pay_to}: {reply.error}")
         print(f"listed: {url} for {pay_to}")

@@ -89,54 +89,62 @@ async def _serve(kind: str, request: Request, state: State) -> Response:
         return response
 
 
-@post(
+def payment_route(path: str, summary: str, description: str, answer: type, *versions: int) -> Callable:
+    """The decorator of a verify or settle route: its body by `x402Version` (`versions`), and every
+    business outcome a 200 carrying `answer`."""
+    return post(
+        path,
+        summary=summary,
+        description=description,
+        status_code=200,
+        responses={200: ResponseSpec(data_container=answer), **PAYMENT_ERRORS},
+        operation_class=operation_with_body(*versions),
+    )
+
+
+@payment_route(
     "/verify",
-    summary="Verify a payment (reads the chain, never writes)",
-    description="Body: `{x402Version, paymentPayload, paymentRequirements}` (v2, or v1 with `x402Version: 1`).\n"
+    "Verify a payment (reads the chain, never writes)",
+    "Body: `{x402Version, paymentPayload, paymentRequirements}` (v2, or v1 with `x402Version: 1`).\n"
     "Business outcomes are HTTP 200 with `isValid` and a reason code:\n" + REASONS_DOC,
-    responses={200: ResponseSpec(data_container=VerifyResponse), **PAYMENT_ERRORS},
-    operation_class=operation_with_body(2, 1),
-    status_code=200,
+    VerifyResponse,
+    2,
+    1,
 )
 async def verify(request: Request, state: State) -> Response:
     return await _serve("verify", request, state)
 
 
-@post(
+@payment_route(
     "/settle",
-    summary="Settle a payment on-chain (at most once per payment)",
-    description="Same body as /verify. `transaction` and `network` are always present; `settlement_pending` "
+    "Settle a payment on-chain (at most once per payment)",
+    "Same body as /verify. `transaction` and `network` are always present; `settlement_pending` "
     "carries the transaction already sent, and a retry of the same settle returns the final outcome.",
-    responses={200: ResponseSpec(data_container=SettleResponse), **PAYMENT_ERRORS},
-    operation_class=operation_with_body(2, 1),
-    status_code=200,
+    SettleResponse,
+    2,
+    1,
 )
 async def settle(request: Request, state: State) -> Response:
     return await _serve("settle", request, state)
 
 
-@post(
-    "/v1/verify",
-    summary="Verify an x402 v1 payment",
-    description="The v1 body (`x402Version: 1`); a v2 body is decoded by its version as on /verify.",
-    status_code=200,
-    responses={200: ResponseSpec(VerifyResponse), **PAYMENT_ERRORS},
-    operation_class=operation_with_body(1),
-)
-async def verify_v1(request: Request, state: State) -> Response:
-    return await verify.fn(request, state)
+def v1_route(served: HTTPRouteHandler, summary: str, description: str, answer: type) -> HTTPRouteHandler:
+    """`served` again under /v1, documented as taking the v1 body (`x402Version: 1`)."""
+
+    async def handler(request: Request, state: State) -> Response:
+        return await served.fn(request, state)
+
+    handler.__name__ = handler.__qualname__ = f"{served.handler_name}_v1"  # its OpenAPI operationId
+    path = f"/v1{next(iter(served.paths))}"
+    return payment_route(path, summary, f"The v1 body (`x402Version: 1`); {description}", answer, 1)(handler)
 
 
-@post(
-    "/v1/settle",
-    summary="Settle an x402 v1 payment",
-    description="The v1 body (`x402Version: 1`); legacy network names in the answer.",
-    status_code=200,
-    responses={200: ResponseSpec(SettleResponse), **PAYMENT_ERRORS},
-    operation_class=operation_with_body(1),
+verify_v1 = v1_route(
+    verify, "Verify an x402 v1 payment", "a v2 body is decoded by its version as on /verify.", VerifyResponse
 )
-async def settle_v1(request: Request, state: State) -> Response:
-    return await settle.fn(request, state)
+settle_v1 = v1_route(
+    settle, "Settle an x402 v1 payment", "legacy network names in the answer.", SettleResponse
+)
 
 
 @get(

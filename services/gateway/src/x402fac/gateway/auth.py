@@ -18,10 +18,11 @@ from collections.abc import Mapping
 
 from nats.aio.client import Client
 
-from x402fac.bus import BusError, counters, encode_key, request, subjects
+from x402fac.bus import BusError, encode_key, request, subjects
 from x402fac.protocol.ledger import ApiKey, KeyCheckRequest, KeyReply, WhitelistReply, WhitelistRequest
 
 from .config import GatewayConfig
+from .edge import per_minute_limit
 from .errors import GatewayError
 
 log = logging.getLogger(__name__)
@@ -107,38 +108,12 @@ class Access:
         return key
 
     async def _count_bad_key(self, client_ip: str) -> None:
-        limit = self.config.bad_key_limit_per_minute
-        if limit <= 0:
-            return
-        window, retry_after = counters.current_window(60)
-        try:
-            count = await counters.increment(
-                self.js, subjects.rate("ip.badkey", encode_key(client_ip), window)
-            )
-        except Exception as exc:
-            log.warning("rate counter unavailable: %s", exc)
-            return
-        if count > limit:
-            raise GatewayError(
-                429, "rate_limited", f"too many invalid API keys from {client_ip}", retry_after
-            )
+        limit, refusal = self.config.bad_key_limit_per_minute, f"too many invalid API keys from {client_ip}"
+        await per_minute_limit(self.js, "ip.badkey", encode_key(client_ip), limit, refusal)
 
     async def _check_key_rate(self, key: ApiKey) -> None:
-        if key.rate_per_minute <= 0:
-            return
-        window, retry_after = counters.current_window(60)
-        try:
-            count = await counters.increment(self.js, subjects.rate("key", key.id, window))
-        except Exception as exc:
-            log.warning("rate counter unavailable: %s", exc)
-            return
-        if count > key.rate_per_minute:
-            raise GatewayError(
-                429,
-                "rate_limited",
-                f"more than {key.rate_per_minute} requests per minute with this key",
-                retry_after,
-            )
+        refusal = f"more than {key.rate_per_minute} requests per minute with this key"
+        await per_minute_limit(self.js, "key", key.id, key.rate_per_minute, refusal)
 
     @staticmethod
     def presented_admin_token(headers: Mapping[str, str]) -> str:

@@ -23,7 +23,6 @@ from x402fac.bus import (
     RemoteError,
     ReplyInbox,
     Unavailable,
-    counters,
     encode_key,
     request_raw,
     subjects,
@@ -38,6 +37,7 @@ from x402fac.protocol import (
     VerifyResponse,
     decode_request,
     family_of,
+    merge_supported,
     settle_response_for_version,
 )
 from x402fac.protocol.ledger import PaymentIdReply, PaymentIdStatus
@@ -45,7 +45,7 @@ from x402fac.protocol.ledger import PaymentIdReply, PaymentIdStatus
 from . import payment_ids
 from .bazaar import bazaar_extension
 from .config import GatewayConfig
-from .edge import Admission
+from .edge import Admission, per_minute_limit
 from .errors import GatewayError
 from .listing import invalid_info, list_settled
 from .payment_ids import InvalidIdentifier, payment_digest, payment_identifier
@@ -103,18 +103,9 @@ class SupportedCache:
 
     async def _refresh(self) -> None:
         answers = await asyncio.gather(*(self._ask(f) for f in FAMILIES))
-        merged = SupportedResponse()
-        live = []
-        for family, part in zip(FAMILIES, answers, strict=True):
-            if part is None:
-                continue
-            live.append(family)
-            merged.kinds.extend(part.kinds)
-            for name, signers in part.signers.items():
-                merged.signers.setdefault(name, []).extend(signers)
-            merged.extensions.extend(e for e in part.extensions if e not in merged.extensions)
-        merged.extensions.extend(e for e in GATEWAY_EXTENSIONS if e not in merged.extensions)
-        self.value, self.live_families, self._fetched_at = merged, live, time.monotonic()
+        live = {family: part for family, part in zip(FAMILIES, answers, strict=True) if part is not None}
+        merged = merge_supported(live.values(), GATEWAY_EXTENSIONS)
+        self.value, self.live_families, self._fetched_at = merged, list(live), time.monotonic()
 
     async def _ask(self, family: str) -> SupportedResponse | None:
         try:
@@ -183,23 +174,8 @@ class Facilitator:
     async def check_ip_limit(self, kind: str, client_ip: str) -> None:
         """Per client IP and endpoint, shared by every gateway replica through one counter."""
         limit = self.config.ip_limit_per_minute
-        if limit <= 0:
-            return
-        window, retry_after = counters.current_window(60)
-        try:
-            count = await counters.increment(
-                self.js, subjects.rate(f"ip.{kind}", encode_key(client_ip), window)
-            )
-        except Exception as exc:  # counters unavailable: serve rather than refuse every payment
-            log.warning("rate counter unavailable: %s", exc)
-            return
-        if count > limit:
-            raise GatewayError(
-                429,
-                "rate_limited",
-                f"more than {limit} {kind} requests per minute from {client_ip}",
-                retry_after,
-            )
+        refusal = f"more than {limit} {kind} requests per minute from {client_ip}"
+        await per_minute_limit(self.js, f"ip.{kind}", encode_key(client_ip), limit, refusal)
 
     async def verify(self, body: bytes, client_ip: str, api_key_id: str = "") -> Answer:
         return await self._handle("verify", body, client_ip, api_key_id=api_key_id)

@@ -12,17 +12,7 @@ from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 
 from x402fac.protocol import DiscoveryItem, DiscoveryResponse, Pagination, PaymentRequirements
-from x402fac.protocol.ledger import (
-    SUBJECT_DISCOVERY_ADD,
-    SUBJECT_DISCOVERY_LIST,
-    SUBJECT_DISCOVERY_REMOVE,
-    CatalogEntry,
-    DiscoveryAddReply,
-    DiscoveryAddRequest,
-    DiscoveryListReply,
-    DiscoveryListRequest,
-    DiscoveryRemoveRequest,
-)
+from x402fac.protocol import ledger as wire
 
 from .bazaar import BAZAAR, MAX_DESCRIPTION, InvalidDiscovery, normalize_url
 from .errors import GatewayError
@@ -35,7 +25,7 @@ MAX_LIMIT = 1000
 CATALOG = "the catalog"
 
 
-def item(entry: CatalogEntry) -> DiscoveryItem:
+def item(entry: wire.CatalogEntry) -> DiscoveryItem:
     metadata: dict[str, Any] = {"origin": entry.origin, "settlements": entry.settlements}
     if entry.method:
         metadata["method"] = entry.method
@@ -65,12 +55,12 @@ def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
     return value
 
 
-def _filters(request: Request, query: str = "") -> DiscoveryListRequest:
+def _filters(request: Request, query: str = "") -> wire.DiscoveryListRequest:
     params = request.query_params
     text = {name: params.get(name, "") for name in ("type", "payTo", "network", "scheme")}
     if any(len(value) > MAX_QUERY for value in (*text.values(), query)):
         raise GatewayError(400, "invalid_request", f"filters are at most {MAX_QUERY} characters")
-    return DiscoveryListRequest(
+    return wire.DiscoveryListRequest(
         type=text["type"],
         pay_to=text["payTo"],
         network=text["network"],
@@ -84,7 +74,9 @@ def _filters(request: Request, query: str = "") -> DiscoveryListRequest:
 async def _resources(request: Request, state: State) -> Response:
     try:
         message = _filters(request)
-        reply = await ask_ledger(state, SUBJECT_DISCOVERY_LIST, message, DiscoveryListReply, CATALOG)
+        reply = await ask_ledger(
+            state, wire.SUBJECT_DISCOVERY_LIST, message, wire.DiscoveryListReply, CATALOG
+        )
     except GatewayError as error:
         return error_response(error)
     page = Pagination(limit=message.limit, offset=message.offset, total=reply.total)
@@ -156,7 +148,9 @@ def _search_text(request: Request) -> str:
 async def search(request: Request, state: State) -> Response:
     try:
         message = _filters(request, _search_text(request))
-        reply = await ask_ledger(state, SUBJECT_DISCOVERY_LIST, message, DiscoveryListReply, CATALOG)
+        reply = await ask_ledger(
+            state, wire.SUBJECT_DISCOVERY_LIST, message, wire.DiscoveryListReply, CATALOG
+        )
     except GatewayError as error:
         return error_response(error)
     shown = len(reply.entries)
@@ -182,7 +176,7 @@ class _Registration(msgspec.Struct, rename="camel"):
     method: str = ""
 
 
-def operator_entries(body: bytes) -> list[CatalogEntry]:
+def operator_entries(body: bytes) -> list[wire.CatalogEntry]:
     """The catalog entries an operator's registration makes: one per payTo of its accepts."""
     try:
         given = msgspec.json.decode(body or b"{}", type=_Registration)
@@ -193,7 +187,7 @@ def operator_entries(body: bytes) -> list[CatalogEntry]:
     if not accepts or given.type not in ("http", "mcp"):
         raise GatewayError(400, "invalid_request", 'accepts must not be empty; type is "http" or "mcp"')
     return [
-        CatalogEntry(
+        wire.CatalogEntry(
             resource=url,
             pay_to=pay_to,
             accepts=[a for a in accepts if a.pay_to == pay_to],
@@ -239,8 +233,10 @@ async def admin_add(request: Request, state: State) -> Response:
     async def produce() -> Response:
         listed = []
         for entry in operator_entries(await request.body()):
-            message = DiscoveryAddRequest(entry)
-            reply = await ask_ledger(state, SUBJECT_DISCOVERY_ADD, message, DiscoveryAddReply, CATALOG)
+            message = wire.DiscoveryAddRequest(entry)
+            reply = await ask_ledger(
+                state, wire.SUBJECT_DISCOVERY_ADD, message, wire.DiscoveryAddReply, CATALOG
+            )
             if not reply.ok or reply.entry is None:
                 raise GatewayError(400, "invalid_request", f"not listed: {reply.error}")
             listed.append(msgspec.to_builtins(item(reply.entry)))
@@ -267,8 +263,10 @@ async def admin_remove(request: Request, state: State) -> Response:
         resource = request.query_params.get("resource", "")
         if not resource:
             raise GatewayError(400, "invalid_request", "resource is required")
-        message = DiscoveryRemoveRequest(resource=resource, pay_to=request.query_params.get("payTo", ""))
-        reply = await ask_ledger(state, SUBJECT_DISCOVERY_REMOVE, message, DiscoveryAddReply, CATALOG)
+        message = wire.DiscoveryRemoveRequest(resource=resource, pay_to=request.query_params.get("payTo", ""))
+        reply = await ask_ledger(
+            state, wire.SUBJECT_DISCOVERY_REMOVE, message, wire.DiscoveryAddReply, CATALOG
+        )
         if not reply.ok:
             raise GatewayError(404, "not_found", f"{resource!r} is not listed")
         return json_response({"removed": resource})

@@ -8,18 +8,22 @@ also against their family's own lane (`verify_in_flight`, `settle_in_flight`).
 """
 
 import ipaddress
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from litestar import Request
+from nats.js import JetStreamContext
 
+from x402fac.bus import counters, subjects
 from x402fac.telemetry.metrics import GATEWAY_IN_FLIGHT, GATEWAY_REJECTED
 
 from .config import GatewayConfig, Network
 from .errors import GatewayError
 
+log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS = 1
 ALL = "all"
 
@@ -72,6 +76,22 @@ def cross_site_refused(request: Request, public_url: str) -> None:
     hosts = {request.headers.get("host", "").lower(), urlsplit(public_url).netloc.lower()} - {""}
     if urlsplit(origin).netloc.lower() not in hosts:
         raise GatewayError(403, "forbidden", "requests from another site are refused")
+
+
+async def per_minute_limit(js: JetStreamContext, scope: str, key: str, limit: int, refusal: str) -> None:
+    """GatewayError 429 (`refusal`, Retry-After the minute's end) once `key`'s counter in `scope`,
+    shared by every gateway replica, passes `limit` this minute; `limit` 0: none. When the counters
+    are unavailable the request is served rather than refused (and logged)."""
+    if limit <= 0:
+        return
+    window, retry_after = counters.current_window(60)
+    try:
+        count = await counters.increment(js, subjects.rate(scope, key, window))
+    except Exception as exc:
+        log.warning("rate counter unavailable: %s", exc)
+        return
+    if count > limit:
+        raise GatewayError(429, "rate_limited", refusal, retry_after)
 
 
 class Admission:

@@ -15,7 +15,6 @@ from nats.aio.client import Client
 
 from x402fac.protocol import SupportedKind, VerifyRequest
 from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, SupportedPart
-from x402fac.worker.kinds import with_legacy
 
 from . import confirm, eip3009, permit2, settle, verify, verify_permit2
 from .config import WORKER_DEFAULTS, EvmNetworkConfig
@@ -84,9 +83,7 @@ class ExactEvmScheme(Scheme):
                     kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
             signers.extend(s.address for s in runtime.signers)
             extensions |= runtime.config.gas_sponsoring
-        return SupportedPart(
-            kinds=with_legacy(kinds), signers={"eip155:*": signers}, extensions=sorted(extensions)
-        )
+        return SupportedPart(kinds=kinds, signers={"eip155:*": signers}, extensions=sorted(extensions))
 
     async def identify(self, request: VerifyRequest) -> Identity[Payment]:
         runtime = self.runtimes[request.payment_requirements.network]

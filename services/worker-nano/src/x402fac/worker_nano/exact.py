@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from x402fac.protocol import SupportedKind, VerifyRequest
 from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, SupportedPart
-from x402fac.worker.kinds import with_legacy
 
 from . import confirm, settle, verify
 from .config import WORKER_DEFAULTS, NanoNetworkConfig
@@ -65,7 +64,7 @@ class ExactNanoScheme(Scheme):
             )
             for network, runtime in self.runtimes.items()
         ]
-        return SupportedPart(kinds=with_legacy(kinds))
+        return SupportedPart(kinds=kinds)
 
     async def identify(self, request: VerifyRequest) -> Identity[NanoPayment]:
         return await verify.identify(self.runtimes[request.payment_requirements.network], request)

@@ -3,18 +3,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import TypeVar
-
 from x402fac.nano import StateBlock
-from x402fac.protocol import Reason
-from x402fac.rpc import NodeUnavailable
-from x402fac.worker import Invalid
 
-from .chain import ConfirmationWatcher, NanoNode, NodeError
+from .chain import ConfirmationWatcher, NanoNode
 from .config import WORKER_DEFAULTS, NanoNetworkConfig
-
-T = TypeVar("T")
 
 # The payer's signed send block is the whole payment: it is published as it is, so its hash (the
 # payment id) is the transaction id, and nothing else needs to travel from identify to settle.
@@ -38,13 +30,3 @@ class NanoRuntime:
     async def close(self) -> None:
         await self.watcher.close()
         await self.node.close()
-
-
-async def node_call(call: Awaitable[T], payer: str) -> T:
-    """A read for verify: a node that cannot answer makes the payment unverifiable now, not invalid."""
-    try:
-        return await call
-    except NodeUnavailable as error:
-        raise Invalid(Reason.NODE_UNAVAILABLE, str(error), payer) from None
-    except NodeError as error:
-        raise Invalid(Reason.NODE_UNAVAILABLE, f"node error: {error}", payer) from None

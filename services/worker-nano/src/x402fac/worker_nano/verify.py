@@ -3,14 +3,20 @@ frontier, confirmation, exact amount) of a Nano `exact` payment."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+from typing import TypeVar
+
 from x402fac.nano import AddressError, BlockError, decode_address, encode_address, parse_block
 from x402fac.protocol import Reason, VerifyRequest
+from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Identity, Invalid
 
-from .runtime import NanoPayment, NanoRuntime, node_call
+from .chain import NodeError
+from .runtime import NanoPayment, NanoRuntime
 
 ASSET = "XNO"
 BLOCK_KEYS = ("block", "signedBlock")  # the payload key of the two upstream drafts
+T = TypeVar("T")
 
 
 async def identify(runtime: NanoRuntime, request: VerifyRequest) -> Identity[NanoPayment]:
@@ -71,10 +77,10 @@ async def verify(runtime: NanoRuntime, identity: Identity[NanoPayment]) -> None:
         )
     # One call in the common case: a block whose previous is the frontier cannot be on the ledger
     # yet, so whether it is (already settled) is asked only when the frontier moved on.
-    state = await node_call(runtime.node.account_info(identity.payer), identity.payer)
+    state = await _node_call(runtime.node.account_info(identity.payer), identity.payer)
     previous = block.previous.hex().upper()
     if state is None or previous != state["frontier"]:
-        existing = await node_call(runtime.node.block_info(identity.payment_id), identity.payer)
+        existing = await _node_call(runtime.node.block_info(identity.payment_id), identity.payer)
         if existing is not None:
             raise Invalid(
                 Reason.BLOCK_ALREADY_EXISTS,
@@ -114,3 +120,13 @@ def check_amount(confirmed_balance: int, block: NanoPayment, amount: int, payer:
         f"{side}: the block sends {sent} raw, the price is {amount} raw ({side} by {abs(sent - amount)})",
         payer,
     )
+
+
+async def _node_call(call: Awaitable[T], payer: str) -> T:
+    """A read for verify; a node that cannot answer, or answers an error, is `node_unavailable`."""
+    try:
+        return await call
+    except NodeUnavailable as error:
+        raise Invalid(Reason.NODE_UNAVAILABLE, str(error), payer) from None
+    except NodeError as error:
+        raise Invalid(Reason.NODE_UNAVAILABLE, f"node error: {error}", payer) from None

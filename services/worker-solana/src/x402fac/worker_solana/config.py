@@ -15,7 +15,7 @@ worker-wide limits; with neither, it does not start (`SettingsError`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from solders.keypair import Keypair
@@ -252,19 +252,16 @@ def load_config(env: Mapping[str, str] | None = None) -> SolanaConfig:
     worker_wide = load(SolanaNetworkSettings, env)  # no network: the worker-wide twins alone
     _fee_payers(env, worker_wide, None)  # a malformed shared key stops the worker, used or not
     networks = tuple(_network(env, net, urls) for net, urls in rpc_url_networks(env, FAMILY).items()) or (
-        from_devnet_info(
-            env, FAMILY, lambda info: network_from_devnet(info, _limits(env, worker_wide, None))
-        ),
+        replace(from_devnet_info(env, FAMILY, network_from_devnet), limits=_limits(env, worker_wide, None)),
     )
     return load(SolanaConfig, env, networks=networks)
 
 
-def network_from_devnet(info: Mapping[str, Any], limits: Limits | None = None) -> SolanaNetworkConfig:
+def network_from_devnet(info: Mapping[str, Any]) -> SolanaNetworkConfig:
     """The network a devnet's info (devnet-solana.json) describes: its fee-payer keys, its USDC."""
     return SolanaNetworkConfig(
         network=info["network"],
         rpc_urls=(info["rpc_url"],),
         fee_payers=tuple(Keypair.from_base58_string(entry["secret"]) for entry in info["fee_payers"]),
         assets=frozenset({info["usdc"]["mint"]}),
-        limits=limits or Limits(),
     )

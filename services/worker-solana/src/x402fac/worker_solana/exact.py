@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from x402fac.protocol import SupportedKind, VerifyRequest
 from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, SupportedPart
-from x402fac.worker.kinds import with_legacy
 
 from . import confirm, settle, verify
 from .config import WORKER_DEFAULTS, SolanaNetworkConfig
@@ -54,7 +53,7 @@ class ExactSolanaScheme(Scheme):
             if runtime.config.assets is not None:
                 extra["assets"] = sorted(runtime.config.assets)  # the only mints settled here
             kinds.append(SupportedKind(x402_version=2, scheme=self.name, network=caip2, extra=extra))
-        return SupportedPart(kinds=with_legacy(kinds), signers={"solana:*": signers})
+        return SupportedPart(kinds=kinds, signers={"solana:*": signers})
 
     async def identify(self, request: VerifyRequest) -> Identity[SolanaPayment]:
         return await verify.identify(self.runtimes[request.payment_requirements.network], request)
@@ -65,8 +64,7 @@ class ExactSolanaScheme(Scheme):
     async def prepare(
         self, request: VerifyRequest, identity: Identity[SolanaPayment], checked: None = None
     ) -> Prepared[SolanaAttempt]:
-        network = request.payment_requirements.network
-        return settle.prepare(self.runtimes[network], identity, network)
+        return settle.prepare(self.runtimes[request.payment_requirements.network], identity.payment)
 
     async def broadcast(self, prepared: Prepared[SolanaAttempt]) -> None:
         await settle.broadcast(self.runtimes[prepared.network], prepared)

@@ -8,7 +8,7 @@ from solders.hash import Hash
 
 from x402fac.protocol import Reason
 from x402fac.rpc import NodeUnavailable, RpcError
-from x402fac.worker import Identity, Prepared, Rejected
+from x402fac.worker import Prepared, Rejected
 
 from .runtime import SolanaRuntime
 from .transaction import SolanaPayment, sign_fee_payer
@@ -22,16 +22,16 @@ class SolanaAttempt:
     blockhash: Hash
 
 
-def prepare(
-    runtime: SolanaRuntime, identity: Identity[SolanaPayment], network: str
-) -> Prepared[SolanaAttempt]:
-    payment = identity.payment
+def prepare(runtime: SolanaRuntime, payment: SolanaPayment) -> Prepared[SolanaAttempt]:
     fee_payer = runtime.fee_payers[str(payment.fee_payer)]  # verify checked it is ours
     signed = sign_fee_payer(payment.transaction, payment.signed_message, fee_payer)
     signature = str(signed.signatures[0])
     runtime.remember(signature, payment.blockhash)
     return Prepared(
-        signature, network, SolanaAttempt(bytes(signed), payment.blockhash), hint=str(payment.blockhash)
+        signature,
+        runtime.config.network,
+        SolanaAttempt(bytes(signed), payment.blockhash),
+        hint=str(payment.blockhash),
     )
 
 

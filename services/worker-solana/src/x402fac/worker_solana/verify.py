@@ -92,6 +92,7 @@ def _check_cost(payment: SolanaPayment, limits: Limits, payer: str) -> None:
 
 
 async def verify(runtime: SolanaRuntime, request: VerifyRequest, identity: Identity[SolanaPayment]) -> None:
+    """Every check that needs the chain, reading it but never writing."""
     requirements = request.payment_requirements
     payment = identity.payment
     payer = identity.payer
