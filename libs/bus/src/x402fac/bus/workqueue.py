@@ -190,13 +190,9 @@ class WorkConsumer:
         return len(self._inflight)
 
     async def start(self) -> None:
+        # nats-py names the consumer, its deliver group and filter after the queue and subject below.
         config = ConsumerConfig(
-            durable_name=self.group,
-            deliver_group=self.group,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=self.ack_wait,
-            max_ack_pending=self.max_in_flight,
-            filter_subject=self.subject,
+            ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait, max_ack_pending=self.max_in_flight
         )
         self._sub = await self.nc.jetstream().subscribe(
             self.subject,
