@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.fixtures.evm import funded_payer, serve_evm
+from tests.fixtures.evm_wallets import code_of, deployments_of
 from tests.fixtures.nano import XNO
 from tests.fixtures.permit2 import TOKEN_UNIT, key_of, permit2_payer, token_balance
 from tests.fixtures.solana import USDC_UNIT
@@ -104,3 +105,20 @@ async def test_demo_pays_on_the_solana_devnet(stack, solana_worker, solana_devne
     assert (result.payer, result.status, result.price) == (str(payer.pubkey()), 200, 1_000)
     assert (result.before, result.after) == (0, 1_000)
     assert solana_devnet.usdc_balance(payer.pubkey()) == 5 * USDC_UNIT - 1_000
+
+
+async def test_demo_erc6492_pays_from_a_wallet_it_deploys(stack, evm_devnet, tmp_path):
+    write_devnet(tmp_path, "evm", evm_devnet, evm_devnet["payers"][0])
+
+    async with serve_evm(stack, evm_devnet):
+        lines: list[str] = []
+        result = await run_demo(
+            "evm", stack.gateway_url, data_dir=tmp_path, say=lines.append, method="erc6492"
+        )
+
+    assert result.succeeded, "\n".join(lines)
+    assert (result.status, result.price, result.before, result.after) == (200, 1_000, 0, 1_000)
+    assert result.payer != evm_devnet["payers"][0]["address"]  # the wallet, not the funded EOA
+    assert await code_of(evm_devnet, result.payer) != "0x"
+    assert await deployments_of(evm_devnet, result.payer) == 1
+    assert any("is now deployed" in line for line in lines), lines

@@ -174,3 +174,27 @@ def test_devnet_info_is_the_default(tmp_path) -> None:
     extra = {"name": "USDC", "version": "2", "asset": "0x036CbD53842c5426634e7929541eC2318f3dCF7e"}
     assert kinds == {(2, "eip155:84532"): extra, (1, "base-sepolia"): extra}
     assert supported.signers == {"eip155:*": [signer.address]}
+
+
+def test_erc6492_factories_none_by_default_from_env_or_the_devnet(tmp_path) -> None:
+    env = {"X402FAC_EVM_8453_RPC_URLS": "http://x", "X402FAC_EVM_SIGNER_KEYS": "0x1"}
+    (network,) = load_config(env).networks
+    assert network.erc6492_factories == frozenset()
+    factory = "0x0BA5ED0c6AA8c49038F819E587E2633c4A9F428a"
+    (network,) = load_config({**env, "X402FAC_EVM_8453_ERC6492_FACTORIES": factory}).networks
+    assert network.erc6492_factories == frozenset({factory.lower()})
+    with pytest.raises(SettingsError, match="X402FAC_EVM_8453_ERC6492_FACTORIES must be factory addresses"):
+        load_config({**env, "X402FAC_EVM_8453_ERC6492_FACTORIES": "any"})
+
+    signer = Account.create()
+    info = {
+        "network": "eip155:84532",
+        "chainId": 84532,
+        "rpcUrl": "http://127.0.0.1:9",
+        "usdc": {"address": "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "name": "USDC", "version": "2"},
+        "erc6492": {"factory": factory},
+        "facilitators": [{"address": signer.address, "privateKey": "0x" + bytes(signer.key).hex()}],
+    }
+    (tmp_path / "devnet-evm.json").write_text(json.dumps(info))
+    (devnet,) = load_config({"X402FAC_DATA_DIR": str(tmp_path)}).networks
+    assert devnet.erc6492_factories == frozenset({factory.lower()})

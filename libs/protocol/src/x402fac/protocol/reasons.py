@@ -52,6 +52,9 @@ class Reason(StrEnum):
     MISSING_EIP712_DOMAIN = "missing_eip712_domain"
     TOKEN_DOMAIN_MISMATCH = "token_domain_mismatch"
     ASSET_NOT_A_CONTRACT = "asset_not_a_contract"
+    INVALID_ERC6492_WRAPPER = "invalid_erc6492_wrapper"
+    ERC6492_FACTORY_NOT_ALLOWED = "eip6492_factory_not_allowed"
+    SMART_WALLET_DEPLOYMENT_FAILED = "smart_wallet_deployment_failed"
 
     # EVM (Permit2, the eip2612GasSponsoring extension): the official SDK's names
     INVALID_PERMIT2_SPENDER = "invalid_permit2_spender"
@@ -144,6 +147,9 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.EIP2612_SPENDER_NOT_PERMIT2: "EVM Permit2: the EIP-2612 permit's `spender` is not Permit2.",
     Reason.EIP2612_DEADLINE_EXPIRED: "EVM Permit2: the EIP-2612 permit's `deadline` has passed (or falls within 6 s).",
     Reason.PERMIT2_2612_AMOUNT_MISMATCH: "EVM Permit2: the EIP-2612 permit's `amount` is not `permitted.amount` (the proxy requires them equal).",
+    Reason.INVALID_ERC6492_WRAPPER: "EVM: the signature ends with the ERC-6492 suffix but is not `abi.encode(factory, factoryCalldata, signature)` with a factory, calldata and a signature.",
+    Reason.ERC6492_FACTORY_NOT_ALLOWED: "EVM: the ERC-6492 wallet's factory is not in the network's `_ERC6492_FACTORIES` (we would run its call with our gas).",
+    Reason.SMART_WALLET_DEPLOYMENT_FAILED: "EVM: the ERC-6492 factory call, simulated, reverted or left no contract at the payer's address (or the network has no Multicall3).",
     Reason.INVALID_TRANSACTION: "Solana: the transaction cannot be decoded.",
     Reason.FEE_PAYER_NOT_MANAGED: "Solana: `extra.feePayer` / the fee-payer slot is not one of ours.",
     Reason.FEE_PAYER_TRANSFERRING: "Solana: our fee payer is the transfer authority.",

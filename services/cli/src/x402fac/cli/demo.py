@@ -186,6 +186,8 @@ async def run_demo(
     result = DemoResult(
         network, parties.payer, parties.pay_to, amount, paid.status_code, transaction, before, after
     )
+    if parties.check is not None:
+        say(await parties.check())
     say(f"   payTo balance before {parties.unit(before)}")
     say(f"   payTo balance after  {parties.unit(after)}")
     if result.succeeded:

@@ -220,8 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--price", help="in the SDK's money format: 0.001 (XNO) for nano, $0.001 (USDC)")
     demo.add_argument(
         "--method",
-        help="how to pay, where a family has several: evm eip3009 (USDC, default) or permit2 (the devnet's "
-        "plain ERC-20, priced in its own units)",
+        help="how to pay, where a family has several: evm eip3009 (USDC, default), permit2 (the devnet's "
+        "plain ERC-20, priced in its own units) or erc6492 (a smart wallet not deployed yet pays in USDC)",
     )
     demo.set_defaults(func=cmd_demo)
     from .admin import add_commands

@@ -17,6 +17,8 @@ from x402fac.rpc import FailoverHttp, JsonRpcClient, NodeUnavailable, RpcError
 if TYPE_CHECKING:
     from x402 import SchemeNetworkServer, x402Client
 
+ERC6492_WALLET_FUNDING = 10**6  # 1 USDC for the demo's counterfactual wallet
+
 
 class DemoError(Exception):
     """The demo cannot go on; the message says what to do."""
@@ -56,6 +58,7 @@ class Parties:
     unit: Callable[[int], str]  # atomic units -> a readable amount
     price: Callable[[str], Any] = lambda amount: amount  # `--price` -> the offer's price (SDK format)
     default_price: str | None = None  # instead of the family's DEFAULT_PRICES
+    check: Callable[[], Awaitable[str]] | None = None  # what else the settlement did, in one line
 
 
 async def nano_parties(info: dict[str, Any], say: Callable[[str], None]) -> Parties:
@@ -153,6 +156,64 @@ async def evm_permit2_parties(info: dict[str, Any], say: Callable[[str], None]) 
     return Parties(payer.address, pay_to, ExactEvmServerScheme(), client, balance, unit, price, "0.001")
 
 
+def counterfactual_signer(owner: Any, wallet: str, factory: str, factory_calldata: bytes) -> Any:
+    """An SDK client signer for `wallet` (an `eth_account` owner's), deployed or not: the owner signs,
+    and the signature is wrapped for ERC-6492 (a deployed wallet's payment is settled without deploying)."""
+    from x402.mechanisms.evm.signers import EthAccountSigner
+
+    from x402fac.devnet.evm.wallets import wrap_signature
+
+    class CounterfactualSigner(EthAccountSigner):
+        @property
+        def address(self) -> str:
+            return wallet
+
+        def sign_typed_data(self, domain, types, primary_type, message) -> bytes:
+            inner = super().sign_typed_data(domain, types, primary_type, message)
+            return wrap_signature(factory, factory_calldata, inner)
+
+    return CounterfactualSigner(owner)
+
+
+async def evm_erc6492_parties(info: dict[str, Any], say: Callable[[str], None]) -> Parties:
+    """A smart wallet that does not exist yet pays in USDC: a fresh owner's counterfactual wallet of the
+    devnet factory, funded by the faucet, signing ERC-6492; the settlement deploys it, then pays."""
+    from eth_account import Account
+    from x402 import x402Client
+    from x402.mechanisms.evm.exact import ExactEvmServerScheme, register_exact_evm_client
+
+    from x402fac.devnet.evm import faucet
+    from x402fac.devnet.evm.wallets import deploy_calldata, wallet_address
+
+    if "erc6492" not in info:
+        raise DemoError("this EVM devnet has no ERC-6492 wallet factory: restart it with this version")
+    network, rpc_url, usdc = info["network"], info["rpcUrl"], info["usdc"]
+    factory = info["erc6492"]["factory"]
+    owner = Account.create()
+    salt = int.from_bytes(os.urandom(8), "big")
+    wallet = await wallet_address(info, owner.address, salt)
+    await faucet(info, wallet, ERC6492_WALLET_FUNDING)
+    deployment = bytes.fromhex(deploy_calldata(owner.address, salt)[2:])
+    signer = counterfactual_signer(owner, wallet, factory, deployment)
+    pay_to = Account.create().address
+    say(f"   payer  {wallet}  (a smart wallet not deployed yet, holding USDC; owner {owner.address})")
+    say(f"          it signs ERC-6492: the factory {factory} deploys it when the payment settles")
+    say(f"   payTo  {pay_to}  (a fresh address)")
+
+    def client(_price: int) -> x402Client:
+        return register_exact_evm_client(x402Client(), signer, networks=network)
+
+    async def balance() -> int:
+        return await _evm_read(rpc_url, usdc["address"], "0x70a08231", pay_to)
+
+    async def check() -> str:
+        code = await json_rpc(rpc_url, "eth_getCode", wallet, "latest")
+        return f"   the wallet {wallet} is {'still not' if code in ('0x', '0x0') else 'now'} deployed"
+
+    unit = usdc_amount(usdc["decimals"])
+    return Parties(wallet, pay_to, ExactEvmServerScheme(), client, balance, unit, check=check)
+
+
 async def _evm_read(rpc_url: str, contract: str, selector: str, *addresses: str) -> int:
     """A view of `contract` taking addresses and answering one uint256 (balanceOf, allowance)."""
     data = selector + "".join(address[2:].lower().rjust(64, "0") for address in addresses)
@@ -207,5 +268,5 @@ def token_amount(decimals: int, symbol: str) -> Callable[[int], str]:
 
 PARTIES = {"nano": nano_parties, "evm": evm_parties, "solana": solana_parties}
 # Other ways to pay on a family, by `--method`: the first of each family's list is its default.
-METHODS = {"evm": ("eip3009", "permit2")}
-METHOD_PARTIES = {("evm", "permit2"): evm_permit2_parties}
+METHODS = {"evm": ("eip3009", "permit2", "erc6492")}
+METHOD_PARTIES = {("evm", "permit2"): evm_permit2_parties, ("evm", "erc6492"): evm_erc6492_parties}

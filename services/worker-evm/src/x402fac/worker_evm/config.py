@@ -123,6 +123,14 @@ class EvmNetworkSettings:
         doc="x402 gas-sponsoring extensions accepted with Permit2 payments and listed in /supported "
         "`extensions` (comma list): `eip2612GasSponsoring` (docs/networks/evm.md, Permit2)",
     )
+    erc6492_factories: tuple[str, ...] = setting(
+        "X402FAC_EVM_{net}_ERC6492_FACTORIES",
+        (),
+        values="workers.evm.networks[].erc6492Factories",
+        doc="wallet factories we call, with our gas, to deploy an ERC-6492 payer's wallet before settling "
+        "(comma list; none by default: such payments are `eip6492_factory_not_allowed`; the devnet's own "
+        "factory on the devnet)",
+    )
 
 
 NETWORK_DEFAULTS = EvmNetworkSettings()
@@ -145,6 +153,8 @@ class EvmNetworkConfig:
 
     max_settle_cost_wei: int = NETWORK_DEFAULTS.max_settle_cost_wei
     gas_sponsoring: frozenset[str] = frozenset()  # enabled x402 gas-sponsoring extensions (Permit2)
+    # Lower-case factories whose call (with our gas) may deploy an ERC-6492 payer's wallet.
+    erc6492_factories: frozenset[str] = frozenset()
     confirmations: int = NETWORK_DEFAULTS.confirmations
     gas_limit: int = NETWORK_DEFAULTS.gas_limit
     gas_margin_percent: int = 25
@@ -215,7 +225,7 @@ def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -
 def _with_policy(
     env: Mapping[str, str], settings: EvmNetworkSettings, config: EvmNetworkConfig
 ) -> EvmNetworkConfig:
-    """The network's asset allowlist, minimum amount and settlement cost ceiling."""
+    """The network's asset allowlist, minimum amount, settlement cost ceiling and wallet factories."""
     net = str(config.chain_id)
     listed = settings.allowed_assets
     any_asset = [item.lower() for item in listed] == [ANY_ASSET]
@@ -241,6 +251,10 @@ def _with_policy(
     if unknown:
         name = source(EvmNetworkSettings, "gas_sponsoring", env, net=net)
         raise SettingsError(f"{name}: {unknown[0]!r} is not one of {', '.join(GAS_SPONSORING)}")
+    factories = settings.erc6492_factories
+    if any(not is_address(f) for f in factories):
+        name = source(EvmNetworkSettings, "erc6492_factories", env, net=net)
+        raise SettingsError(f"{name} must be factory addresses (comma list)")
     return replace(
         config,
         allowed_assets=allowed,
@@ -249,18 +263,21 @@ def _with_policy(
         min_amount_by_asset=by_asset,
         max_settle_cost_wei=settings.max_settle_cost_wei,
         gas_sponsoring=frozenset(settings.gas_sponsoring),
+        erc6492_factories=frozenset(f.lower() for f in factories) if factories else config.erc6492_factories,
     )
 
 
 def network_from_devnet(info: Mapping[str, Any]) -> EvmNetworkConfig:
     """The network described by a devnet-evm.json (see x402fac.devnet.evm)."""
     usdc = info["usdc"]
+    factory = info.get("erc6492", {}).get("factory")
     return EvmNetworkConfig(
         network=info["network"],
         chain_id=int(info["chainId"]),
         rpc_urls=(info["rpcUrl"],),
         signer_keys=tuple(f["privateKey"] for f in info["facilitators"]),
         default_asset=TokenInfo(usdc["address"], usdc["name"], usdc["version"]),
+        erc6492_factories=frozenset([factory.lower()]) if factory else frozenset(),
     )
 
 

@@ -10,7 +10,7 @@ from x402fac.protocol import Reason
 from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Confirmation, Outcome, Submitted
 
-from . import eip3009, permit2
+from . import eip3009, erc6492, permit2
 from .chain import RpcError
 from .diagnose import revert_cause
 from .runtime import EvmRuntime
@@ -65,9 +65,12 @@ def _check_transfer(receipt: dict, payment: Payment | None) -> Outcome:
     elif (receipt.get("to") or "").lower() == permit2.EXACT_PROXY_ADDRESS.lower():
         found = permit2.proxy_settled(logs)  # the proxy says so only after Permit2 transferred
     else:  # reconciling without the payment: any Transfer emitted by the called token
-        token = (receipt.get("to") or "").lower()
+        called = (receipt.get("to") or "").lower()
+        # Through Multicall3 (an ERC-6492 wallet deployed first) the token is the second call, which
+        # must succeed for the transaction to: any token's Transfer.
+        via_multicall = called == erc6492.MULTICALL3.lower()
         found = any(
-            entry.get("address", "").lower() == token
+            (via_multicall or entry.get("address", "").lower() == called)
             and (entry.get("topics") or [""])[0] == eip3009.TRANSFER_TOPIC
             for entry in logs
         )

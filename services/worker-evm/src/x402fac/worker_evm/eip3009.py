@@ -20,8 +20,6 @@ TRANSFER_WITH_AUTHORIZATION_TYPEHASH = keccak(
 )
 TRANSFER_TOPIC = "0x" + keccak(b"Transfer(address,address,uint256)").hex()
 ERC1271_MAGIC_VALUE = bytes.fromhex("1626ba7e")
-# ERC-6492 wraps counterfactual-wallet signatures with this 32-byte suffix.
-ERC6492_SUFFIX = bytes.fromhex("64926492" * 8)
 SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 UINT256_MAX = 2**256 - 1
 

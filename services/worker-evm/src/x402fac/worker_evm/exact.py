@@ -3,9 +3,10 @@ spec: EIP-3009 `transferWithAuthorization` (payload `authorization`), or Permit2
 exact proxy (payload `permit2Authorization`, with the `eip2612GasSponsoring` extension when enabled).
 
 The scheme the worker wires, each job in its own module: `runtime` (per-network RPC, caches, fees),
-`signers` (key leases, gas balances), `verify` / `verify_permit2` (identify and verify), `diagnose`
-(why a transfer reverts), `settle` (gas plan, signing), `confirm` (the chain's verdict,
-reconciliation).
+`signers` (key leases, gas balances), `verify` / `verify_permit2` (identify and verify),
+`counterfactual` (ERC-6492 payers of EIP-3009: authenticated by simulation, their wallet deployed by
+the settlement), `diagnose` (why a transfer reverts), `settle` (gas plan, signing), `confirm` (the
+chain's verdict, reconciliation).
 (Scheme, network and the `accepted` binding are checked by the generic pipeline before.)
 """
 

@@ -73,7 +73,7 @@ class EvmRuntime:
         self._fees: Fees | None = None
         self._fees_at = 0.0
         self._fees_refresh: asyncio.Future | None = None
-        # The most gas a transfer was estimated to need here, by `gas_key` (the token, and the path).
+        # The most gas a transfer was estimated to need here, by the payment's `gas_key`.
         self.gas_needed: dict[str, int] = {}
 
     def pick_signer(self, usable: Callable[[str], bool]) -> Signer:
@@ -149,17 +149,17 @@ class EvmPayment:
     version: str
     authorization: Authorization
     signature: bytes
-    calldata: bytes
+    calldata: bytes  # what the settlement sends to `target`
+    # The contract the settlement calls: the token, or Multicall3 deploying the payer's ERC-6492
+    # wallet first (`calldata` is then the `aggregate3` of both calls).
+    target: str
+    deploys_wallet: bool = False
 
     @property
-    def target(self) -> str:
-        """The contract the settlement calls."""
-        return self.token
-
-    @property
-    def gas_key(self) -> str:
-        """What settlements that need the same gas share (see `EvmNetwork.gas_needed`)."""
-        return self.token.lower()
+    def gas_key(self) -> str | None:
+        """What settlements needing the same gas share (`EvmRuntime.gas_needed`): the token; None for
+        one that deploys a wallet, which happens once."""
+        return None if self.deploys_wallet else self.token.lower()
 
     def transfer(self, sender: str, fees: Fees, gas: int) -> dict[str, str]:
         """The transfer as `sender` will send it: its gas and fee fields."""

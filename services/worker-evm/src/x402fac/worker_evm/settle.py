@@ -71,7 +71,7 @@ async def _gas(payment: Payment, signer: Signer, fees: Fees) -> int:
     fields, that limit): one execution (eth_call) when the token's need is known, else estimation."""
     runtime, config = payment.runtime, payment.runtime.config
     key = payment.gas_key
-    known = runtime.gas_needed.get(key)
+    known = runtime.gas_needed.get(key) if key is not None else None
     if known is not None:
         gas = min(known * (100 + config.gas_margin_percent) // 100, config.gas_limit)
         # a read: it shares its HTTP request with the nonce check beside it, and with other settles
@@ -95,7 +95,7 @@ async def _gas(payment: Payment, signer: Signer, fees: Fees) -> int:
             Reason.SIMULATION_FAILED,
             f"the transfer needs {needed} gas, above the limit {config.gas_limit}",
         )
-    if key in runtime.gas_needed or len(runtime.gas_needed) < GAS_NEEDS_KEPT:
+    if key is not None and (key in runtime.gas_needed or len(runtime.gas_needed) < GAS_NEEDS_KEPT):
         runtime.gas_needed[key] = max(needed, runtime.gas_needed.get(key, 0))
     return min(needed * (100 + config.gas_margin_percent) // 100, config.gas_limit)
 

@@ -2,7 +2,7 @@
 
 identify: listed asset (`unsupported_asset` unless the network opted into any EIP-3009 token) ->
 amount at least the network's minimum -> EIP-712 domain present in `extra` -> signature (EOA recovery
-locally; a payer holding code is asked through ERC-1271).
+locally; a payer holding code is asked through ERC-1271; an ERC-6492 wrapper: `counterfactual`).
 verify, in the order of the official x402 facilitator: recipient -> amount -> validBefore (6 s
 margin) -> validAfter -> asset is a contract (an unlisted one must also answer EIP-3009's
 `authorizationState` and `DOMAIN_SEPARATOR` sanely) -> simulation of the transfer (eth_call carrying
@@ -17,7 +17,7 @@ from x402fac.protocol import Reason, VerifyRequest
 from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Identity, Invalid
 
-from . import eip3009
+from . import counterfactual, eip3009, erc6492
 from .chain import RpcError
 from .diagnose import DOMAIN_DIFFERS, diagnose, reverted
 from .eip3009 import PayloadError
@@ -56,13 +56,27 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[EvmP
     separator = eip3009.domain_separator(name, version, config.chain_id, token)
     digest = eip3009.authorization_digest(authorization, separator)
     try:
-        await check_signature(
-            runtime, authorization.from_address, digest, signature, Reason.INVALID_SIGNATURE
-        )
+        wrapped = erc6492.unwrap(signature)
+    except erc6492.WrapperError as exc:
+        raise Invalid(Reason.INVALID_ERC6492_WRAPPER, str(exc)) from None
+    try:
+        if wrapped is None:
+            await check_signature(
+                runtime, authorization.from_address, digest, signature, Reason.INVALID_SIGNATURE
+            )
+            deploy = False
+        else:
+            signature = wrapped.inner
+            deploy = await counterfactual.check(runtime, authorization.from_address, digest, wrapped)
     except NodeUnavailable as exc:
         raise unavailable(exc) from None
     payer = authorization.from_address
     payment_id = "/".join((str(config.chain_id), token.lower(), payer.lower(), hex_of(authorization.nonce)))
+    calldata = eip3009.transfer_calldata(authorization, signature)
+    target = token
+    if deploy:
+        assert wrapped is not None
+        target, calldata = counterfactual.deploy_then(wrapped, token, calldata)
     payment = EvmPayment(
         runtime=runtime,
         token=token,
@@ -70,7 +84,9 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[EvmP
         version=version,
         authorization=authorization,
         signature=signature,
-        calldata=eip3009.transfer_calldata(authorization, signature),
+        calldata=calldata,
+        target=target,
+        deploys_wallet=deploy,
     )
     return Identity(payment_id=payment_id, payer=payer, amount=requirements.amount, payment=payment)
 
@@ -111,8 +127,8 @@ async def check_signature(
 ) -> None:
     """`payer` signed `digest`: EOA recovery locally, else the payer contract's ERC-1271 answer;
     `reason` is the code a refusal carries."""
-    if signature.endswith(eip3009.ERC6492_SUFFIX):
-        raise Invalid(reason, "ERC-6492 (counterfactual wallet) signatures are not supported")
+    if erc6492.is_wrapped(signature):  # EIP-3009 payments unwrap it first (`counterfactual`)
+        raise Invalid(reason, "ERC-6492 (counterfactual wallet) signatures are not supported here")
     if eip3009.recover_signer(digest, signature) == payer:
         return
     code, answer = await runtime.rpc.batch(

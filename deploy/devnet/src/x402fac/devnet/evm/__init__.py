@@ -6,10 +6,11 @@ overloads, receive/cancel authorization, ERC-1271 signers, USDC's revert strings
 0x000000000022D473030F116dDEE9F6B43aC78BA3 and the x402 exact and upto Permit2 proxies at the official
 SDKs' addresses (our own implementations of their interfaces and semantics: SignatureTransfer with
 witness and nonce bitmap, single-token AllowanceTransfer, `settle`/`settleWithPermit`), a plain ERC-20
-and an EIP-2612 token (devnet addresses, `tokens` in the info file), EIP-1559 fees, automine or fixed
-block times (`--block-time`).
+and an EIP-2612 token (devnet addresses, `tokens` in the info file), ERC-6492 counterfactual wallets
+(a CREATE2 wallet factory, and Multicall3's `aggregate3` at its canonical address: `wallets`),
+EIP-1559 fees, automine or fixed block times (`--block-time`).
 Does not emulate: Base's L1 data fee, reorgs, finality lag, USDC's blacklist/pause/upgrade roles,
-Permit2's batch transfers and lockdown, ERC-6492 counterfactual wallets.
+Permit2's batch transfers and lockdown.
 
 Keys are generated at every start (never anvil's well-known ones) and written with the RPC URL to
 `DATA_DIR/devnet-evm.json`: a minter (the faucet), facilitator signers (ETH for gas) and payers

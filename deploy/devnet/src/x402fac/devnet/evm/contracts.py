@@ -18,6 +18,7 @@ CONTRACT_SOURCES = (
     "Permit2.sol",
     "X402Permit2Proxies.sol",
     "SmartWallet.sol",
+    "Multicall3.sol",
     "GasPriceTrap.sol",  # tests only
 )
 COMPILER_SETTINGS = {

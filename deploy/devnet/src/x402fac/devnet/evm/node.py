@@ -15,7 +15,8 @@ from typing import Any
 
 from eth_account import Account
 
-from x402fac.devnet.evm.contracts import anvil_binary, artifacts_path, load_artifacts
+from x402fac.devnet.evm import wallets
+from x402fac.devnet.evm.contracts import Artifact, anvil_binary, artifacts_path, load_artifacts
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 from x402fac.rpc import NodeUnavailable
 
@@ -108,7 +109,7 @@ class EvmDevnet:
         artifacts = await load_artifacts(self.artifacts_dir or self.data_dir)
         await self._start_anvil()
         try:
-            self.info = await self._set_up({name: artifacts[name].runtime for name in PLACED})
+            self.info = await self._set_up(artifacts)
         except BaseException:
             await self.stop()
             raise
@@ -156,13 +157,14 @@ class EvmDevnet:
         await self.stop()
         raise RuntimeError(f"anvil did not answer on {self.rpc_url}")
 
-    async def _set_up(self, runtimes: dict[str, bytes]) -> dict[str, Any]:
+    async def _set_up(self, artifacts: dict[str, Artifact]) -> dict[str, Any]:
         minter = new_account()
         facilitators = [new_account() for _ in range(self.signers)]
         payers = [new_account() for _ in range(self.payers)]
         async with DevnetRpc(self.rpc_url) as rpc:
             for name, address in PLACED.items():
-                await rpc.call("anvil_setCode", address, "0x" + runtimes[name].hex())
+                await rpc.call("anvil_setCode", address, "0x" + artifacts[name].runtime.hex())
+            smart_wallets = await wallets.place(rpc, artifacts)
             balances = [(minter, MINTER_ETH)] + [(a, FACILITATOR_ETH) for a in facilitators]
             balances += [(a, PAYER_ETH) for a in payers]
             await asyncio.gather(
@@ -198,6 +200,7 @@ class EvmDevnet:
                 "exactProxy": EXACT_PERMIT2_PROXY_ADDRESS,
                 "uptoProxy": UPTO_PERMIT2_PROXY_ADDRESS,
             },
+            "erc6492": smart_wallets,
             "minter": minter,
             "facilitators": facilitators,
             "payers": payers,
