@@ -4,8 +4,10 @@ Resource server: the SDK's payment middleware and `exact` EVM server scheme (the
 with an offer in a devnet token and `extra.assetTransferMethod: permit2`, and our gateway as
 facilitator. Client: the SDK's x402 httpx transport with an eth_account signer, as shipped. Paid:
 a plain ERC-20 the payer approved Permit2 for, and an EIP-2612 token with no approval, paid through
-the `eip2612GasSponsoring` extension the resource server declares. Each time the chain is read back:
-the payee received exactly the price, through the x402 exact proxy, in one transaction of ours.
+the `eip2612GasSponsoring` extension the resource server declares, and a plain ERC-20 from a payer
+with no ether and no approval, through `erc20ApprovalGasSponsoring`. Each time the chain is read back:
+the payee received exactly the price, through the x402 exact proxy, in one transaction of ours (two
+with the funding of the payer's approval).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pytest
 from eth_account import Account
 from x402 import x402Client
 from x402.extensions.eip2612_gas_sponsoring import declare_eip2612_gas_sponsoring_extension
+from x402.extensions.erc20_approval_gas_sponsoring import declare_erc20_approval_gas_sponsoring_extension
 from x402.http.clients.httpx import x402AsyncTransport
 from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 from x402.mechanisms.evm.exact import ExactEvmServerScheme, register_exact_evm_client
@@ -22,7 +25,7 @@ from x402.mechanisms.evm.signers import EthAccountSignerWithRPC
 
 from tests.fixtures.evm import serve_evm
 from tests.fixtures.paywall import PaidResource
-from tests.fixtures.permit2 import TOKEN_UNIT, permit2_payer, token_balance
+from tests.fixtures.permit2 import TOKEN_UNIT, permit2_payer, token_balance, without_ether
 from x402fac.devnet.evm import EIP2612_ADDRESS, ERC20_ADDRESS
 from x402fac.devnet.evm.rpc import DevnetRpc
 
@@ -55,7 +58,10 @@ def offer(info: dict, token: str, pay_to: str) -> dict:
     }
 
 
-async def pay_and_check(info: dict, resource: PaidResource, payer, token: str, pay_to: str) -> None:
+async def pay_and_check(
+    info: dict, resource: PaidResource, payer, token: str, pay_to: str, ours: int = 1
+) -> None:
+    """Pays with the SDK client and reads the chain back; `ours`: transactions we send for it."""
     async with httpx.AsyncClient(timeout=60) as plain:
         unpaid = await plain.get(f"{resource.url}/data")
     assert unpaid.status_code == 402
@@ -88,12 +94,12 @@ async def pay_and_check(info: dict, resource: PaidResource, payer, token: str, p
     assert receipt["to"].lower() == info["permit2"]["exactProxy"].lower()
     assert await token_balance(info, token, pay_to) == PRICE
     assert await token_balance(info, token, payer.address) == 10 * TOKEN_UNIT - PRICE
-    assert await facilitator_transactions(info) == before + 1
+    assert await facilitator_transactions(info) == before + ours
 
 
 @pytest.fixture
 async def evm_worker(stack, evm_devnet):
-    sponsoring = frozenset({"eip2612GasSponsoring"})
+    sponsoring = frozenset({"eip2612GasSponsoring", "erc20ApprovalGasSponsoring"})
     async with serve_evm(stack, evm_devnet, allowed_assets=TOKENS, gas_sponsoring=sponsoring):
         yield evm_devnet
 
@@ -133,3 +139,22 @@ async def test_sdk_client_pays_with_eip2612_gas_sponsoring(stack, evm_worker) ->
     )
     async with resource:
         await pay_and_check(info, resource, payer, EIP2612_ADDRESS, pay_to)
+
+
+async def test_sdk_client_pays_with_erc20_approval_gas_sponsoring(stack, evm_worker) -> None:
+    info = evm_worker
+    pay_to = Account.create().address
+    # No approval and no ether: the client signs an approve transaction and we pay its gas.
+    payer = await without_ether(info, await permit2_payer(info, ERC20_ADDRESS, approved=False))
+    resource = PaidResource(
+        stack.gateway_url,
+        NETWORK,
+        ExactEvmServerScheme(),
+        "/data",
+        offer(info, ERC20_ADDRESS, pay_to),
+        "data",
+        {"data": 42},
+        extensions=declare_erc20_approval_gas_sponsoring_extension(),
+    )
+    async with resource:
+        await pay_and_check(info, resource, payer, ERC20_ADDRESS, pay_to, ours=2)

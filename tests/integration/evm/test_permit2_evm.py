@@ -14,13 +14,17 @@ from eth_account import Account
 from tests.fixtures.evm import serve_evm
 from tests.fixtures.permit2 import (
     TOKEN_UNIT,
+    ether_balance,
     permit2_body,
     permit2_payer,
     permit2_payment_id,
+    sdk_approval,
+    signed_approval,
     token_balance,
+    without_ether,
 )
 from x402fac.devnet.evm import EIP2612_ADDRESS, ERC20_ADDRESS
-from x402fac.devnet.evm.rpc import DevnetRpc
+from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 
 TOKENS = frozenset({ERC20_ADDRESS.lower(), EIP2612_ADDRESS.lower()})
 
@@ -222,3 +226,88 @@ async def test_eip2612_permit_of_someone_else_is_refused(stack, evm_devnet):
         stack, info, allowed_assets=TOKENS, gas_sponsoring=frozenset({"eip2612GasSponsoring"})
     ):
         await assert_refused_without_trace(stack, info, body, "eip2612_from_mismatch")
+
+
+APPROVAL_SPONSORING = frozenset({"erc20ApprovalGasSponsoring"})
+
+
+async def test_erc20_approval_sponsoring_funds_and_sends_the_payers_approval_then_settles(stack, evm_devnet):
+    info = evm_devnet
+    payer = await without_ether(info, await permit2_payer(info, ERC20_ADDRESS, approved=False))
+    pay_to = Account.create().address
+    body = permit2_body(
+        info, payer, ERC20_ADDRESS, pay_to, TOKEN_UNIT, approval=sdk_approval(info, payer, ERC20_ADDRESS)
+    )
+    before = await signers_state(info)
+    async with serve_evm(stack, info, allowed_assets=TOKENS, gas_sponsoring=APPROVAL_SPONSORING) as scheme:
+        assert scheme.supported().extensions == ["erc20ApprovalGasSponsoring"]
+        verified, settled = await verify_and_settle(stack, body)
+    assert verified["isValid"] is True, verified
+    assert settled["success"] is True, settled
+    assert await token_balance(info, ERC20_ADDRESS, pay_to) == TOKEN_UNIT
+    # Two transactions of ours (the funding, the settlement); the payer's own approval in between.
+    after = await signers_state(info)
+    assert sum(nonce for _, nonce in after) == sum(nonce for _, nonce in before) + 2
+    async with DevnetRpc(info["rpcUrl"]) as rpc:
+        assert int(await rpc.call("eth_getTransactionCount", payer.address, "latest"), 16) == 1
+        allowance = await rpc.eth_call(
+            ERC20_ADDRESS,
+            calldata(
+                "allowance(address,address)",
+                ["address", "address"],
+                [payer.address, info["permit2"]["address"]],
+            ),
+        )
+    assert int.from_bytes(allowance, "big") == 2**256 - 1
+    # What we paid for the payer's gas is at most the approval's gas limit x its maxFeePerGas.
+    assert 0 <= await ether_balance(info, payer.address) < 70_000 * 10**10
+
+
+async def test_erc20_approval_sponsoring_is_ignored_when_not_enabled(stack, evm_devnet):
+    info = evm_devnet
+    payer = await without_ether(info, await permit2_payer(info, ERC20_ADDRESS, approved=False))
+    approval = await signed_approval(info, payer, ERC20_ADDRESS)
+    body = permit2_body(info, payer, ERC20_ADDRESS, Account.create().address, TOKEN_UNIT, approval=approval)
+    async with serve_evm(stack, info, allowed_assets=TOKENS):
+        await assert_refused_without_trace(stack, info, body, "permit2_allowance_required")
+    assert await ether_balance(info, payer.address) == 0
+
+
+async def test_a_stranger_cannot_make_us_fund_an_approval(stack, evm_devnet):
+    info = evm_devnet
+    payer = await without_ether(info, await permit2_payer(info, ERC20_ADDRESS, approved=False))
+    stranger = Account.create()
+    pay_to = Account.create().address
+    cases = [
+        # signed by someone else than the payer
+        (
+            await signed_approval(info, payer, ERC20_ADDRESS, signer=stranger),
+            "erc20_approval_tx_signer_mismatch",
+            {},
+        ),
+        # approving someone else than Permit2
+        (
+            await signed_approval(info, payer, ERC20_ADDRESS, spender=stranger.address),
+            "erc20_approval_tx_wrong_spender",
+            {},
+        ),
+        # not a transaction at all
+        ("0x02c0ffee", "erc20_approval_tx_parse_failed", {}),
+        # a valid approval with a payment that fails another check: nothing is funded
+        (
+            await signed_approval(info, payer, ERC20_ADDRESS),
+            "invalid_permit2_recipient_mismatch",
+            {"to": stranger.address},
+        ),
+    ]
+    async with serve_evm(stack, info, allowed_assets=TOKENS, gas_sponsoring=APPROVAL_SPONSORING):
+        for approval, reason, changes in cases:
+            body = permit2_body(info, payer, ERC20_ADDRESS, pay_to, TOKEN_UNIT, approval=approval, **changes)
+            await assert_refused_without_trace(stack, info, body, reason)
+        # An approval at a fee far above the network's: the settle is refused before anything is sent.
+        drain = await signed_approval(info, payer, ERC20_ADDRESS, max_fee=10**15)
+        body = permit2_body(info, payer, ERC20_ADDRESS, pay_to, TOKEN_UNIT, approval=drain)
+        settled = await assert_refused_without_trace(stack, info, body, "fee_too_high", verify=False)
+    assert "maxFeePerGas" in settled["errorMessage"]
+    assert await ether_balance(info, payer.address) == 0
+    assert await token_balance(info, ERC20_ADDRESS, pay_to) == 0

@@ -23,5 +23,5 @@ def test_the_evm_worker_of_a_local_run_accepts_the_devnet_tokens(tmp_path) -> No
     env = devnet_worker_env("evm", tmp_path)
     (network,) = load_config({**env, "X402FAC_DATA_DIR": str(tmp_path)}).networks
     assert network.allowed_assets == frozenset({tokens["erc20"]["address"].lower()})
-    assert network.gas_sponsoring == frozenset({"eip2612GasSponsoring"})
+    assert network.gas_sponsoring == frozenset({"eip2612GasSponsoring", "erc20ApprovalGasSponsoring"})
     assert devnet_worker_env("nano", tmp_path) == {}

@@ -23,6 +23,7 @@ from x402fac.settings import SettingsError
 from x402fac.worker_evm import permit2
 from x402fac.worker_evm.config import load_config
 from x402fac.worker_evm.eip3009 import PayloadError, recover_signer
+from x402fac.worker_evm.transactions import decode_signed
 
 TOKEN = "0x7E57000000000000000000000000000000000020"
 CHAIN_ID = 84532
@@ -220,7 +221,65 @@ def test_gas_sponsoring_setting(tmp_path) -> None:
         "X402FAC_EVM_SIGNER_KEYS": "0x" + "11" * 32,
     }
     assert load_config(env).networks[0].gas_sponsoring == frozenset()
-    enabled = load_config({**env, "X402FAC_EVM_84532_GAS_SPONSORING": "eip2612GasSponsoring"}).networks[0]
-    assert enabled.gas_sponsoring == frozenset({"eip2612GasSponsoring"})
+    both = "eip2612GasSponsoring,erc20ApprovalGasSponsoring"
+    enabled = load_config({**env, "X402FAC_EVM_84532_GAS_SPONSORING": both}).networks[0]
+    assert enabled.gas_sponsoring == frozenset({"eip2612GasSponsoring", "erc20ApprovalGasSponsoring"})
     with pytest.raises(SettingsError, match="X402FAC_EVM_84532_GAS_SPONSORING: 'gasless'"):
         load_config({**env, "X402FAC_EVM_84532_GAS_SPONSORING": "gasless"})
+
+
+def test_signed_approval_is_decoded_and_its_signer_recovered() -> None:
+    account = Account.create()
+    data = "0x095ea7b3" + "00" * 12 + sdk.PERMIT2_ADDRESS[2:].lower() + "ff" * 32
+    tx = {
+        "type": 2,
+        "chainId": CHAIN_ID,
+        "nonce": 7,
+        "to": TOKEN,
+        "value": 0,
+        "data": data,
+        "gas": 70_000,
+        "maxFeePerGas": 3 * 10**9,
+        "maxPriorityFeePerGas": 10**8,
+    }
+    signed = account.sign_transaction(tx)
+    decoded = decode_signed(bytes(signed.raw_transaction))
+    assert decoded.sender == account.address
+    assert decoded.hash == "0x" + bytes(signed.hash).hex()
+    assert (decoded.transaction.nonce, decoded.transaction.gas, decoded.transaction.to) == (7, 70_000, TOKEN)
+    assert permit2.approve_arguments(decoded.transaction.data) == (sdk.PERMIT2_ADDRESS, 2**256 - 1)
+    assert permit2.approve_arguments(bytes.fromhex(data[2:])[:67]) is None
+    for garbage in (
+        b"",
+        b"\x02",
+        b"\x02\xc0",
+        b"\x01" + bytes(signed.raw_transaction)[1:],
+        bytes(signed.raw_transaction) + b"\x00",
+    ):
+        with pytest.raises(ValueError):
+            decode_signed(garbage)
+
+
+@SETTINGS
+@given(st.binary(max_size=200))
+def test_decode_signed_gives_a_transaction_or_a_value_error(raw: bytes) -> None:
+    try:
+        decode_signed(b"\x02" + raw)
+    except ValueError:
+        pass
+
+
+def test_erc20_approval_extension_is_parsed_or_refused() -> None:
+    info = {
+        "from": TOKEN,
+        "asset": TOKEN,
+        "spender": sdk.PERMIT2_ADDRESS,
+        "amount": "1",
+        "signedTransaction": "0x02c0",
+    }
+    approval = permit2.parse_erc20_approval({"erc20ApprovalGasSponsoring": {"info": info}})
+    assert approval is not None and approval.raw == b"\x02\xc0" and approval.spender == sdk.PERMIT2_ADDRESS
+    assert permit2.parse_erc20_approval({}) is None
+    with pytest.raises(PayloadError, match="signedTransaction is missing"):
+        missing = {k: v for k, v in info.items() if k != "signedTransaction"}
+        permit2.parse_erc20_approval({"erc20ApprovalGasSponsoring": {"info": missing}})

@@ -56,7 +56,7 @@ class Reason(StrEnum):
     ERC6492_FACTORY_NOT_ALLOWED = "eip6492_factory_not_allowed"
     SMART_WALLET_DEPLOYMENT_FAILED = "smart_wallet_deployment_failed"
 
-    # EVM (Permit2, the eip2612GasSponsoring extension): the official SDK's names
+    # EVM (Permit2 and its gas-sponsoring extensions): the official SDK's names
     INVALID_PERMIT2_SPENDER = "invalid_permit2_spender"
     PERMIT2_RECIPIENT_MISMATCH = "invalid_permit2_recipient_mismatch"
     PERMIT2_DEADLINE_EXPIRED = "permit2_deadline_expired"
@@ -73,6 +73,18 @@ class Reason(StrEnum):
     EIP2612_SPENDER_NOT_PERMIT2 = "eip2612_spender_not_permit2"
     EIP2612_DEADLINE_EXPIRED = "eip2612_deadline_expired"
     PERMIT2_2612_AMOUNT_MISMATCH = "permit2_2612_amount_mismatch"
+    INVALID_ERC20_APPROVAL_EXTENSION_FORMAT = "invalid_erc20_approval_extension_format"
+    ERC20_APPROVAL_FROM_MISMATCH = "erc20_approval_from_mismatch"
+    ERC20_APPROVAL_ASSET_MISMATCH = "erc20_approval_asset_mismatch"
+    ERC20_APPROVAL_SPENDER_NOT_PERMIT2 = "erc20_approval_spender_not_permit2"
+    ERC20_APPROVAL_TX_PARSE_FAILED = "erc20_approval_tx_parse_failed"
+    ERC20_APPROVAL_TX_SIGNER_MISMATCH = "erc20_approval_tx_signer_mismatch"
+    ERC20_APPROVAL_TX_WRONG_TARGET = "erc20_approval_tx_wrong_target"
+    ERC20_APPROVAL_TX_WRONG_SELECTOR = "erc20_approval_tx_wrong_selector"
+    ERC20_APPROVAL_TX_WRONG_SPENDER = "erc20_approval_tx_wrong_spender"
+    ERC20_APPROVAL_TX_NONCE_MISMATCH = "erc20_approval_tx_nonce_mismatch"
+    ERC20_APPROVAL_TX_FAILED = "erc20_approval_tx_failed"
+    ERC20_APPROVAL_BROADCAST_FAILED = "erc20_approval_broadcast_failed"
 
     # Solana (SPL TransferChecked)
     INVALID_TRANSACTION = "invalid_transaction"
@@ -150,6 +162,18 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.INVALID_ERC6492_WRAPPER: "EVM: the signature ends with the ERC-6492 suffix but is not `abi.encode(factory, factoryCalldata, signature)` with a factory, calldata and a signature.",
     Reason.ERC6492_FACTORY_NOT_ALLOWED: "EVM: the ERC-6492 wallet's factory is not in the network's `_ERC6492_FACTORIES` (we would run its call with our gas).",
     Reason.SMART_WALLET_DEPLOYMENT_FAILED: "EVM: the ERC-6492 factory call, simulated, reverted or left no contract at the payer's address (or the network has no Multicall3).",
+    Reason.INVALID_ERC20_APPROVAL_EXTENSION_FORMAT: "EVM Permit2: `extensions.erc20ApprovalGasSponsoring.info` is malformed.",
+    Reason.ERC20_APPROVAL_FROM_MISMATCH: "EVM Permit2: the sponsored approval's `from` is not the payer.",
+    Reason.ERC20_APPROVAL_ASSET_MISMATCH: "EVM Permit2: the sponsored approval's `asset` is not the paid token.",
+    Reason.ERC20_APPROVAL_SPENDER_NOT_PERMIT2: "EVM Permit2: the sponsored approval's `spender` is not Permit2.",
+    Reason.ERC20_APPROVAL_TX_PARSE_FAILED: "EVM Permit2: `signedTransaction` is not a signed EIP-1559 transaction of this chain sending no ether (message says what).",
+    Reason.ERC20_APPROVAL_TX_SIGNER_MISMATCH: "EVM Permit2: the approval transaction is not signed by the payer.",
+    Reason.ERC20_APPROVAL_TX_WRONG_TARGET: "EVM Permit2: the approval transaction does not call the paid token.",
+    Reason.ERC20_APPROVAL_TX_WRONG_SELECTOR: "EVM Permit2: the approval transaction is not an `approve(address,uint256)` call.",
+    Reason.ERC20_APPROVAL_TX_WRONG_SPENDER: "EVM Permit2: the approval transaction approves another spender than Permit2.",
+    Reason.ERC20_APPROVAL_TX_NONCE_MISMATCH: "EVM Permit2: the approval transaction's nonce is not the payer's next one, so it cannot be mined now.",
+    Reason.ERC20_APPROVAL_TX_FAILED: "EVM Permit2: the approval transaction reverted or was not mined in time; the payment was not sent.",
+    Reason.ERC20_APPROVAL_BROADCAST_FAILED: "EVM Permit2: the node refused the approval transaction (or our funding of its gas); the payment was not sent.",
     Reason.INVALID_TRANSACTION: "Solana: the transaction cannot be decoded.",
     Reason.FEE_PAYER_NOT_MANAGED: "Solana: `extra.feePayer` / the fee-payer slot is not one of ours.",
     Reason.FEE_PAYER_TRANSFERRING: "Solana: our fee payer is the transfer authority.",

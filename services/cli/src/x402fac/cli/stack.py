@@ -32,14 +32,14 @@ ALERT_RULES = Path(__file__).resolve().parents[5] / "deploy" / "observability" /
 
 def devnet_worker_env(family: str, data_dir: Path) -> dict[str, str]:
     """What a worker serving its local devnet accepts beyond its defaults: on EVM, the devnet's own
-    tokens (paid by Permit2) and the eip2612GasSponsoring extension, so the demo can show them."""
+    tokens (paid by Permit2) and both gas-sponsoring extensions, so the demo can show them."""
     if family != "evm":
         return {}
     info = json.loads((data_dir / "devnet-evm.json").read_text())
     prefix = f"X402FAC_EVM_{info['chainId']}_"
     return {
         prefix + "ALLOWED_ASSETS": ",".join(token["address"] for token in info["tokens"].values()),
-        prefix + "GAS_SPONSORING": "eip2612GasSponsoring",
+        prefix + "GAS_SPONSORING": "eip2612GasSponsoring,erc20ApprovalGasSponsoring",
     }
 
 

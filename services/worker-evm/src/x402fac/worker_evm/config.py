@@ -20,11 +20,11 @@ from x402fac.settings import SettingsError, environ, load, setting, source
 from x402fac.worker.config import from_devnet_info, get_minimums, rpc_url_networks
 
 from .eip3009 import is_address
-from .permit2 import EIP2612_GAS_SPONSORING
+from .permit2 import GAS_SPONSORING_EXTENSIONS
 
 FAMILY = "evm"
 ANY_ASSET = "any"
-GAS_SPONSORING = (EIP2612_GAS_SPONSORING,)  # the extensions a network may enable
+GAS_SPONSORING = GAS_SPONSORING_EXTENSIONS  # the extensions a network may enable
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +121,8 @@ class EvmNetworkSettings:
         (),
         values="workers.evm.networks[].gasSponsoring",
         doc="x402 gas-sponsoring extensions accepted with Permit2 payments and listed in /supported "
-        "`extensions` (comma list): `eip2612GasSponsoring` (docs/networks/evm.md, Permit2)",
+        "`extensions` (comma list): `eip2612GasSponsoring`, `erc20ApprovalGasSponsoring` (what each costs: "
+        "docs/networks/evm.md, Permit2)",
     )
     erc6492_factories: tuple[str, ...] = setting(
         "X402FAC_EVM_{net}_ERC6492_FACTORIES",

@@ -15,9 +15,9 @@ from __future__ import annotations
 from nats.aio.client import Client
 
 from x402fac.protocol import SupportedKind, VerifyRequest
-from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, SupportedPart
+from x402fac.worker import Identity, Outcome, Prepared, Rejected, Scheme, Submitted, SupportedPart
 
-from . import confirm, eip3009, permit2, settle, verify, verify_permit2
+from . import confirm, eip3009, permit2, settle, sponsor, verify, verify_permit2
 from .config import WORKER_DEFAULTS, EvmNetworkConfig
 from .runtime import EvmRuntime
 from .settle import EvmAttempt, GasPlan, Payment
@@ -110,10 +110,22 @@ class ExactEvmScheme(Scheme):
         return await settle.sign(identity.payment, plan)
 
     async def discard(self, prepared: Prepared[EvmAttempt]) -> None:
-        prepared.attempt.signer.nonces.release(prepared.attempt.nonce)
+        attempt = prepared.attempt
+        attempt.signer.nonces.release(attempt.nonce)
+        if attempt.funding is not None:
+            attempt.signer.nonces.release(attempt.funding[0])
 
     async def broadcast(self, prepared: Prepared[EvmAttempt]) -> None:
-        await prepared.attempt.signer.nonces.send(prepared.attempt.nonce, prepared.transaction)
+        attempt = prepared.attempt
+        if attempt.sponsoring is not None:
+            try:
+                await sponsor.send_first(
+                    attempt.payment.runtime, attempt.signer, attempt.sponsoring, attempt.funding
+                )
+            except Rejected:
+                await self.discard(prepared)  # the settlement is not sent: its nonce is free again
+                raise
+        await attempt.signer.nonces.send(attempt.nonce, prepared.transaction)
 
     async def confirm(self, prepared: Prepared[EvmAttempt], timeout: float) -> Outcome:
         attempt = prepared.attempt

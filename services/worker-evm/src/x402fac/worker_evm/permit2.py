@@ -24,6 +24,7 @@ from .eip3009 import (
     _address_word,
     _uint,
     _word,
+    checksum_address,
     decode_revert,
 )
 
@@ -47,6 +48,7 @@ _SETTLE_WITH_PERMIT = keccak(
     f"settleWithPermit((uint256,uint256,bytes32,bytes32,uint8),{_PERMIT},address,(address,uint256),bytes)".encode()
 )[:4]
 _ALLOWANCE = keccak(b"allowance(address,address)")[:4]
+_APPROVE = keccak(b"approve(address,uint256)")[:4]
 _NONCE_BITMAP = keccak(b"nonceBitmap(address,uint256)")[:4]
 _SETTLED_TOPICS = {"0x" + keccak(e).hex() for e in (b"Settled()", b"SettledWithPermit()")}
 
@@ -94,6 +96,16 @@ class Eip2612Permit:
     value: int
     deadline: int
     signature: bytes  # 65 bytes r, s, v
+
+
+@dataclass(frozen=True, slots=True)
+class Erc20Approval:
+    """`extensions.erc20ApprovalGasSponsoring.info`: the payer's signed `approve` transaction."""
+
+    owner: str
+    token: str
+    spender: str
+    raw: bytes  # the signed transaction, decoded by `transactions.decode_signed`
 
 
 def is_permit2_payload(payload: dict[str, Any]) -> bool:
@@ -161,6 +173,30 @@ def parse_eip2612(extensions: Any) -> Eip2612Permit | None:
         deadline=_uint(_field(info, "deadline", where), f"{where}.deadline"),
         signature=signature,
     )
+
+
+def parse_erc20_approval(extensions: Any) -> Erc20Approval | None:
+    """The `erc20ApprovalGasSponsoring` approval a payload carries, None without one."""
+    if not isinstance(extensions, dict) or ERC20_APPROVAL_GAS_SPONSORING not in extensions:
+        return None
+    where = f"extensions.{ERC20_APPROVAL_GAS_SPONSORING}.info"
+    extension = extensions[ERC20_APPROVAL_GAS_SPONSORING]
+    info = extension.get("info") if isinstance(extension, dict) else None
+    if not isinstance(info, dict):
+        raise PayloadError(f"{where} is missing or not an object")
+    return Erc20Approval(
+        owner=_address(_field(info, "from", where), f"{where}.from"),
+        token=_address(_field(info, "asset", where), f"{where}.asset"),
+        spender=_address(_field(info, "spender", where), f"{where}.spender"),
+        raw=_hex_bytes(_field(info, "signedTransaction", where), f"{where}.signedTransaction"),
+    )
+
+
+def approve_arguments(data: bytes) -> tuple[str, int] | None:
+    """(spender, amount) of ERC-20 `approve` calldata, None when it is not one."""
+    if len(data) != 68 or data[:4] != _APPROVE or any(data[4:16]):
+        return None
+    return checksum_address(data[16:36]), int.from_bytes(data[36:68], "big")
 
 
 @lru_cache(maxsize=64)

@@ -14,8 +14,9 @@ from x402fac.protocol import Reason
 from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Invalid, Prepared
 
-from . import verify_permit2
+from . import sponsor, verify_permit2
 from .chain import RpcError
+from .config import EvmNetworkConfig
 from .diagnose import diagnose, reverted
 from .nonces import Fees, Signer
 from .runtime import EvmPayment, unavailable
@@ -33,6 +34,7 @@ class GasPlan:
     signer: Signer
     fees: Fees
     gas: int
+    sponsoring: sponsor.Sponsoring | None = None  # an approval to fund and send before the settlement
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,8 @@ class EvmAttempt:
     payment: Payment
     signer: Signer
     nonce: int
+    sponsoring: sponsor.Sponsoring | None = None
+    funding: tuple[int, str] | None = None  # our transfer of the approval's gas: nonce, hash
 
 
 async def plan(payment: Payment, usable: Callable[[str], bool]) -> GasPlan:
@@ -51,19 +55,31 @@ async def plan(payment: Payment, usable: Callable[[str], bool]) -> GasPlan:
     config = runtime.config
     try:
         fees = await runtime.fees()
-        # The signer's nonce check (when it is idle) rides along instead of delaying the send.
-        gas, _ = await asyncio.gather(_gas(payment, signer, fees), signer.nonces.refresh())
+        sponsoring = await sponsor.plan(payment, fees) if isinstance(payment, Permit2Payment) else None
+        if sponsoring is not None:
+            # Without the allowance the transfer cannot be executed yet: the most it was seen to need.
+            known = runtime.gas_needed.get(payment.gas_key)
+            gas = config.gas_limit if known is None else _with_margin(known, config)
+            await signer.nonces.refresh()
+        else:
+            # The signer's nonce check (when it is idle) rides along instead of delaying the send.
+            gas, _ = await asyncio.gather(_gas(payment, signer, fees), signer.nonces.refresh())
     except NodeUnavailable as exc:
         raise unavailable(exc) from None
-    cost = gas * fees.max_fee_per_gas
+    cost = gas * fees.max_fee_per_gas + (sponsoring.cost(fees) if sponsoring else 0)
     if cost > config.max_settle_cost_wei:
         # Nothing is signed or sent; the claim is released, so the same payment may settle later.
         raise Invalid(
             Reason.FEE_TOO_HIGH,
-            f"settling would cost up to {cost} wei ({gas} gas at {fees.max_fee_per_gas} wei), above"
+            f"settling would cost up to {cost} wei ({gas} gas at {fees.max_fee_per_gas} wei"
+            f"{f', the approval funded with {sponsoring.funding} wei' if sponsoring else ''}), above"
             f" the ceiling {config.max_settle_cost_wei} on {config.network}; retry later",
         )
-    return GasPlan(signer, fees, gas)
+    return GasPlan(signer, fees, gas, sponsoring)
+
+
+def _with_margin(gas: int, config: EvmNetworkConfig) -> int:
+    return min(gas * (100 + config.gas_margin_percent) // 100, config.gas_limit)
 
 
 async def _gas(payment: Payment, signer: Signer, fees: Fees) -> int:
@@ -73,7 +89,7 @@ async def _gas(payment: Payment, signer: Signer, fees: Fees) -> int:
     key = payment.gas_key
     known = runtime.gas_needed.get(key) if key is not None else None
     if known is not None:
-        gas = min(known * (100 + config.gas_margin_percent) // 100, config.gas_limit)
+        gas = _with_margin(known, config)
         # a read: it shares its HTTP request with the nonce check beside it, and with other settles
         (executed,) = await runtime.rpc.batch(
             [("eth_call", [payment.transfer(signer.address, fees, gas), "latest"])]
@@ -97,7 +113,7 @@ async def _gas(payment: Payment, signer: Signer, fees: Fees) -> int:
         )
     if key is not None and (key in runtime.gas_needed or len(runtime.gas_needed) < GAS_NEEDS_KEPT):
         runtime.gas_needed[key] = max(needed, runtime.gas_needed.get(key, 0))
-    return min(needed * (100 + config.gas_margin_percent) // 100, config.gas_limit)
+    return _with_margin(needed, config)
 
 
 async def _why(payment: Payment, revert: str) -> Invalid:
@@ -108,18 +124,39 @@ async def _why(payment: Payment, revert: str) -> Invalid:
 
 async def sign(payment: Payment, gas_plan: GasPlan) -> Prepared[EvmAttempt]:
     """The transaction carrying `payment` as planned, signed on a reserved nonce of the plan's signer."""
-    signer = gas_plan.signer
-    nonce = await signer.nonces.reserve()
+    signer, sponsoring = gas_plan.signer, gas_plan.sponsoring
+    funding = None
+    if sponsoring is not None and sponsoring.funding:
+        # Its nonce comes first: the payer needs the ether before the approval, and that before the
+        # settlement.
+        funding_nonce = await signer.nonces.reserve()
+        try:
+            funding_hash, funding_raw = sponsor.sign_funding(
+                signer, funding_nonce, payment.authorization.owner, sponsoring, gas_plan.fees
+            )
+            signer.nonces.attach(funding_nonce, funding_hash, funding_raw)
+        except BaseException:
+            signer.nonces.release(funding_nonce)
+            raise
+        funding = (funding_nonce, funding_hash)
+    try:
+        nonce = await signer.nonces.reserve()
+    except BaseException:
+        if funding is not None:
+            signer.nonces.release(funding[0])
+        raise
     try:
         tx_hash, raw = signer.sign(nonce, payment.target, payment.calldata, gas_plan.gas, gas_plan.fees)
         signer.nonces.attach(nonce, tx_hash, raw)
     except BaseException:
         signer.nonces.release(nonce)
+        if funding is not None:
+            signer.nonces.release(funding[0])
         raise
     # Another process judging this record later needs the sender and nonce (see confirm.unmined).
     return Prepared(
         transaction=tx_hash,
         network=payment.runtime.config.network,
-        attempt=EvmAttempt(payment, signer, nonce),
+        attempt=EvmAttempt(payment, signer, nonce, sponsoring, funding),
         hint=f"{signer.address}/{nonce}",
     )

@@ -3,11 +3,14 @@
 identify: listed asset (or the `any` opt-in: Permit2 moves any ERC-20) -> amount at least the
 network's minimum -> spender is the x402 exact proxy -> `permitted.token` is the asset -> the
 `eip2612GasSponsoring` permit (when the network enables it) is the payer's, for this token, to
-Permit2, of the permitted amount -> signature (EOA recovery locally, ERC-1271 for a payer with code).
+Permit2, of the permitted amount, or else the `erc20ApprovalGasSponsoring` transaction is the payer's
+`approve(Permit2, ≥ amount)` of this token on this chain (`sponsor.approval_of`) -> signature (EOA
+recovery locally, ERC-1271 for a payer with code).
 verify, in the order of the official x402 facilitator: recipient -> amount -> deadline (6 s margin)
 -> validAfter -> the EIP-2612 permit's deadline -> one batch: the asset and the proxy are contracts,
-the Permit2 nonce is unused, balance, allowance to Permit2 (unless the permit grants it), and the
-proxy call simulated with the fee fields the settlement will carry.
+the Permit2 nonce is unused, balance, allowance to Permit2 (unless an extension grants it), and the
+proxy call simulated with the fee fields the settlement will carry (while a sponsored approval is
+still to be sent: the approval executed, and its nonce the payer's next, instead).
 """
 
 from __future__ import annotations
@@ -19,13 +22,14 @@ from x402fac.protocol import Reason, VerifyRequest
 from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Identity, Invalid
 
-from . import eip3009, permit2
+from . import eip3009, permit2, sponsor
 from .chain import RpcError
 from .diagnose import reverted
 from .eip3009 import PayloadError
 from .nonces import Fees
 from .permit2 import EXACT_PROXY_ADDRESS, PERMIT2_ADDRESS, Eip2612Permit, Permit2Authorization
 from .runtime import EvmRuntime, call, unavailable, view
+from .transactions import SignedTransaction
 from .verify import check_signature
 
 SIGNATURE_ERRORS = {
@@ -53,6 +57,7 @@ class Permit2Payment:
     authorization: Permit2Authorization
     signature: bytes
     permit: Eip2612Permit | None  # the payer's EIP-2612 approval of Permit2, sent with the settlement
+    approval: SignedTransaction | None  # the payer's approve transaction, sent (and funded) before it
     calldata: bytes
 
     @property
@@ -133,6 +138,7 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Perm
     if auth.token.lower() != token.lower():
         raise Invalid(Reason.PERMIT2_TOKEN_MISMATCH, f"permitted.token is {auth.token}, asset is {token}")
     permit = _permit_of(runtime, request, auth)
+    approval = None if permit is not None else sponsor.approval_of(runtime, request, auth)
     digest = permit2.digest(auth, config.chain_id)
     try:
         await check_signature(runtime, auth.owner, digest, signature, Reason.INVALID_PERMIT2_SIGNATURE)
@@ -143,6 +149,7 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Perm
         authorization=auth,
         signature=signature,
         permit=permit,
+        approval=approval,
         calldata=permit2.settle_calldata(auth, signature, permit),
     )
     return Identity(
@@ -214,7 +221,8 @@ def _check_state(payment: Permit2Payment, bitmap: object, balance: object, allow
     if held is not None and held < auth.amount:
         raise Invalid(Reason.INSUFFICIENT_BALANCE, f"balance {held} < amount {auth.amount}")
     allowed = _word(allowance)
-    if payment.permit is None and allowed is not None and allowed < auth.amount:
+    sponsored = payment.permit is not None or payment.approval is not None
+    if not sponsored and allowed is not None and allowed < auth.amount:
         raise Invalid(
             Reason.PERMIT2_ALLOWANCE_REQUIRED,
             f"{auth.owner} allows Permit2 {allowed} of {auth.token}, less than {auth.amount}",
@@ -228,6 +236,8 @@ async def _check_chain(payment: Permit2Payment, simulate: bool) -> None:
     unknown = [a for a in (auth.token, EXACT_PROXY_ADDRESS, PERMIT2_ADDRESS) if not runtime.known_contract(a)]
     calls: list[tuple[str, list]] = [("eth_getCode", [address, "latest"]) for address in unknown]
     calls += _state_calls(auth)
+    if payment.approval is not None:
+        calls += sponsor.approval_calls(payment.approval)
     if simulate:
         try:
             fees = await runtime.fees()
@@ -255,6 +265,13 @@ async def _check_chain(payment: Permit2Payment, simulate: bool) -> None:
         runtime.remember_contract(address)
     bitmap, balance, allowance = results[:3]
     _check_state(payment, bitmap, balance, allowance)
+    if payment.approval is not None:
+        next_nonce, approved = results[3:5]
+        del results[3:5]
+        if (_word(allowance) or 0) < auth.amount:
+            # The settlement can only run once the approval is mined: execute the approval instead.
+            sponsor.check_approval(payment.approval, next_nonce, approved)
+            return
     if not simulate:
         return
     result = results[3]
