@@ -190,18 +190,13 @@ class WorkConsumer:
         return len(self._inflight)
 
     async def start(self) -> None:
-        # nats-py names the consumer, its deliver group and filter after the queue and subject below.
+        # The queue group is also the durable consumer's name and deliver group (nats-py), and the
+        # subject its filter.
         config = ConsumerConfig(
             ack_policy=AckPolicy.EXPLICIT, ack_wait=self.ack_wait, max_ack_pending=self.max_in_flight
         )
         self._sub = await self.nc.jetstream().subscribe(
-            self.subject,
-            queue=self.group,
-            durable=self.group,
-            stream=self.stream,
-            cb=self._spawn,
-            manual_ack=True,
-            config=config,
+            self.subject, queue=self.group, stream=self.stream, cb=self._spawn, manual_ack=True, config=config
         )
 
     async def stop(self, grace: float = 10.0) -> None:
