@@ -54,7 +54,7 @@ def test_failure_has_no_transaction():
 
 async def test_a_request_without_a_claim_of_its_own_lets_nothing_go():
     """A request that never claimed the payment (a copy, a refusal) has nothing in the ledger to let
-    go: the ledger is not asked (it used to be, with an empty key)."""
+    go: the ledger is not asked (there is no key to name)."""
     from x402fac.worker.pipeline import Pipeline
     from x402fac.worker.requester import Requester
 
