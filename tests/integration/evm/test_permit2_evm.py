@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import httpx
 from eth_account import Account
@@ -25,6 +26,9 @@ from tests.fixtures.permit2 import (
 )
 from x402fac.devnet.evm import EIP2612_ADDRESS, ERC20_ADDRESS
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
+from x402fac.worker import Confirmation, Submitted
+from x402fac.worker_evm.config import network_from_devnet
+from x402fac.worker_evm.exact import ExactEvmScheme
 
 TOKENS = frozenset({ERC20_ADDRESS.lower(), EIP2612_ADDRESS.lower()})
 
@@ -311,3 +315,27 @@ async def test_a_stranger_cannot_make_us_fund_an_approval(stack, evm_devnet):
     assert "maxFeePerGas" in settled["errorMessage"]
     assert await ether_balance(info, payer.address) == 0
     assert await token_balance(info, ERC20_ADDRESS, pay_to) == 0
+
+
+async def test_another_process_judges_a_permit2_settlement_from_the_chain(stack, evm_devnet):
+    """Reconciliation without the payment in memory: the proxy's Settled event decides, and a proxy call
+    that moved nothing is not a success."""
+    info = evm_devnet
+    payer = await permit2_payer(info, ERC20_ADDRESS)
+    body = permit2_body(info, payer, ERC20_ADDRESS, Account.create().address, TOKEN_UNIT)
+    async with serve_evm(stack, info, allowed_assets=TOKENS):
+        _, settled = await verify_and_settle(stack, body)
+    assert settled["success"] is True, settled
+    fresh = ExactEvmScheme([replace(network_from_devnet(info), allowed_assets=TOKENS)])
+    try:
+        judged = await fresh.resolve(Submitted(settled["transaction"], info["network"], ""), 5)
+        assert judged.status is Confirmation.CONFIRMED, judged
+        # A successful call to the proxy that emitted no Settled (a view function, sent as a transaction).
+        async with DevnetRpc(info["rpcUrl"]) as rpc:
+            view_call = calldata("WITNESS_TYPE_STRING()", [], [])
+            stray = await rpc.send(info["minter"]["privateKey"], info["permit2"]["exactProxy"], view_call)
+            await rpc.wait_receipt(stray)
+        judged = await fresh.resolve(Submitted(stray, info["network"], ""), 5)
+        assert judged.status is Confirmation.FAILED and "Transfer" in judged.message, judged
+    finally:
+        await fresh.close()
