@@ -25,37 +25,20 @@ from x402.mechanisms.evm.signers import EthAccountSignerWithRPC
 
 from tests.fixtures.evm import serve_evm
 from tests.fixtures.paywall import PaidResource
-from tests.fixtures.permit2 import TOKEN_UNIT, permit2_payer, token_balance, without_ether
+from tests.fixtures.permit2 import (
+    NETWORK,
+    PRICE,
+    TOKEN_UNIT,
+    facilitator_transactions,
+    offer,
+    permit2_payer,
+    token_balance,
+    without_ether,
+)
 from x402fac.devnet.evm import EIP2612_ADDRESS, ERC20_ADDRESS
 from x402fac.devnet.evm.rpc import DevnetRpc
 
-NETWORK = "eip155:84532"
-PRICE = 3 * TOKEN_UNIT // 100  # 0.03 of an 18-decimal token
 TOKENS = frozenset({ERC20_ADDRESS.lower(), EIP2612_ADDRESS.lower()})
-
-
-async def facilitator_transactions(info: dict) -> int:
-    """Transactions our signers have sent, all told."""
-    async with DevnetRpc(info["rpcUrl"]) as rpc:
-        counts = [
-            int(await rpc.call("eth_getTransactionCount", signer["address"], "latest"), 16)
-            for signer in info["facilitators"]
-        ]
-    return sum(counts)
-
-
-def offer(info: dict, token: str, pay_to: str) -> dict:
-    extra = {"assetTransferMethod": "permit2"}
-    details = next(t for t in info["tokens"].values() if t["address"] == token)
-    if "version" in details:
-        extra |= {"name": details["name"], "version": details["version"]}
-    return {
-        "scheme": "exact",
-        "network": NETWORK,
-        "price": {"amount": str(PRICE), "asset": token, "extra": extra},
-        "payTo": pay_to,
-        "maxTimeoutSeconds": 120,
-    }
 
 
 async def pay_and_check(

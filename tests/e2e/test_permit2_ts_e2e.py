@@ -1,0 +1,87 @@
+"""End to end with the TypeScript client: `@x402/evm` 2.27 (as published, a viem account; installed in
+bench/ by `npm ci` from bench/package-lock.json, the benchmark's references) pays by Permit2 a resource
+served by the Python SDK's middleware with our gateway as facilitator; the chain is read back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+from eth_account import Account
+from x402.mechanisms.evm.exact import ExactEvmServerScheme
+
+from bench.targets import BENCH_DIR, ensure_ts_installed
+from tests.fixtures.evm import serve_evm
+from tests.fixtures.paywall import PaidResource
+from tests.fixtures.permit2 import (
+    NETWORK,
+    PRICE,
+    TOKEN_UNIT,
+    facilitator_transactions,
+    key_of,
+    offer,
+    permit2_payer,
+    token_balance,
+)
+from x402fac.devnet.evm import ERC20_ADDRESS
+from x402fac.devnet.evm.rpc import DevnetRpc
+
+TOKENS = frozenset({ERC20_ADDRESS.lower()})
+CLIENT = Path(__file__).parent / "ts" / "pay_permit2.mjs"
+
+
+async def ts_pay(url: str, payer, asset: str) -> dict:
+    env = {
+        **os.environ,
+        "URL": url,
+        "PRIVATE_KEY": key_of(payer),
+        "NETWORK": NETWORK,
+        "ASSET": asset,
+        "MAX_AMOUNT": str(PRICE),
+    }
+    # A module read from stdin resolves its imports from the working directory: bench/node_modules.
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        "--input-type=module",
+        cwd=BENCH_DIR,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    process_input = CLIENT.read_bytes()
+    stdout, stderr = await asyncio.wait_for(process.communicate(process_input), 120)
+    assert process.returncode == 0, stderr.decode()
+    return json.loads(stdout.decode().strip().splitlines()[-1])
+
+
+async def test_ts_client_pays_a_plain_erc20_by_permit2(stack, evm_devnet) -> None:
+    await asyncio.to_thread(ensure_ts_installed)
+    info = evm_devnet
+    pay_to = Account.create().address
+    payer = await permit2_payer(info, ERC20_ADDRESS)
+    resource = PaidResource(
+        stack.gateway_url,
+        NETWORK,
+        ExactEvmServerScheme(),
+        "/data",
+        offer(info, ERC20_ADDRESS, pay_to),
+        "data",
+        {"data": 42},
+    )
+    async with serve_evm(stack, info, allowed_assets=TOKENS), resource:
+        before = await facilitator_transactions(info)
+        result = await ts_pay(f"{resource.url}/data", payer, ERC20_ADDRESS)
+    assert result["status"] == 200, result
+    assert json.loads(result["body"]) == {"data": 42}
+    assert result["accepted"]["extra"]["assetTransferMethod"] == "permit2"
+    settlement = result["paymentResponse"]
+    assert settlement["success"] is True and settlement["payer"] == payer.address
+    async with DevnetRpc(info["rpcUrl"]) as rpc:
+        receipt = await rpc.call("eth_getTransactionReceipt", settlement["transaction"])
+    assert receipt["status"] == "0x1" and receipt["to"].lower() == info["permit2"]["exactProxy"].lower()
+    assert await token_balance(info, ERC20_ADDRESS, pay_to) == PRICE
+    assert await token_balance(info, ERC20_ADDRESS, payer.address) == 10 * TOKEN_UNIT - PRICE
+    assert await facilitator_transactions(info) == before + 1
