@@ -43,6 +43,8 @@ HOUR = 3600
 GRANULARITIES = {"h": HOUR, "d": 86_400}
 MAX_PERIODS = 400
 FETCH_BATCH = 200
+BUSY_FETCH_SECONDS = 1.0
+IDLE_FETCH_SECONDS = 10.0
 _event = msgspec.json.Decoder(AuditEvent).decode
 _batch = msgspec.json.Decoder(AuditBatch).decode
 _encode = msgspec.json.encode
@@ -104,16 +106,27 @@ class Usage:
             await self._subscription.unsubscribe()
 
     async def _run(self) -> None:
+        idle = False
         while True:
             try:
-                messages = await self._subscription.fetch(FETCH_BATCH, timeout=1.0)
+                messages = await self._fetch(idle)
             except nats.errors.TimeoutError:
+                idle = True
                 continue
             except Exception as exc:  # NATS away: try again (unacknowledged entries come back)
                 log.warning("usage fetch: %s", exc)
                 await asyncio.sleep(1.0)
                 continue
+            idle = False
             await asyncio.gather(*(self._count(msg) for msg in messages))
+
+    async def _fetch(self, idle: bool) -> list[Msg]:
+        """Busy: entries in batches, gathered for up to `BUSY_FETCH_SECONDS`. Idle: one lingering pull
+        that returns with the first entry (a batch pull costs two requests every wait, even with
+        nothing to count)."""
+        if idle:
+            return await self._subscription.fetch(1, timeout=IDLE_FETCH_SECONDS)
+        return await self._subscription.fetch(FETCH_BATCH, timeout=BUSY_FETCH_SECONDS)
 
     async def _count(self, msg: Msg) -> None:
         try:

@@ -11,6 +11,8 @@ from x402fac.rpc import BatchWatcher, JsonRpcClient
 
 MAX_STATUSES_PER_CALL = 256  # getSignatureStatuses limit
 MAX_ACCOUNTS_PER_CALL = 100  # getMultipleAccounts limit
+SLOT_SECONDS = 0.4  # a slot's target duration
+FIRST_POLL_SECONDS = SLOT_SECONDS / 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,8 @@ class StatusWatcher(BatchWatcher):
     """
 
     def __init__(self, client: SolanaClient, interval: float, levels: frozenset[str] = frozenset()) -> None:
-        super().__init__(interval, MAX_STATUSES_PER_CALL)
+        # A status changes at most once a slot: polling faster than half a slot only costs calls.
+        super().__init__(interval, MAX_STATUSES_PER_CALL, first_poll=FIRST_POLL_SECONDS)
         self.client = client
         self.levels = levels
 

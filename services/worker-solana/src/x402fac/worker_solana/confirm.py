@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from solders.hash import Hash
@@ -10,14 +11,24 @@ from x402fac.protocol import Reason
 from x402fac.rpc import NodeUnavailable, RpcError
 from x402fac.worker import Confirmation, Outcome
 
+from .chain import SLOT_SECONDS
 from .runtime import CONFIRMED_LEVELS, SolanaRuntime, error_text, is_insufficient_funds
 
 
 async def settled(
-    runtime: SolanaRuntime, transaction: str, timeout: float, blockhash: Hash | str | None
+    runtime: SolanaRuntime,
+    transaction: str,
+    timeout: float,
+    blockhash: Hash | str | None,
+    just_sent: bool = False,
 ) -> Outcome:
     """The chain's verdict, waiting up to `timeout`; once `blockhash` expired, what the chain holds
-    is final (a transaction that has not landed never will)."""
+    is final (a transaction that has not landed never will). A transaction `just_sent` cannot be
+    confirmed before a slot has passed: its status is not asked for sooner."""
+    if just_sent:
+        first = min(SLOT_SECONDS, timeout)
+        await asyncio.sleep(first)
+        timeout -= first
     status = await runtime.watcher.wait(transaction, timeout)
     if status is not None:
         return _outcome(status)

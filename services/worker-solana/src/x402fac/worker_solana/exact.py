@@ -71,7 +71,9 @@ class ExactSolanaScheme(Scheme):
 
     async def confirm(self, prepared: Prepared[SolanaAttempt], timeout: float) -> Outcome:
         runtime = self.runtimes[prepared.network]
-        return await confirm.settled(runtime, prepared.transaction, timeout, prepared.attempt.blockhash)
+        return await confirm.settled(
+            runtime, prepared.transaction, timeout, prepared.attempt.blockhash, just_sent=True
+        )
 
     async def resolve(self, submitted: Submitted, timeout: float) -> Outcome:
         runtime = self.runtimes[submitted.network]

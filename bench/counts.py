@@ -1,0 +1,290 @@
+"""`python -m bench.counts [--family solana,nano,evm] [--requests N]`: what one request costs, in counts.
+
+Wall-clock figures move with whatever else the machine runs; these do not (or much less): for
+sequential (c=1) verifies and settles of x402fac on a fresh devnet of each family, per request:
+- CPU of every process (/proc: nats-server, ledger, worker, gateway; the chain node and this load
+  generator beside them);
+- NATS messages each service published and was delivered (nats-server's monitoring `/connz`), and
+  the server's total;
+- chain RPC calls by method (the worker's RPC goes through a recording proxy in this process).
+Then the same verifies at concurrency 32. Prints JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from bench import evm, loadgen, nano, solana
+from bench import targets as targets_module
+from bench.procstat import CpuMeter
+from bench.targets import Target, X402fac, free_port, make_target
+from x402fac.bus import EmbeddedNats
+
+IDLE_SECONDS = 20
+
+
+class MonitoredNats(EmbeddedNats):
+    """nats-server with its HTTP monitoring port on, to count messages per connection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.http_port = free_port()
+
+    def config(self) -> dict:
+        return super().config() | {"http": f"127.0.0.1:{self.http_port}"}
+
+    async def counts(self) -> dict[str, dict[str, int]]:
+        url = f"http://127.0.0.1:{self.http_port}"
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"{url}/connz?limit=1024") as response:
+                connz = await response.json()
+            async with session.get(f"{url}/varz") as response:
+                varz = await response.json()
+        found: dict[str, dict[str, int]] = {"server": {"in": varz["in_msgs"], "out": varz["out_msgs"]}}
+        for conn in connz["connections"]:
+            name = conn.get("name") or f"cid{conn['cid']}"
+            entry = found.setdefault(name, {"in": 0, "out": 0})
+            entry["in"] += conn["in_msgs"]  # published by the client
+            entry["out"] += conn["out_msgs"]  # delivered to the client
+        return found
+
+
+class CountedX402fac(X402fac):
+    async def start(self, infos: dict[str, dict[str, Any]], workdir: Path) -> None:
+        # X402fac.start builds its EmbeddedNats itself: it gets the monitored one.
+        targets_module.EmbeddedNats = MonitoredNats  # type: ignore[misc]
+        try:
+            await super().start(infos, workdir)
+        finally:
+            targets_module.EmbeddedNats = EmbeddedNats  # type: ignore[misc]
+
+
+class Recorder:
+    """A JSON-RPC pass-through (EVM/Solana `method`, Nano `action`) counting calls by method."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.methods: Counter = Counter()
+        self.posts = 0
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession()
+        app = web.Application(client_max_size=16 << 20)
+        app.router.add_post("/", self._forward)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        port = free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", port).start()
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        assert self._session is not None
+        async with self._session.post(
+            self.upstream, data=body, headers={"Content-Type": "application/json"}
+        ) as up:
+            answer = await up.read()
+        parsed = json.loads(body)
+        self.posts += 1
+        for call in parsed if isinstance(parsed, list) else [parsed]:
+            self.methods[call.get("method") or call.get("action") or "?"] += 1
+        return web.Response(body=answer, content_type="application/json")
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+        if self._session:
+            await self._session.close()
+
+
+async def _nats_counts(target: Target) -> dict[str, dict[str, int]]:
+    """Messages per connection so far (a reference has no bus: nothing)."""
+    nats = getattr(target, "nats", None)
+    return await nats.counts() if isinstance(nats, MonitoredNats) else {}
+
+
+def _diff(after: dict[str, dict[str, int]], before: dict[str, dict[str, int]], n: int) -> dict[str, Any]:
+    return {
+        name: {k: round((v - before.get(name, {}).get(k, 0)) / n, 2) for k, v in counts.items()}
+        for name, counts in after.items()
+    }
+
+
+async def measure(
+    target: Target,
+    recorder: Recorder,
+    groups: dict[str, list[int]],
+    client: loadgen.Client,
+    url: str,
+    bodies: list[bytes],
+    concurrency: int,
+    settle: bool,
+    settle_idle: float = 0.0,
+) -> dict[str, Any]:
+    await asyncio.sleep(0.3)
+    recorder.methods.clear()
+    recorder.posts = 0
+    before = await _nats_counts(target)
+    meter = CpuMeter(groups)
+    meter.start()
+    started = time.perf_counter()
+    run = await loadgen.closed_loop(client, url, bodies, concurrency, 600, settle)
+    elapsed = time.perf_counter() - started
+    if settle_idle:
+        await asyncio.sleep(settle_idle)  # background work after the answers (polls, audit, leases)
+    used = meter.stop()
+    after = await _nats_counts(target)
+    n = max(len(run.samples), 1)
+    return {
+        "requests": len(run.samples),
+        "outcomes": dict(run.outcomes),
+        "per_s": round(len(run.samples) / elapsed, 1),
+        "p50_ms": run.summary().get("p50_ms"),
+        "cpu_ms_per_req": {k: round(1000 * v / n, 3) for k, v in used.items()}
+        | {"loadgen": round(1000 * run.loadgen_cpu / n, 3)},
+        "nats_msgs_per_req": _diff(after, before, n),
+        "rpc_per_req": {m: round(c / n, 2) for m, c in recorder.methods.most_common()},
+        "rpc_posts_per_req": round(recorder.posts / n, 2),
+    }
+
+
+async def run_family(
+    family: str, requests: int, settles: int, say: Any, target_name: str = "x402fac"
+) -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix=f"x402fac-counts-{family}-"))
+    target: Target = (
+        CountedX402fac("x402fac", families=(family,))
+        if target_name == "x402fac"
+        else make_target(target_name)
+    )
+    client = loadgen.Client(64, 60)
+    chain: Any = None
+    recorder: Recorder | None = None
+    result: dict[str, Any] = {}
+    try:
+        if family == "solana":
+            chain = await solana.start_devnet(workdir, free_port(), 64)
+            payers = solana.payers_of(chain.info)
+            rpc_key, info_name = "rpc_url", "devnet-solana.json"
+
+            async def sign(count: int, for_settle: bool) -> list[bytes]:
+                pay_to = solana.Keypair().pubkey()
+                await chain.open_token_account(pay_to)
+                made = solana.sign_payments(chain.info, payers, count, pay_to, await chain.blockhash())
+                return [p.body for p in made]
+        elif family == "nano":
+            chain = await nano.start_devnet(workdir, free_port(), settles + 64)
+            keys = chain.info["payers"]
+            verifiers = await nano.payer_states(chain, keys[:64])
+            settlers = await nano.payer_states(chain, keys[64:])
+            rpc_key, info_name = "rpcUrl", "devnet-nano.json"
+
+            async def sign(count: int, for_settle: bool) -> list[bytes]:
+                states = settlers[:count] if for_settle else verifiers
+                made = nano.sign_payments(chain.info, states, count, nano.new_address(), for_settle)
+                return [p.body for p in made]
+        else:
+            devnet = await evm.start_devnet(workdir, None, 1, free_port(), solc_cache=workdir / "solc")
+            chain = devnet
+            evm_chain = evm.Chain(devnet.info)
+            evm_payers = [evm.Payer.create() for _ in range(16)]
+            await evm_chain.fund(p.address for p in evm_payers)
+            rpc_key, info_name = "rpcUrl", "devnet-evm.json"
+
+            async def sign(count: int, for_settle: bool) -> list[bytes]:
+                return [p.body for p in evm.sign_payments(evm_payers, count, evm.new_address())]
+
+        info_path = workdir / info_name
+        info = json.loads(info_path.read_text())
+        recorder = Recorder(info[rpc_key])
+        await recorder.start()
+        info[rpc_key] = recorder.url  # the worker reads this file: its RPC goes through the recorder
+        info_path.write_text(json.dumps(info))
+        await target.start({family: info}, workdir)
+        chain_pid = chain.pid if hasattr(chain, "pid") else chain.process.pid
+        groups = {name: [pid] for name, pid in target.pids().items()} | {"chain": [chain_pid]}
+        say(f"[{family}] idle")
+        recorder.methods.clear()
+        meter = CpuMeter(groups)
+        meter.start()
+        idle_before = await _nats_counts(target)
+        await asyncio.sleep(IDLE_SECONDS)
+        used = meter.stop()
+        result["idle_per_s"] = {
+            "cpu_ms": {k: round(1000 * v / IDLE_SECONDS, 3) for k, v in used.items()},
+            "nats_msgs": _diff(await _nats_counts(target), idle_before, IDLE_SECONDS),
+            "rpc": {m: round(c / IDLE_SECONDS, 2) for m, c in recorder.methods.most_common()},
+        }
+        warm = await sign(40, False)
+        await loadgen.closed_loop(client, target.url + "/verify", warm, 4, 30, False)
+        say(f"[{family}] verify c=1")
+        result["verify_c1"] = await measure(
+            target, recorder, groups, client, target.url + "/verify", await sign(requests, False), 1, False
+        )
+        say(f"[{family}] verify c=32")
+        result["verify_c32"] = await measure(
+            target,
+            recorder,
+            groups,
+            client,
+            target.url + "/verify",
+            await sign(requests * 4, False),
+            32,
+            False,
+        )
+        if settles:
+            say(f"[{family}] settle c=1")
+            result["settle_c1"] = await measure(
+                target, recorder, groups, client, target.url + "/settle", await sign(settles, True), 1, True
+            )
+    finally:
+        await client.close()
+        await target.stop()
+        if recorder is not None:
+            await recorder.stop()
+        if chain is not None:
+            if family == "evm":
+                await evm_chain.close()
+                await chain.stop()
+            else:
+                await chain.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+async def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.counts", description=__doc__)
+    parser.add_argument("--family", default="solana,nano,evm")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--settles", type=int, default=10)
+    parser.add_argument("--target", default="x402fac", help="x402fac, python, ts (Solana and EVM)")
+    args = parser.parse_args(argv)
+    out: dict[str, Any] = {}
+    for family in args.family.split(","):
+        out[family] = await run_family(family, args.requests, args.settles, _say, args.target)
+        print(json.dumps({family: out[family]}, indent=1), flush=True)
+
+
+if __name__ == "__main__":
+    import uvloop
+
+    uvloop.run(main())
