@@ -28,14 +28,14 @@ class ScriptedSubscription:
         return step
 
 
-async def test_idle_waits_in_one_pull_and_entries_bring_back_batches(monkeypatch):
+async def test_idle_waits_in_one_pull_and_entries_bring_back_batches():
     counted: list[str] = []
 
-    async def count(self, msg) -> None:
+    async def count(msg) -> None:
         counted.append(msg)
 
-    monkeypatch.setattr(Usage, "_count", count)
     aggregator = Usage.__new__(Usage)
+    aggregator._count = count  # type: ignore[method-assign]
     aggregator._subscription = ScriptedSubscription(
         [["a", "b"], TimeoutError, TimeoutError, ["c"], ["d"], TimeoutError]
     )

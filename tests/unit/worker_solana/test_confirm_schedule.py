@@ -22,14 +22,20 @@ class Runtime:
         self.watcher = Watcher(log)
 
 
+class Clock:
+    """Stands in for `asyncio` in the confirm module only: notes each sleep instead of sleeping."""
+
+    def __init__(self, log: list) -> None:
+        self.log = log
+
+    async def sleep(self, seconds: float) -> None:
+        self.log.append(("sleep", seconds))
+
+
 @pytest.fixture
 def log(monkeypatch) -> list:
     steps: list = []
-
-    async def sleep(seconds: float) -> None:
-        steps.append(("sleep", seconds))
-
-    monkeypatch.setattr(confirm.asyncio, "sleep", sleep)
+    monkeypatch.setattr(confirm, "asyncio", Clock(steps))
     return steps
 
 
