@@ -1,7 +1,9 @@
 """`python -m bench [--quick] [--targets x402fac,python,ts,ts-nm] [--workloads evm-verify,nano,...]`
 
 Workload names (prefixes select groups): evm-verify-c{1,8,32}, evm-verify-r{50,200,800},
-evm-settle-c{1,8,32}, evm-settle-r{50,200,800}, evm-dup-x10 (automine); evm1s-settle-c{1,8,32},
+evm-settle-c{1,8,32}, evm-settle-r{50,200,800}, evm-dup-x10, evm-permit2-verify-c{8,32},
+evm-permit2-settle-c{8,32} (Permit2 payments of a plain ERC-20, every payer approved Permit2 once on each
+fresh chain) (automine); evm1s-settle-c{1,8,32},
 evm1s-dup-x10 (1 s blocks); nano-verify-c{8,32}, nano-settle-c32 (x402fac only: no Nano facilitator
 exists to compare); solana-verify-c{1,8,32}, solana-settle-c{1,8,32} (x402fac, python, ts). The c=32 EVM
 workloads also run against x402fac with two worker replicas of its family (the scaling run; --no-scaling).

@@ -1,4 +1,5 @@
-"""EVM side of the benchmark: payers, pre-signed EIP-3009 payments, fresh devnets, on-chain cross-checks.
+"""EVM side of the benchmark: payers, pre-signed EIP-3009 and Permit2 payments, fresh devnets, on-chain
+cross-checks.
 
 Payments are signed once, before any timing, with coincurve over the EIP-712 digest (checked against
 eth_account in the smoke test). Every target gets its own fresh anvil, but the token sits at the same
@@ -24,10 +25,21 @@ from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
-from x402fac.devnet.evm import CHAIN_ID, NETWORK, USDC_ADDRESS, USDC_NAME, USDC_VERSION, EvmDevnet
+from x402fac.devnet.evm import (
+    CHAIN_ID,
+    ERC20_ADDRESS,
+    EXACT_PERMIT2_PROXY_ADDRESS,
+    NETWORK,
+    PERMIT2_ADDRESS,
+    USDC_ADDRESS,
+    USDC_NAME,
+    USDC_VERSION,
+    EvmDevnet,
+)
 from x402fac.devnet.evm.contracts import artifacts_path, load_artifacts
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 from x402fac.rpc import NodeUnavailable
+from x402fac.worker_evm import permit2
 
 DOMAIN_TYPEHASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
@@ -62,6 +74,7 @@ class Payment:
     nonce: str
     pay_to: str
     amount: int
+    token: str = USDC_ADDRESS
 
 
 def new_address() -> str:
@@ -126,13 +139,67 @@ def sign_payment(
     return Payment(body, payer.address, "0x" + nonce.hex(), pay_to, amount)
 
 
+def sign_permit2_payment(payer: Payer, pay_to: str, amount: int, deadline: int, nonce: int) -> Payment:
+    """A Permit2 `exact` payment of the devnet's plain ERC-20, as the official clients build it."""
+    auth = permit2.Permit2Authorization(
+        owner=payer.address,
+        token=ERC20_ADDRESS,
+        amount=amount,
+        spender=EXACT_PERMIT2_PROXY_ADDRESS,
+        nonce=nonce,
+        deadline=deadline,
+        to=pay_to,
+        valid_after=0,
+    )
+    raw = coincurve.PrivateKey(payer.key).sign_recoverable(permit2.digest(auth, CHAIN_ID), hasher=None)
+    signature = raw[:64] + bytes([raw[64] + 27])
+    accepted = {
+        **requirements(pay_to, amount),
+        "asset": ERC20_ADDRESS,
+        "extra": {"assetTransferMethod": "permit2"},
+    }
+    payload = {
+        "x402Version": 2,
+        "accepted": accepted,
+        "payload": {
+            "signature": "0x" + signature.hex(),
+            "permit2Authorization": {
+                "from": payer.address,
+                "permitted": {"token": ERC20_ADDRESS, "amount": str(amount)},
+                "spender": EXACT_PERMIT2_PROXY_ADDRESS,
+                "nonce": str(nonce),
+                "deadline": str(deadline),
+                "witness": {"to": pay_to, "validAfter": "0"},
+            },
+        },
+    }
+    body = json.dumps(
+        {"x402Version": 2, "paymentPayload": payload, "paymentRequirements": accepted},
+        separators=(",", ":"),
+    ).encode()
+    return Payment(body, payer.address, str(nonce), pay_to, amount, ERC20_ADDRESS)
+
+
 def sign_payments(
-    payers: list[Payer], count: int, pay_to: str, valid_for: int = 3 * 3600, amount: int = PAYMENT_AMOUNT
+    payers: list[Payer],
+    count: int,
+    pay_to: str,
+    valid_for: int = 3 * 3600,
+    amount: int = PAYMENT_AMOUNT,
+    method: str = "eip3009",
 ) -> list[Payment]:
-    """`count` distinct payments to `pay_to`, cycling through `payers` (neighbours never share a payer)."""
+    """`count` distinct payments to `pay_to`, cycling through `payers` (neighbours never share a payer);
+    `method` permit2: Permit2 payments of the plain ERC-20 instead of EIP-3009 USDC."""
     domain = domain_separator()
     valid_before = int(time.time()) + valid_for
     cycle = itertools.cycle(payers)
+    if method == "permit2":
+        return [
+            sign_permit2_payment(
+                next(cycle), pay_to, amount, valid_before, int.from_bytes(os.urandom(32), "big")
+            )
+            for _ in range(count)
+        ]
     return [
         sign_payment(next(cycle), pay_to, amount, valid_before, os.urandom(32), domain) for _ in range(count)
     ]
@@ -162,8 +229,10 @@ class Chain:
     async def close(self) -> None:
         await self.rpc.close()
 
-    async def fund(self, addresses: Iterable[str], amount: int = PAYER_USDC) -> None:
-        """Mints `amount` USDC to each address: signed locally in one nonce run, sent, then awaited."""
+    async def fund(
+        self, addresses: Iterable[str], amount: int = PAYER_USDC, token: str = USDC_ADDRESS
+    ) -> None:
+        """Mints `amount` of `token` to each address: signed locally in one nonce run, sent, then awaited."""
         minter = self.info["minter"]
         start, latest, tip = await asyncio.gather(
             self.rpc.call("eth_getTransactionCount", minter["address"], "pending"),
@@ -181,7 +250,7 @@ class Chain:
                 "type": 2,
                 "chainId": CHAIN_ID,
                 "nonce": nonce,
-                "to": USDC_ADDRESS,
+                "to": token,
                 "value": 0,
                 "data": data,
                 "gas": 200_000,
@@ -192,19 +261,48 @@ class Chain:
         for tx_hash in hashes:
             await self.rpc.wait_receipt(tx_hash, timeout=60)
 
+    async def approve_permit2(self, payers: Iterable[Payer], token: str = ERC20_ADDRESS) -> None:
+        """Each payer approves Permit2 for `token` (its first transaction; anvil gives it the gas)."""
+        payers = list(payers)
+        latest, tip = await asyncio.gather(
+            self.rpc.call("eth_getBlockByNumber", "latest", False), self.rpc.call("eth_maxPriorityFeePerGas")
+        )
+        fees = {
+            "maxPriorityFeePerGas": int(tip, 16),
+            "maxFeePerGas": 4 * int(latest["baseFeePerGas"], 16) + int(tip, 16),
+        }
+        data = calldata("approve(address,uint256)", ["address", "uint256"], [PERMIT2_ADDRESS, 2**256 - 1])
+        hashes = []
+        for payer in payers:
+            await self.rpc.call("anvil_setBalance", payer.address, hex(10**18))
+            tx = {
+                "type": 2,
+                "chainId": CHAIN_ID,
+                "nonce": 0,
+                "to": token,
+                "value": 0,
+                "data": data,
+                "gas": 100_000,
+                **fees,
+            }
+            signed = Account.sign_transaction(tx, payer.key)
+            hashes.append(await self.rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex()))
+        for tx_hash in hashes:
+            await self.rpc.wait_receipt(tx_hash, timeout=60)
+
     async def block_number(self) -> int:
         return int(await self.rpc.call("eth_blockNumber"), 16)
 
-    async def balance_of(self, address: str) -> int:
+    async def balance_of(self, address: str, token: str = USDC_ADDRESS) -> int:
         data = calldata("balanceOf(address)", ["address"], [address])
-        return int.from_bytes(await self.rpc.eth_call(USDC_ADDRESS, data), "big")
+        return int.from_bytes(await self.rpc.eth_call(token, data), "big")
 
-    async def transfers_to(self, pay_to: str, from_block: int) -> list[str]:
-        """Transaction hashes of every USDC Transfer to `pay_to` since `from_block`."""
+    async def transfers_to(self, pay_to: str, from_block: int, token: str = USDC_ADDRESS) -> list[str]:
+        """Transaction hashes of every `token` Transfer to `pay_to` since `from_block`."""
         logs = await self.rpc.call(
             "eth_getLogs",
             {
-                "address": USDC_ADDRESS,
+                "address": token,
                 "fromBlock": hex(from_block),
                 "toBlock": "latest",
                 "topics": [TRANSFER_TOPIC, None, "0x" + "00" * 12 + pay_to[2:].lower()],

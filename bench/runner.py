@@ -100,7 +100,7 @@ class Bench:
         self.evm_payments["warmup-settle"] = evm.sign_payments(self.evm_payers, 16, warmup_to)
         for workload in evm_workloads:
             self.evm_payments[workload.name] = evm.sign_payments(
-                self.evm_payers, workload.payments, evm.new_address()
+                self.evm_payers, workload.payments, evm.new_address(), method=workload.method
             )
         count = sum(len(p) for p in self.evm_payments.values())
         self.say(f"signed {count} EVM payments in {time.perf_counter() - started:.1f}s")
@@ -152,6 +152,9 @@ class Bench:
             nudge.start()
         try:
             await chain.fund(p.address for p in self.evm_payers)
+            if any(w.method == "permit2" for w in workloads):
+                await chain.fund((p.address for p in self.evm_payers), token=evm.ERC20_ADDRESS)
+                await chain.approve_permit2(self.evm_payers)
             await target.start({"evm": devnet.info}, workdir)
             assert devnet.process is not None
             groups = cpu_groups(target, devnet.process.pid)
@@ -262,8 +265,9 @@ class Bench:
         ok_transactions = {s.transaction.lower() for s in ok}
         if isinstance(chain, evm.Chain):
             await chain.wait_quiet(before["nonces"])  # a target may still be sending what timed out
-            onchain = {h.lower() for h in await chain.transfers_to(pay_to, before["block"])}
-            balance = await chain.balance_of(pay_to)
+            token = payments[0].token
+            onchain = {h.lower() for h in await chain.transfers_to(pay_to, before["block"], token)}
+            balance = await chain.balance_of(pay_to, token)
             nonces = await chain.nonces(before["nonces"])
             mined = sum(nonces[a] - before["nonces"][a] for a in nonces)
             check: dict[str, Any] = {"transactions_mined": mined, "failed_transactions": mined - len(onchain)}

@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 
 from x402fac.bus import EmbeddedNats, access
+from x402fac.cli.stack import devnet_worker_env
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -218,8 +219,9 @@ class X402fac(Target):
                 f"worker-{family}-{replica}",
                 [*self._cli(f"worker-{family}-{replica}"), "worker", family],
                 logs,
-                # one environment for every replica: EVM signer keys are leased from one pool
-                {**env, **self.nats.env(access.worker(family))},
+                # one environment for every replica: EVM signer keys are leased from one pool; the
+                # devnet's own tokens accepted as `x402fac run` does (Permit2 workloads)
+                {**devnet_worker_env(family, workdir), **env, **self.nats.env(access.worker(family))},
             )
             for family in self.families
             for replica in range(self.replicas)

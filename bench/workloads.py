@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,7 @@ class Workload:
     payments: int  # pre-signed payments (distinct)
     scaling: bool = False  # also run against x402fac with two worker replicas
     references: bool = True  # False: x402fac only (no reference facilitator speaks it)
+    method: str = "eip3009"  # EVM: how the payments transfer (eip3009: USDC; permit2: a plain ERC-20)
 
     @property
     def settles(self) -> bool:
@@ -39,7 +41,7 @@ def catalog(quick: bool) -> list[Workload]:
     found: list[Workload] = []
 
     def add(name: str, family: str, chain: str, action: str, mode: str, level: int, duration: float,
-            payments: int, **flags: bool) -> None:  # fmt: skip
+            payments: int, **flags: Any) -> None:  # fmt: skip
         found.append(Workload(name, family, chain, action, mode, level, duration, payments, **flags))
 
     # fmt: off
@@ -52,6 +54,11 @@ def catalog(quick: bool) -> list[Workload]:
     for r in rates:
         add(f"evm-settle-r{r}", "evm", "automine", "settle", "open", r, opened, int(r * opened))
     add("evm-dup-x10", "evm", "automine", "duplicate", "burst", 10, bursts, bursts)
+    # Permit2 (any ERC-20 through the x402 exact proxy; payers approved Permit2 once per chain)
+    for c in (8, 32):
+        add(f"evm-permit2-verify-c{c}", "evm", "automine", "verify", "closed", c, closed, verify_pool[c], method="permit2")
+    for c in (8, 32):
+        add(f"evm-permit2-settle-c{c}", "evm", "automine", "settle", "closed", c, closed, settle_pool[c], method="permit2")
     for c in (1, 8, 32):
         add(f"evm1s-settle-c{c}", "evm", "1s", "settle", "closed", c, blocks, block_pool[c])
     add("evm1s-dup-x10", "evm", "1s", "duplicate", "burst", 10, bursts, bursts)
