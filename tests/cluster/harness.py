@@ -30,6 +30,7 @@ import nats
 
 from tests.fixtures.tls import make_tls
 from x402fac.bus import BusUsers, Credentials, EmbeddedNats, access, free_port
+from x402fac.cli.stack import devnet_worker_env
 
 FAMILIES = ("nano", "evm", "solana")
 READY_TIMEOUT = 120.0
@@ -282,7 +283,8 @@ class Cluster:
                 self._service(
                     f"worker-{family}-{i}",
                     [*cli, "worker", family],
-                    self.role_env(access.worker(family)),
+                    # EVM: the devnet's tokens accepted as `x402fac run` does (Permit2 payments)
+                    self.role_env(access.worker(family), **devnet_worker_env(family, self.data)),
                     ready_marker="worker ready",
                 )
                 for i in range(2)

@@ -23,7 +23,7 @@ from solders.transaction import VersionedTransaction
 
 from bench import evm as bench_evm
 from bench import solana as bench_solana
-from x402fac.devnet.evm import USDC_ADDRESS
+from x402fac.devnet.evm import ERC20_ADDRESS, PERMIT2_ADDRESS, USDC_ADDRESS
 from x402fac.devnet.nano import NETWORK as NANO_NETWORK
 from x402fac.devnet.solana import USDC_MINT, faucet_transaction
 from x402fac.devnet.solana.instructions import ata
@@ -70,10 +70,25 @@ class EvmPayments:
         self.reserved = bench_evm.Payer.create()
         self._domain = bench_evm.domain_separator()
         self.start_block = 0
+        self.permit2_payer = bench_evm.Payer.create()  # holds the plain ERC-20, approved Permit2
 
     async def setup(self) -> None:
         await self.chain.fund(p.address for p in [*self.payers, self.reserved])
+        await self.chain.fund([self.permit2_payer.address], token=ERC20_ADDRESS)
+        await self.chain.approve_permit2([self.permit2_payer])
         self.start_block = await self.chain.block_number()
+
+    async def make_permit2(self) -> Pay:
+        """A Permit2 payment of the devnet's plain ERC-20, as the official clients build it."""
+        pay_to = bench_evm.new_address()
+        nonce = int.from_bytes(os.urandom(32), "big")
+        payer = self.permit2_payer
+        signed = bench_evm.sign_permit2_payment(
+            payer, pay_to, bench_evm.PAYMENT_AMOUNT, int(time.time()) + 3600, nonce
+        )
+        chain_id = self.info.get("chainId") or bench_evm.CHAIN_ID
+        payment_id = f"{chain_id}/{PERMIT2_ADDRESS.lower()}/{payer.address.lower()}/0x{nonce:064x}"
+        return Pay("evm", signed.body, payment_id, payer.address, pay_to, bench_evm.PAYMENT_AMOUNT)
 
     async def make(self, payer: bench_evm.Payer | None = None, pay_to: str | None = None) -> Pay:
         payer = payer or next(self._cycle)
@@ -87,11 +102,11 @@ class EvmPayments:
         return Pay("evm", signed.body, payment_id, payer.address, pay_to, bench_evm.PAYMENT_AMOUNT)
 
     async def transfers(self, pays: list[Pay]) -> dict[str, list[str]]:
-        """Payment id -> transaction hashes of USDC transfers to its address since the start."""
+        """Payment id -> transaction hashes of USDC (or Permit2-paid ERC-20) transfers to its address."""
         logs = await self.chain.rpc.call(
             "eth_getLogs",
             {
-                "address": USDC_ADDRESS,
+                "address": [USDC_ADDRESS, ERC20_ADDRESS],
                 "fromBlock": hex(self.start_block),
                 "toBlock": "latest",
                 "topics": [bench_evm.TRANSFER_TOPIC],
