@@ -23,7 +23,7 @@ from . import permit2
 from .chain import RpcError
 from .nonces import Fees, Signer
 from .permit2 import PERMIT2_ADDRESS, Permit2Authorization
-from .runtime import EvmRuntime, hex_of
+from .runtime import EvmRuntime, hex_of, view
 from .transactions import SignedTransaction, decode_signed
 
 if TYPE_CHECKING:
@@ -126,10 +126,7 @@ async def plan(payment: Permit2Payment, fees: Fees) -> Sponsoring | None:
     auth, runtime = payment.authorization, payment.runtime
     allowance, held = await runtime.rpc.batch(
         [
-            (
-                "eth_call",
-                [{"to": auth.token, "data": hex_of(permit2.allowance_calldata(auth.owner))}, "latest"],
-            ),
+            view(auth.token, permit2.allowance_calldata(auth.owner)),
             ("eth_getBalance", [auth.owner, "latest"]),
         ]
     )
