@@ -73,6 +73,8 @@ class Reason(StrEnum):
     EIP2612_SPENDER_NOT_PERMIT2 = "eip2612_spender_not_permit2"
     EIP2612_DEADLINE_EXPIRED = "eip2612_deadline_expired"
     PERMIT2_2612_AMOUNT_MISMATCH = "permit2_2612_amount_mismatch"
+    UPTO_FACILITATOR_MISMATCH = "upto_facilitator_mismatch"
+    UPTO_SETTLEMENT_EXCEEDS_AMOUNT = "invalid_upto_evm_payload_settlement_exceeds_amount"
     INVALID_ERC20_APPROVAL_EXTENSION_FORMAT = "invalid_erc20_approval_extension_format"
     ERC20_APPROVAL_FROM_MISMATCH = "erc20_approval_from_mismatch"
     ERC20_APPROVAL_ASSET_MISMATCH = "erc20_approval_asset_mismatch"
@@ -107,7 +109,7 @@ class Reason(StrEnum):
 
 # One line per code for the README table and OpenAPI descriptions.
 REASON_DESCRIPTIONS: dict[Reason, str] = {
-    Reason.UNSUPPORTED_SCHEME: "Payment scheme is not one this facilitator settles (only `exact`).",
+    Reason.UNSUPPORTED_SCHEME: "Payment scheme is not one this facilitator settles on the network (`exact`, and `upto` where enabled).",
     Reason.UNSUPPORTED_NETWORK: "Network not served by this facilitator (or no worker configured for it).",
     Reason.AMOUNT_TOO_LOW: "Payment amount is less than required.",
     Reason.RECIPIENT_MISMATCH: "The signed recipient is not `payTo`.",
@@ -159,6 +161,8 @@ REASON_DESCRIPTIONS: dict[Reason, str] = {
     Reason.EIP2612_SPENDER_NOT_PERMIT2: "EVM Permit2: the EIP-2612 permit's `spender` is not Permit2.",
     Reason.EIP2612_DEADLINE_EXPIRED: "EVM Permit2: the EIP-2612 permit's `deadline` has passed (or falls within 6 s).",
     Reason.PERMIT2_2612_AMOUNT_MISMATCH: "EVM Permit2: the EIP-2612 permit's `amount` is not `permitted.amount` (the proxy requires them equal).",
+    Reason.UPTO_FACILITATOR_MISMATCH: "EVM upto: `witness.facilitator` is not one of this facilitator's signers on the network (`extra.facilitatorAddress` of /supported), or the proxy refused the caller.",
+    Reason.UPTO_SETTLEMENT_EXCEEDS_AMOUNT: "EVM upto: the settle's `amount` is above the authorized maximum (`permitted.amount`).",
     Reason.INVALID_ERC6492_WRAPPER: "EVM: the signature ends with the ERC-6492 suffix but is not `abi.encode(factory, factoryCalldata, signature)` with a factory, calldata and a signature.",
     Reason.ERC6492_FACTORY_NOT_ALLOWED: "EVM: the ERC-6492 wallet's factory is not in the network's `_ERC6492_FACTORIES` (we would run its call with our gas).",
     Reason.SMART_WALLET_DEPLOYMENT_FAILED: "EVM: the ERC-6492 factory call, simulated, reverted or left no contract at the payer's address (or the network has no Multicall3).",

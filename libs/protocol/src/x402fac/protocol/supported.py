@@ -19,13 +19,13 @@ class SupportedParts(Protocol):
 
 
 def with_legacy(kinds: Iterable[SupportedKind]) -> list[SupportedKind]:
-    """Each v2 kind followed by the same kind for x402 v1 under the network's legacy name, if it has one
-    (x402 v1 clients only know `base`, `solana-devnet`, ...)."""
+    """Each v2 `exact` kind followed by the same kind for x402 v1 under the network's legacy name, if it
+    has one (x402 v1 clients only know `base`, `solana-devnet`, ..., and only the `exact` scheme)."""
     listed: list[SupportedKind] = []
     for kind in kinds:
         listed.append(kind)
         legacy = to_legacy(kind.network)
-        if kind.x402_version == 2 and legacy != kind.network:
+        if kind.x402_version == 2 and kind.scheme == "exact" and legacy != kind.network:
             listed.append(SupportedKind(x402_version=1, scheme=kind.scheme, network=legacy, extra=kind.extra))
     return listed
 

@@ -69,6 +69,13 @@ async def store_final(
     if held is not None and held.delivered_at:
         return duplicate_answer(record.network, held, record.payer)
     # Confirmed, but this request is no longer the one waiting: the success is kept for the retry.
+    if not answer.transaction:  # settled with nothing sent: nothing is pending on the chain either
+        return failure_answer(
+            record.network,
+            Reason.SETTLEMENT_PENDING,
+            "settled; retry the same settle for the answer",
+            record.payer,
+        )
     return pending_answer(
         record.network,
         answer.transaction,

@@ -84,12 +84,15 @@ _WIRE_NAMES = {
 }
 
 
-def check_binding(request: VerifyRequest) -> None:
-    """A v2 payment is valid only for the requirements it was made for."""
+def check_binding(request: VerifyRequest, amount_up_to: bool = False) -> None:
+    """A v2 payment is valid only for the requirements it was made for; with `amount_up_to` (the
+    scheme's `settles_up_to`) the amount may differ: the scheme holds it to what was authorized."""
     accepted = request.payment_payload.accepted
     required = request.payment_requirements
     for name in ("scheme", "network", "asset", "amount", "pay_to"):
         got, want = getattr(accepted, name), getattr(required, name)
+        if name == "amount" and amount_up_to:  # the scheme checks it against what was authorized
+            continue
         if not _same(got, want):
             raise Invalid(
                 Reason.REQUIREMENTS_MISMATCH,
@@ -127,7 +130,7 @@ class Pipeline:
 
     async def _identify(self, request: VerifyRequest) -> tuple[Scheme, Identity]:
         scheme = self.route(request)
-        check_binding(request)
+        check_binding(request, scheme.settles_up_to)
         return scheme, await scheme.identify(request)
 
     # ---- verify -------------------------------------------------------------------------------

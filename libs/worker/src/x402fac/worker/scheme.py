@@ -116,6 +116,9 @@ class Scheme(ABC, Generic[P, A]):
     """
 
     name: str = "exact"
+    # The settle's `amount` may be below the amount the payment authorized (`accepted.amount`): the
+    # resource server charges what was used (`upto`). Otherwise the two must be equal.
+    settles_up_to: bool = False
 
     @abstractmethod
     def networks(self) -> list[str]:
@@ -147,9 +150,10 @@ class Scheme(ABC, Generic[P, A]):
     @abstractmethod
     async def prepare(
         self, request: VerifyRequest, identity: Identity[P], checked: Any = None
-    ) -> Prepared[A]:
+    ) -> Prepared[A] | None:
         """Build and sign what will be broadcast; its id must be known before broadcasting. `checked`
         is what `verify_for_settle` returned (None when it did not run: `prepare` finds it itself).
+        None: there is nothing to send (an `upto` payment charged 0), the payment is settled as it is.
 
         Raise `x402fac.bus.HandOff` when this replica cannot do it now (e.g. it holds no signer key at
         the moment): the claim is released and the request goes to another replica."""

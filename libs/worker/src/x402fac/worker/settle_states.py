@@ -164,6 +164,8 @@ class SettleAttempt:
         except BaseException:
             await self._release_quietly(revision)
             raise
+        if prepared is None:
+            return await self.nothing_to_send(revision)
         try:
             submitted = await self.submit(revision, prepared)
         except BaseException:
@@ -199,6 +201,25 @@ class SettleAttempt:
                 identity.payer,
                 "the outcome is not known yet; retry for it",
             )
+
+    async def nothing_to_send(self, revision: int) -> SettleResponse:
+        """A payment settled with no transaction (an `upto` payment charged 0): final at once, so the
+        authorization settles no second time."""
+        identity = self.identity
+        record = SettlementRecord(
+            payment_id=identity.payment_id,
+            family=self.family,
+            network=self.network,
+            payer=identity.payer,
+            amount=identity.amount,
+            state=RecordState.CLAIMED,
+            created_at=0.0,
+            updated_at=0.0,
+        )
+        final = SettleResponse(
+            success=True, transaction="", network=self.network, payer=identity.payer, amount=identity.amount
+        )
+        return await store_final(self.ledger, record, revision, final, self.requester)
 
     async def submit(self, revision: int, prepared: Prepared) -> UpdateReply:
         """Record the transaction id before anything is broadcast.

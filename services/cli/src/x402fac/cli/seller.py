@@ -53,6 +53,7 @@ class PaidResource:
     description: str
     content: dict[str, Any]
     extensions: dict[str, Any] | None = None  # declared in the 402 answer (e.g. gas sponsoring)
+    charge: str | None = None  # `upto`: what the route settles once served (the SDK's settlement override)
     port: int = field(default_factory=free_port, init=False)
     server: uvicorn.Server | None = field(default=None, init=False)
     thread: threading.Thread | None = field(default=None, init=False)
@@ -63,9 +64,10 @@ class PaidResource:
 
     def build_app(self) -> FastAPI:
         from fastapi import FastAPI
+        from fastapi.responses import JSONResponse
         from x402 import x402ResourceServer
         from x402.http import FacilitatorConfig, HTTPFacilitatorClient
-        from x402.http.middleware.fastapi import PaymentMiddlewareASGI
+        from x402.http.middleware.fastapi import PaymentMiddlewareASGI, set_settlement_overrides
 
         server = x402ResourceServer(
             HTTPFacilitatorClient(FacilitatorConfig(url=self.gateway_url, timeout=SETTLE_TIMEOUT))
@@ -79,8 +81,11 @@ class PaidResource:
         app.add_middleware(PaymentMiddlewareASGI, routes=routes, server=server)
 
         @app.get(self.path)
-        async def paid_content() -> dict[str, Any]:
-            return self.content
+        async def paid_content() -> Any:
+            response = JSONResponse(self.content)
+            if self.charge is not None:
+                set_settlement_overrides(response, {"amount": self.charge})
+            return response
 
         return app
 

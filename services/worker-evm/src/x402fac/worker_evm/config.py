@@ -124,6 +124,14 @@ class EvmNetworkSettings:
         "`extensions` (comma list): `eip2612GasSponsoring`, `erc20ApprovalGasSponsoring` (what each costs: "
         "docs/networks/evm.md, Permit2)",
     )
+    upto: bool = setting(
+        "X402FAC_EVM_{net}_UPTO",
+        False,
+        values="workers.evm.networks[].upto",
+        doc="serve the `upto` scheme (Permit2; the x402 upto proxy 0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002 "
+        "must be deployed on the network): listed in /supported with `extra.facilitatorAddress` (on by "
+        "default on the devnet, which has the proxy)",
+    )
     erc6492_factories: tuple[str, ...] = setting(
         "X402FAC_EVM_{net}_ERC6492_FACTORIES",
         (),
@@ -156,6 +164,7 @@ class EvmNetworkConfig:
     gas_sponsoring: frozenset[str] = frozenset()  # enabled x402 gas-sponsoring extensions (Permit2)
     # Lower-case factories whose call (with our gas) may deploy an ERC-6492 payer's wallet.
     erc6492_factories: frozenset[str] = frozenset()
+    upto: bool = False  # the x402 upto proxy is on this network: the `upto` scheme is served
     confirmations: int = NETWORK_DEFAULTS.confirmations
     gas_limit: int = NETWORK_DEFAULTS.gas_limit
     gas_margin_percent: int = 25
@@ -265,6 +274,7 @@ def _with_policy(
         max_settle_cost_wei=settings.max_settle_cost_wei,
         gas_sponsoring=frozenset(settings.gas_sponsoring),
         erc6492_factories=frozenset(f.lower() for f in factories) if factories else config.erc6492_factories,
+        upto=settings.upto or config.upto,
     )
 
 
@@ -279,6 +289,7 @@ def network_from_devnet(info: Mapping[str, Any]) -> EvmNetworkConfig:
         signer_keys=tuple(f["privateKey"] for f in info["facilitators"]),
         default_asset=TokenInfo(usdc["address"], usdc["name"], usdc["version"]),
         erc6492_factories=frozenset([factory.lower()]) if factory else frozenset(),
+        upto="uptoProxy" in info.get("permit2", {}),
     )
 
 

@@ -17,6 +17,7 @@ from .runtime import EvmRuntime
 from .settle import Payment
 
 Sender = tuple[str, int]  # the address that signed a transaction, and its nonce
+PROXIES = {permit2.EXACT_PROXY_ADDRESS.lower(), permit2.UPTO_PROXY_ADDRESS.lower()}
 
 
 def recorded_sender(submitted: Submitted) -> Sender | None:
@@ -62,8 +63,8 @@ def _check_transfer(receipt: dict, payment: Payment | None) -> Outcome:
     logs = receipt.get("logs") or []
     if payment is not None:
         found = payment.transferred(logs)
-    elif (receipt.get("to") or "").lower() == permit2.EXACT_PROXY_ADDRESS.lower():
-        found = permit2.proxy_settled(logs)  # the proxy says so only after Permit2 transferred
+    elif (called := (receipt.get("to") or "").lower()) in PROXIES:
+        found = permit2.proxy_settled(logs, called)  # the proxy says so only after Permit2 transferred
     else:  # reconciling without the payment: any Transfer emitted by the called token
         called = (receipt.get("to") or "").lower()
         # Through Multicall3 (an ERC-6492 wallet deployed first) the token is the second call, which

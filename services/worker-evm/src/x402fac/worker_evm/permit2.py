@@ -4,7 +4,10 @@ extension, Permit2's and the proxy's custom errors, and the transfer's log.
 
 What the official clients sign (x402.mechanisms.evm.exact.permit2_utils): a Permit2
 `PermitWitnessTransferFrom` with spender = the x402 exact proxy and witness `Witness(address to,
-uint256 validAfter)`; the proxy transfers exactly `permitted.amount` to `witness.to`.
+uint256 validAfter)`; the proxy transfers exactly `permitted.amount` to `witness.to`. For `upto`
+(x402.mechanisms.evm.upto): spender = the x402 upto proxy, witness `Witness(address to, address
+facilitator, uint256 validAfter)`; the proxy, called by `witness.facilitator` only, transfers the
+amount it is given, at most `permitted.amount`.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from .eip3009 import (
 
 PERMIT2_ADDRESS = "0x000000000022D473030F116dDEE9F6B43aC78BA3"
 EXACT_PROXY_ADDRESS = "0x402085c248EeA27D92E8b30b2C58ed07f9E20001"
+UPTO_PROXY_ADDRESS = "0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002"
 EIP2612_GAS_SPONSORING = "eip2612GasSponsoring"
 ERC20_APPROVAL_GAS_SPONSORING = "erc20ApprovalGasSponsoring"
 GAS_SPONSORING_EXTENSIONS = (EIP2612_GAS_SPONSORING, ERC20_APPROVAL_GAS_SPONSORING)
@@ -42,10 +46,21 @@ _PERMIT_WITNESS_TYPEHASH = keccak(
     b"PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline,"
     b"Witness witness)TokenPermissions(address token,uint256 amount)Witness(address to,uint256 validAfter)"
 )
+_UPTO_WITNESS_TYPEHASH = keccak(b"Witness(address to,address facilitator,uint256 validAfter)")
+_UPTO_PERMIT_WITNESS_TYPEHASH = keccak(
+    b"PermitWitnessTransferFrom(TokenPermissions permitted,address spender,uint256 nonce,uint256 deadline,"
+    b"Witness witness)TokenPermissions(address token,uint256 amount)"
+    b"Witness(address to,address facilitator,uint256 validAfter)"
+)
 _PERMIT = "((address,uint256),uint256,uint256)"
 _SETTLE = keccak(f"settle({_PERMIT},address,(address,uint256),bytes)".encode())[:4]
 _SETTLE_WITH_PERMIT = keccak(
     f"settleWithPermit((uint256,uint256,bytes32,bytes32,uint8),{_PERMIT},address,(address,uint256),bytes)".encode()
+)[:4]
+_UPTO_SETTLE = keccak(f"settle({_PERMIT},uint256,address,(address,address,uint256),bytes)".encode())[:4]
+_UPTO_SETTLE_WITH_PERMIT = keccak(
+    f"settleWithPermit((uint256,uint256,bytes32,bytes32,uint8),{_PERMIT},uint256,address,"
+    "(address,address,uint256),bytes)".encode()
 )[:4]
 _ALLOWANCE = keccak(b"allowance(address,address)")[:4]
 _APPROVE = keccak(b"approve(address,uint256)")[:4]
@@ -68,6 +83,8 @@ ERRORS = {
         "InvalidOwner()",
         "PaymentTooEarly()",
         "Permit2612AmountMismatch()",
+        "AmountExceedsPermitted()",
+        "UnauthorizedFacilitator()",
     )
 }
 
@@ -84,6 +101,7 @@ class Permit2Authorization:
     deadline: int
     to: str
     valid_after: int
+    facilitator: str | None = None  # `upto` only: the one address that may settle it
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,8 +152,9 @@ def _hex_bytes(value: Any, where: str) -> bytes:
         raise PayloadError(f"{where} is not a hex string") from None
 
 
-def parse_payload(payload: dict[str, Any]) -> tuple[Permit2Authorization, bytes]:
-    """The authorization and raw signature of a Permit2 `exact` payload."""
+def parse_payload(payload: dict[str, Any], upto: bool = False) -> tuple[Permit2Authorization, bytes]:
+    """The authorization and raw signature of a Permit2 `exact` payload (`upto`: of an `upto` one,
+    whose witness also names the facilitator)."""
     where = "payload.permit2Authorization"
     auth = _object(payload, "permit2Authorization", "payload")
     permitted = _object(auth, "permitted", where)
@@ -149,6 +168,11 @@ def parse_payload(payload: dict[str, Any]) -> tuple[Permit2Authorization, bytes]
         deadline=_uint(_field(auth, "deadline", where), f"{where}.deadline"),
         to=_address(_field(witness, "to", f"{where}.witness"), f"{where}.witness.to"),
         valid_after=_uint(_field(witness, "validAfter", f"{where}.witness"), f"{where}.witness.validAfter"),
+        facilitator=_address(
+            _field(witness, "facilitator", f"{where}.witness"), f"{where}.witness.facilitator"
+        )
+        if upto
+        else None,
     )
     return parsed, _hex_bytes(payload.get("signature"), "payload.signature")
 
@@ -208,9 +232,19 @@ def domain_separator(chain_id: int) -> bytes:
 def digest(auth: Permit2Authorization, chain_id: int) -> bytes:
     """The EIP-712 digest the payer signed (and Permit2 recomputes with the proxy as spender)."""
     permitted = keccak(_TOKEN_PERMISSIONS_TYPEHASH + _address_word(auth.token) + _word(auth.amount))
-    witness = keccak(_WITNESS_TYPEHASH + _address_word(auth.to) + _word(auth.valid_after))
+    if auth.facilitator is None:
+        typehash = _PERMIT_WITNESS_TYPEHASH
+        witness = keccak(_WITNESS_TYPEHASH + _address_word(auth.to) + _word(auth.valid_after))
+    else:
+        typehash = _UPTO_PERMIT_WITNESS_TYPEHASH
+        witness = keccak(
+            _UPTO_WITNESS_TYPEHASH
+            + _address_word(auth.to)
+            + _address_word(auth.facilitator)
+            + _word(auth.valid_after)
+        )
     struct_hash = keccak(
-        _PERMIT_WITNESS_TYPEHASH
+        typehash
         + permitted
         + _address_word(auth.spender)
         + _word(auth.nonce)
@@ -248,6 +282,30 @@ def settle_calldata(auth: Permit2Authorization, signature: bytes, permit: Eip261
     )
 
 
+def upto_settle_calldata(
+    auth: Permit2Authorization, signature: bytes, amount: int, permit: Eip2612Permit | None
+) -> bytes:
+    """The upto proxy call transferring `amount` (at most `permitted.amount`): `settle`, or
+    `settleWithPermit` carrying the payer's EIP-2612 permit."""
+    assert auth.facilitator is not None
+    types = [_PERMIT, "uint256", "address", "(address,address,uint256)", "bytes"]
+    args = [
+        ((auth.token, auth.amount), auth.nonce, auth.deadline),
+        amount,
+        auth.owner,
+        (auth.to, auth.facilitator, auth.valid_after),
+        signature,
+    ]
+    if permit is None:
+        return _UPTO_SETTLE + encode(types, args)
+    sig = permit.signature
+    v = sig[64] if sig[64] >= 27 else sig[64] + 27
+    permit2612 = (permit.value, permit.deadline, sig[:32], sig[32:64], v)
+    return _UPTO_SETTLE_WITH_PERMIT + encode(
+        ["(uint256,uint256,bytes32,bytes32,uint8)", *types], [permit2612, *args]
+    )
+
+
 def allowance_calldata(owner: str) -> bytes:
     """ERC-20 `allowance(owner, Permit2)`."""
     return _ALLOWANCE + _address_word(owner) + _address_word(PERMIT2_ADDRESS)
@@ -270,8 +328,9 @@ def decode_error(data: bytes) -> str:
     return ERRORS.get(data[:4]) or decode_revert(data)
 
 
-def transferred(logs: list[dict[str, Any]], auth: Permit2Authorization) -> bool:
-    """Whether a receipt's logs hold the token's Transfer(owner, witness.to, amount)."""
+def transferred(logs: list[dict[str, Any]], auth: Permit2Authorization, amount: int | None = None) -> bool:
+    """Whether a receipt's logs hold the token's Transfer(owner, witness.to, amount) (by default the
+    permitted amount)."""
     for log in logs:
         topics = log.get("topics") or []
         if (
@@ -280,16 +339,16 @@ def transferred(logs: list[dict[str, Any]], auth: Permit2Authorization) -> bool:
             and topics[0].lower() == TRANSFER_TOPIC
             and topics[1][-40:].lower() == auth.owner[2:].lower()
             and topics[2][-40:].lower() == auth.to[2:].lower()
-            and int(log.get("data") or "0x0", 16) == auth.amount
+            and int(log.get("data") or "0x0", 16) == (auth.amount if amount is None else amount)
         ):
             return True
     return False
 
 
-def proxy_settled(logs: list[dict[str, Any]]) -> bool:
-    """Whether the exact proxy emitted Settled/SettledWithPermit (it does only after the transfer)."""
+def proxy_settled(logs: list[dict[str, Any]], proxy: str = EXACT_PROXY_ADDRESS) -> bool:
+    """Whether the proxy emitted Settled/SettledWithPermit (it does only after the transfer)."""
     return any(
-        log.get("address", "").lower() == EXACT_PROXY_ADDRESS.lower()
+        log.get("address", "").lower() == proxy.lower()
         and (log.get("topics") or [""])[0].lower() in _SETTLED_TOPICS
         for log in logs
     )

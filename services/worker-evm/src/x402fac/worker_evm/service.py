@@ -1,4 +1,4 @@
-"""EVM worker wiring: networks from config, the `exact` scheme, the shared worker service."""
+"""EVM worker wiring: networks from config, the `exact` and `upto` schemes, the shared worker service."""
 
 from __future__ import annotations
 
@@ -8,17 +8,18 @@ from x402fac.worker import Scheme, run_worker
 
 from .config import EvmConfig, load_config
 from .exact import ExactEvmScheme
+from .upto import UptoEvmScheme
 
 FAMILY = "evm"
 
 
 def build_schemes(config: EvmConfig | None = None) -> list[Scheme]:
     config = config or load_config()
-    return [
-        ExactEvmScheme(
-            list(config.networks), rpc_timeout=config.rpc_timeout, confirm_poll=config.confirm_poll
-        )
-    ]
+    exact = ExactEvmScheme(
+        list(config.networks), rpc_timeout=config.rpc_timeout, confirm_poll=config.confirm_poll
+    )
+    upto = UptoEvmScheme(exact)  # the same networks, signers and nonces
+    return [exact, upto] if upto.networks() else [exact]
 
 
 async def run(nats_url: str | None = None, stop: asyncio.Event | None = None) -> None:

@@ -45,6 +45,8 @@ REVERT_REASONS = {
     "PaymentTooEarly": Reason.PERMIT2_NOT_YET_VALID,
     "InvalidDestination": Reason.PERMIT2_INVALID_DESTINATION,
     "Permit2612AmountMismatch": Reason.PERMIT2_2612_AMOUNT_MISMATCH,
+    "AmountExceedsPermitted": Reason.UPTO_SETTLEMENT_EXCEEDS_AMOUNT,
+    "UnauthorizedFacilitator": Reason.UPTO_FACILITATOR_MISMATCH,
     **dict.fromkeys(SIGNATURE_ERRORS, Reason.INVALID_PERMIT2_SIGNATURE),
 }
 
@@ -59,6 +61,12 @@ class Permit2Payment:
     permit: Eip2612Permit | None  # the payer's EIP-2612 approval of Permit2, sent with the settlement
     approval: SignedTransaction | None  # the payer's approve transaction, sent (and funded) before it
     calldata: bytes
+    proxy: str = EXACT_PROXY_ADDRESS  # the x402 proxy settling it: exact, or upto (`upto.py`)
+    charged: int | None = None  # upto: what the settlement transfers (at most permitted.amount)
+
+    @property
+    def transfer_amount(self) -> int:
+        return self.authorization.amount if self.charged is None else self.charged
 
     @property
     def token(self) -> str:
@@ -66,20 +74,21 @@ class Permit2Payment:
 
     @property
     def target(self) -> str:
-        return EXACT_PROXY_ADDRESS
+        return self.proxy
 
     @property
     def gas_key(self) -> str:
-        return f"permit2{'+2612' if self.permit else ''}:{self.token.lower()}"
+        upto = "-upto" if self.proxy != EXACT_PROXY_ADDRESS else ""
+        return f"permit2{upto}{'+2612' if self.permit else ''}:{self.token.lower()}"
 
     def transfer(self, sender: str, fees: Fees, gas: int) -> dict[str, str]:
         return call(self.target, self.calldata, sender=sender, fees=fees, gas=gas)
 
     def transferred(self, logs: list[dict]) -> bool:
-        return permit2.transferred(logs, self.authorization)
+        return permit2.transferred(logs, self.authorization, self.transfer_amount)
 
 
-def _permit_of(
+def permit_of(
     runtime: EvmRuntime, request: VerifyRequest, auth: Permit2Authorization
 ) -> Eip2612Permit | None:
     """The EIP-2612 permit the payload carries, when the network accepts the extension (else ignored)."""
@@ -137,7 +146,7 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Perm
         )
     if auth.token.lower() != token.lower():
         raise Invalid(Reason.PERMIT2_TOKEN_MISMATCH, f"permitted.token is {auth.token}, asset is {token}")
-    permit = _permit_of(runtime, request, auth)
+    permit = permit_of(runtime, request, auth)
     approval = None if permit is not None else sponsor.approval_of(runtime, request, auth)
     digest = permit2.digest(auth, config.chain_id)
     try:
@@ -190,7 +199,7 @@ async def verify(request: VerifyRequest, payment: Permit2Payment, *, simulate: b
             f"the EIP-2612 permit's deadline {payment.permit.deadline} passed",
         )
     try:
-        await _check_chain(payment, simulate)
+        await check_chain(payment, simulate)
     except NodeUnavailable as exc:
         raise unavailable(exc) from None
 
@@ -211,29 +220,29 @@ def _state_calls(auth: Permit2Authorization) -> list[tuple[str, list]]:
 
 
 def _check_state(payment: Permit2Payment, bitmap: object, balance: object, allowance: object) -> None:
-    auth = payment.authorization
+    auth, amount = payment.authorization, payment.transfer_amount
     word = _word(bitmap)
     if word is not None and permit2.nonce_used(word, auth.nonce):
         raise Invalid(
             Reason.PERMIT2_INVALID_NONCE, f"Permit2 nonce {auth.nonce} of {auth.owner} was already used"
         )
     held = _word(balance)
-    if held is not None and held < auth.amount:
-        raise Invalid(Reason.INSUFFICIENT_BALANCE, f"balance {held} < amount {auth.amount}")
+    if held is not None and held < amount:
+        raise Invalid(Reason.INSUFFICIENT_BALANCE, f"balance {held} < amount {amount}")
     allowed = _word(allowance)
     sponsored = payment.permit is not None or payment.approval is not None
-    if not sponsored and allowed is not None and allowed < auth.amount:
+    if not sponsored and allowed is not None and allowed < amount:
         raise Invalid(
             Reason.PERMIT2_ALLOWANCE_REQUIRED,
-            f"{auth.owner} allows Permit2 {allowed} of {auth.token}, less than {auth.amount}",
+            f"{auth.owner} allows Permit2 {allowed} of {auth.token}, less than {amount}",
         )
 
 
-async def _check_chain(payment: Permit2Payment, simulate: bool) -> None:
+async def check_chain(payment: Permit2Payment, simulate: bool) -> None:
     """One batch: the asset and the proxy hold code, the payer's Permit2 nonce, balance and allowance,
     and (when `simulate`) the proxy call executed as the settlement will run."""
     runtime, auth = payment.runtime, payment.authorization
-    unknown = [a for a in (auth.token, EXACT_PROXY_ADDRESS, PERMIT2_ADDRESS) if not runtime.known_contract(a)]
+    unknown = [a for a in (auth.token, payment.proxy, PERMIT2_ADDRESS) if not runtime.known_contract(a)]
     calls: list[tuple[str, list]] = [("eth_getCode", [address, "latest"]) for address in unknown]
     calls += _state_calls(auth)
     if payment.approval is not None:
@@ -268,7 +277,7 @@ async def _check_chain(payment: Permit2Payment, simulate: bool) -> None:
     if payment.approval is not None:
         next_nonce, approved = results[3:5]
         del results[3:5]
-        if (_word(allowance) or 0) < auth.amount:
+        if (_word(allowance) or 0) < payment.transfer_amount:
             # The settlement can only run once the approval is mined: execute the approval instead.
             sponsor.check_approval(payment.approval, next_nonce, approved)
             return
@@ -294,7 +303,11 @@ async def diagnose(payment: Permit2Payment, revert: str) -> Invalid:
         _check_state(payment, bitmap, balance, allowance)
     except Invalid as invalid:
         return invalid
-    if payment.permit is not None and (held := _word(allowance)) is not None and held < auth.amount:
+    if (
+        payment.permit is not None
+        and (held := _word(allowance)) is not None
+        and held < payment.transfer_amount
+    ):
         return Invalid(
             Reason.PERMIT2_ALLOWANCE_REQUIRED,
             f"the EIP-2612 permit does not give Permit2 an allowance ({revert or 'no reason'})",
