@@ -28,6 +28,7 @@ SAMPLES = {
     "asset": (ADDRESS, ADDRESS),
     "allowedAssets": ([ADDRESS], ADDRESS),
     "erc6492Factories": ([ADDRESS], ADDRESS),
+    "upto": (True, "true"),  # a network entry key: the chart writes the boolean as text
     "solana.allowedAssets": ([MINT], MINT),
     "allowedMintExtensions": (["transfer_fee", "pausable"], "transfer_fee,pausable"),
     "signerKeys": (["0x" + "11" * 32], "0x" + "11" * 32),

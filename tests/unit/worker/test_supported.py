@@ -14,7 +14,7 @@ class Listing:
         return self.part
 
 
-def test_two_schemes_are_listed_in_order_each_v2_kind_with_its_v1_twin_once():
+def test_two_schemes_are_listed_in_order_each_v2_exact_kind_with_its_v1_twin_once():
     exact = Listing(
         SupportedPart(
             kinds=[SupportedKind(x402_version=2, scheme="exact", network="eip155:84532")],
@@ -35,8 +35,7 @@ def test_two_schemes_are_listed_in_order_each_v2_kind_with_its_v1_twin_once():
     assert [(k.x402_version, k.scheme, k.network) for k in answer.kinds] == [
         (2, "exact", "eip155:84532"),
         (1, "exact", "base-sepolia"),
-        (2, "upto", "eip155:84532"),
-        (1, "upto", "base-sepolia"),
+        (2, "upto", "eip155:84532"),  # x402 v1 has only `exact`: no twin
         (2, "upto", "eip155:777"),
     ]
     assert answer.signers == {"eip155:*": ["0xA"]}
