@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import pstats
 import shutil
 import sys
 import tempfile
@@ -62,6 +64,15 @@ class MonitoredNats(EmbeddedNats):
 
 
 class CountedX402fac(X402fac):
+    gc_dir: Path | None = None  # each service's garbage collections are tallied here, at exit
+
+    def _cli(self, name: str) -> list[str]:
+        if self.gc_dir is None:
+            return super()._cli(name)
+        self.gc_dir.mkdir(parents=True, exist_ok=True)
+        freeze = ["--no-freeze"] if os.environ.get("BENCH_NO_FREEZE") else []
+        return [sys.executable, "-m", "bench.gcstat_run", str(self.gc_dir / f"{name}.json"), *freeze]
+
     async def start(self, infos: dict[str, dict[str, Any]], workdir: Path) -> None:
         # X402fac.start builds its EmbeddedNats itself: it gets the monitored one.
         targets_module.EmbeddedNats = MonitoredNats  # type: ignore[misc]
@@ -164,14 +175,25 @@ async def measure(
 
 
 async def run_family(
-    family: str, requests: int, settles: int, say: Any, target_name: str = "x402fac"
+    family: str,
+    requests: int,
+    settles: int,
+    say: Any,
+    target_name: str = "x402fac",
+    profile: bool = False,
+    open_rates: tuple[float, ...] = (),
+    open_seconds: float = 10.0,
 ) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"x402fac-counts-{family}-"))
+    profile_dir = workdir / "cprofile" if profile else None
+    gc_dir = workdir / "gc"
     target: Target = (
-        CountedX402fac("x402fac", families=(family,))
+        CountedX402fac("x402fac", families=(family,), profile_dir=profile_dir)
         if target_name == "x402fac"
         else make_target(target_name)
     )
+    if open_rates and isinstance(target, CountedX402fac):
+        target.gc_dir = gc_dir
     client = loadgen.Client(64, 60)
     chain: Any = None
     recorder: Recorder | None = None
@@ -232,10 +254,40 @@ async def run_family(
         }
         warm = await sign(40, False)
         await loadgen.closed_loop(client, target.url + "/verify", warm, 4, 30, False)
+        if open_rates:
+            assert isinstance(target, CountedX402fac)
+            target.start_profiling()  # the garbage collections from now on are tallied
+            for rate in open_rates:
+                say(f"[{family}] verify open loop {rate:g}/s")
+                bodies = await sign(int(rate * open_seconds), False)
+                meter = CpuMeter(groups)
+                meter.start()
+                run = await loadgen.open_loop(
+                    client, target.url + "/verify", bodies, rate, open_seconds, False, 512, 30
+                )
+                used = meter.stop()
+                summary = run.summary()
+                n = max(len(run.samples), 1)
+                result[f"verify_r{rate:g}"] = {
+                    key: summary[key]
+                    for key in ("requests", "ok", "errors", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+                } | {"cpu_ms_per_req": {k: round(1000 * v / n, 3) for k, v in used.items()}}
+            await target.stop()
+            result["gc"] = {path.stem: json.loads(path.read_text()) for path in sorted(gc_dir.glob("*.json"))}
+            return result
+        if profile and isinstance(target, X402fac):
+            target.start_profiling()  # c=1 verifies only: the stack stops after them
         say(f"[{family}] verify c=1")
         result["verify_c1"] = await measure(
             target, recorder, groups, client, target.url + "/verify", await sign(requests, False), 1, False
         )
+        if profile:
+            await target.stop()
+            assert profile_dir is not None
+            result["profile_top_tottime_ms_per_req"] = {
+                path.stem: _top(path, requests) for path in sorted(profile_dir.glob("*.prof"))
+            }
+            return result
         say(f"[{family}] verify c=32")
         result["verify_c32"] = await measure(
             target,
@@ -267,6 +319,18 @@ async def run_family(
     return result
 
 
+def _top(path: Path, requests: int, count: int = 25) -> list[str]:
+    """The functions that took most of a process's own CPU (tottime), in ms per request."""
+    stats = pstats.Stats(str(path))
+    rows = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)  # type: ignore[attr-defined]
+    total = sum(row[1][2] for row in rows)
+    found = [f"total {1000 * total / requests:.3f}"]
+    for (filename, line, function), (_cc, calls, tottime, _ct, _callers) in rows[:count]:
+        where = "/".join(filename.split("/")[-2:])
+        found.append(f"{1000 * tottime / requests:.3f} {calls / requests:.1f}x {where}:{line} {function}")
+    return found
+
+
 def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
@@ -277,10 +341,20 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--settles", type=int, default=10)
     parser.add_argument("--target", default="x402fac", help="x402fac, python, ts (Solana and EVM)")
+    parser.add_argument("--profile", action="store_true", help="c=1 verifies under cProfile: top functions")
+    parser.add_argument(
+        "--open",
+        default="",
+        help="comma list of verify rates: open-loop latency and garbage collections only",
+    )
+    parser.add_argument("--open-seconds", type=float, default=10.0)
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
     for family in args.family.split(","):
-        out[family] = await run_family(family, args.requests, args.settles, _say, args.target)
+        rates = tuple(float(rate) for rate in args.open.split(",") if rate)
+        out[family] = await run_family(
+            family, args.requests, args.settles, _say, args.target, args.profile, rates, args.open_seconds
+        )
         print(json.dumps({family: out[family]}, indent=1), flush=True)
 
 

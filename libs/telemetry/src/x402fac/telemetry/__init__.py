@@ -1,5 +1,6 @@
-"""Prometheus metrics (one registry), OpenTelemetry set-up, JSON logging."""
+"""Prometheus metrics (one registry), OpenTelemetry set-up, JSON logging, the heap frozen at start."""
 
+from .heap import freeze_startup
 from .logs import setup_logging
 from .metrics import (
     BUS_LATENCY,
@@ -48,6 +49,7 @@ __all__ = [
     "observe_rpc",
     "rpc_host",
     "client_span",
+    "freeze_startup",
     "serve_metrics",
     "server_span",
     "setup_logging",

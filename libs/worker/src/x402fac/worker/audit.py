@@ -18,7 +18,7 @@ from x402fac.bus import subjects
 from x402fac.protocol.ledger import AuditBatch, AuditEvent
 
 log = logging.getLogger(__name__)
-FLUSH_AFTER_SECONDS = 0.05
+FLUSH_AFTER_SECONDS = 0.5
 MAX_EVENTS = 500
 
 

@@ -41,7 +41,7 @@ from x402fac.protocol import (
     with_legacy,
 )
 from x402fac.settings import PipelineSettings, load
-from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP
+from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP, freeze_startup
 
 from .pipeline import LET_GO_SECONDS, Pipeline
 from .requester import DEFAULT_WAIT_SECONDS, Requester
@@ -278,6 +278,7 @@ async def run_worker(
         lambda: service.runner.inflight + service.settle_work.inflight
     )
     await service.start()
+    freeze_startup()
     WORKER_UP.labels(family).set(1)
     log.info("%s worker ready: %s", family, sorted({n for s in schemes for n in s.networks()}))
     try:

@@ -16,6 +16,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from x402fac.bus import Credentials
+from x402fac.telemetry import freeze_startup
 from x402fac.telemetry.metrics import GATEWAY_CONNECTIONS, GATEWAY_CONNECTIONS_CLOSED
 
 from .app import create_app
@@ -184,6 +185,7 @@ async def serve(
     app = create_app(config, nats_url=nats_url, credentials=credentials)
     server = Server(server_config(config, app=app))
     server.install_signal_handlers = lambda: None  # the CLI owns signals
+    freeze_startup()  # the modules and the app: what a full collection need not walk again
     task = asyncio.create_task(server.serve())
     if stop is not None:
         await stop.wait()

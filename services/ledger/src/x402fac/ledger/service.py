@@ -11,7 +11,7 @@ from nats.aio.client import Client
 from x402fac.bus import ServiceRunner, cancel_and_wait, connect, disconnect, subjects
 from x402fac.protocol import FAMILIES
 from x402fac.protocol import ledger as wire
-from x402fac.telemetry import NATS_CONNECTED, PENDING_OLDEST_SECONDS, PENDING_SETTLEMENTS
+from x402fac.telemetry import NATS_CONNECTED, PENDING_OLDEST_SECONDS, PENDING_SETTLEMENTS, freeze_startup
 
 from .config import LedgerConfig
 from .discovery import Catalog
@@ -130,6 +130,7 @@ async def run(nats_url: str | None = None, stop: asyncio.Event | None = None) ->
     runner = await start_ledger(nc, config)
     assert runner.store is not None
     exporter = asyncio.create_task(_export_pending(runner.store, config.pending_metrics_interval))
+    freeze_startup()
     log.info("ledger ready")
     try:
         await (stop or asyncio.Event()).wait()
