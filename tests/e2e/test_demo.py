@@ -17,6 +17,7 @@ from tests.fixtures.evm_wallets import code_of, deployments_of
 from tests.fixtures.nano import XNO
 from tests.fixtures.permit2 import TOKEN_UNIT, key_of, permit2_payer, token_balance
 from tests.fixtures.solana import USDC_UNIT
+from tests.fixtures.upto import serve_evm_schemes
 from x402fac.cli.demo import DemoError, DemoResult, run_demo
 from x402fac.devnet.evm import ERC20_ADDRESS
 from x402fac.devnet.evm.rpc import DevnetRpc
@@ -122,3 +123,18 @@ async def test_demo_erc6492_pays_from_a_wallet_it_deploys(stack, evm_devnet, tmp
     assert await code_of(evm_devnet, result.payer) != "0x"
     assert await deployments_of(evm_devnet, result.payer) == 1
     assert any("is now deployed" in line for line in lines), lines
+
+
+async def test_demo_upto_charges_part_of_the_authorized_maximum(stack, evm_devnet, tmp_path):
+    payer = await funded_payer(evm_devnet, 5 * 10**6)  # no Permit2 approval yet: the demo makes it
+    write_devnet(
+        tmp_path, "evm", evm_devnet, {"address": payer.address, "privateKey": "0x" + bytes(payer.key).hex()}
+    )
+
+    async with serve_evm_schemes(stack, evm_devnet):
+        result, lines = await demo(stack, "evm", tmp_path, method="upto")
+
+    assert result.succeeded, "\n".join(lines)
+    assert (result.payer, result.status) == (payer.address, 200)
+    assert (result.price, result.before, result.after) == (400, 0, 400)  # 40% of the $0.001 maximum
+    assert any("approves Permit2" in line for line in lines), lines

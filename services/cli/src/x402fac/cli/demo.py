@@ -46,7 +46,7 @@ class DemoResult:
     network: str
     payer: str
     pay_to: str
-    price: int  # atomic units, from the offer
+    price: int  # atomic units the payee must receive: the offer's (upto: what the resource charged of it)
     status: int  # HTTP status of the paid request
     transaction: str
     before: int
@@ -127,7 +127,7 @@ async def run_demo(
     say(f"   payTo balance now: {parties.unit(before)}")
 
     accepts = {
-        "scheme": "exact",
+        "scheme": parties.scheme,
         "network": network,
         "price": parties.price(price),
         "payTo": parties.pay_to,
@@ -141,6 +141,7 @@ async def run_demo(
         accepts,
         "x402fac demo",
         CONTENT,
+        charge=f"{parties.charge_percent}%" if parties.charge_percent is not None else None,
     )
     say(f"2. A paid resource (FastAPI + the x402 SDK's payment middleware), facilitator {gateway_url}")
     try:
@@ -164,8 +165,14 @@ async def run_demo(
         for line in json.dumps(shown, indent=2).splitlines():
             say(f"     {line}")
         amount = int(offer.accepts[0].amount)
-
-        say(f"4. Paying {parties.unit(amount)} with the official x402 client (x402HttpxClient)")
+        if parties.charge_percent is not None:  # upto: the payer authorizes the offer, is charged less
+            say(
+                f"4. Authorizing up to {parties.unit(amount)} with the official x402 client (x402HttpxClient)"
+            )
+            amount = amount * parties.charge_percent // 100
+            say(f"   the resource, once served, charges {parties.charge_percent}%: {parties.unit(amount)}")
+        else:
+            say(f"4. Paying {parties.unit(amount)} with the official x402 client (x402HttpxClient)")
         paid = await pay(parties.client(amount), url)
 
     say(f"   HTTP {paid.status_code}: {paid.text}")

@@ -221,7 +221,8 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument(
         "--method",
         help="how to pay, where a family has several: evm eip3009 (USDC, default), permit2 (the devnet's "
-        "plain ERC-20, priced in its own units) or erc6492 (a smart wallet not deployed yet pays in USDC)",
+        "plain ERC-20, priced in its own units), erc6492 (a smart wallet not deployed yet pays in USDC) or "
+        "upto (USDC up to the price, the server charges part of it)",
     )
     demo.set_defaults(func=cmd_demo)
     from .admin import add_commands

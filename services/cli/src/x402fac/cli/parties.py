@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from x402 import SchemeNetworkServer, x402Client
 
 ERC6492_WALLET_FUNDING = 10**6  # 1 USDC for the demo's counterfactual wallet
+UPTO_CHARGE_PERCENT = 40  # what the demo's usage-priced resource charges of the authorized maximum
 
 
 class DemoError(Exception):
@@ -59,6 +60,8 @@ class Parties:
     price: Callable[[str], Any] = lambda amount: amount  # `--price` -> the offer's price (SDK format)
     default_price: str | None = None  # instead of the family's DEFAULT_PRICES
     check: Callable[[], Awaitable[str]] | None = None  # what else the settlement did, in one line
+    scheme: str = "exact"
+    charge_percent: int | None = None  # `upto`: the share of the authorized maximum the server charges
 
 
 async def nano_parties(info: dict[str, Any], say: Callable[[str], None]) -> Parties:
@@ -154,6 +157,47 @@ async def evm_permit2_parties(info: dict[str, Any], say: Callable[[str], None]) 
 
     unit = token_amount(token["decimals"], token["symbol"])
     return Parties(payer.address, pay_to, ExactEvmServerScheme(), client, balance, unit, price, "0.001")
+
+
+async def evm_upto_parties(info: dict[str, Any], say: Callable[[str], None]) -> Parties:
+    """`upto` in USDC: the payer authorizes a maximum through Permit2 for the x402 upto proxy, bound to
+    the facilitator /supported names; the server charges part of it once it has served."""
+    from eth_account import Account
+    from x402 import x402Client
+    from x402.mechanisms.evm.signers import EthAccountSigner
+    from x402.mechanisms.evm.upto import UptoEvmClientScheme, UptoEvmServerScheme
+
+    from x402fac.devnet.evm import approve
+
+    network, rpc_url, usdc = info["network"], info["rpcUrl"], info["usdc"]
+    payer = Account.from_key(info["payers"][0]["privateKey"])
+    pay_to = Account.create().address
+    say(f"   payer  {payer.address}  (a devnet account holding USDC, authorizing a maximum by Permit2)")
+    say(f"   payTo  {pay_to}  (a fresh address; the server charges {UPTO_CHARGE_PERCENT}% of the maximum)")
+    if (
+        await _evm_read(rpc_url, usdc["address"], "0xdd62ed3e", payer.address, info["permit2"]["address"])
+        == 0
+    ):
+        tx_hash = await approve(info, info["payers"][0]["privateKey"], usdc["address"])
+        say(f"   the payer approves Permit2 for USDC once, its own transaction {tx_hash}")
+
+    def client(_price: int) -> x402Client:
+        return x402Client().register(network, UptoEvmClientScheme(EthAccountSigner(payer)))
+
+    async def balance() -> int:
+        return await _evm_read(rpc_url, usdc["address"], "0x70a08231", pay_to)
+
+    unit = usdc_amount(usdc["decimals"])
+    return Parties(
+        payer.address,
+        pay_to,
+        UptoEvmServerScheme(),
+        client,
+        balance,
+        unit,
+        scheme="upto",
+        charge_percent=UPTO_CHARGE_PERCENT,
+    )
 
 
 def counterfactual_signer(owner: Any, wallet: str, factory: str, factory_calldata: bytes) -> Any:
@@ -268,5 +312,9 @@ def token_amount(decimals: int, symbol: str) -> Callable[[int], str]:
 
 PARTIES = {"nano": nano_parties, "evm": evm_parties, "solana": solana_parties}
 # Other ways to pay on a family, by `--method`: the first of each family's list is its default.
-METHODS = {"evm": ("eip3009", "permit2", "erc6492")}
-METHOD_PARTIES = {("evm", "permit2"): evm_permit2_parties, ("evm", "erc6492"): evm_erc6492_parties}
+METHODS = {"evm": ("eip3009", "permit2", "erc6492", "upto")}
+METHOD_PARTIES = {
+    ("evm", "permit2"): evm_permit2_parties,
+    ("evm", "erc6492"): evm_erc6492_parties,
+    ("evm", "upto"): evm_upto_parties,
+}

@@ -22,16 +22,19 @@ if TYPE_CHECKING:
 SETTLE_TIMEOUT = 60.0
 
 
-async def wait_until_supported(gateway_url: str, network: str, attempts: int = 100) -> None:
-    """Poll the gateway's /supported until some kind names `network` (its worker has announced itself)."""
+async def wait_until_supported(
+    gateway_url: str, network: str, attempts: int = 100, scheme: str | None = None
+) -> None:
+    """Poll the gateway's /supported until some kind names `network` (and `scheme`, when given): its
+    worker has announced itself."""
     async with aiohttp.ClientSession() as http:
         for _ in range(attempts):
             async with http.get(f"{gateway_url}/supported") as response:
                 kinds = (await response.json())["kinds"]
-            if any(kind["network"] == network for kind in kinds):
+            if any(kind["network"] == network and scheme in (None, kind["scheme"]) for kind in kinds):
                 return
             await asyncio.sleep(0.1)
-    raise TimeoutError(f"the gateway at {gateway_url} does not list {network}")
+    raise TimeoutError(f"the gateway at {gateway_url} does not list {scheme or 'any scheme'} on {network}")
 
 
 @dataclass(eq=False)
@@ -111,8 +114,9 @@ class PaidResource:
             self.thread.join(timeout=10)
 
     async def __aenter__(self) -> PaidResource:
-        # The SDK's resource server reads /supported when its middleware starts: the worker must be listed.
-        await wait_until_supported(self.gateway_url, self.network)
+        # The SDK's resource server reads /supported when its middleware starts, and ends the process
+        # when the scheme is not listed: the worker must be.
+        await wait_until_supported(self.gateway_url, self.network, scheme=self.accepts.get("scheme"))
         self.start()
         await self.wait_started()
         return self
