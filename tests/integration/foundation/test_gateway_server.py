@@ -14,7 +14,9 @@ UVICORN_DEFAULT_KEEP_ALIVE = 5
 async def _get_health(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
     writer.write(b"GET /health HTTP/1.1\r\nHost: gateway\r\n\r\n")
     await writer.drain()
-    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    # A closed connection fails at once (IncompleteReadError); the wait only bounds a slow answer
+    # (/health asks the workers over NATS), generous for a loaded machine.
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)
     length = next(
         int(line.split(b":", 1)[1])
         for line in head.split(b"\r\n")
