@@ -183,6 +183,7 @@ async def run_family(
     profile: bool = False,
     open_rates: tuple[float, ...] = (),
     open_seconds: float = 10.0,
+    profile_concurrency: int = 1,
 ) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"x402fac-counts-{family}-"))
     profile_dir = workdir / "cprofile" if profile else None
@@ -275,12 +276,38 @@ async def run_family(
             await target.stop()
             result["gc"] = {path.stem: json.loads(path.read_text()) for path in sorted(gc_dir.glob("*.json"))}
             return result
+        if profile and settles and isinstance(target, X402fac):
+            target.start_profiling()  # c=1 settles only: the stack stops after them
+            say(f"[{family}] settle c=1, profiled")
+            result["settle_c1"] = await measure(
+                target, recorder, groups, client, target.url + "/settle", await sign(settles, True), 1, True
+            )
+            await target.stop()
+            assert profile_dir is not None
+            result["profile_top_tottime_ms_per_req"] = {
+                path.stem: _top(path, settles, 40) for path in sorted(profile_dir.glob("*.prof"))
+            }
+            return result
         if profile and isinstance(target, X402fac):
             target.start_profiling()  # c=1 verifies only: the stack stops after them
         say(f"[{family}] verify c=1")
-        result["verify_c1"] = await measure(
-            target, recorder, groups, client, target.url + "/verify", await sign(requests, False), 1, False
-        )
+        if profile and profile_concurrency > 1:
+            say(f"[{family}] verify c={profile_concurrency}, profiled")
+            bodies = await sign(requests, False)
+            result[f"verify_c{profile_concurrency}"] = await measure(
+                target, recorder, groups, client, target.url + "/verify", bodies, profile_concurrency, False
+            )
+        else:
+            result["verify_c1"] = await measure(
+                target,
+                recorder,
+                groups,
+                client,
+                target.url + "/verify",
+                await sign(requests, False),
+                1,
+                False,
+            )
         if profile:
             await target.stop()
             assert profile_dir is not None
@@ -341,19 +368,34 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--settles", type=int, default=10)
     parser.add_argument("--target", default="x402fac", help="x402fac, python, ts (Solana and EVM)")
-    parser.add_argument("--profile", action="store_true", help="c=1 verifies under cProfile: top functions")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="c=1 verifies (with --settles: settles) under cProfile: top functions",
+    )
     parser.add_argument(
         "--open",
         default="",
         help="comma list of verify rates: open-loop latency and garbage collections only",
     )
     parser.add_argument("--open-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--profile-concurrency", type=int, default=1, help="verifies profiled at this concurrency"
+    )
     args = parser.parse_args(argv)
     out: dict[str, Any] = {}
     for family in args.family.split(","):
         rates = tuple(float(rate) for rate in args.open.split(",") if rate)
         out[family] = await run_family(
-            family, args.requests, args.settles, _say, args.target, args.profile, rates, args.open_seconds
+            family,
+            args.requests,
+            args.settles,
+            _say,
+            args.target,
+            args.profile,
+            rates,
+            args.open_seconds,
+            args.profile_concurrency,
         )
         print(json.dumps({family: out[family]}, indent=1), flush=True)
 
