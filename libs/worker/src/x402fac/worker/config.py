@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from x402fac.settings import DEFAULT_DATA_DIR, SettingsError, get_list
+from x402fac.settings import ServiceSettings, SettingsError, declared, get_list, read
 
 
 def get_minimums(
@@ -67,7 +67,8 @@ def rpc_url_networks(env: Mapping[str, str], family: str) -> dict[str, tuple[str
 
 
 def devnet_info_path(env: Mapping[str, str], family: str) -> Path:
-    return Path(env.get("X402FAC_DATA_DIR") or DEFAULT_DATA_DIR) / f"devnet-{family}.json"
+    data_dir = read(env, declared(ServiceSettings, "data_dir"), str)
+    return Path(data_dir) / f"devnet-{family}.json"
 
 
 def devnet_info(env: Mapping[str, str], family: str) -> dict[str, Any] | None:

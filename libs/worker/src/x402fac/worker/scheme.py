@@ -8,9 +8,10 @@ A scheme only does chain work.
 """
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 from nats.aio.client import Client
 
@@ -195,3 +196,41 @@ class Scheme(ABC, Generic[P, A]):
     def settle_timeout(self, request: VerifyRequest) -> float:
         """How long settle waits for confirmation before answering settlement_pending."""
         return float(min(max(request.payment_requirements.max_timeout_seconds, 1), 30))
+
+
+class NetworkRuntime(Protocol):
+    """What a family keeps per served network: its configuration (naming the CAIP-2 `network`) and
+    the clients and watchers to close at the end."""
+
+    @property
+    def config(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+
+R = TypeVar("R", bound=NetworkRuntime)
+
+
+class NetworkScheme(Scheme[P, A], Generic[R, P, A]):
+    """A scheme that serves each configured network through its own runtime, found by CAIP-2 id in
+    `runtimes`. `runtime_type` builds one from a network's configuration and the worker-wide options
+    the family's runtime takes (`rpc_timeout`, `confirm_poll`; its own defaults when not given)."""
+
+    runtime_type: Callable[..., R]
+
+    def __init__(self, networks: Iterable[Any], **runtime_options: Any) -> None:
+        self.runtimes: dict[str, R] = {}
+        for config in networks:
+            self.runtimes[config.network] = self.runtime_type(config, **runtime_options)
+
+    @classmethod
+    def from_config(cls, config: Any) -> Self:
+        """The scheme for a family's loaded configuration: its networks and worker-wide options."""
+        return cls(config.networks, rpc_timeout=config.rpc_timeout, confirm_poll=config.confirm_poll)
+
+    def networks(self) -> list[str]:
+        return list(self.runtimes)
+
+    async def close(self) -> None:
+        for runtime in self.runtimes.values():
+            await runtime.close()

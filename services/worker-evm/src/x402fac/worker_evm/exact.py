@@ -15,10 +15,18 @@ from __future__ import annotations
 from nats.aio.client import Client
 
 from x402fac.protocol import SupportedKind, VerifyRequest
-from x402fac.worker import Identity, Outcome, Prepared, Rejected, Scheme, Submitted, SupportedPart
+from x402fac.worker import (
+    Identity,
+    NetworkScheme,
+    Outcome,
+    Prepared,
+    Rejected,
+    Submitted,
+    SupportedPart,
+)
 
 from . import confirm, eip3009, permit2, settle, sponsor, verify, verify_permit2
-from .config import WORKER_DEFAULTS, EvmNetworkConfig
+from .config import EvmNetworkConfig
 from .runtime import EvmRuntime
 from .settle import EvmAttempt, GasPlan, Payment
 from .signers import SignerLeases
@@ -32,22 +40,19 @@ async def _verify(request: VerifyRequest, payment: Payment, *, simulate: bool) -
         await verify.verify(request, payment, simulate=simulate)
 
 
-class ExactEvmScheme(Scheme):
+class ExactEvmScheme(NetworkScheme[EvmRuntime, Payment, EvmAttempt]):
     name = "exact"
+    runtime_type = EvmRuntime
 
     def __init__(
         self,
         networks: list[EvmNetworkConfig],
         *,
-        rpc_timeout: float = WORKER_DEFAULTS.rpc_timeout,
-        confirm_poll: float = WORKER_DEFAULTS.confirm_poll,
         lease_ttl: float = 15.0,
         lease_margin: float = 3.0,
+        **runtime_options: float,
     ) -> None:
-        self.runtimes = {
-            config.network: EvmRuntime(config, rpc_timeout=rpc_timeout, confirm_poll=confirm_poll)
-            for config in networks
-        }
+        super().__init__(networks, **runtime_options)
         self.signers = SignerLeases(list(self.runtimes.values()), ttl=lease_ttl, margin=lease_margin)
 
     async def start(self, nc: Client, replica: str) -> None:
@@ -61,13 +66,6 @@ class ExactEvmScheme(Scheme):
 
     def status(self) -> dict:
         return self.signers.status()
-
-    def networks(self) -> list[str]:
-        return list(self.runtimes)
-
-    async def close(self) -> None:
-        for runtime in self.runtimes.values():
-            await runtime.close()
 
     def supported(self) -> SupportedPart:
         kinds = []

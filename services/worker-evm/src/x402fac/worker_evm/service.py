@@ -14,10 +14,7 @@ FAMILY = "evm"
 
 
 def build_schemes(config: EvmConfig | None = None) -> list[Scheme]:
-    config = config or load_config()
-    exact = ExactEvmScheme(
-        list(config.networks), rpc_timeout=config.rpc_timeout, confirm_poll=config.confirm_poll
-    )
+    exact = ExactEvmScheme.from_config(config or load_config())
     upto = UptoEvmScheme(exact)  # the same networks, signers and nonces
     return [exact, upto] if upto.networks() else [exact]
 

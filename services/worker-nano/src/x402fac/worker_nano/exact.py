@@ -20,35 +20,16 @@ chain's verdict). Nano has no facilitator key, so no `signers`.
 from __future__ import annotations
 
 from x402fac.protocol import SupportedKind, VerifyRequest
-from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, SupportedPart
+from x402fac.worker import Identity, NetworkScheme, Outcome, Prepared, Submitted, SupportedPart
 
 from . import confirm, settle, verify
-from .config import WORKER_DEFAULTS, NanoNetworkConfig
 from .runtime import NanoPayment, NanoRuntime
 from .verify import ASSET
 
 
-class ExactNanoScheme(Scheme):
+class ExactNanoScheme(NetworkScheme[NanoRuntime, NanoPayment, NanoPayment]):
     name = "exact"
-
-    def __init__(
-        self,
-        networks: list[NanoNetworkConfig],
-        *,
-        rpc_timeout: float = WORKER_DEFAULTS.rpc_timeout,
-        confirm_poll: float = WORKER_DEFAULTS.confirm_poll,
-    ) -> None:
-        self.runtimes = {
-            config.network: NanoRuntime(config, rpc_timeout=rpc_timeout, confirm_poll=confirm_poll)
-            for config in networks
-        }
-
-    async def close(self) -> None:
-        for runtime in self.runtimes.values():
-            await runtime.close()
-
-    def networks(self) -> list[str]:
-        return list(self.runtimes)
+    runtime_type = NanoRuntime
 
     def supported(self) -> SupportedPart:
         kinds = [

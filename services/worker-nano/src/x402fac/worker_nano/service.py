@@ -13,12 +13,7 @@ FAMILY = "nano"
 
 
 def build_schemes(config: NanoConfig | None = None) -> list[Scheme]:
-    config = config or load_config()
-    return [
-        ExactNanoScheme(
-            list(config.networks), rpc_timeout=config.rpc_timeout, confirm_poll=config.confirm_poll
-        )
-    ]
+    return [ExactNanoScheme.from_config(config or load_config())]
 
 
 async def run(nats_url: str | None = None, stop: asyncio.Event | None = None) -> None:

@@ -12,36 +12,17 @@ may use every key: no `signers` leases.
 from __future__ import annotations
 
 from x402fac.protocol import SupportedKind, VerifyRequest
-from x402fac.worker import Identity, Outcome, Prepared, Scheme, Submitted, SupportedPart
+from x402fac.worker import Identity, NetworkScheme, Outcome, Prepared, Submitted, SupportedPart
 
 from . import confirm, settle, verify
-from .config import WORKER_DEFAULTS, SolanaNetworkConfig
 from .runtime import SolanaRuntime
 from .settle import SolanaAttempt
 from .transaction import SolanaPayment
 
 
-class ExactSolanaScheme(Scheme):
+class ExactSolanaScheme(NetworkScheme[SolanaRuntime, SolanaPayment, SolanaAttempt]):
     name = "exact"
-
-    def __init__(
-        self,
-        networks: list[SolanaNetworkConfig],
-        *,
-        rpc_timeout: float = WORKER_DEFAULTS.rpc_timeout,
-        confirm_poll: float = WORKER_DEFAULTS.confirm_poll,
-    ) -> None:
-        self.runtimes = {
-            config.network: SolanaRuntime(config, rpc_timeout=rpc_timeout, confirm_poll=confirm_poll)
-            for config in networks
-        }
-
-    async def close(self) -> None:
-        for runtime in self.runtimes.values():
-            await runtime.close()
-
-    def networks(self) -> list[str]:
-        return list(self.runtimes)
+    runtime_type = SolanaRuntime
 
     def supported(self) -> SupportedPart:
         kinds = []
