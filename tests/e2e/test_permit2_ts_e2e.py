@@ -29,17 +29,19 @@ from x402fac.devnet.evm import ERC20_ADDRESS
 from x402fac.devnet.evm.rpc import DevnetRpc
 
 TOKENS = frozenset({ERC20_ADDRESS.lower()})
-CLIENT = Path(__file__).parent / "ts" / "pay_permit2.mjs"
+CLIENT = Path(__file__).parent / "ts" / "pay_evm.mjs"
 
 
-async def ts_pay(url: str, payer, asset: str) -> dict:
+async def ts_pay(url: str, payer, asset: str, scheme: str = "exact", max_amount: int = PRICE) -> dict:
+    """What the @x402/evm client (`scheme`'s client scheme) answers after paying `url`."""
     env = {
         **os.environ,
         "URL": url,
         "PRIVATE_KEY": key_of(payer),
         "NETWORK": NETWORK,
         "ASSET": asset,
-        "MAX_AMOUNT": str(PRICE),
+        "MAX_AMOUNT": str(max_amount),
+        "SCHEME": scheme,
     }
     # A module read from stdin resolves its imports from the working directory: bench/node_modules.
     process = await asyncio.create_subprocess_exec(

@@ -6,10 +6,12 @@ up to $0.05 in USDC, with our gateway as facilitator (the scheme copies our /sup
 SDK's settlement override. Client: the SDK's httpx transport with its `upto` client scheme and an
 eth_account payer that approved Permit2 for USDC. The chain is read back: the payee received exactly
 the charge, less than the maximum, in one transaction through the x402 upto proxy, sent by the
-facilitator the payer bound.
+facilitator the payer bound. The same with the `@x402/evm` TypeScript client (its UptoEvmScheme).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import httpx
 from eth_account import Account
@@ -19,6 +21,8 @@ from x402.http.utils import decode_payment_required_header, decode_payment_respo
 from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.mechanisms.evm.upto import UptoEvmClientScheme, UptoEvmServerScheme
 
+from bench.targets import ensure_ts_installed
+from tests.e2e.test_permit2_ts_e2e import ts_pay
 from tests.fixtures.paywall import PaidResource
 from tests.fixtures.permit2 import token_balance
 from tests.fixtures.upto import facilitator_of, serve_evm_schemes, upto_payer
@@ -73,3 +77,30 @@ async def test_the_server_charges_what_was_used_up_to_the_maximum(stack, evm_dev
     assert tx["from"].lower() == facilitator_of(evm_devnet).lower()
     assert await token_balance(evm_devnet, usdc, pay_to) == CHARGE
     assert await token_balance(evm_devnet, usdc, payer.address) == 10**6 - CHARGE
+
+
+async def test_the_typescript_client_pays_upto_and_is_charged_less(stack, evm_devnet) -> None:
+    await asyncio.to_thread(ensure_ts_installed)
+    payer, pay_to = await upto_payer(evm_devnet, 10**6), Account.create().address
+    usdc = evm_devnet["usdc"]["address"]
+    accepts = {
+        "scheme": "upto",
+        "network": NETWORK,
+        "price": "$0.05",
+        "payTo": pay_to,
+        "maxTimeoutSeconds": 120,
+    }
+    resource = PaidResource(
+        stack.gateway_url, NETWORK, UptoEvmServerScheme(), "/tokens", accepts, "usage", {"n": 7}, charge="25%"
+    )
+    async with serve_evm_schemes(stack, evm_devnet), resource:
+        result = await ts_pay(f"{resource.url}/tokens", payer, usdc, scheme="upto", max_amount=MAXIMUM)
+    assert result["status"] == 200, result
+    assert result["accepted"]["scheme"] == "upto" and result["accepted"]["amount"] == str(MAXIMUM)
+    settlement = result["paymentResponse"]
+    assert settlement["success"] is True and settlement["payer"] == payer.address
+    async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:
+        receipt = await rpc.call("eth_getTransactionReceipt", settlement["transaction"])
+    assert receipt["status"] == "0x1" and receipt["to"].lower() == UPTO_PROXY_ADDRESS.lower()
+    assert await token_balance(evm_devnet, usdc, pay_to) == MAXIMUM // 4
+    assert await token_balance(evm_devnet, usdc, payer.address) == 10**6 - MAXIMUM // 4

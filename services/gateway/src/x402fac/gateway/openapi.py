@@ -55,7 +55,7 @@ def _body_components() -> dict[str, Any]:
     _, components = msgspec.json.schema_components([VerifyRequest, VerifyRequestV1], ref_template=_REF)
     for requirements in ("PaymentRequirements", "PaymentRequirementsV1"):
         properties = components[requirements]["properties"]
-        properties["scheme"] = _known_or_any(["exact"], properties["scheme"])
+        properties["scheme"] = _known_or_any(["exact", "upto"], properties["scheme"])
         properties["network"] = _known_or_any(KNOWN_NETWORKS, properties["network"])
         # decoded as int or float, then held to a whole number: a JSON Schema integer
         properties["maxTimeoutSeconds"] = {"type": "integer", "minimum": 0, "default": 60}
