@@ -86,6 +86,49 @@ def setting(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+def _camel(key: str) -> str:
+    first, *rest = key.lower().split("_")
+    return first + "".join(word.title() for word in rest)
+
+
+@dataclass(frozen=True, slots=True)
+class FamilySettings:
+    """How a worker family names its settings, written once: `KEY` is the variable
+    X402FAC_<FAMILY>_KEY set by the Helm value `workers.<family>.key` (camel-cased), a per-network one
+    X402FAC_<FAMILY>_{net}_KEY set by `workers.<family>.networks[].key`."""
+
+    family: str
+
+    def worker(self, key: str, default: Any, **details: Any) -> Any:
+        """A setting of the whole worker (every network)."""
+        return setting(f"X402FAC_{self.family.upper()}_{key}", default, values=self._values(key), **details)
+
+    def network(self, key: str, default: Any, **details: Any) -> Any:
+        """A per-network setting (`worker_wide`, as in `setting`)."""
+        return setting(
+            f"X402FAC_{self.family.upper()}_{{net}}_{key}",
+            default,
+            values=self._values(key, network=True),
+            **details,
+        )
+
+    def rpc_urls(self, serves: str) -> Any:
+        """A network's node URLs; `serves`: what the worker serves once they are set."""
+        return self.network(
+            "RPC_URLS", (), doc=f"node RPC URLs, tried in order (failover); set, the worker serves {serves}"
+        )
+
+    def rpc_timeout(self) -> Any:
+        return self.worker("RPC_TIMEOUT", 10.0, positive=True, doc="seconds per RPC request")
+
+    def confirm_poll(self, default: float, polls: str) -> Any:
+        """Seconds between the polls that learn whether settlements are final; `polls`: what is polled."""
+        return self.worker("CONFIRM_POLL", default, positive=True, doc=f"seconds between {polls}")
+
+    def _values(self, key: str, *, network: bool = False) -> str:
+        return f"workers.{self.family}.{'networks[].' if network else ''}{_camel(key)}"
+
+
 def environ(env: Mapping[str, str] | None) -> Mapping[str, str]:
     """`env` itself, or the process environment when it is None (tests pass their own mapping)."""
     return os.environ if env is None else env

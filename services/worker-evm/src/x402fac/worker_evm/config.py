@@ -16,13 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from x402fac.settings import SettingsError, environ, load, setting, source
+from x402fac.settings import FamilySettings, SettingsError, environ, load, source
 from x402fac.worker.config import from_devnet_info, get_minimums, rpc_url_networks
 
 from .eip3009 import is_address
 from .permit2 import GAS_SPONSORING_EXTENSIONS
 
 FAMILY = "evm"
+EVM = FamilySettings(FAMILY)
 ANY_ASSET = "any"
 GAS_SPONSORING = GAS_SPONSORING_EXTENSIONS  # the extensions a network may enable
 
@@ -47,95 +48,67 @@ KNOWN_USDC: dict[int, TokenInfo] = {
 class EvmNetworkSettings:
     """What one network reads (`{net}`: its chain id); a network entry of the chart sets each by its key."""
 
-    rpc_urls: tuple[str, ...] = setting(
-        "X402FAC_EVM_{net}_RPC_URLS",
+    rpc_urls: tuple[str, ...] = EVM.rpc_urls("eip155:<chain id>")
+    signer_keys: tuple[str, ...] = EVM.network(
+        "SIGNER_KEYS",
         (),
-        values="workers.evm.networks[].rpcUrls",
-        doc="node RPC URLs in order of preference (failover); set, the worker serves eip155:<chain id>",
-    )
-    signer_keys: tuple[str, ...] = setting(
-        "X402FAC_EVM_{net}_SIGNER_KEYS",
-        (),
-        values="workers.evm.networks[].signerKeys",
         worker_wide={"values": "workers.evm.signers.existingSecret", "secret": True},
         doc="facilitator private keys (comma list, a leased pool); the worker-wide variable serves every "
         "network without its own",
     )
-    confirmations: int = setting(
-        "X402FAC_EVM_{net}_CONFIRMATIONS",
-        1,
-        values="workers.evm.networks[].confirmations",
-        minimum=1,
-        doc="blocks a settlement waits for, the receipt's included (1: mined)",
+    confirmations: int = EVM.network(
+        "CONFIRMATIONS", 1, minimum=1, doc="blocks a settlement waits for, the receipt's included (1: mined)"
     )
-    gas_limit: int = setting(
-        "X402FAC_EVM_{net}_GAS_LIMIT",
+    gas_limit: int = EVM.network(
+        "GAS_LIMIT",
         300_000,
-        values="workers.evm.networks[].gasLimit",
         minimum=21_000,
         doc="upper bound of a settlement's gas (its plan is the estimate + 25 %, up to this)",
     )
-    asset: str = setting(
-        "X402FAC_EVM_{net}_ASSET",
+    asset: str = EVM.network(
+        "ASSET",
         "",
-        values="workers.evm.networks[].asset",
         doc="the default token listed in /supported; Circle's USDC is built in for chains 1, 8453, 84532 "
         "and 43114",
     )
-    asset_name: str = setting(
-        "X402FAC_EVM_{net}_ASSET_NAME",
-        "USD Coin",
-        values="workers.evm.networks[].assetName",
-        doc="that token's EIP-712 domain name",
-    )
-    asset_version: str = setting(
-        "X402FAC_EVM_{net}_ASSET_VERSION",
-        "2",
-        values="workers.evm.networks[].assetVersion",
-        doc="that token's EIP-712 domain version",
-    )
-    allowed_assets: tuple[str, ...] = setting(
-        "X402FAC_EVM_{net}_ALLOWED_ASSETS",
+    asset_name: str = EVM.network("ASSET_NAME", "USD Coin", doc="that token's EIP-712 domain name")
+    asset_version: str = EVM.network("ASSET_VERSION", "2", doc="that token's EIP-712 domain version")
+    allowed_assets: tuple[str, ...] = EVM.network(
+        "ALLOWED_ASSETS",
         (),
-        values="workers.evm.networks[].allowedAssets",
         doc="tokens settled besides the default asset (comma list, listed in /supported), or `any`: any "
         "token that passes an on-chain EIP-3009 check (an explicit opt-in)",
     )
-    min_amount: tuple[str, ...] = setting(
-        "X402FAC_EVM_{net}_MIN_AMOUNT",
+    min_amount: tuple[str, ...] = EVM.network(
+        "MIN_AMOUNT",
         ("1",),
-        values="workers.evm.networks[].minAmount",
         doc="smallest `amount` accepted, atomic units, never 0 (`amount_below_minimum`): `N` and/or "
         "`<token>=N` items",
     )
-    max_settle_cost_wei: int = setting(
-        "X402FAC_EVM_{net}_MAX_SETTLE_COST_WEI",
+    max_settle_cost_wei: int = EVM.network(
+        "MAX_SETTLE_COST_WEI",
         10**16,  # 0.01 of the native coin: ~60k gas at 160 gwei
-        values="workers.evm.networks[].maxSettleCostWei",
         minimum=1,
         doc="ceiling of gas limit x maxFeePerGas of a settlement (10^16 wei: 0.01 ETH); above it nothing is "
         "sent (`fee_too_high`, retryable)",
     )
-    gas_sponsoring: tuple[str, ...] = setting(
-        "X402FAC_EVM_{net}_GAS_SPONSORING",
+    gas_sponsoring: tuple[str, ...] = EVM.network(
+        "GAS_SPONSORING",
         (),
-        values="workers.evm.networks[].gasSponsoring",
         doc="x402 gas-sponsoring extensions accepted with Permit2 payments and listed in /supported "
         "`extensions` (comma list): `eip2612GasSponsoring`, `erc20ApprovalGasSponsoring` (what each costs: "
         "docs/networks/evm.md, Permit2)",
     )
-    upto: bool = setting(
-        "X402FAC_EVM_{net}_UPTO",
+    upto: bool = EVM.network(
+        "UPTO",
         False,
-        values="workers.evm.networks[].upto",
         doc="serve the `upto` scheme (Permit2; the x402 upto proxy 0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002 "
         "must be deployed on the network): listed in /supported with `extra.facilitatorAddress` (on by "
         "default on the devnet, which has the proxy)",
     )
-    erc6492_factories: tuple[str, ...] = setting(
-        "X402FAC_EVM_{net}_ERC6492_FACTORIES",
+    erc6492_factories: tuple[str, ...] = EVM.network(
+        "ERC6492_FACTORIES",
         (),
-        values="workers.evm.networks[].erc6492Factories",
         doc="wallet factories we call, with our gas, to deploy an ERC-6492 payer's wallet before settling "
         "(comma list; none by default: such payments are `eip6492_factory_not_allowed`; the devnet's own "
         "factory on the devnet)",
@@ -179,20 +152,8 @@ class EvmNetworkConfig:
 @dataclass(frozen=True, slots=True)
 class EvmConfig:
     networks: tuple[EvmNetworkConfig, ...]
-    rpc_timeout: float = setting(
-        "X402FAC_EVM_RPC_TIMEOUT",
-        10.0,
-        values="workers.evm.rpcTimeout",
-        positive=True,
-        doc="seconds per RPC request",
-    )
-    confirm_poll: float = setting(
-        "X402FAC_EVM_CONFIRM_POLL",
-        0.075,
-        values="workers.evm.confirmPoll",
-        positive=True,
-        doc="seconds between receipt polls (one batched poll for every settle waiting)",
-    )
+    rpc_timeout: float = EVM.rpc_timeout()
+    confirm_poll: float = EVM.confirm_poll(0.075, "receipt polls (one batched poll for every settle waiting)")
 
 
 # The whole worker's settings as declared: the defaults of a scheme built without a loaded config.

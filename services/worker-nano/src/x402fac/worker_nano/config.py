@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from x402fac.nano import MAINNET_SEND_THRESHOLD, WorkError, format_work, parse_threshold
-from x402fac.settings import SettingsError, environ, load, setting, source
+from x402fac.settings import FamilySettings, SettingsError, environ, load, source
 from x402fac.worker.config import from_devnet_info, rpc_url_networks
 
 FAMILY = "nano"
+NANO = FamilySettings(FAMILY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,22 +31,15 @@ class NanoNetworkSettings:
     """What one network reads (`{net}`: its CAIP-2 reference upper-cased); a network entry of the chart
     sets each by its key."""
 
-    rpc_urls: tuple[str, ...] = setting(
-        "X402FAC_NANO_{net}_RPC_URLS",
-        (),
-        values="workers.nano.networks[].rpcUrls",
-        doc="node RPC URLs, tried in order (failover); set, the worker serves nano:<net>",
-    )
-    work_threshold: str = setting(
-        "X402FAC_NANO_{net}_WORK_THRESHOLD",
+    rpc_urls: tuple[str, ...] = NANO.rpc_urls("nano:<net>")
+    work_threshold: str = NANO.network(
+        "WORK_THRESHOLD",
         format_work(MAINNET_SEND_THRESHOLD),
-        values="workers.nano.networks[].workThreshold",
         doc="send-work threshold, 16 hex digits (mainnet's by default)",
     )
-    min_amount: int = setting(
-        "X402FAC_NANO_{net}_MIN_AMOUNT",
+    min_amount: int = NANO.network(
+        "MIN_AMOUNT",
         1,
-        values="workers.nano.networks[].minAmount",
         minimum=1,
         doc="smallest price (raw) a payment may carry, never 0 (`amount_below_minimum`)",
     )
@@ -69,19 +63,9 @@ class NanoNetworkConfig:
 @dataclass(frozen=True, slots=True)
 class NanoConfig:
     networks: tuple[NanoNetworkConfig, ...]
-    rpc_timeout: float = setting(
-        "X402FAC_NANO_RPC_TIMEOUT",
-        10.0,
-        values="workers.nano.rpcTimeout",
-        positive=True,
-        doc="seconds per node request",
-    )
-    confirm_poll: float = setting(
-        "X402FAC_NANO_CONFIRM_POLL",
-        0.05,
-        values="workers.nano.confirmPoll",
-        positive=True,
-        doc="seconds between confirmation polls (one batched `blocks_info` for every settle waiting)",
+    rpc_timeout: float = NANO.rpc_timeout()
+    confirm_poll: float = NANO.confirm_poll(
+        0.05, "confirmation polls (one batched `blocks_info` for every settle waiting)"
     )
 
 

@@ -21,10 +21,11 @@ from typing import Any
 from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
-from x402fac.settings import SettingsError, environ, load, setting, source
+from x402fac.settings import FamilySettings, SettingsError, environ, load, source
 from x402fac.worker.config import from_devnet_info, get_minimums, rpc_url_networks
 
 FAMILY = "solana"
+SOLANA = FamilySettings(FAMILY)
 KNOWN_NETWORKS = {
     "MAINNET": "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
     "DEVNET": "solana:EtWTRABZaYq6iMfeYKouRu166VU2xqa1",
@@ -58,71 +59,58 @@ class SolanaNetworkSettings:
     """What one network reads (`{net}`: its name); a network entry of the chart sets each by its key.
     The fee-payer keys and the limits fall back to their worker-wide twins."""
 
-    rpc_urls: tuple[str, ...] = setting(
-        "X402FAC_SOLANA_{net}_RPC_URLS",
-        (),
-        values="workers.solana.networks[].rpcUrls",
-        doc="RPC URLs, tried in order (failover); set, the worker serves the network",
-    )
-    genesis_hash: str = setting(
-        "X402FAC_SOLANA_{net}_GENESIS_HASH",
+    rpc_urls: tuple[str, ...] = SOLANA.rpc_urls("the network")
+    genesis_hash: str = SOLANA.network(
+        "GENESIS_HASH",
         "",
-        values="workers.solana.networks[].genesisHash",
         doc="genesis hash of a network other than MAINNET, DEVNET, TESTNET; its CAIP-2 id is "
         "solana:<first 32 characters>",
     )
-    fee_payer_keys: tuple[str, ...] = setting(
-        "X402FAC_SOLANA_{net}_FEE_PAYER_KEYS",
+    fee_payer_keys: tuple[str, ...] = SOLANA.network(
+        "FEE_PAYER_KEYS",
         (),
-        values="workers.solana.networks[].feePayerKeys",
         worker_wide={"values": "workers.solana.feePayers.existingSecret", "secret": True},
         doc="base58 64-byte fee-payer keypairs (comma list)",
     )
-    allowed_assets: tuple[str, ...] = setting(
-        "X402FAC_SOLANA_{net}_ALLOWED_ASSETS",
+    allowed_assets: tuple[str, ...] = SOLANA.network(
+        "ALLOWED_ASSETS",
         (),
-        values="workers.solana.networks[].allowedAssets",
         doc="mint allowlist (comma list, listed in /supported), or `any`: any Token / Token-2022 mint (an "
         "explicit opt-in); unset: USDC on MAINNET and DEVNET, the devnet file's USDC, required elsewhere",
     )
-    min_amount: tuple[str, ...] = setting(
-        "X402FAC_SOLANA_{net}_MIN_AMOUNT",
+    min_amount: tuple[str, ...] = SOLANA.network(
+        "MIN_AMOUNT",
         ("1",),
-        values="workers.solana.networks[].minAmount",
         worker_wide=True,
         doc="smallest `amount` accepted, atomic units, never 0 (`amount_below_minimum`): `N` and/or "
         "`<mint>=N` items",
     )
-    max_compute_unit_price: int = setting(
-        "X402FAC_SOLANA_{net}_MAX_COMPUTE_UNIT_PRICE",
+    max_compute_unit_price: int = SOLANA.network(
+        "MAX_COMPUTE_UNIT_PRICE",
         MAX_COMPUTE_UNIT_PRICE,
-        values="workers.solana.networks[].maxComputeUnitPrice",
         minimum=0,
         worker_wide=True,
         doc="micro-lamports per compute unit a payment may bid (the official scheme's cap)",
     )
-    max_compute_unit_limit: int = setting(
-        "X402FAC_SOLANA_{net}_MAX_COMPUTE_UNIT_LIMIT",
+    max_compute_unit_limit: int = SOLANA.network(
+        "MAX_COMPUTE_UNIT_LIMIT",
         MAX_COMPUTE_UNIT_LIMIT,
-        values="workers.solana.networks[].maxComputeUnitLimit",
         minimum=1,
         worker_wide=True,
         doc="compute units a payment may request; without SetComputeUnitLimit the runtime's 200000 per "
         "instruction counts",
     )
-    max_fee_lamports: int = setting(
-        "X402FAC_SOLANA_{net}_MAX_FEE_LAMPORTS",
+    max_fee_lamports: int = SOLANA.network(
+        "MAX_FEE_LAMPORTS",
         MAX_FEE_LAMPORTS,
-        values="workers.solana.networks[].maxFeeLamports",
         minimum=0,
         worker_wide=True,
         doc="most we pay per settlement: 5000 lamports per signature plus price x limit / 1e6 (by "
         "default two signatures and the official 20000-unit limit at the top price)",
     )
-    allowed_mint_extensions: tuple[str, ...] = setting(
-        "X402FAC_SOLANA_{net}_ALLOWED_MINT_EXTENSIONS",
+    allowed_mint_extensions: tuple[str, ...] = SOLANA.network(
+        "ALLOWED_MINT_EXTENSIONS",
         (),
-        values="workers.solana.networks[].allowedMintExtensions",
         worker_wide=True,
         doc="Token-2022 extensions accepted although they can take a cut or move funds back (comma list "
         "of " + ", ".join(MINT_EXTENSIONS) + ")",
@@ -160,20 +148,9 @@ class SolanaNetworkConfig:
 @dataclass(frozen=True, slots=True)
 class SolanaConfig:
     networks: tuple[SolanaNetworkConfig, ...]
-    rpc_timeout: float = setting(
-        "X402FAC_SOLANA_RPC_TIMEOUT",
-        10.0,
-        values="workers.solana.rpcTimeout",
-        positive=True,
-        doc="seconds per RPC request",
-    )
-    confirm_poll: float = setting(
-        "X402FAC_SOLANA_CONFIRM_POLL",
-        0.2,
-        values="workers.solana.confirmPoll",
-        positive=True,
-        doc="seconds between signature-status polls (one batched `getSignatureStatuses` for every settle "
-        "waiting)",
+    rpc_timeout: float = SOLANA.rpc_timeout()
+    confirm_poll: float = SOLANA.confirm_poll(
+        0.2, "signature-status polls (one batched `getSignatureStatuses` for every settle waiting)"
     )
 
 
