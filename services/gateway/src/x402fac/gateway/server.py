@@ -157,29 +157,33 @@ def guarded_protocol(read_timeout: float, max_connections: int) -> type[HttpTool
 
 class Server(uvicorn.Server):
     """uvicorn's server, whose main loop wakes once a second instead of ten times (at idle those
-    wake-ups were most of a gateway's CPU) and at once when `should_exit` is set."""
+    wake-ups were most of a gateway's CPU) and at once when `should_exit` is set. uvicorn sets it
+    from a signal handler: the loop is woken through `call_soon_threadsafe`, which is safe there."""
 
     def __init__(self, config: uvicorn.Config) -> None:
-        self._exit = asyncio.Event()
+        self._exiting = False
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         super().__init__(config)
 
     @property  # type: ignore[override]
     def should_exit(self) -> bool:
-        return self._exit.is_set()
+        return self._exiting
 
     @should_exit.setter
     def should_exit(self, value: bool) -> None:
-        if value:
-            self._exit.set()
-        else:
-            self._exit.clear()
+        self._exiting = value
+        if value and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
 
     async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
         ticks = 0
         while not await self.on_tick(ticks):
             ticks = (ticks + TICKS_PER_SECOND) % UVICORN_TICK_WRAP  # a whole second: the Date header
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 1.0)
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            self._wake.clear()
 
 
 def server_config(config: GatewayConfig, app=None, nats_url: str | None = None) -> uvicorn.Config:
