@@ -6,13 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-from pathlib import Path
 
 from eth_account import Account
 from x402.mechanisms.evm.exact import ExactEvmServerScheme
 
-from bench.targets import BENCH_DIR, ensure_ts_installed
+from bench.targets import ensure_ts_installed
 from tests.fixtures.evm import serve_evm
 from tests.fixtures.paywall import PaidResource
 from tests.fixtures.permit2 import (
@@ -20,43 +18,15 @@ from tests.fixtures.permit2 import (
     PRICE,
     TOKEN_UNIT,
     facilitator_transactions,
-    key_of,
     offer,
     permit2_payer,
     token_balance,
 )
+from tests.fixtures.ts_client import ts_pay
 from x402fac.devnet.evm import ERC20_ADDRESS
 from x402fac.devnet.evm.rpc import DevnetRpc
 
 TOKENS = frozenset({ERC20_ADDRESS.lower()})
-CLIENT = Path(__file__).parent / "ts" / "pay_evm.mjs"
-
-
-async def ts_pay(url: str, payer, asset: str, scheme: str = "exact", max_amount: int = PRICE) -> dict:
-    """What the @x402/evm client (`scheme`'s client scheme) answers after paying `url`."""
-    env = {
-        **os.environ,
-        "URL": url,
-        "PRIVATE_KEY": key_of(payer),
-        "NETWORK": NETWORK,
-        "ASSET": asset,
-        "MAX_AMOUNT": str(max_amount),
-        "SCHEME": scheme,
-    }
-    # A module read from stdin resolves its imports from the working directory: bench/node_modules.
-    process = await asyncio.create_subprocess_exec(
-        "node",
-        "--input-type=module",
-        cwd=BENCH_DIR,
-        env=env,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    process_input = CLIENT.read_bytes()
-    stdout, stderr = await asyncio.wait_for(process.communicate(process_input), 120)
-    assert process.returncode == 0, stderr.decode()
-    return json.loads(stdout.decode().strip().splitlines()[-1])
 
 
 async def test_ts_client_pays_a_plain_erc20_by_permit2(stack, evm_devnet) -> None:

@@ -22,9 +22,9 @@ from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.mechanisms.evm.upto import UptoEvmClientScheme, UptoEvmServerScheme
 
 from bench.targets import ensure_ts_installed
-from tests.e2e.test_permit2_ts_e2e import ts_pay
 from tests.fixtures.paywall import PaidResource
 from tests.fixtures.permit2 import token_balance
+from tests.fixtures.ts_client import ts_pay
 from tests.fixtures.upto import facilitator_of, serve_evm_schemes, upto_payer
 from x402fac.devnet.evm.rpc import DevnetRpc
 from x402fac.worker_evm.permit2 import UPTO_PROXY_ADDRESS
