@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from solders.hash import Hash
 from solders.keypair import Keypair
 from solders.message import MessageV0
@@ -23,6 +24,8 @@ from solders.transaction import VersionedTransaction
 
 from bench import evm as bench_evm
 from bench import solana as bench_solana
+from tests.fixtures.evm_wallets import counterfactual_wallet, wrapped_request
+from tests.fixtures.upto import upto_body, upto_payer
 from x402fac.devnet.evm import ERC20_ADDRESS, PERMIT2_ADDRESS, USDC_ADDRESS
 from x402fac.devnet.nano import NETWORK as NANO_NETWORK
 from x402fac.devnet.solana import USDC_MINT, faucet_transaction
@@ -89,6 +92,32 @@ class EvmPayments:
         chain_id = self.info.get("chainId") or bench_evm.CHAIN_ID
         payment_id = f"{chain_id}/{PERMIT2_ADDRESS.lower()}/{payer.address.lower()}/0x{nonce:064x}"
         return Pay("evm", signed.body, payment_id, payer.address, pay_to, bench_evm.PAYMENT_AMOUNT)
+
+    async def make_upto(self, maximum: int, charged: int) -> Pay:
+        """An `upto` authorization of `maximum` USDC (the official SDK client's), settled for `charged`;
+        `extra` holds the maximum."""
+        pay_to = bench_evm.new_address()
+        payer = await upto_payer(self.info)
+        body = upto_body(self.info, payer, pay_to, maximum, charged)
+        nonce = int(body["paymentPayload"]["payload"]["permit2Authorization"]["nonce"])
+        chain_id = self.info.get("chainId") or bench_evm.CHAIN_ID
+        payment_id = f"{chain_id}/{PERMIT2_ADDRESS.lower()}/{payer.address.lower()}/0x{nonce:064x}"
+        encoded = json.dumps(body).encode()
+        return Pay("evm", encoded, payment_id, payer.address, pay_to, charged, {"maximum": maximum})
+
+    async def make_erc6492(self) -> Pay:
+        """An EIP-3009 payment from a counterfactual wallet (not deployed), its signature wrapped for
+        ERC-6492; `extra` holds the wallet."""
+        pay_to = bench_evm.new_address()
+        wallet = await counterfactual_wallet(self.info, 10 * bench_evm.PAYMENT_AMOUNT)
+        request = wrapped_request(self.info, wallet, pay_to, bench_evm.PAYMENT_AMOUNT)
+        nonce = request.payment_payload.payload["authorization"]["nonce"]
+        chain_id = self.info.get("chainId") or bench_evm.CHAIN_ID
+        payment_id = f"{chain_id}/{USDC_ADDRESS.lower()}/{wallet.address.lower()}/{nonce}"
+        body = msgspec.json.encode(request)
+        return Pay(
+            "evm", body, payment_id, wallet.address, pay_to, bench_evm.PAYMENT_AMOUNT, {"wallet": wallet}
+        )
 
     async def make(self, payer: bench_evm.Payer | None = None, pay_to: str | None = None) -> Pay:
         payer = payer or next(self._cycle)

@@ -1,6 +1,7 @@
 """1,000 settle requests for one payment, each body formatted differently, spread over both gateways
 -> one transfer, one success:true; every other answer is duplicate_settlement (per family, and for an
-EVM payment by Permit2)."""
+EVM payment by Permit2, by `upto` (charged exactly what the settle asked, below the maximum) and from an
+ERC-6492 counterfactual wallet (deployed once))."""
 
 import asyncio
 import json
@@ -8,10 +9,14 @@ import random
 
 import pytest
 
+from tests.fixtures.evm_wallets import deployments_of
+
 from .checks import check_chain_and_ledger, outcomes
 
 COPIES = 1_000
 CONCURRENCY = 40
+UPTO_MAXIMUM = 5_000
+UPTO_CHARGED = 1_234
 
 
 def _escape(text: str, rng: random.Random) -> str:
@@ -49,13 +54,16 @@ def variants(body: dict, count: int, seed: int = 12) -> list[bytes]:
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("family", ["evm", "evm-permit2", "nano", "solana"])
+@pytest.mark.parametrize("family", ["evm", "evm-permit2", "evm-upto", "evm-erc6492", "nano", "solana"])
 async def test_one_payment_many_formats_one_success(family, cluster, payments, client, ledger, results):
     if family == "solana":
         await payments.solana.setup(sellers=1)
-    pay = await (
-        payments.evm.make_permit2() if family == "evm-permit2" else payments.by_family[family].make()
-    )
+    special = {
+        "evm-permit2": payments.evm.make_permit2,
+        "evm-upto": lambda: payments.evm.make_upto(UPTO_MAXIMUM, UPTO_CHARGED),
+        "evm-erc6492": payments.evm.make_erc6492,
+    }
+    pay = await (special[family]() if family in special else payments.by_family[family].make())
     label, family = family, pay.family
     bodies = variants(pay.as_dict(), COPIES)
     assert all(json.loads(b) == pay.as_dict() for b in bodies[:50])
@@ -80,3 +88,11 @@ async def test_one_payment_many_formats_one_success(family, cluster, payments, c
         assert [t.lower() for t in transfers[pay.payment_id]] == [paying.lower()]
     else:
         assert await payments.solana.balances({pay.pay_to}) == {pay.pay_to: pay.amount}
+    if family == "evm":
+        # The payee holds exactly what the settle asked (for upto: the charge, not the maximum).
+        token = pay.as_dict()["paymentRequirements"]["asset"]
+        assert await payments.evm.chain.balance_of(pay.pay_to, token) == pay.amount
+    if label == "evm-upto":
+        assert pay.amount == UPTO_CHARGED < pay.extra["maximum"]
+    if label == "evm-erc6492":
+        assert await deployments_of(payments.evm.info, pay.extra["wallet"].address) == 1

@@ -35,6 +35,10 @@ async def check(runtime: EvmRuntime, payer: str, digest: bytes, wrapped: erc6492
     if isinstance(code, RpcError):
         raise Invalid(Reason.INVALID_SIGNATURE, f"could not read the payer's code: {code.message}")
     if code not in ("0x", "0x0", None):
+        if not _is_magic(answer):
+            # A node may run a batch's calls in any order: the question may have met the address before
+            # a copy's settlement deployed the wallet. Asked again now that its code is seen.
+            (answer,) = await runtime.rpc.batch([view(payer, question)])
         if _is_magic(answer):
             return False
         raise Invalid(Reason.INVALID_SIGNATURE, "the payer's wallet (ERC-1271) rejected the inner signature")
