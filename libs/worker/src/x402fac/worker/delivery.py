@@ -10,6 +10,17 @@ from .requester import Requester
 from .scheme import Confirmation, Outcome
 
 
+def success_answer(record: SettlementRecord) -> SettleResponse:
+    """The answer of a payment settled as `record` says."""
+    return SettleResponse(
+        success=True,
+        transaction=record.transaction,
+        network=record.network,
+        payer=record.payer,
+        amount=record.amount,
+    )
+
+
 async def conclude(
     ledger: LedgerClient,
     record: SettlementRecord,
@@ -27,13 +38,7 @@ async def conclude(
             record.network, outcome.reason or Reason.SETTLEMENT_FAILED, outcome.message, record.payer
         )
     if outcome.status is Confirmation.CONFIRMED:
-        final = SettleResponse(
-            success=True,
-            transaction=record.transaction,
-            network=record.network,
-            payer=record.payer,
-            amount=record.amount,
-        )
+        final = success_answer(record)
     else:
         final = SettleResponse(
             success=False,

@@ -29,7 +29,7 @@ from x402fac.protocol.ledger import (
 )
 
 from .answers import duplicate_answer, failure_answer, pending_answer
-from .delivery import conclude, store_final
+from .delivery import conclude, store_final, success_answer
 from .ledger_client import LedgerClient
 from .requester import Requester
 from .scheme import Confirmation, Identity, Invalid, Outcome, Prepared, Rejected, Scheme, Submitted
@@ -64,6 +64,21 @@ class SettleAttempt:
     @property
     def network(self) -> str:
         return self.request.payment_requirements.network
+
+    def record(self, state: RecordState, transaction: str = "") -> SettlementRecord:
+        """This payment's record as the worker knows it (the ledger keeps the times)."""
+        identity = self.identity
+        return SettlementRecord(
+            payment_id=identity.payment_id,
+            family=self.family,
+            network=self.network,
+            payer=identity.payer,
+            amount=identity.amount,
+            state=state,
+            created_at=0.0,
+            updated_at=0.0,
+            transaction=transaction,
+        )
 
     async def run(self) -> SettleResponse:
         requester = self.requester
@@ -178,17 +193,7 @@ class SettleAttempt:
             if submitted.record is not None and submitted.record.attached == self.requester.id:
                 raise Superseded(payment_id)
             return duplicate_answer(self.network, submitted.record, identity.payer)
-        record = SettlementRecord(
-            payment_id=payment_id,
-            family=self.family,
-            network=self.network,
-            payer=identity.payer,
-            amount=identity.amount,
-            state=RecordState.SUBMITTED,
-            created_at=0.0,
-            updated_at=0.0,
-            transaction=prepared.transaction,
-        )
+        record = self.record(RecordState.SUBMITTED, prepared.transaction)
         try:
             return await self.broadcast_and_confirm(record, prepared, submitted.revision)
         except Exception:
@@ -205,21 +210,8 @@ class SettleAttempt:
     async def nothing_to_send(self, revision: int) -> SettleResponse:
         """A payment settled with no transaction (an `upto` payment charged 0): final at once, so the
         authorization settles no second time."""
-        identity = self.identity
-        record = SettlementRecord(
-            payment_id=identity.payment_id,
-            family=self.family,
-            network=self.network,
-            payer=identity.payer,
-            amount=identity.amount,
-            state=RecordState.CLAIMED,
-            created_at=0.0,
-            updated_at=0.0,
-        )
-        final = SettleResponse(
-            success=True, transaction="", network=self.network, payer=identity.payer, amount=identity.amount
-        )
-        return await store_final(self.ledger, record, revision, final, self.requester)
+        record = self.record(RecordState.CLAIMED)
+        return await store_final(self.ledger, record, revision, success_answer(record), self.requester)
 
     async def submit(self, revision: int, prepared: Prepared) -> UpdateReply:
         """Record the transaction id before anything is broadcast.

@@ -2,6 +2,7 @@
 docs/design.md, 4), each bounded in age and size and replicated `X402FAC_JETSTREAM_REPLICAS` times."""
 
 from dataclasses import dataclass
+from typing import Any
 
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
@@ -21,6 +22,7 @@ WORK_MAX_AGE_SECONDS = 300.0
 USAGE_ACK_WAIT = 30.0
 USAGE_DUPLICATE_WINDOW = 600.0
 RECENT_PER_KEY = 50  # settle outcomes kept per key for the dashboard
+MIB = 1024 * 1024
 
 
 @dataclass(slots=True)
@@ -36,55 +38,38 @@ class Buckets:
     payment_ids: KeyValue
 
 
+def _bucket_limits(config: LedgerConfig) -> dict[str, tuple[float, int]]:
+    """Every bucket: how many seconds an entry is kept, and the bucket's size cap in bytes."""
+    like_records = (config.record_max_age, config.bucket_max_bytes)
+    key_age = config.key_retention_days * DAY
+    return {
+        subjects.SETTLEMENTS_BUCKET: like_records,
+        subjects.SECONDARY_BUCKET: like_records,
+        PENDING_BUCKET: like_records,
+        # Leases are renewed every few seconds: an entry a day old belongs to nobody.
+        subjects.LEASES_BUCKET: (DAY, 64 * MIB),
+        # API keys (hashes only) and the whitelist; usage is summed from the audit stream.
+        subjects.KEYS_BUCKET: (key_age, 64 * MIB),
+        subjects.WHITELIST_BUCKET: (key_age, 256 * MIB),
+        # The discovery catalog (entries of at most 16 KiB, capped in number: ledger.discovery) and
+        # payment identifiers (one per successful settle that carried one), kept like the records.
+        DISCOVERY_BUCKET: (DISCOVERY_RETENTION_SECONDS, 256 * MIB),
+        PAYMENT_ID_BUCKET: like_records,
+    }
+
+
 async def declare(js: JetStreamContext, config: LedgerConfig) -> Buckets:
     """Create or update every bucket, stream and the usage consumer; the buckets the ledger uses."""
-    limits = {
-        "replicas": config.replicas,
-        "max_age": config.record_max_age,
-        "max_bytes": config.bucket_max_bytes,
+    opened = {
+        name: await ensure_bucket(js, name, replicas=config.replicas, max_age=max_age, max_bytes=max_bytes)
+        for name, (max_age, max_bytes) in _bucket_limits(config).items()
     }
-    records = await ensure_bucket(js, subjects.SETTLEMENTS_BUCKET, **limits)
-    secondary = await ensure_bucket(js, subjects.SECONDARY_BUCKET, **limits)
-    pending = await ensure_bucket(js, PENDING_BUCKET, **limits)
-    # Leases are renewed every few seconds: an entry a day old belongs to nobody.
-    await ensure_bucket(
-        js,
-        subjects.LEASES_BUCKET,
-        replicas=config.replicas,
-        max_age=86_400.0,
-        max_bytes=64 * 1024 * 1024,
-    )
     await counters.ensure_rate_stream(
         js,
         max(60, config.payer_window_seconds),
         max_bytes=config.bucket_max_bytes,
         replicas=config.replicas,
     )
-    # API keys (hashes only), the whitelist, and usage summed from the audit stream.
-    keys = await ensure_bucket(
-        js,
-        subjects.KEYS_BUCKET,
-        replicas=config.replicas,
-        max_age=config.key_retention_days * DAY,
-        max_bytes=64 * 1024 * 1024,
-    )
-    whitelist = await ensure_bucket(
-        js,
-        subjects.WHITELIST_BUCKET,
-        replicas=config.replicas,
-        max_age=config.key_retention_days * DAY,
-        max_bytes=256 * 1024 * 1024,
-    )
-    # The discovery catalog (entries of at most 16 KiB, capped in number: ledger.discovery) and
-    # payment identifiers (one per successful settle that carried one), kept like the records.
-    discovery = await ensure_bucket(
-        js,
-        DISCOVERY_BUCKET,
-        replicas=config.replicas,
-        max_age=DISCOVERY_RETENTION_SECONDS,
-        max_bytes=256 * 1024 * 1024,
-    )
-    payment_ids = await ensure_bucket(js, PAYMENT_ID_BUCKET, **limits)
     for stream in _streams(config):
         try:
             await js.stream_info(stream.name)
@@ -103,66 +88,72 @@ async def declare(js: JetStreamContext, config: LedgerConfig) -> Buckets:
             filter_subject=f"{subjects.AUDIT_PREFIX}.>",
         ),
     )
-    return Buckets(records, secondary, pending, keys, whitelist, discovery, payment_ids)
+    return Buckets(
+        records=opened[subjects.SETTLEMENTS_BUCKET],
+        secondary=opened[subjects.SECONDARY_BUCKET],
+        pending=opened[PENDING_BUCKET],
+        keys=opened[subjects.KEYS_BUCKET],
+        whitelist=opened[subjects.WHITELIST_BUCKET],
+        discovery=opened[DISCOVERY_BUCKET],
+        payment_ids=opened[PAYMENT_ID_BUCKET],
+    )
 
 
 def _streams(config: LedgerConfig) -> list[StreamConfig]:
+    def stream(name: str, prefix: str, **options: Any) -> StreamConfig:
+        """A file stream of every subject under `prefix`, replicated as every bucket is."""
+        return StreamConfig(
+            name=name,
+            subjects=[f"{prefix}.>"],
+            storage=StorageType.FILE,
+            num_replicas=config.replicas,
+            **options,
+        )
+
     # Deny delete and purge: entries leave only by age or size (max_age works with deny_purge).
-    audit = StreamConfig(
-        name=subjects.AUDIT_STREAM,
-        subjects=[f"{subjects.AUDIT_PREFIX}.>"],
-        storage=StorageType.FILE,
+    audit = stream(
+        subjects.AUDIT_STREAM,
+        subjects.AUDIT_PREFIX,
         deny_delete=True,
         deny_purge=True,
         duplicate_window=120.0,
-        num_replicas=config.replicas,
         max_age=config.audit_max_age,
         max_bytes=config.audit_max_bytes,
     )
     # Settle requests waiting for a worker: taken once (work queue), gone when acknowledged; a
     # request nobody took within a few minutes is long past its caller's deadline.
-    work = StreamConfig(
-        name=subjects.WORK_STREAM,
-        subjects=[f"{subjects.WORK_PREFIX}.>"],
-        storage=StorageType.FILE,
+    work = stream(
+        subjects.WORK_STREAM,
+        subjects.WORK_PREFIX,
         retention=RetentionPolicy.WORK_QUEUE,
         duplicate_window=120.0,
-        num_replicas=config.replicas,
         max_age=WORK_MAX_AGE_SECONDS,
         max_bytes=config.bucket_max_bytes,
     )
     # Counter streams: one subject per counter, its last message holds the total. Increments carry
     # a Nats-Msg-Id naming the audit entry, so a redelivered entry is never counted twice.
-    counter_stream = {
-        "storage": StorageType.FILE,
-        "allow_msg_counter": True,
-        "allow_direct": True,
-        "max_msgs_per_subject": 1,
-        "num_replicas": config.replicas,
-    }
-    usage = StreamConfig(
-        name=subjects.USAGE_STREAM,
-        subjects=[f"{subjects.USAGE_PREFIX}.>"],
+    counter: dict[str, Any] = {"allow_msg_counter": True, "allow_direct": True, "max_msgs_per_subject": 1}
+    usage = stream(
+        subjects.USAGE_STREAM,
+        subjects.USAGE_PREFIX,
+        **counter,
         duplicate_window=USAGE_DUPLICATE_WINDOW,
         max_age=config.usage_retention_days * DAY,
         max_bytes=config.usage_max_bytes,
-        **counter_stream,
     )
-    quota = StreamConfig(
-        name=subjects.QUOTA_STREAM,
-        subjects=[f"{subjects.QUOTA_PREFIX}.>"],
+    quota = stream(
+        subjects.QUOTA_STREAM,
+        subjects.QUOTA_PREFIX,
+        **counter,
         max_age=2 * 3600.0,
-        max_bytes=64 * 1024 * 1024,
-        **counter_stream,
+        max_bytes=64 * MIB,
     )
-    recent = StreamConfig(
-        name=subjects.RECENT_STREAM,
-        subjects=[f"{subjects.RECENT_PREFIX}.>"],
-        storage=StorageType.FILE,
+    recent = stream(
+        subjects.RECENT_STREAM,
+        subjects.RECENT_PREFIX,
         allow_direct=True,
         max_msgs_per_subject=RECENT_PER_KEY,
         duplicate_window=USAGE_DUPLICATE_WINDOW,
-        num_replicas=config.replicas,
         max_age=config.usage_retention_days * DAY,
         max_bytes=config.usage_max_bytes,
     )
