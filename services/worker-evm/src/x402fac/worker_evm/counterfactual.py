@@ -1,12 +1,14 @@
-"""ERC-6492 payers on the chain: authenticating a wrapped signature before the ledger, and the
-settlement that deploys the payer's wallet first.
+"""ERC-6492 payers on the chain (EIP-3009 and Permit2 `exact`): authenticating a wrapped signature
+before the ledger, and the settlement that deploys the payer's wallet first.
 
 One batch reads the payer's code, asks it (ERC-1271) about the inner signature, and, when its factory
 is allowed, simulates the deployment followed by the same ERC-1271 question (Multicall3 `aggregate3`
 in one `eth_call`: the deployment's state is seen by the second call and discarded after). A deployed
 wallet is judged by the direct question and never deployed again; an undeployed one by the simulation.
 Settling an undeployed wallet's payment is one transaction to Multicall3: the factory call (a failure
-allowed: a copy may have deployed the wallet meanwhile), then the token transfer (which must succeed),
+allowed: a copy may have deployed the wallet meanwhile), then the token transfer or the Permit2 exact
+proxy's settle (which must succeed; the upto proxy admits only its facilitator as caller, so `upto`
+takes no wrapper),
 so the deployment's gas is in the settlement's estimate, under the cost ceiling, and paid once.
 """
 
@@ -20,9 +22,16 @@ from .chain import RpcError
 from .runtime import EvmRuntime, hex_of, view
 
 
-async def check(runtime: EvmRuntime, payer: str, digest: bytes, wrapped: erc6492.Wrapped) -> bool:
+async def check(
+    runtime: EvmRuntime,
+    payer: str,
+    digest: bytes,
+    wrapped: erc6492.Wrapped,
+    reason: str = Reason.INVALID_SIGNATURE,
+) -> bool:
     """Authenticates an ERC-6492 signature for `digest`; True when the payer's wallet is not deployed
-    yet (the settlement deploys it), False when it is and validated the inner signature itself."""
+    yet (the settlement deploys it), False when it is and validated the inner signature itself.
+    `reason` is the code a signature refusal carries."""
     question = eip3009.is_valid_signature_calldata(digest, wrapped.inner)
     allowed = wrapped.factory.lower() in runtime.config.erc6492_factories
     calls: list[tuple[str, list]] = [("eth_getCode", [payer, "latest"]), view(payer, question)]
@@ -33,7 +42,7 @@ async def check(runtime: EvmRuntime, payer: str, digest: bytes, wrapped: erc6492
         calls.append(view(erc6492.MULTICALL3, simulation))
     code, answer, *simulated = await runtime.rpc.batch(calls)
     if isinstance(code, RpcError):
-        raise Invalid(Reason.INVALID_SIGNATURE, f"could not read the payer's code: {code.message}")
+        raise Invalid(reason, f"could not read the payer's code: {code.message}")
     if code not in ("0x", "0x0", None):
         if not _is_magic(answer):
             # A node may run a batch's calls in any order: the question may have met the address before
@@ -41,7 +50,7 @@ async def check(runtime: EvmRuntime, payer: str, digest: bytes, wrapped: erc6492
             (answer,) = await runtime.rpc.batch([view(payer, question)])
         if _is_magic(answer):
             return False
-        raise Invalid(Reason.INVALID_SIGNATURE, "the payer's wallet (ERC-1271) rejected the inner signature")
+        raise Invalid(reason, "the payer's wallet (ERC-1271) rejected the inner signature")
     if not allowed:
         raise Invalid(
             Reason.ERC6492_FACTORY_NOT_ALLOWED,
@@ -75,12 +84,13 @@ async def check(runtime: EvmRuntime, payer: str, digest: bytes, wrapped: erc6492
         )
     if answered and _is_magic(hex_of(wallet_answer)):
         return True
-    raise Invalid(Reason.INVALID_SIGNATURE, "the payer's wallet, once deployed, rejects the inner signature")
+    raise Invalid(reason, "the payer's wallet, once deployed, rejects the inner signature")
 
 
-def deploy_then(wrapped: erc6492.Wrapped, token: str, transfer: bytes) -> tuple[str, bytes]:
-    """The settlement of an undeployed wallet's payment: (Multicall3, deploy-then-transfer calldata)."""
-    calls = [(wrapped.factory, True, wrapped.factory_calldata), (token, False, transfer)]
+def deploy_then(wrapped: erc6492.Wrapped, target: str, settlement: bytes) -> tuple[str, bytes]:
+    """The settlement of an undeployed wallet's payment (`settlement` sent to `target`: the token's
+    transfer, the Permit2 proxy's settle): (Multicall3, deploy-then-settle calldata)."""
+    calls = [(wrapped.factory, True, wrapped.factory_calldata), (target, False, settlement)]
     return erc6492.MULTICALL3, erc6492.aggregate3_calldata(calls)
 
 

@@ -127,7 +127,7 @@ async def check_signature(
 ) -> None:
     """`payer` signed `digest`: EOA recovery locally, else the payer contract's ERC-1271 answer;
     `reason` is the code a refusal carries."""
-    if erc6492.is_wrapped(signature):  # EIP-3009 payments unwrap it first (`counterfactual`)
+    if erc6492.is_wrapped(signature):  # `exact` payments unwrap it first (`counterfactual`); upto cannot
         raise Invalid(reason, "ERC-6492 (counterfactual wallet) signatures are not supported here")
     if eip3009.recover_signer(digest, signature) == payer:
         return

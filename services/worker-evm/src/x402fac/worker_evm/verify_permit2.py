@@ -5,7 +5,8 @@ network's minimum -> spender is the x402 exact proxy -> `permitted.token` is the
 `eip2612GasSponsoring` permit (when the network enables it) is the payer's, for this token, to
 Permit2, of the permitted amount, or else the `erc20ApprovalGasSponsoring` transaction is the payer's
 `approve(Permit2, ≥ amount)` of this token on this chain (`sponsor.approval_of`) -> signature (EOA
-recovery locally, ERC-1271 for a payer with code).
+recovery locally, ERC-1271 for a payer with code, an ERC-6492 wrapper through `counterfactual`: the
+settlement then deploys the wallet before calling the proxy, through Multicall3).
 verify, in the order of the official x402 facilitator: recipient -> amount -> deadline (6 s margin)
 -> validAfter -> the EIP-2612 permit's deadline -> one batch: the asset and the proxy are contracts,
 the Permit2 nonce is unused, balance, allowance to Permit2 (unless an extension grants it), and the
@@ -22,7 +23,7 @@ from x402fac.protocol import Reason, VerifyRequest
 from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Identity, Invalid
 
-from . import eip3009, permit2, sponsor
+from . import counterfactual, eip3009, erc6492, permit2, sponsor
 from .chain import RpcError
 from .diagnose import reverted
 from .eip3009 import PayloadError
@@ -63,6 +64,7 @@ class Permit2Payment:
     calldata: bytes
     proxy: str = EXACT_PROXY_ADDRESS  # the x402 proxy settling it: exact, or upto (`upto.py`)
     charged: int | None = None  # upto: what the settlement transfers (at most permitted.amount)
+    deploys_wallet: bool = False  # ERC-6492: `calldata` goes to Multicall3, deploying the payer first
 
     @property
     def transfer_amount(self) -> int:
@@ -74,10 +76,13 @@ class Permit2Payment:
 
     @property
     def target(self) -> str:
-        return self.proxy
+        return erc6492.MULTICALL3 if self.deploys_wallet else self.proxy
 
     @property
-    def gas_key(self) -> str:
+    def gas_key(self) -> str | None:
+        """What settlements alike need in gas (learnt once); none for one that deploys a wallet."""
+        if self.deploys_wallet:
+            return None
         upto = "-upto" if self.proxy != EXACT_PROXY_ADDRESS else ""
         return f"permit2{upto}{'+2612' if self.permit else ''}:{self.token.lower()}"
 
@@ -150,16 +155,31 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Perm
     approval = None if permit is not None else sponsor.approval_of(runtime, request, auth)
     digest = permit2.digest(auth, config.chain_id)
     try:
-        await check_signature(runtime, auth.owner, digest, signature, Reason.INVALID_PERMIT2_SIGNATURE)
+        wrapped = erc6492.unwrap(signature)
+    except erc6492.WrapperError as exc:
+        raise Invalid(Reason.INVALID_ERC6492_WRAPPER, str(exc)) from None
+    reason = Reason.INVALID_PERMIT2_SIGNATURE
+    try:
+        if wrapped is None:
+            await check_signature(runtime, auth.owner, digest, signature, reason)
+            deploy = False
+        else:
+            signature = wrapped.inner
+            deploy = await counterfactual.check(runtime, auth.owner, digest, wrapped, reason)
     except NodeUnavailable as exc:
         raise unavailable(exc) from None
+    calldata = permit2.settle_calldata(auth, signature, permit)
+    if deploy:
+        assert wrapped is not None
+        calldata = counterfactual.deploy_then(wrapped, EXACT_PROXY_ADDRESS, calldata)[1]
     payment = Permit2Payment(
         runtime=runtime,
         authorization=auth,
         signature=signature,
         permit=permit,
         approval=approval,
-        calldata=permit2.settle_calldata(auth, signature, permit),
+        calldata=calldata,
+        deploys_wallet=deploy,
     )
     return Identity(
         payment_id=permit2.payment_id(config.chain_id, auth.owner, auth.nonce),
