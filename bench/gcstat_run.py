@@ -5,6 +5,7 @@ collections stay out) and writes the tally to OUT.json when it exits (SIGTERM dr
 import atexit
 import gc
 import json
+import os
 import signal
 import sys
 import time
@@ -29,6 +30,8 @@ def _note(phase: str, info: dict) -> None:
 
 
 signal.signal(signal.SIGUSR1, lambda *_: gc.callbacks.append(_note))
+if os.environ.get("BENCH_GC_THRESHOLD"):  # other collection thresholds, for a comparison
+    gc.set_threshold(*(int(n) for n in os.environ["BENCH_GC_THRESHOLD"].split(",")))
 
 
 @atexit.register
