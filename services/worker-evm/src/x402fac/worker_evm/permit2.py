@@ -177,15 +177,24 @@ def parse_payload(payload: dict[str, Any], upto: bool = False) -> tuple[Permit2A
     return parsed, _hex_bytes(payload.get("signature"), "payload.signature")
 
 
-def parse_eip2612(extensions: Any) -> Eip2612Permit | None:
-    """The `eip2612GasSponsoring` permit a payload carries, None without one."""
-    if not isinstance(extensions, dict) or EIP2612_GAS_SPONSORING not in extensions:
+def _extension_info(extensions: Any, name: str) -> tuple[dict[str, Any], str] | None:
+    """The `info` object of the payload's extension `name` and where it stands, None without one."""
+    if not isinstance(extensions, dict) or name not in extensions:
         return None
-    where = f"extensions.{EIP2612_GAS_SPONSORING}.info"
-    extension = extensions[EIP2612_GAS_SPONSORING]
+    where = f"extensions.{name}.info"
+    extension = extensions[name]
     info = extension.get("info") if isinstance(extension, dict) else None
     if not isinstance(info, dict):
         raise PayloadError(f"{where} is missing or not an object")
+    return info, where
+
+
+def parse_eip2612(extensions: Any) -> Eip2612Permit | None:
+    """The `eip2612GasSponsoring` permit a payload carries, None without one."""
+    found = _extension_info(extensions, EIP2612_GAS_SPONSORING)
+    if found is None:
+        return None
+    info, where = found
     signature = _hex_bytes(_field(info, "signature", where), f"{where}.signature")
     if len(signature) != 65:
         raise PayloadError(f"{where}.signature is not 65 bytes (r, s, v)")
@@ -201,13 +210,10 @@ def parse_eip2612(extensions: Any) -> Eip2612Permit | None:
 
 def parse_erc20_approval(extensions: Any) -> Erc20Approval | None:
     """The `erc20ApprovalGasSponsoring` approval a payload carries, None without one."""
-    if not isinstance(extensions, dict) or ERC20_APPROVAL_GAS_SPONSORING not in extensions:
+    found = _extension_info(extensions, ERC20_APPROVAL_GAS_SPONSORING)
+    if found is None:
         return None
-    where = f"extensions.{ERC20_APPROVAL_GAS_SPONSORING}.info"
-    extension = extensions[ERC20_APPROVAL_GAS_SPONSORING]
-    info = extension.get("info") if isinstance(extension, dict) else None
-    if not isinstance(info, dict):
-        raise PayloadError(f"{where} is missing or not an object")
+    info, where = found
     return Erc20Approval(
         owner=_address(_field(info, "from", where), f"{where}.from"),
         token=_address(_field(info, "asset", where), f"{where}.asset"),

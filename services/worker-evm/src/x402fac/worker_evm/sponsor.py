@@ -12,8 +12,9 @@ is still missing when the settlement is planned.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from x402fac.protocol import Reason, VerifyRequest
 from x402fac.rpc import NodeUnavailable
@@ -22,12 +23,14 @@ from x402fac.worker import Invalid, Rejected
 from . import permit2
 from .chain import RpcError
 from .nonces import Fees, Signer
-from .permit2 import PERMIT2_ADDRESS, Permit2Authorization
+from .permit2 import PERMIT2_ADDRESS, Eip2612Permit, Erc20Approval, Permit2Authorization
 from .runtime import EvmRuntime, hex_of, view
 from .transactions import SignedTransaction, decode_signed
 
 if TYPE_CHECKING:
     from .verify_permit2 import Permit2Payment
+
+Grant = TypeVar("Grant", Eip2612Permit, Erc20Approval)
 
 APPROVAL_GAS_MAX = 100_000  # an ERC-20 approve needs ~46,000; the official client signs 70,000
 FUNDING_GAS = 21_000
@@ -35,30 +38,70 @@ FEE_FACTOR_MAX = 2  # the approval's maxFeePerGas at most this many times the ne
 RECEIPT_WAIT = 30.0  # seconds for the funding and the approval to be mined before the settlement
 
 
+@dataclass(frozen=True, slots=True)
+class GrantExtension(Generic[Grant]):
+    """A gas sponsoring extension by which the payer grants Permit2 its token: how it is read, how
+    refusals name it, and their reason codes."""
+
+    name: str
+    parse: Callable[[Any], Grant | None]
+    what: str
+    malformed: str
+    other_owner: str
+    other_token: str
+    other_spender: str
+
+
+EIP2612_PERMIT = GrantExtension(
+    permit2.EIP2612_GAS_SPONSORING,
+    permit2.parse_eip2612,
+    "the EIP-2612 permit",
+    Reason.INVALID_EIP2612_EXTENSION_FORMAT,
+    Reason.EIP2612_FROM_MISMATCH,
+    Reason.EIP2612_ASSET_MISMATCH,
+    Reason.EIP2612_SPENDER_NOT_PERMIT2,
+)
+ERC20_APPROVAL = GrantExtension(
+    permit2.ERC20_APPROVAL_GAS_SPONSORING,
+    permit2.parse_erc20_approval,
+    "the approval",
+    Reason.INVALID_ERC20_APPROVAL_EXTENSION_FORMAT,
+    Reason.ERC20_APPROVAL_FROM_MISMATCH,
+    Reason.ERC20_APPROVAL_ASSET_MISMATCH,
+    Reason.ERC20_APPROVAL_SPENDER_NOT_PERMIT2,
+)
+
+
+def grant_of(
+    runtime: EvmRuntime, request: VerifyRequest, auth: Permit2Authorization, extension: GrantExtension[Grant]
+) -> Grant | None:
+    """The grant the payload's `extension` carries, when the network accepts the extension (else
+    ignored), checked to be the payer's, of the permitted token, to Permit2."""
+    if extension.name not in runtime.config.gas_sponsoring:
+        return None
+    try:
+        grant = extension.parse(request.payment_payload.extensions)
+    except permit2.PayloadError as exc:
+        raise Invalid(extension.malformed, str(exc)) from None
+    if grant is None:
+        return None
+    what = extension.what
+    if grant.owner != auth.owner:
+        raise Invalid(extension.other_owner, f"{what} is from {grant.owner}, not {auth.owner}")
+    if grant.token != auth.token:
+        raise Invalid(extension.other_token, f"{what} is for {grant.token}, not {auth.token}")
+    if grant.spender != PERMIT2_ADDRESS:
+        raise Invalid(extension.other_spender, f"{what}'s spender is {grant.spender}")
+    return grant
+
+
 def approval_of(
     runtime: EvmRuntime, request: VerifyRequest, auth: Permit2Authorization
 ) -> SignedTransaction | None:
     """The payer's signed approval the payload carries, when the network accepts the extension."""
-    if permit2.ERC20_APPROVAL_GAS_SPONSORING not in runtime.config.gas_sponsoring:
-        return None
-    try:
-        approval = permit2.parse_erc20_approval(request.payment_payload.extensions)
-    except permit2.PayloadError as exc:
-        raise Invalid(Reason.INVALID_ERC20_APPROVAL_EXTENSION_FORMAT, str(exc)) from None
+    approval = grant_of(runtime, request, auth, ERC20_APPROVAL)
     if approval is None:
         return None
-    if approval.owner != auth.owner:
-        raise Invalid(
-            Reason.ERC20_APPROVAL_FROM_MISMATCH, f"the approval is from {approval.owner}, not {auth.owner}"
-        )
-    if approval.token != auth.token:
-        raise Invalid(
-            Reason.ERC20_APPROVAL_ASSET_MISMATCH, f"the approval is for {approval.token}, not {auth.token}"
-        )
-    if approval.spender != PERMIT2_ADDRESS:
-        raise Invalid(
-            Reason.ERC20_APPROVAL_SPENDER_NOT_PERMIT2, f"the approval's spender is {approval.spender}"
-        )
     try:
         signed = decode_signed(approval.raw)
     except ValueError as exc:

@@ -21,17 +21,23 @@ from collections.abc import Callable
 from nats.aio.client import Client
 
 from x402fac.protocol import Reason, SupportedKind, VerifyRequest
-from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Identity, Invalid, Outcome, Prepared, Scheme, Submitted, SupportedPart
 
-from . import eip3009, permit2, settle, verify_permit2
-from .eip3009 import PayloadError
+from . import eip3009, permit2, settle
 from .exact import ExactEvmScheme
 from .permit2 import UPTO_PROXY_ADDRESS
-from .runtime import EvmRuntime, unavailable
+from .runtime import EvmRuntime
 from .settle import EvmAttempt, GasPlan
-from .verify import check_signature
-from .verify_permit2 import Permit2Payment
+from .verify import decode_payload, minimum_of_accepted_asset
+from .verify_permit2 import (
+    Permit2Payment,
+    authenticate_permit2,
+    check_chain,
+    check_recipient,
+    check_spender_and_token,
+    check_time_window,
+    identity_of,
+)
 
 
 class UptoEvmScheme(Scheme):
@@ -122,29 +128,16 @@ class UptoEvmScheme(Scheme):
 async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Permit2Payment]:
     """Decode the upto authorization and check the payer signed it for us, all before the ledger."""
     requirements, accepted = request.payment_requirements, request.payment_payload.accepted
-    try:
-        auth, signature = permit2.parse_payload(request.payment_payload.payload, upto=True)
-    except PayloadError as exc:
-        raise Invalid(Reason.INVALID_PAYLOAD, str(exc)) from None
+    auth, signature = decode_payload(request, lambda payload: permit2.parse_payload(payload, upto=True))
     token, config = requirements.asset, runtime.config
-    if not eip3009.is_address(token):
-        raise Invalid(Reason.INVALID_PAYLOAD, "paymentRequirements.asset is not a token address")
-    if not (runtime.listed(token) or config.any_asset):
-        raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
-    minimum, charged = config.min_amount_of(token), int(requirements.amount)
+    minimum, charged = minimum_of_accepted_asset(runtime, token), int(requirements.amount)
     if auth.amount < minimum or 0 < charged < minimum:
         raise Invalid(
             Reason.AMOUNT_BELOW_MINIMUM,
             f"the maximum {auth.amount} or the amount {charged} is below the minimum {minimum} for {token}"
             f" on {config.network} (an amount of 0 settles nothing)",
         )
-    if auth.spender != UPTO_PROXY_ADDRESS:
-        raise Invalid(
-            Reason.INVALID_PERMIT2_SPENDER,
-            f"spender is {auth.spender}, not the x402 upto proxy {UPTO_PROXY_ADDRESS}",
-        )
-    if auth.token.lower() != token.lower():
-        raise Invalid(Reason.PERMIT2_TOKEN_MISMATCH, f"permitted.token is {auth.token}, asset is {token}")
+    check_spender_and_token(auth, token, UPTO_PROXY_ADDRESS, "upto")
     if auth.facilitator not in {signer.address for signer in runtime.signers}:
         raise Invalid(
             Reason.UPTO_FACILITATOR_MISMATCH,
@@ -160,11 +153,8 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Perm
             Reason.UPTO_SETTLEMENT_EXCEEDS_AMOUNT,
             f"amount {charged} is above the authorized maximum {auth.amount}",
         )
-    digest = permit2.digest(auth, config.chain_id)
-    try:
-        await check_signature(runtime, auth.owner, digest, signature, Reason.INVALID_PERMIT2_SIGNATURE)
-    except NodeUnavailable as exc:
-        raise unavailable(exc) from None
+    # The upto proxy admits only the facilitator as caller: no Multicall3 deployment, no wrapper.
+    signature, _ = await authenticate_permit2(runtime, auth, signature, wrapper_allowed=False)
     payment = Permit2Payment(
         runtime=runtime,
         authorization=auth,
@@ -175,34 +165,14 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Perm
         proxy=UPTO_PROXY_ADDRESS,
         charged=charged,
     )
-    return Identity(
-        payment_id=permit2.payment_id(config.chain_id, auth.owner, auth.nonce),
-        payer=auth.owner,
-        amount=str(charged),
-        payment=payment,
-    )
+    return identity_of(payment, str(charged))
 
 
 async def verify(request: VerifyRequest, payment: Permit2Payment, *, simulate: bool) -> None:
     """Every check but the signature's (`simulate`: the proxy call executed too)."""
     requirements, auth = request.payment_requirements, payment.authorization
-    if auth.to.lower() != requirements.pay_to.lower():
-        raise Invalid(
-            Reason.PERMIT2_RECIPIENT_MISMATCH, f"witness.to is {auth.to}, payTo is {requirements.pay_to}"
-        )
-    now = int(time.time())
-    if permit2.expired(auth.deadline, now):
-        raise Invalid(
-            Reason.PERMIT2_DEADLINE_EXPIRED,
-            f"deadline {auth.deadline} is less than {permit2.DEADLINE_MARGIN}s after now ({now})",
-        )
-    if auth.valid_after > now:
-        raise Invalid(
-            Reason.PERMIT2_NOT_YET_VALID, f"witness.validAfter {auth.valid_after} is after now ({now})"
-        )
+    check_recipient(auth, requirements.pay_to)
+    check_time_window(auth, int(time.time()))
     if payment.transfer_amount == 0:
         return  # nothing will move: no balance or allowance is needed
-    try:
-        await verify_permit2.check_chain(payment, simulate)
-    except NodeUnavailable as exc:
-        raise unavailable(exc) from None
+    await check_chain(payment, simulate)

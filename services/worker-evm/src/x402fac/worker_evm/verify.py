@@ -12,8 +12,10 @@ the fee fields the settlement will carry), whose failure is diagnosed from the t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from x402fac.protocol import Reason, VerifyRequest
+from x402fac.protocol import PaymentRequirements, Reason, VerifyRequest
 from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Identity, Invalid
 
@@ -21,8 +23,10 @@ from . import counterfactual, eip3009, erc6492
 from .chain import RpcError
 from .diagnose import DOMAIN_DIFFERS, diagnose, reverted
 from .eip3009 import PayloadError
+from .nonces import Fees
 from .runtime import EvmPayment, EvmRuntime, hex_of, unavailable, view
 
+Decoded = TypeVar("Decoded")
 VALID_BEFORE_MARGIN = 6  # seconds the authorization must still be valid for, as the official SDK
 
 
@@ -30,22 +34,9 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[EvmP
     """Decode the authorization and check its signature (EOA locally, a contract wallet through
     ERC-1271), all before the ledger is touched."""
     requirements = request.payment_requirements
-    try:
-        authorization, signature = eip3009.parse_payload(request.payment_payload.payload)
-    except PayloadError as exc:
-        raise Invalid(Reason.INVALID_PAYLOAD, str(exc)) from None
-    token = requirements.asset
-    if not eip3009.is_address(token):
-        raise Invalid(Reason.INVALID_PAYLOAD, "paymentRequirements.asset is not a token address")
-    config = runtime.config
-    if not (runtime.listed(token) or config.any_asset):
-        raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
-    minimum = config.min_amount_of(token)
-    if int(requirements.amount) < minimum:  # AtomicAmount: decimal digits, checked on the wire
-        raise Invalid(
-            Reason.AMOUNT_BELOW_MINIMUM,
-            f"amount {requirements.amount} is below the minimum {minimum} for {token} on {config.network}",
-        )
+    authorization, signature = decode_payload(request, eip3009.parse_payload)
+    check_asset_and_minimum(runtime, requirements)
+    token, config = requirements.asset, runtime.config
     extra = requirements.extra or {}
     name, version = extra.get("name"), extra.get("version")
     if not isinstance(name, str) or not isinstance(version, str) or not name or not version:
@@ -55,28 +46,13 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[EvmP
         )
     separator = eip3009.domain_separator(name, version, config.chain_id, token)
     digest = eip3009.authorization_digest(authorization, separator)
-    try:
-        wrapped = erc6492.unwrap(signature)
-    except erc6492.WrapperError as exc:
-        raise Invalid(Reason.INVALID_ERC6492_WRAPPER, str(exc)) from None
-    try:
-        if wrapped is None:
-            await check_signature(
-                runtime, authorization.from_address, digest, signature, Reason.INVALID_SIGNATURE
-            )
-            deploy = False
-        else:
-            signature = wrapped.inner
-            deploy = await counterfactual.check(runtime, authorization.from_address, digest, wrapped)
-    except NodeUnavailable as exc:
-        raise unavailable(exc) from None
     payer = authorization.from_address
+    signature, deploying = await authenticate(runtime, payer, digest, signature, Reason.INVALID_SIGNATURE)
     payment_id = "/".join((str(config.chain_id), token.lower(), payer.lower(), hex_of(authorization.nonce)))
     calldata = eip3009.transfer_calldata(authorization, signature)
     target = token
-    if deploy:
-        assert wrapped is not None
-        target, calldata = counterfactual.deploy_then(wrapped, token, calldata)
+    if deploying is not None:
+        target, calldata = counterfactual.deploy_then(deploying, token, calldata)
     payment = EvmPayment(
         runtime=runtime,
         token=token,
@@ -86,7 +62,7 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[EvmP
         signature=signature,
         calldata=calldata,
         target=target,
-        deploys_wallet=deploy,
+        deploys_wallet=deploying is not None,
     )
     return Identity(payment_id=payment_id, payer=payer, amount=requirements.amount, payment=payment)
 
@@ -122,6 +98,64 @@ async def verify(request: VerifyRequest, payment: EvmPayment, *, simulate: bool)
         raise unavailable(exc) from None
 
 
+def decode_payload(request: VerifyRequest, parse: Callable[[dict[str, Any]], Decoded]) -> Decoded:
+    """The payload as `parse` reads it; a malformed one is refused invalid_payload."""
+    try:
+        return parse(request.payment_payload.payload)
+    except PayloadError as exc:
+        raise Invalid(Reason.INVALID_PAYLOAD, str(exc)) from None
+
+
+def minimum_of_accepted_asset(runtime: EvmRuntime, token: str) -> int:
+    """The network's minimum amount of `token`, once `token` is an address the network accepts
+    (listed, or any token where the network opted in)."""
+    if not eip3009.is_address(token):
+        raise Invalid(Reason.INVALID_PAYLOAD, "paymentRequirements.asset is not a token address")
+    config = runtime.config
+    if not (runtime.listed(token) or config.any_asset):
+        raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
+    return config.min_amount_of(token)
+
+
+def check_asset_and_minimum(runtime: EvmRuntime, requirements: PaymentRequirements) -> None:
+    """The asset is accepted on the network and the amount at least its minimum there."""
+    token = requirements.asset
+    minimum = minimum_of_accepted_asset(runtime, token)
+    if int(requirements.amount) < minimum:  # AtomicAmount: decimal digits, checked on the wire
+        raise Invalid(
+            Reason.AMOUNT_BELOW_MINIMUM,
+            f"amount {requirements.amount} is below the minimum {minimum} for {token} on {runtime.config.network}",
+        )
+
+
+async def authenticate(
+    runtime: EvmRuntime,
+    payer: str,
+    digest: bytes,
+    signature: bytes,
+    reason: str,
+    *,
+    wrapper_allowed: bool = True,
+) -> tuple[bytes, erc6492.Wrapped | None]:
+    """`payer` signed `digest` (`check_signature`; an ERC-6492 wrapper, when allowed, through
+    `counterfactual`), else Invalid with `reason`. Returns the signature the settlement carries (a
+    wrapper's inner one) and the wrapper when the payer's wallet is still to be deployed."""
+    wrapped = None
+    if wrapper_allowed:
+        try:
+            wrapped = erc6492.unwrap(signature)
+        except erc6492.WrapperError as exc:
+            raise Invalid(Reason.INVALID_ERC6492_WRAPPER, str(exc)) from None
+    try:
+        if wrapped is None:
+            await check_signature(runtime, payer, digest, signature, reason)
+            return signature, None
+        deploy = await counterfactual.check(runtime, payer, digest, wrapped, reason)
+    except NodeUnavailable as exc:
+        raise unavailable(exc) from None
+    return wrapped.inner, wrapped if deploy else None
+
+
 async def check_signature(
     runtime: EvmRuntime, payer: str, digest: bytes, signature: bytes, reason: str
 ) -> None:
@@ -146,6 +180,18 @@ async def check_signature(
     raise Invalid(reason, "the payer contract (ERC-1271) rejected the signature")
 
 
+async def simulation_call(
+    runtime: EvmRuntime, transfer: Callable[[str, Fees, int], dict[str, str]]
+) -> tuple[str, list]:
+    """The eth_call executing the settlement's `transfer` as our signer will send it, with the fee
+    fields it will carry."""
+    try:
+        fees = await runtime.fees()
+    except RpcError as exc:
+        raise Invalid(Reason.SIMULATION_FAILED, f"could not read the network's fees: {exc.message}") from None
+    return ("eth_call", [transfer(runtime.signers[0].address, fees, runtime.config.gas_limit), "latest"])
+
+
 async def _check_token(payment: EvmPayment, simulate: bool) -> None:
     """The asset is a contract (an unlisted one also an EIP-3009 token), and (when `simulate`) the
     transfer would execute with the fee fields the settlement will carry: one batch."""
@@ -161,14 +207,7 @@ async def _check_token(payment: EvmPayment, simulate: bool) -> None:
         calls.append(view(token, state))
         calls.append(view(token, eip3009.SELECTORS["DOMAIN_SEPARATOR"]))
     if simulate:
-        try:
-            fees = await runtime.fees()
-        except RpcError as exc:
-            raise Invalid(
-                Reason.SIMULATION_FAILED, f"could not read the network's fees: {exc.message}"
-            ) from None
-        transfer = payment.transfer(runtime.signers[0].address, fees, runtime.config.gas_limit)
-        calls.append(("eth_call", [transfer, "latest"]))
+        calls.append(await simulation_call(runtime, payment.transfer))
     results = await runtime.rpc.batch(calls)
     if check_code:
         code = results.pop(0)

@@ -26,12 +26,11 @@ from x402fac.worker import Identity, Invalid
 from . import counterfactual, eip3009, erc6492, permit2, sponsor
 from .chain import RpcError
 from .diagnose import reverted
-from .eip3009 import PayloadError
 from .nonces import Fees
 from .permit2 import EXACT_PROXY_ADDRESS, PERMIT2_ADDRESS, Eip2612Permit, Permit2Authorization
 from .runtime import EvmRuntime, call, unavailable, view
 from .transactions import SignedTransaction
-from .verify import check_signature
+from .verify import authenticate, check_asset_and_minimum, decode_payload, simulation_call
 
 SIGNATURE_ERRORS = {
     "InvalidSigner",
@@ -97,26 +96,9 @@ def permit_of(
     runtime: EvmRuntime, request: VerifyRequest, auth: Permit2Authorization
 ) -> Eip2612Permit | None:
     """The EIP-2612 permit the payload carries, when the network accepts the extension (else ignored)."""
-    if permit2.EIP2612_GAS_SPONSORING not in runtime.config.gas_sponsoring:
-        return None
-    try:
-        permit = permit2.parse_eip2612(request.payment_payload.extensions)
-    except PayloadError as exc:
-        raise Invalid(Reason.INVALID_EIP2612_EXTENSION_FORMAT, str(exc)) from None
+    permit = sponsor.grant_of(runtime, request, auth, sponsor.EIP2612_PERMIT)
     if permit is None:
         return None
-    if permit.owner != auth.owner:
-        raise Invalid(
-            Reason.EIP2612_FROM_MISMATCH, f"the EIP-2612 permit is from {permit.owner}, not {auth.owner}"
-        )
-    if permit.token != auth.token:
-        raise Invalid(
-            Reason.EIP2612_ASSET_MISMATCH, f"the EIP-2612 permit is for {permit.token}, not {auth.token}"
-        )
-    if permit.spender != PERMIT2_ADDRESS:
-        raise Invalid(
-            Reason.EIP2612_SPENDER_NOT_PERMIT2, f"the EIP-2612 permit's spender is {permit.spender}"
-        )
     if permit.value != auth.amount:
         raise Invalid(
             Reason.PERMIT2_2612_AMOUNT_MISMATCH,
@@ -128,50 +110,15 @@ def permit_of(
 async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Permit2Payment]:
     """Decode the Permit2 authorization and check the payer signed it, all before the ledger."""
     requirements = request.payment_requirements
-    try:
-        auth, signature = permit2.parse_payload(request.payment_payload.payload)
-    except PayloadError as exc:
-        raise Invalid(Reason.INVALID_PAYLOAD, str(exc)) from None
-    token = requirements.asset
-    if not eip3009.is_address(token):
-        raise Invalid(Reason.INVALID_PAYLOAD, "paymentRequirements.asset is not a token address")
-    config = runtime.config
-    if not (runtime.listed(token) or config.any_asset):
-        raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} is not accepted on {config.network}")
-    minimum = config.min_amount_of(token)
-    if int(requirements.amount) < minimum:
-        raise Invalid(
-            Reason.AMOUNT_BELOW_MINIMUM,
-            f"amount {requirements.amount} is below the minimum {minimum} for {token} on {config.network}",
-        )
-    if auth.spender != EXACT_PROXY_ADDRESS:
-        raise Invalid(
-            Reason.INVALID_PERMIT2_SPENDER,
-            f"spender is {auth.spender}, not the x402 exact proxy {EXACT_PROXY_ADDRESS}",
-        )
-    if auth.token.lower() != token.lower():
-        raise Invalid(Reason.PERMIT2_TOKEN_MISMATCH, f"permitted.token is {auth.token}, asset is {token}")
+    auth, signature = decode_payload(request, permit2.parse_payload)
+    check_asset_and_minimum(runtime, requirements)
+    check_spender_and_token(auth, requirements.asset, EXACT_PROXY_ADDRESS, "exact")
     permit = permit_of(runtime, request, auth)
     approval = None if permit is not None else sponsor.approval_of(runtime, request, auth)
-    digest = permit2.digest(auth, config.chain_id)
-    try:
-        wrapped = erc6492.unwrap(signature)
-    except erc6492.WrapperError as exc:
-        raise Invalid(Reason.INVALID_ERC6492_WRAPPER, str(exc)) from None
-    reason = Reason.INVALID_PERMIT2_SIGNATURE
-    try:
-        if wrapped is None:
-            await check_signature(runtime, auth.owner, digest, signature, reason)
-            deploy = False
-        else:
-            signature = wrapped.inner
-            deploy = await counterfactual.check(runtime, auth.owner, digest, wrapped, reason)
-    except NodeUnavailable as exc:
-        raise unavailable(exc) from None
+    signature, deploying = await authenticate_permit2(runtime, auth, signature, wrapper_allowed=True)
     calldata = permit2.settle_calldata(auth, signature, permit)
-    if deploy:
-        assert wrapped is not None
-        calldata = counterfactual.deploy_then(wrapped, EXACT_PROXY_ADDRESS, calldata)[1]
+    if deploying is not None:
+        calldata = counterfactual.deploy_then(deploying, EXACT_PROXY_ADDRESS, calldata)[1]
     payment = Permit2Payment(
         runtime=runtime,
         authorization=auth,
@@ -179,12 +126,44 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Perm
         permit=permit,
         approval=approval,
         calldata=calldata,
-        deploys_wallet=deploy,
+        deploys_wallet=deploying is not None,
     )
+    return identity_of(payment, requirements.amount)
+
+
+def check_spender_and_token(auth: Permit2Authorization, token: str, proxy: str, scheme: str) -> None:
+    """The payer let the x402 `scheme` proxy (`proxy`) move the asset `token`."""
+    if auth.spender != proxy:
+        raise Invalid(
+            Reason.INVALID_PERMIT2_SPENDER,
+            f"spender is {auth.spender}, not the x402 {scheme} proxy {proxy}",
+        )
+    if auth.token.lower() != token.lower():
+        raise Invalid(Reason.PERMIT2_TOKEN_MISMATCH, f"permitted.token is {auth.token}, asset is {token}")
+
+
+async def authenticate_permit2(
+    runtime: EvmRuntime, auth: Permit2Authorization, signature: bytes, *, wrapper_allowed: bool
+) -> tuple[bytes, erc6492.Wrapped | None]:
+    """The payer signed `auth` (`verify.authenticate`, refusals invalid_permit2_signature)."""
+    digest = permit2.digest(auth, runtime.config.chain_id)
+    return await authenticate(
+        runtime,
+        auth.owner,
+        digest,
+        signature,
+        Reason.INVALID_PERMIT2_SIGNATURE,
+        wrapper_allowed=wrapper_allowed,
+    )
+
+
+def identity_of(payment: Permit2Payment, amount: str) -> Identity[Permit2Payment]:
+    """An authenticated payment's identity, its Permit2 nonce, for the `amount` charged."""
+    auth = payment.authorization
     return Identity(
-        payment_id=permit2.payment_id(config.chain_id, auth.owner, auth.nonce),
+        payment_id=permit2.payment_id(payment.runtime.config.chain_id, auth.owner, auth.nonce),
         payer=auth.owner,
-        amount=requirements.amount,
+        amount=amount,
         payment=payment,
     )
 
@@ -194,16 +173,29 @@ async def verify(request: VerifyRequest, payment: Permit2Payment, *, simulate: b
     through gas estimation instead)."""
     requirements = request.payment_requirements
     auth = payment.authorization
-    if auth.to.lower() != requirements.pay_to.lower():
-        raise Invalid(
-            Reason.PERMIT2_RECIPIENT_MISMATCH, f"witness.to is {auth.to}, payTo is {requirements.pay_to}"
-        )
+    check_recipient(auth, requirements.pay_to)
     if auth.amount != int(requirements.amount):
         raise Invalid(
             Reason.PERMIT2_AMOUNT_MISMATCH,
             f"permitted.amount {auth.amount} is not amount {requirements.amount}",
         )
     now = int(time.time())
+    check_time_window(auth, now)
+    if payment.permit is not None and permit2.expired(payment.permit.deadline, now):
+        raise Invalid(
+            Reason.EIP2612_DEADLINE_EXPIRED,
+            f"the EIP-2612 permit's deadline {payment.permit.deadline} passed",
+        )
+    await check_chain(payment, simulate)
+
+
+def check_recipient(auth: Permit2Authorization, pay_to: str) -> None:
+    if auth.to.lower() != pay_to.lower():
+        raise Invalid(Reason.PERMIT2_RECIPIENT_MISMATCH, f"witness.to is {auth.to}, payTo is {pay_to}")
+
+
+def check_time_window(auth: Permit2Authorization, now: int) -> None:
+    """The deadline is at least the margin away and validAfter has come."""
     if permit2.expired(auth.deadline, now):
         raise Invalid(
             Reason.PERMIT2_DEADLINE_EXPIRED,
@@ -213,15 +205,6 @@ async def verify(request: VerifyRequest, payment: Permit2Payment, *, simulate: b
         raise Invalid(
             Reason.PERMIT2_NOT_YET_VALID, f"witness.validAfter {auth.valid_after} is after now ({now})"
         )
-    if payment.permit is not None and permit2.expired(payment.permit.deadline, now):
-        raise Invalid(
-            Reason.EIP2612_DEADLINE_EXPIRED,
-            f"the EIP-2612 permit's deadline {payment.permit.deadline} passed",
-        )
-    try:
-        await check_chain(payment, simulate)
-    except NodeUnavailable as exc:
-        raise unavailable(exc) from None
 
 
 def _word(answer: object) -> int | None:
@@ -261,6 +244,13 @@ def _check_state(payment: Permit2Payment, bitmap: object, balance: object, allow
 async def check_chain(payment: Permit2Payment, simulate: bool) -> None:
     """One batch: the asset and the proxy hold code, the payer's Permit2 nonce, balance and allowance,
     and (when `simulate`) the proxy call executed as the settlement will run."""
+    try:
+        await _check_chain(payment, simulate)
+    except NodeUnavailable as exc:
+        raise unavailable(exc) from None
+
+
+async def _check_chain(payment: Permit2Payment, simulate: bool) -> None:
     runtime, auth = payment.runtime, payment.authorization
     unknown = [a for a in (auth.token, payment.proxy, PERMIT2_ADDRESS) if not runtime.known_contract(a)]
     calls: list[tuple[str, list]] = [("eth_getCode", [address, "latest"]) for address in unknown]
@@ -268,18 +258,7 @@ async def check_chain(payment: Permit2Payment, simulate: bool) -> None:
     if payment.approval is not None:
         calls += sponsor.approval_calls(payment.approval)
     if simulate:
-        try:
-            fees = await runtime.fees()
-        except RpcError as exc:
-            raise Invalid(
-                Reason.SIMULATION_FAILED, f"could not read the network's fees: {exc.message}"
-            ) from None
-        calls.append(
-            (
-                "eth_call",
-                [payment.transfer(runtime.signers[0].address, fees, runtime.config.gas_limit), "latest"],
-            )
-        )
+        calls.append(await simulation_call(runtime, payment.transfer))
     results = await runtime.rpc.batch(calls)
     for address in unknown:
         code = results.pop(0)
