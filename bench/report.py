@@ -451,7 +451,8 @@ def _cost_section(report: dict[str, Any]) -> list[str]:
             )
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {below} | {goal} |")
         for name, row in rows.items():
-            if name in goals and row.get("x402fac_by_process"):
+            # At c=1 too: what one request costs each process, with nothing shared between requests.
+            if (name in goals or name.endswith("-c1")) and row.get("x402fac_by_process"):
                 split = ", ".join(f"{p} {ms}" for p, ms in row["x402fac_by_process"].items())
                 lines.append("")
                 lines.append(f"x402fac by process at {name} (ms per request): {split}.")
