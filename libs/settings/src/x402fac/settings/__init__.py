@@ -22,13 +22,14 @@ import dataclasses
 import math
 import os
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 T = TypeVar("T")
+N = TypeVar("N", int, float)
 
 
 class SettingsError(ValueError):
@@ -89,6 +90,20 @@ def setting(
 def _camel(key: str) -> str:
     first, *rest = key.lower().split("_")
     return first + "".join(word.title() for word in rest)
+
+
+@dataclass(frozen=True, slots=True)
+class SectionSettings:
+    """How a service names its settings, written once: `KEY` is the variable X402FAC_KEY set by the
+    Helm value `<section>.key` (camel-cased, without the section's own name: X402FAC_GATEWAY_PORT is
+    `gateway.port`); a setting set by another value names it (`values=`)."""
+
+    section: str
+
+    def __call__(self, key: str, default: Any, **details: Any) -> Any:
+        own = key.removeprefix(f"{self.section.upper()}_")
+        details.setdefault("values", f"{self.section}.{_camel(own)}")
+        return setting(f"X402FAC_{key}", default, **details)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,16 +176,21 @@ def get_list(env: Mapping[str, str], name: str, default: tuple[str, ...] = ()) -
     return split_list(env.get(name)) or default
 
 
+def _parsed(raw: str, name: str, kind: Callable[[str], N], noun: str) -> N:
+    """`raw` read as `kind`, or a `SettingsError` saying that `name` must be `noun`."""
+    try:
+        return kind(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be {noun}, got {raw!r}") from None
+
+
 def get_int(
     env: Mapping[str, str], name: str, default: int, minimum: int | None = None, maximum: int | None = None
 ) -> int:
     raw = get_raw(env, name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    value = _parsed(raw, name, int, "an integer")
     if minimum is not None and value < minimum:
         raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     if maximum is not None and value > maximum:
@@ -185,10 +205,7 @@ def get_float(
     raw = get_raw(env, name)
     if raw is None:
         return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    value = _parsed(raw, name, float, "a number")
     if not math.isfinite(value) or (positive and value <= 0):
         raise SettingsError(f"{name} must be a {'positive ' if positive else ''}number, got {raw!r}")
     if minimum is not None and value < minimum:

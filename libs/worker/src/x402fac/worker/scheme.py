@@ -8,10 +8,10 @@ A scheme only does chain work.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from nats.aio.client import Client
 
@@ -198,13 +198,30 @@ class Scheme(ABC, Generic[P, A]):
         return float(min(max(request.payment_requirements.max_timeout_seconds, 1), 30))
 
 
-class NetworkRuntime(Protocol):
-    """What a family keeps per served network: its configuration (naming the CAIP-2 `network`) and
-    the clients and watchers to close at the end."""
+C = TypeVar("C")  # a family's configuration of one network
 
-    @property
-    def config(self) -> Any: ...
 
+class NetworkRuntime(ABC, Generic[C]):
+    """What a family keeps per served network: built from the network's configuration (naming the
+    CAIP-2 `network`) and the worker-wide options `rpc_timeout` and `confirm_poll` (the family's
+    declared ones, `worker_defaults`, where not given); `open` builds its clients and watchers,
+    `close` closes them at the end."""
+
+    worker_defaults: Any  # the family's worker-wide settings as declared (`rpc_timeout`, `confirm_poll`)
+
+    def __init__(
+        self, config: C, *, rpc_timeout: float | None = None, confirm_poll: float | None = None
+    ) -> None:
+        self.config = config
+        self.rpc_timeout = self.worker_defaults.rpc_timeout if rpc_timeout is None else rpc_timeout
+        self.confirm_poll = self.worker_defaults.confirm_poll if confirm_poll is None else confirm_poll
+        self.open()
+
+    @abstractmethod
+    def open(self) -> None:
+        """Build the network's clients, watchers and caches (from `config` and the options)."""
+
+    @abstractmethod
     async def close(self) -> None: ...
 
 
@@ -214,9 +231,9 @@ R = TypeVar("R", bound=NetworkRuntime)
 class NetworkScheme(Scheme[P, A], Generic[R, P, A]):
     """A scheme that serves each configured network through its own runtime, found by CAIP-2 id in
     `runtimes`. `runtime_type` builds one from a network's configuration and the worker-wide options
-    the family's runtime takes (`rpc_timeout`, `confirm_poll`; its own defaults when not given)."""
+    (`rpc_timeout`, `confirm_poll`; the family's defaults when not given)."""
 
-    runtime_type: Callable[..., R]
+    runtime_type: type[R]
 
     def __init__(self, networks: Iterable[Any], **runtime_options: Any) -> None:
         self.runtimes: dict[str, R] = {}

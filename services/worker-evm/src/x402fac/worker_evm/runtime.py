@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from x402fac.protocol import Reason
 from x402fac.rpc import NodeUnavailable
 from x402fac.telemetry.metrics import REVERTED_SETTLEMENT_GAS
-from x402fac.worker import HandOff, Invalid
+from x402fac.worker import HandOff, Invalid, NetworkRuntime
 
 from . import eip3009
 from .chain import EvmRpc, ReceiptWatcher, RpcError
@@ -51,21 +51,16 @@ def unavailable(exc: NodeUnavailable) -> Invalid:
     return Invalid(Reason.NODE_UNAVAILABLE, str(exc))
 
 
-class EvmRuntime:
+class EvmRuntime(NetworkRuntime[EvmNetworkConfig]):
     """What the scheme keeps per network: RPC client, receipt poller, signers, fee and code caches."""
 
-    def __init__(
-        self,
-        config: EvmNetworkConfig,
-        *,
-        rpc_timeout: float = WORKER_DEFAULTS.rpc_timeout,
-        confirm_poll: float = WORKER_DEFAULTS.confirm_poll,
-    ) -> None:
-        self.config = config
-        self.confirm_poll = confirm_poll
-        self.rpc = EvmRpc(list(config.rpc_urls), timeout=rpc_timeout)
+    worker_defaults = WORKER_DEFAULTS
+
+    def open(self) -> None:
+        config = self.config
+        self.rpc = EvmRpc(list(config.rpc_urls), timeout=self.rpc_timeout)
         REVERTED_SETTLEMENT_GAS.labels("evm", config.network)  # exported at 0 until gas is burnt
-        self.receipts = ReceiptWatcher(self.rpc, interval=confirm_poll)
+        self.receipts = ReceiptWatcher(self.rpc, interval=self.confirm_poll)
         self.signers = [Signer(self.rpc, config.chain_id, key, self.fees) for key in config.signer_keys]
         self._contracts: set[str] = set()  # addresses known to hold code
         self._eip3009: set[str] = set()  # unlisted tokens that passed the EIP-3009 check

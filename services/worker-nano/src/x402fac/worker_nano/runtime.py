@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from x402fac.nano import StateBlock
+from x402fac.worker import NetworkRuntime
 
 from .chain import ConfirmationWatcher, NanoNode
 from .config import WORKER_DEFAULTS, NanoNetworkConfig
@@ -13,19 +14,14 @@ from .config import WORKER_DEFAULTS, NanoNetworkConfig
 NanoPayment = StateBlock
 
 
-class NanoRuntime:
+class NanoRuntime(NetworkRuntime[NanoNetworkConfig]):
     """One served network: its node client (failover between URLs) and confirmation watcher."""
 
-    def __init__(
-        self,
-        config: NanoNetworkConfig,
-        *,
-        rpc_timeout: float = WORKER_DEFAULTS.rpc_timeout,
-        confirm_poll: float = WORKER_DEFAULTS.confirm_poll,
-    ) -> None:
-        self.config = config
-        self.node = NanoNode(config.rpc_urls, timeout=rpc_timeout)
-        self.watcher = ConfirmationWatcher(self.node, confirm_poll)
+    worker_defaults = WORKER_DEFAULTS
+
+    def open(self) -> None:
+        self.node = NanoNode(self.config.rpc_urls, timeout=self.rpc_timeout)
+        self.watcher = ConfirmationWatcher(self.node, self.confirm_poll)
 
     async def close(self) -> None:
         await self.watcher.close()

@@ -9,6 +9,8 @@ from typing import Any
 
 from solders.hash import Hash
 
+from x402fac.worker import NetworkRuntime
+
 from .chain import SolanaClient, StatusWatcher
 from .config import WORKER_DEFAULTS, SolanaNetworkConfig
 from .mint import Mint
@@ -19,20 +21,15 @@ CONFIRMED_LEVELS = frozenset({"confirmed", "finalized"})
 REMEMBERED_BLOCKHASHES = 100_000
 
 
-class SolanaRuntime:
+class SolanaRuntime(NetworkRuntime[SolanaNetworkConfig]):
     """One served network: its client, status watcher, fee payers and read caches."""
 
-    def __init__(
-        self,
-        config: SolanaNetworkConfig,
-        *,
-        rpc_timeout: float = WORKER_DEFAULTS.rpc_timeout,
-        confirm_poll: float = WORKER_DEFAULTS.confirm_poll,
-    ) -> None:
-        self.config = config
-        self.client = SolanaClient(config.rpc_urls, rpc_timeout)
-        self.watcher = StatusWatcher(self.client, confirm_poll, CONFIRMED_LEVELS)
-        self.fee_payers = {str(k.pubkey()): k for k in config.fee_payers}
+    worker_defaults = WORKER_DEFAULTS
+
+    def open(self) -> None:
+        self.client = SolanaClient(self.config.rpc_urls, self.rpc_timeout)
+        self.watcher = StatusWatcher(self.client, self.confirm_poll, CONFIRMED_LEVELS)
+        self.fee_payers = {str(k.pubkey()): k for k in self.config.fee_payers}
         # Mints without a transfer-fee config: what matters of them never changes once initialized.
         self.mints: dict[str, Mint] = {}
         # Blockhash of each transaction this process signed, to tell "late" from "expired".
