@@ -49,6 +49,14 @@ class Attempt:
             return "success"
         return self.body.get("errorReason") or "failed"
 
+    def describe(self, since: float) -> str:
+        """One line for a failure message: when (seconds since `since`), where and what came back."""
+        answer = f"{self.status} {self.body}" if self.status is not None else self.error
+        return (
+            f"{self.pay.family} {self.pay.payment_id} gateway {self.gateway} "
+            f"sent +{self.sent - since:.2f}s answered +{self.answered - since:.2f}s: {answer}"
+        )
+
     @property
     def transaction(self) -> str:
         return (self.body or {}).get("transaction") or ""

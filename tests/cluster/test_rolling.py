@@ -72,7 +72,11 @@ async def test_rolling_restart_under_load_no_failed_answer(cluster, payments, cl
             await _wait_streams_current(cluster, ledger)
         if name.startswith("worker"):  # the new replica settles before its sibling goes
             await cluster.wait_workers()
-        timings[name] = {"drain_s": round(stopped - began, 2), "back_s": round(time.monotonic() - stopped, 2)}
+        timings[name] = {
+            "at_s": round(began - load.started, 2),
+            "drain_s": round(stopped - began, 2),
+            "back_s": round(time.monotonic() - stopped, 2),
+        }
         await asyncio.sleep(1)
     await load.stop()
 
@@ -85,7 +89,7 @@ async def test_rolling_restart_under_load_no_failed_answer(cluster, payments, cl
     print(f"\nrolling restart: {counted}\n{timings}")
     assert exits == {name: 0 for name in order}, f"not drained (exit codes): {exits}"
     failed = {k: v for k, v in counted.items() if k not in ("success", "unavailable", "settlement_pending")}
-    assert not failed, f"failed answers: {failed}"
+    assert not failed, f"failed answers: {failed}\n{_story(load, timings)}"
     # A settle whose final step met a NATS node or ledger going away says so and names its transaction;
     # rare, never a lie, and its retry gets the one success (checked below for every payment).
     pending = [a for a in load.attempts if a.outcome == "settlement_pending"]
@@ -96,6 +100,19 @@ async def test_rolling_restart_under_load_no_failed_answer(cluster, payments, cl
     assert not unsettled, f"payments without their success: {unsettled[:5]}"
     assert all(a.retry_after for a in load.attempts if a.outcome == "unavailable")
     await check_chain_and_ledger(load.attempts, payments, ledger)
+
+
+def _story(load: Load, timings: dict) -> str:
+    """Every attempt of each payment that did not end well, beside when each process went down."""
+    ok = ("success", "unavailable", "settlement_pending")
+    lines = [
+        f"processes (drain/back seconds, in order): {timings}",
+        f"load began at monotonic {load.started:.2f}",
+    ]
+    for tries in load.by_payment().values():
+        if any(a.outcome not in ok for a in tries):
+            lines.extend(a.describe(load.started) for a in tries)
+    return "\n".join(lines)
 
 
 async def _leases(ledger) -> dict[str, Lease]:

@@ -6,6 +6,10 @@ whose request is not fully received within `request_read_timeout` (slowloris, st
 that never sends), and holds open connections under a cap below the descriptor limit: at the cap, an
 idle keep-alive connection is closed to make room, else the new one is answered 503 and closed.
 Forwarded headers are never read by uvicorn: the app decides (app.client_ip, `trustProxy`).
+
+A stopping gateway answers a connection it accepted whose request has not come in yet: the request gets
+a moment to arrive and is answered with `connection: close` (uvicorn closes such a connection at once,
+and the client, its request already on the way, loses it).
 """
 
 import asyncio
@@ -28,6 +32,8 @@ UVICORN_TICK_WRAP = 864_000
 # On SIGTERM a settle in flight is answered by `settle_timeout` at the latest (the gateway's own wait);
 # this much more lets its answer be written before the remaining connections are cut.
 DRAIN_MARGIN_SECONDS = 5.0
+# On stop: how long a connection accepted but still silent may take to send its request.
+FIRST_REQUEST_GRACE_SECONDS = 2.0
 # Descriptors kept free of HTTP connections: NATS, log files, the listening socket, accepts in flight.
 RESERVED_DESCRIPTORS = 64
 OVER_CAP = (
@@ -109,7 +115,10 @@ def guarded_protocol(read_timeout: float, max_connections: int) -> type[HttpTool
             super().connection_lost(exc)
             GATEWAY_CONNECTIONS.set(len(self.connections))
 
+        _request_began = False
+
         def on_message_begin(self) -> None:
+            self._request_began = True
             super().on_message_begin()
             if self._read_deadline is None:
                 self._start_read_deadline()
@@ -118,6 +127,23 @@ def guarded_protocol(read_timeout: float, max_connections: int) -> type[HttpTool
             super().on_headers_complete()
             if self.cycle is not None:
                 self.cycle.transport = _CycleTransport(self.transport, self, self.cycle)
+                if self._stopping:
+                    self.cycle.keep_alive = False
+
+        _stopping = False
+
+        def shutdown(self) -> None:
+            """The server stops: a connection whose first request has not come in yet is kept for it
+            (bounded by the read deadline and a short grace); any other closes as uvicorn's does."""
+            self._stopping = True
+            if self.cycle is None and not self.transport.is_closing():
+                self.loop.call_later(FIRST_REQUEST_GRACE_SECONDS, self._close_if_silent)
+                return
+            super().shutdown()
+
+        def _close_if_silent(self) -> None:
+            if self.cycle is None and not self._request_began and not self.transport.is_closing():
+                self.transport.close()
 
         def on_message_complete(self) -> None:
             self._stop_read_deadline()
