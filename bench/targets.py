@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import json
 import os
 import re
@@ -26,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from x402fac.bus import EmbeddedNats, access
+from x402fac.children import die_with_parent
 from x402fac.cli.stack import devnet_worker_env
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -39,12 +39,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: a killed harness must not leave facilitators behind."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @dataclass
@@ -73,7 +67,7 @@ async def spawn(name: str, argv: list[str], logs: Path, env: dict[str, str], cwd
             env=env,
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent(),  # a killed harness leaves no facilitator behind
         )
     return Proc(name, process, log_path)
 

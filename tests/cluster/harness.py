@@ -29,6 +29,7 @@ from pathlib import Path
 import nats
 
 from tests.fixtures.tls import make_tls
+from x402fac import children
 from x402fac.bus import BusUsers, Credentials, EmbeddedNats, access, free_port
 from x402fac.cli.stack import devnet_worker_env
 
@@ -67,7 +68,7 @@ class Process:
         with self.log_path.open("ab") as log:
             log.write(f"--- start {self.name} at {time.time():.3f}\n".encode())
             self.log_offset = log.tell()
-            self.popen = subprocess.Popen(
+            self.popen = children.popen(
                 self.argv,
                 env=self.env,
                 stdout=log,

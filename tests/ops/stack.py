@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from x402fac.bus import BusUsers, EmbeddedNats, access, free_port
+from x402fac.children import popen
 
 FAMILIES = ("nano", "evm", "solana")
 READY_SECONDS = 180.0
@@ -45,7 +46,7 @@ def local_launcher(
     name: str, argv: list[str], env: dict[str, str], data_dir: Path, log: Path
 ) -> subprocess.Popen:
     with log.open("ab") as out:
-        return subprocess.Popen(
+        return popen(
             [sys.executable, "-m", "x402fac.cli", *argv],
             env={**os.environ, **env},
             stdout=out,
@@ -175,7 +176,7 @@ class ProcessStack:
         self.nats_port = free_port()
         store = self.root / "nats"
         store.mkdir()
-        self.nats = subprocess.Popen(
+        self.nats = popen(
             self.nats_command(self.nats_port, store, self.users),
             stdout=(self.logs / "nats.log").open("wb"),
             stderr=subprocess.STDOUT,
@@ -214,7 +215,7 @@ class ProcessStack:
     def _start_devnet(self, family: str) -> None:
         port = free_port()
         log = (self.logs / f"devnet-{family}.log").open("wb")
-        process = subprocess.Popen(
+        process = popen(
             [
                 sys.executable,
                 "-m",

@@ -35,6 +35,7 @@ from tests.ops.podman import (
 )
 from tests.ops.stack import FAMILIES, running_stack
 from x402fac.bus import BusUsers, EmbeddedNats
+from x402fac.children import popen
 from x402fac.cli.demo import run_demo
 
 pytestmark = pytest.mark.skipif(
@@ -81,7 +82,7 @@ class Containers:
             command += ["-e", f"{key}={value}"]
         command += [f"{PREFIX}{name}:{TAG}", *argv]
         with log.open("ab") as out:
-            return subprocess.Popen(command, env=podman_env(), stdout=out, stderr=subprocess.STDOUT)
+            return popen(command, env=podman_env(), stdout=out, stderr=subprocess.STDOUT)
 
     def remove(self) -> None:
         for name in self.names:

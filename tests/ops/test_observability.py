@@ -20,6 +20,7 @@ import yaml
 from tests.ops.stack import FAMILIES, OtlpReceiver, http_get, running_stack, wait_for
 from tests.ops.tools import need
 from x402fac.bus import free_port
+from x402fac.children import popen
 from x402fac.cli.demo import run_demo
 
 OBSERVABILITY = Path(__file__).resolve().parents[2] / "deploy" / "observability"
@@ -105,7 +106,7 @@ def prometheus(stack, payments, tmp_path_factory):
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
     log = (workdir / "prometheus.log").open("wb")
-    process = subprocess.Popen(
+    process = popen(
         [
             binary,
             f"--config.file={workdir / 'prometheus.yml'}",

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.fixtures.stack import Stack
+from x402fac.children import popen
 
 from .conftest import TEST_NETWORK, LedgerBookScheme, payment
 
@@ -135,9 +136,7 @@ async def test_killed_ledger_restarts_with_stored_response():
     env = dict(os.environ, **stack.nats.env("ledger"), X402FAC_LOG_FORMAT="text")
 
     def spawn_ledger() -> subprocess.Popen:
-        return subprocess.Popen(
-            [sys.executable, "-m", "x402fac.cli", "ledger"], env=env, stderr=subprocess.PIPE
-        )
+        return popen([sys.executable, "-m", "x402fac.cli", "ledger"], env=env, stderr=subprocess.PIPE)
 
     async def ledger_ready() -> None:
         for _ in range(200):

@@ -21,6 +21,7 @@ import msgspec
 import pytest
 
 from x402fac.bus import BusError, EmbeddedNats, access, connect, free_port, request, subjects
+from x402fac.children import die_with_parent
 from x402fac.ledger.schema import PENDING_BUCKET
 from x402fac.protocol.ledger import AuditEvent, LookupRequest, PendingReply, PendingRequest, UpdateReply
 
@@ -36,7 +37,14 @@ async def _start_ledger(nats: EmbeddedNats, log_path: Path) -> asyncio.subproces
     env.update(nats.env(access.LEDGER), X402FAC_LOG_FORMAT="json", PYTHONUNBUFFERED="1")
     log = log_path.open("ab")
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "x402fac.cli", "ledger", env=env, stdout=log, stderr=log
+        sys.executable,
+        "-m",
+        "x402fac.cli",
+        "ledger",
+        env=env,
+        stdout=log,
+        stderr=log,
+        preexec_fn=die_with_parent(),
     )
     log.close()
     for _ in range(600):

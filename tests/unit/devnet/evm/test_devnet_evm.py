@@ -15,6 +15,7 @@ from eth_account import Account
 from eth_hash.auto import keccak
 
 from tests.fixtures.evm import deploy_smart_wallet, free_port, funded_payer, sign_authorization
+from tests.fixtures.processes import running, wait_gone
 from x402fac.devnet.evm import USDC_ADDRESS, faucet
 from x402fac.devnet.evm.rpc import DevnetRpc, RpcError, calldata
 
@@ -294,3 +295,24 @@ async def test_cli_writes_info_prints_rpc_line_and_stops_on_sigterm(tmp_path) ->
         assert await asyncio.wait_for(process.wait(), 30) == 0
     with pytest.raises(OSError):
         os.kill(info["anvilPid"], 0)
+
+
+async def test_a_killed_devnet_process_leaves_no_anvil(tmp_path) -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "x402fac.devnet.evm", "--port", str(free_port()), "--data-dir", str(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    anvil = 0
+    try:
+        assert b"devnet RPC" in await asyncio.wait_for(process.stdout.readline(), 120)
+        anvil = json.loads((tmp_path / "devnet-evm.json").read_text())["anvilPid"]
+        assert running(anvil)
+        process.kill()
+        await process.wait()
+        assert await asyncio.to_thread(wait_gone, anvil)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+        if anvil and running(anvil):
+            os.kill(anvil, signal.SIGKILL)

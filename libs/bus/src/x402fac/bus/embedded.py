@@ -16,6 +16,8 @@ import sys
 from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 
+from x402fac.children import popen
+
 from .access import BusUsers
 from .connection import Credentials
 
@@ -128,13 +130,13 @@ class EmbeddedNats:
 
     async def start(self, timeout: float = 10.0) -> None:
         self.store_dir.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
+        self.process = popen(  # dies with us, even when we are killed outright
             self.command(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        atexit.register(self.stop)  # its own session survives us otherwise (a test run cut short)
+        atexit.register(self.stop)  # a clean exit also waits until it has stopped
         deadline = asyncio.get_running_loop().time() + timeout
         while asyncio.get_running_loop().time() < deadline:
             if self.process.poll() is not None:

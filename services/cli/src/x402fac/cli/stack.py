@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from x402fac.bus import EmbeddedNats, access, free_port
+from x402fac.children import die_with_parent
 from x402fac.settings import load
 
 from .settings import RunSettings
@@ -97,7 +98,12 @@ class StackRunner:
             self.metrics_targets[name] = f"127.0.0.1:{port}"
             env = dict(env, X402FAC_METRICS_PORT=str(port))
         process = await asyncio.create_subprocess_exec(
-            program, *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=log_file
+            program,
+            *argv,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=log_file,
+            preexec_fn=die_with_parent(),  # `x402fac run` killed outright leaves nothing running
         )
         child = Child(name, process, log_path)
         self.children.append(child)

@@ -4,17 +4,16 @@ addresses, two more tokens) and funds fresh accounts."""
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import os
 import signal
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 
+from x402fac.children import die_with_parent
 from x402fac.devnet.evm import wallets
 from x402fac.devnet.evm.contracts import Artifact, anvil_binary, artifacts_path, load_artifacts
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
@@ -65,13 +64,6 @@ FACILITATOR_ETH = 10_000 * ETHER
 PAYER_ETH = 10 * ETHER
 PAYER_USDC = 1_000_000 * 10**USDC_DECIMALS
 PAYER_TOKENS = 1_000_000 * 10**TOKEN_DECIMALS
-
-
-def _die_with_parent() -> None:
-    """Runs in the anvil child before exec: a killed devnet process must not leave anvil behind."""
-    if sys.platform == "linux":
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def new_account() -> dict[str, str]:
@@ -138,7 +130,7 @@ class EvmDevnet:
                 stdout=log,
                 stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop anvil
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent(),  # a killed devnet process leaves no anvil behind
             )
         finally:
             log.close()

@@ -1,0 +1,69 @@
+"""Children started through x402fac.children end when their parent is killed outright, and a
+short-lived thread that starts one does not take it along when it exits."""
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from tests.fixtures.processes import running, start_owner, wait_gone
+from x402fac.children import die_with_parent, popen
+
+OWNER = """
+import time
+from x402fac.children import popen
+print(popen(["sleep", "600"]).pid, flush=True)
+time.sleep(600)
+"""
+
+
+def test_the_child_of_a_killed_process_ends() -> None:
+    owner, line = start_owner(OWNER)
+    child = int(line)
+    try:
+        assert running(child)
+        owner.kill()
+        owner.wait()
+        assert wait_gone(child)
+    finally:
+        owner.kill()
+        if running(child):
+            os.kill(child, signal.SIGKILL)
+
+
+def _start_in_a_thread(start) -> subprocess.Popen:
+    """`start()` run by a thread that has fully exited (its task gone from /proc) when this returns."""
+    started: list[subprocess.Popen] = []
+    thread = threading.Thread(target=lambda: started.append(start()))
+    thread.start()
+    thread.join()
+    task = Path(f"/proc/self/task/{thread.native_id}")
+    while task.exists():
+        time.sleep(0.01)
+    return started[0]
+
+
+def _signalled(pid: int) -> bool:
+    """Gone, a zombie, or with a signal pending (a fatal one is pending until the child has died)."""
+    if not running(pid):
+        return True
+    status = dict(line.split(":\t", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return int(status["SigPnd"], 16) != 0 or int(status["ShdPnd"], 16) != 0
+
+
+def test_a_child_outlives_the_short_lived_thread_that_started_it() -> None:
+    # What popen guards against: the kernel's parent is the forking thread, so a plain preexec hook
+    # run from a thread that ends kills the child with it.
+    unguarded = _start_in_a_thread(lambda: subprocess.Popen(["sleep", "600"], preexec_fn=die_with_parent()))
+    guarded = _start_in_a_thread(lambda: popen(["sleep", "600"]))
+    try:
+        assert wait_gone(unguarded.pid)
+        assert unguarded.wait() == -signal.SIGTERM
+        assert not _signalled(guarded.pid)
+        assert guarded.poll() is None
+    finally:
+        for child in (unguarded, guarded):
+            child.kill()
+            child.wait()
