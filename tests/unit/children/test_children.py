@@ -1,14 +1,13 @@
 """Children started through x402fac.children end when their parent is killed outright, and a
 short-lived thread that starts one does not take it along when it exits."""
 
-import os
 import signal
 import subprocess
 import threading
 import time
 from pathlib import Path
 
-from tests.fixtures.processes import running, start_owner, wait_gone
+from tests.fixtures.processes import child_ends_with_its_owner, running, wait_gone
 from x402fac.children import die_with_parent, popen
 
 OWNER = """
@@ -20,17 +19,7 @@ time.sleep(600)
 
 
 def test_the_child_of_a_killed_process_ends() -> None:
-    owner, line = start_owner(OWNER)
-    child = int(line)
-    try:
-        assert running(child)
-        owner.kill()
-        owner.wait()
-        assert wait_gone(child)
-    finally:
-        owner.kill()
-        if running(child):
-            os.kill(child, signal.SIGKILL)
+    assert child_ends_with_its_owner(OWNER, exe="sleep")
 
 
 def _start_in_a_thread(start) -> subprocess.Popen:
