@@ -30,25 +30,39 @@ class Wire(msgspec.Struct, rename="camel", omit_defaults=True):
     """Base of every wire struct."""
 
 
+class Requirements(Wire):
+    """What both versions' payment requirements start with; their `maxTimeoutSeconds` is whole."""
+
+    scheme: NonEmpty
+    network: NonEmpty
+
+    def __post_init__(self) -> None:
+        self.max_timeout_seconds = _whole(self.max_timeout_seconds, "maxTimeoutSeconds")  # type: ignore[attr-defined]
+
+
+class Versioned(Wire):
+    """What both versions' payment payloads start with: the protocol version, a whole number."""
+
+    x402_version: WholeNumber
+
+    def __post_init__(self) -> None:
+        self.x402_version = _whole(self.x402_version, "x402Version")
+
+
 class ResourceInfo(Wire):
     url: str = ""
     description: str | None = None
     mime_type: str | None = None
 
 
-class PaymentRequirements(Wire):
+class PaymentRequirements(Requirements):
     """What a resource server asks for (v2)."""
 
-    scheme: NonEmpty
-    network: NonEmpty
     amount: AtomicAmount
     pay_to: NonEmpty
     asset: str = ""
     max_timeout_seconds: Seconds = 60
     extra: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        self.max_timeout_seconds = _whole(self.max_timeout_seconds, "maxTimeoutSeconds")
 
 
 class PaymentRequired(Wire):
@@ -61,17 +75,13 @@ class PaymentRequired(Wire):
     extensions: dict[str, Any] | None = None
 
 
-class PaymentPayload(Wire):
+class PaymentPayload(Versioned):
     """A signed payment (v2): `accepted` names the requirements it was made for."""
 
-    x402_version: WholeNumber
     accepted: PaymentRequirements
     payload: dict[str, Any]
     resource: ResourceInfo | None = None
     extensions: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        self.x402_version = _whole(self.x402_version, "x402Version")
 
 
 class VerifyRequest(Wire):
@@ -122,9 +132,7 @@ class SupportedResponse(Wire, omit_defaults=False):
 # ---- v1 ---------------------------------------------------------------------------------------
 
 
-class PaymentRequirementsV1(Wire):
-    scheme: NonEmpty
-    network: NonEmpty
+class PaymentRequirementsV1(Requirements):
     max_amount_required: AtomicAmount
     pay_to: NonEmpty
     asset: str = ""
@@ -135,18 +143,11 @@ class PaymentRequirementsV1(Wire):
     output_schema: dict[str, Any] | None = None
     extra: dict[str, Any] | None = None
 
-    def __post_init__(self) -> None:
-        self.max_timeout_seconds = _whole(self.max_timeout_seconds, "maxTimeoutSeconds")
 
-
-class PaymentPayloadV1(Wire):
-    x402_version: WholeNumber
+class PaymentPayloadV1(Versioned):
     scheme: NonEmpty
     network: NonEmpty
     payload: dict[str, Any]
-
-    def __post_init__(self) -> None:
-        self.x402_version = _whole(self.x402_version, "x402Version")
 
 
 class VerifyRequestV1(Wire):
