@@ -133,6 +133,25 @@ class FamilySettings:
             "RPC_URLS", (), doc=f"node RPC URLs, tried in order (failover); set, the worker serves {serves}"
         )
 
+    def allowed_assets(self, listed: str, any_asset: str, unset: str = "") -> Any:
+        """A network's assets besides its default (`listed`: what they are), or `any`, the explicit
+        opt-in into any `any_asset`; `unset`: what no value means."""
+        return self.network(
+            "ALLOWED_ASSETS",
+            (),
+            doc=f"{listed} (comma list, listed in /supported), or `any`: {any_asset} (an explicit opt-in){unset}",
+        )
+
+    def min_amount(self, asset: str, **details: Any) -> Any:
+        """A network's smallest payment, as `N` and/or `<asset>=N` items (`asset`: how an asset is named)."""
+        return self.network(
+            "MIN_AMOUNT",
+            ("1",),
+            doc="smallest `amount` accepted, atomic units, never 0 (`amount_below_minimum`): `N` and/or "
+            f"`<{asset}>=N` items",
+            **details,
+        )
+
     def rpc_timeout(self) -> Any:
         return self.worker("RPC_TIMEOUT", 10.0, positive=True, doc="seconds per RPC request")
 

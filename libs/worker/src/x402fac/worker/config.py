@@ -20,10 +20,23 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from x402fac.settings import ServiceSettings, SettingsError, declared, get_list, read
+
+N = TypeVar("N")  # a family's configuration of one network
+ANY_ASSET = "any"  # an ALLOWED_ASSETS value: any asset the family can settle (an explicit opt-in)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig(Generic[N]):
+    """A worker's configuration: the networks it serves. Each family adds the options its networks'
+    runtimes take, `rpc_timeout` and `confirm_poll`, declared by its `FamilySettings`; built with no
+    network, it holds their declared defaults (the runtime's `worker_defaults`)."""
+
+    networks: tuple[N, ...] = ()
 
 
 def get_minimums(

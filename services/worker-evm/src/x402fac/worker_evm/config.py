@@ -17,14 +17,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from x402fac.settings import FamilySettings, SettingsError, environ, load, source
-from x402fac.worker.config import from_devnet_info, get_minimums, rpc_url_networks
+from x402fac.worker.config import ANY_ASSET, WorkerConfig, from_devnet_info, get_minimums, rpc_url_networks
 
 from .eip3009 import is_address
-from .permit2 import GAS_SPONSORING_EXTENSIONS
+from .permit2 import GAS_SPONSORING_EXTENSIONS, UPTO_PROXY_ADDRESS
 
 FAMILY = "evm"
 EVM = FamilySettings(FAMILY)
-ANY_ASSET = "any"
 GAS_SPONSORING = GAS_SPONSORING_EXTENSIONS  # the extensions a network may enable
 
 
@@ -73,18 +72,10 @@ class EvmNetworkSettings:
     )
     asset_name: str = EVM.network("ASSET_NAME", "USD Coin", doc="that token's EIP-712 domain name")
     asset_version: str = EVM.network("ASSET_VERSION", "2", doc="that token's EIP-712 domain version")
-    allowed_assets: tuple[str, ...] = EVM.network(
-        "ALLOWED_ASSETS",
-        (),
-        doc="tokens settled besides the default asset (comma list, listed in /supported), or `any`: any "
-        "token that passes an on-chain EIP-3009 check (an explicit opt-in)",
+    allowed_assets: tuple[str, ...] = EVM.allowed_assets(
+        "tokens settled besides the default asset", "any token that passes an on-chain EIP-3009 check"
     )
-    min_amount: tuple[str, ...] = EVM.network(
-        "MIN_AMOUNT",
-        ("1",),
-        doc="smallest `amount` accepted, atomic units, never 0 (`amount_below_minimum`): `N` and/or "
-        "`<token>=N` items",
-    )
+    min_amount: tuple[str, ...] = EVM.min_amount("token")
     max_settle_cost_wei: int = EVM.network(
         "MAX_SETTLE_COST_WEI",
         10**16,  # 0.01 of the native coin: ~60k gas at 160 gwei
@@ -96,13 +87,13 @@ class EvmNetworkSettings:
         "GAS_SPONSORING",
         (),
         doc="x402 gas-sponsoring extensions accepted with Permit2 payments and listed in /supported "
-        "`extensions` (comma list): `eip2612GasSponsoring`, `erc20ApprovalGasSponsoring` (what each costs: "
+        f"`extensions` (comma list): {', '.join(f'`{name}`' for name in GAS_SPONSORING)} (what each costs: "
         "docs/networks/evm.md, Permit2)",
     )
     upto: bool = EVM.network(
         "UPTO",
         False,
-        doc="serve the `upto` scheme (Permit2; the x402 upto proxy 0x4020A4f3b7b90ccA423B9fabCc0CE57C6C240002 "
+        doc=f"serve the `upto` scheme (Permit2; the x402 upto proxy {UPTO_PROXY_ADDRESS} "
         "must be deployed on the network): listed in /supported with `extra.facilitatorAddress` (on by "
         "default on the devnet, which has the proxy)",
     )
@@ -150,14 +141,9 @@ class EvmNetworkConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class EvmConfig:
-    networks: tuple[EvmNetworkConfig, ...]
+class EvmConfig(WorkerConfig[EvmNetworkConfig]):
     rpc_timeout: float = EVM.rpc_timeout()
     confirm_poll: float = EVM.confirm_poll(0.075, "receipt polls (one batched poll for every settle waiting)")
-
-
-# The whole worker's settings as declared: the defaults of a scheme built without a loaded config.
-WORKER_DEFAULTS = EvmConfig(networks=())
 
 
 def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -> EvmNetworkConfig:

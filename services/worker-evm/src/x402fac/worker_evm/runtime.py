@@ -15,7 +15,7 @@ from x402fac.worker import HandOff, Invalid, NetworkRuntime
 
 from . import eip3009
 from .chain import EvmRpc, ReceiptWatcher, RpcError
-from .config import WORKER_DEFAULTS, EvmNetworkConfig
+from .config import EvmConfig, EvmNetworkConfig
 from .eip3009 import Authorization
 from .nonces import Fees, Signer
 
@@ -54,7 +54,7 @@ def unavailable(exc: NodeUnavailable) -> Invalid:
 class EvmRuntime(NetworkRuntime[EvmNetworkConfig]):
     """What the scheme keeps per network: RPC client, receipt poller, signers, fee and code caches."""
 
-    worker_defaults = WORKER_DEFAULTS
+    worker_defaults = EvmConfig()
 
     def open(self) -> None:
         config = self.config

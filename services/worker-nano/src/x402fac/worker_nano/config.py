@@ -20,7 +20,7 @@ from typing import Any
 
 from x402fac.nano import MAINNET_SEND_THRESHOLD, WorkError, format_work, parse_threshold
 from x402fac.settings import FamilySettings, SettingsError, environ, load, source
-from x402fac.worker.config import from_devnet_info, rpc_url_networks
+from x402fac.worker.config import WorkerConfig, from_devnet_info, rpc_url_networks
 
 FAMILY = "nano"
 NANO = FamilySettings(FAMILY)
@@ -61,16 +61,11 @@ class NanoNetworkConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class NanoConfig:
-    networks: tuple[NanoNetworkConfig, ...]
+class NanoConfig(WorkerConfig[NanoNetworkConfig]):
     rpc_timeout: float = NANO.rpc_timeout()
     confirm_poll: float = NANO.confirm_poll(
         0.05, "confirmation polls (one batched `blocks_info` for every settle waiting)"
     )
-
-
-# The whole worker's settings as declared: the defaults of a scheme built without a loaded config.
-WORKER_DEFAULTS = NanoConfig(networks=())
 
 
 def _network(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -> NanoNetworkConfig:

@@ -7,7 +7,7 @@ from x402fac.nano import StateBlock
 from x402fac.worker import NetworkRuntime
 
 from .chain import ConfirmationWatcher, NanoNode
-from .config import WORKER_DEFAULTS, NanoNetworkConfig
+from .config import NanoConfig, NanoNetworkConfig
 
 # The payer's signed send block is the whole payment: it is published as it is, so its hash (the
 # payment id) is the transaction id, and nothing else needs to travel from identify to settle.
@@ -17,7 +17,7 @@ NanoPayment = StateBlock
 class NanoRuntime(NetworkRuntime[NanoNetworkConfig]):
     """One served network: its node client (failover between URLs) and confirmation watcher."""
 
-    worker_defaults = WORKER_DEFAULTS
+    worker_defaults = NanoConfig()
 
     def open(self) -> None:
         self.node = NanoNode(self.config.rpc_urls, timeout=self.rpc_timeout)

@@ -22,7 +22,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from x402fac.settings import FamilySettings, SettingsError, environ, load, source
-from x402fac.worker.config import from_devnet_info, get_minimums, rpc_url_networks
+from x402fac.worker.config import ANY_ASSET, WorkerConfig, from_devnet_info, get_minimums, rpc_url_networks
 
 FAMILY = "solana"
 SOLANA = FamilySettings(FAMILY)
@@ -36,7 +36,6 @@ USDC = {
     "MAINNET": "EPjFWdd5AufqSSqeM2qN1xzybapC8G4wEGGkZwyTDt1v",
     "DEVNET": "4zMMC9srt5Ri5X14GAgXhaHii3GnPAEERYPJgZJDncDU",
 }
-ANY_ASSET = "any"
 MAX_COMPUTE_UNIT_PRICE = 5_000_000  # micro-lamports, the official scheme's cap
 # The exact scheme measured on the devnet (SPL Token TransferChecked + a 32-character memo, the
 # official client's layout) uses 19,248 units of the 20,000 the official client requests; Token-2022
@@ -72,19 +71,12 @@ class SolanaNetworkSettings:
         worker_wide={"values": "workers.solana.feePayers.existingSecret", "secret": True},
         doc="base58 64-byte fee-payer keypairs (comma list)",
     )
-    allowed_assets: tuple[str, ...] = SOLANA.network(
-        "ALLOWED_ASSETS",
-        (),
-        doc="mint allowlist (comma list, listed in /supported), or `any`: any Token / Token-2022 mint (an "
-        "explicit opt-in); unset: USDC on MAINNET and DEVNET, the devnet file's USDC, required elsewhere",
+    allowed_assets: tuple[str, ...] = SOLANA.allowed_assets(
+        "mint allowlist",
+        "any Token / Token-2022 mint",
+        "; unset: USDC on MAINNET and DEVNET, the devnet file's USDC, required elsewhere",
     )
-    min_amount: tuple[str, ...] = SOLANA.network(
-        "MIN_AMOUNT",
-        ("1",),
-        worker_wide=True,
-        doc="smallest `amount` accepted, atomic units, never 0 (`amount_below_minimum`): `N` and/or "
-        "`<mint>=N` items",
-    )
+    min_amount: tuple[str, ...] = SOLANA.min_amount("mint", worker_wide=True)
     max_compute_unit_price: int = SOLANA.network(
         "MAX_COMPUTE_UNIT_PRICE",
         MAX_COMPUTE_UNIT_PRICE,
@@ -146,16 +138,11 @@ class SolanaNetworkConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class SolanaConfig:
-    networks: tuple[SolanaNetworkConfig, ...]
+class SolanaConfig(WorkerConfig[SolanaNetworkConfig]):
     rpc_timeout: float = SOLANA.rpc_timeout()
     confirm_poll: float = SOLANA.confirm_poll(
         0.2, "signature-status polls (one batched `getSignatureStatuses` for every settle waiting)"
     )
-
-
-# The whole worker's settings as declared: the defaults of a scheme built without a loaded config.
-WORKER_DEFAULTS = SolanaConfig(networks=())
 
 
 def _fee_payers(

@@ -12,7 +12,7 @@ from solders.hash import Hash
 from x402fac.worker import NetworkRuntime
 
 from .chain import SolanaClient, StatusWatcher
-from .config import WORKER_DEFAULTS, SolanaNetworkConfig
+from .config import SolanaConfig, SolanaNetworkConfig
 from .mint import Mint
 
 TOKEN_INSUFFICIENT_FUNDS = {"Custom": 1}  # SPL Token and Token-2022 error 1
@@ -24,7 +24,7 @@ REMEMBERED_BLOCKHASHES = 100_000
 class SolanaRuntime(NetworkRuntime[SolanaNetworkConfig]):
     """One served network: its client, status watcher, fee payers and read caches."""
 
-    worker_defaults = WORKER_DEFAULTS
+    worker_defaults = SolanaConfig()
 
     def open(self) -> None:
         self.client = SolanaClient(self.config.rpc_urls, self.rpc_timeout)
