@@ -184,6 +184,7 @@ async def run_family(
     open_rates: tuple[float, ...] = (),
     open_seconds: float = 10.0,
     profile_concurrency: int = 1,
+    settle_concurrency: int = 1,
 ) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"x402fac-counts-{family}-"))
     profile_dir = workdir / "cprofile" if profile else None
@@ -198,6 +199,7 @@ async def run_family(
     client = loadgen.Client(64, 60)
     chain: Any = None
     recorder: Recorder | None = None
+    nudge: evm.AutomineNudge | None = None
     result: dict[str, Any] = {}
     try:
         if family == "solana":
@@ -232,6 +234,9 @@ async def run_family(
             async def sign(count: int, for_settle: bool) -> list[bytes]:
                 return [p.body for p in evm.sign_payments(evm_payers, count, evm.new_address())]
 
+        if family == "evm":
+            nudge = evm.AutomineNudge(devnet.info["rpcUrl"])  # concurrent settles: see bench/README.md
+            nudge.start()
         info_path = workdir / info_name
         info = json.loads(info_path.read_text())
         recorder = Recorder(info[rpc_key])
@@ -278,9 +283,16 @@ async def run_family(
             return result
         if profile and settles and isinstance(target, X402fac):
             target.start_profiling()  # c=1 settles only: the stack stops after them
-            say(f"[{family}] settle c=1, profiled")
-            result["settle_c1"] = await measure(
-                target, recorder, groups, client, target.url + "/settle", await sign(settles, True), 1, True
+            say(f"[{family}] settle c={settle_concurrency}, profiled")
+            result[f"settle_c{settle_concurrency}"] = await measure(
+                target,
+                recorder,
+                groups,
+                client,
+                target.url + "/settle",
+                await sign(settles, True),
+                settle_concurrency,
+                True,
             )
             await target.stop()
             assert profile_dir is not None
@@ -327,11 +339,20 @@ async def run_family(
             False,
         )
         if settles:
-            say(f"[{family}] settle c=1")
-            result["settle_c1"] = await measure(
-                target, recorder, groups, client, target.url + "/settle", await sign(settles, True), 1, True
+            say(f"[{family}] settle c={settle_concurrency}")
+            result[f"settle_c{settle_concurrency}"] = await measure(
+                target,
+                recorder,
+                groups,
+                client,
+                target.url + "/settle",
+                await sign(settles, True),
+                settle_concurrency,
+                True,
             )
     finally:
+        if nudge is not None:
+            await nudge.stop()
         await client.close()
         await target.stop()
         if recorder is not None:
@@ -367,6 +388,7 @@ async def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--family", default="solana,nano,evm")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--settles", type=int, default=10)
+    parser.add_argument("--settle-concurrency", type=int, default=1, help="settles at this concurrency")
     parser.add_argument("--target", default="x402fac", help="x402fac, python, ts (Solana and EVM)")
     parser.add_argument(
         "--profile",
@@ -396,6 +418,7 @@ async def main(argv: list[str] | None = None) -> None:
             rates,
             args.open_seconds,
             args.profile_concurrency,
+            args.settle_concurrency,
         )
         print(json.dumps({family: out[family]}, indent=1), flush=True)
 

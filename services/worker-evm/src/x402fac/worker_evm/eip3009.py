@@ -9,7 +9,8 @@ from typing import Any
 
 import coincurve
 from eth_abi import decode, encode
-from eth_hash.auto import keccak
+
+from .keccak import keccak
 
 EIP712_DOMAIN_TYPEHASH = keccak(
     b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"

@@ -18,7 +18,6 @@ from functools import lru_cache
 from typing import Any
 
 from eth_abi import encode
-from eth_hash.auto import keccak
 
 from .eip3009 import (
     TRANSFER_TOPIC,
@@ -30,6 +29,7 @@ from .eip3009 import (
     checksum_address,
     decode_revert,
 )
+from .keccak import keccak
 
 PERMIT2_ADDRESS = "0x000000000022D473030F116dDEE9F6B43aC78BA3"
 EXACT_PROXY_ADDRESS = "0x402085c248EeA27D92E8b30b2C58ed07f9E20001"

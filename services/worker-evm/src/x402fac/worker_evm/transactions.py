@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import coincurve
-from eth_hash.auto import keccak
 
 from .eip3009 import checksum_address
+from .keccak import keccak
 
 RlpItem = bytes | int | list["RlpItem"]
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
