@@ -281,19 +281,16 @@ async def run_family(
             await target.stop()
             result["gc"] = {path.stem: json.loads(path.read_text()) for path in sorted(gc_dir.glob("*.json"))}
             return result
+
+        async def measure_settles() -> dict[str, Any]:
+            bodies = await sign(settles, True)
+            url = target.url + "/settle"
+            return await measure(target, recorder, groups, client, url, bodies, settle_concurrency, True)
+
         if profile and settles and isinstance(target, X402fac):
-            target.start_profiling()  # c=1 settles only: the stack stops after them
+            target.start_profiling()  # settles only: the stack stops after them
             say(f"[{family}] settle c={settle_concurrency}, profiled")
-            result[f"settle_c{settle_concurrency}"] = await measure(
-                target,
-                recorder,
-                groups,
-                client,
-                target.url + "/settle",
-                await sign(settles, True),
-                settle_concurrency,
-                True,
-            )
+            result[f"settle_c{settle_concurrency}"] = await measure_settles()
             await target.stop()
             assert profile_dir is not None
             result["profile_top_tottime_ms_per_req"] = {
@@ -340,16 +337,7 @@ async def run_family(
         )
         if settles:
             say(f"[{family}] settle c={settle_concurrency}")
-            result[f"settle_c{settle_concurrency}"] = await measure(
-                target,
-                recorder,
-                groups,
-                client,
-                target.url + "/settle",
-                await sign(settles, True),
-                settle_concurrency,
-                True,
-            )
+            result[f"settle_c{settle_concurrency}"] = await measure_settles()
     finally:
         if nudge is not None:
             await nudge.stop()
