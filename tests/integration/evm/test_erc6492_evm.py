@@ -61,8 +61,8 @@ async def test_undeployed_wallet_verifies_by_simulation_and_nothing_is_deployed(
     await evm_scheme.verify(request, identity)
     assert identity.payer == wallet.address
     assert identity.payment_id == payment_id(evm_devnet, request)  # the id of the unwrapped payment
-    assert identity.payment.deploys_wallet is True
-    assert identity.payment.target == erc6492.MULTICALL3
+    assert identity.payment.settlement.deploys_wallet is True
+    assert identity.payment.settlement.target == erc6492.MULTICALL3
     assert await code_of(evm_devnet, wallet.address) == "0x"
 
 

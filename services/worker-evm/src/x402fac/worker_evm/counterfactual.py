@@ -19,7 +19,7 @@ from x402fac.worker import Invalid
 
 from . import eip3009, erc6492
 from .chain import RpcError
-from .runtime import EvmRuntime, hex_of, view
+from .runtime import EvmRuntime, Settlement, hex_of, view
 
 
 async def check(
@@ -87,11 +87,14 @@ async def check(
     raise Invalid(reason, "the payer's wallet, once deployed, rejects the inner signature")
 
 
-def deploy_then(wrapped: erc6492.Wrapped, target: str, settlement: bytes) -> tuple[str, bytes]:
-    """The settlement of an undeployed wallet's payment (`settlement` sent to `target`: the token's
-    transfer, the Permit2 proxy's settle): (Multicall3, deploy-then-settle calldata)."""
-    calls = [(wrapped.factory, True, wrapped.factory_calldata), (target, False, settlement)]
-    return erc6492.MULTICALL3, erc6492.aggregate3_calldata(calls)
+def settlement(deploying: erc6492.Wrapped | None, contract: str, calldata: bytes) -> Settlement:
+    """The transaction sending `calldata` to `contract` (the token's transfer, the Permit2 proxy's
+    settle); for an undeployed wallet's payment (`deploying`, from `check`), one to Multicall3 that
+    deploys the wallet first."""
+    if deploying is None:
+        return Settlement(contract, calldata)
+    calls = [(deploying.factory, True, deploying.factory_calldata), (contract, False, calldata)]
+    return Settlement(erc6492.MULTICALL3, erc6492.aggregate3_calldata(calls), deploys_wallet=True)
 
 
 def _is_magic(answer: object) -> bool:

@@ -35,7 +35,7 @@ def _text(answer: object) -> str | None:
 async def diagnose(payment: EvmPayment, revert: str) -> Invalid:
     """The most precise reason a simulated transfer reverts, from the token's own state."""
     runtime, token, authorization = payment.runtime, payment.token, payment.authorization
-    name, version = payment.name, payment.version
+    name, version = payment.asset.name, payment.asset.version
     payer = authorization.from_address
     state, token_name, token_version, balance, separator = await runtime.rpc.batch(
         [

@@ -15,7 +15,7 @@ from x402fac.worker import HandOff, Invalid, NetworkRuntime
 
 from . import eip3009
 from .chain import EvmRpc, ReceiptWatcher, RpcError
-from .config import EvmConfig, EvmNetworkConfig
+from .config import EvmConfig, EvmNetworkConfig, TokenInfo
 from .eip3009 import Authorization
 from .nonces import Fees, Signer
 
@@ -135,30 +135,39 @@ class EvmRuntime(NetworkRuntime[EvmNetworkConfig]):
 
 
 @dataclass(frozen=True, slots=True)
+class Settlement:
+    """The transaction that settles a payment: `calldata` sent to `target`, the contract that moves
+    the funds (the token, an x402 Permit2 proxy), or Multicall3 deploying the payer's ERC-6492 wallet
+    first (`counterfactual.settlement`: `calldata` is then the `aggregate3` of both calls)."""
+
+    target: str
+    calldata: bytes
+    deploys_wallet: bool = False
+
+    def transfer(self, sender: str, fees: Fees, gas: int) -> dict[str, str]:
+        """The transaction as `sender` will send it: its gas and fee fields."""
+        return call(self.target, self.calldata, sender=sender, fees=fees, gas=gas)
+
+
+@dataclass(frozen=True, slots=True)
 class EvmPayment:
-    """An authorization decoded and authenticated by `identify`: everything verify and settle need."""
+    """An EIP-3009 authorization decoded and authenticated by `identify`: everything verify and settle need."""
 
     runtime: EvmRuntime
-    token: str
-    name: str  # EIP-712 domain of the token, from extra
-    version: str
+    asset: TokenInfo  # the token, and its EIP-712 domain from extra
     authorization: Authorization
     signature: bytes
-    calldata: bytes  # what the settlement sends to `target`
-    # The contract the settlement calls: the token, or Multicall3 deploying the payer's ERC-6492
-    # wallet first (`calldata` is then the `aggregate3` of both calls).
-    target: str
-    deploys_wallet: bool = False
+    settlement: Settlement  # the token's transferWithAuthorization, through Multicall3 for a new wallet
+
+    @property
+    def token(self) -> str:
+        return self.asset.address
 
     @property
     def gas_key(self) -> str | None:
         """What settlements needing the same gas share (`EvmRuntime.gas_needed`): the token; None for
         one that deploys a wallet, which happens once."""
-        return None if self.deploys_wallet else self.token.lower()
-
-    def transfer(self, sender: str, fees: Fees, gas: int) -> dict[str, str]:
-        """The transfer as `sender` will send it: its gas and fee fields."""
-        return call(self.target, self.calldata, sender=sender, fees=fees, gas=gas)
+        return None if self.settlement.deploys_wallet else self.token.lower()
 
     def transferred(self, logs: list[dict]) -> bool:
         """Whether a receipt's logs show this payment's transfer."""

@@ -92,14 +92,14 @@ async def _gas(payment: Payment, signer: Signer, fees: Fees) -> int:
         gas = _with_margin(known, config)
         # a read: it shares its HTTP request with the nonce check beside it, and with other settles
         (executed,) = await runtime.rpc.batch(
-            [("eth_call", [payment.transfer(signer.address, fees, gas), "latest"])]
+            [("eth_call", [payment.settlement.transfer(signer.address, fees, gas), "latest"])]
         )
         if not isinstance(executed, RpcError):
             return gas
         # else not with that much gas, or not at all: estimation tells which, and why
     try:
         estimate = await runtime.rpc.call(
-            "eth_estimateGas", payment.transfer(signer.address, fees, config.gas_limit)
+            "eth_estimateGas", payment.settlement.transfer(signer.address, fees, config.gas_limit)
         )
     except RpcError as exc:
         if exc.is_revert:  # the chain moved since verify (e.g. the authorization was just used)
@@ -146,7 +146,8 @@ async def sign(payment: Payment, gas_plan: GasPlan) -> Prepared[EvmAttempt]:
             signer.nonces.release(funding[0])
         raise
     try:
-        tx_hash, raw = signer.sign(nonce, payment.target, payment.calldata, gas_plan.gas, gas_plan.fees)
+        sent = payment.settlement
+        tx_hash, raw = signer.sign(nonce, sent.target, sent.calldata, gas_plan.gas, gas_plan.fees)
         signer.nonces.attach(nonce, tx_hash, raw)
     except BaseException:
         signer.nonces.release(nonce)

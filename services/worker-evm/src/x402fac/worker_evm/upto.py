@@ -26,7 +26,7 @@ from x402fac.worker import Identity, Invalid, Outcome, Prepared, Scheme, Submitt
 from . import eip3009, permit2, settle
 from .exact import ExactEvmScheme
 from .permit2 import UPTO_PROXY_ADDRESS
-from .runtime import EvmRuntime
+from .runtime import EvmRuntime, Settlement
 from .settle import EvmAttempt, GasPlan
 from .verify import decode_payload, minimum_of_accepted_asset
 from .verify_permit2 import (
@@ -159,9 +159,9 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Perm
         runtime=runtime,
         authorization=auth,
         signature=signature,
-        permit=None,
-        approval=None,
-        calldata=permit2.upto_settle_calldata(auth, signature, charged, None),
+        settlement=Settlement(
+            UPTO_PROXY_ADDRESS, permit2.upto_settle_calldata(auth, signature, charged, None)
+        ),
         proxy=UPTO_PROXY_ADDRESS,
         charged=charged,
     )

@@ -21,6 +21,7 @@ from x402fac.worker import Identity, Invalid
 
 from . import counterfactual, eip3009, erc6492
 from .chain import RpcError
+from .config import TokenInfo
 from .diagnose import DOMAIN_DIFFERS, diagnose, reverted
 from .eip3009 import PayloadError
 from .nonces import Fees
@@ -49,20 +50,13 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[EvmP
     payer = authorization.from_address
     signature, deploying = await authenticate(runtime, payer, digest, signature, Reason.INVALID_SIGNATURE)
     payment_id = "/".join((str(config.chain_id), token.lower(), payer.lower(), hex_of(authorization.nonce)))
-    calldata = eip3009.transfer_calldata(authorization, signature)
-    target = token
-    if deploying is not None:
-        target, calldata = counterfactual.deploy_then(deploying, token, calldata)
+    transfer = eip3009.transfer_calldata(authorization, signature)
     payment = EvmPayment(
         runtime=runtime,
-        token=token,
-        name=name,
-        version=version,
+        asset=TokenInfo(token, name, version),
         authorization=authorization,
         signature=signature,
-        calldata=calldata,
-        target=target,
-        deploys_wallet=deploying is not None,
+        settlement=counterfactual.settlement(deploying, token, transfer),
     )
     return Identity(payment_id=payment_id, payer=payer, amount=requirements.amount, payment=payment)
 
@@ -207,7 +201,7 @@ async def _check_token(payment: EvmPayment, simulate: bool) -> None:
         calls.append(view(token, state))
         calls.append(view(token, eip3009.SELECTORS["DOMAIN_SEPARATOR"]))
     if simulate:
-        calls.append(await simulation_call(runtime, payment.transfer))
+        calls.append(await simulation_call(runtime, payment.settlement.transfer))
     results = await runtime.rpc.batch(calls)
     if check_code:
         code = results.pop(0)
@@ -240,6 +234,7 @@ def _check_eip3009(payment: EvmPayment, state: object, separator: object) -> Non
         raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} does not answer EIP-3009 authorizationState")
     if not (isinstance(separator, str) and len(separator) == 66):
         raise Invalid(Reason.UNSUPPORTED_ASSET, f"asset {token} has no EIP-712 DOMAIN_SEPARATOR")
-    ours = eip3009.domain_separator(payment.name, payment.version, runtime.config.chain_id, token)
+    asset = payment.asset
+    ours = eip3009.domain_separator(asset.name, asset.version, runtime.config.chain_id, token)
     if bytes.fromhex(separator[2:]) != ours:
         raise Invalid(Reason.TOKEN_DOMAIN_MISMATCH, DOMAIN_DIFFERS)

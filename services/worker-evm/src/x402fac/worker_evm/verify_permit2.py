@@ -26,9 +26,8 @@ from x402fac.worker import Identity, Invalid
 from . import counterfactual, eip3009, erc6492, permit2, sponsor
 from .chain import RpcError
 from .diagnose import reverted
-from .nonces import Fees
 from .permit2 import EXACT_PROXY_ADDRESS, PERMIT2_ADDRESS, Eip2612Permit, Permit2Authorization
-from .runtime import EvmRuntime, call, unavailable, view
+from .runtime import EvmRuntime, Settlement, unavailable, view
 from .transactions import SignedTransaction
 from .verify import authenticate, check_asset_and_minimum, decode_payload, simulation_call
 
@@ -58,12 +57,11 @@ class Permit2Payment:
     runtime: EvmRuntime
     authorization: Permit2Authorization
     signature: bytes
-    permit: Eip2612Permit | None  # the payer's EIP-2612 approval of Permit2, sent with the settlement
-    approval: SignedTransaction | None  # the payer's approve transaction, sent (and funded) before it
-    calldata: bytes
+    settlement: Settlement  # the proxy's settle, through Multicall3 for a new ERC-6492 wallet
+    permit: Eip2612Permit | None = None  # the payer's EIP-2612 approval of Permit2, sent with the settlement
+    approval: SignedTransaction | None = None  # the payer's approve transaction, sent (and funded) before it
     proxy: str = EXACT_PROXY_ADDRESS  # the x402 proxy settling it: exact, or upto (`upto.py`)
     charged: int | None = None  # upto: what the settlement transfers (at most permitted.amount)
-    deploys_wallet: bool = False  # ERC-6492: `calldata` goes to Multicall3, deploying the payer first
 
     @property
     def transfer_amount(self) -> int:
@@ -74,19 +72,12 @@ class Permit2Payment:
         return self.authorization.token
 
     @property
-    def target(self) -> str:
-        return erc6492.MULTICALL3 if self.deploys_wallet else self.proxy
-
-    @property
     def gas_key(self) -> str | None:
         """What settlements alike need in gas (learnt once); none for one that deploys a wallet."""
-        if self.deploys_wallet:
+        if self.settlement.deploys_wallet:
             return None
         upto = "-upto" if self.proxy != EXACT_PROXY_ADDRESS else ""
         return f"permit2{upto}{'+2612' if self.permit else ''}:{self.token.lower()}"
-
-    def transfer(self, sender: str, fees: Fees, gas: int) -> dict[str, str]:
-        return call(self.target, self.calldata, sender=sender, fees=fees, gas=gas)
 
     def transferred(self, logs: list[dict]) -> bool:
         return permit2.transferred(logs, self.authorization, self.transfer_amount)
@@ -116,17 +107,14 @@ async def identify(runtime: EvmRuntime, request: VerifyRequest) -> Identity[Perm
     permit = permit_of(runtime, request, auth)
     approval = None if permit is not None else sponsor.approval_of(runtime, request, auth)
     signature, deploying = await authenticate_permit2(runtime, auth, signature, wrapper_allowed=True)
-    calldata = permit2.settle_calldata(auth, signature, permit)
-    if deploying is not None:
-        calldata = counterfactual.deploy_then(deploying, EXACT_PROXY_ADDRESS, calldata)[1]
+    settle = permit2.settle_calldata(auth, signature, permit)
     payment = Permit2Payment(
         runtime=runtime,
         authorization=auth,
         signature=signature,
+        settlement=counterfactual.settlement(deploying, EXACT_PROXY_ADDRESS, settle),
         permit=permit,
         approval=approval,
-        calldata=calldata,
-        deploys_wallet=deploying is not None,
     )
     return identity_of(payment, requirements.amount)
 
@@ -258,7 +246,7 @@ async def _check_chain(payment: Permit2Payment, simulate: bool) -> None:
     if payment.approval is not None:
         calls += sponsor.approval_calls(payment.approval)
     if simulate:
-        calls.append(await simulation_call(runtime, payment.transfer))
+        calls.append(await simulation_call(runtime, payment.settlement.transfer))
     results = await runtime.rpc.batch(calls)
     for address in unknown:
         code = results.pop(0)
