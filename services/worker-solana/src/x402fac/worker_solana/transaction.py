@@ -189,15 +189,9 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> SolanaPayment:
         raise Invalid(
             Reason.INVALID_INSTRUCTIONS, "instruction 2 must be SPL Token / Token-2022 TransferChecked"
         )
-    transfer = TransferChecked(
-        program=programs[2],
-        source_index=accounts[0],
-        mint_index=accounts[1],
-        destination_index=accounts[2],
-        authority_index=accounts[3],
-        amount=int.from_bytes(data[1:9], "little"),
-        decimals=data[9],
-    )
+    # Its accounts: source, mint, destination, authority (multisig signers may follow); its data: the
+    # tag, the amount (u64, little-endian), the decimals.
+    transfer = TransferChecked(programs[2], *accounts[:4], int.from_bytes(data[1:9], "little"), data[9])
 
     memos = []
     for index in range(3, len(instructions)):
