@@ -2,7 +2,8 @@
 validated at start-up, and a bad value is a `SettingsError` whose message names the variable.
 
 A settings class is a frozen dataclass whose fields are declared with `setting(...)`: the variable,
-its default, its bounds and the Helm value that sets it (k8s/x402fac, one value per variable; a
+its default, its bounds (a float, seconds or days, must be above zero unless declared
+`positive=False`) and the Helm value that sets it (k8s/x402fac, one value per variable; a
 `{family}` in the path is the worker's family). `load(cls, env)` builds the class from the
 environment, `variables(cls)` lists what it reads.
 
@@ -46,7 +47,7 @@ class Variable:
     doc: str = ""
     minimum: float | None = None
     maximum: float | None = None
-    positive: bool = False  # a number that must be above zero
+    positive: bool | None = None  # a number that must be above zero; None: a float must, an int need not
     choices: tuple[str, ...] = ()
     secret: bool = False  # the chart takes it from an existing Secret
 
@@ -68,7 +69,7 @@ def setting(
     doc: str = "",
     minimum: float | None = None,
     maximum: float | None = None,
-    positive: bool = False,
+    positive: bool | None = None,
     choices: tuple[str, ...] = (),
     secret: bool = False,
     worker_wide: bool | Mapping[str, Any] = False,
@@ -153,11 +154,11 @@ class FamilySettings:
         )
 
     def rpc_timeout(self) -> Any:
-        return self.worker("RPC_TIMEOUT", 10.0, positive=True, doc="seconds per RPC request")
+        return self.worker("RPC_TIMEOUT", 10.0, doc="seconds per RPC request")
 
     def confirm_poll(self, default: float, polls: str) -> Any:
         """Seconds between the polls that learn whether settlements are final; `polls`: what is polled."""
-        return self.worker("CONFIRM_POLL", default, positive=True, doc=f"seconds between {polls}")
+        return self.worker("CONFIRM_POLL", default, doc=f"seconds between {polls}")
 
     def _values(self, key: str, *, network: bool = False) -> str:
         return f"workers.{self.family}.{'networks[].' if network else ''}{_camel(key)}"
@@ -255,7 +256,7 @@ def read(env: Mapping[str, str], variable: Variable, kind: Any) -> Any:
             env, name, default, None if low is None else int(low), None if high is None else int(high)
         )
     if kind is float:
-        return get_float(env, name, default, variable.positive, variable.minimum)
+        return get_float(env, name, default, variable.positive is not False, variable.minimum)
     if kind is str:
         return get_str(env, name, default, variable.choices)
     if typing.get_origin(kind) is tuple:
@@ -410,13 +411,11 @@ class PipelineSettings:
         "X402FAC_SETTLE_ACK_WAIT",
         5.0,
         values="workers.{family}.settleAckWait",
-        positive=True,
         doc="seconds a settle work item may go unacknowledged before another replica takes it",
     )
     reconcile_interval: float = setting(
         "X402FAC_RECONCILE_INTERVAL",
         5.0,
         values="workers.{family}.reconcileInterval",
-        positive=True,
         doc="seconds between passes of the reconciler over pending settlements",
     )

@@ -44,12 +44,10 @@ class GatewayConfig:
         " is read only from a peer among them",
     )
     verify_timeout: float = GATEWAY(
-        "VERIFY_TIMEOUT", 10.0, positive=True, doc="seconds the gateway waits for a worker's verify"
+        "VERIFY_TIMEOUT", 10.0, doc="seconds the gateway waits for a worker's verify"
     )
-    settle_timeout: float = GATEWAY(
-        "SETTLE_TIMEOUT", 45.0, positive=True, doc="seconds the gateway waits for a settle"
-    )
-    supported_ttl: float = GATEWAY("SUPPORTED_TTL", 5.0, positive=True, doc="seconds `/supported` is cached")
+    settle_timeout: float = GATEWAY("SETTLE_TIMEOUT", 45.0, doc="seconds the gateway waits for a settle")
+    supported_ttl: float = GATEWAY("SUPPORTED_TTL", 5.0, doc="seconds `/supported` is cached")
     max_body_bytes: int = 256 * 1024
     max_in_flight: int = GATEWAY(
         "MAX_IN_FLIGHT",
@@ -78,7 +76,6 @@ class GatewayConfig:
     request_read_timeout: float = GATEWAY(
         "REQUEST_READ_TIMEOUT",
         10.0,
-        positive=True,
         doc="seconds a request's headers and body may take to arrive (slowloris, silent sockets) before the "
         "connection is closed",
     )
@@ -131,7 +128,6 @@ class GatewayConfig:
     api_key_cache_seconds: float = GATEWAY(
         "API_KEY_CACHE_SECONDS",
         5.0,
-        positive=True,
         doc="seconds a key (and a revocation) may be served from the gateway's cache",
     )
     bad_key_limit_per_minute: int = GATEWAY(

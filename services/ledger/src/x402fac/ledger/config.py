@@ -38,27 +38,19 @@ class LedgerConfig:
     # by the chain itself: nonce used, block present, blockhash expired), the audit trail is kept for
     # a number of days, and each bucket and stream has a size cap.
     record_retention_days: float = LEDGER(
-        "RECORD_RETENTION_DAYS",
-        30.0,
-        positive=True,
-        doc="days settlement records (and claims, memo keys) are kept",
+        "RECORD_RETENTION_DAYS", 30.0, doc="days settlement records (and claims, memo keys) are kept"
     )
-    audit_retention_days: float = LEDGER(
-        "AUDIT_RETENTION_DAYS", 30.0, positive=True, doc="days the audit stream is kept"
-    )
+    audit_retention_days: float = LEDGER("AUDIT_RETENTION_DAYS", 30.0, doc="days the audit stream is kept")
     bucket_max_bytes: int = LEDGER(
         "BUCKET_MAX_BYTES", GIB, minimum=1, doc="size limit of each bucket and stream"
     )
     audit_max_bytes: int = LEDGER("AUDIT_MAX_BYTES", 4 * GIB, minimum=1, doc="size limit of the audit stream")
     # API keys, usage and the whitelist.
     key_retention_days: float = LEDGER(
-        "KEY_RETENTION_DAYS",
-        3650.0,
-        positive=True,
-        doc="days after which a key (or its revocation) is forgotten",
+        "KEY_RETENTION_DAYS", 3650.0, doc="days after which a key (or its revocation) is forgotten"
     )
     usage_retention_days: float = LEDGER(
-        "USAGE_RETENTION_DAYS", 400.0, positive=True, doc="days the hourly and daily usage counters are kept"
+        "USAGE_RETENTION_DAYS", 400.0, doc="days the hourly and daily usage counters are kept"
     )
     usage_max_bytes: int = LEDGER("USAGE_MAX_BYTES", GIB, minimum=1, doc="size limit of the usage bucket")
     key_create_per_hour: int = LEDGER(
@@ -74,10 +66,7 @@ class LedgerConfig:
         "SELF_SERVICE_KEY_RATE", 600, minimum=0, doc="the per-minute limit a self-service key gets"
     )
     pending_metrics_interval: float = LEDGER(
-        "PENDING_METRICS_INTERVAL",
-        15.0,
-        positive=True,
-        doc="seconds between exports of the pending-settlement gauges",
+        "PENDING_METRICS_INTERVAL", 15.0, doc="seconds between exports of the pending-settlement gauges"
     )
 
     @property

@@ -1,0 +1,41 @@
+"""A service's settings named by its one rule: X402FAC_KEY, set by the Helm value <section>.key
+(camel-cased, without the section's own name), and a float setting above zero unless declared
+otherwise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from x402fac.settings import SectionSettings, SettingsError, load, variables
+
+S = SectionSettings("svc")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    port: int = S("SVC_PORT", 80, minimum=1, maximum=65535)
+    wait_seconds: float = S("WAIT_SECONDS", 1.5)
+    limit: int = S("LIMIT", 3, minimum=0)
+    offset: float = S("OFFSET", 0.0, positive=False)
+    token: str = S("TOKEN", "", values="svc.token.existingSecret", secret=True)
+
+
+def test_names_and_helm_values_follow_the_section_rule() -> None:
+    assert [(v.name, v.values) for v in variables(Sample)] == [
+        ("X402FAC_SVC_PORT", "svc.port"),
+        ("X402FAC_WAIT_SECONDS", "svc.waitSeconds"),
+        ("X402FAC_LIMIT", "svc.limit"),
+        ("X402FAC_OFFSET", "svc.offset"),
+        ("X402FAC_TOKEN", "svc.token.existingSecret"),
+    ]
+
+
+def test_a_float_must_be_above_zero_an_int_need_not() -> None:
+    assert load(Sample, {"X402FAC_LIMIT": "0", "X402FAC_OFFSET": "0"}) == Sample(limit=0, offset=0.0)
+    for bad in ("0", "-1"):
+        with pytest.raises(SettingsError, match="X402FAC_WAIT_SECONDS must be a positive number"):
+            load(Sample, {"X402FAC_WAIT_SECONDS": bad})
+    with pytest.raises(SettingsError, match="X402FAC_SVC_PORT must be at least 1"):
+        load(Sample, {"X402FAC_SVC_PORT": "0"})
