@@ -288,6 +288,11 @@ def test_each_pod_may_drain_as_long_as_its_service_takes(chart, settle_timeout):
         grace = deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
         if name.endswith("-ledger"):
             assert grace >= 10 + 5 + DRAIN_SECONDS, name
+        elif name.endswith("-gateway"):
+            container = deployment["spec"]["template"]["spec"]["containers"][0]
+            pre_stop = int(container["lifecycle"]["preStop"]["exec"]["command"][1])
+            assert pre_stop == 5  # Kubernetes takes it out of the endpoints meanwhile
+            assert grace >= pre_stop + settle_timeout + DRAIN_MARGIN_SECONDS + DRAIN_SECONDS, name
         else:
             assert grace >= settle_timeout + DRAIN_MARGIN_SECONDS + DRAIN_SECONDS, name
 

@@ -338,6 +338,18 @@ def test_the_charts_probes_pass_in_every_container(cluster):
             probe(container, spec, which)
 
 
+def test_the_gateways_pre_stop_hook_runs_in_its_image(cluster):
+    """The kubelet runs the hook in the container: the command must exist in our image and succeed."""
+    kube, _, _ = cluster
+    hooks = [
+        (c, s["lifecycle"]["preStop"]["exec"]["command"]) for _, s, c in kube.containers() if "lifecycle" in s
+    ]
+    assert hooks and all("gateway" in container for container, _ in hooks), hooks
+    for container, command in hooks:
+        result = podman("exec", container, *command, check=False)
+        assert result.returncode == 0, f"{container} preStop {command}: {result.stdout}{result.stderr}"
+
+
 async def test_a_payment_per_network_settles_through_the_gateway_pod(cluster):
     kube, stack, _ = cluster
     gateway = next(d for d in kube.rendered if d["metadata"]["name"].endswith("-gateway"))

@@ -63,6 +63,8 @@ in-flight wait is 10 s at most). Measured drains and the margins: docs/operation
 {{- define "x402fac.drainSeconds" -}}
 {{- if eq .component "ledger" -}}
 30
+{{- else if eq .component "gateway" -}}
+{{- add (int (ceil .root.Values.gateway.settleTimeout)) 15 (int .root.Values.gateway.preStopSeconds) -}}
 {{- else -}}
 {{- add (int (ceil .root.Values.gateway.settleTimeout)) 15 -}}
 {{- end -}}
