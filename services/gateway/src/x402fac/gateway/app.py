@@ -15,6 +15,7 @@ from nats.aio.client import Client
 
 from x402fac.bus import Credentials, connect, disconnect
 from x402fac.protocol import REASON_DESCRIPTIONS, SettleResponse, SupportedResponse, VerifyResponse
+from x402fac.protocol.ledger import ApiKey
 from x402fac.telemetry import (
     HTTP_LATENCY,
     HTTP_REQUESTS,
@@ -51,7 +52,8 @@ def _facilitator(state: State) -> Facilitator:
     return state.facilitator
 
 
-async def _timed(route: str, produce: Callable[[], Awaitable[Answer]]) -> Response:
+async def timed(route: str, produce: Callable[[], Awaitable[Answer]]) -> Answer:
+    """`produce`'s answer (a GatewayError as its JSON error), counted and timed under `route`."""
     started = time.perf_counter()
     try:
         answer = await produce()
@@ -59,34 +61,50 @@ async def _timed(route: str, produce: Callable[[], Awaitable[Answer]]) -> Respon
         answer = Answer(error.body(), error.status, error.headers())
     HTTP_REQUESTS.labels(route, str(answer.status)).inc()
     HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
-    return Response(answer.body, status_code=answer.status, media_type=JSON, headers=answer.headers)
+    return answer
 
 
-async def _disconnected(request: Request) -> None:
+async def until_disconnected(receive: Callable[[], Awaitable[dict]]) -> None:
     """Completes when the client goes away (the body is read, so the next ASGI message is the end)."""
-    while (await request.receive())["type"] != "http.disconnect":
+    while (await receive())["type"] != "http.disconnect":
         pass
 
 
+async def payment_answer(
+    facilitator: Facilitator,
+    kind: str,
+    body: bytes,
+    address: str,
+    key: ApiKey | None,
+    hung_up: Callable[[], Awaitable[object]],
+) -> Answer:
+    """A verify or settle request's answer, its API key already checked (None: anonymous)."""
+    if key is None and facilitator.config.require_api_key:
+        raise GatewayError(401, "unauthorized", "an API key is required (x-api-key or Bearer)")
+    key_id = key.id if key is not None else ""
+    if kind == "verify":
+        return await facilitator.verify(body, address, api_key_id=key_id)
+    # a settle is told when its caller hangs up, so the payment's success is kept for a retry
+    return await facilitator.settle(body, address, hung_up, api_key_id=key_id)
+
+
 async def _serve(kind: str, request: Request, state: State) -> Response:
+    """The Litestar route of a payment request: what `direct.payment_routes` serves in production
+    (the same answer), kept for the OpenAPI document and an app used without it."""
     facilitator = _facilitator(state)
     body = await request.body()
     address = request_ip(request)
+    key = request.state.api_key  # checked before the handler (keys_checked)
 
     async def produce() -> Answer:
-        key = request.state.api_key  # checked before the handler (keys_checked)
-        if key is None and facilitator.config.require_api_key:
-            raise GatewayError(401, "unauthorized", "an API key is required (x-api-key or Bearer)")
-        key_id = key.id if key is not None else ""
-        if kind == "verify":
-            return await facilitator.verify(body, address, api_key_id=key_id)
-        # a settle is told when its caller hangs up, so the payment's success is kept for a retry
-        return await facilitator.settle(body, address, lambda: _disconnected(request), api_key_id=key_id)
+        return await payment_answer(
+            facilitator, kind, body, address, key, lambda: until_disconnected(request.receive)
+        )
 
     with server_span(_tracer, f"POST {request.url.path}", request.headers) as span:
-        response = await _timed(kind, produce)
-        span.set_attribute("http.response.status_code", response.status_code)
-        return response
+        answer = await timed(kind, produce)
+        span.set_attribute("http.response.status_code", answer.status)
+    return Response(answer.body, status_code=answer.status, media_type=JSON, headers=answer.headers)
 
 
 def payment_route(path: str, summary: str, description: str, answer: type, *versions: int) -> Callable:
@@ -244,9 +262,14 @@ def _http_error(_request: Request, exc: HTTPException) -> Response:
     return Response(error.body(), status_code=exc.status_code, media_type=JSON, headers=exc.headers or {})
 
 
-def _unexpected(_request: Request, exc: Exception) -> Response:
+def internal_error(exc: Exception) -> GatewayError:
+    """The answer to an exception nothing expected (logged with its trace)."""
     log.exception("unhandled error", exc_info=exc)
-    error = GatewayError(500, "internal_error", "unexpected error; nothing was settled by this call")
+    return GatewayError(500, "internal_error", "unexpected error; nothing was settled by this call")
+
+
+def _unexpected(_request: Request, exc: Exception) -> Response:
+    error = internal_error(exc)
     return Response(error.body(), status_code=500, media_type=JSON)
 
 

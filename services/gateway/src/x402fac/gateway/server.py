@@ -25,6 +25,7 @@ from x402fac.telemetry.metrics import GATEWAY_CONNECTIONS, GATEWAY_CONNECTIONS_C
 
 from .app import create_app
 from .config import GatewayConfig
+from .direct import payment_routes
 
 KEEP_ALIVE_SECONDS = 75
 TICKS_PER_SECOND = 10  # uvicorn's on_tick counts tenths of a second
@@ -215,7 +216,7 @@ class Server(uvicorn.Server):
 def server_config(config: GatewayConfig, app=None, nats_url: str | None = None) -> uvicorn.Config:
     """How the gateway is served (the CLI and the test stacks alike)."""
     return uvicorn.Config(
-        app if app is not None else create_app(config, nats_url=nats_url),
+        payment_routes(app if app is not None else create_app(config, nats_url=nats_url)),
         host=config.host,
         port=config.port,
         http=guarded_protocol(config.request_read_timeout, connection_cap(config.max_connections)),
