@@ -21,16 +21,15 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from bench import evm, loadgen, nano, solana
 from bench import targets as targets_module
 from bench.procstat import CpuMeter
+from bench.recorder import RpcRecorder
 from bench.targets import Target, X402fac, free_port, make_target
 from x402fac.bus import EmbeddedNats
 
@@ -82,47 +81,6 @@ class CountedX402fac(X402fac):
             targets_module.EmbeddedNats = EmbeddedNats  # type: ignore[misc]
 
 
-class Recorder:
-    """A JSON-RPC pass-through (EVM/Solana `method`, Nano `action`) counting calls by method."""
-
-    def __init__(self, upstream: str) -> None:
-        self.upstream = upstream
-        self.methods: Counter = Counter()
-        self.posts = 0
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession()
-        app = web.Application(client_max_size=16 << 20)
-        app.router.add_post("/", self._forward)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
-
-    async def _forward(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        assert self._session is not None
-        async with self._session.post(
-            self.upstream, data=body, headers={"Content-Type": "application/json"}
-        ) as up:
-            answer = await up.read()
-        parsed = json.loads(body)
-        self.posts += 1
-        for call in parsed if isinstance(parsed, list) else [parsed]:
-            self.methods[call.get("method") or call.get("action") or "?"] += 1
-        return web.Response(body=answer, content_type="application/json")
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
-        if self._session:
-            await self._session.close()
-
-
 async def _nats_counts(target: Target) -> dict[str, dict[str, int]]:
     """Messages per connection so far (a reference has no bus: nothing)."""
     nats = getattr(target, "nats", None)
@@ -138,7 +96,7 @@ def _diff(after: dict[str, dict[str, int]], before: dict[str, dict[str, int]], n
 
 async def measure(
     target: Target,
-    recorder: Recorder,
+    recorder: RpcRecorder,
     groups: dict[str, list[int]],
     client: loadgen.Client,
     url: str,
@@ -148,8 +106,7 @@ async def measure(
     settle_idle: float = 0.0,
 ) -> dict[str, Any]:
     await asyncio.sleep(0.3)
-    recorder.methods.clear()
-    recorder.posts = 0
+    recorder.calls.clear()
     before = await _nats_counts(target)
     meter = CpuMeter(groups)
     meter.start()
@@ -169,8 +126,8 @@ async def measure(
         "cpu_ms_per_req": {k: round(1000 * v / n, 3) for k, v in used.items()}
         | {"loadgen": round(1000 * run.loadgen_cpu / n, 3)},
         "nats_msgs_per_req": _diff(after, before, n),
-        "rpc_per_req": {m: round(c / n, 2) for m, c in recorder.methods.most_common()},
-        "rpc_posts_per_req": round(recorder.posts / n, 2),
+        "rpc_per_req": {m: round(c / n, 2) for m, c in recorder.methods().most_common()},
+        "rpc_posts_per_req": round(len(recorder.calls) / n, 2),
     }
 
 
@@ -198,7 +155,7 @@ async def run_family(
         target.gc_dir = gc_dir
     client = loadgen.Client(64, 60)
     chain: Any = None
-    recorder: Recorder | None = None
+    recorder: RpcRecorder | None = None
     nudge: evm.AutomineNudge | None = None
     result: dict[str, Any] = {}
     try:
@@ -215,8 +172,8 @@ async def run_family(
         elif family == "nano":
             chain = await nano.start_devnet(workdir, free_port(), settles + 64)
             keys = chain.info["payers"]
-            verifiers = await nano.payer_states(chain, keys[:64])
-            settlers = await nano.payer_states(chain, keys[64:])
+            verifiers = await nano.payer_states(chain.node, chain.info, keys[:64])
+            settlers = await nano.payer_states(chain.node, chain.info, keys[64:])
             rpc_key, info_name = "rpcUrl", "devnet-nano.json"
 
             async def sign(count: int, for_settle: bool) -> list[bytes]:
@@ -239,7 +196,7 @@ async def run_family(
             nudge.start()
         info_path = workdir / info_name
         info = json.loads(info_path.read_text())
-        recorder = Recorder(info[rpc_key])
+        recorder = RpcRecorder(info[rpc_key])
         await recorder.start()
         info[rpc_key] = recorder.url  # the worker reads this file: its RPC goes through the recorder
         info_path.write_text(json.dumps(info))
@@ -247,7 +204,7 @@ async def run_family(
         chain_pid = chain.pid if hasattr(chain, "pid") else chain.process.pid
         groups = {name: [pid] for name, pid in target.pids().items()} | {"chain": [chain_pid]}
         say(f"[{family}] idle")
-        recorder.methods.clear()
+        recorder.calls.clear()
         meter = CpuMeter(groups)
         meter.start()
         idle_before = await _nats_counts(target)
@@ -256,7 +213,7 @@ async def run_family(
         result["idle_per_s"] = {
             "cpu_ms": {k: round(1000 * v / IDLE_SECONDS, 3) for k, v in used.items()},
             "nats_msgs": _diff(await _nats_counts(target), idle_before, IDLE_SECONDS),
-            "rpc": {m: round(c / IDLE_SECONDS, 2) for m, c in recorder.methods.most_common()},
+            "rpc": {m: round(c / IDLE_SECONDS, 2) for m, c in recorder.methods().most_common()},
         }
         warm = await sign(40, False)
         await loadgen.closed_loop(client, target.url + "/verify", warm, 4, 30, False)

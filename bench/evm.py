@@ -90,6 +90,19 @@ def domain_separator(chain_id: int = CHAIN_ID, token: str = USDC_ADDRESS) -> byt
     )
 
 
+def payment_body(accepted: dict[str, Any], payload: dict[str, Any]) -> bytes:
+    """A /verify and /settle body (every family's): `payload`, paying what `accepted` requires."""
+    wrapped = {"x402Version": 2, "accepted": accepted, "payload": payload}
+    return json.dumps(
+        {"x402Version": 2, "paymentPayload": wrapped, "paymentRequirements": accepted}, separators=(",", ":")
+    ).encode()
+
+
+def _signature(payer: Payer, digest: bytes) -> str:
+    raw = coincurve.PrivateKey(payer.key).sign_recoverable(digest, hasher=None)
+    return "0x" + (raw[:64] + bytes([raw[64] + 27])).hex()
+
+
 def requirements(pay_to: str, amount: int = PAYMENT_AMOUNT) -> dict[str, Any]:
     return {
         "scheme": "exact",
@@ -113,29 +126,18 @@ def sign_payment(
             [payer.address, pay_to, amount, valid_after, valid_before, nonce],
         )
     )
-    digest = keccak(b"\x19\x01" + domain + struct)
-    raw = coincurve.PrivateKey(payer.key).sign_recoverable(digest, hasher=None)
-    signature = raw[:64] + bytes([raw[64] + 27])
-    accepted = requirements(pay_to, amount)
-    payload = {
-        "x402Version": 2,
-        "accepted": accepted,
-        "payload": {
-            "signature": "0x" + signature.hex(),
-            "authorization": {
-                "from": payer.address,
-                "to": pay_to,
-                "value": str(amount),
-                "validAfter": str(valid_after),
-                "validBefore": str(valid_before),
-                "nonce": "0x" + nonce.hex(),
-            },
-        },
+    authorization = {
+        "from": payer.address,
+        "to": pay_to,
+        "value": str(amount),
+        "validAfter": str(valid_after),
+        "validBefore": str(valid_before),
+        "nonce": "0x" + nonce.hex(),
     }
-    body = json.dumps(
-        {"x402Version": 2, "paymentPayload": payload, "paymentRequirements": accepted},
-        separators=(",", ":"),
-    ).encode()
+    signature = _signature(payer, keccak(b"\x19\x01" + domain + struct))
+    body = payment_body(
+        requirements(pay_to, amount), {"signature": signature, "authorization": authorization}
+    )
     return Payment(body, payer.address, "0x" + nonce.hex(), pay_to, amount)
 
 
@@ -151,32 +153,21 @@ def sign_permit2_payment(payer: Payer, pay_to: str, amount: int, deadline: int, 
         to=pay_to,
         valid_after=0,
     )
-    raw = coincurve.PrivateKey(payer.key).sign_recoverable(permit2.digest(auth, CHAIN_ID), hasher=None)
-    signature = raw[:64] + bytes([raw[64] + 27])
     accepted = {
         **requirements(pay_to, amount),
         "asset": ERC20_ADDRESS,
         "extra": {"assetTransferMethod": "permit2"},
     }
-    payload = {
-        "x402Version": 2,
-        "accepted": accepted,
-        "payload": {
-            "signature": "0x" + signature.hex(),
-            "permit2Authorization": {
-                "from": payer.address,
-                "permitted": {"token": ERC20_ADDRESS, "amount": str(amount)},
-                "spender": EXACT_PERMIT2_PROXY_ADDRESS,
-                "nonce": str(nonce),
-                "deadline": str(deadline),
-                "witness": {"to": pay_to, "validAfter": "0"},
-            },
-        },
+    authorization = {
+        "from": payer.address,
+        "permitted": {"token": ERC20_ADDRESS, "amount": str(amount)},
+        "spender": EXACT_PERMIT2_PROXY_ADDRESS,
+        "nonce": str(nonce),
+        "deadline": str(deadline),
+        "witness": {"to": pay_to, "validAfter": "0"},
     }
-    body = json.dumps(
-        {"x402Version": 2, "paymentPayload": payload, "paymentRequirements": accepted},
-        separators=(",", ":"),
-    ).encode()
+    signature = _signature(payer, permit2.digest(auth, CHAIN_ID))
+    body = payment_body(accepted, {"signature": signature, "permit2Authorization": authorization})
     return Payment(body, payer.address, str(nonce), pay_to, amount, ERC20_ADDRESS)
 
 

@@ -9,7 +9,6 @@ block's representative, so every body (and block hash) is distinct while the wor
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import targets
-from bench.evm import Payment
+from bench.evm import Payment, payment_body
 from bench.targets import Proc, terminate
 from x402fac.devnet.nano import NETWORK
 from x402fac.nano import (
@@ -84,11 +83,7 @@ def new_address() -> str:
 
 
 def _body(info: dict[str, Any], block: StateBlock, pay_to: str) -> bytes:
-    accepted = requirements(info, pay_to)
-    payload = {"x402Version": 2, "accepted": accepted, "payload": {"block": block.to_json()}}
-    return json.dumps(
-        {"x402Version": 2, "paymentPayload": payload, "paymentRequirements": accepted}, separators=(",", ":")
-    ).encode()
+    return payment_body(requirements(info, pay_to), {"block": block.to_json()})
 
 
 @dataclass
@@ -100,12 +95,13 @@ class PayerState:
     work: int  # valid for `frontier`
 
 
-async def payer_states(chain: NanoChain, keys: list[dict[str, str]]) -> list[PayerState]:
-    """Each payer's frontier and balance (from the devnet), with the send work for that frontier."""
-    threshold = parse_threshold(chain.info["workThresholds"]["send"])
+async def payer_states(node: NanoNode, info: dict[str, Any], keys: list[dict[str, str]]) -> list[PayerState]:
+    """Each payer's frontier and balance (from the devnet `info` describes), with the send work for
+    that frontier."""
+    threshold = parse_threshold(info["workThresholds"]["send"])
     states = []
     for key in keys:
-        state = await chain.node.account_info(key["account"])
+        state = await node.account_info(key["account"])
         if state is None:
             raise ValueError(f"devnet payer {key['account']} is not opened")
         frontier = parse_hash(state["frontier"])

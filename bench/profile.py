@@ -20,66 +20,15 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-from aiohttp import web
-
 from bench import evm, loadgen
 from bench.procstat import CpuMeter
+from bench.recorder import RpcRecorder
 from bench.targets import X402fac, free_port
 from x402fac.bus import access, connect, request_raw, subjects
 from x402fac.rpc import JsonRpcClient
-
-
-@dataclass
-class RpcCall:
-    methods: tuple[str, ...]
-    start: float
-    end: float
-
-
-@dataclass
-class RpcRecorder:
-    """A JSON-RPC pass-through to anvil that notes each call's methods and timing."""
-
-    upstream: str
-    calls: list[RpcCall] = field(default_factory=list)
-    url: str = ""
-    _runner: web.AppRunner | None = None
-    _session: aiohttp.ClientSession | None = None
-
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession()
-        app = web.Application(client_max_size=16 << 20)
-        app.router.add_post("/", self._forward)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        port = free_port()
-        await web.TCPSite(self._runner, "127.0.0.1", port).start()
-        self.url = f"http://127.0.0.1:{port}"
-
-    async def _forward(self, request: web.Request) -> web.Response:
-        body = await request.read()
-        started = time.perf_counter()
-        assert self._session is not None
-        async with self._session.post(
-            self.upstream, data=body, headers={"Content-Type": "application/json"}
-        ) as up:
-            answer = await up.read()
-        ended = time.perf_counter()
-        parsed = json.loads(body)
-        methods = tuple(m["method"] for m in parsed) if isinstance(parsed, list) else (parsed["method"],)
-        self.calls.append(RpcCall(methods, started, ended))
-        return web.Response(body=answer, content_type="application/json")
-
-    async def stop(self) -> None:
-        if self._runner:
-            await self._runner.cleanup()
-        if self._session:
-            await self._session.close()
 
 
 def _ms(values: list[float]) -> float | None:

@@ -374,8 +374,8 @@ class Bench:
 
     async def _nano_signer(self, chain: nano.NanoChain, settle_payments: int) -> Callable:
         keys = chain.info["payers"]
-        verifiers = await nano.payer_states(chain, keys[:64])
-        settlers = await nano.payer_states(chain, keys[64:])
+        verifiers = await nano.payer_states(chain.node, chain.info, keys[:64])
+        settlers = await nano.payer_states(chain.node, chain.info, keys[64:])
         cursor = 0
 
         async def sign(workload: Workload) -> list[Payment]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
 from bench import targets
-from bench.evm import Payment
+from bench.evm import Payment, payment_body
 from bench.targets import Proc, terminate
 from x402fac.devnet.solana import NETWORK, USDC_DECIMALS, USDC_MINT, faucet_transaction
 from x402fac.devnet.solana.instructions import ata, memo, transfer_checked
@@ -135,15 +134,7 @@ def sign_payments(
             for key in message.account_keys[: message.header.num_required_signatures]
         ]
         tx = VersionedTransaction.populate(message, signatures)
-        payload = {
-            "x402Version": 2,
-            "accepted": accepted,
-            "payload": {"transaction": base64.b64encode(bytes(tx)).decode()},
-        }
-        body = json.dumps(
-            {"x402Version": 2, "paymentPayload": payload, "paymentRequirements": accepted},
-            separators=(",", ":"),
-        ).encode()
+        body = payment_body(accepted, {"transaction": base64.b64encode(bytes(tx)).decode()})
         payments.append(Payment(body, str(owner), str(signatures[1]), str(pay_to), PAYMENT_UNITS))
     return payments
 

@@ -23,26 +23,16 @@ from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from bench import evm as bench_evm
+from bench import nano as bench_nano
 from bench import solana as bench_solana
 from tests.fixtures.evm_wallets import counterfactual_wallet, wrapped_request
 from tests.fixtures.upto import upto_body, upto_payer
 from x402fac.devnet.evm import ERC20_ADDRESS, PERMIT2_ADDRESS, USDC_ADDRESS
-from x402fac.devnet.nano import NETWORK as NANO_NETWORK
 from x402fac.devnet.solana import USDC_MINT, faucet_transaction
 from x402fac.devnet.solana.instructions import ata
-from x402fac.nano import (
-    StateBlock,
-    decode_address,
-    encode_address,
-    generate_work,
-    parse_hash,
-    parse_threshold,
-)
 from x402fac.nano.node import NanoNode
 from x402fac.rpc import FailoverHttp, JsonRpcClient
 from x402fac.worker_solana.transaction import message_hash
-
-NANO_RAW = 10**24
 
 
 @dataclass
@@ -158,15 +148,10 @@ class NanoPayments:
     def __init__(self, info: dict[str, Any]) -> None:
         self.info = info
         self.node = NanoNode(FailoverHttp([info["rpcUrl"]], timeout=30))
-        self._ready: list[tuple[dict[str, str], bytes, int, int]] = []  # key, frontier, balance, work
+        self._ready: list[bench_nano.PayerState] = []
 
     async def setup(self) -> None:
-        threshold = parse_threshold(self.info["workThresholds"]["send"])
-        for key in self.info["payers"]:
-            state = await self.node.account_info(key["account"])
-            frontier = parse_hash(state["frontier"])
-            work = await asyncio.to_thread(generate_work, frontier, threshold)
-            self._ready.append((key, frontier, int(state["balance"]), work))
+        self._ready = await bench_nano.payer_states(self.node, self.info, self.info["payers"])
 
     @property
     def left(self) -> int:
@@ -175,24 +160,9 @@ class NanoPayments:
     async def make(self) -> Pay:
         if not self._ready:
             raise RuntimeError("no unused nano payer left: start the devnet with more --payers")
-        key, frontier, balance, work = self._ready.pop()
-        public = bytes.fromhex(key["publicKey"])
-        pay_to = encode_address(os.urandom(32))
-        block = StateBlock(public, frontier, public, balance - NANO_RAW, decode_address(pay_to))
-        block = block.signed(bytes.fromhex(key["privateKey"])).with_work(work)
-        accepted = {
-            "scheme": "exact",
-            "network": NANO_NETWORK,
-            "asset": "XNO",
-            "amount": str(NANO_RAW),
-            "payTo": pay_to,
-            "maxTimeoutSeconds": 30,
-            "extra": {"work": "required", "workThreshold": self.info["workThresholds"]["send"]},
-        }
-        payload = {"x402Version": 2, "accepted": accepted, "payload": {"block": block.to_json()}}
-        body = json.dumps({"x402Version": 2, "paymentPayload": payload, "paymentRequirements": accepted})
-        block_hash = block.hash.hex().upper()
-        return Pay("nano", body.encode(), block_hash, key["account"], pay_to, NANO_RAW)
+        pay_to = bench_nano.new_address()
+        [payment] = bench_nano.sign_payments(self.info, [self._ready.pop()], 1, pay_to, distinct_payers=True)
+        return Pay("nano", payment.body, payment.nonce, payment.payer, pay_to, payment.amount)
 
     async def transfers(self, pays: list[Pay]) -> dict[str, list[str]]:
         """Payment id -> confirmed send blocks to its address (a block is its own payment id)."""

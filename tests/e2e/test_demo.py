@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.fixtures.evm import funded_payer, serve_evm
+from tests.fixtures.evm import funded_payer, serve_evm, token_balance
 from tests.fixtures.evm_wallets import code_of, deployments_of
 from tests.fixtures.nano import XNO
-from tests.fixtures.permit2 import TOKEN_UNIT, key_of, permit2_payer, token_balance
+from tests.fixtures.permit2 import TOKEN_UNIT, key_of, permit2_payer
 from tests.fixtures.solana import USDC_UNIT
 from tests.fixtures.upto import serve_evm_schemes
 from x402fac.cli.demo import DemoError, DemoResult, run_demo

@@ -14,12 +14,10 @@ import pytest
 from eth_account import Account
 from x402 import x402Client
 from x402.http.clients.httpx import x402AsyncTransport
-from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 from x402.mechanisms.evm.exact import ExactEvmServerScheme, register_exact_evm_client
 
-from tests.fixtures.evm import funded_payer, serve_evm
-from tests.fixtures.paywall import PaidResource
-from x402fac.devnet.evm.rpc import DevnetRpc, calldata
+from tests.fixtures.evm import funded_payer, mined_calling, serve_evm, usdc_balance
+from tests.fixtures.paywall import PaidResource, offered, route_offer, settlement_of
 
 NETWORK = "eip155:84532"
 PRICE = "$0.001"
@@ -38,24 +36,10 @@ class RecordingTransport(httpx.AsyncHTTPTransport):
         return await super().handle_async_request(request)
 
 
-async def usdc_balance(info: dict, address: str) -> int:
-    async with DevnetRpc(info["rpcUrl"]) as rpc:
-        result = await rpc.eth_call(
-            info["usdc"]["address"], calldata("balanceOf(address)", ["address"], [address])
-        )
-    return int.from_bytes(result, "big")
-
-
 @pytest.fixture
 async def seller(stack, evm_devnet):
     pay_to = Account.create().address
-    accepts = {
-        "scheme": "exact",
-        "network": NETWORK,
-        "price": PRICE,
-        "payTo": pay_to,
-        "maxTimeoutSeconds": 60,
-    }
+    accepts = route_offer("exact", NETWORK, PRICE, pay_to)
     resource = PaidResource(
         stack.gateway_url,
         NETWORK,
@@ -73,10 +57,7 @@ async def test_pay_for_a_resource_in_usdc_on_base_sepolia_devnet(seller, evm_dev
     resource, pay_to = seller
     payer = await funded_payer(evm_devnet, 50_000)
 
-    async with httpx.AsyncClient(timeout=60) as plain:
-        unpaid = await plain.get(f"{resource.url}/weather")
-    assert unpaid.status_code == 402
-    [offer] = decode_payment_required_header(unpaid.headers["PAYMENT-REQUIRED"]).accepts
+    offer = await offered(f"{resource.url}/weather")
     assert (offer.scheme, offer.network, offer.asset, offer.amount, offer.pay_to) == (
         "exact",
         NETWORK,
@@ -91,21 +72,14 @@ async def test_pay_for_a_resource_in_usdc_on_base_sepolia_devnet(seller, evm_dev
     async with httpx.AsyncClient(transport=x402AsyncTransport(client, wire), timeout=60) as http:
         paid = await http.get(f"{resource.url}/weather")
 
-    assert paid.status_code == 200, paid.text
-    assert paid.json() == {"forecast": "sunny"}
+    settlement = settlement_of(paid, {"forecast": "sunny"})
     [signature_header] = [
         r.headers["PAYMENT-SIGNATURE"] for r in wire.sent if "PAYMENT-SIGNATURE" in r.headers
     ]
-    settlement = decode_payment_response_header(paid.headers["PAYMENT-RESPONSE"])
-    assert settlement.success is True
     assert settlement.network == NETWORK
     assert settlement.payer == payer.address
 
-    async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:
-        receipt = await rpc.call("eth_getTransactionReceipt", settlement.transaction)
-        tx = await rpc.call("eth_getTransactionByHash", settlement.transaction)
-    assert receipt["status"] == "0x1"
-    assert receipt["to"].lower() == evm_devnet["usdc"]["address"].lower()
+    tx = await mined_calling(evm_devnet, settlement.transaction, evm_devnet["usdc"]["address"])
     assert tx["from"] in [f["address"].lower() for f in evm_devnet["facilitators"]]
     assert await usdc_balance(evm_devnet, payer.address) == 50_000 - PRICE_UNITS
     assert await usdc_balance(evm_devnet, pay_to) == PRICE_UNITS

@@ -14,13 +14,12 @@ import pytest
 from eth_account import Account
 from x402 import x402Client
 from x402.http.clients.httpx import x402AsyncTransport
-from x402.http.utils import decode_payment_response_header
 from x402.mechanisms.evm.exact import ExactEvmServerScheme, register_exact_evm_client
 
-from tests.fixtures.evm import serve_evm
+from tests.fixtures.evm import serve_evm, usdc_balance
 from tests.fixtures.evm_wallets import code_of, counterfactual_wallet, deployments_of, wallet_signer
-from tests.fixtures.paywall import PaidResource
-from x402fac.devnet.evm.rpc import DevnetRpc, calldata
+from tests.fixtures.paywall import PaidResource, route_offer, settlement_of
+from x402fac.devnet.evm.rpc import DevnetRpc
 from x402fac.worker_evm.erc6492 import MULTICALL3
 
 NETWORK = "eip155:84532"
@@ -28,24 +27,10 @@ PRICE = "$0.002"
 PRICE_UNITS = 2_000
 
 
-async def usdc_balance(info: dict, address: str) -> int:
-    async with DevnetRpc(info["rpcUrl"]) as rpc:
-        answer = await rpc.eth_call(
-            info["usdc"]["address"], calldata("balanceOf(address)", ["address"], [address])
-        )
-    return int.from_bytes(answer, "big")
-
-
 @pytest.fixture
 async def seller(stack, evm_devnet):
     pay_to = Account.create().address
-    accepts = {
-        "scheme": "exact",
-        "network": NETWORK,
-        "price": PRICE,
-        "payTo": pay_to,
-        "maxTimeoutSeconds": 60,
-    }
+    accepts = route_offer("exact", NETWORK, PRICE, pay_to)
     resource = PaidResource(
         stack.gateway_url, NETWORK, ExactEvmServerScheme(), "/report", accepts, "a report", {"report": "ok"}
     )
@@ -63,10 +48,8 @@ async def test_a_counterfactual_wallet_pays_and_is_deployed_once(seller, evm_dev
     async with httpx.AsyncClient(transport=x402AsyncTransport(client), timeout=60) as http:
         for _ in range(2):
             paid = await http.get(f"{resource.url}/report")
-            assert paid.status_code == 200, paid.text
-            assert paid.json() == {"report": "ok"}
-            settlement = decode_payment_response_header(paid.headers["PAYMENT-RESPONSE"])
-            assert settlement.success is True and settlement.payer == wallet.address
+            settlement = settlement_of(paid, {"report": "ok"})
+            assert settlement.payer == wallet.address
             transactions.append(settlement.transaction)
 
     async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:

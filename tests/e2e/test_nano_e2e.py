@@ -5,15 +5,13 @@ Client: the SDK's x402HttpxClient with our Nano client scheme. The payment is a 
 the answer's PAYMENT-RESPONSE names its confirmed hash and the balances move by exactly the price.
 """
 
-import httpx
 import pytest
 from x402 import x402Client
 from x402.http.clients import x402HttpxClient
-from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 from x402_nano_exact import ExactNanoServerScheme
 
 from tests.fixtures.nano import XNO, NanoAccount
-from tests.fixtures.paywall import PaidResource
+from tests.fixtures.paywall import PaidResource, offered, route_offer, settlement_of
 from x402fac.nano import xno_to_raw
 from x402fac.nano.x402_client import ExactNanoClientScheme, nano_spend_control
 
@@ -23,13 +21,7 @@ PRICE_XNO = "0.001"
 @pytest.fixture
 async def seller(stack, nano_worker):
     pay_to = NanoAccount.generate()
-    accepts = {
-        "scheme": "exact",
-        "network": "nano:devnet",
-        "price": PRICE_XNO,
-        "payTo": pay_to.address,
-        "maxTimeoutSeconds": 60,
-    }
+    accepts = route_offer("exact", "nano:devnet", PRICE_XNO, pay_to.address)
     resource = PaidResource(
         stack.gateway_url,
         "nano:devnet",
@@ -52,11 +44,7 @@ async def test_pay_for_a_resource_in_nano(seller, nano_rpc, nano_devnet, nano_fu
         "nano:devnet", ExactNanoClientScheme(payer.secret_key, nano_devnet.rpc_url)
     )
     client.set_spend_controls({"allowed_assets": [nano_spend_control(max_raw=price)]})
-    async with httpx.AsyncClient(timeout=60) as plain:
-        unpaid = await plain.get(f"{resource.url}/premium")
-    assert unpaid.status_code == 402
-    required = decode_payment_required_header(unpaid.headers["PAYMENT-REQUIRED"])
-    [offer] = required.accepts
+    offer = await offered(f"{resource.url}/premium")
     assert (offer.scheme, offer.network, offer.asset, offer.amount, offer.pay_to) == (
         "exact",
         "nano:devnet",
@@ -69,10 +57,7 @@ async def test_pay_for_a_resource_in_nano(seller, nano_rpc, nano_devnet, nano_fu
     async with x402HttpxClient(client, timeout=60) as http:
         paid = await http.get(f"{resource.url}/premium")
 
-    assert paid.status_code == 200, paid.text
-    assert paid.json() == {"content": "the good stuff"}
-    settlement = decode_payment_response_header(paid.headers["PAYMENT-RESPONSE"])
-    assert settlement.success is True
+    settlement = settlement_of(paid, {"content": "the good stuff"})
     assert settlement.network == "nano:devnet"
     assert settlement.payer == payer.address
 

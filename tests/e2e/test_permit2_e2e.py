@@ -19,24 +19,21 @@ from x402 import x402Client
 from x402.extensions.eip2612_gas_sponsoring import declare_eip2612_gas_sponsoring_extension
 from x402.extensions.erc20_approval_gas_sponsoring import declare_erc20_approval_gas_sponsoring_extension
 from x402.http.clients.httpx import x402AsyncTransport
-from x402.http.utils import decode_payment_required_header, decode_payment_response_header
-from x402.mechanisms.evm.exact import ExactEvmServerScheme, register_exact_evm_client
+from x402.mechanisms.evm.exact import register_exact_evm_client
 from x402.mechanisms.evm.signers import EthAccountSignerWithRPC
 
 from tests.fixtures.evm import serve_evm
-from tests.fixtures.paywall import PaidResource
+from tests.fixtures.paywall import PaidResource, offered, settlement_of
 from tests.fixtures.permit2 import (
     NETWORK,
     PRICE,
-    TOKEN_UNIT,
+    assert_paid_by_permit2,
     facilitator_transactions,
-    offer,
     permit2_payer,
-    token_balance,
+    permit2_resource,
     without_ether,
 )
 from x402fac.devnet.evm import EIP2612_ADDRESS, ERC20_ADDRESS
-from x402fac.devnet.evm.rpc import DevnetRpc
 
 TOKENS = frozenset({ERC20_ADDRESS.lower(), EIP2612_ADDRESS.lower()})
 
@@ -45,11 +42,7 @@ async def pay_and_check(
     info: dict, resource: PaidResource, payer, token: str, pay_to: str, ours: int = 1
 ) -> None:
     """Pays with the SDK client and reads the chain back; `ours`: transactions we send for it."""
-    async with httpx.AsyncClient(timeout=60) as plain:
-        unpaid = await plain.get(f"{resource.url}/data")
-    assert unpaid.status_code == 402
-    required = decode_payment_required_header(unpaid.headers["PAYMENT-REQUIRED"])
-    [accepted] = required.accepts
+    accepted = await offered(f"{resource.url}/data")
     assert (accepted.asset, accepted.amount, accepted.extra["assetTransferMethod"]) == (
         token,
         str(PRICE),
@@ -66,17 +59,9 @@ async def pay_and_check(
     before = await facilitator_transactions(info)
     async with httpx.AsyncClient(transport=x402AsyncTransport(client), timeout=60) as http:
         paid = await http.get(f"{resource.url}/data")
-    assert paid.status_code == 200, paid.text
-    assert paid.json() == {"data": 42}
-    settlement = decode_payment_response_header(paid.headers["PAYMENT-RESPONSE"])
-    assert settlement.success is True and settlement.payer == payer.address
-
-    async with DevnetRpc(info["rpcUrl"]) as rpc:
-        receipt = await rpc.call("eth_getTransactionReceipt", settlement.transaction)
-    assert receipt["status"] == "0x1"
-    assert receipt["to"].lower() == info["permit2"]["exactProxy"].lower()
-    assert await token_balance(info, token, pay_to) == PRICE
-    assert await token_balance(info, token, payer.address) == 10 * TOKEN_UNIT - PRICE
+    settlement = settlement_of(paid, {"data": 42})
+    assert settlement.payer == payer.address
+    await assert_paid_by_permit2(info, settlement.transaction, payer, token, pay_to)
     assert await facilitator_transactions(info) == before + ours
 
 
@@ -91,16 +76,7 @@ async def test_sdk_client_pays_a_plain_erc20_by_permit2(stack, evm_worker) -> No
     info = evm_worker
     pay_to = Account.create().address
     payer = await permit2_payer(info, ERC20_ADDRESS)
-    resource = PaidResource(
-        stack.gateway_url,
-        NETWORK,
-        ExactEvmServerScheme(),
-        "/data",
-        offer(info, ERC20_ADDRESS, pay_to),
-        "data",
-        {"data": 42},
-    )
-    async with resource:
+    async with permit2_resource(stack.gateway_url, info, ERC20_ADDRESS, pay_to) as resource:
         await pay_and_check(info, resource, payer, ERC20_ADDRESS, pay_to)
 
 
@@ -110,17 +86,8 @@ async def test_sdk_client_pays_with_eip2612_gas_sponsoring(stack, evm_worker) ->
     payer = await permit2_payer(info, EIP2612_ADDRESS, approved=False)  # no approval: the permit gives it
     async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
         assert "eip2612GasSponsoring" in (await http.get("/supported")).json()["extensions"]
-    resource = PaidResource(
-        stack.gateway_url,
-        NETWORK,
-        ExactEvmServerScheme(),
-        "/data",
-        offer(info, EIP2612_ADDRESS, pay_to),
-        "data",
-        {"data": 42},
-        extensions=declare_eip2612_gas_sponsoring_extension(),
-    )
-    async with resource:
+    extensions = declare_eip2612_gas_sponsoring_extension()
+    async with permit2_resource(stack.gateway_url, info, EIP2612_ADDRESS, pay_to, extensions) as resource:
         await pay_and_check(info, resource, payer, EIP2612_ADDRESS, pay_to)
 
 
@@ -129,15 +96,6 @@ async def test_sdk_client_pays_with_erc20_approval_gas_sponsoring(stack, evm_wor
     pay_to = Account.create().address
     # No approval and no ether: the client signs an approve transaction and we pay its gas.
     payer = await without_ether(info, await permit2_payer(info, ERC20_ADDRESS, approved=False))
-    resource = PaidResource(
-        stack.gateway_url,
-        NETWORK,
-        ExactEvmServerScheme(),
-        "/data",
-        offer(info, ERC20_ADDRESS, pay_to),
-        "data",
-        {"data": 42},
-        extensions=declare_erc20_approval_gas_sponsoring_extension(),
-    )
-    async with resource:
+    extensions = declare_erc20_approval_gas_sponsoring_extension()
+    async with permit2_resource(stack.gateway_url, info, ERC20_ADDRESS, pay_to, extensions) as resource:
         await pay_and_check(info, resource, payer, ERC20_ADDRESS, pay_to, ours=2)

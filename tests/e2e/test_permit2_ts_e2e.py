@@ -8,23 +8,17 @@ import asyncio
 import json
 
 from eth_account import Account
-from x402.mechanisms.evm.exact import ExactEvmServerScheme
 
 from bench.targets import ensure_ts_installed
 from tests.fixtures.evm import serve_evm
-from tests.fixtures.paywall import PaidResource
 from tests.fixtures.permit2 import (
-    NETWORK,
-    PRICE,
-    TOKEN_UNIT,
+    assert_paid_by_permit2,
     facilitator_transactions,
-    offer,
     permit2_payer,
-    token_balance,
+    permit2_resource,
 )
 from tests.fixtures.ts_client import ts_pay
 from x402fac.devnet.evm import ERC20_ADDRESS
-from x402fac.devnet.evm.rpc import DevnetRpc
 
 TOKENS = frozenset({ERC20_ADDRESS.lower()})
 
@@ -34,15 +28,7 @@ async def test_ts_client_pays_a_plain_erc20_by_permit2(stack, evm_devnet) -> Non
     info = evm_devnet
     pay_to = Account.create().address
     payer = await permit2_payer(info, ERC20_ADDRESS)
-    resource = PaidResource(
-        stack.gateway_url,
-        NETWORK,
-        ExactEvmServerScheme(),
-        "/data",
-        offer(info, ERC20_ADDRESS, pay_to),
-        "data",
-        {"data": 42},
-    )
+    resource = permit2_resource(stack.gateway_url, info, ERC20_ADDRESS, pay_to)
     async with serve_evm(stack, info, allowed_assets=TOKENS), resource:
         before = await facilitator_transactions(info)
         result = await ts_pay(f"{resource.url}/data", payer, ERC20_ADDRESS)
@@ -51,9 +37,5 @@ async def test_ts_client_pays_a_plain_erc20_by_permit2(stack, evm_devnet) -> Non
     assert result["accepted"]["extra"]["assetTransferMethod"] == "permit2"
     settlement = result["paymentResponse"]
     assert settlement["success"] is True and settlement["payer"] == payer.address
-    async with DevnetRpc(info["rpcUrl"]) as rpc:
-        receipt = await rpc.call("eth_getTransactionReceipt", settlement["transaction"])
-    assert receipt["status"] == "0x1" and receipt["to"].lower() == info["permit2"]["exactProxy"].lower()
-    assert await token_balance(info, ERC20_ADDRESS, pay_to) == PRICE
-    assert await token_balance(info, ERC20_ADDRESS, payer.address) == 10 * TOKEN_UNIT - PRICE
+    await assert_paid_by_permit2(info, settlement["transaction"], payer, ERC20_ADDRESS, pay_to)
     assert await facilitator_transactions(info) == before + 1

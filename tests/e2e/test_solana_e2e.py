@@ -16,11 +16,10 @@ import pytest
 from solders.keypair import Keypair
 from x402 import x402Client
 from x402.http.clients import x402HttpxClient
-from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 from x402.mechanisms.svm import KeypairSigner
 from x402.mechanisms.svm.exact import ExactSvmServerScheme, register_exact_svm_client
 
-from tests.fixtures.paywall import PaidResource
+from tests.fixtures.paywall import PaidResource, offered, route_offer, settlement_of
 from tests.fixtures.solana import USDC_UNIT
 from x402fac.devnet.solana import NETWORK, USDC_MINT
 
@@ -32,13 +31,7 @@ PRICE_UNITS = 1_000  # USDC has 6 decimals
 async def seller(stack, solana_worker, solana_devnet):
     pay_to = Keypair().pubkey()
     solana_devnet.fund(pay_to)  # the seller's USDC account exists
-    accepts = {
-        "scheme": "exact",
-        "network": NETWORK,
-        "price": PRICE,
-        "payTo": str(pay_to),
-        "maxTimeoutSeconds": 60,
-    }
+    accepts = route_offer("exact", NETWORK, PRICE, str(pay_to))
     resource = PaidResource(
         stack.gateway_url,
         NETWORK,
@@ -71,10 +64,7 @@ async def test_pay_for_a_resource_in_usdc_on_solana_devnet(seller, solana_devnet
     payer = solana_devnet.new_payer(5 * USDC_UNIT)
     fee_payer = str(solana_devnet.fee_payers[0].pubkey())
 
-    async with httpx.AsyncClient(timeout=60) as plain:
-        unpaid = await plain.get(f"{resource.url}/weather")
-    assert unpaid.status_code == 402
-    [offer] = decode_payment_required_header(unpaid.headers["PAYMENT-REQUIRED"]).accepts
+    offer = await offered(f"{resource.url}/weather")
     assert (offer.scheme, offer.network, offer.asset, offer.amount, offer.pay_to) == (
         "exact",
         NETWORK,
@@ -86,10 +76,7 @@ async def test_pay_for_a_resource_in_usdc_on_solana_devnet(seller, solana_devnet
 
     paid = await buy(f"{resource.url}/weather", payer, solana_devnet.url)
 
-    assert paid.status_code == 200, paid.text
-    assert paid.json() == {"forecast": "sunny"}
-    settlement = decode_payment_response_header(paid.headers["PAYMENT-RESPONSE"])
-    assert settlement.success is True
+    settlement = settlement_of(paid, {"forecast": "sunny"})
     assert settlement.network == NETWORK
     assert settlement.payer == str(payer.pubkey())
 

@@ -15,50 +15,51 @@ import asyncio
 
 import httpx
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from x402 import x402Client
 from x402.http.clients.httpx import x402AsyncTransport
-from x402.http.utils import decode_payment_required_header, decode_payment_response_header
 from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.mechanisms.evm.upto import UptoEvmClientScheme, UptoEvmServerScheme
 
 from bench.targets import ensure_ts_installed
-from tests.fixtures.paywall import PaidResource
-from tests.fixtures.permit2 import token_balance
+from tests.fixtures.evm import mined_calling, usdc_balance
+from tests.fixtures.paywall import PaidResource, offered, route_offer, settlement_of
 from tests.fixtures.ts_client import ts_pay
 from tests.fixtures.upto import facilitator_of, serve_evm_schemes, upto_payer
-from x402fac.devnet.evm.rpc import DevnetRpc
 from x402fac.worker_evm.permit2 import UPTO_PROXY_ADDRESS
 
 NETWORK = "eip155:84532"
 MAXIMUM = 50_000  # $0.05 of 6-decimal USDC
 CHARGE = 12_345  # what the request used
+HELD = 10**6  # the payer's USDC
+
+
+async def assert_charged(
+    info: dict, transaction: str, payer: LocalAccount, pay_to: str, charged: int
+) -> dict:
+    """`transaction` went through the x402 upto proxy and moved exactly `charged` USDC from `payer`
+    to `pay_to`; the transaction."""
+    tx = await mined_calling(info, transaction, UPTO_PROXY_ADDRESS)
+    assert await usdc_balance(info, pay_to) == charged
+    assert await usdc_balance(info, payer.address) == HELD - charged
+    return tx
 
 
 async def test_the_server_charges_what_was_used_up_to_the_maximum(stack, evm_devnet) -> None:
-    payer, pay_to = await upto_payer(evm_devnet, 10**6), Account.create().address
+    payer, pay_to = await upto_payer(evm_devnet, HELD), Account.create().address
     usdc = evm_devnet["usdc"]["address"]
-    accepts = {
-        "scheme": "upto",
-        "network": NETWORK,
-        "price": "$0.05",
-        "payTo": pay_to,
-        "maxTimeoutSeconds": 120,
-    }
     resource = PaidResource(
         stack.gateway_url,
         NETWORK,
         UptoEvmServerScheme(),
         "/completion",
-        accepts,
+        route_offer("upto", NETWORK, "$0.05", pay_to, 120),
         "a completion priced by tokens",
         {"text": "hello"},
         charge=str(CHARGE),
     )
     async with serve_evm_schemes(stack, evm_devnet), resource:
-        async with httpx.AsyncClient(timeout=60) as plain:
-            unpaid = await plain.get(f"{resource.url}/completion")
-        assert unpaid.status_code == 402
-        [offer] = decode_payment_required_header(unpaid.headers["PAYMENT-REQUIRED"]).accepts
+        offer = await offered(f"{resource.url}/completion")
         assert (offer.scheme, offer.amount, offer.asset) == ("upto", str(MAXIMUM), usdc)
         assert offer.extra["facilitatorAddress"] == facilitator_of(evm_devnet)
 
@@ -66,30 +67,17 @@ async def test_the_server_charges_what_was_used_up_to_the_maximum(stack, evm_dev
         async with httpx.AsyncClient(transport=x402AsyncTransport(client), timeout=60) as http:
             paid = await http.get(f"{resource.url}/completion")
 
-    assert paid.status_code == 200, paid.text
-    assert paid.json() == {"text": "hello"}
-    settlement = decode_payment_response_header(paid.headers["PAYMENT-RESPONSE"])
-    assert settlement.success is True and settlement.payer == payer.address
-    async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:
-        receipt = await rpc.call("eth_getTransactionReceipt", settlement.transaction)
-        tx = await rpc.call("eth_getTransactionByHash", settlement.transaction)
-    assert receipt["status"] == "0x1" and receipt["to"].lower() == UPTO_PROXY_ADDRESS.lower()
+    settlement = settlement_of(paid, {"text": "hello"})
+    assert settlement.payer == payer.address
+    tx = await assert_charged(evm_devnet, settlement.transaction, payer, pay_to, CHARGE)
     assert tx["from"].lower() == facilitator_of(evm_devnet).lower()
-    assert await token_balance(evm_devnet, usdc, pay_to) == CHARGE
-    assert await token_balance(evm_devnet, usdc, payer.address) == 10**6 - CHARGE
 
 
 async def test_the_typescript_client_pays_upto_and_is_charged_less(stack, evm_devnet) -> None:
     await asyncio.to_thread(ensure_ts_installed)
-    payer, pay_to = await upto_payer(evm_devnet, 10**6), Account.create().address
+    payer, pay_to = await upto_payer(evm_devnet, HELD), Account.create().address
     usdc = evm_devnet["usdc"]["address"]
-    accepts = {
-        "scheme": "upto",
-        "network": NETWORK,
-        "price": "$0.05",
-        "payTo": pay_to,
-        "maxTimeoutSeconds": 120,
-    }
+    accepts = route_offer("upto", NETWORK, "$0.05", pay_to, 120)
     resource = PaidResource(
         stack.gateway_url, NETWORK, UptoEvmServerScheme(), "/tokens", accepts, "usage", {"n": 7}, charge="25%"
     )
@@ -99,8 +87,4 @@ async def test_the_typescript_client_pays_upto_and_is_charged_less(stack, evm_de
     assert result["accepted"]["scheme"] == "upto" and result["accepted"]["amount"] == str(MAXIMUM)
     settlement = result["paymentResponse"]
     assert settlement["success"] is True and settlement["payer"] == payer.address
-    async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:
-        receipt = await rpc.call("eth_getTransactionReceipt", settlement["transaction"])
-    assert receipt["status"] == "0x1" and receipt["to"].lower() == UPTO_PROXY_ADDRESS.lower()
-    assert await token_balance(evm_devnet, usdc, pay_to) == MAXIMUM // 4
-    assert await token_balance(evm_devnet, usdc, payer.address) == 10**6 - MAXIMUM // 4
+    await assert_charged(evm_devnet, settlement["transaction"], payer, pay_to, MAXIMUM // 4)

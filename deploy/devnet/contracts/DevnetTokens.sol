@@ -1,19 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {DevnetTokenBase} from "./DevnetTokenBase.sol";
+
 /// @title DevnetERC20
 /// @notice A plain 18-decimal ERC-20 without EIP-3009 or EIP-2612 (like DAI or USDT for x402: only
 /// Permit2 can move it gaslessly). Minting is allowed to one minter, set once by `initialize`, so the
 /// devnet can place the runtime code with anvil_setCode.
-contract DevnetERC20 {
-    mapping(address => uint256) private _balances;
-    mapping(address => mapping(address => uint256)) private _allowances;
-    uint256 private _totalSupply;
-    address private _minter;
-
-    event Transfer(address indexed from, address indexed to, uint256 value);
-    event Approval(address indexed owner, address indexed spender, uint256 value);
-
+contract DevnetERC20 is DevnetTokenBase {
     function name() public pure virtual returns (string memory) {
         return "Devnet Token";
     }
@@ -32,38 +26,10 @@ contract DevnetERC20 {
         _minter = newMinter;
     }
 
-    function minter() external view returns (address) {
-        return _minter;
-    }
-
     function mint(address to, uint256 amount) external {
         require(msg.sender == _minter, "DevnetERC20: caller is not the minter");
         require(to != address(0), "DevnetERC20: mint to the zero address");
-        _totalSupply += amount;
-        _balances[to] += amount;
-        emit Transfer(address(0), to, amount);
-    }
-
-    function totalSupply() external view returns (uint256) {
-        return _totalSupply;
-    }
-
-    function balanceOf(address account) external view returns (uint256) {
-        return _balances[account];
-    }
-
-    function allowance(address owner, address spender) external view returns (uint256) {
-        return _allowances[owner][spender];
-    }
-
-    function approve(address spender, uint256 value) external returns (bool) {
-        _approve(msg.sender, spender, value);
-        return true;
-    }
-
-    function transfer(address to, uint256 value) external returns (bool) {
-        _transfer(msg.sender, to, value);
-        return true;
+        _mint(to, amount);
     }
 
     function transferFrom(address from, address to, uint256 value) external returns (bool) {
@@ -76,7 +42,7 @@ contract DevnetERC20 {
         return true;
     }
 
-    function _transfer(address from, address to, uint256 value) internal {
+    function _transfer(address from, address to, uint256 value) internal override {
         require(to != address(0), "ERC20: transfer to the zero address");
         uint256 balance = _balances[from];
         require(balance >= value, "ERC20: transfer amount exceeds balance");
@@ -85,7 +51,7 @@ contract DevnetERC20 {
         emit Transfer(from, to, value);
     }
 
-    function _approve(address owner, address spender, uint256 value) internal {
+    function _approve(address owner, address spender, uint256 value) internal override {
         require(spender != address(0), "ERC20: approve to the zero address");
         _allowances[owner][spender] = value;
         emit Approval(owner, spender, value);
@@ -96,11 +62,8 @@ contract DevnetERC20 {
 /// @notice DevnetERC20 plus EIP-2612 `permit` (EIP-712 domain name "Devnet Permit Token", version "1",
 /// OpenZeppelin's custom errors), for Permit2 payments whose approval is itself a signature.
 contract DevnetPermitToken is DevnetERC20 {
-    bytes32 private constant EIP712_DOMAIN_TYPEHASH =
-        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
     bytes32 private constant PERMIT_TYPEHASH =
         keccak256("Permit(address owner,address spender,uint256 value,uint256 nonce,uint256 deadline)");
-    uint256 private constant MAX_S = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
 
     mapping(address => uint256) public nonces;
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {DevnetTokenBase} from "./DevnetTokenBase.sol";
+
 interface IERC1271 {
     function isValidSignature(bytes32 hash, bytes memory signature) external view returns (bytes4);
 }
@@ -13,9 +15,7 @@ interface IERC1271 {
 /// computed from block.chainid and address(this) on every call), so the devnet places it with
 /// anvil_setCode at the real token's address. Minting is allowed to one minter, set once by
 /// `initialize`. No blacklist, pause or upgrade machinery: those never decide an x402 payment.
-contract DevnetUSDC {
-    bytes32 private constant EIP712_DOMAIN_TYPEHASH =
-        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+contract DevnetUSDC is DevnetTokenBase {
     bytes32 public constant TRANSFER_WITH_AUTHORIZATION_TYPEHASH = keccak256(
         "TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,uint256 validBefore,bytes32 nonce)"
     );
@@ -25,17 +25,8 @@ contract DevnetUSDC {
     bytes32 public constant CANCEL_AUTHORIZATION_TYPEHASH =
         keccak256("CancelAuthorization(address authorizer,bytes32 nonce)");
     bytes4 private constant ERC1271_MAGIC_VALUE = 0x1626ba7e;
-    // secp256k1n / 2: signatures with a larger s are malleable copies and are refused.
-    uint256 private constant MAX_S = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
-
-    mapping(address => uint256) private _balances;
-    mapping(address => mapping(address => uint256)) private _allowances;
-    uint256 private _totalSupply;
-    address private _minter;
     mapping(address => mapping(bytes32 => bool)) private _authorizationStates;
 
-    event Transfer(address indexed from, address indexed to, uint256 value);
-    event Approval(address indexed owner, address indexed spender, uint256 value);
     event Mint(address indexed minter, address indexed to, uint256 amount);
     event MinterConfigured(address indexed minter);
     event AuthorizationUsed(address indexed authorizer, bytes32 indexed nonce);
@@ -77,44 +68,16 @@ contract DevnetUSDC {
         emit MinterConfigured(newMinter);
     }
 
-    function minter() external view returns (address) {
-        return _minter;
-    }
-
     function mint(address to, uint256 amount) external returns (bool) {
         require(msg.sender == _minter, "FiatToken: caller is not a minter");
         require(to != address(0), "FiatToken: mint to the zero address");
         require(amount > 0, "FiatToken: mint amount not greater than 0");
-        _totalSupply += amount;
-        _balances[to] += amount;
         emit Mint(msg.sender, to, amount);
-        emit Transfer(address(0), to, amount);
+        _mint(to, amount);
         return true;
     }
 
     // ---- ERC-20 ----
-
-    function totalSupply() external view returns (uint256) {
-        return _totalSupply;
-    }
-
-    function balanceOf(address account) external view returns (uint256) {
-        return _balances[account];
-    }
-
-    function allowance(address owner, address spender) external view returns (uint256) {
-        return _allowances[owner][spender];
-    }
-
-    function approve(address spender, uint256 value) external returns (bool) {
-        _approve(msg.sender, spender, value);
-        return true;
-    }
-
-    function transfer(address to, uint256 value) external returns (bool) {
-        _transfer(msg.sender, to, value);
-        return true;
-    }
 
     function transferFrom(address from, address to, uint256 value) external returns (bool) {
         require(value <= _allowances[from][msg.sender], "ERC20: transfer amount exceeds allowance");
@@ -140,7 +103,10 @@ contract DevnetUSDC {
         bytes32 r,
         bytes32 s
     ) external {
-        _transferWithAuthorization(from, to, value, validAfter, validBefore, nonce, abi.encodePacked(r, s, v));
+        bytes memory signature = abi.encodePacked(r, s, v);
+        _transferWithAuthorization(
+            TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, signature
+        );
     }
 
     function transferWithAuthorization(
@@ -152,7 +118,9 @@ contract DevnetUSDC {
         bytes32 nonce,
         bytes memory signature
     ) external {
-        _transferWithAuthorization(from, to, value, validAfter, validBefore, nonce, signature);
+        _transferWithAuthorization(
+            TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, signature
+        );
     }
 
     function receiveWithAuthorization(
@@ -166,7 +134,10 @@ contract DevnetUSDC {
         bytes32 r,
         bytes32 s
     ) external {
-        _receiveWithAuthorization(from, to, value, validAfter, validBefore, nonce, abi.encodePacked(r, s, v));
+        bytes memory signature = abi.encodePacked(r, s, v);
+        _transferWithAuthorization(
+            RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, signature
+        );
     }
 
     function receiveWithAuthorization(
@@ -178,7 +149,9 @@ contract DevnetUSDC {
         bytes32 nonce,
         bytes memory signature
     ) external {
-        _receiveWithAuthorization(from, to, value, validAfter, validBefore, nonce, signature);
+        _transferWithAuthorization(
+            RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, signature
+        );
     }
 
     function cancelAuthorization(address authorizer, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external {
@@ -191,7 +164,10 @@ contract DevnetUSDC {
 
     // ---- internals ----
 
+    /// @dev transferWithAuthorization and receiveWithAuthorization: one check and transfer, under each
+    /// one's typehash; a receive is for its payee alone (against front-running).
     function _transferWithAuthorization(
+        bytes32 typehash,
         address from,
         address to,
         uint256 value,
@@ -200,27 +176,11 @@ contract DevnetUSDC {
         bytes32 nonce,
         bytes memory signature
     ) private {
+        if (typehash == RECEIVE_WITH_AUTHORIZATION_TYPEHASH) {
+            require(to == msg.sender, "FiatTokenV2: caller must be the payee");
+        }
         _requireValidAuthorization(from, nonce, validAfter, validBefore);
-        bytes32 structHash =
-            keccak256(abi.encode(TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce));
-        _requireValidSignature(from, _typedDataHash(structHash), signature);
-        _markAuthorizationAsUsed(from, nonce);
-        _transfer(from, to, value);
-    }
-
-    function _receiveWithAuthorization(
-        address from,
-        address to,
-        uint256 value,
-        uint256 validAfter,
-        uint256 validBefore,
-        bytes32 nonce,
-        bytes memory signature
-    ) private {
-        require(to == msg.sender, "FiatTokenV2: caller must be the payee");
-        _requireValidAuthorization(from, nonce, validAfter, validBefore);
-        bytes32 structHash =
-            keccak256(abi.encode(RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce));
+        bytes32 structHash = keccak256(abi.encode(typehash, from, to, value, validAfter, validBefore, nonce));
         _requireValidSignature(from, _typedDataHash(structHash), signature);
         _markAuthorizationAsUsed(from, nonce);
         _transfer(from, to, value);
@@ -292,14 +252,14 @@ contract DevnetUSDC {
         return keccak256(abi.encodePacked("\x19\x01", _domainSeparator(), structHash));
     }
 
-    function _approve(address owner, address spender, uint256 value) private {
+    function _approve(address owner, address spender, uint256 value) internal override {
         require(owner != address(0), "ERC20: approve from the zero address");
         require(spender != address(0), "ERC20: approve to the zero address");
         _allowances[owner][spender] = value;
         emit Approval(owner, spender, value);
     }
 
-    function _transfer(address from, address to, uint256 value) private {
+    function _transfer(address from, address to, uint256 value) internal override {
         require(from != address(0), "ERC20: transfer from the zero address");
         require(to != address(0), "ERC20: transfer to the zero address");
         require(value <= _balances[from], "ERC20: transfer amount exceeds balance");

@@ -15,7 +15,14 @@ import pytest
 from eth_account import Account
 from eth_utils import to_checksum_address
 
-from tests.fixtures.evm import CountingProxy, deploy_smart_wallet, funded_payer, payment_request, serve_evm
+from tests.fixtures.evm import (
+    CountingProxy,
+    deploy_smart_wallet,
+    funded_payer,
+    payment_request,
+    serve_evm,
+    usdc_balance,
+)
 from x402fac.devnet.evm.rpc import DevnetRpc, RpcError, calldata
 
 NETWORK = "eip155:84532"
@@ -33,14 +40,6 @@ async def signers_state(info: dict) -> list[tuple[int, int, int]]:
             )
             for signer in info["facilitators"]
         ]
-
-
-async def usdc_balance(info: dict, address: str) -> int:
-    async with DevnetRpc(info["rpcUrl"]) as rpc:
-        result = await rpc.eth_call(
-            info["usdc"]["address"], calldata("balanceOf(address)", ["address"], [address])
-        )
-    return int.from_bytes(result, "big")
 
 
 async def deploy(info: dict, contract: str) -> str:

@@ -15,9 +15,9 @@ import msgspec
 import pytest
 from eth_account import Account
 
-from tests.fixtures.evm import funded_payer, payment_request, serve_evm
+from tests.fixtures.evm import funded_payer, payment_request, serve_evm, usdc_balance
 from tests.fixtures.evm_wallets import code_of, counterfactual_wallet, deployments_of, wrapped_request
-from x402fac.devnet.evm.rpc import DevnetRpc, calldata
+from x402fac.devnet.evm.rpc import DevnetRpc
 from x402fac.devnet.evm.wallets import deploy_calldata
 from x402fac.devnet.evm.wallets import wrap_signature as wrap
 from x402fac.worker import Invalid
@@ -35,14 +35,6 @@ def body(request) -> dict:
 def payment_id(info: dict, request) -> str:
     authorization = request.payment_payload.payload["authorization"]
     return f"{info['chainId']}/{info['usdc']['address'].lower()}/{authorization['from'].lower()}/{authorization['nonce']}"
-
-
-async def usdc_balance(info: dict, address: str) -> int:
-    async with DevnetRpc(info["rpcUrl"]) as rpc:
-        answer = await rpc.eth_call(
-            info["usdc"]["address"], calldata("balanceOf(address)", ["address"], [address])
-        )
-    return int.from_bytes(answer, "big")
 
 
 async def refusal(scheme, request) -> Invalid:

@@ -14,18 +14,10 @@ import msgspec
 import pytest
 from eth_account import Account
 
-from tests.fixtures.evm import funded_payer, payment_request, serve_evm, sign_authorization
-from x402fac.devnet.evm.rpc import DevnetRpc, calldata
+from tests.fixtures.evm import funded_payer, payment_request, serve_evm, sign_authorization, usdc_balance
+from x402fac.devnet.evm.rpc import DevnetRpc
 
 NETWORK = "eip155:84532"
-
-
-async def usdc_balance(info: dict, address: str) -> int:
-    async with DevnetRpc(info["rpcUrl"]) as rpc:
-        result = await rpc.eth_call(
-            info["usdc"]["address"], calldata("balanceOf(address)", ["address"], [address])
-        )
-    return int.from_bytes(result, "big")
 
 
 async def signer_transactions(info: dict) -> int:

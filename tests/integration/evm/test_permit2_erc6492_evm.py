@@ -12,14 +12,13 @@ from x402.mechanisms.evm.exact.permit2_utils import _sign_permit2_authorization,
 from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.mechanisms.evm.types import ExactPermit2Payload
 
-from tests.fixtures.evm import serve_evm
+from tests.fixtures.evm import serve_evm, token_balance
 from tests.fixtures.evm_wallets import Wallet, code_of, counterfactual_wallet, deployments_of, wallet_signer
 from tests.fixtures.permit2 import (
     TOKEN_UNIT,
     permit2_payment_id,
     permit2_requirements,
     sdk_requirements,
-    token_balance,
 )
 from x402fac.devnet.evm import ERC20_ADDRESS, PERMIT2_ADDRESS, faucet
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata

@@ -12,7 +12,7 @@ from dataclasses import replace
 import httpx
 from eth_account import Account
 
-from tests.fixtures.evm import serve_evm
+from tests.fixtures.evm import serve_evm, token_balance
 from tests.fixtures.permit2 import (
     TOKEN_UNIT,
     ether_balance,
@@ -21,7 +21,6 @@ from tests.fixtures.permit2 import (
     permit2_payment_id,
     sdk_approval,
     signed_approval,
-    token_balance,
     without_ether,
 )
 from x402fac.devnet.evm import EIP2612_ADDRESS, ERC20_ADDRESS

@@ -13,8 +13,8 @@ import httpx
 import msgspec
 from eth_account import Account
 
-from tests.fixtures.evm import funded_payer, payment_request, serve_evm
-from x402fac.devnet.evm.rpc import DevnetRpc, calldata
+from tests.fixtures.evm import funded_payer, payment_request, serve_evm, usdc_balance
+from x402fac.devnet.evm.rpc import DevnetRpc
 
 
 def body(request) -> dict:
@@ -30,14 +30,6 @@ async def nonce_counts(info: dict) -> dict[str, tuple[int, int]]:
             pending = int(await rpc.call("eth_getTransactionCount", signer["address"], "pending"), 16)
             counts[signer["address"]] = (latest, pending)
         return counts
-
-
-async def usdc_balance(info: dict, address: str) -> int:
-    async with DevnetRpc(info["rpcUrl"]) as rpc:
-        result = await rpc.eth_call(
-            info["usdc"]["address"], calldata("balanceOf(address)", ["address"], [address])
-        )
-    return int.from_bytes(result, "big")
 
 
 async def settle_many_distinct(stack, info: dict, count: int, payers: int) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import httpx
 from eth_account import Account
 
-from tests.fixtures.permit2 import token_balance
+from tests.fixtures.evm import token_balance
 from tests.fixtures.upto import facilitator_of, serve_evm_schemes, upto_body, upto_payer
 from x402fac.devnet.evm.rpc import DevnetRpc
 from x402fac.worker_evm.permit2 import EXACT_PROXY_ADDRESS, UPTO_PROXY_ADDRESS

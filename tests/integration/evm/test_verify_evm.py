@@ -10,8 +10,13 @@ import msgspec
 import pytest
 from eth_account import Account
 
-from tests.fixtures.evm import deploy_smart_wallet, funded_payer, payment_request, sign_authorization
-from x402fac.devnet.evm.rpc import DevnetRpc, calldata
+from tests.fixtures.evm import (
+    deploy_smart_wallet,
+    funded_payer,
+    payment_request,
+    sign_authorization,
+    usdc_balance,
+)
 from x402fac.protocol import VerifyRequest
 from x402fac.worker import Invalid, check_binding
 from x402fac.worker_evm.config import network_from_devnet
@@ -37,14 +42,6 @@ async def settle_directly(scheme: ExactEvmScheme, request: VerifyRequest) -> str
     outcome = await scheme.confirm(prepared, 10)
     assert outcome.status == "confirmed", outcome
     return prepared.transaction
-
-
-async def usdc_balance(info: dict, address: str) -> int:
-    async with DevnetRpc(info["rpcUrl"]) as rpc:
-        result = await rpc.eth_call(
-            info["usdc"]["address"], calldata("balanceOf(address)", ["address"], [address])
-        )
-    return int.from_bytes(result, "big")
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import json
 import httpx
 
 from tests.fixtures.nano import XNO, NanoAccount, nano_payment_body, nano_requirements, nano_send_block
+from tests.fixtures.stack import JSON_FORMATS
 
 PRICE = 10**27
 
@@ -49,24 +50,8 @@ async def test_ten_copies_over_two_gateways_one_success(
 ):
     payer, pay_to = await nano_funded_account(XNO), NanoAccount.generate()
     block, body = await _payment(nano_rpc, nano_devnet, payer, pay_to)
-    other = await stack.add_gateway()
-    copies = [
-        json.dumps(body, separators=(",", ":")),
-        json.dumps(body, indent=2),
-        json.dumps(body, sort_keys=True),
-        json.dumps(body, indent=1, sort_keys=True),
-        json.dumps(body),
-    ] * 2
-    headers = {"content-type": "application/json"}
-    async with httpx.AsyncClient(timeout=30) as http:
-        answers = await asyncio.gather(
-            *(
-                http.post(
-                    (stack.gateway_url if i % 2 else other.url) + "/settle", content=copy, headers=headers
-                )
-                for i, copy in enumerate(copies)
-            )
-        )
+    copies = [json.dumps(body, **JSON_FORMATS[i % 5]) for i in range(10)]
+    answers = await stack.settle_over_two_gateways(copies)
     results = [answer.json() for answer in answers]
     block_hash = block.hash.hex().upper()
     assert [a.status_code for a in answers] == [200] * 10

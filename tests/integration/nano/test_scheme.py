@@ -3,7 +3,14 @@
 import msgspec
 import pytest
 
-from tests.fixtures.nano import XNO, NanoAccount, nano_payment_body, nano_requirements, nano_send_block
+from tests.fixtures.nano import (
+    XNO,
+    NanoAccount,
+    nano_payment_body,
+    nano_requirements,
+    nano_send_block,
+    publish_rival,
+)
 from x402fac.protocol import Reason, VerifyRequest
 from x402fac.worker import Confirmation, Invalid, Prepared, Rejected, Submitted
 from x402fac.worker_nano.config import NanoNetworkConfig
@@ -69,16 +76,7 @@ async def test_fork_at_broadcast_is_a_final_refusal(nano_rpc, nano_devnet, nano_
         identity = await scheme.identify(request)
         await scheme.verify(request, identity)
         prepared = await scheme.prepare(request, identity)
-        rival = await nano_send_block(
-            nano_rpc,
-            nano_devnet,
-            payer,
-            NanoAccount.generate().public_key,
-            5,
-            previous=block.previous,
-            balance=XNO,
-        )
-        await nano_rpc.process(rival, "send")
+        await publish_rival(nano_rpc, nano_devnet, payer, block, 5, balance=XNO)
         with pytest.raises(Rejected) as refused:
             await scheme.broadcast(prepared)
         assert refused.value.reason == Reason.FRONTIER_MOVED

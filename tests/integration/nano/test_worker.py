@@ -14,6 +14,7 @@ from tests.fixtures.nano import (
     nano_payment_body,
     nano_requirements,
     nano_send_block,
+    publish_rival,
 )
 
 PRICE = 10**27  # 0.001 XNO
@@ -271,16 +272,7 @@ async def test_fork_between_verify_and_settle(gateway, nano_rpc, nano_devnet, na
     pay_to = NanoAccount.generate()
     block, body = await payment(nano_rpc, nano_devnet, payer, pay_to)
     assert (await verify(gateway, body))["isValid"] is True
-    rival = await nano_send_block(
-        nano_rpc,
-        nano_devnet,
-        payer,
-        NanoAccount.generate().public_key,
-        7,
-        previous=block.previous,
-        balance=XNO,
-    )
-    await nano_rpc.process(rival, "send")
+    await publish_rival(nano_rpc, nano_devnet, payer, block, 7, balance=XNO)
     settled = await settle(gateway, body)
     assert settled["success"] is False
     assert settled["errorReason"] == "frontier_moved"

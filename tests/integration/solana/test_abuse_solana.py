@@ -2,7 +2,6 @@
 worthless payments, costly compute budgets and mints that take a cut are refused before anything is sent,
 and what a settle costs the fee payer stays within the configured maximum."""
 
-import httpx
 import pytest
 from solders.keypair import Keypair
 
@@ -21,24 +20,6 @@ from x402fac.worker_solana.transaction import message_hash
 
 PRICE = 10_000  # 0.01 USDC
 TOP_PRICE = 5_000_000  # micro-lamports per compute unit, the default cap
-
-
-@pytest.fixture
-async def gateway(stack, solana_worker):
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as http:
-        yield http
-
-
-@pytest.fixture
-def fee_payer(solana_devnet) -> Keypair:
-    return solana_devnet.fee_payers[0]
-
-
-@pytest.fixture
-def pay_to(solana_devnet):
-    seller = Keypair().pubkey()
-    solana_devnet.fund(seller)
-    return seller
 
 
 async def refused_everywhere(gateway, stack, solana_devnet, body, tx, fee_payer, reason) -> None:
@@ -75,40 +56,25 @@ async def test_amount_below_a_configured_minimum_is_refused(
     assert (await gateway.post("/settle", json=body)).json()["success"] is True  # the default minimum is 1
 
 
-async def test_top_price_with_the_largest_compute_limit_is_refused(
-    gateway, stack, solana_devnet, solana_payer, fee_payer, pay_to
+@pytest.mark.parametrize(
+    ("units", "reason"),
+    [
+        (1_400_000, Reason.COMPUTE_LIMIT_TOO_HIGH),  # the largest compute limit
+        # Within the limit cap, but at the top price the fee is 10,000 + 200,000 lamports.
+        (40_000, Reason.FEE_TOO_HIGH),
+    ],
+    ids=["the-largest-compute-limit", "a-fee-above-the-maximum"],
+)
+async def test_top_price_payments_are_refused(
+    gateway, stack, solana_devnet, solana_payer, fee_payer, pay_to, units, reason
 ):
+    blockhash = solana_devnet.chain.latest_blockhash
     tx = exact_payment(
-        solana_payer,
-        pay_to,
-        PRICE,
-        fee_payer.pubkey(),
-        solana_devnet.chain.latest_blockhash,
-        price=TOP_PRICE,
-        units=1_400_000,
+        solana_payer, pay_to, PRICE, fee_payer.pubkey(), blockhash, price=TOP_PRICE, units=units
     )
     body = solana_payment_body(solana_requirements(pay_to, PRICE, fee_payer.pubkey()), tx)
-    await refused_everywhere(
-        gateway, stack, solana_devnet, body, tx, fee_payer, Reason.COMPUTE_LIMIT_TOO_HIGH
-    )
+    await refused_everywhere(gateway, stack, solana_devnet, body, tx, fee_payer, reason)
     assert solana_devnet.usdc_balance(pay_to) == 0
-
-
-async def test_a_fee_above_the_maximum_is_refused(
-    gateway, stack, solana_devnet, solana_payer, fee_payer, pay_to
-):
-    # 40,000 units is within the limit cap, but at the top price the fee is 10,000 + 200,000 lamports.
-    tx = exact_payment(
-        solana_payer,
-        pay_to,
-        PRICE,
-        fee_payer.pubkey(),
-        solana_devnet.chain.latest_blockhash,
-        price=TOP_PRICE,
-        units=40_000,
-    )
-    body = solana_payment_body(solana_requirements(pay_to, PRICE, fee_payer.pubkey()), tx)
-    await refused_everywhere(gateway, stack, solana_devnet, body, tx, fee_payer, Reason.FEE_TOO_HIGH)
 
 
 async def test_a_settle_costs_the_fee_payer_at_most_the_configured_maximum(

@@ -9,7 +9,6 @@ from collections import Counter
 from contextlib import contextmanager
 
 import httpx
-import pytest
 from solders.keypair import Keypair
 from solders.message import to_bytes_versioned
 from solders.signature import Signature
@@ -22,22 +21,11 @@ from tests.fixtures.solana import (
     solana_requirements,
     usdc_payment,
 )
+from tests.fixtures.stack import JSON_FORMATS
 from x402fac.protocol import Reason
 from x402fac.worker_solana.transaction import message_hash
 
 PRICE = 10_000  # 0.01 USDC
-
-
-@pytest.fixture
-def pay_to(solana_devnet):
-    seller = Keypair().pubkey()
-    solana_devnet.fund(seller)  # the seller's USDC account exists, as x402 requires
-    return seller
-
-
-@pytest.fixture
-def fee_payer(solana_devnet) -> Keypair:
-    return solana_devnet.fee_payers[0]
 
 
 @contextmanager
@@ -100,28 +88,11 @@ async def test_ten_copies_over_two_gateways_one_success(
         )
         for i in range(10)
     ]
-    formats = [
-        {"separators": (",", ":")},
-        {"indent": 2},
-        {"sort_keys": True},
-        {"indent": 1, "sort_keys": True},
-        {},
-    ]
-    copies = [json.dumps(body, **formats[i % 5]) for i, body in enumerate(bodies)]
+    copies = [json.dumps(body, **JSON_FORMATS[i % 5]) for i, body in enumerate(bodies)]
     assert len(set(copies)) == 10
-    other = await stack.add_gateway()
-    headers = {"content-type": "application/json"}
     payer_balance = solana_devnet.usdc_balance(solana_payer.pubkey())
     with counted_sends(solana_devnet) as sends:
-        async with httpx.AsyncClient(timeout=30) as http:
-            answers = await asyncio.gather(
-                *(
-                    http.post(
-                        (stack.gateway_url if i % 2 else other.url) + "/settle", content=copy, headers=headers
-                    )
-                    for i, copy in enumerate(copies)
-                )
-            )
+        answers = await stack.settle_over_two_gateways(copies)
     results = [answer.json() for answer in answers]
     assert [answer.status_code for answer in answers] == [200] * 10
     winners = [r for r in results if r["success"]]

@@ -7,7 +7,6 @@ import asyncio
 import os
 from collections import Counter
 
-import httpx
 import pytest
 from solders.account import Account
 from solders.address_lookup_table_account import AddressLookupTableAccount
@@ -45,24 +44,6 @@ from x402fac.worker import Confirmation, Outcome, Submitted
 from x402fac.worker_solana.transaction import message_hash
 
 PRICE = 10_000  # 0.01 USDC
-
-
-@pytest.fixture
-async def gateway(stack, solana_worker):
-    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as http:
-        yield http
-
-
-@pytest.fixture
-def fee_payer(solana_devnet) -> Keypair:
-    return solana_devnet.fee_payers[0]
-
-
-@pytest.fixture
-def pay_to(solana_devnet) -> Pubkey:
-    seller = Keypair().pubkey()
-    solana_devnet.fund(seller)  # the seller's USDC account exists, as x402 requires
-    return seller
 
 
 async def post(gateway, path: str, body: dict) -> dict:

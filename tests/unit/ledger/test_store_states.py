@@ -175,29 +175,27 @@ class After:
 C, S, OK, NO = RecordState.CLAIMED, RecordState.SUBMITTED, RecordState.SETTLED, RecordState.FAILED
 BUSY, ATTACHED, FAILED, CLAIMED = "busy", "attached", "failed", "claimed"
 
+
+def _in_flight(state: RecordState) -> dict[tuple[RecordState | None, Event], After]:
+    """The rows of claimed (verifying/preparing, no transaction yet) and submitted (the transaction is
+    recorded and may be on its way): they answer alike, and a refused request leaves them as they are."""
+    return {
+        (state, Event.SUBMIT): After("ok", S, True),  # only the current revision's holder can
+        (state, Event.SUBMIT_STALE): After("refused", state, True),
+        (state, Event.FINALIZE_SUCCESS): After("ok", OK, True),  # delivered to the holder
+        (state, Event.FINALIZE_FAILURE): After("ok", NO, False),
+        (state, Event.RELEASE): After("ok", ABSENT, False),  # invalid, or the chain dropped it
+        (state, Event.RELEASE_STALE): After("refused", state, True),
+        (state, Event.DETACH): After("ok", state, False),
+        (state, Event.DETACH_STRANGER): After("ok", state, True),  # nothing of the stranger's to let go
+        (state, Event.CLAIM_COPY): After(BUSY, state, True),
+        (state, Event.CLAIM_AFTER_LET_GO): After(ATTACHED, state, False),
+    }
+
+
 TABLE: dict[tuple[RecordState | None, Event], After] = {
-    # claimed: verifying/preparing, no transaction yet
-    (C, Event.SUBMIT): After("ok", S, True),
-    (C, Event.SUBMIT_STALE): After("refused", C, True),
-    (C, Event.FINALIZE_SUCCESS): After("ok", OK, True),  # delivered to the holder
-    (C, Event.FINALIZE_FAILURE): After("ok", NO, False),
-    (C, Event.RELEASE): After("ok", ABSENT, False),
-    (C, Event.RELEASE_STALE): After("refused", C, True),
-    (C, Event.DETACH): After("ok", C, False),
-    (C, Event.DETACH_STRANGER): After("ok", C, True),  # nothing of the stranger's to let go
-    (C, Event.CLAIM_COPY): After(BUSY, C, True),
-    (C, Event.CLAIM_AFTER_LET_GO): After(ATTACHED, C, False),
-    # submitted: the transaction is recorded and may be on its way
-    (S, Event.SUBMIT): After("ok", S, True),  # only the current revision's holder can
-    (S, Event.SUBMIT_STALE): After("refused", S, True),
-    (S, Event.FINALIZE_SUCCESS): After("ok", OK, True),
-    (S, Event.FINALIZE_FAILURE): After("ok", NO, False),
-    (S, Event.RELEASE): After("ok", ABSENT, False),  # the chain dropped it
-    (S, Event.RELEASE_STALE): After("refused", S, True),
-    (S, Event.DETACH): After("ok", S, False),
-    (S, Event.DETACH_STRANGER): After("ok", S, True),
-    (S, Event.CLAIM_COPY): After(BUSY, S, True),
-    (S, Event.CLAIM_AFTER_LET_GO): After(ATTACHED, S, False),
+    **_in_flight(C),
+    **_in_flight(S),
     # settled: final; the stored success goes to one request at most
     (OK, Event.SUBMIT): After("refused", OK, True),
     (OK, Event.SUBMIT_STALE): After("refused", OK, True),

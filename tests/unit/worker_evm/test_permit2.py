@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from eth_abi import decode, encode
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_hash.auto import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -19,6 +18,7 @@ from x402.mechanisms.evm.exact.permit2_utils import create_permit2_payload
 from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.schemas import PaymentRequirements
 
+from tests.fixtures.permit2 import permit2_typed_data
 from x402fac.settings import SettingsError
 from x402fac.worker_evm import permit2
 from x402fac.worker_evm.config import load_config
@@ -57,27 +57,14 @@ def test_digest_is_what_the_sdk_client_signed() -> None:
     assert recover_signer(digest, signature) == account.address
     # and the same as eth_account's hash of the SDK's typed data
     raw = payload["permit2Authorization"]
-    signable = encode_typed_data(
-        full_message={
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                **sdk.PERMIT2_WITNESS_TYPES,
-            },
-            "primaryType": "PermitWitnessTransferFrom",
-            "domain": {"name": "Permit2", "chainId": CHAIN_ID, "verifyingContract": sdk.PERMIT2_ADDRESS},
-            "message": {
-                "permitted": {"token": raw["permitted"]["token"], "amount": int(raw["permitted"]["amount"])},
-                "spender": raw["spender"],
-                "nonce": int(raw["nonce"]),
-                "deadline": int(raw["deadline"]),
-                "witness": {"to": raw["witness"]["to"], "validAfter": int(raw["witness"]["validAfter"])},
-            },
-        }
-    )
+    message = {
+        "permitted": {"token": raw["permitted"]["token"], "amount": int(raw["permitted"]["amount"])},
+        "spender": raw["spender"],
+        "nonce": int(raw["nonce"]),
+        "deadline": int(raw["deadline"]),
+        "witness": {"to": raw["witness"]["to"], "validAfter": int(raw["witness"]["validAfter"])},
+    }
+    signable = permit2_typed_data(CHAIN_ID, "PermitWitnessTransferFrom", sdk.PERMIT2_WITNESS_TYPES, message)
     assert keccak(b"\x19\x01" + signable.header + signable.body) == digest
     # Another chain, amount or recipient is another digest: the signature no longer recovers.
     assert recover_signer(permit2.digest(auth, 8453), signature) != account.address

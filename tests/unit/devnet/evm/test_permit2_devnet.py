@@ -8,15 +8,14 @@ import time
 import pytest
 from eth_abi import decode, encode
 from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_hash.auto import keccak
-from x402.extensions.eip2612_gas_sponsoring.client import sign_eip2612_permit
 from x402.mechanisms.evm import constants as sdk
 from x402.mechanisms.evm.exact.permit2_utils import create_permit2_payload
-from x402.mechanisms.evm.signers import EthAccountSigner, EthAccountSignerWithRPC
+from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.mechanisms.evm.upto.client import _create_upto_permit2_payload
 from x402.schemas import PaymentRequirements
 
+from tests.fixtures.permit2 import permit2_typed_data, sdk_eip2612_permit
 from x402fac.devnet.evm import (
     EIP2612_ADDRESS,
     ERC20_ADDRESS,
@@ -106,25 +105,7 @@ async def test_contracts_are_placed_at_their_addresses(evm_devnet: dict) -> None
             assert len(await rpc.call("eth_getCode", address, "latest")) > 1000
         # Permit2's EIP-712 domain has no version: the SDK's domain must hash to the contract's.
         separator = await rpc.eth_call(PERMIT2_ADDRESS, calldata("DOMAIN_SEPARATOR()", [], []))
-        signable = encode_typed_data(
-            full_message={
-                "types": {
-                    "EIP712Domain": [
-                        {"name": "name", "type": "string"},
-                        {"name": "chainId", "type": "uint256"},
-                        {"name": "verifyingContract", "type": "address"},
-                    ],
-                    "Empty": [],
-                },
-                "primaryType": "Empty",
-                "domain": {
-                    "name": "Permit2",
-                    "chainId": info["chainId"],
-                    "verifyingContract": PERMIT2_ADDRESS,
-                },
-                "message": {},
-            }
-        )
+        signable = permit2_typed_data(info["chainId"], "Empty", {"Empty": []}, {})
         assert separator == signable.header
         witness_type = decode(
             ["string"],
@@ -254,14 +235,8 @@ async def test_settle_with_permit_uses_the_sdk_eip2612_signature(evm_devnet: dic
     token = info["tokens"]["eip2612"]
     req = requirements(info, EIP2612_ADDRESS, pay_to, 2 * UNIT, name=token["name"], version=token["version"])
     payload = create_permit2_payload(EthAccountSigner(payer), req)
-    permit = sign_eip2612_permit(
-        EthAccountSignerWithRPC(payer, info["rpcUrl"]),
-        EIP2612_ADDRESS,
-        token["name"],
-        token["version"],
-        info["chainId"],
-        payload["permit2Authorization"]["deadline"],
-        str(2 * UNIT),
+    permit = sdk_eip2612_permit(
+        info, payer, EIP2612_ADDRESS, payload["permit2Authorization"]["deadline"], 2 * UNIT
     )
     signature = bytes.fromhex(permit.signature[2:])
 

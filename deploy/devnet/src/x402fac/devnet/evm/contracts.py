@@ -14,6 +14,7 @@ from x402fac.settings import load
 
 CONTRACT_SOURCES = (
     "DevnetUSDC.sol",
+    "DevnetTokenBase.sol",
     "DevnetTokens.sol",
     "Permit2.sol",
     "X402Permit2Proxies.sol",
