@@ -5,7 +5,7 @@
     block_hash = await node.process(block, "send")
 
 The transport carries the JSON: the workers, devnet faucet, bench and tests pass
-`x402fac.rpc.FailoverHttp` (aiohttp, failover between URLs); `UrllibTransport` needs nothing but the
+`x402fac.rpc.FailoverHttp` (pooled keep-alive HTTP, failover between URLs); `UrllibTransport` needs nothing but the
 standard library (what `x402_client` uses, so this package depends on no HTTP library). A node's
 `{"error": message}` answer is a `NodeError` carrying the node's exact message; transport failures are the
 transport's exceptions.

@@ -9,16 +9,20 @@ from abc import ABC, abstractmethod
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
+import msgspec
 
 from x402fac.bus import cancel_and_wait
 from x402fac.telemetry import client_span, observe_rpc, tracer
+
+from .http import ConnectFailed, HttpFailure, HttpNode
 
 log = logging.getLogger(__name__)
 
 _tracer = tracer("x402fac.rpc")
 # A node that failed at transport level is tried last for this long.
 COOLDOWN_SECONDS = 5.0
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
 # Read batches asked in the same event-loop tick travel in one HTTP request of at most this many calls.
 MAX_CALLS_PER_REQUEST = 100
 
@@ -39,27 +43,24 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{host}" if parts.scheme and host else "<rpc url>"
 
 
-def _describe(exc: BaseException, url: str) -> str:
-    """What went wrong, without the URL (aiohttp puts the full URL in some errors' text)."""
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return f"HTTP {exc.status}"
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+def _describe(exc: BaseException) -> str:
+    """What went wrong (the texts of .http never hold the URL)."""
+    if isinstance(exc, TimeoutError):
         return "timed out"
-    if isinstance(exc, aiohttp.ClientConnectorError):
+    if isinstance(exc, ConnectFailed):
         return "connection refused or unreachable"
-    text = str(exc).replace(url, redact_url(url))
-    parts = urlsplit(url)
-    for secret in (parts.path, parts.query, parts.username or "", parts.password or ""):
-        if len(secret) > 1:
-            text = text.replace(secret, "<redacted>")
+    text = str(exc)
+    if isinstance(exc, HttpFailure):
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class _Endpoint:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, max_connections: int) -> None:
         self.url = url
         self.label = redact_url(url)  # the only form of the URL that ever leaves this object
         self.down_until = 0.0
+        self.node = HttpNode(url, max_connections)
 
 
 class FailoverHttp:
@@ -70,21 +71,12 @@ class FailoverHttp:
     ) -> None:
         if not urls:
             raise ValueError("at least one RPC URL is required")
-        self.endpoints = [_Endpoint(url) for url in urls]
-        self.timeout = aiohttp.ClientTimeout(total=timeout)
-        self.max_connections = max_connections
-        self._session: aiohttp.ClientSession | None = None
-
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
-        return self._session
+        self.endpoints = [_Endpoint(url, max_connections) for url in urls]
+        self.timeout = timeout
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for endpoint in self.endpoints:
+            endpoint.node.close()
 
     def _order(self) -> list[_Endpoint]:
         now = time.monotonic()
@@ -92,12 +84,7 @@ class FailoverHttp:
         return healthy + [e for e in self.endpoints if e.down_until > now]
 
     async def _post(self, endpoint: "_Endpoint", body: Any) -> Any:
-        async with self._client().post(endpoint.url, json=body) as response:
-            if response.status >= 500 or response.status == 429:
-                raise aiohttp.ClientResponseError(
-                    response.request_info, (), status=response.status, message=response.reason or ""
-                )
-            return await response.json(content_type=None)
+        return _decode(await endpoint.node.post(_encode(body), self.timeout))
 
     async def post_json(self, body: Any, what: str = "request") -> Any:
         maybe_delivered = False
@@ -108,13 +95,13 @@ class FailoverHttp:
                 # exception texts may hold the full URL: the span keeps the type only (no secrets)
                 with client_span(_tracer, f"rpc {what}", False, **{"server.address": endpoint.label}):
                     reply = await self._post(endpoint, body)
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            except (HttpFailure, TimeoutError, ValueError) as exc:
                 observe_rpc(endpoint.url, time.perf_counter() - started, failed=True)
                 # A refused connection never reached the node; anything later might have.
-                if not isinstance(exc, aiohttp.ClientConnectorError):
+                if not isinstance(exc, ConnectFailed):
                     maybe_delivered = True
                 endpoint.down_until = time.monotonic() + COOLDOWN_SECONDS
-                errors.append(f"{endpoint.label}: {_describe(exc, endpoint.url)}")
+                errors.append(f"{endpoint.label}: {_describe(exc)}")
                 if len(self.endpoints) > 1:  # with one URL the NodeUnavailable below says it all
                     log.warning("node failed, failing over: %s", errors[-1])
                 continue
