@@ -14,6 +14,10 @@ from x402fac.worker import Confirmation, Outcome
 from .chain import SLOT_SECONDS
 from .runtime import CONFIRMED_LEVELS, SolanaRuntime, error_text, is_insufficient_funds
 
+# The soonest a transaction just sent can be `confirmed`: it lands in a slot, and votes on that slot
+# land in the next one. A status asked for sooner can only say `processed` (or not yet landed).
+FIRST_STATUS_SECONDS = 2 * SLOT_SECONDS
+
 
 async def settled(
     runtime: SolanaRuntime,
@@ -24,9 +28,9 @@ async def settled(
 ) -> Outcome:
     """The chain's verdict, waiting up to `timeout`; once `blockhash` expired, what the chain holds
     is final (a transaction that has not landed never will). A transaction `just_sent` cannot be
-    confirmed before a slot has passed: its status is not asked for sooner."""
+    confirmed before two slots have passed: its status is not asked for sooner."""
     if just_sent:
-        first = min(SLOT_SECONDS, timeout)
+        first = min(FIRST_STATUS_SECONDS, timeout)
         await asyncio.sleep(first)
         timeout -= first
     status = await runtime.watcher.wait(transaction, timeout)
