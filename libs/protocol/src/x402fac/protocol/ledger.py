@@ -34,12 +34,31 @@ class RecordState(StrEnum):
 FINAL_STATES = frozenset({RecordState.SETTLED, RecordState.FAILED})
 
 
-class SettlementRecord(msgspec.Struct, omit_defaults=True):
+class PaymentFacts(msgspec.Struct):
+    """What the ledger knows a payment by: the same in a claim and in the record it creates."""
+
     payment_id: str
     family: str
     network: str
     payer: str
     amount: str
+
+    def _facts(self) -> tuple[str, str, str, str, str]:
+        return self.payment_id, self.family, self.network, self.payer, self.amount
+
+    def record(self, state: RecordState, at: float = 0.0, **rest: Any) -> "SettlementRecord":
+        """The payment's record in `state`, created and updated `at` (epoch seconds; a worker's view
+        leaves the times to the ledger)."""
+        return SettlementRecord(*self._facts(), state, at, at, **rest)
+
+    def claim(
+        self, requester: str, deadline: float, attempt: str = "", secondary_keys: list[str] | None = None
+    ) -> "ClaimRequest":
+        """The claim of the payment by `requester`'s `attempt`, waiting until `deadline`."""
+        return ClaimRequest(*self._facts(), requester, deadline, attempt, secondary_keys or [])
+
+
+class SettlementRecord(PaymentFacts, omit_defaults=True):
     state: RecordState
     created_at: float
     updated_at: float
@@ -67,12 +86,7 @@ class ClaimStatus(StrEnum):
     DUPLICATE = "duplicate"  # a secondary key (e.g. a Solana memo) is held by another payment
 
 
-class ClaimRequest(msgspec.Struct):
-    payment_id: str
-    family: str
-    network: str
-    payer: str
-    amount: str
+class ClaimRequest(PaymentFacts):
     requester: str  # id of the settle request asking (attached on success)
     deadline: float  # epoch seconds after which that request no longer waits for an answer
     attempt: str = ""  # this handling of the request (a redelivered work item is a new attempt)

@@ -9,7 +9,6 @@ from x402fac.bus import BusError, request, subjects
 from x402fac.protocol import SettleResponse
 from x402fac.protocol.ledger import (
     ClaimReply,
-    ClaimRequest,
     DetachRequest,
     FinalizeRequest,
     LookupRequest,
@@ -38,17 +37,8 @@ class LedgerClient:
         deadline: float,
         attempt: str = "",
     ) -> ClaimReply:
-        message = ClaimRequest(
-            payment_id=identity.payment_id,
-            family=family,
-            network=network,
-            payer=identity.payer,
-            amount=identity.amount,
-            requester=requester,
-            deadline=deadline,
-            attempt=attempt,
-            secondary_keys=list(identity.secondary_keys),
-        )
+        facts = identity.facts(family, network)
+        message = facts.claim(requester, deadline, attempt, list(identity.secondary_keys))
         return await request(self.nc, subjects.LEDGER_CLAIM, message, ClaimReply, self.timeout)
 
     async def submit(self, payment_id: str, revision: int, transaction: str, hint: str = "") -> UpdateReply:

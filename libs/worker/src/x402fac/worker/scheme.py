@@ -16,6 +16,7 @@ from typing import Any, Generic, Self, TypeVar
 from nats.aio.client import Client
 
 from x402fac.protocol import SupportedKind, VerifyRequest
+from x402fac.protocol.ledger import PaymentFacts
 
 
 class Invalid(Exception):
@@ -45,6 +46,10 @@ class Identity(Generic[P]):
     amount: str  # atomic units, decimal string
     payment: P
     secondary_keys: tuple[str, ...] = ()  # further keys that must be unique (one purchase per memo)
+
+    def facts(self, family: str, network: str) -> PaymentFacts:
+        """What the ledger knows the payment by, on `network` of `family`."""
+        return PaymentFacts(self.payment_id, family, network, self.payer, self.amount)
 
 
 @dataclass(slots=True)

@@ -67,18 +67,7 @@ class SettleAttempt:
 
     def record(self, state: RecordState, transaction: str = "") -> SettlementRecord:
         """This payment's record as the worker knows it (the ledger keeps the times)."""
-        identity = self.identity
-        return SettlementRecord(
-            payment_id=identity.payment_id,
-            family=self.family,
-            network=self.network,
-            payer=identity.payer,
-            amount=identity.amount,
-            state=state,
-            created_at=0.0,
-            updated_at=0.0,
-            transaction=transaction,
-        )
+        return self.identity.facts(self.family, self.network).record(state, transaction=transaction)
 
     async def run(self) -> SettleResponse:
         requester = self.requester

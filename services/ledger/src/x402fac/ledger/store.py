@@ -108,15 +108,9 @@ class LedgerStore:
         key = encode_key(request.payment_id)
         for _ in range(CLAIM_ATTEMPTS):
             now = time.time()
-            record = SettlementRecord(
-                payment_id=request.payment_id,
-                family=request.family,
-                network=request.network,
-                payer=request.payer,
-                amount=request.amount,
-                state=RecordState.CLAIMED,
-                created_at=now,
-                updated_at=now,
+            record = request.record(
+                RecordState.CLAIMED,
+                now,
                 secondary_keys=list(request.secondary_keys),
                 attached=request.requester,
                 attached_until=request.deadline,

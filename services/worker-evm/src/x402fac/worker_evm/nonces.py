@@ -366,17 +366,8 @@ class Signer:
     def sign(
         self, nonce: int, to: str, data: bytes, gas: int, fees: Fees, value: int = 0
     ) -> tuple[str, bytes]:
-        transaction = DynamicFeeTransaction(
-            chain_id=self.chain_id,
-            nonce=nonce,
-            max_priority_fee_per_gas=fees.max_priority_fee_per_gas,
-            max_fee_per_gas=fees.max_fee_per_gas,
-            gas=gas,
-            to=to,
-            value=value,
-            data=data,
-        )
-        return transaction.sign(self._key)
+        fee_caps = (fees.max_priority_fee_per_gas, fees.max_fee_per_gas)
+        return DynamicFeeTransaction(self.chain_id, nonce, *fee_caps, gas, to, value, data).sign(self._key)
 
     async def _filler(self, nonce: int) -> tuple[str, bytes]:
         return self.sign(nonce, self.address, b"", 21_000, await self._fees())

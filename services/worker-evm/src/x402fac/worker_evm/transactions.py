@@ -73,6 +73,8 @@ def rlp_decode(data: bytes) -> RlpItem:
 
 @dataclass(frozen=True, slots=True)
 class DynamicFeeTransaction:
+    """An EIP-1559 (type 2) transaction's fields, in the order the type defines (and RLP encodes) them."""
+
     chain_id: int
     nonce: int
     max_priority_fee_per_gas: int
@@ -133,14 +135,10 @@ def decode_signed(raw: bytes) -> SignedTransaction:
     if y_parity > 1 or not 0 < r < SECP256K1_N or not 0 < s <= SECP256K1_N // 2:
         raise ValueError("malformed signature (nodes refuse a high s)")
     transaction = DynamicFeeTransaction(
-        chain_id=words[0],
-        nonce=words[1],
-        max_priority_fee_per_gas=words[2],
-        max_fee_per_gas=words[3],
-        gas=words[4],
-        to=checksum_address(to),  # type: ignore[arg-type]
-        value=int.from_bytes(value, "big"),  # type: ignore[arg-type]
-        data=data,  # type: ignore[arg-type]
+        *words,
+        checksum_address(to),
+        int.from_bytes(value, "big"),
+        data,  # type: ignore[arg-type]
     )
     signing_hash = keccak(b"\x02" + rlp_encode(transaction._fields()))
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([y_parity])

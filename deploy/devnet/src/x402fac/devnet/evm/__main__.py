@@ -28,15 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def main(args: argparse.Namespace) -> int:
-    devnet = EvmDevnet(
-        host=args.host,
-        port=args.port,
-        data_dir=args.data_dir,
-        block_time=args.block_time,
-        mixed_mining=args.mixed_mining,
-        payers=args.payers,
-        signers=args.signers,
-    )
+    devnet = EvmDevnet(**vars(args))  # the options are the devnet's fields, by name
     stop = stop_event()
     await devnet.start()
     print(f"evm devnet RPC {devnet.rpc_url}", flush=True)
