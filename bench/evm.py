@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import coincurve
-from eth_abi import encode
 from eth_account import Account
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
@@ -39,16 +38,9 @@ from x402fac.devnet.evm import (
 from x402fac.devnet.evm.contracts import artifacts_path, load_artifacts
 from x402fac.devnet.evm.rpc import DevnetRpc, calldata
 from x402fac.rpc import NodeUnavailable
-from x402fac.worker_evm import permit2
+from x402fac.worker_evm import eip3009, permit2
 
-DOMAIN_TYPEHASH = keccak(
-    b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-)
-AUTHORIZATION_TYPEHASH = keccak(
-    b"TransferWithAuthorization(address from,address to,uint256 value,uint256 validAfter,"
-    b"uint256 validBefore,bytes32 nonce)"
-)
-TRANSFER_TOPIC = "0x" + keccak(b"Transfer(address,address,uint256)").hex()
+TRANSFER_TOPIC = eip3009.TRANSFER_TOPIC
 PAYER_USDC = 10_000 * 10**6  # per payer, per fresh chain: far more than any run spends
 PAYMENT_AMOUNT = 1_000  # 0.001 USDC
 
@@ -82,12 +74,7 @@ def new_address() -> str:
 
 
 def domain_separator(chain_id: int = CHAIN_ID, token: str = USDC_ADDRESS) -> bytes:
-    return keccak(
-        DOMAIN_TYPEHASH
-        + keccak(USDC_NAME.encode())
-        + keccak(USDC_VERSION.encode())
-        + encode(["uint256", "address"], [chain_id, token])
-    )
+    return eip3009.domain_separator(USDC_NAME, USDC_VERSION, chain_id, token)
 
 
 def payment_body(accepted: dict[str, Any], payload: dict[str, Any]) -> bytes:
@@ -119,13 +106,7 @@ def sign_payment(
     payer: Payer, pay_to: str, amount: int, valid_before: int, nonce: bytes, domain: bytes
 ) -> Payment:
     valid_after = 0
-    struct = keccak(
-        AUTHORIZATION_TYPEHASH
-        + encode(
-            ["address", "address", "uint256", "uint256", "uint256", "bytes32"],
-            [payer.address, pay_to, amount, valid_after, valid_before, nonce],
-        )
-    )
+    signed = eip3009.Authorization(payer.address, pay_to, amount, valid_after, valid_before, nonce)
     authorization = {
         "from": payer.address,
         "to": pay_to,
@@ -134,7 +115,7 @@ def sign_payment(
         "validBefore": str(valid_before),
         "nonce": "0x" + nonce.hex(),
     }
-    signature = _signature(payer, keccak(b"\x19\x01" + domain + struct))
+    signature = _signature(payer, eip3009.authorization_digest(signed, domain))
     body = payment_body(
         requirements(pay_to, amount), {"signature": signature, "authorization": authorization}
     )

@@ -30,9 +30,9 @@ from bench.targets import Proc, terminate
 from x402fac.devnet.solana import NETWORK, USDC_DECIMALS, USDC_MINT, faucet_transaction
 from x402fac.devnet.solana.instructions import ata, memo, transfer_checked
 from x402fac.rpc import JsonRpcClient
+from x402fac.solana import COMPUTE_BUDGET_PROGRAM as COMPUTE_BUDGET
 
 PAYMENT_UNITS = 1_000  # 0.001 USDC
-COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 
 
 @dataclass

@@ -16,15 +16,12 @@ from x402.mechanisms.svm.utils import derive_ata as official_derive_ata
 
 from tests.fixtures.solana import b64, compute_limit, compute_price, partially_signed, usdc_payment
 from x402fac.protocol import Reason
+from x402fac.solana import TOKEN_2022_PROGRAM, TOKEN_PROGRAM, compute_budget, fee_lamports
 from x402fac.worker import Invalid
 from x402fac.worker_solana.transaction import (
     MEMO_PROGRAM,
-    TOKEN_2022_PROGRAM,
-    TOKEN_PROGRAM,
     check_signatures,
-    compute_budget,
     derive_ata,
-    fee_lamports,
     lookup_table_addresses,
     message_hash,
     read_payment,

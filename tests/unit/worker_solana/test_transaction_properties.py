@@ -20,14 +20,11 @@ from solders.pubkey import Pubkey
 
 from tests.fixtures.solana import b64, partially_signed, usdc_payment
 from x402fac.protocol import Reason
+from x402fac.solana import COMPUTE_BUDGET_PROGRAM, LOOKUP_TABLE_META_SIZE, TOKEN_2022_PROGRAM, TOKEN_PROGRAM
 from x402fac.worker import Invalid
 from x402fac.worker_solana.transaction import (
-    COMPUTE_BUDGET_PROGRAM,
     LIGHTHOUSE_PROGRAM,
-    LOOKUP_TABLE_META_SIZE,
     MEMO_PROGRAM,
-    TOKEN_2022_PROGRAM,
-    TOKEN_PROGRAM,
     SolanaPayment,
     check_signatures,
     lookup_table_addresses,

@@ -1,15 +1,11 @@
-"""Pure encodings of the Solana devnet: base58, UI amounts, error texts, fees."""
+"""Pure encodings of the Solana devnet: base58, UI amounts, error texts."""
 
 import os
 
 import pytest
-from solders.hash import Hash
 from solders.keypair import Keypair
-from solders.message import MessageV0
 from solders.pubkey import Pubkey
 
-from tests.fixtures.solana import compute_limit, compute_price
-from x402fac.devnet.solana.chain import fee_for_message
 from x402fac.devnet.solana.codec import b58decode, b58encode, transaction_error_text, ui_token_amount
 
 
@@ -47,12 +43,3 @@ def test_error_texts_follow_agave():
         transaction_error_text({"InstructionError": [0, "MissingRequiredSignature"]})
         == "Error processing Instruction 0: missing required signature for instruction"
     )
-
-
-def test_fee_is_base_per_signature_plus_rounded_up_priority():
-    payer = Keypair().pubkey()
-    ixs = [compute_limit(20_000), compute_price(5_000_000)]
-    message = MessageV0.try_compile(payer, ixs, [], Hash.default())
-    assert fee_for_message(message) == 5000 + 100_000
-    one = MessageV0.try_compile(payer, [compute_limit(20_000), compute_price(1)], [], Hash.default())
-    assert fee_for_message(one) == 5000 + 1

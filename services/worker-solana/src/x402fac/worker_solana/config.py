@@ -22,6 +22,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 
 from x402fac.settings import FamilySettings, SettingsError, environ, load, source
+from x402fac.solana import LAMPORTS_PER_SIGNATURE
 from x402fac.worker.config import ANY_ASSET, WorkerConfig, from_devnet_info, get_minimums, rpc_url_networks
 
 FAMILY = "solana"
@@ -41,7 +42,6 @@ MAX_COMPUTE_UNIT_PRICE = 5_000_000  # micro-lamports, the official scheme's cap
 # official client's layout) uses 19,248 units of the 20,000 the official client requests; Token-2022
 # and longer memos need more. Twice the official limit leaves that margin.
 MAX_COMPUTE_UNIT_LIMIT = 40_000
-LAMPORTS_PER_SIGNATURE = 5_000
 MAX_FEE_LAMPORTS = 2 * LAMPORTS_PER_SIGNATURE + MAX_COMPUTE_UNIT_PRICE * 20_000 // 1_000_000
 MINT_EXTENSIONS = (
     "transfer_fee",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from solders.pubkey import Pubkey
 
-from .transaction import TOKEN_2022_PROGRAM, TOKEN_PROGRAMS
+from x402fac.solana import TOKEN_2022_PROGRAM, TOKEN_PROGRAMS
 
 MINT_SIZE = 82
 BASE_ACCOUNT_SIZE = 165  # a Token-2022 mint with extensions is padded to this, then its account type

@@ -22,27 +22,23 @@ from solders.token.associated import get_associated_token_address
 from solders.transaction import VersionedTransaction
 
 from x402fac.protocol import Reason
+from x402fac.solana import (
+    COMPUTE_BUDGET_PROGRAM,
+    LOOKUP_TABLE_META_SIZE,
+    SET_COMPUTE_UNIT_LIMIT,
+    SET_COMPUTE_UNIT_PRICE,
+    TOKEN_PROGRAMS,
+    compute_budget,
+    fee_lamports,
+)
 from x402fac.worker import Invalid
 
-TOKEN_PROGRAM = Pubkey.from_string("TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
-TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb")
-TOKEN_PROGRAMS = (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
-COMPUTE_BUDGET_PROGRAM = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 LIGHTHOUSE_PROGRAM = Pubkey.from_string("L2TExMFKdjpN9kozasaurPirfHy9P8sbXoAN1qA3S95")
-ADDRESS_LOOKUP_TABLE_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
-
-DEFAULT_UNITS_PER_INSTRUCTION = 200_000  # what the runtime grants without SetComputeUnitLimit
-MAX_COMPUTE_UNIT_LIMIT = 1_400_000
-MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
-LAMPORTS_PER_SIGNATURE = 5_000
 MIN_INSTRUCTIONS = 3
 MAX_INSTRUCTIONS = 7
-SET_COMPUTE_UNIT_LIMIT = 2
-SET_COMPUTE_UNIT_PRICE = 3
-TRANSFER_CHECKED = 12
+TRANSFER_CHECKED = 12  # the SPL Token instruction tag
 MIN_RANDOM_MEMO_BYTES = 16
-LOOKUP_TABLE_META_SIZE = 56
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,33 +88,6 @@ def message_hash(message: Message | MessageV0) -> str:
     """The payment id: sha256 of the message, which every signer commits to (the fee-payer slot
     can be rewritten without changing it, so it identifies the payment however it is re-signed)."""
     return hashlib.sha256(to_bytes_versioned(message)).hexdigest()
-
-
-def compute_budget(message: Message | MessageV0) -> tuple[int, int]:
-    """(compute unit limit, micro-lamports per unit) as the runtime applies them: without
-    SetComputeUnitLimit it grants 200,000 units per instruction other than compute budget ones."""
-    keys = message.account_keys
-    limit: int | None = None
-    price = 0
-    others = 0
-    for ix in message.instructions:
-        data = bytes(ix.data)
-        if keys[ix.program_id_index] != COMPUTE_BUDGET_PROGRAM:
-            others += 1
-        elif data[:1] == bytes([SET_COMPUTE_UNIT_LIMIT]) and len(data) == 5:
-            limit = int.from_bytes(data[1:5], "little")
-        elif data[:1] == bytes([SET_COMPUTE_UNIT_PRICE]) and len(data) == 9:
-            price = int.from_bytes(data[1:9], "little")
-    if limit is None:
-        limit = DEFAULT_UNITS_PER_INSTRUCTION * others
-    return min(limit, MAX_COMPUTE_UNIT_LIMIT), price
-
-
-def fee_lamports(message: Message | MessageV0) -> int:
-    """What the fee payer is charged: 5,000 lamports per signature plus price x limit / 10^6 (rounded up)."""
-    limit, price = compute_budget(message)
-    priority = -(-limit * price // MICRO_LAMPORTS_PER_LAMPORT)
-    return LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures + priority
 
 
 def derive_ata(owner: Pubkey, mint: Pubkey, token_program: Pubkey) -> Pubkey:

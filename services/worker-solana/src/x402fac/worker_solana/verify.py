@@ -10,6 +10,7 @@ from solders.pubkey import Pubkey
 
 from x402fac.protocol import Reason, VerifyRequest
 from x402fac.rpc import NodeUnavailable, RpcError
+from x402fac.solana import ADDRESS_LOOKUP_TABLE_PROGRAM
 from x402fac.worker import Identity, Invalid
 
 from .chain import AccountData
@@ -17,7 +18,6 @@ from .config import Limits
 from .mint import Mint, read_mint
 from .runtime import SolanaRuntime, error_text, is_insufficient_funds
 from .transaction import (
-    ADDRESS_LOOKUP_TABLE_PROGRAM,
     MIN_RANDOM_MEMO_BYTES,
     SolanaPayment,
     check_signatures,

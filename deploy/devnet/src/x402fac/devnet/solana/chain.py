@@ -23,6 +23,13 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from solders.transaction_metadata import FailedTransactionMetadata
 
+from x402fac.solana import (
+    ADDRESS_LOOKUP_TABLE_PROGRAM,
+    LAMPORTS_PER_SIGNATURE,
+    LOOKUP_TABLE_META_SIZE,
+    fee_lamports,
+)
+
 from .codec import (
     TOKEN_PROGRAMS,
     b58encode,
@@ -37,14 +44,7 @@ from .instructions import memo
 MAX_PROCESSING_AGE = 150  # slots a blockhash stays valid, as on a real cluster
 KEPT_BLOCKHASHES = 2 * MAX_PROCESSING_AGE  # remembered a while longer, to answer "expired"
 SLOT_HASHES_LEN = 512
-LAMPORTS_PER_SIGNATURE = 5000
-DEFAULT_UNITS_PER_INSTRUCTION = 200_000
-MAX_COMPUTE_UNIT_LIMIT = 1_400_000
-MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
 HISTORY_LIMIT = 200_000
-COMPUTE_BUDGET = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
-LOOKUP_TABLE_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
-LOOKUP_TABLE_META_SIZE = 56
 BANK_LAMPORTS = 10**18
 
 
@@ -86,32 +86,6 @@ class Landed:
     post_balances: list[int]
     pre_token_balances: list[dict[str, Any]]
     post_token_balances: list[dict[str, Any]]
-
-
-def _compute_budget(message: Message | MessageV0) -> tuple[int, int]:
-    """(compute unit limit, micro-lamports per unit) the message requests."""
-    keys = message.account_keys
-    limit: int | None = None
-    price = 0
-    others = 0
-    for ix in message.instructions:
-        data = bytes(ix.data)
-        if keys[ix.program_id_index] != COMPUTE_BUDGET:
-            others += 1
-        elif data[:1] == b"\x02" and len(data) >= 5:
-            limit = int.from_bytes(data[1:5], "little")
-        elif data[:1] == b"\x03" and len(data) >= 9:
-            price = int.from_bytes(data[1:9], "little")
-    if limit is None:
-        limit = DEFAULT_UNITS_PER_INSTRUCTION * others
-    return min(limit, MAX_COMPUTE_UNIT_LIMIT), price
-
-
-def fee_for_message(message: Message | MessageV0) -> int:
-    """Base fee per signature plus the priority fee (price x limit, rounded up)."""
-    limit, price = _compute_budget(message)
-    priority = -(-limit * price // MICRO_LAMPORTS_PER_LAMPORT)
-    return LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures + priority
 
 
 def _inner_json(inner) -> list[dict[str, Any]]:
@@ -262,7 +236,7 @@ class Chain:
             table = self.svm.get_account(lookup.account_key)
             if table is None:
                 raise TransactionError("AddressLookupTableNotFound")
-            if table.owner != LOOKUP_TABLE_PROGRAM:
+            if table.owner != ADDRESS_LOOKUP_TABLE_PROGRAM:
                 raise TransactionError("InvalidAddressLookupTableOwner")
             data = bytes(table.data)
             if len(data) < LOOKUP_TABLE_META_SIZE or (len(data) - LOOKUP_TABLE_META_SIZE) % 32:
@@ -319,7 +293,7 @@ class Chain:
             str(tx.signatures[0]) in self.history or message.hash() in self._processed_messages
         ):
             raise TransactionError("AlreadyProcessed")
-        fee = fee_for_message(message)
+        fee = fee_lamports(message)
         payer = message.account_keys[0]
         balance = self.svm.get_balance(payer)
         if balance is None:

@@ -6,8 +6,11 @@ from typing import Any
 
 from solders.pubkey import Pubkey
 
-TOKEN_PROGRAM = "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA"
-TOKEN_2022_PROGRAM = "TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpPxuEb"
+from x402fac import solana
+
+# The token programs as the RPC names them (base58 strings)
+TOKEN_PROGRAM = str(solana.TOKEN_PROGRAM)
+TOKEN_2022_PROGRAM = str(solana.TOKEN_2022_PROGRAM)
 TOKEN_PROGRAMS = (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
 ACCOUNT_LEN = 165
 MINT_LEN = 82

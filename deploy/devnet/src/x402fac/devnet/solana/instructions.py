@@ -4,9 +4,8 @@ from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 from solders.token.associated import get_associated_token_address
 
-from .codec import TOKEN_PROGRAM
+from x402fac.solana import TOKEN_PROGRAM as TOKEN
 
-TOKEN = Pubkey.from_string(TOKEN_PROGRAM)
 ASSOCIATED_TOKEN = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
 MEMO = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 SYSTEM = Pubkey.from_string("11111111111111111111111111111111")

@@ -14,7 +14,9 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
 
-from .chain import Chain, Execution, Landed, TransactionError, fee_for_message
+from x402fac.solana import fee_lamports
+
+from .chain import Chain, Execution, Landed, TransactionError
 from .codec import (
     RENT_EPOCH_EXEMPT,
     TOKEN_PROGRAMS,
@@ -414,7 +416,7 @@ class SolanaRpc:
             raise invalid_params(f"failed to deserialize solana_message::VersionedMessage: {error}") from None
         if not self.chain.is_blockhash_valid(message.recent_blockhash):
             return self._with_context(None)
-        return self._with_context(fee_for_message(message))
+        return self._with_context(fee_lamports(message))
 
     def get_epoch_info(self, params: list[Any]) -> dict[str, Any]:
         slots_per_epoch = self.chain.svm.get_epoch_schedule().slots_per_epoch

@@ -15,11 +15,11 @@ from solders.pubkey import Pubkey
 from solders.system_program import CreateAccountParams, create_account
 from solders.transaction import VersionedTransaction
 
+from x402fac.solana import TOKEN_2022_PROGRAM as TOKEN_2022
+
 from .chain import TransactionError
-from .codec import TOKEN_2022_PROGRAM
 from .instructions import ata, create_ata_idempotent, initialize_mint2, mint_to_checked
 
-TOKEN_2022 = Pubkey.from_string(TOKEN_2022_PROGRAM)
 BASE_ACCOUNT_SIZE = 165  # a mint is padded to the size of a token account before its extensions
 MULTISIG_SIZE = 355  # Token-2022 refuses an account of this size (ambiguous with a multisig)
 
