@@ -1,5 +1,5 @@
-"""Solana without a cluster: the programs a payment names, and what the runtime grants and charges a
-message by its compute-budget instructions. The worker prices a payment with it before paying its
+"""Solana without a cluster: the programs a payment names, the layout of its transfer, and what the
+runtime grants and charges a message by its compute-budget instructions. The worker prices a payment with it before paying its
 fee; the devnet, running as a cluster, charges the same.
 """
 
@@ -13,6 +13,9 @@ TOKEN_2022_PROGRAM = Pubkey.from_string("TokenzQdBNbLqP5VEhdkAS6EPFLC1PHnBqCXEpP
 TOKEN_PROGRAMS = (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
 COMPUTE_BUDGET_PROGRAM = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
 ADDRESS_LOOKUP_TABLE_PROGRAM = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
+MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
+
+TRANSFER_CHECKED = 12  # the SPL Token (and Token-2022) instruction tag
 
 # ComputeBudget instruction tags
 SET_COMPUTE_UNIT_LIMIT = 2
@@ -22,6 +25,12 @@ MAX_COMPUTE_UNIT_LIMIT = 1_400_000
 MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
 LAMPORTS_PER_SIGNATURE = 5_000
 LOOKUP_TABLE_META_SIZE = 56  # an address lookup table's header, before its addresses
+
+
+def transfer_checked_data(amount: int, decimals: int) -> bytes:
+    """A TransferChecked instruction's data: the tag, the amount (u64, little-endian), the decimals.
+    Its accounts: source, mint, destination, authority (multisig signers may follow)."""
+    return bytes([TRANSFER_CHECKED]) + amount.to_bytes(8, "little") + bytes([decimals])
 
 
 def compute_budget(message: Message | MessageV0) -> tuple[int, int]:

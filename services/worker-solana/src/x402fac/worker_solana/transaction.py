@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from solders.hash import Hash
 from solders.message import Message, MessageV0, to_bytes_versioned
@@ -25,25 +26,24 @@ from x402fac.protocol import Reason
 from x402fac.solana import (
     COMPUTE_BUDGET_PROGRAM,
     LOOKUP_TABLE_META_SIZE,
+    MEMO_PROGRAM,
     SET_COMPUTE_UNIT_LIMIT,
     SET_COMPUTE_UNIT_PRICE,
     TOKEN_PROGRAMS,
+    TRANSFER_CHECKED,
     compute_budget,
     fee_lamports,
 )
 from x402fac.worker import Invalid
 
-MEMO_PROGRAM = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 LIGHTHOUSE_PROGRAM = Pubkey.from_string("L2TExMFKdjpN9kozasaurPirfHy9P8sbXoAN1qA3S95")
 MIN_INSTRUCTIONS = 3
 MAX_INSTRUCTIONS = 7
-TRANSFER_CHECKED = 12  # the SPL Token instruction tag
-MIN_RANDOM_MEMO_BYTES = 16
 
 
-@dataclass(frozen=True, slots=True)
-class TransferChecked:
-    """Instruction 2. Indexes point into the full account list (static keys, then lookup-loaded)."""
+class TransferChecked(NamedTuple):
+    """Instruction 2, its accounts then its data in their order. Indexes point into the full account
+    list (static keys, then lookup-loaded)."""
 
     program: Pubkey
     source_index: int
@@ -158,8 +158,8 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> SolanaPayment:
         raise Invalid(
             Reason.INVALID_INSTRUCTIONS, "instruction 2 must be SPL Token / Token-2022 TransferChecked"
         )
-    # Its accounts: source, mint, destination, authority (multisig signers may follow); its data: the
-    # tag, the amount (u64, little-endian), the decimals.
+    # Laid out as `x402fac.solana.transfer_checked_data` says: accounts source, mint, destination,
+    # authority; data the tag, the amount (u64, little-endian), the decimals.
     transfer = TransferChecked(programs[2], *accounts[:4], int.from_bytes(data[1:9], "little"), data[9])
 
     memos = []

@@ -18,13 +18,14 @@ from .config import Limits
 from .mint import Mint, read_mint
 from .runtime import SolanaRuntime, error_text, is_insufficient_funds
 from .transaction import (
-    MIN_RANDOM_MEMO_BYTES,
     SolanaPayment,
     check_signatures,
     derive_ata,
     lookup_table_addresses,
     read_payment,
 )
+
+MIN_RANDOM_MEMO_BYTES = 16  # a memo the requirements do not name must make the payment unique
 
 
 def _amount(value: str, payer: str) -> int:

@@ -4,10 +4,11 @@ from solders.instruction import AccountMeta, Instruction
 from solders.pubkey import Pubkey
 from solders.token.associated import get_associated_token_address
 
+from x402fac.solana import MEMO_PROGRAM as MEMO
 from x402fac.solana import TOKEN_PROGRAM as TOKEN
+from x402fac.solana import transfer_checked_data
 
 ASSOCIATED_TOKEN = Pubkey.from_string("ATokenGPvbdGVxr1b2hvZbsiqW5xWH25efTNsLJA8knL")
-MEMO = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
 SYSTEM = Pubkey.from_string("11111111111111111111111111111111")
 
 
@@ -69,7 +70,7 @@ def transfer_checked(
 ) -> Instruction:
     return Instruction(
         token_program,
-        bytes([12]) + amount.to_bytes(8, "little") + bytes([decimals]),
+        transfer_checked_data(amount, decimals),
         [
             AccountMeta(source, False, True),
             AccountMeta(mint, False, False),
