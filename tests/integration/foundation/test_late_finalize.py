@@ -16,7 +16,6 @@ import httpx
 
 from tests.fixtures.stack import Stack
 from x402fac.bus import BusTimeout, request, subjects
-from x402fac.protocol import SettleResponse
 from x402fac.protocol.ledger import FinalizeRequest, UpdateReply
 from x402fac.worker import LedgerClient, WorkerService
 
@@ -32,15 +31,7 @@ class LateFinalize(LedgerClient):
         self.release = asyncio.Event()
         self.written: asyncio.Future[UpdateReply] | None = None
 
-    async def finalize(
-        self,
-        payment_id: str,
-        revision: int,
-        response: SettleResponse,
-        requester: str = "",
-        until: float = 0.0,
-        attempt: str = "",
-    ) -> UpdateReply:
+    async def finalize(self, payment_id, revision, response, requester="", until=0.0, attempt=""):
         if not requester or self.written is not None:  # the reconciler, the retry: on time
             return await super().finalize(payment_id, revision, response, requester, until, attempt)
         message = FinalizeRequest(payment_id, revision, response, requester, attempt)

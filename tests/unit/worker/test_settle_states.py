@@ -11,6 +11,7 @@ from x402fac.protocol import PaymentPayload, PaymentRequirements, Reason, Settle
 from x402fac.protocol.ledger import (
     ClaimReply,
     ClaimStatus,
+    PaymentFacts,
     RecordState,
     ReleaseReason,
     SettlementRecord,
@@ -33,6 +34,7 @@ from x402fac.worker.settle_states import HANDLERS, Superseded
 NETWORK = "eip155:999001"
 PAYMENT_ID = "test/p1"
 TX = "0xpaid"
+FACTS = PaymentFacts(PAYMENT_ID, "evm", NETWORK, "alice", "5")
 
 
 def _request() -> VerifyRequest:
@@ -44,19 +46,9 @@ def _request() -> VerifyRequest:
 
 
 def _record(state: RecordState = RecordState.SUBMITTED, **changes) -> SettlementRecord:
-    now = time.time()
-    fields = dict(
-        payment_id=PAYMENT_ID,
-        family="evm",
-        network=NETWORK,
-        payer="alice",
-        amount="5",
-        state=state,
-        created_at=now - 100,
-        updated_at=now - 100,  # older than the owner's window: the chain's word counts
-        transaction="" if state is RecordState.CLAIMED else TX,
-    )
-    return SettlementRecord(**(fields | changes))
+    transaction = "" if state is RecordState.CLAIMED else TX
+    # Written before the owner's window: the chain's word counts.
+    return FACTS.record(state, time.time() - 100, **({"transaction": transaction} | changes))
 
 
 def _paid(transaction: str = TX) -> SettleResponse:
