@@ -23,13 +23,14 @@ class Sample:
 
 
 def test_names_and_helm_values_follow_the_section_rule() -> None:
-    assert [(v.name, v.values) for v in variables(Sample)] == [
-        ("X402FAC_SVC_PORT", "svc.port"),
-        ("X402FAC_WAIT_SECONDS", "svc.waitSeconds"),
-        ("X402FAC_LIMIT", "svc.limit"),
-        ("X402FAC_OFFSET", "svc.offset"),
-        ("X402FAC_TOKEN", "svc.token.existingSecret"),
-    ]
+    helm_value = {variable.name: variable.values for variable in variables(Sample)}
+    assert helm_value == {
+        "X402FAC_SVC_PORT": "svc.port",  # the section's own name is not repeated
+        "X402FAC_WAIT_SECONDS": "svc.waitSeconds",
+        "X402FAC_LIMIT": "svc.limit",
+        "X402FAC_OFFSET": "svc.offset",
+        "X402FAC_TOKEN": "svc.token.existingSecret",  # named where another value sets it
+    }
 
 
 def test_a_float_must_be_above_zero_an_int_need_not() -> None:
