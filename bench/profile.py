@@ -165,6 +165,8 @@ async def profile_x402fac(quick: bool, say: Callable[[str], None] = print) -> di
         )
         assert target.nats is not None
         nc = await connect(target.nats.url, credentials=target.nats.credentials(access.GATEWAY))
+        # Ledger lookups are the workers' to make.
+        as_worker = await connect(target.nats.url, credentials=target.nats.credentials(access.worker("evm")))
         sample = verify_bodies[20]
         times = 50 if quick else 300
         no_family = _body_for_network(sample, "foo:bar")
@@ -185,7 +187,8 @@ async def profile_x402fac(quick: bool, say: Callable[[str], None] = print) -> di
                 times, lambda: request_raw(nc, subjects.verify("evm"), sample, 5)
             ),
             "nats_ledger_lookup": await _median_ms(
-                times, lambda: request_raw(nc, subjects.LEDGER_LOOKUP, b'{"payment_id":"bench/none"}', 5)
+                times,
+                lambda: request_raw(as_worker, subjects.LEDGER_LOOKUP, b'{"payment_id":"bench/none"}', 5),
             ),
             "anvil_eth_call_direct": await _median_ms(times, lambda: chain.balance_of(payers[0].address)),
             "anvil_via_recorder_proxy": await _median_ms(times, lambda: via_recorder.call("eth_blockNumber")),
@@ -194,6 +197,7 @@ async def profile_x402fac(quick: bool, say: Callable[[str], None] = print) -> di
         await direct.close()
         await via_recorder.close()
         await nc.close()
+        await as_worker.close()
         # CPU per process per request, at concurrency 8 (RPC still through the proxy).
         assert devnet.process is not None
         groups = {name: [pid] for name, pid in target.pids().items()} | {"anvil": [devnet.process.pid]}

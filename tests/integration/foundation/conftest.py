@@ -122,6 +122,11 @@ def payment(
     }
 
 
+def payment_id_of(body: dict) -> str:
+    """The ledger's id for a `payment` body: LedgerBookScheme's identity of it."""
+    return f"test/{body['paymentPayload']['payload']['id']}"
+
+
 @pytest.fixture(scope="module")
 async def book_stack():
     stack = await Stack.start(payer_limit=3)

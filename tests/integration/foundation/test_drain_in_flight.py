@@ -14,7 +14,7 @@ from tests.fixtures.stack import Stack, free_port
 from x402fac.gateway.config import GatewayConfig
 from x402fac.gateway.server import serve
 
-from .conftest import LedgerBookScheme, payment
+from .conftest import LedgerBookScheme, payment, payment_id_of
 
 OLD_GATEWAY_GRACE_SECONDS = 15
 OLD_WORKER_GRACE_SECONDS = 10
@@ -83,7 +83,7 @@ async def test_a_stopping_worker_finishes_its_settle_in_flight():
         gateway = await stack.add_gateway(settle_timeout=OLD_WORKER_GRACE_SECONDS + 15)
         await asyncio.sleep(0.6)
         body = payment(uuid.uuid4().hex, confirm_after=OLD_WORKER_GRACE_SECONDS + 3, max_timeout=60)
-        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        payment_id = payment_id_of(body)
         answer = asyncio.create_task(_settle(gateway.url, body))
         await _until_broadcast(scheme)
         await stack.stop_worker(worker)  # the only replica: nobody else could finish it

@@ -11,7 +11,7 @@ from tests.fixtures.stack import Stack
 from x402fac.ledger.config import LedgerConfig
 from x402fac.ledger.service import start_ledger
 
-from .conftest import LedgerBookScheme, payment
+from .conftest import LedgerBookScheme, payment, payment_id_of
 
 
 class LedgerBlipScheme(LedgerBookScheme):
@@ -40,7 +40,7 @@ async def test_confirmed_payment_is_a_success_when_the_ledger_is_back_before_the
         await stack.start_worker("evm", [scheme], reconcile_interval=3600)
         gateway = await stack.add_gateway(settle_timeout=15)
         body = payment(uuid.uuid4().hex)
-        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        payment_id = payment_id_of(body)
         async with httpx.AsyncClient(timeout=30) as http:
             answer = await http.post(gateway.url + "/settle", json=body)
         assert answer.status_code == 200, answer.text

@@ -12,7 +12,7 @@ from tests.fixtures.stack import Stack
 from x402fac.bus import connect
 from x402fac.worker import HandOff, WorkerService
 
-from .conftest import LedgerBookScheme, payment
+from .conftest import LedgerBookScheme, payment, payment_id_of
 
 
 class NoSignerScheme(LedgerBookScheme):
@@ -42,7 +42,7 @@ async def test_a_replica_without_a_signer_hands_the_settle_to_one_with_a_signer(
     try:
         await asyncio.sleep(0.6)  # the gateway sees the evm family live
         body = payment(uuid.uuid4().hex)
-        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        payment_id = payment_id_of(body)
         async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
             answer = asyncio.ensure_future(http.post("/settle", json=body))
             for _ in range(200):  # only the refusing replica is there: it claims and hands off

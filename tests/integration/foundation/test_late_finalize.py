@@ -19,7 +19,7 @@ from x402fac.bus import BusTimeout, request, subjects
 from x402fac.protocol.ledger import FinalizeRequest, UpdateReply
 from x402fac.worker import LedgerClient, WorkerService
 
-from .conftest import LedgerBookScheme, payment
+from .conftest import LedgerBookScheme, payment, payment_id_of
 
 
 class LateFinalize(LedgerClient):
@@ -79,7 +79,7 @@ async def test_a_finalize_written_after_the_answer_delivers_to_nobody_and_the_re
         ledger: LateFinalize = worker.pipeline.ledger
         gateway = await stack.add_gateway(settle_timeout=3)
         body = payment(uuid.uuid4().hex)
-        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        payment_id = payment_id_of(body)
         async with httpx.AsyncClient(timeout=30) as http:
             first = await _settle(http, gateway.url, body)
             assert first["errorReason"] == "settlement_pending", first
@@ -111,7 +111,7 @@ async def test_a_finalize_whose_reply_was_lost_is_undone_and_the_retry_gets_the_
         ledger: LostFinalizeReply = worker.pipeline.ledger
         gateway = await stack.add_gateway(settle_timeout=3)
         body = payment(uuid.uuid4().hex)
-        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        payment_id = payment_id_of(body)
         async with httpx.AsyncClient(timeout=30) as http:
             first = await _settle(http, gateway.url, body)
             # The ledger had handed the success to this request; the worker never learnt it.
@@ -136,7 +136,7 @@ async def test_a_stranger_cannot_let_go_of_a_delivered_success():
     try:
         _, scheme = await _worker_with(stack, LedgerClient)
         body = payment(uuid.uuid4().hex)
-        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        payment_id = payment_id_of(body)
         async with httpx.AsyncClient(timeout=30) as http:
             first = await _settle(http, stack.gateway_url, body)
             assert first["success"] is True

@@ -10,7 +10,7 @@ from tests.fixtures.stack import Stack
 from x402fac.ledger.config import LedgerConfig
 from x402fac.ledger.service import start_ledger
 
-from .conftest import LedgerBookScheme, payment
+from .conftest import LedgerBookScheme, payment, payment_id_of
 
 
 class LedgerOutageScheme(LedgerBookScheme):
@@ -76,7 +76,7 @@ async def test_ledger_unreachable_after_broadcast_answers_pending_then_final():
         worker = await stack.start_worker("evm", [scheme], reconcile_interval=3600)
         gateway = await stack.add_gateway(settle_timeout=10)
         body = payment(uuid.uuid4().hex, ledger_outage=True)
-        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        payment_id = payment_id_of(body)
         async with httpx.AsyncClient(timeout=30) as http:
             first = await http.post(gateway.url + "/settle", json=body)
             assert first.status_code == 200, first.text

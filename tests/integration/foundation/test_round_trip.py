@@ -9,7 +9,7 @@ import httpx
 from tests.fixtures.stack import Stack
 from x402fac.worker import LedgerClient
 
-from .conftest import TEST_NETWORK, payment
+from .conftest import TEST_NETWORK, payment, payment_id_of
 
 
 def new_id() -> str:
@@ -107,7 +107,7 @@ async def test_reconciler_completes_pending_record_without_retry(book_stack):
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
         first = (await http.post("/settle", json=body)).json()
     assert first["errorReason"] == "settlement_pending"
-    payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+    payment_id = payment_id_of(body)
     worker = stack.workers[0]
     for _ in range(100):
         moved = await worker.pipeline.reconcile_once(older_than_seconds=0)

@@ -21,7 +21,7 @@ from x402fac.ledger.service import start_ledger
 from x402fac.ledger.store import LedgerStore
 from x402fac.worker.ledger_client import LedgerClient
 
-from .conftest import LedgerBookScheme, payment
+from .conftest import LedgerBookScheme, payment, payment_id_of
 
 NO_REPLY_SECONDS = LedgerClient(None).timeout + 1  # longer than the worker waits for the ledger
 
@@ -49,7 +49,7 @@ async def test_transaction_recorded_without_an_answer_is_broadcast_once_and_succ
         await stack.start_worker("evm", [scheme], reconcile_interval=3600)
         gateway = await stack.add_gateway(settle_timeout=20)
         body = payment(uuid.uuid4().hex)
-        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        payment_id = payment_id_of(body)
         async with httpx.AsyncClient(timeout=30) as http:
             answer = await http.post(gateway.url + "/settle", json=body)
         assert unanswered == [payment_id]

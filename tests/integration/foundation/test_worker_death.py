@@ -12,7 +12,7 @@ from tests.fixtures.stack import Stack
 from x402fac.bus import REPLY_HEADER, connect, subjects
 from x402fac.worker import WorkerService
 
-from .conftest import LedgerBookScheme, payment
+from .conftest import LedgerBookScheme, payment, payment_id_of
 
 
 async def _replica(stack: Stack, scheme: LedgerBookScheme) -> WorkerService:
@@ -54,7 +54,7 @@ async def test_settle_finished_by_another_replica_after_a_kill():
         assert result["success"] is True and result["transaction"] == tx
         assert elapsed < 10  # the caller got its final answer, not a timeout
         assert first.broadcasts[tx] == 1  # resumed from the ledger, never broadcast again
-        record = await stack.ledger_record(f"test/{body['paymentPayload']['payload']['id']}")
+        record = await stack.ledger_record(payment_id_of(body))
         assert record is not None and record.state == "settled" and record.delivered_at > 0
     finally:
         if survivor is not None:
@@ -71,7 +71,7 @@ async def test_a_success_whose_gateway_died_is_kept_for_the_retry():
     await stack.start_worker("evm", [scheme])
     try:
         body = payment(uuid.uuid4().hex)
-        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        payment_id = payment_id_of(body)
         headers = {
             subjects.REQUEST_ID_HEADER: "request-of-a-dead-gateway",
             subjects.DEADLINE_HEADER: f"{time.time() + 30:.3f}",

@@ -14,7 +14,7 @@ from x402fac.bus import connect
 from x402fac.protocol.ledger import SettlementRecord
 from x402fac.worker import LedgerClient, WorkerService
 
-from .conftest import LedgerBookScheme, payment
+from .conftest import LedgerBookScheme, payment, payment_id_of
 
 
 class FreezeAfterFinalize(LedgerClient):
@@ -77,7 +77,7 @@ async def test_a_success_handed_to_a_request_whose_worker_died_goes_to_the_retry
         gateway = await stack.add_gateway(settle_timeout=1.0)
         await asyncio.sleep(0.6)  # the gateway sees the evm family live
         body = payment(uuid.uuid4().hex)
-        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        payment_id = payment_id_of(body)
         async with httpx.AsyncClient(timeout=30) as http:
             answer = asyncio.ensure_future(http.post(gateway.url + "/settle", json=body))
             await asyncio.wait_for(frozen.written.wait(), 10)
@@ -121,7 +121,7 @@ async def test_a_success_taken_before_its_worker_died_is_not_given_again():
     try:
         await asyncio.sleep(0.6)
         body = payment(uuid.uuid4().hex)
-        payment_id = f"test/{body['paymentPayload']['payload']['id']}"
+        payment_id = payment_id_of(body)
         async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
             settled = await http.post("/settle", json=body)
             assert settled.json()["success"] is True, settled.text

@@ -11,6 +11,16 @@ from tests.fixtures.product import start_configured_gateway
 from tests.integration.foundation.conftest import payment
 
 
+async def _hold_settles(http: httpx.AsyncClient, lane: str, count: int, seconds: float) -> list[asyncio.Task]:
+    """`count` settles the chain confirms only after `seconds`, once all are in flight in `lane`."""
+    held = [
+        asyncio.create_task(http.post("/settle", json=payment(uuid.uuid4().hex, confirm_after=seconds)))
+        for _ in range(count)
+    ]
+    await _wait_in_flight(http, lane, count)
+    return held
+
+
 async def _wait_in_flight(http: httpx.AsyncClient, lane: str, count: int) -> None:
     line = f'x402fac_gateway_in_flight{{lane="{lane}"}} {float(count)}'
     for _ in range(200):
@@ -25,11 +35,7 @@ async def test_settles_fill_their_lane_and_verify_is_still_served(product_stack)
     gateway = await start_configured_gateway(stack.nats, settle_in_flight=3)
     try:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
-            held = [
-                asyncio.create_task(http.post("/settle", json=payment(uuid.uuid4().hex, confirm_after=4)))
-                for _ in range(3)
-            ]
-            await _wait_in_flight(http, "settle:evm", 3)
+            held = await _hold_settles(http, "settle:evm", 3, seconds=4)
             over = await http.post("/settle", json=payment(uuid.uuid4().hex))
             answered_while_held = not any(task.done() for task in held)
             verify = await http.post("/verify", json=payment(uuid.uuid4().hex))
@@ -52,11 +58,7 @@ async def test_the_process_bound_refuses_every_route_but_health(product_stack):
     gateway = await start_configured_gateway(stack.nats, max_in_flight=2)
     try:
         async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
-            held = [
-                asyncio.create_task(http.post("/settle", json=payment(uuid.uuid4().hex, confirm_after=3)))
-                for _ in range(2)
-            ]
-            await _wait_in_flight(http, "all", 2)
+            held = await _hold_settles(http, "all", 2, seconds=3)
             supported = await http.get("/supported")
             verify = await http.post("/verify", json=payment(uuid.uuid4().hex))
             health = await http.get("/health")

@@ -2,6 +2,7 @@
 payments in Token-2022 mints."""
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -11,12 +12,30 @@ from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
 
-from tests.fixtures.solana import compute_limit, compute_price, partially_signed
+from tests.fixtures.solana import ata_transfer, compute_limit, compute_price, partially_signed
 from x402fac.devnet.solana import NETWORK, USDC_MINT
-from x402fac.devnet.solana.instructions import TOKEN, ata, memo, transfer_checked
+from x402fac.devnet.solana.instructions import TOKEN, memo
 from x402fac.devnet.solana.token2022 import TOKEN_2022
 
 UNCHANGED: Any = object()
+
+
+@contextmanager
+def counted_sends(solana_devnet) -> Iterator[Counter[str]]:
+    """Counts sendTransaction per signature on the devnet node."""
+    sends: Counter[str] = Counter()
+    original = solana_devnet.rpc.methods["sendTransaction"]
+
+    def counting_send(params):
+        signature = original(params)
+        sends[signature] += 1
+        return signature
+
+    solana_devnet.rpc.methods["sendTransaction"] = counting_send
+    try:
+        yield sends
+    finally:
+        solana_devnet.rpc.methods["sendTransaction"] = original
 
 
 @contextmanager
@@ -52,15 +71,7 @@ def exact_payment(
     instructions = [
         compute_limit(units),
         compute_price(price),
-        transfer_checked(
-            ata(payer.pubkey(), mint, program),
-            mint,
-            ata(pay_to, mint, program),
-            payer.pubkey(),
-            amount,
-            decimals,
-            program,
-        ),
+        ata_transfer(payer.pubkey(), pay_to, mint, amount, decimals, program),
         memo(os.urandom(16).hex().encode()),
     ]
     return partially_signed(MessageV0.try_compile(fee_payer, instructions, [], blockhash), [payer])

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 from collections import Counter
-from contextlib import contextmanager
 
 import httpx
 from solders.keypair import Keypair
@@ -22,28 +21,11 @@ from tests.fixtures.solana import (
     usdc_payment,
 )
 from tests.fixtures.stack import JSON_FORMATS
+from tests.integration.solana.solana_helpers import counted_sends
 from x402fac.protocol import Reason
 from x402fac.worker_solana.transaction import message_hash
 
 PRICE = 10_000  # 0.01 USDC
-
-
-@contextmanager
-def counted_sends(solana_devnet):
-    """Counts sendTransaction per signature on the devnet node."""
-    sends: Counter[str] = Counter()
-    original = solana_devnet.rpc.methods["sendTransaction"]
-
-    def counting_send(params):
-        signature = original(params)
-        sends[signature] += 1
-        return signature
-
-    solana_devnet.rpc.methods["sendTransaction"] = counting_send
-    try:
-        yield sends
-    finally:
-        solana_devnet.rpc.methods["sendTransaction"] = original
 
 
 def paying_signature(tx: VersionedTransaction, fee_payer: Keypair, payer: Keypair) -> str:

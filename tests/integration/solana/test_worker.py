@@ -27,6 +27,7 @@ from solders.transaction import VersionedTransaction
 
 from tests.fixtures.solana import (
     USDC_UNIT,
+    ata_transfer,
     b64,
     compute_limit,
     compute_price,
@@ -35,9 +36,9 @@ from tests.fixtures.solana import (
     solana_requirements,
     usdc_payment,
 )
-from tests.integration.solana.solana_helpers import UNCHANGED, configured, token_2022_payment
+from tests.integration.solana.solana_helpers import UNCHANGED, configured, counted_sends, token_2022_payment
 from x402fac.devnet.solana import NETWORK, USDC_MINT
-from x402fac.devnet.solana.instructions import TOKEN, ata, memo, transfer_checked
+from x402fac.devnet.solana.instructions import TOKEN, ata, memo
 from x402fac.devnet.solana.token2022 import create_mint_2022, token_2022_balance
 from x402fac.protocol import Reason
 from x402fac.worker import Confirmation, Outcome, Submitted
@@ -279,23 +280,12 @@ async def test_resubmission_with_another_fee_payer_slot_is_a_duplicate(
 async def test_concurrent_settles_of_one_payment_send_once(
     gateway, solana_devnet, solana_payer, fee_payer, pay_to
 ):
-    sends: Counter[str] = Counter()
-    original = solana_devnet.rpc.methods["sendTransaction"]
-
-    def counting_send(params):
-        signature = original(params)
-        sends[signature] += 1
-        return signature
-
-    solana_devnet.rpc.methods["sendTransaction"] = counting_send
-    try:
+    with counted_sends(solana_devnet) as sends:
         tx = usdc_payment(
             solana_payer, pay_to, PRICE, fee_payer.pubkey(), solana_devnet.chain.latest_blockhash
         )
         body = solana_payment_body(solana_requirements(pay_to, PRICE, fee_payer.pubkey()), tx)
         answers = await asyncio.gather(*(post(gateway, "/settle", body) for _ in range(20)))
-    finally:
-        solana_devnet.rpc.methods["sendTransaction"] = original
     signature = signature_of(partially_signed(tx.message, [fee_payer, solana_payer]))
     assert sends == Counter({signature: 1})
     # One success per payment: every other copy is told it is a duplicate. A copy that arrives
@@ -413,9 +403,7 @@ def _payment_through_table(
     instructions = [
         compute_limit(20_000),
         compute_price(1),
-        transfer_checked(
-            ata(payer.pubkey(), USDC_MINT), USDC_MINT, ata(pay_to, USDC_MINT), payer.pubkey(), PRICE, 6
-        ),
+        ata_transfer(payer.pubkey(), pay_to, USDC_MINT, PRICE, 6),
         memo(os.urandom(16).hex().encode()),
     ]
     message = MessageV0.try_compile(fee_payer, instructions, [table], blockhash)

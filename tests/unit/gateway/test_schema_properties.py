@@ -11,16 +11,16 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from litestar.serialization import encode_json
 
+from tests.fixtures.properties import SETTINGS
 from tests.unit.protocol.test_request_properties import near_misses, v1_bodies, v2_bodies
 from x402fac.gateway.app import create_app
 from x402fac.gateway.config import GatewayConfig
 from x402fac.protocol import BodyError, decode_request
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # As served: through Litestar's JSON encoder (the generated response examples are Structs).
 DOCUMENT = json.loads(encode_json(create_app(GatewayConfig()).openapi_schema.to_schema()))
 

@@ -9,9 +9,10 @@ import re
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fixtures.properties import SETTINGS, json_scalars, json_values
 from x402fac.nano import (
     AddressError,
     AmountError,
@@ -27,20 +28,13 @@ from x402fac.nano import (
     public_key,
 )
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEX = "0123456789abcdefABCDEF"
 RAW = re.compile(r"0|[1-9][0-9]*")
 WORK = re.compile(r"[0-9a-fA-F]{1,16}")
 NANO_ALPHABET = "13456789abcdefghijkmnopqrstuwxyz"
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=8,
-)
+scalars = json_scalars()
+values = json_values(scalars)
 # Text close to the grammars: their own characters, other digits and letters, whitespace, signs.
 near_text = st.text(alphabet=HEX + NANO_ALPHABET + "_xX+- \n\t\u0663\uff10", max_size=70)
 keys = st.binary(min_size=32, max_size=32)
@@ -68,13 +62,13 @@ def parsed_or_refused(data: Any) -> StateBlock | None:
 
 
 @SETTINGS
-@given(json_values)
+@given(values)
 def test_any_json_is_a_block_or_a_block_error(data: Any) -> None:
     parsed_or_refused(data)
 
 
 @SETTINGS
-@given(st.sampled_from(sorted(BLOCK)), json_values | near_text, st.booleans())
+@given(st.sampled_from(sorted(BLOCK)), values | near_text, st.booleans())
 def test_a_block_with_one_field_swapped_or_removed(field: str, value: Any, remove: bool) -> None:
     data = dict(BLOCK)
     if remove:
@@ -95,7 +89,7 @@ def test_addresses_round_trip(key: bytes, prefix: str) -> None:
 
 
 @SETTINGS
-@given(st.one_of(near_text.map(lambda s: "nano_" + s), near_text, json_scalars))
+@given(st.one_of(near_text.map(lambda s: "nano_" + s), near_text, scalars))
 def test_any_address_text_is_a_key_or_an_address_error(text: Any) -> None:
     try:
         key = decode_address(text)
@@ -116,7 +110,7 @@ def test_a_changed_address_character_breaks_the_checksum(key: bytes, position: i
 
 
 @SETTINGS
-@given(st.one_of(near_text, st.text(alphabet=HEX, min_size=63, max_size=65), json_scalars))
+@given(st.one_of(near_text, st.text(alphabet=HEX, min_size=63, max_size=65), scalars))
 def test_hashes_are_exactly_64_hex_digits(text: Any) -> None:
     valid = isinstance(text, str) and re.fullmatch(r"[0-9a-fA-F]{64}", text) is not None
     try:
@@ -132,7 +126,7 @@ def test_hashes_are_exactly_64_hex_digits(text: Any) -> None:
     st.one_of(
         st.integers(0, 2**129).map(str),
         st.text(alphabet="0123456789\u0663\uff10 +-_", max_size=40),
-        json_scalars,
+        scalars,
     )
 )
 def test_raw_amounts_are_canonical_ascii_decimals_below_2_128(text: Any) -> None:
@@ -146,7 +140,7 @@ def test_raw_amounts_are_canonical_ascii_decimals_below_2_128(text: Any) -> None
 
 
 @SETTINGS
-@given(st.one_of(near_text, st.integers(0, 2**64 - 1).map(lambda n: f"{n:x}"), json_scalars))
+@given(st.one_of(near_text, st.integers(0, 2**64 - 1).map(lambda n: f"{n:x}"), scalars))
 def test_work_is_1_to_16_hex_digits(text: Any) -> None:
     valid = isinstance(text, str) and WORK.fullmatch(text) is not None
     try:

@@ -10,9 +10,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fixtures.properties import SETTINGS
 from tests.unit.protocol.test_request_properties import (
     json_values,
     near_misses,
@@ -32,7 +33,6 @@ from x402fac.protocol import (
     encode_header,
 )
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 HEADER_TYPES = [PaymentRequired, PaymentPayload, SettleResponse, PaymentPayloadV1, PaymentRequiredV1]
 header_types = st.sampled_from(HEADER_TYPES)
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fixtures.properties import SETTINGS
 from x402fac.protocol import (
     BodyError,
     SettleResponse,
@@ -24,7 +25,6 @@ from x402fac.protocol import (
 )
 from x402fac.protocol.networks import LEGACY_TO_CAIP2
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 AMOUNT = re.compile(r"[0-9]{1,78}")
 
 json_scalars = (

@@ -148,16 +148,23 @@ def test_config_errors_say_what_is_missing(env: dict, message: str) -> None:
         load_config(env)
 
 
-def test_devnet_info_is_the_default(tmp_path) -> None:
-    signer = Account.create()
+def _write_devnet_info(data_dir, signer, **more: object) -> dict:
+    """A devnet-evm.json as the EVM devnet writes it, with `signer` as its facilitator."""
     info = {
         "network": "eip155:84532",
         "chainId": 84532,
         "rpcUrl": "http://127.0.0.1:9",
         "usdc": {"address": "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "name": "USDC", "version": "2"},
+        **more,
         "facilitators": [{"address": signer.address, "privateKey": "0x" + bytes(signer.key).hex()}],
     }
-    (tmp_path / "devnet-evm.json").write_text(json.dumps(info))
+    (data_dir / "devnet-evm.json").write_text(json.dumps(info))
+    return info
+
+
+def test_devnet_info_is_the_default(tmp_path) -> None:
+    signer = Account.create()
+    info = _write_devnet_info(tmp_path, signer)
     (network,) = load_config({"X402FAC_DATA_DIR": str(tmp_path)}).networks
     assert network.rpc_urls == ("http://127.0.0.1:9",)
     assert network.listed_assets == frozenset({info["usdc"]["address"].lower()}) and not network.any_asset
@@ -187,14 +194,6 @@ def test_erc6492_factories_none_by_default_from_env_or_the_devnet(tmp_path) -> N
         load_config({**env, "X402FAC_EVM_8453_ERC6492_FACTORIES": "any"})
 
     signer = Account.create()
-    info = {
-        "network": "eip155:84532",
-        "chainId": 84532,
-        "rpcUrl": "http://127.0.0.1:9",
-        "usdc": {"address": "0x036CbD53842c5426634e7929541eC2318f3dCF7e", "name": "USDC", "version": "2"},
-        "erc6492": {"factory": factory},
-        "facilitators": [{"address": signer.address, "privateKey": "0x" + bytes(signer.key).hex()}],
-    }
-    (tmp_path / "devnet-evm.json").write_text(json.dumps(info))
+    _write_devnet_info(tmp_path, signer, erc6492={"factory": factory})
     (devnet,) = load_config({"X402FAC_DATA_DIR": str(tmp_path)}).networks
     assert devnet.erc6492_factories == frozenset({factory.lower()})

@@ -11,28 +11,22 @@ from typing import Any
 import coincurve
 import pytest
 from eth_hash.auto import keccak
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.fixtures.properties import SETTINGS, json_scalars, json_values
 from x402fac.worker_evm import eip3009
 from x402fac.worker_evm.eip3009 import PayloadError, parse_payload, recover_signer
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 FIELDS = ["from", "to", "value", "validAfter", "validBefore", "nonce"]
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=8,
-)
+scalars = json_scalars()
+values = json_values(scalars)
 hex_text = st.text(alphabet="0123456789abcdefABCDEFxX \n", max_size=140)
 near_values = st.one_of(
-    json_values,
+    values,
     hex_text,
     hex_text.map(lambda s: "0x" + s),
     st.binary(min_size=20, max_size=20).map(lambda b: "0x" + b.hex()),
@@ -77,7 +71,7 @@ def parsed_or_refused(payload: Any) -> tuple[eip3009.Authorization, bytes] | Non
 
 
 @SETTINGS
-@given(st.dictionaries(st.sampled_from(["authorization", "signature", "x"]), json_values, max_size=3))
+@given(st.dictionaries(st.sampled_from(["authorization", "signature", "x"]), values, max_size=3))
 def test_any_payload_parses_or_is_a_payload_error(payload: dict[str, Any]) -> None:
     parsed_or_refused(payload)
 

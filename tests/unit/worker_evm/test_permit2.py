@@ -11,7 +11,7 @@ import pytest
 from eth_abi import decode, encode
 from eth_account import Account
 from eth_hash.auto import keccak
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from x402.mechanisms.evm import constants as sdk
 from x402.mechanisms.evm.exact.permit2_utils import create_permit2_payload
@@ -19,6 +19,7 @@ from x402.mechanisms.evm.signers import EthAccountSigner
 from x402.schemas import PaymentRequirements
 
 from tests.fixtures.permit2 import permit2_typed_data
+from tests.fixtures.properties import SETTINGS
 from x402fac.settings import SettingsError
 from x402fac.worker_evm import permit2
 from x402fac.worker_evm.config import load_config
@@ -28,7 +29,6 @@ from x402fac.worker_evm.transactions import decode_signed
 TOKEN = "0x7E57000000000000000000000000000000000020"
 CHAIN_ID = 84532
 PERMIT = "((address,uint256),uint256,uint256)"
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def sdk_payload(account, amount: int = 12345, pay_to: str | None = None) -> dict[str, Any]:

@@ -14,7 +14,14 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 from x402.mechanisms.svm.utils import derive_ata as official_derive_ata
 
-from tests.fixtures.solana import b64, compute_limit, compute_price, partially_signed, usdc_payment
+from tests.fixtures.solana import (
+    ata_transfer,
+    b64,
+    compute_limit,
+    compute_price,
+    partially_signed,
+    usdc_payment,
+)
 from x402fac.protocol import Reason
 from x402fac.solana import TOKEN_2022_PROGRAM, TOKEN_PROGRAM, compute_budget, fee_lamports
 from x402fac.worker import Invalid
@@ -77,16 +84,7 @@ def test_undecodable_payloads(garbage):
 def test_layout_refusals():
     limit, price = compute_limit(20_000), compute_price(1)
     memo = Instruction(MEMO_PROGRAM, os.urandom(16).hex().encode(), [])
-    token_transfer = Instruction(
-        TOKEN_PROGRAM,
-        bytes([12]) + (10_000).to_bytes(8, "little") + bytes([6]),
-        [
-            AccountMeta(derive_ata(PAYER.pubkey(), MINT, TOKEN_PROGRAM), False, True),
-            AccountMeta(MINT, False, False),
-            AccountMeta(derive_ata(PAY_TO, MINT, TOKEN_PROGRAM), False, True),
-            AccountMeta(PAYER.pubkey(), True, False),
-        ],
-    )
+    token_transfer = ata_transfer(PAYER.pubkey(), PAY_TO, MINT, 10_000, 6, TOKEN_PROGRAM)
     plain_transfer = Instruction(
         TOKEN_PROGRAM, bytes([3]) + (10_000).to_bytes(8, "little"), token_transfer.accounts
     )
@@ -110,16 +108,7 @@ def test_layout_refusals():
 
 def test_token_2022_transfer_is_read():
     mint = Keypair().pubkey()
-    ix = Instruction(
-        TOKEN_2022_PROGRAM,
-        bytes([12]) + (5).to_bytes(8, "little") + bytes([2]),
-        [
-            AccountMeta(derive_ata(PAYER.pubkey(), mint, TOKEN_2022_PROGRAM), False, True),
-            AccountMeta(mint, False, False),
-            AccountMeta(derive_ata(PAY_TO, mint, TOKEN_2022_PROGRAM), False, True),
-            AccountMeta(PAYER.pubkey(), True, False),
-        ],
-    )
+    ix = ata_transfer(PAYER.pubkey(), PAY_TO, mint, 5, 2, TOKEN_2022_PROGRAM)
     memo = Instruction(MEMO_PROGRAM, b"x" * 32, [])
     read = read_payment(with_instructions([compute_limit(1), compute_price(0), ix, memo]), CAP)
     assert read.transfer.program == TOKEN_2022_PROGRAM

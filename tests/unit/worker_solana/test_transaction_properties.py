@@ -9,7 +9,7 @@ list of addresses or ValueError (which the scheme maps to `lookup_table_unresolv
 import base64
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.hash import Hash
@@ -18,6 +18,7 @@ from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
 
+from tests.fixtures.properties import SETTINGS, json_scalars, json_values
 from tests.fixtures.solana import b64, partially_signed, usdc_payment
 from x402fac.protocol import Reason
 from x402fac.solana import COMPUTE_BUDGET_PROGRAM, LOOKUP_TABLE_META_SIZE, TOKEN_2022_PROGRAM, TOKEN_PROGRAM
@@ -31,7 +32,6 @@ from x402fac.worker_solana.transaction import (
     read_payment,
 )
 
-SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CAP = 5_000_000
 REASONS = {reason.value for reason in Reason}
 PAYER, FEE_PAYER = Keypair(), Keypair()
@@ -40,14 +40,8 @@ PAYMENT_BYTES = bytes(PAYMENT)
 TABLE_KEY = Pubkey.new_unique()
 TABLE_ADDRESSES = [Pubkey.new_unique() for _ in range(6)]
 
-json_scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
-    ),
-    max_leaves=8,
-)
+scalars = json_scalars(text_size=30)
+values = json_values(scalars)
 
 
 def read_or_invalid(encoded: Any) -> SolanaPayment | None:
@@ -74,7 +68,7 @@ def test_the_unchanged_payment_reads() -> None:
 
 
 @SETTINGS
-@given(json_values)
+@given(values)
 def test_any_json_value_is_invalid(value: Any) -> None:
     if not isinstance(value, str):
         assert read_or_invalid(value) is None

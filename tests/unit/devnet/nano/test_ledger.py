@@ -1,6 +1,7 @@
 """The devnet ledger: the node's checks, in the node's order, with the node's messages."""
 
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -94,15 +95,7 @@ def test_old_block_and_fork(chain):
 def test_bad_signature_before_anything_else(chain):
     ledger, genesis = chain
     block = send(ledger, genesis, Key().public, 1)
-    forged = StateBlock(
-        block.account,
-        block.previous,
-        block.representative,
-        block.balance - 1,
-        block.link,
-        block.signature,
-        block.work,
-    )
+    forged = replace(block, balance=block.balance - 1)  # signed for another balance
     with pytest.raises(ProcessError, match=messages.BAD_SIGNATURE):
         ledger.process(forged)
 

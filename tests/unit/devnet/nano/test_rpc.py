@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -133,15 +134,7 @@ async def test_process_refusals_use_node_messages(nano_rpc, nano_devnet, nano_fu
     async def process(candidate, **options):
         return await nano_rpc.call("process", json_block="true", block=candidate.to_json(), **options)
 
-    forged = StateBlock(
-        block.account,
-        block.previous,
-        block.representative,
-        block.balance - 1,
-        block.link,
-        block.signature,
-        block.work,
-    )
+    forged = replace(block, balance=block.balance - 1)  # signed for another balance
     with pytest.raises(NodeError, match=r": Bad signature$"):
         await process(forged)
     below_entry = block.with_work(0)

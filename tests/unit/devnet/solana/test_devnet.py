@@ -19,7 +19,15 @@ from x402.mechanisms.svm.exact import ExactSvmClientScheme
 from x402.mechanisms.svm.exact.facilitator import ExactSvmScheme as ExactSvmFacilitatorScheme
 from x402.schemas import PaymentPayload, PaymentRequirements
 
-from tests.fixtures.solana import USDC_UNIT, b64, rpc_call, rpc_result, usdc_payment, wait_status
+from tests.fixtures.solana import (
+    USDC_UNIT,
+    ata_transfer,
+    b64,
+    rpc_call,
+    rpc_result,
+    usdc_payment,
+    wait_status,
+)
 from x402fac.devnet.solana import DEVNET_GENESIS_HASH, NETWORK, USDC_MINT, faucet
 from x402fac.devnet.solana.codec import TOKEN_2022_PROGRAM, b58encode
 from x402fac.devnet.solana.instructions import (
@@ -28,7 +36,6 @@ from x402fac.devnet.solana.instructions import (
     create_ata_idempotent,
     initialize_mint2,
     mint_to_checked,
-    transfer_checked,
 )
 
 TOKEN_2022 = Pubkey.from_string(TOKEN_2022_PROGRAM)
@@ -37,6 +44,13 @@ TOKEN_2022 = Pubkey.from_string(TOKEN_2022_PROGRAM)
 async def latest_blockhash(url: str) -> Hash:
     value = (await rpc_result(url, "getLatestBlockhash", [{"commitment": "confirmed"}]))["value"]
     return Hash.from_string(value["blockhash"])
+
+
+async def fully_signed(solana_devnet, payer: Keypair, to: Pubkey, amount: int) -> VersionedTransaction:
+    """A USDC payment signed by the payer and by the devnet's first fee payer, on the latest blockhash."""
+    fee_payer = solana_devnet.fee_payers[0]
+    blockhash = await latest_blockhash(solana_devnet.url)
+    return usdc_payment(payer, to, amount, fee_payer.pubkey(), blockhash, sign_fee_payer=fee_payer)
 
 
 async def test_answers_as_solana_devnet_with_usdc_mint(solana_devnet):
@@ -59,14 +73,7 @@ async def test_transfer_checked_signed_with_solders_executes(solana_devnet, sola
     fee_payer = solana_devnet.fee_payers[0]
     recipient = Keypair().pubkey()
     solana_devnet.fund(recipient)  # creates the recipient's USDC account
-    tx = usdc_payment(
-        solana_payer,
-        recipient,
-        1_234_567,
-        fee_payer.pubkey(),
-        await latest_blockhash(url),
-        sign_fee_payer=fee_payer,
-    )
+    tx = await fully_signed(solana_devnet, solana_payer, recipient, 1_234_567)
     fee_before = solana_devnet.chain.svm.get_balance(fee_payer.pubkey())
     fee = await rpc_result(url, "getFeeForMessage", [base64.b64encode(bytes(tx.message)).decode()])
     signature = await rpc_result(url, "sendTransaction", [b64(tx), {"encoding": "base64"}])
@@ -90,15 +97,7 @@ async def test_transfer_checked_signed_with_solders_executes(solana_devnet, sola
 
 async def test_processed_then_confirmed_then_finalized(solana_devnet, solana_payer):
     url = solana_devnet.url
-    fee_payer = solana_devnet.fee_payers[0]
-    tx = usdc_payment(
-        solana_payer,
-        solana_devnet.payers[0].pubkey(),
-        5,
-        fee_payer.pubkey(),
-        await latest_blockhash(url),
-        sign_fee_payer=fee_payer,
-    )
+    tx = await fully_signed(solana_devnet, solana_payer, solana_devnet.payers[0].pubkey(), 5)
     signature = await rpc_result(url, "sendTransaction", [b64(tx), {"encoding": "base64"}])
     first = (await rpc_result(url, "getSignatureStatuses", [[signature]]))["value"][0]
     assert first["confirmationStatus"] == "processed"
@@ -169,14 +168,7 @@ async def test_signature_checks(solana_devnet, solana_payer):
 async def test_simulation_reports_program_errors_and_replaces_blockhash(solana_devnet, solana_payer):
     url = solana_devnet.url
     fee_payer = solana_devnet.fee_payers[0]
-    too_much = usdc_payment(
-        solana_payer,
-        solana_devnet.payers[0].pubkey(),
-        10**15,
-        fee_payer.pubkey(),
-        await latest_blockhash(url),
-        sign_fee_payer=fee_payer,
-    )
+    too_much = await fully_signed(solana_devnet, solana_payer, solana_devnet.payers[0].pubkey(), 10**15)
     simulated = await rpc_result(url, "simulateTransaction", [b64(too_much), {"encoding": "base64"}])
     assert simulated["value"]["err"] == {"InstructionError": [2, {"Custom": 1}]}
     refused = await rpc_call(url, "sendTransaction", [b64(too_much), {"encoding": "base64"}])
@@ -211,11 +203,8 @@ async def test_simulation_reports_program_errors_and_replaces_blockhash(solana_d
 
 async def test_duplicate_is_already_processed_and_pays_once(solana_devnet, solana_payer):
     url = solana_devnet.url
-    fee_payer = solana_devnet.fee_payers[0]
     recipient = solana_devnet.payers[0].pubkey()
-    tx = usdc_payment(
-        solana_payer, recipient, 11, fee_payer.pubkey(), await latest_blockhash(url), sign_fee_payer=fee_payer
-    )
+    tx = await fully_signed(solana_devnet, solana_payer, recipient, 11)
     before = solana_devnet.usdc_balance(recipient)
     first = await rpc_result(url, "sendTransaction", [b64(tx), {"encoding": "base64"}])
     again = await rpc_call(url, "sendTransaction", [b64(tx), {"encoding": "base64"}])
@@ -229,15 +218,7 @@ async def test_duplicate_is_already_processed_and_pays_once(solana_devnet, solan
 
 async def test_base58_encoding_and_bad_input(solana_devnet, solana_payer):
     url = solana_devnet.url
-    fee_payer = solana_devnet.fee_payers[0]
-    tx = usdc_payment(
-        solana_payer,
-        solana_devnet.payers[0].pubkey(),
-        12,
-        fee_payer.pubkey(),
-        await latest_blockhash(url),
-        sign_fee_payer=fee_payer,
-    )
+    tx = await fully_signed(solana_devnet, solana_payer, solana_devnet.payers[0].pubkey(), 12)
     assert await rpc_result(url, "sendTransaction", [b58encode(bytes(tx))]) == str(tx.signatures[0])
     garbage = await rpc_call(url, "sendTransaction", ["AAAA", {"encoding": "base64"}])
     assert garbage["error"]["code"] == -32602
@@ -277,15 +258,7 @@ async def test_third_party_creates_mint_accounts_and_transfers(solana_devnet):
             2,
             TOKEN_2022,
         ),
-        transfer_checked(
-            ata(owner.pubkey(), mint.pubkey(), TOKEN_2022),
-            mint.pubkey(),
-            ata(friend.pubkey(), mint.pubkey(), TOKEN_2022),
-            owner.pubkey(),
-            2_550,
-            2,
-            TOKEN_2022,
-        ),
+        ata_transfer(owner.pubkey(), friend.pubkey(), mint.pubkey(), 2_550, 2, TOKEN_2022),
         transfer(TransferParams(from_pubkey=owner.pubkey(), to_pubkey=friend.pubkey(), lamports=1_000_000)),
     ]
     message = MessageV0.try_compile(owner.pubkey(), instructions, [], await latest_blockhash(url))

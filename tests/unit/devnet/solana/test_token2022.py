@@ -6,8 +6,8 @@ from solders.keypair import Keypair
 from solders.message import MessageV0
 from solders.transaction import VersionedTransaction
 
+from tests.fixtures.solana import ata_transfer
 from x402fac.devnet.solana import SolanaDevnet
-from x402fac.devnet.solana.instructions import ata, transfer_checked
 from x402fac.devnet.solana.token2022 import (
     TOKEN_2022,
     confidential_transfer,
@@ -71,15 +71,7 @@ def test_transfer_fee_is_what_the_program_withholds(devnet):
     assert mint.fee(1_000_000, None) == 150  # capped at the maximum fee
     for amount, received in ((10_102, 10_000), (1_000, 990)):
         before = token_2022_balance(devnet, pay_to, address)
-        ix = transfer_checked(
-            ata(payer.pubkey(), address, TOKEN_2022),
-            address,
-            ata(pay_to, address, TOKEN_2022),
-            payer.pubkey(),
-            amount,
-            6,
-            TOKEN_2022,
-        )
+        ix = ata_transfer(payer.pubkey(), pay_to, address, amount, 6, TOKEN_2022)
         tx = VersionedTransaction(
             MessageV0.try_compile(payer.pubkey(), [ix], [], devnet.chain.latest_blockhash), [payer]
         )

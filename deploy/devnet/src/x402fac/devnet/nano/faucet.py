@@ -94,11 +94,8 @@ async def faucet(info: dict[str, Any], address: str, amount: int) -> str:
     if amount <= 0:
         raise ValueError("amount must be positive")
     destination = decode_address(address)
-    genesis_secret = bytes.fromhex(info["genesis"]["privateKey"])
-    lock = _genesis_locks.setdefault(info["genesis"]["account"], asyncio.Lock())
     async with connect(info["rpcUrl"]) as node:
-        async with lock:
-            send_hash = await _send_retrying(node, info, genesis_secret, destination, amount)
+        send_hash = await _send_from_genesis(node, info, destination, amount)
         known = {bytes.fromhex(payer["publicKey"]): payer for payer in info.get("payers", [])}
         if destination in known:
             await receive(node, info, bytes.fromhex(known[destination]["privateKey"]), send_hash)
@@ -114,24 +111,21 @@ async def fund_account(
     balance is the account's confirmed balance.
     """
     destination = public_key(secret_key)
-    genesis_secret = bytes.fromhex(info["genesis"]["privateKey"])
-    lock = _genesis_locks.setdefault(info["genesis"]["account"], asyncio.Lock())
     async with connect(info["rpcUrl"]) as node:
-        async with lock:
-            send_hash = await _send_retrying(node, info, genesis_secret, destination, amount)
+        send_hash = await _send_from_genesis(node, info, destination, amount)
         receive_hash = await receive(node, info, secret_key, send_hash)
         if wait_confirmed:
             await node.wait_confirmed(receive_hash)
     return send_hash, receive_hash
 
 
-async def _send_retrying(
-    node: NanoNode, info: dict[str, Any], secret: bytes, destination: bytes, amount: int
-) -> str:
-    for attempt in range(_ATTEMPTS):
-        try:
-            return await send(node, info, secret, destination, amount)
-        except NodeError as error:
-            if error.message not in _FRONTIER_RACE_ERRORS or attempt == _ATTEMPTS - 1:
-                raise
+async def _send_from_genesis(node: NanoNode, info: dict[str, Any], destination: bytes, amount: int) -> str:
+    secret = bytes.fromhex(info["genesis"]["privateKey"])
+    async with _genesis_locks.setdefault(info["genesis"]["account"], asyncio.Lock()):
+        for attempt in range(_ATTEMPTS):
+            try:
+                return await send(node, info, secret, destination, amount)
+            except NodeError as error:
+                if error.message not in _FRONTIER_RACE_ERRORS or attempt == _ATTEMPTS - 1:
+                    raise
     raise AssertionError("unreachable")

@@ -68,6 +68,21 @@ class Execution:
     fee: int
     post_accounts: dict[Pubkey, Account] = field(default_factory=dict)
 
+    @classmethod
+    def of(
+        cls, err: Any, meta: Any, fee: int, post_accounts: dict[Pubkey, Account] | None = None
+    ) -> "Execution":
+        """From LiteSVM's metadata of a run (`meta`) and the error it ended with, if any."""
+        return cls(
+            err,
+            list(meta.logs()),
+            meta.compute_units_consumed(),
+            _inner_json(meta.inner_instructions()),
+            _return_data_json(meta),
+            fee,
+            post_accounts or {},
+        )
+
 
 @dataclass(slots=True)
 class Landed:
@@ -321,15 +336,7 @@ class Chain:
             meta = result.meta()
             err = None
             post = dict(result.post_accounts())
-        return Execution(
-            err,
-            list(meta.logs()),
-            meta.compute_units_consumed(),
-            _inner_json(meta.inner_instructions()),
-            _return_data_json(meta),
-            fee,
-            post,
-        )
+        return Execution.of(err, meta, fee, post)
 
     def process(self, tx: VersionedTransaction, wire: bytes) -> Landed:
         """Execute for real. Landed when it took a fee; TransactionError when the cluster drops it."""
@@ -361,14 +368,7 @@ class Chain:
             wire=wire,
             loaded_writable=[str(k) for k in writable],
             loaded_readonly=[str(k) for k in readonly],
-            execution=Execution(
-                err,
-                list(meta.logs()),
-                meta.compute_units_consumed(),
-                _inner_json(meta.inner_instructions()),
-                _return_data_json(meta),
-                fee,
-            ),
+            execution=Execution.of(err, meta, fee),
             pre_balances=pre_balances,
             post_balances=post_balances,
             pre_token_balances=pre_tokens,
