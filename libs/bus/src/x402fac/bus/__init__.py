@@ -6,6 +6,7 @@ from .connection import Credentials, connect, disconnect, nats_url
 from .counters import current_window, ensure_rate_stream, increment
 from .embedded import EmbeddedNats, TlsFiles, free_port, nats_server_binary
 from .kv import bucket_keys, decode_key, encode_key, ensure_bucket, read_entry
+from .pull import LingeringPull
 from .rpc import BusError, BusTimeout, RemoteError, Unavailable, encode, request, request_raw
 from .service import Handler, ServiceRunner
 from .tasks import cancel_and_wait
@@ -30,6 +31,7 @@ __all__ = [
     "EmbeddedNats",
     "Handler",
     "HandOff",
+    "LingeringPull",
     "NO_REPLY",
     "REPLY_HEADER",
     "RemoteError",

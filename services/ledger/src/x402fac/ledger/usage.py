@@ -1,7 +1,8 @@
 """Per-key usage, summed from the audit stream, exactly once per audit entry on any number of replicas.
 
-Every ledger replica pulls from one durable consumer on the audit stream (each entry goes to one
-replica, and again to any replica until acknowledged). An entry becomes increments on JetStream
+Every ledger replica pulls from one durable consumer on the audit stream through one lingering pull
+request at a time (x402fac.bus.LingeringPull; each entry goes to one replica, and again to any
+replica until acknowledged). An entry becomes increments on JetStream
 counters, one subject per counter:
 
     x402usage.<key>.h.<hour>.<kind>.<network>.<label>
@@ -21,11 +22,10 @@ import logging
 import time
 
 import msgspec
-import nats.errors
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
-from x402fac.bus import cancel_and_wait, encode_key, subjects
+from x402fac.bus import LingeringPull, encode_key, subjects
 from x402fac.bus.kv import decode_key
 from x402fac.protocol.ledger import (
     AuditBatch,
@@ -42,9 +42,8 @@ ANONYMOUS = "_anon"
 HOUR = 3600
 GRANULARITIES = {"h": HOUR, "d": 86_400}
 MAX_PERIODS = 400
-FETCH_BATCH = 200
-BUSY_FETCH_SECONDS = 1.0
-IDLE_FETCH_SECONDS = 10.0
+PULL_BATCH = 200
+PULL_SECONDS = 30.0
 _event = msgspec.json.Decoder(AuditEvent).decode
 _batch = msgspec.json.Decoder(AuditBatch).decode
 _encode = msgspec.json.encode
@@ -90,43 +89,17 @@ class Usage:
     def __init__(self, nc: Client) -> None:
         self.nc = nc
         self.js = nc.jetstream()
-        self._task: asyncio.Task | None = None
 
     # ---- aggregation --------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._subscription = await self.js.pull_subscribe_bind(
-            subjects.USAGE_CONSUMER, stream=subjects.AUDIT_STREAM
+        self._pull = LingeringPull(
+            self.nc, subjects.AUDIT_STREAM, subjects.USAGE_CONSUMER, self._count, PULL_BATCH, PULL_SECONDS
         )
-        self._task = asyncio.create_task(self._run())
+        await self._pull.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._task)
-        with contextlib.suppress(Exception):
-            await self._subscription.unsubscribe()
-
-    async def _run(self) -> None:
-        idle = False
-        while True:
-            try:
-                messages = await self._fetch(idle)
-            except nats.errors.TimeoutError:
-                idle = True
-                continue
-            except Exception as exc:  # NATS away: try again (unacknowledged entries come back)
-                log.warning("usage fetch: %s", exc)
-                await asyncio.sleep(1.0)
-                continue
-            idle = False
-            await asyncio.gather(*(self._count(msg) for msg in messages))
-
-    async def _fetch(self, idle: bool) -> list[Msg]:
-        """Busy: entries in batches, gathered for up to `BUSY_FETCH_SECONDS`. Idle: one lingering pull
-        that returns with the first entry (a batch pull costs two requests every wait, even with
-        nothing to count)."""
-        if idle:
-            return await self._subscription.fetch(1, timeout=IDLE_FETCH_SECONDS)
-        return await self._subscription.fetch(FETCH_BATCH, timeout=BUSY_FETCH_SECONDS)
+        await self._pull.stop()
 
     async def _count(self, msg: Msg) -> None:
         try:
