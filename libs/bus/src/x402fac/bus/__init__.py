@@ -5,6 +5,7 @@ from .access import BusUsers
 from .connection import Credentials, connect, disconnect, nats_url
 from .counters import current_window, ensure_rate_stream, increment
 from .embedded import EmbeddedNats, TlsFiles, free_port, nats_server_binary
+from .jetstream import FastJetStream, fast_jetstream
 from .kv import bucket_keys, decode_key, encode_key, ensure_bucket, read_entry
 from .pull import LingeringPull
 from .rpc import BusError, BusTimeout, RemoteError, Unavailable, encode, request, request_raw
@@ -29,6 +30,7 @@ __all__ = [
     "Credentials",
     "BusTimeout",
     "EmbeddedNats",
+    "FastJetStream",
     "Handler",
     "HandOff",
     "LingeringPull",
@@ -48,6 +50,7 @@ __all__ = [
     "decode_key",
     "encode",
     "encode_key",
+    "fast_jetstream",
     "bucket_keys",
     "ensure_bucket",
     "read_entry",

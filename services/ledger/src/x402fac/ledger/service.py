@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import msgspec
 from nats.aio.client import Client
 
-from x402fac.bus import ServiceRunner, cancel_and_wait, connect, disconnect, subjects
+from x402fac.bus import ServiceRunner, cancel_and_wait, connect, disconnect, fast_jetstream, subjects
 from x402fac.protocol import FAMILIES
 from x402fac.protocol import ledger as wire
 from x402fac.telemetry import NATS_CONNECTED, PENDING_OLDEST_SECONDS, PENDING_SETTLEMENTS, freeze_startup
@@ -42,10 +42,10 @@ async def _lookup(store: LedgerStore, request: wire.LookupRequest) -> wire.Updat
 
 
 async def start_ledger(nc: Client, config: LedgerConfig) -> "LedgerRunner":
-    store = LedgerStore(nc.jetstream(), config)
+    # every transition, index entry and usage counter is a JetStream publish: the lean one
+    store = LedgerStore(await fast_jetstream(nc), config)
     await store.open()
-    runner = LedgerRunner(nc, "x402fac-ledger", VERSION, subjects.LEDGER_QUEUE)
-    runner.store = store
+    runner = LedgerRunner(nc, store, "x402fac-ledger", VERSION, subjects.LEDGER_QUEUE)
     await runner.usage.start()
     runner.catalog = Catalog(store.js, store.discovery, wire.DISCOVERY_BUCKET)
     await runner.catalog.start()
@@ -56,19 +56,18 @@ async def start_ledger(nc: Client, config: LedgerConfig) -> "LedgerRunner":
 class LedgerRunner(ServiceRunner):
     """The ledger's endpoints, plus this replica's share of summing usage from the audit stream."""
 
-    def __init__(self, nc: Client, *args) -> None:
+    def __init__(self, nc: Client, store: LedgerStore, *args) -> None:
         super().__init__(nc, *args)
-        self.usage = Usage(nc)
+        self.usage = Usage(nc, store.js)
         self.catalog: Catalog | None = None
-        self.store: LedgerStore | None = None
+        self.store = store
 
     async def stop(self, grace: float = 10.0) -> None:
         await self.usage.stop()
         if self.catalog is not None:
             await self.catalog.stop()
         await super().stop(grace)
-        if self.store is not None:
-            await self.store.close()
+        await self.store.close()
 
 
 def _endpoints(store: LedgerStore, usage: Usage, catalog: Catalog, config: LedgerConfig) -> dict:
@@ -128,7 +127,6 @@ async def run(nats_url: str | None = None, stop: asyncio.Event | None = None) ->
     NATS_CONNECTED.labels("ledger").set_function(lambda: float(nc.is_connected))
     config = LedgerConfig.from_env()
     runner = await start_ledger(nc, config)
-    assert runner.store is not None
     exporter = asyncio.create_task(_export_pending(runner.store, config.pending_metrics_interval))
     freeze_startup()
     log.info("ledger ready")

@@ -24,6 +24,7 @@ import time
 import msgspec
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.js import JetStreamContext
 
 from x402fac.bus import LingeringPull, encode_key, subjects
 from x402fac.bus.kv import decode_key
@@ -86,9 +87,9 @@ def _events(msg: Msg) -> list[AuditEvent]:
 
 
 class Usage:
-    def __init__(self, nc: Client) -> None:
+    def __init__(self, nc: Client, js: JetStreamContext) -> None:
         self.nc = nc
-        self.js = nc.jetstream()
+        self.js = js
 
     # ---- aggregation --------------------------------------------------------------------------
 
