@@ -1,11 +1,11 @@
 """NATS plumbing: connection, subjects, typed request/reply, micro services, KV and counter helpers."""
 
-from . import access, subjects
+from . import access, reply_mux, subjects
 from .access import BusUsers
 from .connection import Credentials, connect, disconnect, nats_url
 from .counters import current_window, ensure_rate_stream, increment
 from .embedded import EmbeddedNats, TlsFiles, free_port, nats_server_binary
-from .jetstream import FastJetStream, fast_jetstream
+from .jetstream import FastJetStream
 from .kv import bucket_keys, decode_key, encode_key, ensure_bucket, read_entry
 from .pull import LingeringPull
 from .rpc import BusError, BusTimeout, RemoteError, Unavailable, encode, request, request_raw
@@ -50,7 +50,6 @@ __all__ = [
     "decode_key",
     "encode",
     "encode_key",
-    "fast_jetstream",
     "bucket_keys",
     "ensure_bucket",
     "read_entry",
@@ -62,5 +61,6 @@ __all__ = [
     "request",
     "request_raw",
     "access",
+    "reply_mux",
     "subjects",
 ]

@@ -13,6 +13,7 @@ from nats.aio.client import Client
 
 from x402fac.telemetry import BUS_LATENCY, client_span, tracer
 
+from . import reply_mux
 from .tracing import inject
 
 T = TypeVar("T")
@@ -52,7 +53,7 @@ async def request_raw(
     started = time.perf_counter()
     try:
         with client_span(_tracer, f"nats {subject}", **{"messaging.destination.name": subject}):
-            msg = await nc.request(subject, payload, timeout=timeout, headers=inject(headers))
+            msg = await reply_mux.request(nc, subject, payload, timeout, inject(headers))
     except nats.errors.NoRespondersError:
         raise Unavailable(subject) from None
     except nats.errors.TimeoutError:

@@ -28,6 +28,8 @@ from opentelemetry.trace import SpanKind, Tracer
 
 from x402fac.telemetry import BUS_LATENCY, HANDLER_LATENCY, client_span, server_span, tracer
 
+from . import reply_mux
+from .jetstream import FastJetStream
 from .rpc import BusTimeout, Unavailable
 from .tracing import inject
 
@@ -68,7 +70,7 @@ async def answer_confirmed(nc: Client, reply_to: str, answer: bytes, success: bo
     that died or gave up does not take it, and the answerer can undo what it promised."""
     headers = {SUCCESS_HEADER: "1"} if success else None
     try:
-        ack = await nc.request(reply_to, answer, timeout=ANSWER_CONFIRM_SECONDS, headers=headers)
+        ack = await reply_mux.request(nc, reply_to, answer, ANSWER_CONFIRM_SECONDS, headers)
     except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
         return Answered.UNCLAIMED
     try:
@@ -85,7 +87,7 @@ class ReplyInbox:
 
     def __init__(self, nc: Client) -> None:
         self.nc = nc
-        self._js = nc.jetstream()
+        self._js = FastJetStream(nc)
         self.id = uuid.uuid4().hex
         self._waiting: dict[str, asyncio.Future[bytes]] = {}
         self._succeeded: OrderedDict[str, None] = OrderedDict()  # tokens a success was taken for

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 import msgspec
 from nats.aio.client import Client
 
-from x402fac.bus import ServiceRunner, cancel_and_wait, connect, disconnect, fast_jetstream, subjects
+from x402fac.bus import FastJetStream, ServiceRunner, cancel_and_wait, connect, disconnect, subjects
 from x402fac.protocol import FAMILIES
 from x402fac.protocol import ledger as wire
 from x402fac.telemetry import NATS_CONNECTED, PENDING_OLDEST_SECONDS, PENDING_SETTLEMENTS, freeze_startup
@@ -43,7 +43,7 @@ async def _lookup(store: LedgerStore, request: wire.LookupRequest) -> wire.Updat
 
 async def start_ledger(nc: Client, config: LedgerConfig) -> "LedgerRunner":
     # every transition, index entry and usage counter is a JetStream publish: the lean one
-    store = LedgerStore(await fast_jetstream(nc), config)
+    store = LedgerStore(FastJetStream(nc), config)
     await store.open()
     runner = LedgerRunner(nc, store, "x402fac-ledger", VERSION, subjects.LEDGER_QUEUE)
     await runner.usage.start()

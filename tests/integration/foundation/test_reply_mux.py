@@ -1,14 +1,16 @@
-"""The ledger's lean JetStream publish answers as nats-py's own: acknowledgements matched to their
-publishes under concurrency, de-duplication, counter totals, key-value compare-and-set refusals, a
-deleted key created again, no stream, and a stream's expectation refused. Real nats-server."""
+"""The lean request and JetStream publish answer as nats-py's own: replies and acknowledgements matched
+to their requests under concurrency, no responders, timeouts, de-duplication, counter totals,
+key-value compare-and-set refusals, a deleted key created again, no stream, and a stream's
+expectation refused. Real nats-server."""
 
 import asyncio
 
+import nats.errors
 import pytest
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import APIError, KeyWrongLastSequenceError, NoStreamResponseError
 
-from x402fac.bus import EmbeddedNats, connect, ensure_bucket, fast_jetstream, free_port, subjects
+from x402fac.bus import EmbeddedNats, FastJetStream, connect, ensure_bucket, free_port, reply_mux, subjects
 
 
 @pytest.fixture
@@ -17,7 +19,7 @@ async def contexts(tmp_path):
     await server.start()
     nc = await connect(server.url, name="test-fast-js", credentials=server.credentials("ledger"))
     try:
-        yield await fast_jetstream(nc), nc.jetstream()
+        yield FastJetStream(nc), nc.jetstream()
     finally:
         await nc.close()
         server.stop()
@@ -83,3 +85,27 @@ async def test_a_bucket_on_the_fast_context_keeps_compare_and_set(contexts):
     assert recreated > second and (await kv.get("k")).value == b"4"
     await kv.put("p", b"x")
     assert (await kv.get("p")).value == b"x"
+
+
+async def test_requests_through_the_mux_get_their_own_replies_or_nats_py_s_errors(contexts):
+    fast, _ = contexts
+    nc = fast._nc
+    ledger = f"{subjects.SERVICE_PREFIX}.ledger"
+
+    async def echo(msg):
+        await msg.respond(msg.data + b"!")
+
+    async def silent(msg):
+        pass
+
+    await nc.subscribe(f"{ledger}.echo", cb=echo)
+    await nc.subscribe(f"{ledger}.silent", cb=silent)
+    replies = await asyncio.gather(
+        *(reply_mux.request(nc, f"{ledger}.echo", b"%d" % i, 5.0) for i in range(100))
+    )
+    assert [reply.data for reply in replies] == [b"%d!" % i for i in range(100)]
+    with pytest.raises(nats.errors.NoRespondersError):
+        await reply_mux.request(nc, f"{ledger}.nobody", b"", 5.0)
+    with pytest.raises(nats.errors.TimeoutError):
+        await reply_mux.request(nc, f"{ledger}.silent", b"", 0.2)
+    assert (await reply_mux.request(nc, f"{ledger}.echo", b"after", 5.0)).data == b"after!"

@@ -1,0 +1,91 @@
+"""Requests whose replies come back on one subscription per connection, keyed by a counter.
+
+nats-py's `request` costs a random token (an `os.urandom` call) and an `asyncio.wait_for` per call;
+here a counter names the reply and a timer handle bounds the wait: about half the CPU per request
+at concurrency 32. Every ledger call, every settle's answer to its gateway, every verify the gateway
+forwards and every JetStream publish of the ledger (`jetstream.FastJetStream`) goes through it.
+Errors are nats-py's: `nats.errors.TimeoutError`, `nats.errors.NoRespondersError`.
+"""
+
+import asyncio
+import itertools
+import weakref
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+NO_RESPONDERS = "503"
+STATUS = "Status"
+
+
+class ReplyMux:
+    def __init__(self, nc: Client) -> None:
+        self.nc = nc
+        self._waiting: dict[str, asyncio.Future[Msg]] = {}
+        self._tokens = itertools.count()
+        self._inbox = ""
+
+    async def start(self) -> "ReplyMux":
+        """Subscribe to the replies (nats-py subscribes again after a reconnect)."""
+        inbox = f"{self.nc.new_inbox()}."
+        await self.nc.subscribe(f"{inbox}*", cb=self._on_reply)
+        self._inbox = inbox
+        return self
+
+    async def _on_reply(self, msg: Msg) -> None:
+        waiting = self._waiting.pop(msg.subject[len(self._inbox) :], None)
+        if waiting is not None and not waiting.done():
+            waiting.set_result(msg)
+
+    async def request(
+        self, subject: str, payload: bytes, timeout: float, headers: dict[str, Any] | None = None
+    ) -> Msg:
+        token = str(next(self._tokens))
+        loop = asyncio.get_running_loop()
+        waiting: asyncio.Future[Msg] = loop.create_future()
+        self._waiting[token] = waiting
+        timer = loop.call_later(timeout, _expire, waiting)
+        try:
+            await self.nc.publish(subject, payload, reply=f"{self._inbox}{token}", headers=headers)
+            msg = await waiting
+        finally:
+            timer.cancel()
+            self._waiting.pop(token, None)
+        if msg.headers and msg.headers.get(STATUS) == NO_RESPONDERS:
+            raise nats.errors.NoRespondersError
+        return msg
+
+
+def _expire(waiting: asyncio.Future) -> None:
+    if not waiting.done():
+        waiting.set_exception(nats.errors.TimeoutError)
+
+
+_muxes: "weakref.WeakKeyDictionary[Client, asyncio.Future[ReplyMux]]" = weakref.WeakKeyDictionary()
+_started: "weakref.WeakKeyDictionary[Client, ReplyMux]" = weakref.WeakKeyDictionary()
+
+
+async def reply_mux(nc: Client) -> ReplyMux:
+    """The connection's mux, started on first use."""
+    started = _started.get(nc)
+    if started is not None:
+        return started
+    found = _muxes.get(nc)
+    if found is None:
+        found = _muxes[nc] = asyncio.ensure_future(ReplyMux(nc).start())
+    try:
+        started = _started[nc] = await asyncio.shield(found)
+        return started
+    except Exception:
+        if _muxes.get(nc) is found:  # not started (the connection was away): the next call tries again
+            del _muxes[nc]
+        raise
+
+
+async def request(
+    nc: Client, subject: str, payload: bytes, timeout: float, headers: dict[str, Any] | None = None
+) -> Msg:
+    """`nc.request` through the connection's mux."""
+    return await (await reply_mux(nc)).request(subject, payload, timeout, headers)
