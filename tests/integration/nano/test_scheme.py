@@ -102,9 +102,9 @@ async def test_a_valid_block_is_verified_with_one_node_call_and_a_settled_one_is
     for name in ("account_info", "block_info"):
         real = getattr(runtime.node, name)
 
-        async def counted(*args, _real=real, _name=name):
+        async def counted(*args, _real=real, _name=name, **kwargs):
             asked.append(_name)
-            return await _real(*args)
+            return await _real(*args, **kwargs)
 
         setattr(runtime.node, name, counted)
     try:

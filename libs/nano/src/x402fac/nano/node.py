@@ -82,12 +82,12 @@ class NanoNode:
             raise NodeError(action, str(answer["error"]))
         return answer
 
-    async def account_info(self, address: str) -> dict[str, Any] | None:
-        """Confirmed and unconfirmed state of an account (with representatives), or None if it is not opened."""
+    async def account_info(self, address: str, representative: bool = True) -> dict[str, Any] | None:
+        """Confirmed and unconfirmed state of an account (with representatives unless told otherwise), or
+        None if it is not opened."""
+        flags = {"representative": "true"} if representative else {}
         try:
-            return await self.call(
-                "account_info", account=address, include_confirmed="true", representative="true"
-            )
+            return await self.call("account_info", account=address, include_confirmed="true", **flags)
         except NodeError as error:
             if error.message == ACCOUNT_NOT_FOUND:
                 return None

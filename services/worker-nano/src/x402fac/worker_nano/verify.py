@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from x402fac.nano import AddressError, BlockError, decode_address, encode_address, parse_block
+from x402fac.nano import (
+    AddressError,
+    BlockError,
+    block_hash,
+    decode_address,
+    ed25519,
+    encode_address,
+    parse_block,
+)
 from x402fac.protocol import Reason, VerifyRequest
 from x402fac.rpc import NodeUnavailable
 from x402fac.worker import Identity, Invalid
@@ -37,7 +45,8 @@ async def identify(runtime: NanoRuntime, request: VerifyRequest) -> Identity[Nan
     except BlockError as error:
         raise Invalid(Reason.INVALID_BLOCK, str(error)) from None
     payer = encode_address(block.account)
-    if not block.signature_valid():
+    digest = block_hash(block)  # hashed once: the signed message and the payment id
+    if not ed25519.verify(block.account, digest, block.signature):
         raise Invalid(
             Reason.INVALID_SIGNATURE,
             "signature is not a valid canonical ed25519-blake2b signature of the block by its account",
@@ -60,9 +69,7 @@ async def identify(runtime: NanoRuntime, request: VerifyRequest) -> Identity[Nan
             f" for root {block.root.hex().upper()}",
             payer,
         )
-    return Identity(
-        payment_id=block.hash.hex().upper(), payer=payer, amount=requirements.amount, payment=block
-    )
+    return Identity(payment_id=digest.hex().upper(), payer=payer, amount=requirements.amount, payment=block)
 
 
 async def verify(runtime: NanoRuntime, identity: Identity[NanoPayment]) -> None:
@@ -77,7 +84,8 @@ async def verify(runtime: NanoRuntime, identity: Identity[NanoPayment]) -> None:
         )
     # One call in the common case: a block whose previous is the frontier cannot be on the ledger
     # yet, so whether it is (already settled) is asked only when the frontier moved on.
-    state = await _node_call(runtime.node.account_info(identity.payer), identity.payer)
+    # Representatives are not part of the check: the node is not asked to look them up.
+    state = await _node_call(runtime.node.account_info(identity.payer, representative=False), identity.payer)
     previous = block.previous.hex().upper()
     if state is None or previous != state["frontier"]:
         existing = await _node_call(runtime.node.block_info(identity.payment_id), identity.payer)
