@@ -52,6 +52,7 @@ class HandOff(Exception):
 HAND_OFF_DELAY_SECONDS = 0.2
 
 ANSWER_CONFIRM_SECONDS = 2.0
+STORE_RETRY_SECONDS = 0.25  # between publishes of a request whose storing is not acknowledged
 SUCCEEDED_MEMORY = 100_000  # requests an inbox remembers having taken a success for
 
 
@@ -145,6 +146,29 @@ class ReplyInbox:
             self._waiting.pop(token, None)
             BUS_LATENCY.labels(subject).observe(time.perf_counter() - started)
 
+    async def _store(self, subject: str, payload: bytes, headers: dict[str, str], until: float) -> None:
+        """Publish until the stream acknowledges. An acknowledgement that did not come (a NATS node
+        going away) may hide a stored request that a worker will settle: giving up then would answer
+        the caller before its deadline, and its retry would find the payment delivered to a request
+        nobody waits for. So it is published again (the stream keeps one copy by its Nats-Msg-Id)
+        until `until`. Only a refusal before any unclear attempt means nothing was stored."""
+        unclear = False
+        while (remaining := until - time.perf_counter()) > 0:
+            try:
+                await self._js.publish(
+                    subject, payload, headers=headers, timeout=min(max(remaining, 0.1), 5.0)
+                )
+                return
+            except nats.js.errors.NoStreamResponseError:
+                if not unclear:
+                    raise Unavailable(subject) from None
+            except nats.errors.TimeoutError:
+                unclear = True
+            except nats.js.errors.APIError:  # refused by a stream between leaders: not stored, try again
+                pass
+            await asyncio.sleep(min(STORE_RETRY_SECONDS, max(until - time.perf_counter(), 0)))
+        raise BusTimeout(subject)
+
     async def _publish_and_wait(
         self,
         subject: str,
@@ -153,14 +177,7 @@ class ReplyInbox:
         future: asyncio.Future[bytes],
         until: float,
     ) -> bytes:
-        try:
-            await self._js.publish(
-                subject, payload, headers=headers, timeout=min(max(until - time.perf_counter(), 0.1), 5.0)
-            )
-        except nats.js.errors.NoStreamResponseError:
-            raise Unavailable(subject) from None
-        except nats.errors.TimeoutError:
-            raise BusTimeout(subject) from None
+        await self._store(subject, payload, headers, until)
         try:
             return await asyncio.wait_for(future, max(until - time.perf_counter(), 0.001))
         except TimeoutError:
