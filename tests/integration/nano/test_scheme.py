@@ -92,14 +92,15 @@ async def test_fork_at_broadcast_is_a_final_refusal(nano_rpc, nano_devnet, nano_
 async def test_a_valid_block_is_verified_with_one_node_call_and_a_settled_one_is_named(
     nano_rpc, nano_devnet, nano_funded_account
 ):
-    """The block is looked up only when `previous` is not the frontier: a valid payment costs one call,
-    and a block already on the ledger is still told apart from a frontier that moved."""
+    """A valid payment costs one read (of `previous`); the account and the block are looked up only when
+    `previous` is not the frontier, so a block already on the ledger is still told apart from a frontier
+    that moved."""
     payer = await nano_funded_account(XNO)
     _, request = await request_for(nano_rpc, nano_devnet, payer, NanoAccount.generate())
     scheme = scheme_for(nano_devnet)
     [runtime] = scheme.runtimes.values()
     asked: list[str] = []
-    for name in ("account_info", "block_info"):
+    for name in ("blocks_info", "account_info", "block_info"):
         real = getattr(runtime.node, name)
 
         async def counted(*args, _real=real, _name=name, **kwargs):
@@ -110,7 +111,7 @@ async def test_a_valid_block_is_verified_with_one_node_call_and_a_settled_one_is
     try:
         identity = await scheme.identify(request)
         await scheme.verify(request, identity)
-        assert asked == ["account_info"]
+        assert asked == ["blocks_info"]
         prepared = await scheme.prepare(request, identity)
         await scheme.broadcast(prepared)
         assert (await scheme.confirm(prepared, 10)).status is Confirmation.CONFIRMED
@@ -118,6 +119,36 @@ async def test_a_valid_block_is_verified_with_one_node_call_and_a_settled_one_is
         with pytest.raises(Invalid) as settled:
             await scheme.verify(request, identity)
         assert settled.value.reason == Reason.BLOCK_ALREADY_EXISTS
-        assert asked == ["account_info", "block_info"]
+        assert asked == ["blocks_info", "account_info", "block_info"]
+    finally:
+        await scheme.close()
+
+
+async def test_a_block_built_on_another_accounts_frontier_is_refused(
+    nano_rpc, nano_devnet, nano_funded_account
+):
+    """A stranger names a richer account's confirmed frontier as `previous`: that block has no successor
+    and a large balance, but it is not the payer's, so the payment is not valid."""
+    payer = await nano_funded_account(XNO)
+    richer = await nano_funded_account(10 * XNO)
+    pay_to = NanoAccount.generate()
+    richer_state = await nano_rpc.call("account_info", account=richer.address, include_confirmed="true")
+    block = await nano_send_block(
+        nano_rpc,
+        nano_devnet,
+        payer,
+        pay_to.public_key,
+        1000,
+        previous=bytes.fromhex(richer_state["confirmed_frontier"]),
+        balance=int(richer_state["confirmed_balance"]),
+    )
+    body = nano_payment_body(nano_requirements(nano_devnet, pay_to.address, 1000), block.to_json())
+    request = msgspec.convert(body, VerifyRequest)
+    scheme = scheme_for(nano_devnet)
+    try:
+        identity = await scheme.identify(request)
+        with pytest.raises(Invalid) as refused:
+            await scheme.verify(request, identity)
+        assert refused.value.reason == Reason.FRONTIER_MOVED
     finally:
         await scheme.close()

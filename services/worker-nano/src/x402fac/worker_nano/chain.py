@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from typing import Any
@@ -17,7 +18,7 @@ from x402fac.nano import node
 from x402fac.nano.node import NodeError
 from x402fac.rpc import BatchWatcher, FailoverHttp, NodeUnavailable
 
-__all__ = ["ConfirmationWatcher", "NanoNode", "NodeError"]
+__all__ = ["BlockReader", "ConfirmationWatcher", "NanoNode", "NodeError"]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,50 @@ class NanoNode(node.NanoNode):
 
     async def process_send(self, block: dict[str, Any]) -> str:
         return await self.process(block, "send")
+
+
+class BlockReader:
+    """`block_info` for many concurrent callers through batched `blocks_info` requests.
+
+    No timer: the hashes asked for while `in_flight` requests are out go together in the next one, so
+    under load one request answers many verifies and when idle a lookup leaves at once.
+    """
+
+    def __init__(self, node: NanoNode, max_batch: int = 200, in_flight: int = 2) -> None:
+        self.node = node
+        self.max_batch = max_batch
+        self.in_flight = in_flight
+        self._queued: dict[str, list[asyncio.Future]] = {}
+        self._running = 0
+
+    async def block(self, block_hash: str) -> dict[str, Any] | None:
+        """The node's `blocks_info` entry of the block (upper-case hex hash), or None if it lacks it."""
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._queued.setdefault(block_hash, []).append(future)
+        if self._running < self.in_flight:
+            self._running += 1
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queued:
+                hashes = list(itertools.islice(self._queued, self.max_batch))
+                waiting = {block_hash: self._queued.pop(block_hash) for block_hash in hashes}
+                try:
+                    blocks = await self.node.blocks_info(hashes)
+                except Exception as error:
+                    for futures in waiting.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(error)
+                    continue
+                for block_hash, futures in waiting.items():
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(blocks.get(block_hash))
+        finally:
+            self._running -= 1
 
 
 class ConfirmationWatcher(BatchWatcher):

@@ -23,6 +23,7 @@ from .chain import NodeError
 from .runtime import NanoPayment, NanoRuntime
 
 ASSET = "XNO"
+NO_SUCCESSOR = "0" * 64  # how the node writes the successor of an account's frontier
 BLOCK_KEYS = ("block", "signedBlock")  # the payload key of the two upstream drafts
 T = TypeVar("T")
 
@@ -82,11 +83,31 @@ async def verify(runtime: NanoRuntime, identity: Identity[NanoPayment]) -> None:
             f"amount {identity.amount} raw is below the minimum {minimum} raw on {runtime.config.network}",
             identity.payer,
         )
-    # One call in the common case: a block whose previous is the frontier cannot be on the ledger
-    # yet, so whether it is (already settled) is asked only when the frontier moved on.
-    # Representatives are not part of the check: the node is not asked to look them up.
-    state = await _node_call(runtime.node.account_info(identity.payer, representative=False), identity.payer)
     previous = block.previous.hex().upper()
+    # The common case in one batched read of `previous`: a block of the payer's account with no
+    # successor is the account's frontier, its balance is the account's balance there, and once it is
+    # confirmed that balance is the confirmed one. Anything else takes the account's own state.
+    parent = await _node_call(runtime.blocks.block(previous), identity.payer)
+    if (
+        parent is not None
+        and parent.get("block_account") == identity.payer
+        and parent.get("successor") == NO_SUCCESSOR
+        and _is_raw(balance := parent.get("balance"))
+    ):
+        if parent.get("confirmed") != "true":
+            raise Invalid(
+                Reason.FRONTIER_UNCONFIRMED, f"frontier {previous} is not confirmed yet", identity.payer
+            )
+        check_amount(int(balance), block, int(identity.amount), identity.payer)
+        return
+    await _verify_by_account(runtime, identity, previous)
+
+
+async def _verify_by_account(runtime: NanoRuntime, identity: Identity[NanoPayment], previous: str) -> None:
+    """The payer's state as `account_info` has it: names what is wrong when `previous` is not the frontier."""
+    # A block whose previous is the frontier cannot be on the ledger yet, so whether it is (already
+    # settled) is asked only when the frontier moved on. Representatives are not part of the check.
+    state = await _node_call(runtime.node.account_info(identity.payer, representative=False), identity.payer)
     if state is None or previous != state["frontier"]:
         existing = await _node_call(runtime.node.block_info(identity.payment_id), identity.payer)
         if existing is not None:
@@ -109,7 +130,11 @@ async def verify(runtime: NanoRuntime, identity: Identity[NanoPayment]) -> None:
             f"frontier {state['frontier']} is not confirmed yet (confirmed: {state['confirmed_frontier']})",
             identity.payer,
         )
-    check_amount(int(state["confirmed_balance"]), block, int(identity.amount), identity.payer)
+    check_amount(int(state["confirmed_balance"]), identity.payment, int(identity.amount), identity.payer)
+
+
+def _is_raw(value: object) -> bool:
+    return isinstance(value, str) and value.isascii() and value.isdigit()
 
 
 def check_amount(confirmed_balance: int, block: NanoPayment, amount: int, payer: str) -> None:
