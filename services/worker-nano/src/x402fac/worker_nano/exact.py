@@ -7,10 +7,11 @@ identify (no chain access, so forged blocks never reach the ledger claim): the b
 valid and canonical, the *signed* `link` is payTo's public key (`link_as_account` is not signed and is ignored),
 its work meets the network threshold for its root. The payment id is the block hash: Nano's ledger accepts a
 given block at most once, so a block can never pay twice.
-verify (reads only): the account is opened, `previous` is its frontier (else: the block is on the ledger
-already, or the frontier moved; only then is the block looked up) and that frontier is confirmed, and
-confirmed balance - block balance is exactly `amount`.
-broadcast: `process` (subtype send); confirm: `blocks_info` polling until the block is cemented.
+verify (reads only): `previous` is the payer's frontier and confirmed, and confirmed balance - block balance is
+exactly `amount`; read from `previous` itself (batched `blocks_info`: the payer's block, no successor), and only
+when that does not hold from `account_info` and the block (already on the ledger, frontier moved, not opened).
+broadcast: `process` (subtype send); confirm: batched `blocks_info`, first asked when confirmations usually
+have arrived, until the block is cemented.
 
 The scheme the worker wires, each job in its own module, named as in x402fac.worker_evm: `runtime`
 (per-network node and watcher), `verify` (identify and verify), `settle` (publish), `confirm` (the
