@@ -11,6 +11,7 @@ import pytest
 
 from x402fac.rpc import FailoverHttp, NodeUnavailable
 from x402fac.rpc.http import BadStatus, ConnectFailed, HttpNode
+from x402fac.telemetry import REGISTRY, metrics_text
 
 
 class RawNode:
@@ -162,3 +163,27 @@ async def test_a_malformed_answer_is_a_transport_failure(nodes):
     with pytest.raises(NodeUnavailable) as failed:
         await FailoverHttp([url]).post_json({"id": 1})
     assert failed.value.maybe_delivered
+
+
+async def test_each_call_is_measured_under_the_node_host_alone(nodes):
+    _, url = await nodes(lambda request: _sized(_echo_id(request)))
+    host = url.split("/")[2]
+    secret_url = url.replace("127.0.0.1", "key:secret@127.0.0.1")
+
+    def sample(name: str) -> float:
+        return REGISTRY.get_sample_value(name, {"host": host}) or 0.0
+
+    calls, errors = sample("x402fac_rpc_request_seconds_count"), sample("x402fac_rpc_errors_total")
+    http = FailoverHttp([secret_url])
+    await http.post_json({"jsonrpc": "2.0", "id": 1, "method": "m", "params": []})
+    await http.post_json({"jsonrpc": "2.0", "id": 2, "method": "m", "params": []})
+    assert sample("x402fac_rpc_request_seconds_count") == calls + 2
+    assert sample("x402fac_rpc_errors_total") == errors
+    await http.close()
+    _, busy_url = await nodes(lambda request: _sized(b"slow down", "429 Too Many Requests"))
+    busy_host = busy_url.split("/")[2]
+    before = REGISTRY.get_sample_value("x402fac_rpc_errors_total", {"host": busy_host}) or 0.0
+    with pytest.raises(NodeUnavailable):
+        await FailoverHttp([busy_url]).post_json({"id": 1})
+    assert REGISTRY.get_sample_value("x402fac_rpc_errors_total", {"host": busy_host}) == before + 1
+    assert "secret" not in metrics_text()[0].decode()

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from x402fac.bus import cancel_and_wait
-from x402fac.telemetry import client_span, observe_rpc, tracer
+from x402fac.telemetry import RpcMetrics, client_span, tracer
 
 from .http import ConnectFailed, HttpFailure, HttpNode
 
@@ -61,6 +61,7 @@ class _Endpoint:
         self.label = redact_url(url)  # the only form of the URL that ever leaves this object
         self.down_until = 0.0
         self.node = HttpNode(url, max_connections)
+        self.metrics = RpcMetrics(url)
 
 
 class FailoverHttp:
@@ -96,7 +97,7 @@ class FailoverHttp:
                 with client_span(_tracer, f"rpc {what}", False, **{"server.address": endpoint.label}):
                     reply = await self._post(endpoint, body)
             except (HttpFailure, TimeoutError, ValueError) as exc:
-                observe_rpc(endpoint.url, time.perf_counter() - started, failed=True)
+                endpoint.metrics.observe(time.perf_counter() - started, failed=True)
                 # A refused connection never reached the node; anything later might have.
                 if not isinstance(exc, ConnectFailed):
                     maybe_delivered = True
@@ -105,7 +106,7 @@ class FailoverHttp:
                 if len(self.endpoints) > 1:  # with one URL the NodeUnavailable below says it all
                     log.warning("node failed, failing over: %s", errors[-1])
                 continue
-            observe_rpc(endpoint.url, time.perf_counter() - started, failed=False)
+            endpoint.metrics.observe(time.perf_counter() - started, failed=False)
             endpoint.down_until = 0.0
             return reply
         raise NodeUnavailable(f"no node answered {what}: " + "; ".join(errors), maybe_delivered)

@@ -20,8 +20,8 @@ from .metrics import (
     WORKER_INFLIGHT,
     WORKER_SETTLES,
     WORKER_UP,
+    RpcMetrics,
     metrics_text,
-    observe_rpc,
     rpc_host,
     serve_metrics,
 )
@@ -46,7 +46,7 @@ __all__ = [
     "WORKER_SETTLES",
     "WORKER_UP",
     "metrics_text",
-    "observe_rpc",
+    "RpcMetrics",
     "rpc_host",
     "client_span",
     "freeze_startup",
