@@ -25,17 +25,16 @@ class Node:
 async def test_concurrent_reads_share_requests_and_each_gets_its_own_block():
     blocks = {f"H{i}": {"balance": str(i)} for i in range(40)}
     node = Node(blocks)
-    reader = BlockReader(node, in_flight=2)  # type: ignore[arg-type]
+    reader = BlockReader(node)  # type: ignore[arg-type]
     wanted = [*blocks, "MISSING", "H3"]
     answers = await asyncio.gather(*(reader.block(block_hash) for block_hash in wanted))
     assert answers == [blocks.get(block_hash) for block_hash in wanted]
-    assert len(node.calls) <= 2  # 42 lookups, at most one request per slot
-    assert sorted(h for call in node.calls for h in call) == sorted({*blocks, "MISSING"})
+    assert node.calls == [[*blocks, "MISSING"]]  # asked together: one request, each hash once
 
 
 async def test_batches_are_bounded():
     node = Node({})
-    reader = BlockReader(node, max_batch=5, in_flight=1)  # type: ignore[arg-type]
+    reader = BlockReader(node, max_batch=5)  # type: ignore[arg-type]
     await asyncio.gather(*(reader.block(f"H{i}") for i in range(12)))
     assert [len(call) for call in node.calls] == [5, 5, 2]
 
@@ -47,3 +46,23 @@ async def test_a_failed_request_fails_every_caller_and_the_reader_recovers():
     assert all(isinstance(result, OSError) for result in results)
     node.fail = False
     assert await reader.block("A") == {"balance": "1"}
+
+
+async def test_a_lookup_asked_while_a_request_is_out_does_not_wait_for_it():
+    gate = asyncio.Event()
+
+    class SlowNode(Node):
+        async def blocks_info(self, hashes):
+            if hashes == ["SLOW"]:
+                await gate.wait()
+            return await super().blocks_info(hashes)
+
+    node = SlowNode({"SLOW": {"balance": "1"}, "FAST": {"balance": "2"}})
+    reader = BlockReader(node)  # type: ignore[arg-type]
+    slow = asyncio.ensure_future(reader.block("SLOW"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert await reader.block("FAST") == {"balance": "2"}
+    assert not slow.done()
+    gate.set()
+    assert await slow == {"balance": "1"}

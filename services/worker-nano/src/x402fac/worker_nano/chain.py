@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import time
 from typing import Any
@@ -42,45 +41,49 @@ class NanoNode(node.NanoNode):
 class BlockReader:
     """`block_info` for many concurrent callers through batched `blocks_info` requests.
 
-    No timer: the hashes asked for while `in_flight` requests are out go together in the next one, so
-    under load one request answers many verifies and when idle a lookup leaves at once.
+    No timer and no cap on requests in flight: the lookups asked for within one turn of the event loop
+    (the verifies one read from NATS delivered) leave together in one request, as soon as that turn ends.
     """
 
-    def __init__(self, node: NanoNode, max_batch: int = 200, in_flight: int = 2) -> None:
+    def __init__(self, node: NanoNode, max_batch: int = 200) -> None:
         self.node = node
         self.max_batch = max_batch
-        self.in_flight = in_flight
         self._queued: dict[str, list[asyncio.Future]] = {}
-        self._running = 0
+        self._scheduled = False
+        self._sending: set[asyncio.Task] = set()  # referenced until done: the loop keeps only weak ones
 
     async def block(self, block_hash: str) -> dict[str, Any] | None:
         """The node's `blocks_info` entry of the block (upper-case hex hash), or None if it lacks it."""
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future = loop.create_future()
         self._queued.setdefault(block_hash, []).append(future)
-        if self._running < self.in_flight:
-            self._running += 1
-            asyncio.get_running_loop().create_task(self._drain())
+        if not self._scheduled:
+            self._scheduled = True
+            task = loop.create_task(self._send())
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
         return await future
 
-    async def _drain(self) -> None:
-        try:
-            while self._queued:
-                hashes = list(itertools.islice(self._queued, self.max_batch))
-                waiting = {block_hash: self._queued.pop(block_hash) for block_hash in hashes}
-                try:
-                    blocks = await self.node.blocks_info(hashes)
-                except Exception as error:
-                    for futures in waiting.values():
-                        for future in futures:
-                            if not future.done():
-                                future.set_exception(error)
-                    continue
-                for block_hash, futures in waiting.items():
-                    for future in futures:
-                        if not future.done():
-                            future.set_result(blocks.get(block_hash))
-        finally:
-            self._running -= 1
+    async def _send(self) -> None:
+        self._scheduled = False  # what is asked from now on goes in the next request
+        waiting, self._queued = self._queued, {}
+        hashes = list(waiting)
+        for start in range(0, len(hashes), self.max_batch):
+            batch = hashes[start : start + self.max_batch]
+            try:
+                blocks = await self.node.blocks_info(batch)
+            except Exception as error:
+                blocks, failure = {}, error
+            else:
+                failure = None
+            for block_hash in batch:
+                for future in waiting[block_hash]:
+                    if future.done():
+                        continue
+                    if failure is not None:
+                        future.set_exception(failure)
+                    else:
+                        future.set_result(blocks.get(block_hash))
 
 
 class ConfirmationWatcher(BatchWatcher):
