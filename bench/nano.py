@@ -17,17 +17,9 @@ from typing import Any
 
 from bench import targets
 from bench.evm import Payment, payment_body
-from bench.targets import Proc, terminate
-from x402fac.devnet.nano import NETWORK
-from x402fac.nano import (
-    StateBlock,
-    decode_address,
-    encode_address,
-    generate_work,
-    parse_hash,
-    parse_threshold,
-    public_key,
-)
+from bench.targets import DevnetProcess
+from x402fac.devnet.nano import NETWORK, work_for
+from x402fac.nano import StateBlock, decode_address, encode_address, parse_hash, public_key
 from x402fac.nano.node import NanoNode
 from x402fac.rpc import FailoverHttp
 
@@ -35,14 +27,8 @@ PAYMENT_RAW = 10**24  # 0.000001 XNO
 
 
 @dataclass
-class NanoChain:
-    proc: Proc
-    info: dict[str, Any]
+class NanoChain(DevnetProcess):
     node: NanoNode
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
 
     async def receivable(self, address: str) -> set[str]:
         return await self.node.receivable(address)
@@ -58,7 +44,7 @@ class NanoChain:
 
     async def close(self) -> None:
         await self.node.close()
-        await terminate(self.proc)
+        await super().close()
 
 
 async def start_devnet(data_dir: Path, port: int, payers: int) -> NanoChain:
@@ -98,14 +84,13 @@ class PayerState:
 async def payer_states(node: NanoNode, info: dict[str, Any], keys: list[dict[str, str]]) -> list[PayerState]:
     """Each payer's frontier and balance (from the devnet `info` describes), with the send work for
     that frontier."""
-    threshold = parse_threshold(info["workThresholds"]["send"])
     states = []
     for key in keys:
         state = await node.account_info(key["account"])
         if state is None:
             raise ValueError(f"devnet payer {key['account']} is not opened")
         frontier = parse_hash(state["frontier"])
-        work = await asyncio.to_thread(generate_work, frontier, threshold)
+        work = await work_for(info, "send", frontier)
         states.append(
             PayerState(
                 bytes.fromhex(key["privateKey"]),

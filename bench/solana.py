@@ -26,7 +26,7 @@ from solders.transaction import VersionedTransaction
 
 from bench import targets
 from bench.evm import Payment, payment_body
-from bench.targets import Proc, terminate
+from bench.targets import DevnetProcess
 from x402fac.devnet.solana import NETWORK, USDC_DECIMALS, USDC_MINT, faucet_transaction
 from x402fac.devnet.solana.instructions import ata, memo, transfer_checked
 from x402fac.rpc import JsonRpcClient
@@ -36,14 +36,8 @@ PAYMENT_UNITS = 1_000  # 0.001 USDC
 
 
 @dataclass
-class SolanaChain:
-    proc: Proc
-    info: dict[str, Any]
+class SolanaChain(DevnetProcess):
     rpc: JsonRpcClient
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
 
     async def call(self, method: str, *params: Any) -> Any:
         return await self.rpc.call(method, *params)
@@ -84,7 +78,7 @@ class SolanaChain:
 
     async def close(self) -> None:
         await self.rpc.close()
-        await terminate(self.proc)
+        await super().close()
 
 
 async def start_devnet(data_dir: Path, port: int, payers: int) -> SolanaChain:

@@ -108,6 +108,21 @@ async def start_devnet(
 
 
 @dataclass
+class DevnetProcess:
+    """A devnet `start_devnet` started: its process and its info file (a family adds its RPC client)."""
+
+    proc: Proc
+    info: dict[str, Any]
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    async def close(self) -> None:
+        await terminate(self.proc)
+
+
+@dataclass
 class Target:
     """A facilitator answering POST {url}/verify and {url}/settle."""
 

@@ -103,10 +103,7 @@ contract DevnetUSDC is DevnetTokenBase {
         bytes32 r,
         bytes32 s
     ) external {
-        bytes memory signature = abi.encodePacked(r, s, v);
-        _transferWithAuthorization(
-            TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, signature
-        );
+        transferWithAuthorization(from, to, value, validAfter, validBefore, nonce, abi.encodePacked(r, s, v));
     }
 
     function transferWithAuthorization(
@@ -117,7 +114,7 @@ contract DevnetUSDC is DevnetTokenBase {
         uint256 validBefore,
         bytes32 nonce,
         bytes memory signature
-    ) external {
+    ) public {
         _transferWithAuthorization(
             TRANSFER_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, signature
         );
@@ -134,10 +131,7 @@ contract DevnetUSDC is DevnetTokenBase {
         bytes32 r,
         bytes32 s
     ) external {
-        bytes memory signature = abi.encodePacked(r, s, v);
-        _transferWithAuthorization(
-            RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, signature
-        );
+        receiveWithAuthorization(from, to, value, validAfter, validBefore, nonce, abi.encodePacked(r, s, v));
     }
 
     function receiveWithAuthorization(
@@ -148,18 +142,22 @@ contract DevnetUSDC is DevnetTokenBase {
         uint256 validBefore,
         bytes32 nonce,
         bytes memory signature
-    ) external {
+    ) public {
         _transferWithAuthorization(
             RECEIVE_WITH_AUTHORIZATION_TYPEHASH, from, to, value, validAfter, validBefore, nonce, signature
         );
     }
 
     function cancelAuthorization(address authorizer, bytes32 nonce, uint8 v, bytes32 r, bytes32 s) external {
-        _cancelAuthorization(authorizer, nonce, abi.encodePacked(r, s, v));
+        cancelAuthorization(authorizer, nonce, abi.encodePacked(r, s, v));
     }
 
-    function cancelAuthorization(address authorizer, bytes32 nonce, bytes memory signature) external {
-        _cancelAuthorization(authorizer, nonce, signature);
+    function cancelAuthorization(address authorizer, bytes32 nonce, bytes memory signature) public {
+        _requireUnusedAuthorization(authorizer, nonce);
+        bytes32 structHash = keccak256(abi.encode(CANCEL_AUTHORIZATION_TYPEHASH, authorizer, nonce));
+        _requireValidSignature(authorizer, _typedDataHash(structHash), signature);
+        _authorizationStates[authorizer][nonce] = true;
+        emit AuthorizationCanceled(authorizer, nonce);
     }
 
     // ---- internals ----
@@ -184,14 +182,6 @@ contract DevnetUSDC is DevnetTokenBase {
         _requireValidSignature(from, _typedDataHash(structHash), signature);
         _markAuthorizationAsUsed(from, nonce);
         _transfer(from, to, value);
-    }
-
-    function _cancelAuthorization(address authorizer, bytes32 nonce, bytes memory signature) private {
-        _requireUnusedAuthorization(authorizer, nonce);
-        bytes32 structHash = keccak256(abi.encode(CANCEL_AUTHORIZATION_TYPEHASH, authorizer, nonce));
-        _requireValidSignature(authorizer, _typedDataHash(structHash), signature);
-        _authorizationStates[authorizer][nonce] = true;
-        emit AuthorizationCanceled(authorizer, nonce);
     }
 
     function _requireUnusedAuthorization(address authorizer, bytes32 nonce) private view {

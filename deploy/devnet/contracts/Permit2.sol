@@ -1,8 +1,22 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-/// @notice The SignatureTransfer half of Permit2's interface: the types a spender passes in.
-interface ISignatureTransfer {
+interface IPermit2ERC1271 {
+    function isValidSignature(bytes32 hash, bytes memory signature) external view returns (bytes4);
+}
+
+/// @title Permit2
+/// @notice Our implementation of Uniswap Permit2's interface and semantics, placed by the devnet at
+/// the canonical address 0x000000000022D473030F116dDEE9F6B43aC78BA3: the EIP-712 domain
+/// (name "Permit2", no version), SignatureTransfer (`permitTransferFrom`, `permitWitnessTransferFrom`
+/// with the caller-supplied witness type string, the unordered nonce bitmap, `invalidateUnorderedNonces`)
+/// and AllowanceTransfer's single-token part (`approve`, `permit` with PermitSingle, `transferFrom`,
+/// `allowance`), with Permit2's custom errors. Signatures: 65-byte or EIP-2098 64-byte ECDSA for
+/// EOAs (no low-s rule, like Permit2), ERC-1271 for contracts.
+/// @dev Not emulated: batch transfers, lockdown, `invalidateNonces`. Like Permit2's solmate
+/// transfer, a token call that returns nothing counts as success. No constructor or immutable
+/// state: the domain is computed from block.chainid and address(this), so anvil_setCode suffices.
+contract Permit2 {
     struct TokenPermissions {
         address token;
         uint256 amount;
@@ -19,32 +33,6 @@ interface ISignatureTransfer {
         uint256 requestedAmount;
     }
 
-    function permitWitnessTransferFrom(
-        PermitTransferFrom calldata permit,
-        SignatureTransferDetails calldata transferDetails,
-        address owner,
-        bytes32 witness,
-        string calldata witnessTypeString,
-        bytes calldata signature
-    ) external;
-}
-
-interface IPermit2ERC1271 {
-    function isValidSignature(bytes32 hash, bytes memory signature) external view returns (bytes4);
-}
-
-/// @title Permit2
-/// @notice Our implementation of Uniswap Permit2's interface and semantics, placed by the devnet at
-/// the canonical address 0x000000000022D473030F116dDEE9F6B43aC78BA3: the EIP-712 domain
-/// (name "Permit2", no version), SignatureTransfer (`permitTransferFrom`, `permitWitnessTransferFrom`
-/// with the caller-supplied witness type string, the unordered nonce bitmap, `invalidateUnorderedNonces`)
-/// and AllowanceTransfer's single-token part (`approve`, `permit` with PermitSingle, `transferFrom`,
-/// `allowance`), with Permit2's custom errors. Signatures: 65-byte or EIP-2098 64-byte ECDSA for
-/// EOAs (no low-s rule, like Permit2), ERC-1271 for contracts.
-/// @dev Not emulated: batch transfers, lockdown, `invalidateNonces`. Like Permit2's solmate
-/// transfer, a token call that returns nothing counts as success. No constructor or immutable
-/// state: the domain is computed from block.chainid and address(this), so anvil_setCode suffices.
-contract Permit2 is ISignatureTransfer {
     struct PermitDetails {
         address token;
         uint160 amount;
@@ -120,16 +108,7 @@ contract Permit2 is ISignatureTransfer {
         address owner,
         bytes calldata signature
     ) external {
-        bytes32 dataHash = keccak256(
-            abi.encode(
-                PERMIT_TRANSFER_FROM_TYPEHASH,
-                keccak256(abi.encode(TOKEN_PERMISSIONS_TYPEHASH, permit.permitted)),
-                msg.sender,
-                permit.nonce,
-                permit.deadline
-            )
-        );
-        _permitTransferFrom(permit, transferDetails, owner, dataHash, signature);
+        _permitTransferFrom(permit, transferDetails, owner, PERMIT_TRANSFER_FROM_TYPEHASH, "", signature);
     }
 
     function permitWitnessTransferFrom(
@@ -140,19 +119,8 @@ contract Permit2 is ISignatureTransfer {
         string calldata witnessTypeString,
         bytes calldata signature
     ) external {
-        // The spender (msg.sender) and the witness are bound by the signed struct hash.
         bytes32 typeHash = keccak256(abi.encodePacked(PERMIT_TRANSFER_FROM_WITNESS_TYPEHASH_STUB, witnessTypeString));
-        bytes32 dataHash = keccak256(
-            abi.encode(
-                typeHash,
-                keccak256(abi.encode(TOKEN_PERMISSIONS_TYPEHASH, permit.permitted)),
-                msg.sender,
-                permit.nonce,
-                permit.deadline,
-                witness
-            )
-        );
-        _permitTransferFrom(permit, transferDetails, owner, dataHash, signature);
+        _permitTransferFrom(permit, transferDetails, owner, typeHash, abi.encode(witness), signature);
     }
 
     function invalidateUnorderedNonces(uint256 wordPos, uint256 mask) external {
@@ -160,17 +128,26 @@ contract Permit2 is ISignatureTransfer {
         emit UnorderedNonceInvalidation(msg.sender, wordPos, mask);
     }
 
+    /// @dev The signed struct binds the spender (msg.sender). EIP-712 encodes each member as one word,
+    /// so a witness struct's encoding is the plain one's followed by the witness's word (`witnessWord`).
     function _permitTransferFrom(
         PermitTransferFrom calldata permit,
         SignatureTransferDetails calldata transferDetails,
         address owner,
-        bytes32 dataHash,
+        bytes32 typeHash,
+        bytes memory witnessWord,
         bytes calldata signature
     ) private {
         if (block.timestamp > permit.deadline) revert SignatureExpired(permit.deadline);
         if (transferDetails.requestedAmount > permit.permitted.amount) {
             revert InvalidAmount(permit.permitted.amount);
         }
+        bytes32 tokenPermissionsHash = keccak256(abi.encode(TOKEN_PERMISSIONS_TYPEHASH, permit.permitted));
+        bytes32 dataHash = keccak256(
+            bytes.concat(
+                abi.encode(typeHash, tokenPermissionsHash, msg.sender, permit.nonce, permit.deadline), witnessWord
+            )
+        );
         _useUnorderedNonce(owner, permit.nonce);
         _verify(signature, _hashTypedData(dataHash), owner);
         _safeTransferFrom(permit.permitted.token, owner, transferDetails.to, transferDetails.requestedAmount);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
-import {ISignatureTransfer} from "./Permit2.sol";
+import {Permit2} from "./Permit2.sol";
 
 interface IERC2612 {
     function permit(address owner, address spender, uint256 value, uint256 deadline, uint8 v, bytes32 r, bytes32 s)
@@ -16,7 +16,7 @@ interface IERC2612 {
 /// @dev Placed with anvil_setCode, so nothing comes from a constructor: Permit2 is the canonical
 /// address as a constant, and the reentrancy flag starts at zero.
 abstract contract X402Permit2ProxyBase {
-    ISignatureTransfer public constant PERMIT2 = ISignatureTransfer(0x000000000022D473030F116dDEE9F6B43aC78BA3);
+    Permit2 public constant PERMIT2 = Permit2(0x000000000022D473030F116dDEE9F6B43aC78BA3);
 
     struct EIP2612Permit {
         uint256 value;
@@ -46,7 +46,7 @@ abstract contract X402Permit2ProxyBase {
     }
 
     function _checkAndTransfer(
-        ISignatureTransfer.PermitTransferFrom calldata permit,
+        Permit2.PermitTransferFrom calldata permit,
         uint256 amount,
         address owner,
         address to,
@@ -63,7 +63,7 @@ abstract contract X402Permit2ProxyBase {
         if (block.timestamp < validAfter) revert PaymentTooEarly();
         PERMIT2.permitWitnessTransferFrom(
             permit,
-            ISignatureTransfer.SignatureTransferDetails({to: to, requestedAmount: amount}),
+            Permit2.SignatureTransferDetails({to: to, requestedAmount: amount}),
             owner,
             witnessHash,
             witnessTypeString,
@@ -94,7 +94,7 @@ contract X402ExactPermit2Proxy is X402Permit2ProxyBase {
     bytes32 public constant WITNESS_TYPEHASH = keccak256("Witness(address to,uint256 validAfter)");
 
     function settle(
-        ISignatureTransfer.PermitTransferFrom calldata permit,
+        Permit2.PermitTransferFrom calldata permit,
         address owner,
         Witness calldata witness,
         bytes calldata signature
@@ -105,7 +105,7 @@ contract X402ExactPermit2Proxy is X402Permit2ProxyBase {
 
     function settleWithPermit(
         EIP2612Permit calldata permit2612,
-        ISignatureTransfer.PermitTransferFrom calldata permit,
+        Permit2.PermitTransferFrom calldata permit,
         address owner,
         Witness calldata witness,
         bytes calldata signature
@@ -116,7 +116,7 @@ contract X402ExactPermit2Proxy is X402Permit2ProxyBase {
     }
 
     function _settle(
-        ISignatureTransfer.PermitTransferFrom calldata permit,
+        Permit2.PermitTransferFrom calldata permit,
         address owner,
         Witness calldata witness,
         bytes calldata signature
@@ -153,7 +153,7 @@ contract X402UptoPermit2Proxy is X402Permit2ProxyBase {
     error UnauthorizedFacilitator();
 
     function settle(
-        ISignatureTransfer.PermitTransferFrom calldata permit,
+        Permit2.PermitTransferFrom calldata permit,
         uint256 amount,
         address owner,
         Witness calldata witness,
@@ -165,7 +165,7 @@ contract X402UptoPermit2Proxy is X402Permit2ProxyBase {
 
     function settleWithPermit(
         EIP2612Permit calldata permit2612,
-        ISignatureTransfer.PermitTransferFrom calldata permit,
+        Permit2.PermitTransferFrom calldata permit,
         uint256 amount,
         address owner,
         Witness calldata witness,
@@ -177,7 +177,7 @@ contract X402UptoPermit2Proxy is X402Permit2ProxyBase {
     }
 
     function _settle(
-        ISignatureTransfer.PermitTransferFrom calldata permit,
+        Permit2.PermitTransferFrom calldata permit,
         uint256 amount,
         address owner,
         Witness calldata witness,

@@ -14,7 +14,13 @@ from eth_abi import decode, encode
 from eth_account import Account
 from eth_hash.auto import keccak
 
-from tests.fixtures.evm import deploy_smart_wallet, free_port, funded_payer, sign_authorization
+from tests.fixtures.evm import (
+    TRANSFER_WITH_AUTHORIZATION_TYPES,
+    deploy_smart_wallet,
+    free_port,
+    funded_payer,
+    sign_authorization,
+)
 from tests.fixtures.processes import running, wait_gone
 from x402fac.devnet.evm import USDC_ADDRESS, faucet
 from x402fac.devnet.evm.rpc import DevnetRpc, RpcError, calldata
@@ -57,10 +63,10 @@ async def balance_of(rpc: DevnetRpc, address: str) -> int:
     return decode(["uint256"], await read(rpc, "balanceOf(address)", ["address"], [address]))[0]
 
 
-async def revert_reason(rpc: DevnetRpc, data: str) -> str:
-    """The Error(string) a call reverts with (fails the test when it does not revert)."""
+async def revert_reason(rpc: DevnetRpc, data: str, sender: str | None = None) -> str:
+    """The Error(string) a call (from `sender`) reverts with (fails the test when it does not revert)."""
     with pytest.raises(RpcError) as raised:
-        await rpc.eth_call(USDC_ADDRESS, data)
+        await rpc.call("eth_call", {"from": sender, "to": USDC_ADDRESS, "data": data}, "latest")
     revert = bytes.fromhex(raised.value.error["data"][2:])
     assert revert[:4] == keccak(b"Error(string)")[:4]
     return decode(["string"], revert[4:])[0]
@@ -180,7 +186,8 @@ async def test_reverts_carry_fiat_token_reasons(evm_devnet: dict) -> None:
         )
 
 
-async def test_cancel_authorization_blocks_the_transfer(evm_devnet: dict) -> None:
+@pytest.mark.parametrize("overload", ["bytes", "vrs"])
+async def test_cancel_authorization_blocks_the_transfer(evm_devnet: dict, overload: str) -> None:
     payer = await funded_payer(evm_devnet, 1_000)
     payee = Account.create().address
     authorization, signature = sign_authorization(
@@ -198,11 +205,19 @@ async def test_cancel_authorization_blocks_the_transfer(evm_devnet: dict) -> Non
         {"authorizer": payer.address, "nonce": nonce},
     )
     async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:
-        data = calldata(
-            "cancelAuthorization(address,bytes32,bytes)",
-            ["address", "bytes32", "bytes"],
-            [payer.address, nonce, bytes(cancel.signature)],
-        )
+        cancel_signature = bytes(cancel.signature)
+        if overload == "bytes":
+            data = calldata(
+                "cancelAuthorization(address,bytes32,bytes)",
+                ["address", "bytes32", "bytes"],
+                [payer.address, nonce, cancel_signature],
+            )
+        else:
+            data = calldata(
+                "cancelAuthorization(address,bytes32,uint8,bytes32,bytes32)",
+                ["address", "bytes32", "uint8", "bytes32", "bytes32"],
+                [payer.address, nonce, cancel_signature[64], cancel_signature[:32], cancel_signature[32:64]],
+            )
         receipt = await rpc.wait_receipt(
             await rpc.send(evm_devnet["facilitators"][0]["privateKey"], USDC_ADDRESS, data)
         )
@@ -213,6 +228,48 @@ async def test_cancel_authorization_blocks_the_transfer(evm_devnet: dict) -> Non
             await revert_reason(rpc, twa_vrs(authorization, signature))
             == "FiatTokenV2: authorization is used or canceled"
         )
+
+
+async def test_receive_with_authorization_is_for_its_payee_alone(evm_devnet: dict) -> None:
+    payer = await funded_payer(evm_devnet, 1_000_000)
+    payee, stranger = evm_devnet["facilitators"][1], evm_devnet["facilitators"][0]
+    after, before = window()
+    nonce = os.urandom(32)
+    message = {
+        "from": payer.address,
+        "to": payee["address"],
+        "value": 300_000,
+        "validAfter": after,
+        "validBefore": before,
+        "nonce": nonce,
+    }
+    types = {"ReceiveWithAuthorization": TRANSFER_WITH_AUTHORIZATION_TYPES["TransferWithAuthorization"]}
+    domain = {"name": "USDC", "version": "2", "chainId": 84532, "verifyingContract": USDC_ADDRESS}
+    signature = bytes(payer.sign_typed_data(domain, types, message).signature)
+    args = [payer.address, payee["address"], 300_000, after, before, nonce]
+    vrs = calldata(
+        "receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,uint8,bytes32,bytes32)",
+        [*AUTH_TYPES, "uint8", "bytes32", "bytes32"],
+        [*args, signature[64], signature[:32], signature[32:64]],
+    )
+    with_bytes = calldata(
+        "receiveWithAuthorization(address,address,uint256,uint256,uint256,bytes32,bytes)",
+        [*AUTH_TYPES, "bytes"],
+        [*args, signature],
+    )
+    async with DevnetRpc(evm_devnet["rpcUrl"]) as rpc:
+        for data in (vrs, with_bytes):
+            reason = await revert_reason(rpc, data, stranger["address"])
+            assert reason == "FiatTokenV2: caller must be the payee"
+        # A receive signature is no transfer authorization: the typehash differs.
+        transfer = {**message, "value": "300000", "validAfter": str(after), "validBefore": str(before)}
+        transfer["nonce"] = "0x" + nonce.hex()
+        assert await revert_reason(rpc, twa_bytes(transfer, signature)) == "FiatTokenV2: invalid signature"
+        held = await balance_of(rpc, payee["address"])
+        await rpc.wait_receipt(await rpc.send(payee["privateKey"], USDC_ADDRESS, vrs))
+        assert await balance_of(rpc, payee["address"]) == held + 300_000
+        reason = await revert_reason(rpc, with_bytes, payee["address"])
+        assert reason == "FiatTokenV2: authorization is used or canceled"
 
 
 async def test_erc1271_wallet_pays_with_its_owner_signature_only(evm_devnet: dict) -> None:

@@ -215,6 +215,49 @@ async def test_permit2_refuses_what_the_payer_did_not_sign(evm_devnet: dict) -> 
         assert await balance(rpc, ERC20_ADDRESS, pay_to) == 0
 
 
+async def test_permit_transfer_from_moves_what_the_payer_signed_for_its_spender_only(
+    evm_devnet: dict,
+) -> None:
+    """The witness-less SignatureTransfer, signed as Permit2's PermitTransferFrom by any EIP-712 client."""
+    info = evm_devnet
+    payer = await payer_with(info, ERC20_ADDRESS)
+    spender, stranger = info["facilitators"][0], info["facilitators"][1]
+    to = Account.create().address
+    permit = ((ERC20_ADDRESS, 2 * UNIT), 77, int(time.time()) + 600)
+    # The witness struct's members but its last one, the witness.
+    witness_types = sdk.PERMIT2_WITNESS_TYPES
+    types = {
+        "PermitTransferFrom": witness_types["PermitWitnessTransferFrom"][:-1],
+        "TokenPermissions": witness_types["TokenPermissions"],
+    }
+    message = {
+        "permitted": {"token": ERC20_ADDRESS, "amount": 2 * UNIT},
+        "spender": spender["address"],
+        "nonce": permit[1],
+        "deadline": permit[2],
+    }
+    signature = payer.sign_message(
+        permit2_typed_data(info["chainId"], "PermitTransferFrom", types, message)
+    ).signature
+
+    def transfer(amount: int) -> str:
+        return calldata(
+            f"permitTransferFrom({PERMIT},(address,uint256),address,bytes)",
+            [PERMIT, "(address,uint256)", "address", "bytes"],
+            [permit, (to, amount), payer.address, signature],
+        )
+
+    async with DevnetRpc(info["rpcUrl"]) as rpc:
+        stolen = await revert_data(rpc, stranger["address"], PERMIT2_ADDRESS, transfer(2 * UNIT))
+        assert stolen[:4] == error("InvalidSigner()")
+        too_much = await revert_data(rpc, spender["address"], PERMIT2_ADDRESS, transfer(3 * UNIT))
+        assert too_much[:4] == error("InvalidAmount(uint256)")
+        await rpc.wait_receipt(await rpc.send(spender["privateKey"], PERMIT2_ADDRESS, transfer(UNIT)))
+        assert await balance(rpc, ERC20_ADDRESS, to) == UNIT
+        again = await revert_data(rpc, spender["address"], PERMIT2_ADDRESS, transfer(UNIT))
+        assert again[:4] == error("InvalidNonce()")
+
+
 async def test_without_an_allowance_the_transfer_fails(evm_devnet: dict) -> None:
     info = evm_devnet
     payer = await payer_with(info, ERC20_ADDRESS, approved=False)

@@ -230,6 +230,17 @@ async def test_base58_encoding_and_bad_input(solana_devnet, solana_payer):
     assert (await rpc_call(url, "noSuchMethod"))["error"] == {"code": -32601, "message": "Method not found"}
 
 
+async def test_list_parameters_must_be_lists_of_bounded_length(solana_devnet):
+    url = solana_devnet.url
+    key, signature = str(Keypair().pubkey()), str(Signature.default())
+    for method, item, most in (("getMultipleAccounts", key, 100), ("getSignatureStatuses", signature, 256)):
+        assert (await rpc_call(url, method, [[item] * most]))["result"]["value"] == [None] * most
+        too_many = await rpc_call(url, method, [[item] * (most + 1)])
+        assert too_many["error"]["message"] == f"Too many inputs provided; max {most}"
+        not_a_list = await rpc_call(url, method, [item])
+        assert not_a_list["error"]["message"] == "Invalid params: invalid type: expected a sequence."
+
+
 async def test_third_party_creates_mint_accounts_and_transfers(solana_devnet):
     """Someone with only solders and SOL makes their own Token-2022 mint and moves it."""
     url = solana_devnet.url

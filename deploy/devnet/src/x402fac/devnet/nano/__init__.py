@@ -17,7 +17,7 @@ At start it generates a genesis key holding the whole supply (2^128-1 raw) and `
 accounts, and writes them with the RPC URL and work thresholds to `DATA_DIR/devnet-nano.json`.
 """
 
-from x402fac.devnet.nano.faucet import connect, faucet, fund_account, receive, send
+from x402fac.devnet.nano.faucet import connect, faucet, fund_account, receive, send, work_for
 from x402fac.devnet.nano.ledger import Ledger, ProcessError
 from x402fac.devnet.nano.server import (
     DEFAULT_CONFIRMATION_DELAY,
@@ -44,4 +44,5 @@ __all__ = [
     "fund_account",
     "receive",
     "send",
+    "work_for",
 ]

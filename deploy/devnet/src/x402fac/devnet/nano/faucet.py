@@ -42,8 +42,9 @@ async def connect(url: str, timeout: float = 30.0) -> AsyncIterator[NanoNode]:
         await node.close()
 
 
-def _threshold(info: dict[str, Any], kind: str) -> int:
-    return parse_threshold(info["workThresholds"][kind])
+async def work_for(info: dict[str, Any], kind: str, root: bytes) -> int:
+    """Work on `root` meeting the devnet's `kind` ("send" or "receive") threshold, made off the event loop."""
+    return await asyncio.to_thread(generate_work, root, parse_threshold(info["workThresholds"][kind]))
 
 
 async def send(
@@ -61,7 +62,7 @@ async def send(
     block = StateBlock(
         account, previous, decode_address(state["representative"]), balance - amount, destination
     )
-    work = await asyncio.to_thread(generate_work, previous, _threshold(info, "send"))
+    work = await work_for(info, "send", previous)
     return await node.process(block.signed(secret_key).with_work(work), "send")
 
 
@@ -81,7 +82,7 @@ async def receive(node: NanoNode, info: dict[str, Any], secret_key: bytes, send_
         representative = decode_address(state["representative"])
     root = previous if previous != ZERO_HASH else account
     block = StateBlock(account, previous, representative, balance + amount, parse_hash(send_hash))
-    work = await asyncio.to_thread(generate_work, root, _threshold(info, "receive"))
+    work = await work_for(info, "receive", root)
     subtype = "open" if previous == ZERO_HASH else "receive"
     return await node.process(block.signed(secret_key).with_work(work), subtype)
 

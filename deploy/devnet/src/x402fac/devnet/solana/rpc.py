@@ -79,6 +79,16 @@ def _param(params: list[Any], index: int) -> Any:
     return params[index]
 
 
+def _sequence(params: list[Any], index: int, most: int) -> list[Any]:
+    """A parameter that lists at most `most` inputs (getMultipleAccounts' keys, getSignatureStatuses')."""
+    values = _param(params, index)
+    if not isinstance(values, list):
+        raise invalid_params("Invalid params: invalid type: expected a sequence.")
+    if len(values) > most:
+        raise invalid_params(f"Too many inputs provided; max {most}")
+    return values
+
+
 def _config(params: list[Any], index: int) -> dict[str, Any]:
     value = params[index] if index < len(params) else None
     if value is None:
@@ -307,11 +317,7 @@ class SolanaRpc:
         return self._with_context(self._encoded_or_none(key, config, "binary"))
 
     def get_multiple_accounts(self, params: list[Any]) -> dict[str, Any]:
-        keys = _param(params, 0)
-        if not isinstance(keys, list):
-            raise invalid_params("Invalid params: invalid type: expected a sequence.")
-        if len(keys) > MAX_MULTIPLE_ACCOUNTS:
-            raise invalid_params(f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
+        keys = _sequence(params, 0, MAX_MULTIPLE_ACCOUNTS)
         config = _config(params, 1)
         self._check_min_context_slot(config)
         pubkeys = [_pubkey(k) for k in keys]
@@ -585,11 +591,7 @@ class SolanaRpc:
         )
 
     def get_signature_statuses(self, params: list[Any]) -> dict[str, Any]:
-        signatures = _param(params, 0)
-        if not isinstance(signatures, list):
-            raise invalid_params("Invalid params: invalid type: expected a sequence.")
-        if len(signatures) > MAX_SIGNATURE_STATUSES:
-            raise invalid_params(f"Too many inputs provided; max {MAX_SIGNATURE_STATUSES}")
+        signatures = _sequence(params, 0, MAX_SIGNATURE_STATUSES)
         return self._with_context([self.chain.signature_status(str(_signature(s))) for s in signatures])
 
     def get_transaction(self, params: list[Any]) -> dict[str, Any] | None:
