@@ -72,21 +72,31 @@ async def test_a_failed_request_is_retried_and_teaches_nothing():
     await watcher.close()
 
 
-async def test_blocks_waited_on_together_share_one_request():
+async def test_blocks_waited_on_together_share_one_request_and_teach_one_step():
     blocks = [f"H{i}" for i in range(20)]
     node = Node(dict.fromkeys(blocks, 1))
     watcher = watcher_for(node)
+    before = watcher.expected
     assert all(await asyncio.gather(*(watcher.wait(block, timeout=5) for block in blocks)))
     assert node.calls == [blocks]
+    assert watcher.expected == before * ConfirmationWatcher.SHRINK  # not SHRINK**20
+    await watcher.close()
+
+
+async def test_a_request_where_some_blocks_are_confirmed_moves_expected_less_than_a_whole_step():
+    watcher = watcher_for(Node({}))
+    before = watcher.expected
+    watcher._learn(0.5)
+    assert before * ConfirmationWatcher.SHRINK < watcher.expected < before * ConfirmationWatcher.GROW
     await watcher.close()
 
 
 async def test_expected_stays_within_its_bounds():
     watcher = watcher_for(Node({}))
     for _ in range(100):
-        watcher._learn(False)
+        watcher._learn(0.0)
     assert watcher.expected == ConfirmationWatcher.MAX_EXPECTED
     for _ in range(1000):
-        watcher._learn(True)
+        watcher._learn(1.0)
     assert watcher.expected == watcher.first_poll
     await watcher.close()

@@ -92,8 +92,8 @@ class ConfirmationWatcher(BatchWatcher):
     A block is first asked about once the network usually has confirmed one (`expected`, learned from the
     answers), then every `interval`: a settle costs about one request instead of a poll every few
     milliseconds from the moment it was published. `expected` tracks roughly the 80th percentile of
-    confirmation times: it shrinks a little when a first ask finds the block confirmed and grows more
-    when it does not.
+    confirmation times: it shrinks a little when a request's first asks find their blocks confirmed and
+    grows more when they do not, one step per request (blocks published together are asked together).
     """
 
     SHRINK = 0.95
@@ -149,10 +149,12 @@ class ConfirmationWatcher(BatchWatcher):
             log.warning("%s poll failed: %s", type(self).__name__, exc)
             done = None
         later = time.monotonic() + self.interval
+        if done is not None:
+            first = [id_ for id_ in ids if id_ in self._unasked]
+            self._unasked.difference_update(first)
+            if first:
+                self._learn(sum(id_ in done for id_ in first) / len(first))
         for id_ in ids:
-            if done is not None and id_ in self._unasked:
-                self._unasked.discard(id_)
-                self._learn(id_ in done)
             if done is not None and id_ in done:
                 for future in self._waiters.pop(id_, []):
                     if not future.done():
@@ -161,8 +163,8 @@ class ConfirmationWatcher(BatchWatcher):
             elif id_ in self._due:
                 self._due[id_] = later
 
-    def _learn(self, confirmed_at_first_ask: bool) -> None:
-        if confirmed_at_first_ask:
-            self.expected = max(self.first_poll, self.expected * self.SHRINK)
-        else:
-            self.expected = min(self.MAX_EXPECTED, self.expected * self.GROW)
+    def _learn(self, confirmed: float) -> None:
+        """One step per request, whatever its size: `confirmed` is the share of its first asks that found
+        the block confirmed (all: shrink, none: grow, in between: the weighted mix of both)."""
+        step = self.SHRINK**confirmed * self.GROW ** (1 - confirmed)
+        self.expected = min(self.MAX_EXPECTED, max(self.first_poll, self.expected * step))
