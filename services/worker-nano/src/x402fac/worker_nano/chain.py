@@ -89,15 +89,16 @@ class BlockReader:
 class ConfirmationWatcher(BatchWatcher):
     """Waits for many blocks' confirmation with batched `blocks_info` requests.
 
-    A block is first asked about once the network usually has confirmed one (`expected`, learned from the
-    answers), then every `interval`: a settle costs about one request instead of a poll every few
-    milliseconds from the moment it was published. `expected` tracks roughly the 80th percentile of
-    confirmation times: it shrinks a little when a request's first asks find their blocks confirmed and
-    grows more when they do not, one step per request (blocks published together are asked together).
+    A block is first asked about once the network has confirmed about half of the blocks (`expected`,
+    learned from the answers), then every `interval`: a settle costs one or two requests instead of a
+    poll every few milliseconds from the moment it was published, and waits hardly longer than its
+    confirmation (a higher percentile would answer most settles late). `expected` shrinks when a
+    request's first asks find their blocks confirmed and grows when they do not, one step per request
+    (blocks published together are asked together).
     """
 
-    SHRINK = 0.95
-    GROW = 1.25
+    SHRINK = 0.9
+    GROW = 1.1
     MAX_EXPECTED = 2.0
 
     def __init__(self, node: NanoNode, interval: float, max_batch: int = 200) -> None:
