@@ -97,8 +97,8 @@ class ConfirmationWatcher(BatchWatcher):
     (blocks published together are asked together).
     """
 
-    SHRINK = 0.9
-    GROW = 1.1
+    SHRINK = 0.85
+    GROW = 1 / SHRINK  # equal steps up and down: first asks find about half the blocks confirmed
     MAX_EXPECTED = 2.0
 
     def __init__(self, node: NanoNode, interval: float, max_batch: int = 200) -> None:
