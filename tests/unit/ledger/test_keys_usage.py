@@ -4,7 +4,7 @@ import hashlib
 import re
 
 from x402fac.ledger.keys import KEY_PREFIX, key_hash, key_id, new_secret, valid_name
-from x402fac.ledger.usage import ANONYMOUS, increments
+from x402fac.ledger.usage import ANONYMOUS, increments, kept_recent
 from x402fac.ledger.whitelist import normalize
 from x402fac.protocol.ledger import AuditEvent
 
@@ -55,6 +55,18 @@ def test_refusals_and_verifies_add_no_amount_and_anonymous_is_its_own_key():
     assert dict(increments(verify)) == {
         f"x402usage.{ANONYMOUS}.h.0.verify.nano=3Amain=2Enet.valid": 1,
     }
+
+
+def test_only_a_key_holder_s_settles_are_kept_in_its_recent_list():
+    def event(kind: str, key: str) -> AuditEvent:
+        return AuditEvent(
+            kind=kind, family="evm", network="eip155:8453", outcome="settled", at=0.0, api_key_id=key
+        )
+
+    keyed, anonymous = event("settle", "abc123"), event("settle", ANONYMOUS)
+    entry = [anonymous, keyed, event("verify", "abc123"), keyed]
+    assert kept_recent(entry) == [(1, keyed), (3, keyed)]  # indexes in the entry name their Msg-Ids
+    assert kept_recent([anonymous]) == []  # nobody signs in as _anon: its list is never shown
 
 
 def test_whitelist_addresses_compare_evm_case_insensitively_only():

@@ -69,6 +69,13 @@ def increments(event: AuditEvent) -> list[tuple[str, int]]:
     return found
 
 
+def kept_recent(events: list[AuditEvent]) -> list[tuple[int, AuditEvent]]:
+    """The settle outcomes of an audit entry kept in their key's recent list, with their index in the
+    entry. The list is for the key holder's dashboard; nobody signs in as `_anon`, so anonymous
+    settles are not kept (a write per settle nobody could read)."""
+    return [(i, e) for i, e in enumerate(events) if e.kind == "settle" and e.api_key_id != ANONYMOUS]
+
+
 def _valid_key_token(key: str) -> bool:
     return key in (ANONYMOUS, "*") or (0 < len(key) <= 32 and key.isalnum())
 
@@ -120,8 +127,7 @@ class Usage:
                 _encode(event),
                 headers={"Nats-Msg-Id": f"recent/{sequence}/{index}"},
             )
-            for index, event in enumerate(events)
-            if event.kind == "settle"
+            for index, event in kept_recent(events)
         ]
         try:  # all in one go (one socket write for them), acknowledged once all are stored
             await asyncio.gather(*writes)
