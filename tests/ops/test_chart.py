@@ -272,7 +272,7 @@ def test_the_values_that_ship_pass_the_schema(chart):
     chart.validate_schema(production())
 
 
-@pytest.mark.parametrize("settle_timeout", [45, 20, 120])
+@pytest.mark.parametrize("settle_timeout", [45, 20, 110])
 def test_each_pod_may_drain_as_long_as_its_service_takes(chart, settle_timeout):
     """SIGTERM drains (docs/operations.md): a gateway answers its settles in flight within its settle
     timeout, a worker finishes them by the same deadline, then each drains its NATS connection; a

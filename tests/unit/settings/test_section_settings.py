@@ -40,3 +40,25 @@ def test_a_float_must_be_above_zero_an_int_need_not() -> None:
             load(Sample, {"X402FAC_WAIT_SECONDS": bad})
     with pytest.raises(SettingsError, match="X402FAC_SVC_PORT must be at least 1"):
         load(Sample, {"X402FAC_SVC_PORT": "0"})
+
+
+def test_a_float_declared_with_a_maximum_refuses_more() -> None:
+    @dataclass(frozen=True, slots=True)
+    class Bounded:
+        wait_seconds: float = S("WAIT_SECONDS", 1.5, maximum=10)
+
+    assert load(Bounded, {"X402FAC_WAIT_SECONDS": "10"}) == Bounded(wait_seconds=10.0)
+    with pytest.raises(SettingsError, match="X402FAC_WAIT_SECONDS must be at most 10"):
+        load(Bounded, {"X402FAC_WAIT_SECONDS": "10.5"})
+
+
+def test_the_settle_timeout_stays_below_the_work_streams_duplicate_window() -> None:
+    """A settle whose publish was not acknowledged is published again under its id until its deadline:
+    past the stream's duplicate window a second copy would be stored."""
+    from x402fac.bus.subjects import WORK_DUPLICATE_WINDOW_SECONDS
+    from x402fac.gateway.config import GatewayConfig
+
+    longest = load(GatewayConfig, {"X402FAC_SETTLE_TIMEOUT": "110"}).settle_timeout
+    assert longest < WORK_DUPLICATE_WINDOW_SECONDS
+    with pytest.raises(SettingsError, match="X402FAC_SETTLE_TIMEOUT must be at most 110"):
+        load(GatewayConfig, {"X402FAC_SETTLE_TIMEOUT": str(WORK_DUPLICATE_WINDOW_SECONDS)})

@@ -75,6 +75,9 @@ RATE_PREFIX: Final = "x402rl"
 AUDIT_STREAM: Final = "X402FAC_AUDIT"
 WORK_STREAM: Final = "X402FAC_WORK"
 WORK_PREFIX: Final = "x402work"
+# The work stream keeps one copy per Nats-Msg-Id for this long: a gateway publishes a settle again
+# under its id until the settle's deadline, so a settle timeout must stay below it.
+WORK_DUPLICATE_WINDOW_SECONDS: Final = 120.0
 AUDIT_PREFIX: Final = "x402audit"
 KEYS_BUCKET: Final = "x402fac_keys"
 WHITELIST_BUCKET: Final = "x402fac_whitelist"

@@ -219,7 +219,12 @@ def get_int(
 
 
 def get_float(
-    env: Mapping[str, str], name: str, default: float, positive: bool = True, minimum: float | None = None
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    positive: bool = True,
+    minimum: float | None = None,
+    maximum: float | None = None,
 ) -> float:
     """A number of seconds (or any float); `positive` refuses zero and negatives."""
     raw = get_raw(env, name)
@@ -230,6 +235,8 @@ def get_float(
         raise SettingsError(f"{name} must be a {'positive ' if positive else ''}number, got {raw!r}")
     if minimum is not None and value < minimum:
         raise SettingsError(f"{name} must be at least {minimum:g}, got {raw!r}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name} must be at most {maximum:g}, got {raw!r}")
     return value
 
 
@@ -256,7 +263,9 @@ def read(env: Mapping[str, str], variable: Variable, kind: Any) -> Any:
             env, name, default, None if low is None else int(low), None if high is None else int(high)
         )
     if kind is float:
-        return get_float(env, name, default, variable.positive is not False, variable.minimum)
+        return get_float(
+            env, name, default, variable.positive is not False, variable.minimum, variable.maximum
+        )
     if kind is str:
         return get_str(env, name, default, variable.choices)
     if typing.get_origin(kind) is tuple:

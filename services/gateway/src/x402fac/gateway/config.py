@@ -5,7 +5,10 @@ import ipaddress
 from dataclasses import dataclass
 from functools import cached_property
 
+from x402fac.bus.subjects import WORK_DUPLICATE_WINDOW_SECONDS
 from x402fac.settings import SectionSettings, SettingsError, load
+
+MAX_SETTLE_TIMEOUT_SECONDS = WORK_DUPLICATE_WINDOW_SECONDS - 10
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -46,7 +49,13 @@ class GatewayConfig:
     verify_timeout: float = GATEWAY(
         "VERIFY_TIMEOUT", 10.0, doc="seconds the gateway waits for a worker's verify"
     )
-    settle_timeout: float = GATEWAY("SETTLE_TIMEOUT", 45.0, doc="seconds the gateway waits for a settle")
+    settle_timeout: float = GATEWAY(
+        "SETTLE_TIMEOUT",
+        45.0,
+        maximum=MAX_SETTLE_TIMEOUT_SECONDS,
+        doc="seconds the gateway waits for a settle (below the work stream's duplicate window: a settle "
+        "whose publish was not acknowledged is published again under its id until then)",
+    )
     supported_ttl: float = GATEWAY("SUPPORTED_TTL", 5.0, doc="seconds `/supported` is cached")
     max_body_bytes: int = 256 * 1024
     max_in_flight: int = GATEWAY(

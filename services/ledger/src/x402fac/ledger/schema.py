@@ -126,7 +126,7 @@ def _streams(config: LedgerConfig) -> list[StreamConfig]:
         subjects.WORK_STREAM,
         subjects.WORK_PREFIX,
         retention=RetentionPolicy.WORK_QUEUE,
-        duplicate_window=120.0,
+        duplicate_window=subjects.WORK_DUPLICATE_WINDOW_SECONDS,
         max_age=WORK_MAX_AGE_SECONDS,
         max_bytes=config.bucket_max_bytes,
     )
