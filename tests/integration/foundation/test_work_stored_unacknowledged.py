@@ -11,6 +11,7 @@ import uuid
 
 import httpx
 import nats.errors
+import pytest
 
 from tests.fixtures.stack import Stack
 
@@ -18,16 +19,18 @@ from .conftest import LedgerBookScheme, payment
 
 
 class AcknowledgementLost:
-    """The gateway's JetStream context whose first publish is stored but reported as timed out."""
+    """The gateway's JetStream context whose first `lost` publishes are stored (once, by their id) but
+    reported as timed out."""
 
-    def __init__(self, js) -> None:
+    def __init__(self, js, lost: int) -> None:
         self.js = js
+        self.lost = lost
         self.publishes = 0
 
     async def publish(self, *args, **kwargs):
         ack = await self.js.publish(*args, **kwargs)
         self.publishes += 1
-        if self.publishes == 1:
+        if self.publishes <= self.lost:
             raise nats.errors.TimeoutError
         return ack
 
@@ -35,14 +38,17 @@ class AcknowledgementLost:
         return getattr(self.js, name)
 
 
-async def test_stored_work_whose_acknowledgement_was_lost_is_answered_with_its_success():
+# 1: the publish made again is acknowledged; 10**6: no acknowledgement ever comes, but the worker's
+# answer does (the request was stored), and the caller takes it instead of waiting for its deadline.
+@pytest.mark.parametrize("lost", [1, 10**6])
+async def test_stored_work_whose_acknowledgement_was_lost_is_answered_with_its_success(lost):
     stack = await Stack.start()
     try:
         scheme = LedgerBookScheme()
         await stack.start_worker("evm", [scheme], reconcile_interval=3600)
         gateway = await stack.add_gateway(settle_timeout=20)
         replies = gateway.app.state.facilitator.replies
-        lossy = AcknowledgementLost(replies._js)
+        lossy = AcknowledgementLost(replies._js, lost)
         replies._js = lossy
         body = payment(uuid.uuid4().hex)
         payment_id = f"test/{body['paymentPayload']['payload']['id']}"

@@ -146,14 +146,22 @@ class ReplyInbox:
             self._waiting.pop(token, None)
             BUS_LATENCY.labels(subject).observe(time.perf_counter() - started)
 
-    async def _store(self, subject: str, payload: bytes, headers: dict[str, str], until: float) -> None:
+    async def _store(
+        self,
+        subject: str,
+        payload: bytes,
+        headers: dict[str, str],
+        answer: asyncio.Future[bytes],
+        until: float,
+    ) -> None:
         """Publish until the stream acknowledges. An acknowledgement that did not come (a NATS node
         going away) may hide a stored request that a worker will settle: giving up then would answer
         the caller before its deadline, and its retry would find the payment delivered to a request
         nobody waits for. So it is published again (the stream keeps one copy by its Nats-Msg-Id)
-        until `until`. Only a refusal before any unclear attempt means nothing was stored."""
+        until `until`, or until its answer came (it was stored, then). Only a refusal before any unclear
+        attempt means nothing was stored."""
         unclear = False
-        while (remaining := until - time.perf_counter()) > 0:
+        while (remaining := until - time.perf_counter()) > 0 and not answer.done():
             try:
                 await self._js.publish(
                     subject, payload, headers=headers, timeout=min(max(remaining, 0.1), 5.0)
@@ -167,7 +175,8 @@ class ReplyInbox:
             except nats.js.errors.APIError:  # refused by a stream between leaders: not stored, try again
                 pass
             await asyncio.sleep(min(STORE_RETRY_SECONDS, max(until - time.perf_counter(), 0)))
-        raise BusTimeout(subject)
+        if not answer.done():
+            raise BusTimeout(subject)
 
     async def _publish_and_wait(
         self,
@@ -177,7 +186,7 @@ class ReplyInbox:
         future: asyncio.Future[bytes],
         until: float,
     ) -> bytes:
-        await self._store(subject, payload, headers, until)
+        await self._store(subject, payload, headers, future, until)
         try:
             return await asyncio.wait_for(future, max(until - time.perf_counter(), 0.001))
         except TimeoutError:
