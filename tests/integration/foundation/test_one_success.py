@@ -7,6 +7,7 @@ import uuid
 import httpx
 
 from tests.fixtures.stack import Stack
+from x402fac.bus import subjects
 from x402fac.ledger.config import LedgerConfig
 from x402fac.ledger.service import start_ledger
 
@@ -145,3 +146,42 @@ async def test_a_payment_claimed_again_counts_once_against_its_payer(book_stack)
         ]
     assert [s["success"] for s in settled] == [True, True, False]
     assert settled[2]["errorReason"] == "rate_limited"
+
+
+async def test_a_hang_up_while_queued_leaves_the_payment_to_the_retry():
+    """The caller hangs up while its settle waits in the work queue (no replica holds it, so none
+    detaches it): the replica that takes it later leaves it be, and the caller's retry, sent while
+    that stale item is in hand, gets the payment's one success, not duplicate_settlement."""
+    stack = await Stack.start()
+    try:
+        scheme = StallingScheme()
+        worker = await stack.start_worker("evm", [scheme])
+        await worker.settle_work.stop(grace=0)  # settles queue up, nobody takes them
+        gateway = await stack.add_gateway(settle_timeout=20)
+        body = payment(uuid.uuid4().hex, stall=3)
+        tx = f"tx-test/{body['paymentPayload']['payload']['id']}"
+        async with httpx.AsyncClient(timeout=30) as http:
+            try:
+                await http.post(gateway.url + "/settle", json=body, timeout=0.5)
+            except httpx.TimeoutException:
+                pass  # hung up
+            for _ in range(400):  # until the gateway has told every replica
+                if len(worker.detached):
+                    break
+                await asyncio.sleep(0.05)
+            assert len(worker.detached) == 1
+            await worker.settle_work.start()
+            consumer = subjects.settle_group("evm")
+            for _ in range(400):  # until the stale item is in the worker's hands
+                info = await worker.nc.jetstream().consumer_info(subjects.WORK_STREAM, consumer)
+                if not info.num_pending:
+                    break
+                await asyncio.sleep(0.05)
+            assert info.num_pending == 0
+            retried = (await http.post(gateway.url + "/settle", json=body)).json()
+            again = (await http.post(gateway.url + "/settle", json=body)).json()
+        assert retried["success"] is True and retried["transaction"] == tx
+        assert again["errorReason"] == "duplicate_settlement"
+        assert scheme.broadcasts[tx] == 1
+    finally:
+        await stack.close()

@@ -2,6 +2,7 @@
 
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 # How long a settle request that arrives without the gateway's deadline is waited for.
@@ -46,3 +47,30 @@ class Requester:
     def holds(self) -> bool:
         """It may hold a record in the ledger: it must let go before answering without the success."""
         return self._holds and bool(self.payment_id)
+
+
+class DetachedRequests:
+    """Request ids whose callers stopped waiting before any replica took their work item.
+
+    The gateway's detach reaches every replica at once, but a request still queued is held by none of
+    them; the replica that takes it later must know it is nobody's to answer, or it would attach the
+    request to its payment and hold the success away from the caller's retry."""
+
+    def __init__(self, keep_seconds: float, most: int) -> None:
+        self.keep_seconds = keep_seconds  # past any request's deadline: by then the deadline decides
+        self.most = most  # bounded memory, whatever the rate of hang-ups
+        self._until: OrderedDict[str, float] = OrderedDict()  # in the order heard, so oldest first
+
+    def remember(self, request_id: str) -> None:
+        now = time.monotonic()
+        self._until[request_id] = now + self.keep_seconds
+        self._until.move_to_end(request_id)
+        while self._until and (len(self._until) > self.most or next(iter(self._until.values())) < now):
+            self._until.popitem(last=False)
+
+    def __contains__(self, request_id: str) -> bool:
+        until = self._until.get(request_id)
+        return until is not None and until >= time.monotonic()
+
+    def __len__(self) -> int:
+        return len(self._until)

@@ -44,7 +44,7 @@ from x402fac.settings import PipelineSettings, load
 from x402fac.telemetry import NATS_CONNECTED, WORKER_INFLIGHT, WORKER_SETTLES, WORKER_UP, freeze_startup
 
 from .pipeline import LET_GO_SECONDS, Pipeline
-from .requester import DEFAULT_WAIT_SECONDS, Requester
+from .requester import DEFAULT_WAIT_SECONDS, DetachedRequests, Requester
 from .scheme import Scheme
 from .settle_states import Superseded
 
@@ -56,6 +56,8 @@ GATE_INTERVAL_SECONDS = 1.0  # how often a replica checks whether it can take se
 # most MAX_SETTLE_GRACE_SECONDS; what is left then goes to another replica (work-queue redelivery).
 SETTLE_GRACE_SECONDS = 10.0
 MAX_SETTLE_GRACE_SECONDS = 60.0
+# Hang-ups of requests no replica holds yet, remembered until any such request is past its deadline.
+DETACHED_KEPT = 200_000
 _request_decoder = msgspec.json.Decoder(VerifyRequest)
 _encode = msgspec.json.encode
 
@@ -94,6 +96,7 @@ class WorkerService:
         self._reconciler: asyncio.Task | None = None
         self._gate: asyncio.Task | None = None
         self._requesters: dict[str, Requester] = {}  # settle requests in flight here, by request id
+        self.detached = DetachedRequests(subjects.WORK_DUPLICATE_WINDOW_SECONDS, DETACHED_KEPT)
         self._subs: list = []
 
     async def start(self, reconcile_interval: float | None = None) -> None:
@@ -191,7 +194,7 @@ class WorkerService:
                 )
             )
         requester = _requester_of(headers)
-        if requester.deadline < time.time():
+        if requester.deadline < time.time() or requester.id in self.detached:
             # Its caller stopped waiting: nothing to do, unless an earlier attempt died holding its success.
             if headers.get(DELIVERY_HEADER, "1") != "1" and headers.get(REPLY_HEADER):
                 await self._resume_late(request, requester, headers[REPLY_HEADER])
@@ -234,9 +237,12 @@ class WorkerService:
             await self._answer(requester, reply_to, success)
 
     async def _on_detach(self, msg) -> None:
-        requester = self._requesters.get(msg.data.decode(errors="replace"))
+        request_id = msg.data.decode(errors="replace")
+        requester = self._requesters.get(request_id)
         if requester is not None:
             await self.pipeline.detach(requester)
+        else:  # still queued, or with another replica: whoever takes it later leaves it be
+            self.detached.remember(request_id)
 
     async def _supported(self, _data: bytes, _headers: Mapping[str, str]) -> bytes:
         return self.supported
