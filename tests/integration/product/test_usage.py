@@ -124,3 +124,30 @@ async def test_a_burst_of_verifies_is_a_few_audit_entries_counted_exactly(produc
         usage = (await http.get("/dashboard/api/usage", headers=key)).json()
     assert usage["totals"]["verify"] == 120
     assert 1 <= entries <= 20, entries
+
+
+async def test_counters_from_before_settles_were_packed_add_up_with_packed_ones(product_stack):
+    """A settle used to be three counters (count, amount, milliseconds): an hour holding those and
+    packed ones reports the sums of both, row by row, as before."""
+    stack, _ = product_stack
+    key = uuid.uuid4().hex[:16]
+    now = time.time()
+    base = f"{subjects.USAGE_PREFIX}.{key}.h.{int(now // 3600)}"
+    earlier = {"settle.n.settled": 2, "amount.n.A": 30, "settle_ms.n.all": 40, "settle.n.dropped": 1}
+    for figure, amount in earlier.items():
+        await stack.nc.jetstream().publish(f"{base}.{figure}", b"", headers={"Nats-Incr": f"+{amount}"})
+    worker = stack.workers[0].nc
+    for outcome, ms in (("settled", 2), ("settled", 3), ("fee_too_high", 4)):
+        event = AuditEvent(
+            "settle", "evm", "n", outcome, at=now, api_key_id=key, asset="A", amount="5", elapsed_ms=ms
+        )
+        await worker.jetstream().publish(subjects.audit("settle", "evm"), msgspec.json.encode(event))
+    await _drained(stack)
+    hourly = await request(stack.nc, subjects.LEDGER_USAGE, UsageRequest(key, "h", 1), UsageReply, 5)
+    assert sorted((row.kind, row.network, row.label, row.value) for row in hourly.rows) == [
+        ("amount", "n", "A", "40"),
+        ("settle", "n", "dropped", "1"),
+        ("settle", "n", "fee_too_high", "1"),
+        ("settle", "n", "settled", "4"),
+        ("settle_ms", "n", "all", "49"),
+    ]

@@ -5,12 +5,17 @@ request at a time (x402fac.bus.LingeringPull; each entry goes to one replica, an
 replica until acknowledged). An entry becomes increments on JetStream
 counters, one subject per counter:
 
-    x402usage.<key>.h.<hour>.<kind>.<network>.<label>
+    x402usage.<key>.h.<hour>.verify.<network>.<outcome>
+    x402usage.<key>.h.<hour>.settles.<network>.<outcome>.<asset>
 
-(`hour` = hours since the epoch; `kind` verify | settle | amount | settle_ms; `label` the outcome, or
-the asset for amounts). Days are the sums of their hours, added up when asked for: an entry costs
-one increment per counter, not two. Each increment carries `Nats-Msg-Id = <audit sequence>/<subject>`:
-an entry handled twice (a replica died before acknowledging it) adds nothing the second time. The
+(`hour` = hours since the epoch; `asset` `-` unless the settle moved an amount). A settle outcome
+is one increment, not one per figure: its count, its milliseconds and its amount are packed in one
+integer, `count + ms * 2**64 + amount * 2**128` (JetStream counters are arbitrary-precision, and
+neither a count nor the milliseconds of a counter's hour reach 2**64, one settle's milliseconds being
+capped at 2**32, so sums never mix), unpacked
+when asked for into the `settle`, `settle_ms` and `amount` rows. Days are the sums of their hours,
+added up when asked for. Each increment carries `Nats-Msg-Id = <audit sequence>/<subject>`: an
+entry handled twice (a replica died before acknowledging it) adds nothing the second time. The
 audit stream itself holds one settle entry per payment and outcome (the worker's Msg-Id), so a
 retried settle is one entry. Settle outcomes are also kept per key (the latest 50) for the dashboard.
 """
@@ -45,6 +50,11 @@ GRANULARITIES = {"h": HOUR, "d": 86_400}
 MAX_PERIODS = 400
 PULL_BATCH = 200
 PULL_SECONDS = 30.0
+SETTLES = "settles"  # the kind token of a packed settle counter (count, milliseconds, amount)
+FIELD_BITS = 64
+FIELD_MASK = (1 << FIELD_BITS) - 1
+# One settle's milliseconds as counted (49 days): an hour's sum stays below 2**64 under 2**32 settles.
+MAX_ELAPSED_MS = (1 << 32) - 1
 _event = msgspec.json.Decoder(AuditEvent).decode
 _batch = msgspec.json.Decoder(AuditBatch).decode
 _encode = msgspec.json.encode
@@ -55,18 +65,28 @@ def _token(value: str) -> str:
 
 
 def increments(event: AuditEvent) -> list[tuple[str, int]]:
-    """(subject, amount) for every counter one audit entry adds to."""
+    """(subject, amount) for every counter one audit entry adds to: one."""
     key = event.api_key_id or ANONYMOUS
     network = _token(event.network)
     base = f"{subjects.USAGE_PREFIX}.{key}.h.{int(event.at // HOUR)}"
-    found = [(f"{base}.{event.kind}.{network}.{_token(event.outcome)}", 1)]
     if event.kind != "settle":
-        return found
-    if event.outcome == "settled" and event.amount.isdigit() and int(event.amount) > 0:
-        found.append((f"{base}.amount.{network}.{_token(event.asset)}", int(event.amount)))
-    if event.elapsed_ms > 0:
-        found.append((f"{base}.settle_ms.{network}.all", event.elapsed_ms))
-    return found
+        return [(f"{base}.{event.kind}.{network}.{_token(event.outcome)}", 1)]
+    moved = event.outcome == "settled" and event.amount.isdigit() and int(event.amount) > 0
+    amount, asset = (int(event.amount), event.asset) if moved else (0, "")
+    elapsed_ms = min(max(event.elapsed_ms, 0), MAX_ELAPSED_MS)
+    packed = 1 + (elapsed_ms << FIELD_BITS) + (amount << 2 * FIELD_BITS)
+    return [(f"{base}.{SETTLES}.{network}.{_token(event.outcome)}.{_token(asset)}", packed)]
+
+
+def unpacked(network: str, outcome: str, asset: str, value: int) -> list[tuple[str, str, str, int]]:
+    """The rows (kind, network, label, value) a packed settle counter holds, as they are reported."""
+    count, ms, amount = value & FIELD_MASK, (value >> FIELD_BITS) & FIELD_MASK, value >> 2 * FIELD_BITS
+    rows = [("settle", network, outcome, count)]
+    if amount:
+        rows.append(("amount", network, asset, amount))
+    if ms:
+        rows.append(("settle_ms", network, "all", ms))
+    return rows
 
 
 def kept_recent(events: list[AuditEvent]) -> list[tuple[int, AuditEvent]]:
@@ -157,13 +177,20 @@ class Usage:
         sums: dict[tuple[int, str, str, str, str], int] = {}
         for subject, data in await self._last_messages(subjects.USAGE_STREAM, filters):
             parts = subject.split(".")
-            if len(parts) != 7 or not parts[3].isdigit():
+            if len(parts) not in (7, 8) or not parts[3].isdigit():
                 continue
-            _, key, _, hour, kind, network, label = parts
+            key, hour, kind, network, label = parts[1], parts[3], parts[4], parts[5], parts[6]
             period = int(hour) // hours_per_period
             value = int(json.loads(data or b"{}").get("val", "0"))
-            row = (period, kind, network, label, key)
-            sums[row] = sums.get(row, 0) + value
+            if len(parts) == 8:
+                if kind != SETTLES:
+                    continue
+                found = unpacked(network, label, parts[7], value)
+            else:  # one figure per counter (verifies; settles counted before they were packed)
+                found = [(kind, network, label, value)]
+            for row_kind, row_network, row_label, row_value in found:
+                row = (period, row_kind, row_network, row_label, key)
+                sums[row] = sums.get(row, 0) + row_value
         rows = [
             UsageRow(period, kind, decode_key(network), decode_key(label), str(value), key)
             for (period, kind, network, label, key), value in sorted(sums.items())
