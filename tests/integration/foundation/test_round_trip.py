@@ -7,6 +7,8 @@ import uuid
 import httpx
 
 from tests.fixtures.stack import Stack
+from x402fac.bus import access, connect
+from x402fac.bus.workqueue import REPLY_PREFIX, SUCCESS_HEADER
 from x402fac.worker import LedgerClient
 
 from .conftest import TEST_NETWORK, payment, payment_id_of
@@ -177,3 +179,29 @@ async def test_same_payment_in_different_bytes_still_settles_once(book_stack):
     assert scheme.broadcasts[f"tx-test/{payment_id}"] == 1
     assert sum(r["success"] for r in results) == 1
     assert sum(r.get("errorReason") == "duplicate_settlement" for r in results) == 19
+
+
+async def test_only_a_success_waits_to_hear_it_was_taken(book_stack):
+    """A worker learns whether its gateway took a success (2.5: one not taken is let go); any other
+    answer is let go before it is sent, so it goes as one plain message, with nothing to confirm."""
+    stack, _ = book_stack
+    spy = await connect(stack.nats_url, name="test-spy", credentials=stack.nats.credentials(access.GATEWAY))
+    seen: list = []
+
+    async def heard(msg) -> None:
+        seen.append(msg)
+
+    await spy.subscribe(f"{REPLY_PREFIX}.>", cb=heard)
+    await spy.flush()
+    try:
+        async with httpx.AsyncClient(base_url=stack.gateway_url) as http:
+            settled = (await http.post("/settle", json=payment(new_id()))).json()
+            refused = (await http.post("/settle", json=payment(new_id(), valid=False))).json()
+        await spy.flush()
+    finally:
+        await spy.close()
+    assert settled["success"] is True and refused["errorReason"] == "invalid_signature"
+    answers = {json.loads(msg.data)["success"]: msg for msg in seen}
+    assert len(seen) == 2 and set(answers) == {True, False}
+    assert answers[True].reply and answers[True].headers[SUCCESS_HEADER] == "1"
+    assert not answers[False].reply and not (answers[False].headers or {}).get(SUCCESS_HEADER)

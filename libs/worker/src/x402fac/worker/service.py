@@ -220,8 +220,14 @@ class WorkerService:
         no more: a success that never reached it, or an answer sent before the ledger confirmed the
         request let the payment go. The work item is acknowledged only once the ledger confirmed (if
         this process dies first, the attempt that takes the item next does it)."""
-        answered = await answer_confirmed(self.nc, reply_to, _encode(response), response.success)
-        if response.success and answered in (Answered.TAKEN, Answered.SUCCEEDED):
+        if not response.success:
+            # Nothing rides on whether it is taken: the request lets its payment go below either way
+            # (confirmed already, as a rule, before the answer: Pipeline.settle), so no confirmation.
+            await self.nc.publish(reply_to, _encode(response))
+        elif await answer_confirmed(self.nc, reply_to, _encode(response), True) in (
+            Answered.TAKEN,
+            Answered.SUCCEEDED,
+        ):
             return  # the request has its success (an earlier attempt's, if SUCCEEDED): it stands
         until = max(requester.deadline, time.time()) + LET_GO_SECONDS
         if not await self.pipeline.let_go(requester, until):
