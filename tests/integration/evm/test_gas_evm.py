@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 from eth_account import Account
 
-from tests.fixtures.evm import CountingProxy, funded_payer, funded_signer_key, payment_request
+from tests.fixtures.evm import CountingProxy, funded_payer, funded_signer_key, payment_request, settle
 from x402fac.devnet.evm.rpc import DevnetRpc
 from x402fac.protocol import Reason
 from x402fac.worker import Invalid
@@ -26,17 +26,6 @@ async def counted(evm_devnet):
         scheme = ExactEvmScheme([config])
         yield scheme, proxy
         await scheme.close()
-
-
-async def settle(scheme: ExactEvmScheme, request) -> tuple[str, int]:
-    """The pipeline's steps for a won claim; (transaction, its gas limit)."""
-    identity = await scheme.identify(request)
-    plan = await scheme.verify_for_settle(request, identity)
-    prepared = await scheme.prepare(request, identity, plan)
-    await scheme.broadcast(prepared)
-    outcome = await scheme.confirm(prepared, 15)
-    assert outcome.status == "confirmed", outcome
-    return prepared.transaction, plan.gas
 
 
 async def gas_of(info: dict, tx_hash: str) -> tuple[int, int]:

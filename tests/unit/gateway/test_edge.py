@@ -1,6 +1,8 @@
 """Who sent a request (forwarded headers only when configured, the rightmost untrusted hop) and
 admission lanes (a full lane refuses at once, the others are unaffected)."""
 
+import contextlib
+
 import pytest
 
 from x402fac.gateway.config import GatewayConfig
@@ -52,3 +54,20 @@ def test_a_full_lane_refuses_at_once_and_frees_its_place():
             pass  # other lanes are unaffected
     with admission.admit("settle:evm"):  # the places were given back
         assert admission.in_flight["settle:evm"] == 1
+
+
+def test_by_default_a_full_settle_lane_leaves_every_verify_place():
+    """A flood of settles (each holding its process-wide place too) fills its lane, and the verify lane
+    can still fill entirely: the defaults never let settles take verify's places."""
+    config = GatewayConfig()
+    admission = Admission(config)
+    with contextlib.ExitStack() as held:
+        for _ in range(config.settle_in_flight):
+            held.enter_context(admission.admit(ALL))
+            held.enter_context(admission.admit("settle:evm"))
+        with pytest.raises(GatewayError):
+            held.enter_context(admission.admit("settle:evm"))
+        for _ in range(config.verify_in_flight):
+            held.enter_context(admission.admit(ALL))
+            held.enter_context(admission.admit("verify:evm"))
+    assert admission.in_flight[ALL] == 0

@@ -3,10 +3,14 @@ receipt poller (one batched request per tick for every transaction being waited 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from x402fac.rpc import BatchWatcher, JsonRpcClient
 from x402fac.rpc import RpcError as JsonRpcError
+
+# A transaction found unmined is asked about again after this long even when no new block was seen.
+REASK_SECONDS = 2.0
 
 
 class RpcError(JsonRpcError):
@@ -37,16 +41,50 @@ class EvmRpc(JsonRpcClient):
 
 
 class ReceiptWatcher(BatchWatcher):
-    """Waits for receipts of many transactions with one batched poll per tick."""
+    """Waits for receipts of many transactions with one batched poll per tick. A receipt appears only
+    with a block: each tick reads the head (eth_blockNumber) with the receipts of transactions not
+    asked about yet, and a transaction found unmined is asked again only once a later block came (or
+    after REASK_SECONDS, whatever the head says: a reorg at the same height, nodes behind a balancer).
+    On a chain with block times the receipts are asked about once a block, not once a tick."""
 
     def __init__(self, rpc: EvmRpc, interval: float, max_batch: int = 100) -> None:
         super().__init__(interval, max_batch)
         self.rpc = rpc
+        self.head = -1  # the highest block number read
+        # tx hash -> (a head its receipt was missing at, when it was last asked)
+        self._missing_at: dict[str, tuple[int, float]] = {}
 
     async def fetch(self, ids: list[str]) -> dict[str, Any]:
-        receipts = await self.rpc.batch([("eth_getTransactionReceipt", [tx_hash]) for tx_hash in ids])
-        return {
-            tx_hash: receipt
-            for tx_hash, receipt in zip(ids, receipts, strict=True)
-            if isinstance(receipt, dict)
-        }
+        now = time.monotonic()
+        for gone in [tx for tx in self._missing_at if tx not in self._waiters]:
+            del self._missing_at[gone]
+        known = self.head
+        first = [tx for tx in ids if self._due(tx, known, now)]
+        head, *receipts = await self.rpc.batch(
+            [("eth_blockNumber", []), *(("eth_getTransactionReceipt", [tx]) for tx in first)]
+        )
+        if isinstance(head, str):
+            self.head = max(known, int(head, 16))
+        # Asked after block `known` was seen: a receipt missing now is of no block up to it (the batch's
+        # calls run in any order, so not necessarily of none up to the head read beside it).
+        found = self._sort(first, receipts, known, now)
+        again = [tx for tx in ids if tx not in first and self._due(tx, self.head, now)]
+        if again:  # a block came since they were found missing
+            receipts = await self.rpc.batch([("eth_getTransactionReceipt", [tx]) for tx in again])
+            found |= self._sort(again, receipts, self.head, now)
+        return found
+
+    def _due(self, tx: str, head: int, now: float) -> bool:
+        missing = self._missing_at.get(tx)
+        return missing is None or missing[0] < head or now - missing[1] >= REASK_SECONDS
+
+    def _sort(self, asked: list[str], receipts: list[Any], head: int, now: float) -> dict[str, Any]:
+        """The receipts found; the others are remembered as missing at `head`."""
+        found = {}
+        for tx, receipt in zip(asked, receipts, strict=True):
+            if isinstance(receipt, dict):
+                found[tx] = receipt
+                self._missing_at.pop(tx, None)
+            else:
+                self._missing_at[tx] = (head, now)
+        return found

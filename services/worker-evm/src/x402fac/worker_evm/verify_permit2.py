@@ -231,7 +231,8 @@ def _check_state(payment: Permit2Payment, bitmap: object, balance: object, allow
 
 async def check_chain(payment: Permit2Payment, simulate: bool) -> None:
     """One batch: the asset and the proxy hold code, the payer's Permit2 nonce, balance and allowance,
-    and (when `simulate`) the proxy call executed as the settlement will run."""
+    and (when `simulate`) the proxy call executed as the settlement will run. Without `simulate` (settle,
+    which executes the call next) the payer's state is read only for a sponsored approval."""
     try:
         await _check_chain(payment, simulate)
     except NodeUnavailable as exc:
@@ -242,11 +243,17 @@ async def _check_chain(payment: Permit2Payment, simulate: bool) -> None:
     runtime, auth = payment.runtime, payment.authorization
     unknown = [a for a in (auth.token, payment.proxy, PERMIT2_ADDRESS) if not runtime.known_contract(a)]
     calls: list[tuple[str, list]] = [("eth_getCode", [address, "latest"]) for address in unknown]
-    calls += _state_calls(auth)
+    # Settle executes the transfer next (settle.plan), and a revert there reads this state to say
+    # why: read before only when simulating, or when the approval to send first depends on it.
+    read_state = simulate or payment.approval is not None
+    if read_state:
+        calls += _state_calls(auth)
     if payment.approval is not None:
         calls += sponsor.approval_calls(payment.approval)
     if simulate:
         calls.append(await simulation_call(runtime, payment.settlement.transfer))
+    if not calls:
+        return
     results = await runtime.rpc.batch(calls)
     for address in unknown:
         code = results.pop(0)
@@ -259,6 +266,8 @@ async def _check_chain(payment: Permit2Payment, simulate: bool) -> None:
                 Reason.SIMULATION_FAILED, f"no Permit2 contract at {address} on {runtime.config.network}"
             )
         runtime.remember_contract(address)
+    if not read_state:
+        return
     bitmap, balance, allowance = results[:3]
     _check_state(payment, bitmap, balance, allowance)
     if payment.approval is not None:
