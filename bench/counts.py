@@ -2,7 +2,7 @@
 
 Wall-clock figures move with whatever else the machine runs; these do not (or much less): for
 sequential (c=1) verifies and settles of x402fac on a fresh devnet of each family, per request:
-- CPU of every process (/proc: nats-server, ledger, worker, gateway; the chain node and this load
+- CPU of every process (its CPU-time clock: nats-server, ledger, worker, gateway; the chain node and this load
   generator beside them);
 - NATS messages each service published and was delivered (nats-server's monitoring `/connz`), and
   the server's total;

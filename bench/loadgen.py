@@ -3,7 +3,7 @@
 Open-loop latency is measured from each request's *scheduled* send time, so a target that falls
 behind is charged for the queueing it causes (no coordinated omission). A request due while the
 in-flight cap is reached is not sent and counts as `skipped_saturated`.
-Its own CPU time is read from /proc/self/stat around each run and reported per request.
+Its own CPU time is read from its CPU-time clock around each run and reported per request.
 """
 
 from __future__ import annotations

@@ -413,7 +413,7 @@ def _cost_section(report: dict[str, Any]) -> list[str]:
         "",
         "## Cost per request: facilitator CPU",
         "",
-        "CPU ms per request (user + system from /proc, every process of the facilitator: for x402fac"
+        "CPU ms per request (user + system from each process's CPU-time clock, every process of the facilitator: for x402fac"
         " nats-server, ledger, worker(s) and gateway; a reference is one process). The chain node and the"
         " load generator are not counted. Closed-loop workloads; a cell notes the share of requests not"
         f" answered ok (a failed request costs less). Best reference: the lowest CPU among those >= {MIN_OK_SHARE:.0%} ok.",

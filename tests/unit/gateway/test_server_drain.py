@@ -73,6 +73,7 @@ async def test_connections_accepted_before_the_stop_are_answered():
         assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer
         assert answer.endswith(b"\r\n\r\nok"), answer
         assert b"connection: close\r\n" in answer.lower(), answer
+        assert b"\r\ndate: " in answer.lower(), answer  # made for the response: no timer keeps it
     try:
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
         raise AssertionError("a stopped server still accepts connections")

@@ -13,11 +13,13 @@ and the client, its request already on the way, loses it).
 """
 
 import asyncio
-import contextlib
 import resource
+import time
+from email.utils import formatdate
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 
 from x402fac.bus import Credentials
 from x402fac.telemetry import freeze_startup
@@ -28,8 +30,9 @@ from .config import GatewayConfig
 from .direct import payment_routes
 
 KEEP_ALIVE_SECONDS = 75
-TICKS_PER_SECOND = 10  # uvicorn's on_tick counts tenths of a second
-UVICORN_TICK_WRAP = 864_000
+# Turns of the event loop between a stop and the listener's close: connections the kernel already
+# accepted are taken (and their requests answered) rather than reset.
+STOP_TURNS = 3
 # On SIGTERM a settle in flight is answered by `settle_timeout` at the latest (the gateway's own wait);
 # this much more lets its answer be written before the remaining connections are cut.
 DRAIN_MARGIN_SECONDS = 5.0
@@ -182,16 +185,44 @@ def guarded_protocol(read_timeout: float, max_connections: int) -> type[HttpTool
     return GuardedProtocol
 
 
+class LazyDateState(ServerState):
+    """uvicorn's state shared by the connections, whose Date header is made when a response asks for
+    it in a new second, instead of by a timer that wakes the process every second at idle."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._others: list[tuple[bytes, bytes]] = []
+        self._dated = False
+        super().__init__()
+
+    @property
+    def default_headers(self) -> list[tuple[bytes, bytes]]:
+        if self._dated and (second := int(time.time())) != self._second:
+            self._second = second
+            self._headers = [(b"date", formatdate(second, usegmt=True).encode()), *self._others]
+        return self._headers
+
+    @default_headers.setter
+    def default_headers(self, headers: list[tuple[bytes, bytes]]) -> None:
+        """What uvicorn sets: its Date header (if `date_header`), made here, and the configured ones."""
+        self._dated = any(name == b"date" for name, _ in headers)
+        self._others = [(name, value) for name, value in headers if name != b"date"]
+        self._headers, self._second = list(self._others), -1
+
+
 class Server(uvicorn.Server):
-    """uvicorn's server, whose main loop wakes once a second instead of ten times (at idle those
-    wake-ups were most of a gateway's CPU) and at once when `should_exit` is set. uvicorn sets it
-    from a signal handler: the loop is woken through `call_soon_threadsafe`, which is safe there."""
+    """uvicorn's server, whose main loop sleeps until it should stop instead of waking ten times a
+    second (at idle those wake-ups were most of a gateway's CPU): the Date header, which uvicorn's
+    loop refreshed, is made when a response needs it (LazyDateState). uvicorn sets `should_exit` from
+    a signal handler: the loop is woken through `call_soon_threadsafe`, which is safe there."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         self._exiting = False
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         super().__init__(config)
+        self.server_state = LazyDateState()
 
     @property  # type: ignore[override]
     def should_exit(self) -> bool:
@@ -205,12 +236,12 @@ class Server(uvicorn.Server):
 
     async def main_loop(self) -> None:
         self._loop = asyncio.get_running_loop()
-        ticks = 0
-        while not await self.on_tick(ticks):
-            ticks = (ticks + TICKS_PER_SECOND) % UVICORN_TICK_WRAP  # a whole second: the Date header
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 1.0)
+        # Tick 0 sets the default headers (and says whether to stop); nothing else needs a tick.
+        while not await self.on_tick(0):
+            await self._wake.wait()
             self._wake.clear()
+        for _ in range(STOP_TURNS):
+            await asyncio.sleep(0)
 
 
 def server_config(config: GatewayConfig, app=None, nats_url: str | None = None) -> uvicorn.Config:
