@@ -70,10 +70,10 @@ class GatewayConfig:
     )
     settle_in_flight: int = GATEWAY(
         "SETTLE_IN_FLIGHT",
-        64,
+        256,
         positive=True,
         doc="settles in flight per worker family and gateway process (settles waiting on a chain never starve"
-        " verify)",
+        " verify: by default this lane and the verify lane together fill `MAX_IN_FLIGHT`)",
     )
     max_connections: int = GATEWAY(
         "MAX_CONNECTIONS",
