@@ -7,9 +7,10 @@ import asyncio
 import time
 import uuid
 
+import msgspec
 import pytest
 
-from x402fac.bus import EmbeddedNats, connect, free_port
+from x402fac.bus import EmbeddedNats, connect, encode_key, free_port
 from x402fac.ledger.config import LedgerConfig
 from x402fac.ledger.store import LedgerStore
 from x402fac.protocol import SettleResponse
@@ -170,3 +171,29 @@ async def test_a_failed_verdict_attaches_nobody_and_letting_go_afterwards_is_con
     assert (await store.detach(DetachRequest(payment_id, "req-1", "a1"))).ok
     again = await store.claim(_claim(payment_id, "req-2", "b1"))
     assert again.status is ClaimStatus.FAILED and again.record.response == failure
+
+
+async def test_a_claim_with_its_transaction_creates_the_record_submitted_and_is_safe_to_repeat(store):
+    """The claim records the prepared transaction (2.3, one round trip instead of claim + submit).
+    The same attempt asking again (its answer was lost) gets the record it created, unchanged; any
+    other attempt or request finds a submitted record it must not send for."""
+    payment_id = f"pay-{uuid.uuid4().hex}"
+    request = msgspec.structs.replace(_claim(payment_id, "req-1", "a1"), transaction="0xt1", hint="h1")
+    first = await store.claim(request)
+    assert first.status is ClaimStatus.CLAIMED and first.record is not None
+    assert (first.record.state, first.record.transaction, first.record.hint) == (
+        RecordState.SUBMITTED,
+        "0xt1",
+        "h1",
+    )
+    assert (await store.pending.get(encode_key(payment_id))).value == b"evm"  # reconcilers see it
+    again = await store.claim(request)
+    assert (again.status, again.revision, again.record) == (ClaimStatus.CLAIMED, first.revision, first.record)
+    other_tx = await store.claim(msgspec.structs.replace(request, transaction="0xt2"))
+    assert other_tx.status is ClaimStatus.ATTACHED and other_tx.record.transaction == "0xt1"
+    newer = await store.claim(msgspec.structs.replace(request, attempt="a2"))  # the item came again
+    assert newer.status is ClaimStatus.ATTACHED and newer.record.attempt == "a2"
+    copy = await store.claim(msgspec.structs.replace(request, requester="req-2", attempt="b1"))
+    assert copy.status is ClaimStatus.BUSY and copy.record.transaction == "0xt1"
+    stale = await store.submit(SubmitRequest(payment_id, first.revision, "0xt1"))
+    assert not stale.ok  # the first attempt, superseded, records nothing more

@@ -12,6 +12,7 @@ import asyncio
 import uuid
 
 import httpx
+import msgspec
 import nats.errors
 import pytest
 
@@ -27,13 +28,17 @@ NO_REPLY_SECONDS = LedgerClient(None).timeout + 1  # longer than the worker wait
 
 
 @pytest.mark.parametrize("lost", ["no_reply", "error_reply"])
-async def test_transaction_recorded_without_an_answer_is_broadcast_once_and_succeeds(monkeypatch, lost):
-    real_submit = LedgerStore.submit
+@pytest.mark.parametrize("recorded_by", ["claim", "submit"])
+async def test_transaction_recorded_without_an_answer_is_broadcast_once_and_succeeds(
+    monkeypatch, lost, recorded_by
+):
+    """`claim`: a new payment's claim carries its transaction. `submit`: the claim creates the record
+    without it (as a ledger that does not take it with the claim does), and the submit records it."""
+    real_claim, real_submit = LedgerStore.claim, LedgerStore.submit
     unanswered: list[str] = []
 
-    async def submit_then_lose_the_answer(self, request):
-        reply = await real_submit(self, request)
-        if not unanswered:  # the first submit only: it is stored, its caller never learns it
+    async def lose_the_answer(request, reply):
+        if not unanswered:  # the first write of the transaction only: stored, its caller never learns it
             unanswered.append(request.payment_id)
             if lost == "no_reply":
                 await asyncio.sleep(NO_REPLY_SECONDS)
@@ -41,7 +46,17 @@ async def test_transaction_recorded_without_an_answer_is_broadcast_once_and_succ
                 raise nats.errors.TimeoutError  # the JetStream write was slow to acknowledge, not lost
         return reply
 
-    monkeypatch.setattr(LedgerStore, "submit", submit_then_lose_the_answer)
+    async def claim(self, request):
+        if recorded_by == "submit":
+            request = msgspec.structs.replace(request, transaction="", hint="")
+        reply = await real_claim(self, request)
+        return await lose_the_answer(request, reply) if request.transaction else reply
+
+    async def submit(self, request):
+        return await lose_the_answer(request, await real_submit(self, request))
+
+    monkeypatch.setattr(LedgerStore, "claim", claim)
+    monkeypatch.setattr(LedgerStore, "submit", submit)
     stack = await Stack.start(ledger=False)
     try:
         stack.ledger = await start_ledger(stack.nc, LedgerConfig(payer_settle_limit=1_000_000))

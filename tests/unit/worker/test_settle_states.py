@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from x402fac.bus import HandOff
+from x402fac.bus import BusTimeout, HandOff
 from x402fac.protocol import PaymentPayload, PaymentRequirements, Reason, SettleResponse, VerifyRequest
 from x402fac.protocol.ledger import (
     ClaimReply,
@@ -119,10 +119,21 @@ class Ledger:
         self.claim_reply = claim
         self.submit_refused_by = submit_refused_by  # "": submit succeeds; else the record's holder
         self.looked_up: SettlementRecord | None = None
+        self.records_transactions = True  # a new record holds the transaction its claim carried
+        self.claimed_with: list[tuple[str, str]] = []  # (transaction, hint) of every claim
 
-    async def claim(self, identity, family, network, requester, deadline, attempt="") -> ClaimReply:
+    async def claim(
+        self, identity, family, network, requester, deadline, attempt="", transaction="", hint=""
+    ) -> ClaimReply:
         self.journal.append(("ledger.claim", requester, attempt))
-        return self.claim_reply
+        self.claimed_with.append((transaction, hint))
+        reply = self.claim_reply
+        if reply.status is ClaimStatus.CLAIMED and transaction and self.records_transactions:
+            created = _record(
+                RecordState.SUBMITTED, transaction=transaction, hint=hint, attached=requester, attempt=attempt
+            )
+            return ClaimReply(ClaimStatus.CLAIMED, revision=reply.revision, record=created)
+        return reply
 
     async def submit(self, payment_id, revision, transaction, hint="") -> UpdateReply:
         self.journal.append(("ledger.submit", transaction, hint))
@@ -164,31 +175,116 @@ class Nats:
         pass
 
 
-def _pipeline(claim: ClaimReply, **chain_options) -> tuple[Pipeline, Ledger, Chain, Journal]:
+def _pipeline(
+    claim: ClaimReply, seen: bool = False, **chain_options
+) -> tuple[Pipeline, Ledger, Chain, Journal]:
+    """The pipeline over the doubles; `seen`: the payment was settled here lately (a copy, most
+    likely), so it is claimed before any chain work."""
     journal = Journal()
     ledger = Ledger(journal, claim)
     chain = Chain(journal, **chain_options)
     pipeline = Pipeline(Nats(), "evm", [chain], ledger=ledger)  # type: ignore[arg-type]
+    if seen:
+        pipeline._seen_lately(PAYMENT_ID)
     return pipeline, ledger, chain, journal
 
 
-CHAIN_WRITES = {"chain.prepare", "chain.broadcast"}
+CHAIN_WRITES = {"chain.broadcast"}
+
+
+def _sent_nothing(journal: Journal) -> bool:
+    """Nothing broadcast, and a transaction prepared meanwhile dropped unsent (its nonce is free)."""
+    names = journal.names()
+    return "chain.broadcast" not in names and (
+        "chain.prepare" not in names or ("chain.discard", TX) in journal
+    )
 
 
 # ---- claimed: the first attempt ----------------------------------------------------------------
 
 
-async def test_claimed_records_the_transaction_before_broadcasting_and_gets_the_success():
-    pipeline, _, _, journal = _pipeline(ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record()))
+async def test_a_new_payment_s_claim_records_its_transaction_before_broadcasting_and_gets_the_success():
+    pipeline, ledger, _, journal = _pipeline(ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record()))
     requester = Requester.new()
     answer = await pipeline.settle(_request(), requester)
     assert answer.success is True and answer.transaction == TX
     names = journal.names()
-    assert names.index("ledger.submit") < names.index("chain.broadcast") < names.index("ledger.finalize")
-    assert ("ledger.submit", TX, "h1") in journal
+    assert names.index("chain.prepare") < names.index("ledger.claim") < names.index("chain.broadcast")
+    assert names.index("chain.broadcast") < names.index("ledger.finalize")
+    assert ledger.claimed_with == [(TX, "h1")]  # recorded by the claim: one ledger round trip fewer
+    assert "ledger.submit" not in names
     assert ("ledger.finalize", True, requester.id) in journal
     assert "ledger.detach" not in names  # its success: nothing to let go
     assert requester.holds
+
+
+async def test_a_payment_seen_lately_is_claimed_first_and_records_its_transaction_by_submit():
+    pipeline, ledger, _, journal = _pipeline(
+        ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record(RecordState.CLAIMED)), seen=True
+    )
+    answer = await pipeline.settle(_request(), Requester.new())
+    assert answer.success is True
+    names = journal.names()
+    assert names.index("ledger.claim") < names.index("chain.prepare") < names.index("ledger.submit")
+    assert names.index("ledger.submit") < names.index("chain.broadcast")
+    assert ledger.claimed_with == [("", "")] and ("ledger.submit", TX, "h1") in journal
+
+
+async def test_a_claim_whose_record_does_not_hold_the_transaction_submits_it_before_broadcasting():
+    """A ledger that created the record without the transaction (one that does not take it with the
+    claim): nothing is sent before the transaction is recorded."""
+    pipeline, ledger, _, journal = _pipeline(
+        ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record(RecordState.CLAIMED))
+    )
+    ledger.records_transactions = False
+    answer = await pipeline.settle(_request(), Requester.new())
+    assert answer.success is True
+    names = journal.names()
+    assert names.index("ledger.claim") < names.index("ledger.submit") < names.index("chain.broadcast")
+    assert names.count("chain.prepare") == 1  # the transaction prepared before the claim is the one sent
+
+
+async def test_a_claim_unanswered_is_made_again_and_finds_its_own_record():
+    """A claim whose reply was lost may have created the record with the transaction: made again by
+    the same attempt, the ledger answers `claimed` with that record, and what it holds is sent once."""
+    requester = Requester.new()
+    pipeline, ledger, _, journal = _pipeline(ClaimReply(ClaimStatus.CLAIMED, revision=6, record=_record()))
+    answers = iter([BusTimeout("x402.ledger.claim")])
+    real_claim = ledger.claim
+
+    async def lost_once(*args, **kwargs) -> ClaimReply:
+        failure = next(answers, None)
+        reply = await real_claim(*args, **kwargs)
+        if failure is not None:
+            raise failure
+        return reply
+
+    ledger.claim = lost_once  # type: ignore[method-assign]
+    answer = await pipeline.settle(_request(), requester)
+    assert answer.success is True
+    assert journal.names().count("ledger.claim") == 2 and journal.names().count("chain.broadcast") == 1
+    assert "chain.resolve" not in journal.names() and "ledger.submit" not in journal.names()
+
+
+async def test_a_record_an_earlier_attempt_submitted_with_the_same_transaction_is_resolved_not_sent():
+    """A redelivered request (a new attempt) that prepares the very transaction its earlier attempt
+    recorded (a payer-signed one, as on Nano) takes the record over: the chain says what became of
+    it; nothing is sent again."""
+    requester = Requester.new()
+    # The ledger's answer: the earlier attempt's record (holding TX), now held through this attempt.
+    taken = _record(RecordState.SUBMITTED, hint="h1", attached=requester.id, attempt=requester.attempt)
+    pipeline, ledger, _, journal = _pipeline(ClaimReply(ClaimStatus.ATTACHED, revision=6, record=taken))
+    answer = await pipeline.settle(_request(), requester)
+    assert answer.success is True and ledger.claimed_with == [(TX, "h1")]
+    assert ("chain.resolve", Submitted(TX, NETWORK, "h1")) in journal and _sent_nothing(journal)
+
+
+async def test_a_copy_not_seen_here_lately_drops_what_it_prepared_unsent():
+    record = _record(RecordState.SUBMITTED, attached="first", attached_until=time.time() + 30)
+    pipeline, _, _, journal = _pipeline(ClaimReply(ClaimStatus.BUSY, revision=2, record=record))
+    answer = await pipeline.settle(_request(), Requester.new())
+    assert (answer.error_reason, answer.transaction) == (Reason.DUPLICATE_SETTLEMENT, TX)
+    assert journal.beyond_reads() == ["chain.prepare", "ledger.claim", "chain.discard"]
 
 
 async def test_claimed_but_invalid_releases_the_claim_and_lets_go():
@@ -205,9 +301,20 @@ async def test_claimed_but_invalid_releases_the_claim_and_lets_go():
     assert not requester.holds  # the ledger confirmed
 
 
-async def test_claimed_but_this_replica_cannot_sign_hands_off_with_the_claim_released():
+async def test_a_new_payment_this_replica_cannot_sign_hands_off_with_nothing_claimed():
     pipeline, _, _, journal = _pipeline(
         ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record()),
+        prepare_raises=HandOff("no signer key here now"),
+    )
+    with pytest.raises(HandOff):
+        await pipeline.settle(_request(), Requester.new())
+    assert "ledger.claim" not in journal.names() and "chain.broadcast" not in journal.names()
+
+
+async def test_claimed_but_this_replica_cannot_sign_hands_off_with_the_claim_released():
+    pipeline, _, _, journal = _pipeline(
+        ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record(RecordState.CLAIMED)),
+        seen=True,
         prepare_raises=HandOff("no signer key here now"),
     )
     with pytest.raises(HandOff):
@@ -218,7 +325,9 @@ async def test_claimed_but_this_replica_cannot_sign_hands_off_with_the_claim_rel
 
 async def test_claimed_but_the_submit_is_refused_broadcasts_nothing():
     """The record moved on (a copy took it over): nothing is sent; the copy's holder answers."""
-    pipeline, ledger, _, journal = _pipeline(ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record()))
+    pipeline, ledger, _, journal = _pipeline(
+        ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record(RecordState.CLAIMED)), seen=True
+    )
     ledger.submit_refused_by = "someone-else"
     answer = await pipeline.settle(_request(), Requester.new())
     assert answer.error_reason == Reason.DUPLICATE_SETTLEMENT
@@ -226,7 +335,9 @@ async def test_claimed_but_the_submit_is_refused_broadcasts_nothing():
 
 
 async def test_claimed_but_a_newer_attempt_of_the_same_request_took_it_stays_silent():
-    pipeline, ledger, _, journal = _pipeline(ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record()))
+    pipeline, ledger, _, journal = _pipeline(
+        ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record(RecordState.CLAIMED)), seen=True
+    )
     requester = Requester.new()
     ledger.submit_refused_by = requester.id
     with pytest.raises(Superseded):
@@ -244,7 +355,7 @@ async def test_attached_to_a_submitted_record_resolves_it_from_the_chain_never_s
     answer = await pipeline.settle(_request(), requester)
     assert answer.success is True and answer.transaction == TX
     assert ("chain.resolve", Submitted(TX, NETWORK, "h0")) in journal
-    assert not CHAIN_WRITES & set(journal.names())
+    assert _sent_nothing(journal)
     assert ("ledger.finalize", True, requester.id) in journal and requester.holds
 
 
@@ -253,16 +364,18 @@ async def test_attached_to_a_settled_record_hands_out_the_stored_success_without
     pipeline, _, _, journal = _pipeline(ClaimReply(ClaimStatus.ATTACHED, revision=4, record=record))
     answer = await pipeline.settle(_request(), Requester.new())
     assert answer.success is True and answer.transaction == TX
-    assert not [name for name in journal.beyond_reads() if name.startswith("chain.")]
+    assert _sent_nothing(journal) and "chain.resolve" not in journal.names()
 
 
-async def test_attached_to_a_record_still_claimed_is_a_first_attempt():
+@pytest.mark.parametrize("seen", [False, True])
+async def test_attached_to_a_record_still_claimed_is_a_first_attempt(seen: bool):
     record = _record(RecordState.CLAIMED)
-    pipeline, _, _, journal = _pipeline(ClaimReply(ClaimStatus.ATTACHED, revision=4, record=record))
+    pipeline, _, _, journal = _pipeline(ClaimReply(ClaimStatus.ATTACHED, revision=4, record=record), seen)
     answer = await pipeline.settle(_request(), Requester.new())
     assert answer.success is True
     names = journal.names()
-    assert names.index("ledger.submit") < names.index("chain.broadcast")
+    assert names.index("ledger.submit") < names.index("chain.broadcast")  # fences off the earlier owner
+    assert names.count("chain.prepare") == 1
 
 
 async def test_attached_to_a_transaction_the_chain_dropped_releases_the_claim():
@@ -280,7 +393,7 @@ async def test_attached_to_a_transaction_the_chain_dropped_releases_the_claim():
 
 async def test_busy_is_a_duplicate_naming_the_paying_transaction():
     record = _record(RecordState.SUBMITTED, attached="first", attached_until=time.time() + 30)
-    pipeline, _, _, journal = _pipeline(ClaimReply(ClaimStatus.BUSY, revision=2, record=record))
+    pipeline, _, _, journal = _pipeline(ClaimReply(ClaimStatus.BUSY, revision=2, record=record), seen=True)
     requester = Requester.new()
     answer = await pipeline.settle(_request(), requester)
     assert (answer.error_reason, answer.transaction) == (Reason.DUPLICATE_SETTLEMENT, TX)
@@ -301,7 +414,9 @@ async def test_busy_before_the_holder_recorded_its_transaction_waits_for_it():
 
 async def test_delivered_to_another_request_is_a_duplicate():
     record = _record(RecordState.SETTLED, response=_paid(), delivered_to="first", delivered_at=time.time())
-    pipeline, _, _, journal = _pipeline(ClaimReply(ClaimStatus.DELIVERED, revision=3, record=record))
+    pipeline, _, _, journal = _pipeline(
+        ClaimReply(ClaimStatus.DELIVERED, revision=3, record=record), seen=True
+    )
     answer = await pipeline.settle(_request(), Requester.new())
     assert answer.success is False and answer.error_reason == Reason.DUPLICATE_SETTLEMENT
     assert answer.transaction == TX and "already settled" in answer.error_message
@@ -317,7 +432,9 @@ async def test_delivered_to_this_very_attempt_is_its_success_carried_again():
         delivered_at=time.time(),
         attempt=requester.attempt,
     )
-    pipeline, _, _, journal = _pipeline(ClaimReply(ClaimStatus.DELIVERED, revision=3, record=record))
+    pipeline, _, _, journal = _pipeline(
+        ClaimReply(ClaimStatus.DELIVERED, revision=3, record=record), seen=True
+    )
     answer = await pipeline.settle(_request(), requester)
     assert answer.success is True and answer.transaction == TX
     assert requester.holds  # this attempt carries it: it must let go if the answer is not taken
@@ -343,7 +460,7 @@ async def test_failed_is_the_stored_failure():
         success=False, transaction=TX, network=NETWORK, payer="alice", error_reason="transaction_reverted"
     )
     record = _record(RecordState.FAILED, response=stored)
-    pipeline, _, _, journal = _pipeline(ClaimReply(ClaimStatus.FAILED, revision=3, record=record))
+    pipeline, _, _, journal = _pipeline(ClaimReply(ClaimStatus.FAILED, revision=3, record=record), seen=True)
     answer = await pipeline.settle(_request(), Requester.new())
     assert answer == stored
     assert journal.beyond_reads() == ["ledger.claim"]
@@ -354,7 +471,7 @@ async def test_rate_limited_says_when_to_retry_and_claims_nothing():
     answer = await pipeline.settle(_request(), Requester.new())
     assert (answer.success, answer.error_reason, answer.transaction) == (False, Reason.RATE_LIMITED, "")
     assert "17s" in answer.error_message
-    assert journal.beyond_reads() == ["ledger.claim"]
+    assert journal.beyond_reads() == ["chain.prepare", "ledger.claim", "chain.discard"]
 
 
 async def test_duplicate_secondary_key_is_a_duplicate_settlement():
@@ -362,7 +479,7 @@ async def test_duplicate_secondary_key_is_a_duplicate_settlement():
     answer = await pipeline.settle(_request(), Requester.new())
     assert (answer.success, answer.error_reason) == (False, Reason.DUPLICATE_SETTLEMENT)
     assert "another payment" in answer.error_message
-    assert journal.beyond_reads() == ["ledger.claim"]
+    assert journal.beyond_reads() == ["chain.prepare", "ledger.claim", "chain.discard"]
 
 
 # ---- the table itself --------------------------------------------------------------------------
@@ -402,4 +519,4 @@ async def test_each_claim_status_answers_as_its_row_says(status: ClaimStatus):
     answer = await pipeline.settle(_request(), Requester.new())
     assert (answer.success, answer.error_reason) == ANSWER_OF[status]
     if not answer.success:  # no refusal or copy ever reaches the chain
-        assert not CHAIN_WRITES & set(journal.names())
+        assert _sent_nothing(journal)

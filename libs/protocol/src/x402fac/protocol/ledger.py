@@ -52,10 +52,19 @@ class PaymentFacts(msgspec.Struct):
         return SettlementRecord(*self._facts(), state, at, at, **rest)
 
     def claim(
-        self, requester: str, deadline: float, attempt: str = "", secondary_keys: list[str] | None = None
+        self,
+        requester: str,
+        deadline: float,
+        attempt: str = "",
+        secondary_keys: list[str] | None = None,
+        transaction: str = "",
+        hint: str = "",
     ) -> "ClaimRequest":
-        """The claim of the payment by `requester`'s `attempt`, waiting until `deadline`."""
-        return ClaimRequest(*self._facts(), requester, deadline, attempt, secondary_keys or [])
+        """The claim of the payment by `requester`'s `attempt`, waiting until `deadline`; with
+        `transaction`, a new record is created submitted with it (and `hint`)."""
+        return ClaimRequest(
+            *self._facts(), requester, deadline, attempt, secondary_keys or [], transaction, hint
+        )
 
 
 class SettlementRecord(PaymentFacts, omit_defaults=True):
@@ -92,6 +101,10 @@ class ClaimRequest(PaymentFacts):
     attempt: str = ""  # this handling of the request (a redelivered work item is a new attempt)
     # Further keys that must be unique across payments (one purchase per memo, ...).
     secondary_keys: list[str] = msgspec.field(default_factory=list)
+    # The transaction the claimer prepared (docs/design.md, 2.3): a record this claim creates is
+    # `submitted` with it at once. An existing record keeps its own (the claimer sends nothing).
+    transaction: str = ""
+    hint: str = ""
 
 
 class ClaimReply(msgspec.Struct, omit_defaults=True):

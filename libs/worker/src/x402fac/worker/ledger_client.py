@@ -36,9 +36,12 @@ class LedgerClient:
         requester: str,
         deadline: float,
         attempt: str = "",
+        transaction: str = "",
+        hint: str = "",
     ) -> ClaimReply:
+        """Claim the payment; with `transaction` (prepared, not sent yet) a new record holds it at once."""
         facts = identity.facts(family, network)
-        message = facts.claim(requester, deadline, attempt, list(identity.secondary_keys))
+        message = facts.claim(requester, deadline, attempt, list(identity.secondary_keys), transaction, hint)
         return await request(self.nc, subjects.LEDGER_CLAIM, message, ClaimReply, self.timeout)
 
     async def submit(self, payment_id: str, revision: int, transaction: str, hint: str = "") -> UpdateReply:

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from x402fac.bus import BusError, HandOff
 from x402fac.protocol import Reason, SettleResponse, VerifyRequest
@@ -35,6 +36,7 @@ from .requester import Requester
 from .scheme import Confirmation, Identity, Invalid, Outcome, Prepared, Rejected, Scheme, Submitted
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long the process that submitted a record may still be broadcasting or confirming it.
 OWNER_WINDOW_SECONDS = 35.0
@@ -70,10 +72,72 @@ class SettleAttempt:
         return self.identity.facts(self.family, self.network).record(state, transaction=transaction)
 
     async def run(self) -> SettleResponse:
+        prepared = await self.prepared_first() if self.checked is not None else None
+        if prepared is not None:
+            return await self.claim_prepared(prepared)
         requester = self.requester
         claim = await self.ledger.claim(
             self.identity, self.family, self.network, requester.id, requester.deadline, requester.attempt
         )
+        return await HANDLERS[claim.status](self, claim)
+
+    async def prepared_first(self) -> Prepared | None:
+        """A payment not seen here lately, most likely new: prepared before its claim, which then
+        records the transaction too (one ledger round trip fewer). None when the chain checks refuse
+        it or there is nothing to send: the claim decides then, as for a copy (a copy of a settled
+        payment fails the chain checks and is told what became of its payment), and `first_attempt`
+        answers the refusal from the same checks."""
+        try:
+            found = await self.checked  # type: ignore[misc]
+            return await self.scheme.prepare(self.request, self.identity, found)
+        except Invalid:
+            return None
+
+    async def claim_prepared(self, prepared: Prepared) -> SettleResponse:
+        """Claim with the prepared transaction. Broadcast only when this claim created the record
+        holding it (2.3: the ledger answers a claim made again by the same attempt `claimed` with
+        the record it created); a record with no transaction yet gets it the usual way (`submit`,
+        which fences off an owner that did not get that far); anything else is a copy or a
+        take-over: the transaction is dropped unsent."""
+        payment_id, requester = self.identity.payment_id, self.requester
+        try:
+            claim = await self._again_until_deadline(
+                "claim",
+                lambda: self.ledger.claim(
+                    self.identity,
+                    self.family,
+                    self.network,
+                    requester.id,
+                    requester.deadline,
+                    requester.attempt,
+                    prepared.transaction,
+                    prepared.hint,
+                ),
+            )
+        except BaseException:
+            await self.scheme.discard(prepared)
+            raise
+        record = claim.record
+        if (
+            claim.status is ClaimStatus.CLAIMED
+            and record is not None
+            and record.state is RecordState.SUBMITTED
+            and record.transaction == prepared.transaction
+            and record.attached == requester.id
+            and record.attempt == requester.attempt
+        ):
+            requester.attach(payment_id)
+            return await self.send(prepared, claim.revision)
+        if (
+            claim.status in (ClaimStatus.CLAIMED, ClaimStatus.ATTACHED)
+            and record is not None
+            and record.state is RecordState.CLAIMED
+        ):
+            requester.attach(payment_id)
+            return await self.submit_and_send(prepared, claim.revision)
+        # A copy, or a record an earlier attempt submitted (even with this very transaction: the chain
+        # says what became of it, 2.3): nothing is sent from here.
+        await self.scheme.discard(prepared)
         return await HANDLERS[claim.status](self, claim)
 
     # ---- one handler per claim status ---------------------------------------------------------
@@ -170,6 +234,11 @@ class SettleAttempt:
             raise
         if prepared is None:
             return await self.nothing_to_send(revision)
+        return await self.submit_and_send(prepared, revision)
+
+    async def submit_and_send(self, prepared: Prepared, revision: int) -> SettleResponse:
+        """Record the prepared transaction on the claimed record, then send it."""
+        scheme, payment_id = self.scheme, self.identity.payment_id
         try:
             submitted = await self.submit(revision, prepared)
         except BaseException:
@@ -181,10 +250,14 @@ class SettleAttempt:
             await scheme.discard(prepared)
             if submitted.record is not None and submitted.record.attached == self.requester.id:
                 raise Superseded(payment_id)
-            return duplicate_answer(self.network, submitted.record, identity.payer)
+            return duplicate_answer(self.network, submitted.record, self.identity.payer)
+        return await self.send(prepared, submitted.revision)
+
+    async def send(self, prepared: Prepared, revision: int) -> SettleResponse:
+        """Broadcast and confirm a transaction the record holds (at `revision`)."""
         record = self.record(RecordState.SUBMITTED, prepared.transaction)
         try:
-            return await self.broadcast_and_confirm(record, prepared, submitted.revision)
+            return await self.broadcast_and_confirm(record, prepared, revision)
         except Exception:
             # The transaction id is recorded and may be on its way: never say nothing was sent. The
             # record stays pending for a retry or the reconciler.
@@ -192,7 +265,7 @@ class SettleAttempt:
             return pending_answer(
                 self.network,
                 prepared.transaction,
-                identity.payer,
+                self.identity.payer,
                 "the outcome is not known yet; retry for it",
             )
 
@@ -211,27 +284,36 @@ class SettleAttempt:
         the request's deadline; a record found holding this transaction for this request is the
         earlier call's write."""
         payment_id, requester = self.identity.payment_id, self.requester
+        reply = await self._again_until_deadline(
+            "submit",
+            lambda: self.ledger.submit(payment_id, revision, prepared.transaction, prepared.hint),
+        )
+        held = reply.record
+        if (
+            not reply.ok
+            and held is not None
+            and held.state is RecordState.SUBMITTED
+            and held.transaction == prepared.transaction
+            and held.attached == requester.id
+        ):
+            return UpdateReply(ok=True, revision=reply.revision, record=held)
+        return reply
+
+    async def _again_until_deadline(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """`call`, made again after a bus failure (which says nothing about whether it was written)
+        until the request's deadline: a transaction id must not be left recorded by a write nobody
+        knows of. Safe to repeat: a claim by the same attempt re-attaches to its own record, a
+        submit finds its own transaction recorded."""
         delay = SUBMIT_RETRY_SECONDS
         while True:
             try:
-                reply = await self.ledger.submit(payment_id, revision, prepared.transaction, prepared.hint)
+                return await call()
             except BusError as exc:
-                if requester.remaining() <= delay:
+                if self.requester.remaining() <= delay:
                     raise
-                log.info("submit of %s unclear (%s): again", prepared.transaction, exc)
+                log.info("%s of %s unclear (%s): again", what, self.identity.payment_id, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
-                continue
-            held = reply.record
-            if (
-                not reply.ok
-                and held is not None
-                and held.state is RecordState.SUBMITTED
-                and held.transaction == prepared.transaction
-                and held.attached == requester.id
-            ):
-                return UpdateReply(ok=True, revision=reply.revision, record=held)
-            return reply
 
     async def broadcast_and_confirm(
         self, record: SettlementRecord, prepared: Prepared, revision: int

@@ -108,9 +108,12 @@ class LedgerStore:
         key = encode_key(request.payment_id)
         for _ in range(CLAIM_ATTEMPTS):
             now = time.time()
+            # A claim carrying its transaction records it before it is broadcast (2.3): submitted.
             record = request.record(
-                RecordState.CLAIMED,
+                RecordState.SUBMITTED if request.transaction else RecordState.CLAIMED,
                 now,
+                transaction=request.transaction,
+                hint=request.hint,
                 secondary_keys=list(request.secondary_keys),
                 attached=request.requester,
                 attached_until=request.deadline,
@@ -164,6 +167,15 @@ class LedgerStore:
     ) -> ClaimReply | None:
         """What a copy of an existing payment gets; None when the record moved meanwhile."""
         now = time.time()
+        if (
+            request.transaction
+            and record.state is RecordState.SUBMITTED
+            and record.transaction == request.transaction
+            and record.attached == request.requester
+            and record.attempt == request.attempt
+        ):
+            # This very claim made again (its answer was lost): the record it created, as created.
+            return ClaimReply(ClaimStatus.CLAIMED, revision=revision, record=record)
         if record.state is RecordState.FAILED:
             return ClaimReply(ClaimStatus.FAILED, revision=revision, record=record)
         if record.delivered_at:
