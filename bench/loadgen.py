@@ -21,6 +21,9 @@ import msgspec
 from bench.procstat import cpu_seconds
 
 HEADERS = {"Content-Type": "application/json"}
+# A slow closed-loop workload (one settle at a time, ~1 s each) runs past its duration until it sent
+# its minimum number of requests, at most this many times its duration.
+MIN_REQUESTS_TIME_FACTOR = 5.0
 _decode = msgspec.json.decode
 
 
@@ -118,22 +121,36 @@ class Client:
 
 
 async def closed_loop(
-    client: Client, url: str, bodies: Sequence[bytes], concurrency: int, duration: float, settle: bool
+    client: Client,
+    url: str,
+    bodies: Sequence[bytes],
+    concurrency: int,
+    duration: float,
+    settle: bool,
+    min_requests: int = 0,
 ) -> Run:
-    """`concurrency` workers send back to back until `duration` elapsed or the bodies run out."""
+    """`concurrency` workers send back to back until `duration` elapsed or the bodies run out; past
+    `duration`, on until `min_requests` were sent (at most MIN_REQUESTS_TIME_FACTOR times as long)."""
     run = Run("closed", concurrency)
     cursor = iter(range(len(bodies)))
     cpu_before = cpu_seconds_self()
     run.started = start = time.perf_counter()
     deadline = start + duration
+    longest = start + MIN_REQUESTS_TIME_FACTOR * duration
     last = start
+    sent_count = 0
+
+    def more() -> bool:
+        now = time.perf_counter()
+        return now < deadline or (sent_count < min_requests and now < longest)
 
     async def worker() -> None:
-        nonlocal last
-        while time.perf_counter() < deadline:
+        nonlocal last, sent_count
+        while more():
             index = next(cursor, None)
             if index is None:
                 return
+            sent_count += 1
             sent = time.perf_counter()
             outcome, transaction = await client.send(url, bodies[index], settle)
             last = time.perf_counter()

@@ -204,7 +204,9 @@ class Bench:
         meter = CpuMeter(groups)
         meter.start()
         if workload.mode == "closed":
-            run = await loadgen.closed_loop(client, url, bodies, workload.level, workload.duration, settle)
+            run = await loadgen.closed_loop(
+                client, url, bodies, workload.level, workload.duration, settle, workload.min_requests
+            )
         elif workload.mode == "open":
             run = await loadgen.open_loop(
                 client, url, bodies, workload.level, workload.duration, settle, MAX_INFLIGHT, DRAIN_TIMEOUT
