@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from nats.aio.client import Client
 
@@ -185,6 +185,10 @@ class Scheme(ABC, Generic[P, A]):
 
     async def stop(self) -> None:
         """Draining: hand back what was leased, so another replica takes it over at once."""
+
+    # Whether `can_settle` may change while the replica runs (it follows a signer lease): the worker
+    # keeps asking it then; otherwise it stops once the settle work is open.
+    settle_readiness_varies: ClassVar[bool] = False
 
     def can_settle(self) -> bool:
         """Whether this replica may take settle work now (an EVM replica needs a leased signer key)."""

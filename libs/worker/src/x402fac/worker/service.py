@@ -133,7 +133,10 @@ class WorkerService:
         WORKER_SETTLES.labels(self.family).set(1 if ready else 0)
 
     async def _gate_forever(self) -> None:
-        while True:
+        """Until the settle work is open and no scheme's readiness can change (no signer lease): then
+        there is nothing left to watch, and the replica stops waking for it."""
+        varies = any(scheme.settle_readiness_varies for scheme in self.pipeline.schemes)
+        while varies or not self.settling:
             await asyncio.sleep(GATE_INTERVAL_SECONDS)
             try:
                 await self._open_or_close_settles()

@@ -61,6 +61,8 @@ class ExactEvmScheme(NetworkScheme[EvmRuntime, Payment, EvmAttempt]):
     async def stop(self) -> None:
         await self.signers.stop()
 
+    settle_readiness_varies = True  # a leased signer key
+
     def can_settle(self) -> bool:
         return self.signers.can_settle()
 

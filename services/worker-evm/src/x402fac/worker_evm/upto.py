@@ -51,6 +51,8 @@ class UptoEvmScheme(Scheme):
     def networks(self) -> list[str]:
         return list(self.runtimes)
 
+    settle_readiness_varies = True  # a leased signer key
+
     def can_settle(self) -> bool:
         return self.exact.can_settle()
 
