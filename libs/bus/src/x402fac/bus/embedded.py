@@ -22,6 +22,10 @@ from .access import BusUsers
 from .connection import Credentials
 
 ROUTE_USER = "route"
+# Go threads running the server at once, unless GOMAXPROCS is set: one is plenty for the traffic of
+# one stack, and the runtime then does not wake a second thread to hunt for work at every message
+# and timer (measured: ~10 % less server CPU per settle one at a time, ~7 % at idle).
+GOMAXPROCS = "1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +139,7 @@ class EmbeddedNats:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,
+            env={**os.environ, "GOMAXPROCS": os.environ.get("GOMAXPROCS", GOMAXPROCS)},
         )
         atexit.register(self.stop)  # a clean exit also waits until it has stopped
         deadline = asyncio.get_running_loop().time() + timeout
