@@ -5,11 +5,15 @@ here a counter names the reply and a timer handle bounds the wait: about half th
 at concurrency 32. Every ledger call, every settle's answer to its gateway, every verify the gateway
 forwards and every JetStream publish of the ledger (`jetstream.FastJetStream`) goes through it.
 Errors are nats-py's: `nats.errors.TimeoutError`, `nats.errors.NoRespondersError`.
+
+Replies are handed over from the connection's read loop (`Handover`): a subscription with a callback
+queues each message for a task of its own, one more loop turn and queue round per reply.
 """
 
 import asyncio
 import itertools
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import nats.errors
@@ -18,6 +22,19 @@ from nats.aio.msg import Msg
 
 NO_RESPONDERS = "503"
 STATUS = "Status"
+
+
+class Handover:
+    """What nats-py's `subscribe(future=...)` hands every message of the subscription to, in its read
+    loop (`set_result`); it never gives up (`cancelled`), unlike the one-reply future it expects.
+    `deliver` runs in the read loop: it must not block or raise."""
+
+    def __init__(self, deliver: Callable[[Msg], None]) -> None:
+        self.set_result = deliver
+
+    @staticmethod
+    def cancelled() -> bool:
+        return False
 
 
 class ReplyMux:
@@ -30,11 +47,12 @@ class ReplyMux:
     async def start(self) -> "ReplyMux":
         """Subscribe to the replies (nats-py subscribes again after a reconnect)."""
         inbox = f"{self.nc.new_inbox()}."
-        await self.nc.subscribe(f"{inbox}*", cb=self._on_reply)
+        handover: Any = Handover(self._on_reply)
+        await self.nc.subscribe(f"{inbox}*", future=handover)
         self._inbox = inbox
         return self
 
-    async def _on_reply(self, msg: Msg) -> None:
+    def _on_reply(self, msg: Msg) -> None:
         waiting = self._waiting.pop(msg.subject[len(self._inbox) :], None)
         if waiting is not None and not waiting.done():
             waiting.set_result(msg)

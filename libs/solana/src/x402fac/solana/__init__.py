@@ -55,6 +55,10 @@ def compute_budget(message: Message | MessageV0) -> tuple[int, int]:
 
 def fee_lamports(message: Message | MessageV0) -> int:
     """What the fee payer is charged: 5,000 lamports per signature plus price x limit / 10^6 (rounded up)."""
-    limit, price = compute_budget(message)
+    return fee_of(*compute_budget(message), message.header.num_required_signatures)
+
+
+def fee_of(limit: int, price: int, signatures: int) -> int:
+    """`fee_lamports` of a message whose `compute_budget` is (limit, price), with that many signatures."""
     priority = -(-limit * price // MICRO_LAMPORTS_PER_LAMPORT)
-    return LAMPORTS_PER_SIGNATURE * message.header.num_required_signatures + priority
+    return LAMPORTS_PER_SIGNATURE * signatures + priority

@@ -1,5 +1,6 @@
 """One Prometheus registry per process, and the metrics every service shares."""
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from prometheus_client import (
@@ -11,6 +12,7 @@ from prometheus_client import (
     start_http_server,
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.metrics import MetricWrapperBase
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -144,6 +146,20 @@ GATEWAY_CONNECTIONS_CLOSED = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+
+
+_children: dict[tuple[MetricWrapperBase, tuple[str, ...]], Any] = {}
+
+
+def labelled(metric: MetricWrapperBase, *values: str) -> Any:
+    """`metric.labels(*values)`, found once per process: per request, `labels` (a lock, a tuple of
+    strings, their validation) costs more than the count or observation it precedes. Only for
+    bounded label values, as every label of ours is."""
+    key = (metric, values)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*values)
+    return child
 
 
 def rpc_host(url: str) -> str:

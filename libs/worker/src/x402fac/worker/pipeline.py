@@ -40,7 +40,7 @@ from nats.aio.client import Client
 from x402fac.bus import BusError, subjects
 from x402fac.protocol import Reason, SettleResponse, VerifyRequest, VerifyResponse
 from x402fac.protocol.ledger import AuditEvent, ClaimStatus, RecordState, ReleaseReason
-from x402fac.telemetry import OUTCOMES
+from x402fac.telemetry import OUTCOMES, labelled
 
 from .answers import failure_answer
 from .audit import VerifyAudit
@@ -292,7 +292,7 @@ class Pipeline:
     ) -> None:
         network = request.payment_requirements.network
         label = network if network in self._networks else UNSUPPORTED_LABEL  # bounded label values
-        OUTCOMES.labels(kind, self.family, label, outcome).inc()
+        labelled(OUTCOMES, kind, self.family, label, outcome).inc()
         event = AuditEvent(
             kind=kind,
             family=self.family,

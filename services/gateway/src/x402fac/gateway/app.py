@@ -20,6 +20,7 @@ from x402fac.telemetry import (
     HTTP_LATENCY,
     HTTP_REQUESTS,
     NATS_CONNECTED,
+    labelled,
     metrics_text,
     server_span,
     tracer,
@@ -59,8 +60,8 @@ async def timed(route: str, produce: Callable[[], Awaitable[Answer]]) -> Answer:
         answer = await produce()
     except GatewayError as error:
         answer = Answer(error.body(), error.status, error.headers())
-    HTTP_REQUESTS.labels(route, str(answer.status)).inc()
-    HTTP_LATENCY.labels(route).observe(time.perf_counter() - started)
+    labelled(HTTP_REQUESTS, route, str(answer.status)).inc()
+    labelled(HTTP_LATENCY, route).observe(time.perf_counter() - started)
     return answer
 
 

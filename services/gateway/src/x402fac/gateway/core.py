@@ -174,6 +174,8 @@ class Facilitator:
     async def check_ip_limit(self, kind: str, client_ip: str) -> None:
         """Per client IP and endpoint, shared by every gateway replica through one counter."""
         limit = self.config.ip_limit_per_minute
+        if limit <= 0:  # off: not even the counter key is built
+            return
         refusal = f"more than {limit} {kind} requests per minute from {client_ip}"
         await per_minute_limit(self.js, f"ip.{kind}", encode_key(client_ip), limit, refusal)
 

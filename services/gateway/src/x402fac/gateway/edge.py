@@ -18,7 +18,7 @@ from litestar import Request
 from nats.js import JetStreamContext
 
 from x402fac.bus import counters, subjects
-from x402fac.telemetry.metrics import GATEWAY_IN_FLIGHT, GATEWAY_REJECTED
+from x402fac.telemetry.metrics import GATEWAY_IN_FLIGHT, GATEWAY_REJECTED, labelled
 
 from .config import GatewayConfig, Network
 from .errors import GatewayError
@@ -116,9 +116,10 @@ class Admission:
                 503, "overloaded", f"too many {kind} in flight; retry shortly", RETRY_AFTER_SECONDS
             )
         self.in_flight[lane] += 1
-        GATEWAY_IN_FLIGHT.labels(lane).set(self.in_flight[lane])
+        gauge = labelled(GATEWAY_IN_FLIGHT, lane)
+        gauge.set(self.in_flight[lane])
         try:
             yield
         finally:
             self.in_flight[lane] -= 1
-            GATEWAY_IN_FLIGHT.labels(lane).set(self.in_flight[lane])
+            gauge.set(self.in_flight[lane])

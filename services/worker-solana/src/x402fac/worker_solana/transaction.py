@@ -32,7 +32,7 @@ from x402fac.solana import (
     TOKEN_PROGRAMS,
     TRANSFER_CHECKED,
     compute_budget,
-    fee_lamports,
+    fee_of,
 )
 from x402fac.worker import Invalid
 
@@ -87,7 +87,12 @@ class SolanaPayment:
 def message_hash(message: Message | MessageV0) -> str:
     """The payment id: sha256 of the message, which every signer commits to (the fee-payer slot
     can be rewritten without changing it, so it identifies the payment however it is re-signed)."""
-    return hashlib.sha256(to_bytes_versioned(message)).hexdigest()
+    return payment_id_of(to_bytes_versioned(message))
+
+
+def payment_id_of(signed_message: bytes) -> str:
+    """`message_hash` of the message whose versioned serialization is `signed_message`."""
+    return hashlib.sha256(signed_message).hexdigest()
 
 
 def derive_ata(owner: Pubkey, mint: Pubkey, token_program: Pubkey) -> Pubkey:
@@ -177,19 +182,20 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> SolanaPayment:
         raise Invalid(Reason.MEMO_MISMATCH, f"{len(memos)} Memo instructions; exactly one is allowed")
 
     signers = message.header.num_required_signatures
-    limit, _ = compute_budget(message)
+    limit, applied_price = compute_budget(message)
     if transfer.authority_index >= signers:
         raise Invalid(Reason.MISSING_SIGNATURE, "the transfer authority does not sign the transaction")
+    signed = to_bytes_versioned(message)
     return SolanaPayment(
         transaction=tx,
-        signed_message=to_bytes_versioned(message),
-        payment_id=message_hash(message),
+        signed_message=signed,
+        payment_id=payment_id_of(signed),
         fee_payer=keys[0],
         payer=keys[transfer.authority_index],
         transfer=transfer,
         compute_unit_limit=limit,
         compute_unit_price=price,
-        fee=fee_lamports(message),
+        fee=fee_of(limit, applied_price, signers),
         memo=memos[0],
         account_indexes=tuple(sorted({i for ix in instructions for i in bytes(ix.accounts)})),
     )
