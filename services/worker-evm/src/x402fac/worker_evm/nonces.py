@@ -208,17 +208,16 @@ class NonceManager:
     # ---- keeping in step with the chain ---------------------------------------------------------
 
     async def _counts(self) -> tuple[int, int]:
-        latest, pending = await self.rpc.batch(
-            [
-                ("eth_getTransactionCount", [self.address, "latest"]),
-                ("eth_getTransactionCount", [self.address, "pending"]),
-            ]
-        )
-        for result in (latest, pending):
+        """(latest, pending) transaction counts. The latest one only tells which of our transactions
+        in flight were mined: with none (an idle signer; slots are added only under the lock a resync
+        holds) the pending count alone is asked, and stands for both."""
+        tags = ["latest", "pending"] if self._slots else ["pending"]
+        counts = await self.rpc.batch([("eth_getTransactionCount", [self.address, tag]) for tag in tags])
+        for result in counts:
             if isinstance(result, RpcError):
                 raise result
         floor = self._mined_floor
-        return max(int(latest, 16), floor), max(int(pending, 16), floor)
+        return max(int(counts[0], 16), floor), max(int(counts[-1], 16), floor)
 
     async def _resync(self) -> None:
         latest, pending = await self._counts()
