@@ -143,7 +143,11 @@ class EvmNetworkConfig:
 @dataclass(frozen=True, slots=True)
 class EvmConfig(WorkerConfig[EvmNetworkConfig]):
     rpc_timeout: float = EVM.rpc_timeout()
-    confirm_poll: float = EVM.confirm_poll(0.075, "receipt polls (one batched poll for every settle waiting)")
+    confirm_poll: float = EVM.confirm_poll(
+        0.075,
+        "receipt polls (one batched poll for every settle waiting, with the head: a receipt found missing"
+        " is asked again once a block came)",
+    )
 
 
 def _network_from_env(env: Mapping[str, str], net: str, urls: tuple[str, ...]) -> EvmNetworkConfig:
