@@ -5,7 +5,7 @@ sequential (c=1) verifies and settles of x402fac on a fresh devnet of each famil
 - CPU of every process (its CPU-time clock: nats-server, ledger, worker, gateway; the chain node and this load
   generator beside them);
 - NATS messages each service published and was delivered (nats-server's monitoring `/connz`), and
-  the server's total;
+  the server's total; messages stored per JetStream stream (`/jsz`: every KV put and delete too);
 - chain RPC calls by method (the worker's RPC goes through a recording proxy in this process).
 Then the same verifies at concurrency 32. Prints JSON.
 """
@@ -53,7 +53,13 @@ class MonitoredNats(EmbeddedNats):
                 connz = await response.json()
             async with session.get(f"{url}/varz") as response:
                 varz = await response.json()
+            async with session.get(f"{url}/jsz?accounts=true&streams=true") as response:
+                jsz = await response.json()
         found: dict[str, dict[str, int]] = {"server": {"in": varz["in_msgs"], "out": varz["out_msgs"]}}
+        for account in jsz.get("account_details") or []:
+            for stream in account.get("stream_detail") or []:
+                # messages stored (a KV put or delete is one; an ack that removes a work item is not)
+                found[f"stream {stream['name']}"] = {"stored": stream["state"]["last_seq"]}
         for conn in connz["connections"]:
             name = conn.get("name") or f"cid{conn['cid']}"
             entry = found.setdefault(name, {"in": 0, "out": 0})
