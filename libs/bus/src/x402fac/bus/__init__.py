@@ -6,7 +6,7 @@ from .connection import Credentials, connect, disconnect, nats_url
 from .counters import current_window, ensure_rate_stream, increment
 from .embedded import EmbeddedNats, TlsFiles, free_port, nats_server_binary
 from .jetstream import FastJetStream
-from .kv import bucket_keys, decode_key, encode_key, ensure_bucket, read_entry
+from .kv import bucket_keys, decode_key, encode_key, ensure_bucket, read_entry, watch_all
 from .pull import LingeringPull
 from .rpc import BusError, BusTimeout, RemoteError, Unavailable, encode, request, request_raw
 from .service import Handler, ServiceRunner
@@ -53,6 +53,7 @@ __all__ = [
     "bucket_keys",
     "ensure_bucket",
     "read_entry",
+    "watch_all",
     "ensure_rate_stream",
     "free_port",
     "increment",

@@ -74,3 +74,18 @@ async def bucket_keys(kv: KeyValue) -> list[str]:
     js, stream, prefix = kv._js, kv._stream, kv._pre
     info = await js.stream_info(stream, subjects_filter=f"{prefix}>")
     return sorted(subject[len(prefix) :] for subject in (info.state.subjects or {}))
+
+
+async def watch_all(kv: KeyValue) -> KeyValue.KeyWatcher:
+    """nats-py's `watchall`, without its flow-control poll: a task that wakes four times a second for
+    as long as the watcher lives (at idle, most of a ledger's CPU). nats-py answers a flow-control
+    request at once when every message before it has been received, which on a callback subscription
+    (the watcher's) is always so: the poll never has anything to send."""
+    watcher = await kv.watchall()
+    # nats-py keeps the subscription's JetStream state (and the poll task) on private attributes.
+    sub = getattr(watcher._sub, "_sub", None)
+    state = getattr(sub, "_jsi", None)
+    poll = getattr(state, "_fctask", None)
+    if sub is not None and sub._cb is not None and poll is not None:
+        poll.cancel()
+    return watcher

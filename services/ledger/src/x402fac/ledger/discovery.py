@@ -24,7 +24,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
-from x402fac.bus import cancel_and_wait
+from x402fac.bus import cancel_and_wait, watch_all
 from x402fac.protocol.ledger import (
     CatalogEntry,
     DiscoveryAddReply,
@@ -105,7 +105,7 @@ class Catalog:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        self._watcher = await self.bucket.watchall()
+        self._watcher = await watch_all(self.bucket)
         self._task = asyncio.create_task(self._follow())
 
     async def stop(self) -> None:

@@ -8,7 +8,7 @@ import logging
 import nats.errors
 from nats.js.kv import KeyValue
 
-from x402fac.bus import cancel_and_wait
+from x402fac.bus import cancel_and_wait, watch_all
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class PendingIndex:
                 await asyncio.sleep(1.0)
 
     async def _follow(self) -> None:
-        watcher = await self.kv.watchall()
+        watcher = await watch_all(self.kv)
         seen: dict[str, bytes] = {}
         initial = True
         try:
