@@ -1,5 +1,6 @@
 """A service's requests are served side by side, each from a task made as it arrives, and micro's
-statistics ($SRV.STATS) still count them. Real nats-server."""
+statistics ($SRV.STATS) still count them; requests and their replies still flow after the server
+restarted (the subscriptions are made again on the reconnect). Real nats-server."""
 
 import asyncio
 import json
@@ -21,7 +22,7 @@ async def connections(tmp_path):
     client = await connect(nats.url, name="caller", credentials=ledger)
     operator = await connect(nats.url, name="operator", credentials=nats.credentials(access.ADMIN))
     try:
-        yield server, client, operator
+        yield server, client, operator, nats
     finally:
         await operator.close()
         await client.close()
@@ -30,7 +31,7 @@ async def connections(tmp_path):
 
 
 async def test_a_request_waiting_does_not_hold_up_the_next_and_each_is_counted(connections):
-    server, client, operator = connections
+    server, client, operator, _ = connections
     second_served = asyncio.Event()
 
     async def echo(data: bytes, _headers) -> bytes:
@@ -60,5 +61,27 @@ async def test_a_request_waiting_does_not_hold_up_the_next_and_each_is_counted(c
 
         stats = json.loads((await operator.request("$SRV.STATS.x402fac-ledger", b"", timeout=5.0)).data)
         assert {e["name"]: e["num_requests"] for e in stats["endpoints"]} == {"echo": 2, "fails": 1}
+    finally:
+        await runner.stop()
+
+
+async def test_requests_and_replies_flow_again_after_the_server_restarted(connections):
+    server, client, _, nats = connections
+
+    async def echo(data: bytes, _headers) -> bytes:
+        return data
+
+    runner = ServiceRunner(server, "x402fac-ledger", "0.0.1", "requests-test")
+    await runner.start({"echo": (ECHO, echo)})
+    try:
+        assert await request_raw(client, ECHO, b"before", 5.0) == b"before"
+        nats.stop()
+        await nats.start()
+        for _ in range(100):  # both connections come back on their own
+            if server.is_connected and client.is_connected:
+                break
+            await asyncio.sleep(0.1)
+        answers = await asyncio.gather(*(request_raw(client, ECHO, b"%d" % i, 5.0) for i in range(20)))
+        assert answers == [b"%d" % i for i in range(20)]
     finally:
         await runner.stop()
