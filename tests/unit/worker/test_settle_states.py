@@ -287,6 +287,35 @@ async def test_a_copy_not_seen_here_lately_drops_what_it_prepared_unsent():
     assert journal.beyond_reads() == ["chain.prepare", "ledger.claim", "chain.discard"]
 
 
+async def test_a_scheme_whose_prepare_reserves_claims_first_so_a_copy_prepares_nothing():
+    """An EVM prepare takes a signer nonce; one a copy dropped would leave a gap we pay gas to fill."""
+    record = _record(RecordState.SUBMITTED, attached="first", attached_until=time.time() + 30)
+    pipeline, _, chain, journal = _pipeline(ClaimReply(ClaimStatus.BUSY, revision=2, record=record))
+    chain.prepare_reserves = True
+    answer = await pipeline.settle(_request(), Requester.new())
+    assert (answer.error_reason, answer.transaction) == (Reason.DUPLICATE_SETTLEMENT, TX)
+    assert journal.beyond_reads() == ["ledger.claim"]
+
+
+async def test_a_new_payment_whose_prepare_reserves_is_claimed_then_submitted():
+    pipeline, ledger, chain, journal = _pipeline(
+        ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record(RecordState.CLAIMED))
+    )
+    chain.prepare_reserves = True
+    answer = await pipeline.settle(_request(), Requester.new())
+    assert answer.success is True
+    names = journal.names()
+    assert names.index("ledger.claim") < names.index("chain.prepare") < names.index("ledger.submit")
+    assert ledger.claimed_with == [("", "")]
+
+
+def test_the_evm_schemes_claim_before_they_prepare():
+    from x402fac.worker_evm.exact import ExactEvmScheme
+    from x402fac.worker_evm.upto import UptoEvmScheme
+
+    assert ExactEvmScheme.prepare_reserves and UptoEvmScheme.prepare_reserves
+
+
 async def test_claimed_but_invalid_releases_the_claim_and_lets_go():
     refusal = Invalid("insufficient_funds", "no money")
     pipeline, _, _, journal = _pipeline(

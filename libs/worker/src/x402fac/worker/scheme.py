@@ -125,6 +125,11 @@ class Scheme(ABC, Generic[P, A]):
     # The settle's `amount` may be below the amount the payment authorized (`accepted.amount`): the
     # resource server charges what was used (`upto`). Otherwise the two must be equal.
     settles_up_to: bool = False
+    # `prepare` takes something scarce that a transaction never sent gives back at a cost (an EVM
+    # signer's nonce: a gap behind later transactions is filled by a transaction of our own, paid in
+    # gas). Such a scheme claims first, so only the request that won the claim prepares; the others
+    # prepare a new payment before its claim, which then records the transaction too.
+    prepare_reserves: bool = False
 
     @abstractmethod
     def networks(self) -> list[str]:

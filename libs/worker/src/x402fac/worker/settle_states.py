@@ -72,7 +72,8 @@ class SettleAttempt:
         return self.identity.facts(self.family, self.network).record(state, transaction=transaction)
 
     async def run(self) -> SettleResponse:
-        prepared = await self.prepared_first() if self.checked is not None else None
+        new_here = self.checked is not None and not self.scheme.prepare_reserves
+        prepared = await self.prepared_first() if new_here else None
         if prepared is not None:
             return await self.claim_prepared(prepared)
         requester = self.requester

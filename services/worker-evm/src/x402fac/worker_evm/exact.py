@@ -43,6 +43,7 @@ async def _verify(request: VerifyRequest, payment: Payment, *, simulate: bool) -
 class ExactEvmScheme(NetworkScheme[EvmRuntime, Payment, EvmAttempt]):
     name = "exact"
     runtime_type = EvmRuntime
+    prepare_reserves = True  # a signer nonce
 
     def __init__(
         self,

@@ -43,6 +43,7 @@ from .verify_permit2 import (
 class UptoEvmScheme(Scheme):
     name = "upto"
     settles_up_to = True
+    prepare_reserves = True  # a signer nonce
 
     def __init__(self, exact: ExactEvmScheme) -> None:
         self.exact = exact  # its runtimes and signer leases: one nonce sequence per key
