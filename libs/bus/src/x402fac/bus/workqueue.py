@@ -141,7 +141,12 @@ class ReplyInbox:
                 headers = inject(
                     {**headers, REPLY_HEADER: self.address(subject, token), "Nats-Msg-Id": token}
                 )
-                return await self._publish_and_wait(subject, payload, headers, future, started + timeout)
+                until = started + timeout
+                await self._store(subject, payload, headers, future, until)
+                try:
+                    return await asyncio.wait_for(future, max(until - time.perf_counter(), 0.001))
+                except TimeoutError:
+                    raise BusTimeout(subject) from None
         finally:
             self._waiting.pop(token, None)
             BUS_LATENCY.labels(subject).observe(time.perf_counter() - started)
@@ -177,20 +182,6 @@ class ReplyInbox:
             await asyncio.sleep(min(STORE_RETRY_SECONDS, max(until - time.perf_counter(), 0)))
         if not answer.done():
             raise BusTimeout(subject)
-
-    async def _publish_and_wait(
-        self,
-        subject: str,
-        payload: bytes,
-        headers: dict[str, str],
-        future: asyncio.Future[bytes],
-        until: float,
-    ) -> bytes:
-        await self._store(subject, payload, headers, future, until)
-        try:
-            return await asyncio.wait_for(future, max(until - time.perf_counter(), 0.001))
-        except TimeoutError:
-            raise BusTimeout(subject) from None
 
 
 @dataclass(eq=False)
