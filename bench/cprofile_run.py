@@ -6,12 +6,15 @@ warm; the statistics are written to OUT.prof when the service exits (SIGTERM dra
 
 import atexit
 import cProfile
+import os
 import signal
 import sys
+import time
 
 from x402fac.cli.main import main
 
-profiler = cProfile.Profile()
+# BENCH_PROFILE_CPU=1: CPU time (a send that lets the peer run is not charged to the sender), else wall time
+profiler = cProfile.Profile(time.process_time) if os.environ.get("BENCH_PROFILE_CPU") else cProfile.Profile()
 signal.signal(signal.SIGUSR1, lambda *_: profiler.enable())
 
 

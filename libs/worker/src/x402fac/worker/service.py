@@ -274,10 +274,9 @@ def _requester_of(headers: Mapping[str, str]) -> Requester:
         deadline = float(headers.get(subjects.DEADLINE_HEADER, ""))
     except ValueError:
         deadline = 0.0
-    fresh = Requester.new(DEFAULT_WAIT_SECONDS)
     return Requester(
-        request_id or fresh.id,
-        deadline if deadline > 0 else fresh.deadline,
+        request_id or uuid.uuid4().hex,
+        deadline if deadline > 0 else time.time() + DEFAULT_WAIT_SECONDS,
         api_key_id=headers.get(subjects.API_KEY_HEADER, ""),
     )
 

@@ -110,10 +110,15 @@ class NonceManager:
 
     # ---- handing out ---------------------------------------------------------------------------
 
+    @property
+    def resync_due(self) -> bool:
+        """Whether `refresh` would resync (after an error, or while idle)."""
+        return self._dirty or not self._slots
+
     async def refresh(self) -> None:
         """Resync now if the next `reserve` would (after an error, or while idle), so it need not.
         A failure is left for that `reserve` to meet."""
-        if self._dirty or not self._slots:
+        if self.resync_due:
             async with self._lock:
                 if self._dirty or not self._slots:
                     with contextlib.suppress(RpcError, NodeUnavailable):

@@ -61,9 +61,11 @@ async def plan(payment: Payment, usable: Callable[[str], bool]) -> GasPlan:
             known = runtime.gas_needed.get(payment.gas_key)
             gas = config.gas_limit if known is None else _with_margin(known, config)
             await signer.nonces.refresh()
-        else:
+        elif signer.nonces.resync_due:
             # The signer's nonce check (when it is idle) rides along instead of delaying the send.
             gas, _ = await asyncio.gather(_gas(payment, signer, fees), signer.nonces.refresh())
+        else:  # a busy signer's nonces are known: no second task to run beside the gas check
+            gas = await _gas(payment, signer, fees)
     except NodeUnavailable as exc:
         raise unavailable(exc) from None
     cost = gas * fees.max_fee_per_gas + (sponsoring.cost(fees) if sponsoring else 0)

@@ -11,7 +11,7 @@ from nats.js.kv import KeyValue
 
 from x402fac.bus import subjects
 from x402fac.rpc import NodeUnavailable
-from x402fac.telemetry import SIGNER_GAS_BALANCE, SIGNER_KEYS_HELD
+from x402fac.telemetry import SIGNER_GAS_BALANCE, SIGNER_KEYS_HELD, labelled
 from x402fac.worker.leases import LeasePool
 
 from .nonces import Signer
@@ -102,7 +102,7 @@ class SignerLeases:
 
     def can_settle(self) -> bool:
         held = self.pool.usable_keys() if self.pool is not None else None
-        SIGNER_KEYS_HELD.labels("evm").set(len(held) if held is not None else len(self.addresses()))
+        labelled(SIGNER_KEYS_HELD, "evm").set(len(held) if held is not None else len(self.addresses()))
         return held is None or bool(held)
 
     def status(self) -> dict:

@@ -26,13 +26,19 @@ def _length_prefix(length: int, offset: int) -> bytes:
 
 def rlp_encode(item: RlpItem) -> bytes:
     if isinstance(item, list):
-        payload = b"".join(rlp_encode(element) for element in item)
-        return _length_prefix(len(payload), 0xC0) + payload
+        return _rlp_list(b"".join([rlp_encode(element) for element in item]))
     if isinstance(item, int):
-        item = item.to_bytes((item.bit_length() + 7) // 8, "big")  # 0 encodes as the empty string
+        if item < 0x80:
+            return bytes((item,)) if item else b"\x80"  # 0 encodes as the empty string
+        item = item.to_bytes((item.bit_length() + 7) // 8, "big")
     if len(item) == 1 and item[0] < 0x80:
         return item
     return _length_prefix(len(item), 0x80) + item
+
+
+def _rlp_list(payload: bytes) -> bytes:
+    """A list whose elements are encoded already (`payload`, their concatenation)."""
+    return _length_prefix(len(payload), 0xC0) + payload
 
 
 def _rlp_item(data: bytes, at: int) -> tuple[RlpItem, int]:
@@ -99,14 +105,15 @@ class DynamicFeeTransaction:
 
     def sign(self, key: coincurve.PrivateKey) -> tuple[str, bytes]:
         """(transaction hash, raw signed bytes for eth_sendRawTransaction)."""
-        signing_hash = keccak(b"\x02" + rlp_encode(self._fields()))
+        fields = b"".join([rlp_encode(field) for field in self._fields()])  # encoded once, signed and sent
+        signing_hash = keccak(b"\x02" + _rlp_list(fields))
         signature = key.sign_recoverable(signing_hash, hasher=None)  # r || s || recovery id, low s
         r, s, y_parity = (
             int.from_bytes(signature[:32], "big"),
             int.from_bytes(signature[32:64], "big"),
             signature[64],
         )
-        raw = b"\x02" + rlp_encode([*self._fields(), y_parity, r, s])
+        raw = b"\x02" + _rlp_list(fields + rlp_encode(y_parity) + rlp_encode(r) + rlp_encode(s))
         return "0x" + keccak(raw).hex(), raw
 
 
