@@ -21,3 +21,12 @@ def test_keys_are_valid_and_reversible(raw):
 def test_empty_key_refused():
     with pytest.raises(ValueError):
         encode_key("")
+
+
+def test_ascii_keys_escape_as_any_other_key():
+    """ASCII keys take a shorter path: each character escapes as it does inside a non-ASCII key."""
+    for code in range(128):
+        char = chr(code)
+        assert encode_key(char) == encode_key(char + "é")[: -len("=C3=A9")]
+        assert decode_key(encode_key(f"a{char}b")) == f"a{char}b"
+    assert encode_key("0xAb:eip155:84532 x.y") == "0xAb=3Aeip155=3A84532=20x=2Ey"
