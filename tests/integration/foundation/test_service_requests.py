@@ -7,7 +7,16 @@ import json
 
 import pytest
 
-from x402fac.bus import EmbeddedNats, RemoteError, ServiceRunner, access, connect, free_port, request_raw
+from x402fac.bus import (
+    BusError,
+    EmbeddedNats,
+    RemoteError,
+    ServiceRunner,
+    access,
+    connect,
+    free_port,
+    request_raw,
+)
 
 ECHO = "x402.ledger.requests_test_echo"
 FAILS = "x402.ledger.requests_test_fails"
@@ -77,10 +86,16 @@ async def test_requests_and_replies_flow_again_after_the_server_restarted(connec
         assert await request_raw(client, ECHO, b"before", 5.0) == b"before"
         nats.stop()
         await nats.start()
-        for _ in range(100):  # both connections come back on their own
-            if server.is_connected and client.is_connected:
+        # Both connections come back on their own, and subscribe again (the service's endpoint on one,
+        # the reply mux on the other): until then a request finds no responder or no way back.
+        echoed = None
+        for _ in range(100):
+            try:
+                echoed = await request_raw(client, ECHO, b"again", 1.0)
                 break
-            await asyncio.sleep(0.1)
+            except BusError:
+                await asyncio.sleep(0.1)
+        assert echoed == b"again"
         answers = await asyncio.gather(*(request_raw(client, ECHO, b"%d" % i, 5.0) for i in range(20)))
         assert answers == [b"%d" % i for i in range(20)]
     finally:

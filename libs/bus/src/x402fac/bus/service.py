@@ -53,7 +53,11 @@ class ServiceRunner:
                 name=endpoint, subject=subject, handler=self._server(endpoint, handler)
             )
             self._hand_over(self._service._endpoints[-1])
-        await self.nc.flush()  # started means the server routes requests here (no "no responders")
+        # Started means the server routes requests here (no "no responders"). nats-py writes a flush's
+        # PING ahead of commands still buffered, so the first PONG may come before the server saw the
+        # subscriptions; the second PING is written after them.
+        await self.nc.flush()
+        await self.nc.flush()
 
     def _hand_over(self, endpoint: Endpoint) -> None:
         """Each request of `endpoint` goes from the read loop to a task of its own."""
