@@ -20,10 +20,16 @@ TARGET_LABELS = {
 
 
 FAMILY_LABELS = {"evm": "EVM", "solana": "Solana", "nano": "Nano"}
-# The issue's cost goals (facilitator CPU per request, all of its processes) and where they are measured
-CPU_GOAL_MS = {"evm-verify-c32": 0.6, "evm-settle-c32": 2.0}
-CPU_GOAL_RATIO = 3.0  # ... and each at least this many times below the best reference
+# The issue's cost goals (facilitator CPU per request, all of its processes), at concurrency 32: every
+# verify, and every EVM settle ...
+CPU_GOAL_MS = {"verify": 0.6, "settle": 3.0}
+CPU_GOAL_RATIO = 3.0  # ... each at least this many times below the best reference
 MIN_OK_SHARE = 0.99  # a reference whose requests failed (cheaply) more often is not the "best" one
+# Open loop at 200 verifies/s: the tail within this many times the median
+TAIL_GOAL_RATIO = 2.5
+# One at a time or all at once on 1 s blocks, the next payment is sent when the last block's answers
+# came, so its settle takes one block for every target that keeps up: p50s this close are level.
+BLOCK_BOUND_MARGIN = 0.05
 
 
 def _get(report: dict[str, Any], workload: str, target: str, key: str) -> Any:
@@ -91,39 +97,88 @@ def cpu_per_request(report: dict[str, Any]) -> dict[str, dict[str, dict[str, Any
     return found
 
 
+def _ok_share(summary: dict[str, Any]) -> float:
+    return summary["ok"] / summary["requests"] if summary.get("requests") else 0.0
+
+
+def _compared(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The verify and settle workloads that x402fac and at least one reference ran."""
+    return [
+        (name, entry)
+        for name, entry in report["workloads"].items()
+        if entry["action"] in ("verify", "settle")
+        and "x402fac" in entry["targets"]
+        and any(ref in entry["targets"] for ref in REFERENCES)
+    ]
+
+
+def _ahead(entry: dict[str, Any]) -> tuple[str, bool]:
+    """x402fac against every reference of one workload: more ok answers per second (in an open loop,
+    where every target is offered the same schedule: more of it answered ok) and a lower p50. A reference
+    that failed more than 1 % is compared on ok answers only: its fast failures make its p50."""
+    ours = entry["targets"]["x402fac"]
+    found, met = [], True
+    for ref in REFERENCES:
+        theirs = entry["targets"].get(ref)
+        if not theirs:
+            continue
+        if entry["mode"] == "open":
+            more = ours["ok"] >= theirs["ok"]
+            said = [f"ok {ours['ok']} vs {theirs['ok']} of {theirs['requests']}"]
+        else:
+            more = ours["ok_per_s"] >= theirs["ok_per_s"]
+            said = [f"ok/s {ours['ok_per_s']} vs {theirs['ok_per_s']}"]
+        faster = True
+        if _ok_share(theirs) < MIN_OK_SHARE:
+            said.append(f"p50 not compared ({round(100 * (1 - _ok_share(theirs)))} % failed)")
+        elif ours["p50_ms"] is not None and theirs["p50_ms"] is not None:
+            margin = BLOCK_BOUND_MARGIN if entry["chain"] == "1s" and entry["mode"] == "closed" else 0.0
+            faster = ours["p50_ms"] <= theirs["p50_ms"] * (1 + margin)
+            level = " (level: one block)" if faster and ours["p50_ms"] > theirs["p50_ms"] else ""
+            said.append(f"p50 {ours['p50_ms']} vs {theirs['p50_ms']} ms{level}")
+        met = met and more and faster
+        found.append(f"{TARGET_LABELS[ref]}: " + ", ".join(said))
+    return "; ".join(found), met
+
+
 def _cpu_goals(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    """Per goal workload: the absolute goal and the ratio goal, each with its measured figure."""
+    """CPU per request: at c=1 no more than the best reference's, on every network; at c=32 every
+    verify and every EVM settle within its absolute goal and far enough below the best reference."""
     rows = {name: row for family in report["cpu_per_request"].values() for name, row in family.items()}
     found: dict[str, list[dict[str, Any]]] = {}
-    for name, goal_ms in CPU_GOAL_MS.items():
-        row = rows.get(name)
-        ours = row["targets"].get("x402fac", {}).get("ms") if row else None
-        action = name.split("-")[1]
-        split = ", ".join(f"{p} {ms}" for p, ms in (row or {}).get("x402fac_by_process", {}).items())
-        goals = [
-            {
-                "target": f"EVM facilitator CPU per {action} (c=32, all of its processes)",
-                "measured": (f"{ours} ms" + (f" ({split})" if split else "")) if ours is not None else None,
-                "goal": f"<= {goal_ms} ms",
-                "met": ours <= goal_ms if ours is not None else None,
-            }
-        ]
-        times = row.get("times_below_best") if row else None
-        best = row.get("best_reference") if row else None
+    for name, row in rows.items():
+        goals = found.setdefault(name, [])
+        entry = report["workloads"][name]
+        ours = row["targets"].get("x402fac", {}).get("ms")
+        best = row.get("best_reference")
+        if ours is None:
+            continue
+        best_ms = row["targets"][best]["ms"] if best else None
+        against = f"{TARGET_LABELS[best]} {best_ms} ms" if best else "no reference answered ok"
+        split = ", ".join(f"{p} {ms}" for p, ms in row.get("x402fac_by_process", {}).items())
+        measured = f"{ours} ms" + (f" ({split})" if split else "")
+        if entry["level"] == 1 and best:
+            goals.append(
+                {
+                    "target": f"{name}: facilitator CPU per {entry['action']} at c=1 vs the best reference",
+                    "measured": f"{measured} vs {against}",
+                    "goal": "<= the best reference's",
+                    "met": ours <= best_ms,
+                }
+            )
+        if entry["level"] != 32 or (entry["action"] == "settle" and entry["family"] != "evm"):
+            continue
+        goal_ms = CPU_GOAL_MS[entry["action"]]
+        times = row.get("times_below_best")
         goals.append(
             {
-                "target": f"EVM facilitator CPU per {action} (c=32) vs the best reference",
-                "measured": (
-                    f"{times}x below {TARGET_LABELS[best]} ({row['targets'][best]['ms']} ms)"
-                    if times
-                    else None
-                ),
-                "goal": f">= {CPU_GOAL_RATIO:g}x below",
-                "met": times >= CPU_GOAL_RATIO if times else None,
+                "target": f"{name}: facilitator CPU per {entry['action']} at c=32",
+                "measured": measured + (f", {times}x below {against}" if times else ""),
+                "goal": f"<= {goal_ms} ms" + (f", >= {CPU_GOAL_RATIO:g}x below" if best else ""),
+                "met": ours <= goal_ms and (times is None or times >= CPU_GOAL_RATIO),
             }
         )
-        found[name] = goals
-    return found
+    return {name: goals for name, goals in found.items() if goals}
 
 
 def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -133,59 +188,45 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
     def add(what: str, measured: Any, goal: str, met: bool | None) -> None:
         checks.append({"target": what, "measured": measured, "goal": goal, "met": met})
 
-    ours = _get(report, "evm-verify-c32", "x402fac", "ok_per_s")
-    py = _get(report, "evm-verify-c32", "python", "ok_per_s")
-    ts = max(
-        filter(None, [_get(report, "evm-verify-c32", t, "ok_per_s") for t in ("ts", "ts-nm")]), default=None
-    )
-    r = _ratio(ours, py)
-    add("EVM verify c=32 vs Python ref", f"{r}x" if r else None, ">= 10x", r >= 10 if r else None)
-    r = _ratio(ours, ts)
-    add("EVM verify c=32 vs TS ref", f"{r}x" if r else None, ">= 3x", r >= 3 if r else None)
-    p99 = _get(report, "evm-verify-r200", "x402fac", "p99_ms")
-    add(
-        "EVM verify p99 at 200 rps",
-        f"{p99} ms" if p99 is not None else None,
-        "< 10 ms",
-        p99 < 10 if p99 is not None else None,
-    )
+    for name, entry in _compared(report):
+        measured, met = _ahead(entry)
+        add(f"{name}: ahead of every reference", measured, "ok/s and p50 ahead of each", met)
+    for goals in _cpu_goals(report).values():
+        checks += goals
+    ours = report["workloads"].get("evm-verify-r200", {}).get("targets", {}).get("x402fac")
+    if ours and ours["p50_ms"] and ours["p99_ms"]:
+        refs = {
+            ref: s["p50_ms"]
+            for ref, s in report["workloads"]["evm-verify-r200"]["targets"].items()
+            if ref in REFERENCES and s["p50_ms"] is not None
+        }
+        lowest = min(refs.values(), default=None)
+        add(
+            "EVM verify at 200/s offered: p99 within 2.5x p50 and below every reference's p50",
+            f"p50 {ours['p50_ms']}, p99 {ours['p99_ms']} ms ({_ratio(ours['p99_ms'], ours['p50_ms'])}x)"
+            + (f"; lowest reference p50 {lowest} ms" if lowest is not None else ""),
+            f"p99 <= {TAIL_GOAL_RATIO:g}x p50, p99 < every reference's p50",
+            ours["p99_ms"] <= TAIL_GOAL_RATIO * ours["p50_ms"]
+            and (lowest is None or ours["p99_ms"] < lowest),
+        )
     settle_names = [
         n
         for n, e in report["workloads"].items()
-        if e["family"] == "evm" and e["action"] == "settle" and e["mode"] == "closed"
+        if e["action"] == "settle" and e["mode"] == "closed" and _get(report, n, "x402fac", "requests")
     ]
     failures = [
         f"{n}: {sum(_get(report, n, 'x402fac', 'errors').values())}"
         for n in settle_names
         if _get(report, n, "x402fac", "errors")
     ]
-    measured = [n for n in settle_names if _get(report, n, "x402fac", "requests")]
     add(
         "every concurrent settle succeeds (closed loop)",
         ("failures " + "; ".join(failures))
         if failures
-        else (f"{len(measured)} workloads, 0 failures" if measured else None),
+        else (f"{len(settle_names)} workloads, 0 failures" if settle_names else None),
         "0 failures",
-        (not failures) if measured else None,
+        (not failures) if settle_names else None,
     )
-    ours = _get(report, "evm-settle-c1", "x402fac", "p50_ms")
-    for ref in ("python", "ts", "ts-nm"):
-        theirs = _get(report, "evm-settle-c1", ref, "p50_ms")
-        add(
-            f"EVM settle c=1 p50 below {TARGET_LABELS[ref]}",
-            f"{ours} ms vs {theirs} ms" if ours is not None and theirs is not None else None,
-            "below",
-            ours < theirs if ours is not None and theirs is not None else None,
-        )
-    ours = _get(report, "evm-settle-c32", "x402fac", "ok_per_s")
-    for ref, goal in (("python", 5), ("ts-nm", 2)):
-        r = _ratio(ours, _get(report, "evm-settle-c32", ref, "ok_per_s"))
-        add(
-            f"EVM settle c=32 automine vs {TARGET_LABELS[ref]}",
-            f"{r}x" if r else None,
-            f">= {goal}x",
-            r >= goal if r else None,
-        )
     for c in (1, 8, 32):
         rate = _get(report, f"evm1s-settle-c{c}", "x402fac", "ok_per_s")
         add(
@@ -211,17 +252,6 @@ def check_targets(report: dict[str, Any]) -> list[dict[str, Any]]:
                 check["transactions_mined"] == payments
                 and check["ok_answers"] == payments
                 and check.get("gas_burnt_on_reverts", 0) == 0,
-            )
-    for goals in _cpu_goals(report).values():
-        checks += goals
-    for action in ("verify", "settle"):
-        entry = report["workloads"].get(f"solana-{action}-c32")
-        for ref, r in (ratios(entry) if entry else {}).items():
-            add(
-                f"Solana {action} c=32 vs {TARGET_LABELS[ref]}: ok/s ratio, p50 ref/ours",
-                f"{_cell(r['ok_per_s'])}x, {_cell(r['p50_speedup'])}x",
-                ">= 1x (no reference ahead)",
-                (r["ok_per_s"] or 0) >= 1 and (r["p50_speedup"] or 0) >= 1,
             )
     rate = _get(report, "nano-verify-c32", "x402fac", "ok_per_s")
     add(
