@@ -23,7 +23,7 @@ from tests.fixtures.properties import SETTINGS
 from x402fac.settings import SettingsError
 from x402fac.worker_evm import permit2
 from x402fac.worker_evm.config import load_config
-from x402fac.worker_evm.eip3009 import PayloadError, recover_signer
+from x402fac.worker_evm.eip3009 import PayloadError, checksum_address, recover_signer
 from x402fac.worker_evm.transactions import decode_signed
 
 TOKEN = "0x7E57000000000000000000000000000000000020"
@@ -107,6 +107,54 @@ def test_settle_calldata_decodes_to_the_proxy_arguments() -> None:
     types = ["(uint256,uint256,bytes32,bytes32,uint8)", PERMIT, "address", "(address,uint256)", "bytes"]
     assert data[:4] == keccak(f"settleWithPermit({','.join(types)})".encode())[:4]
     assert decode(types, data[4:])[0] == (777, 99, bytes(range(32)), bytes(range(32, 64)), 28)
+
+
+_ADDRESSES = st.binary(min_size=20, max_size=20).map(checksum_address)
+_UINTS = st.integers(min_value=0, max_value=2**256 - 1)
+
+
+@SETTINGS
+@given(
+    addresses=st.lists(_ADDRESSES, min_size=4, max_size=4),
+    numbers=st.lists(_UINTS, min_size=5, max_size=5),
+    signature=st.binary(max_size=200),
+    permit_signature=st.one_of(st.none(), st.binary(min_size=65, max_size=65)),
+)
+def test_proxy_calldata_is_the_abi_encoding(
+    addresses: list[str], numbers: list[int], signature: bytes, permit_signature: bytes | None
+) -> None:
+    """Every proxy call, exact and upto, with and without an EIP-2612 permit, is byte for byte what
+    eth_abi encodes (a signature of any length: ERC-1271 wallets sign more than 65 bytes)."""
+    owner, token, to, facilitator = addresses
+    amount, nonce, deadline, valid_after, charged = numbers
+    auth = permit2.Permit2Authorization(
+        owner, token, amount, permit2.EXACT_PROXY_ADDRESS, nonce, deadline, to, valid_after
+    )
+    upto = permit2.Permit2Authorization(**{**_fields(auth), "facilitator": facilitator})
+    permit = None
+    prefix: tuple[list[str], list[Any]] = ([], [])
+    if permit_signature is not None:
+        permit = permit2.Eip2612Permit(
+            owner, token, permit2.PERMIT2_ADDRESS, amount, deadline, permit_signature
+        )
+        v = permit_signature[64] if permit_signature[64] >= 27 else permit_signature[64] + 27
+        prefix = (
+            ["(uint256,uint256,bytes32,bytes32,uint8)"],
+            [(amount, deadline, permit_signature[:32], permit_signature[32:64], v)],
+        )
+    exact_types = [*prefix[0], PERMIT, "address", "(address,uint256)", "bytes"]
+    exact_args = [*prefix[1], ((token, amount), nonce, deadline), owner, (to, valid_after), signature]
+    upto_types = [*prefix[0], PERMIT, "uint256", "address", "(address,address,uint256)", "bytes"]
+    upto_args = [
+        *prefix[1],
+        ((token, amount), nonce, deadline),
+        charged,
+        owner,
+        (to, facilitator, valid_after),
+        signature,
+    ]
+    assert permit2.settle_calldata(auth, signature, permit)[4:] == encode(exact_types, exact_args)
+    assert permit2.upto_settle_calldata(upto, signature, charged, permit)[4:] == encode(upto_types, upto_args)
 
 
 def test_errors_are_named() -> None:

@@ -7,7 +7,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from x402fac.rpc import BatchWatcher, JsonRpcClient
+from x402fac.rpc import BatchWatcher, JsonRpcClient, RpcError
 
 MAX_STATUSES_PER_CALL = 256  # getSignatureStatuses limit
 MAX_ACCOUNTS_PER_CALL = 100  # getMultipleAccounts limit
@@ -53,11 +53,20 @@ class SolanaClient(JsonRpcClient):
         return found
 
     async def simulate(self, transaction: bytes, *, sig_verify: bool = False) -> dict[str, Any]:
-        result = await self.call(
-            "simulateTransaction",
-            base64.b64encode(transaction).decode(),
-            {"encoding": "base64", "sigVerify": sig_verify, "commitment": "confirmed"},
+        """A read: the simulations of verifies arriving together share one HTTP request (`batch`)."""
+        (result,) = await self.batch(
+            [
+                (
+                    "simulateTransaction",
+                    [
+                        base64.b64encode(transaction).decode(),
+                        {"encoding": "base64", "sigVerify": sig_verify, "commitment": "confirmed"},
+                    ],
+                )
+            ]
         )
+        if isinstance(result, RpcError):
+            raise result
         return result["value"]
 
     async def send(self, transaction: bytes) -> str:
