@@ -8,32 +8,18 @@ import uuid
 
 import httpx
 
+from tests.fixtures.replicas import kill, start_replica, stop_replica
 from tests.fixtures.stack import Stack
 from x402fac.bus import REPLY_HEADER, connect, subjects
-from x402fac.worker import WorkerService
 
 from .conftest import LedgerBookScheme, payment, payment_id_of
-
-
-async def _replica(stack: Stack, scheme: LedgerBookScheme) -> WorkerService:
-    nc = await connect(stack.nats_url, name="test-replica", credentials=stack.nats.credentials("worker-evm"))
-    service = WorkerService(nc, "evm", [scheme], settle_ack_wait=1.0)
-    await service.start(reconcile_interval=3600)
-    return service
-
-
-async def _kill(service: WorkerService) -> None:
-    """As SIGKILL would: nothing it was doing goes on, nothing is acknowledged or released."""
-    for task in list(service.settle_work._inflight):
-        task.cancel()
-    await service.nc.close()
 
 
 async def test_settle_finished_by_another_replica_after_a_kill():
     stack = await Stack.start()
     first, second = LedgerBookScheme(), LedgerBookScheme()
     second.broadcasts, second.broadcast_at = first.broadcasts, first.broadcast_at  # one chain
-    doomed = await _replica(stack, first)
+    doomed = await start_replica(stack, "evm", [first])
     survivor = None
     try:
         await asyncio.sleep(0.6)  # the gateway sees the evm family live
@@ -47,8 +33,8 @@ async def test_settle_finished_by_another_replica_after_a_kill():
                     break
                 await asyncio.sleep(0.02)
             assert first.broadcasts[tx] == 1
-            survivor = await _replica(stack, second)
-            await _kill(doomed)
+            survivor = await start_replica(stack, "evm", [second])
+            await kill(doomed)
             result = (await answer).json()
             elapsed = time.monotonic() - started
         assert result["success"] is True and result["transaction"] == tx
@@ -57,9 +43,7 @@ async def test_settle_finished_by_another_replica_after_a_kill():
         record = await stack.ledger_record(payment_id_of(body))
         assert record is not None and record.state == "settled" and record.delivered_at > 0
     finally:
-        if survivor is not None:
-            await survivor.stop()
-            await survivor.nc.drain()
+        await stop_replica(survivor)
         await stack.close()
 
 

@@ -9,10 +9,10 @@ import uuid
 
 import httpx
 
+from tests.fixtures.replicas import kill, start_replica, stop_replica, until
 from tests.fixtures.stack import Stack
-from x402fac.bus import connect
 from x402fac.protocol.ledger import SettlementRecord
-from x402fac.worker import LedgerClient, WorkerService
+from x402fac.worker import LedgerClient
 
 from .conftest import LedgerBookScheme, payment, payment_id_of
 
@@ -30,21 +30,6 @@ class FreezeAfterFinalize(LedgerClient):
         assert reply.delivered
         self.written.set()
         await asyncio.Event().wait()  # killed here
-
-
-async def _replica(stack: Stack, scheme: LedgerBookScheme, ack_wait: float = 1.0) -> WorkerService:
-    nc = await connect(stack.nats_url, name="test-replica", credentials=stack.nats.credentials("worker-evm"))
-    service = WorkerService(nc, "evm", [scheme], settle_ack_wait=ack_wait)
-    await service.start(reconcile_interval=3600)
-    return service
-
-
-async def _kill(service: WorkerService) -> None:
-    """As SIGKILL would: nothing it was doing goes on, nothing is acknowledged or let go."""
-    for task in [*service.settle_work._inflight, service._gate, service._reconciler]:
-        if task is not None:
-            task.cancel()
-    await service.nc.close()
 
 
 def _one_chain(first: LedgerBookScheme) -> LedgerBookScheme:
@@ -69,7 +54,7 @@ async def test_a_success_handed_to_a_request_whose_worker_died_goes_to_the_retry
     deadline) offers the success, finds nobody took it, and lets it go: the retry gets it."""
     stack = await Stack.start()
     first = LedgerBookScheme()
-    doomed = await _replica(stack, first, ack_wait=2.0)
+    doomed = await start_replica(stack, "evm", [first], ack_wait=2.0)
     frozen = FreezeAfterFinalize(doomed.nc)
     doomed.pipeline.ledger = frozen
     survivor = None
@@ -81,8 +66,8 @@ async def test_a_success_handed_to_a_request_whose_worker_died_goes_to_the_retry
         async with httpx.AsyncClient(timeout=30) as http:
             answer = asyncio.ensure_future(http.post(gateway.url + "/settle", json=body))
             await asyncio.wait_for(frozen.written.wait(), 10)
-            await _kill(doomed)
-            survivor = await _replica(stack, _one_chain(first))
+            await kill(doomed)
+            survivor = await start_replica(stack, "evm", [_one_chain(first)])
             first_answer = await answer
             assert first_answer.status_code == 503 and first_answer.json()["error"] == "worker_timeout"
             handed = await stack.ledger_record(payment_id)
@@ -95,9 +80,7 @@ async def test_a_success_handed_to_a_request_whose_worker_died_goes_to_the_retry
         assert again["errorReason"] == "duplicate_settlement"
         assert first.broadcasts[f"tx-{payment_id}"] == 1
     finally:
-        if survivor is not None:
-            await survivor.stop()
-            await survivor.nc.drain()
+        await stop_replica(survivor)
         await stack.close()
 
 
@@ -107,7 +90,7 @@ async def test_a_success_taken_before_its_worker_died_is_not_given_again():
     says it took a success for that request already, so it stays with it: a copy is a duplicate."""
     stack = await Stack.start()
     first = LedgerBookScheme()
-    doomed = await _replica(stack, first, ack_wait=1.0)
+    doomed = await start_replica(stack, "evm", [first], ack_wait=1.0)
     answered = asyncio.Event()
     real_answer = doomed._answer
 
@@ -127,15 +110,12 @@ async def test_a_success_taken_before_its_worker_died_is_not_given_again():
             assert settled.json()["success"] is True, settled.text
             await asyncio.wait_for(answered.wait(), 10)
             carried = await stack.ledger_record(payment_id)
-            await _kill(doomed)
-            survivor = await _replica(stack, _one_chain(first))
+            await kill(doomed)
+            survivor = await start_replica(stack, "evm", [_one_chain(first)])
             # The item comes again; the survivor carries the success (a new attempt) and keeps it there.
             resumed = await _record_until(stack, payment_id, lambda r: r.attempt != carried.attempt)
-            for _ in range(400):  # it offered the success to the gateway and acknowledged the item
-                if survivor.settle_work.inflight == 0:
-                    break
-                await asyncio.sleep(0.05)
-            assert survivor.settle_work.inflight == 0
+            # It offered the success to the gateway and acknowledged the item.
+            await until(lambda: survivor.settle_work.inflight == 0, what="the survivor done with the item")
             kept = await stack.ledger_record(payment_id)
             copy = (await http.post("/settle", json=body)).json()
         assert resumed.delivered_to == carried.delivered_to != ""
@@ -143,7 +123,5 @@ async def test_a_success_taken_before_its_worker_died_is_not_given_again():
         assert copy["success"] is False and copy["errorReason"] == "duplicate_settlement", copy
         assert first.broadcasts[f"tx-{payment_id}"] == 1
     finally:
-        if survivor is not None:
-            await survivor.stop()
-            await survivor.nc.drain()
+        await stop_replica(survivor)
         await stack.close()

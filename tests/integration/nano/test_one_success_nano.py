@@ -6,7 +6,14 @@ import json
 
 import httpx
 
-from tests.fixtures.nano import XNO, NanoAccount, nano_payment_body, nano_requirements, nano_send_block
+from tests.fixtures.nano import (
+    XNO,
+    NanoAccount,
+    nano_payment_body,
+    nano_received,
+    nano_requirements,
+    nano_send_block,
+)
 from tests.fixtures.stack import JSON_FORMATS
 
 PRICE = 10**27
@@ -17,15 +24,6 @@ async def _payment(nano_rpc, nano_devnet, payer, pay_to: NanoAccount, **changes)
     return block, nano_payment_body(
         nano_requirements(nano_devnet, pay_to.address, PRICE, **changes), block.to_json()
     )
-
-
-async def _received(nano_rpc, account: NanoAccount) -> int:
-    """Raw sent to `account` (receivable, confirmed or not)."""
-    answer = await nano_rpc.call(
-        "receivable", account=account.address, source="true", include_only_confirmed="false"
-    )
-    blocks = answer.get("blocks") or {}
-    return sum(int(entry["amount"]) for entry in blocks.values()) if isinstance(blocks, dict) else 0
 
 
 async def test_second_settle_is_a_duplicate(stack, nano_worker, nano_rpc, nano_devnet, nano_funded_account):
@@ -42,7 +40,7 @@ async def test_second_settle_is_a_duplicate(stack, nano_worker, nano_rpc, nano_d
     assert second["transaction"] == block_hash
     assert "already settled" in second["errorMessage"]
     assert verified["isValid"] is False and verified["invalidReason"] == "block_already_exists"
-    assert await _received(nano_rpc, pay_to) == PRICE
+    assert await nano_received(nano_rpc, pay_to) == PRICE
 
 
 async def test_ten_copies_over_two_gateways_one_success(
@@ -61,7 +59,7 @@ async def test_ten_copies_over_two_gateways_one_success(
     assert all(r["errorReason"] == "duplicate_settlement" for r in duplicates)
     assert all(r["transaction"] in (block_hash, "") for r in duplicates)
     assert nano_devnet.devnet.process_requests[block_hash] == 1
-    assert await _received(nano_rpc, pay_to) == PRICE
+    assert await nano_received(nano_rpc, pay_to) == PRICE
 
 
 async def test_forged_blocks_leave_no_ledger_state(
