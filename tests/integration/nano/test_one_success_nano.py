@@ -9,26 +9,19 @@ import httpx
 from tests.fixtures.nano import (
     XNO,
     NanoAccount,
+    nano_payment,
     nano_payment_body,
     nano_received,
     nano_requirements,
-    nano_send_block,
 )
 from tests.fixtures.stack import JSON_FORMATS
 
 PRICE = 10**27
 
 
-async def _payment(nano_rpc, nano_devnet, payer, pay_to: NanoAccount, **changes):
-    block = await nano_send_block(nano_rpc, nano_devnet, payer, pay_to.public_key, PRICE)
-    return block, nano_payment_body(
-        nano_requirements(nano_devnet, pay_to.address, PRICE, **changes), block.to_json()
-    )
-
-
 async def test_second_settle_is_a_duplicate(stack, nano_worker, nano_rpc, nano_devnet, nano_funded_account):
     payer, pay_to = await nano_funded_account(XNO), NanoAccount.generate()
-    block, body = await _payment(nano_rpc, nano_devnet, payer, pay_to)
+    block, body = await nano_payment(nano_rpc, nano_devnet, payer, pay_to, PRICE)
     async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
         first = (await http.post("/settle", json=body)).json()
         second = (await http.post("/settle", json=body)).json()
@@ -47,7 +40,7 @@ async def test_ten_copies_over_two_gateways_one_success(
     stack, nano_worker, nano_rpc, nano_devnet, nano_funded_account
 ):
     payer, pay_to = await nano_funded_account(XNO), NanoAccount.generate()
-    block, body = await _payment(nano_rpc, nano_devnet, payer, pay_to)
+    block, body = await nano_payment(nano_rpc, nano_devnet, payer, pay_to, PRICE)
     copies = [json.dumps(body, **JSON_FORMATS[i % 5]) for i in range(10)]
     answers = await stack.settle_over_two_gateways(copies)
     results = [answer.json() for answer in answers]
@@ -69,7 +62,7 @@ async def test_forged_blocks_leave_no_ledger_state(
     before = await stack.payer_settles(payer.address)
     forged = []
     for _ in range(12):
-        block, _ = await _payment(nano_rpc, nano_devnet, payer, pay_to)
+        block, _ = await nano_payment(nano_rpc, nano_devnet, payer, pay_to, PRICE)
         impostor = NanoAccount.generate()
         fake = block.signed(impostor.secret_key)  # names the payer, signed by somebody else
         requirements = nano_requirements(nano_devnet, pay_to.address, PRICE)
@@ -80,7 +73,7 @@ async def test_forged_blocks_leave_no_ledger_state(
         for fake, _ in forged:
             assert await stack.ledger_record(fake.hash.hex().upper()) is None
         assert await stack.payer_settles(payer.address) == before
-        _, own = await _payment(nano_rpc, nano_devnet, payer, pay_to)
+        _, own = await nano_payment(nano_rpc, nano_devnet, payer, pay_to, PRICE)
         settled = (await http.post("/settle", json=own)).json()
     assert settled["success"] is True
     assert await stack.payer_settles(payer.address) == before + 1
@@ -90,7 +83,7 @@ async def test_caller_gives_up_then_retry_gets_the_one_success(
     stack, nano_worker, nano_rpc, nano_devnet, nano_funded_account
 ):
     payer, pay_to = await nano_funded_account(XNO), NanoAccount.generate()
-    block, body = await _payment(nano_rpc, nano_devnet, payer, pay_to)
+    block, body = await nano_payment(nano_rpc, nano_devnet, payer, pay_to, PRICE)
     block_hash = block.hash.hex().upper()
     impatient = await stack.add_gateway(settle_timeout=2.0)
     await nano_rpc.call("devnet_hold_confirmations", account=payer.address)
@@ -114,7 +107,7 @@ async def test_caller_hangs_up_then_retry_gets_the_one_success(
     stack, nano_worker, nano_rpc, nano_devnet, nano_funded_account
 ):
     payer, pay_to = await nano_funded_account(XNO), NanoAccount.generate()
-    block, body = await _payment(nano_rpc, nano_devnet, payer, pay_to)
+    block, body = await nano_payment(nano_rpc, nano_devnet, payer, pay_to, PRICE)
     block_hash = block.hash.hex().upper()
     await nano_rpc.call("devnet_hold_confirmations", account=payer.address)
     try:

@@ -18,12 +18,10 @@ import pytest
 from tests.fixtures.nano import (
     XNO,
     NanoAccount,
-    nano_payment_body,
+    nano_payment,
     nano_received,
-    nano_requirements,
-    nano_send_block,
 )
-from tests.fixtures.replicas import Replicas, settle_in_background, until, work_taken_again
+from tests.fixtures.replicas import Replicas, one_success, work_taken_again
 from tests.fixtures.stack import Stack
 from x402fac.nano import parse_threshold
 from x402fac.protocol import Reason
@@ -52,10 +50,17 @@ async def replicas(nano_devnet):
 
 async def _payment(nano_rpc, nano_devnet, nano_funded_account) -> tuple[str, NanoAccount, dict]:
     payer, pay_to = await nano_funded_account(XNO), NanoAccount.generate()
-    block = await nano_send_block(nano_rpc, nano_devnet, payer, pay_to.public_key, PRICE)
     # The take-over waits at most maxTimeoutSeconds for the node before answering settlement_pending.
-    requirements = nano_requirements(nano_devnet, pay_to.address, PRICE, max_timeout=2)
-    return block.hash.hex().upper(), pay_to, nano_payment_body(requirements, block.to_json())
+    block, body = await nano_payment(nano_rpc, nano_devnet, payer, pay_to, PRICE, max_timeout=2)
+    return block.hash.hex().upper(), pay_to, body
+
+
+async def _paid_once(replicas, nano_devnet, nano_rpc, block_hash: str, pay_to: NanoAccount) -> None:
+    """The block was sent once, the payee holds the price, the record is settled and handed out."""
+    assert nano_devnet.devnet.process_requests[block_hash] == 1
+    assert await nano_received(nano_rpc, pay_to) == PRICE
+    settled = await replicas.stack.ledger_record(block_hash)
+    assert settled.state is RecordState.SETTLED and settled.delivered_at
 
 
 async def test_dead_after_the_claim_recorded_the_block_before_sending_it(
@@ -63,23 +68,21 @@ async def test_dead_after_the_claim_recorded_the_block_before_sending_it(
 ):
     stack, node = replicas.stack, nano_devnet.devnet
     block_hash, pay_to, body = await _payment(nano_rpc, nano_devnet, nano_funded_account)
-    reached = await replicas.doom("broadcast")
-    async with httpx.AsyncClient(timeout=60) as http:
-        answer = await settle_in_background(http, stack.gateway_url, NETWORK, body)
-        await until(reached.is_set, what="the doomed replica's broadcast")
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as http:
+        answer = await replicas.settle_and_die("broadcast", http, stack.gateway_url, NETWORK, body)
         record = await stack.ledger_record(block_hash)
         # The claim itself recorded the block (no separate submit); nothing was sent.
         assert record is not None and record.state is RecordState.SUBMITTED, record
         assert record.transaction == block_hash and replicas.submits == 0
         assert node.process_requests[block_hash] == 0
-        await replicas.kill_and_replace()
+        await replicas.replace()
 
         first = (await answer).json()
         # The survivor took the work item again: the block is unknown to the node, but its owner may
         # still be sending it (the owner's window), so nothing is judged, and nothing is sent.
         assert first["success"] is False and first["errorReason"] == Reason.SETTLEMENT_PENDING, first
         assert first["transaction"] == block_hash
-        early = (await http.post(stack.gateway_url + "/settle", json=body)).json()
+        early = (await http.post("/settle", json=body)).json()
         assert early["errorReason"] == Reason.SETTLEMENT_PENDING and early["transaction"] == block_hash, early
         assert node.process_requests[block_hash] == 0
         assert (await stack.ledger_record(block_hash)).state is RecordState.SUBMITTED
@@ -88,54 +91,41 @@ async def test_dead_after_the_claim_recorded_the_block_before_sending_it(
         # sent and releases the record: the payer's block is still good, and the retry settles it.
         assert await replicas.survivor.pipeline.reconcile_once(older_than_seconds=0) == 1
         assert await stack.ledger_record(block_hash) is None
-        retried = (await http.post(stack.gateway_url + "/settle", json=body)).json()
-        again = (await http.post(stack.gateway_url + "/settle", json=body)).json()
-    assert retried["success"] is True and retried["transaction"] == block_hash, retried
-    assert again["errorReason"] == Reason.DUPLICATE_SETTLEMENT and again["transaction"] == block_hash, again
-    assert node.process_requests[block_hash] == 1
-    assert await nano_received(nano_rpc, pay_to) == PRICE
-    settled = await stack.ledger_record(block_hash)
-    assert settled.state is RecordState.SETTLED and settled.delivered_at
+        retried = (await http.post("/settle", json=body)).json()
+        again = (await http.post("/settle", json=body)).json()
+    one_success(retried, [again], block_hash)
+    await _paid_once(replicas, nano_devnet, nano_rpc, block_hash, pay_to)
 
 
 async def test_dead_after_sending_the_block_before_its_finalize(
     replicas, nano_devnet, nano_rpc, nano_funded_account
 ):
-    stack, node = replicas.stack, nano_devnet.devnet
+    stack = replicas.stack
     block_hash, pay_to, body = await _payment(nano_rpc, nano_devnet, nano_funded_account)
-    reached = await replicas.doom("confirm")
-    async with httpx.AsyncClient(timeout=60) as http:
-        answer = await settle_in_background(http, stack.gateway_url, NETWORK, body)
-        await until(reached.is_set, what="the doomed replica's confirm")
-        assert node.process_requests[block_hash] == 1 and replicas.submits == 0
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as http:
+        answer = await replicas.settle_and_die("confirm", http, stack.gateway_url, NETWORK, body)
+        assert nano_devnet.devnet.process_requests[block_hash] == 1 and replicas.submits == 0
         assert (await stack.ledger_record(block_hash)).state is RecordState.SUBMITTED
-        await replicas.kill_and_replace()
+        await replicas.replace()
         # A copy while the work item waits for the survivor: the dead replica's request still holds it.
-        during = (await http.post(stack.gateway_url + "/settle", json=body)).json()
+        during = (await http.post("/settle", json=body)).json()
         first = (await answer).json()
-        retried = (await http.post(stack.gateway_url + "/settle", json=body)).json()
+        retried = (await http.post("/settle", json=body)).json()
     # The survivor resolved the block from the node and handed the waiting caller its success.
-    assert first["success"] is True and first["transaction"] == block_hash, first
-    assert during["errorReason"] == Reason.DUPLICATE_SETTLEMENT and during["transaction"] == block_hash
-    assert retried["errorReason"] == Reason.DUPLICATE_SETTLEMENT and retried["transaction"] == block_hash
-    assert node.process_requests[block_hash] == 1
-    assert await nano_received(nano_rpc, pay_to) == PRICE
-    settled = await stack.ledger_record(block_hash)
-    assert settled.state is RecordState.SETTLED and settled.delivered_at
+    one_success(first, [during, retried], block_hash)
+    await _paid_once(replicas, nano_devnet, nano_rpc, block_hash, pay_to)
 
 
 async def test_dead_after_sending_the_block_its_caller_gone_the_reconciler_finishes(
     replicas, nano_devnet, nano_rpc, nano_funded_account
 ):
-    stack, node = replicas.stack, nano_devnet.devnet
+    stack = replicas.stack
     block_hash, pay_to, body = await _payment(nano_rpc, nano_devnet, nano_funded_account)
     impatient = await stack.add_gateway(settle_timeout=1.0)
-    # The work item comes again only after the caller's deadline: the survivor starts nothing for it.
-    reached = await replicas.doom("confirm", ack_wait=2.0)
-    async with httpx.AsyncClient(timeout=60) as http:
-        answer = await settle_in_background(http, impatient.url, NETWORK, body)
-        await until(reached.is_set, what="the doomed replica's confirm")
-        await replicas.kill_and_replace()
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as http:
+        # The work item comes again only after the caller's deadline: the survivor starts nothing for it.
+        answer = await replicas.settle_and_die("confirm", http, impatient.url, NETWORK, body, ack_wait=2.0)
+        await replicas.replace()
         first = await answer
         assert first.status_code == 503 and first.json()["error"] == "worker_timeout", first.text
         # The survivor took the late work item and acknowledged it, leaving the record as it was.
@@ -144,9 +134,7 @@ async def test_dead_after_sending_the_block_its_caller_gone_the_reconciler_finis
         assert await replicas.survivor.pipeline.reconcile_once(older_than_seconds=0) == 1
         stored = await stack.ledger_record(block_hash)
         assert stored.state is RecordState.SETTLED and not stored.delivered_to
-        retried = (await http.post(stack.gateway_url + "/settle", json=body)).json()
+        retried = (await http.post("/settle", json=body)).json()
         again = (await http.post(impatient.url + "/settle", json=body)).json()
-    assert retried["success"] is True and retried["transaction"] == block_hash, retried
-    assert again["errorReason"] == Reason.DUPLICATE_SETTLEMENT and again["transaction"] == block_hash
-    assert node.process_requests[block_hash] == 1
-    assert await nano_received(nano_rpc, pay_to) == PRICE
+    one_success(retried, [again], block_hash)
+    await _paid_once(replicas, nano_devnet, nano_rpc, block_hash, pay_to)
