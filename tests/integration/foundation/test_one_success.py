@@ -7,7 +7,8 @@ import uuid
 
 import httpx
 
-from tests.fixtures.stack import Stack
+from tests.fixtures.polling import until
+from tests.fixtures.stack import Stack, one_success
 from x402fac.bus import Unavailable, subjects
 from x402fac.ledger.config import LedgerConfig
 from x402fac.ledger.service import start_ledger
@@ -71,67 +72,60 @@ async def test_copies_of_a_settled_payment_cost_no_chain_read(book_stack):
     assert scheme.broadcasts[f"tx-test/{payment_id}"] == 1
 
 
-async def test_ledger_unreachable_after_broadcast_answers_pending_then_final():
-    stack = await Stack.start()
-    try:
-        scheme = LedgerOutageScheme(stack)
-        worker = await stack.start_worker("evm", [scheme], reconcile_interval=3600)
-        gateway = await stack.add_gateway(settle_timeout=10)
-        body = payment(uuid.uuid4().hex, ledger_outage=True)
-        payment_id = payment_id_of(body)
-        async with httpx.AsyncClient(timeout=30) as http:
-            first = await http.post(gateway.url + "/settle", json=body)
-            assert first.status_code == 200, first.text
-            assert first.json()["errorReason"] == "settlement_pending", first.text
-            assert first.json()["transaction"] == f"tx-{payment_id}"
-            stack.ledger = await start_ledger(stack.nc, LedgerConfig(payer_settle_limit=1_000_000))
-            record = None
-            for _ in range(100):  # the reconciler concludes the record from the chain
-                # A pass that finds no ledger is tried again later, as WorkerService's loop does.
-                with contextlib.suppress(Unavailable):
-                    await worker.pipeline.reconcile_once(older_than_seconds=0)
-                record = await stack.ledger_record(payment_id)
-                if record is not None and record.state == "settled":
-                    break
-                await asyncio.sleep(0.1)
-            assert record is not None and record.state == "settled" and record.delivered_at == 0
-            retried = None
-            for _ in range(100):  # the retry gets the one success once the old request is detached
-                retried = (await http.post(gateway.url + "/settle", json=body)).json()
-                if retried["success"]:
-                    break
-                assert retried["errorReason"] == "duplicate_settlement", retried
-                await asyncio.sleep(0.2)
-            third = (await http.post(gateway.url + "/settle", json=body)).json()
-        assert retried["success"] is True and retried["transaction"] == f"tx-{payment_id}"
-        assert third["errorReason"] == "duplicate_settlement"
-        assert scheme.broadcasts[f"tx-{payment_id}"] == 1
-    finally:
-        await stack.close()
+async def test_ledger_unreachable_after_broadcast_answers_pending_then_final(own_stack):
+    stack = own_stack
+    scheme = LedgerOutageScheme(stack)
+    worker = await stack.start_worker("evm", [scheme], reconcile_interval=3600)
+    gateway = await stack.add_gateway(settle_timeout=10)
+    body = payment(uuid.uuid4().hex, ledger_outage=True)
+    payment_id = payment_id_of(body)
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+        first = await http.post("/settle", json=body)
+        assert first.status_code == 200, first.text
+        assert first.json()["errorReason"] == "settlement_pending", first.text
+        assert first.json()["transaction"] == f"tx-{payment_id}"
+        stack.ledger = await start_ledger(stack.nc, LedgerConfig(payer_settle_limit=1_000_000))
+
+        async def reconciled():
+            # A pass that finds no ledger is tried again later, as WorkerService's loop does.
+            with contextlib.suppress(Unavailable):
+                await worker.pipeline.reconcile_once(older_than_seconds=0)
+            record = await stack.ledger_record(payment_id)
+            return record if record is not None and record.state == "settled" else None
+
+        record = await until(reconciled, what="the record concluded from the chain by the reconciler")
+        assert record.delivered_at == 0
+
+        async def the_success():
+            answer = (await http.post("/settle", json=body)).json()
+            assert answer["success"] or answer["errorReason"] == "duplicate_settlement", answer
+            return answer if answer["success"] else None
+
+        # The retry gets the one success once the old request is detached.
+        retried = await until(the_success, interval=0.2, what="the retry's success")
+        third = (await http.post("/settle", json=body)).json()
+    one_success(retried, [third], f"tx-{payment_id}")
+    assert scheme.broadcasts[f"tx-{payment_id}"] == 1
 
 
-async def test_worker_timeout_is_not_pending_and_the_retry_settles_once():
-    stack = await Stack.start()
-    try:
-        scheme = StallingScheme()
-        await stack.start_worker("evm", [scheme])
-        gateway = await stack.add_gateway(settle_timeout=1.5)
-        body = payment(uuid.uuid4().hex, stall=3)
-        tx = f"tx-test/{body['paymentPayload']['payload']['id']}"
-        async with httpx.AsyncClient(timeout=30) as http:
-            first = await http.post(gateway.url + "/settle", json=body)
-            # no transaction is known to the gateway, so it does not claim one is pending
-            assert first.status_code == 503
-            assert first.json()["error"] == "worker_timeout"
-            assert "retry" in first.json()["message"]
-            await asyncio.sleep(2.5)  # the stalled attempt finishes and finds it was detached
-            retried = (await http.post(stack.gateway_url + "/settle", json=body)).json()
-            again = (await http.post(stack.gateway_url + "/settle", json=body)).json()
-        assert retried["success"] is True and retried["transaction"] == tx
-        assert again["errorReason"] == "duplicate_settlement"
-        assert scheme.broadcasts[tx] == 1
-    finally:
-        await stack.close()
+async def test_worker_timeout_is_not_pending_and_the_retry_settles_once(own_stack):
+    stack = own_stack
+    scheme = StallingScheme()
+    await stack.start_worker("evm", [scheme])
+    gateway = await stack.add_gateway(settle_timeout=1.5)
+    body = payment(uuid.uuid4().hex, stall=3)
+    tx = f"tx-test/{body['paymentPayload']['payload']['id']}"
+    async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=30) as http:
+        first = await http.post(gateway.url + "/settle", json=body)
+        # no transaction is known to the gateway, so it does not claim one is pending
+        assert first.status_code == 503
+        assert first.json()["error"] == "worker_timeout"
+        assert "retry" in first.json()["message"]
+        await asyncio.sleep(2.5)  # the stalled attempt finishes and finds it was detached
+        retried = (await http.post("/settle", json=body)).json()
+        again = (await http.post("/settle", json=body)).json()
+    one_success(retried, [again], tx)
+    assert scheme.broadcasts[tx] == 1
 
 
 async def test_a_payment_claimed_again_counts_once_against_its_payer(book_stack):
@@ -151,40 +145,31 @@ async def test_a_payment_claimed_again_counts_once_against_its_payer(book_stack)
     assert settled[2]["errorReason"] == "rate_limited"
 
 
-async def test_a_hang_up_while_queued_leaves_the_payment_to_the_retry():
+async def test_a_hang_up_while_queued_leaves_the_payment_to_the_retry(own_stack):
     """The caller hangs up while its settle waits in the work queue (no replica holds it, so none
     detaches it): the replica that takes it later leaves it be, and the caller's retry, sent while
     that stale item is in hand, gets the payment's one success, not duplicate_settlement."""
-    stack = await Stack.start()
-    try:
-        scheme = StallingScheme()
-        worker = await stack.start_worker("evm", [scheme])
-        await worker.settle_work.stop(grace=0)  # settles queue up, nobody takes them
-        gateway = await stack.add_gateway(settle_timeout=20)
-        body = payment(uuid.uuid4().hex, stall=3)
-        tx = f"tx-test/{body['paymentPayload']['payload']['id']}"
-        async with httpx.AsyncClient(timeout=30) as http:
-            try:
-                await http.post(gateway.url + "/settle", json=body, timeout=0.5)
-            except httpx.TimeoutException:
-                pass  # hung up
-            for _ in range(400):  # until the gateway has told every replica
-                if len(worker.detached):
-                    break
-                await asyncio.sleep(0.05)
-            assert len(worker.detached) == 1
-            await worker.settle_work.start()
-            consumer = subjects.settle_group("evm")
-            for _ in range(400):  # until the stale item is in the worker's hands
-                info = await worker.nc.jetstream().consumer_info(subjects.WORK_STREAM, consumer)
-                if not info.num_pending:
-                    break
-                await asyncio.sleep(0.05)
-            assert info.num_pending == 0
-            retried = (await http.post(gateway.url + "/settle", json=body)).json()
-            again = (await http.post(gateway.url + "/settle", json=body)).json()
-        assert retried["success"] is True and retried["transaction"] == tx
-        assert again["errorReason"] == "duplicate_settlement"
-        assert scheme.broadcasts[tx] == 1
-    finally:
-        await stack.close()
+    stack = own_stack
+    scheme = StallingScheme()
+    worker = await stack.start_worker("evm", [scheme])
+    await worker.settle_work.stop(grace=0)  # settles queue up, nobody takes them
+    gateway = await stack.add_gateway(settle_timeout=20)
+    body = payment(uuid.uuid4().hex, stall=3)
+    tx = f"tx-test/{body['paymentPayload']['payload']['id']}"
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as http:
+        try:
+            await http.post("/settle", json=body, timeout=0.5)
+        except httpx.TimeoutException:
+            pass  # hung up
+        await until(lambda: len(worker.detached) == 1, what="the gateway told every replica")
+        await worker.settle_work.start()
+        consumer, js = subjects.settle_group("evm"), worker.nc.jetstream()
+
+        async def in_hand() -> bool:
+            return not (await js.consumer_info(subjects.WORK_STREAM, consumer)).num_pending
+
+        await until(in_hand, what="the stale item in the worker's hands")
+        retried = (await http.post("/settle", json=body)).json()
+        again = (await http.post("/settle", json=body)).json()
+    one_success(retried, [again], tx)
+    assert scheme.broadcasts[tx] == 1

@@ -8,6 +8,7 @@ import uuid
 
 import httpx
 
+from tests.fixtures.polling import until
 from tests.fixtures.replicas import kill, start_replica, stop_replica
 from tests.fixtures.stack import Stack
 from x402fac.bus import REPLY_HEADER, connect, subjects
@@ -28,11 +29,8 @@ async def test_settle_finished_by_another_replica_after_a_kill():
         async with httpx.AsyncClient(base_url=stack.gateway_url, timeout=60) as http:
             started = time.monotonic()
             answer = asyncio.ensure_future(http.post("/settle", json=body))
-            for _ in range(200):  # the doomed replica broadcast and now waits for confirmation
-                if first.broadcasts[tx]:
-                    break
-                await asyncio.sleep(0.02)
-            assert first.broadcasts[tx] == 1
+            await until(lambda: first.broadcasts[tx], what="the doomed replica's broadcast")
+            assert first.broadcasts[tx] == 1  # it now waits for confirmation
             survivor = await start_replica(stack, "evm", [second])
             await kill(doomed)
             result = (await answer).json()

@@ -4,12 +4,12 @@ did get it). The work item comes again to another replica, which learns from the
 request holds the success and from the gateway whether it took a success for that request."""
 
 import asyncio
-import time
 import uuid
 
 import httpx
 
-from tests.fixtures.replicas import kill, start_replica, stop_replica, until
+from tests.fixtures.polling import until
+from tests.fixtures.replicas import kill, start_replica, stop_replica
 from tests.fixtures.stack import Stack
 from x402fac.protocol.ledger import SettlementRecord
 from x402fac.worker import LedgerClient
@@ -38,14 +38,12 @@ def _one_chain(first: LedgerBookScheme) -> LedgerBookScheme:
     return second
 
 
-async def _record_until(stack: Stack, payment_id: str, holds, seconds: float = 20.0) -> SettlementRecord:
-    deadline = time.monotonic() + seconds
-    while True:
+async def _record_until(stack: Stack, payment_id: str, holds) -> SettlementRecord:
+    async def found() -> SettlementRecord | None:
         record = await stack.ledger_record(payment_id)
-        if record is not None and holds(record):
-            return record
-        assert time.monotonic() < deadline, record
-        await asyncio.sleep(0.05)
+        return record if record is not None and holds(record) else None
+
+    return await until(found, what=f"the record of {payment_id} as expected")
 
 
 async def test_a_success_handed_to_a_request_whose_worker_died_goes_to_the_retry():

@@ -21,8 +21,8 @@ from tests.fixtures.nano import (
     nano_payment,
     nano_received,
 )
-from tests.fixtures.replicas import Replicas, one_success, work_taken_again
-from tests.fixtures.stack import Stack
+from tests.fixtures.replicas import Replicas, work_taken_again
+from tests.fixtures.stack import one_success
 from x402fac.nano import parse_threshold
 from x402fac.protocol import Reason
 from x402fac.protocol.ledger import RecordState
@@ -39,13 +39,11 @@ def _scheme(nano_devnet) -> ExactNanoScheme:
 
 
 @pytest.fixture
-async def replicas(nano_devnet):
+async def replicas(own_stack, nano_devnet):
     """Replicas on a stack of their own: no other Nano worker takes the work items they hand over."""
-    stack = await Stack.start()
-    made = Replicas(stack, "nano", lambda: _scheme(nano_devnet))
+    made = Replicas(own_stack, "nano", lambda: _scheme(nano_devnet))
     yield made
     await made.close()
-    await stack.close()
 
 
 async def _payment(nano_rpc, nano_devnet, nano_funded_account) -> tuple[str, NanoAccount, dict]:

@@ -17,9 +17,9 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.fixtures.replicas import Replicas, one_success
+from tests.fixtures.replicas import Replicas
 from tests.fixtures.solana import partially_signed, solana_payment_body, solana_requirements, usdc_payment
-from tests.fixtures.stack import Stack
+from tests.fixtures.stack import one_success
 from tests.integration.solana.solana_helpers import counted_sends
 from x402fac.devnet.solana import NETWORK
 from x402fac.devnet.solana.chain import MAX_PROCESSING_AGE
@@ -33,14 +33,12 @@ PRICE = 10_000
 
 
 @pytest.fixture
-async def replicas(solana_devnet):
+async def replicas(own_stack, solana_devnet):
     """Replicas on a stack of their own: no other Solana worker takes the work items they hand over."""
-    stack = await Stack.start()
     network = network_from_devnet(solana_devnet.info())
-    made = Replicas(stack, "solana", lambda: ExactSolanaScheme([network], confirm_poll=0.05))
+    made = Replicas(own_stack, "solana", lambda: ExactSolanaScheme([network], confirm_poll=0.05))
     yield made
     await made.close()
-    await stack.close()
 
 
 def _payment(solana_devnet, solana_payer, fee_payer, pay_to) -> tuple[str, str, dict]:

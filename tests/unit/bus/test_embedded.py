@@ -25,23 +25,20 @@ def test_a_killed_owner_leaves_no_nats_server(tmp_path) -> None:
     assert child_ends_with_its_owner(OWNER, str(tmp_path), exe="nats-server")
 
 
-def _environ(pid: int) -> dict[str, str]:
-    raw = Path(f"/proc/{pid}/environ").read_bytes()
-    return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+async def _gomaxprocs(store: Path) -> str:
+    """The GOMAXPROCS a server started now, in this environment, runs with."""
+    nats = EmbeddedNats(store, port=free_port())
+    await nats.start()
+    try:
+        raw = Path(f"/proc/{nats.process.pid}/environ").read_bytes()
+    finally:
+        nats.stop()
+    environ = dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+    return environ["GOMAXPROCS"]
 
 
 async def test_the_server_runs_on_one_go_thread_unless_told_otherwise(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("GOMAXPROCS", raising=False)
-    nats = EmbeddedNats(tmp_path / "one", port=free_port())
-    await nats.start()
-    try:
-        assert _environ(nats.process.pid)["GOMAXPROCS"] == "1"
-    finally:
-        nats.stop()
+    assert await _gomaxprocs(tmp_path / "one") == "1"
     monkeypatch.setenv("GOMAXPROCS", "2")  # the operator's choice is kept
-    nats = EmbeddedNats(tmp_path / "two", port=free_port())
-    await nats.start()
-    try:
-        assert _environ(nats.process.pid)["GOMAXPROCS"] == "2"
-    finally:
-        nats.stop()
+    assert await _gomaxprocs(tmp_path / "two") == "2"

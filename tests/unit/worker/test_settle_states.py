@@ -200,6 +200,27 @@ def _sent_nothing(journal: Journal) -> bool:
     )
 
 
+def _in_order(names: list[str], *steps: str) -> None:
+    """Each of `steps` happened, in this order (by its first time)."""
+    positions = [names.index(step) for step in steps]
+    assert positions == sorted(positions), names
+
+
+async def _settled_from_a_record_without_its_transaction(
+    seen: bool = False, records_transactions: bool = True, prepare_reserves: bool = False
+) -> tuple[list[str], Ledger, Journal]:
+    """A settle whose claim answers `claimed` with a record not holding the transaction (yet): it
+    succeeds; the steps' names, the ledger double and the journal."""
+    pipeline, ledger, chain, journal = _pipeline(
+        ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record(RecordState.CLAIMED)), seen=seen
+    )
+    ledger.records_transactions = records_transactions
+    chain.prepare_reserves = prepare_reserves
+    answer = await pipeline.settle(_request(), Requester.new())
+    assert answer.success is True
+    return journal.names(), ledger, journal
+
+
 # ---- claimed: the first attempt ----------------------------------------------------------------
 
 
@@ -209,8 +230,7 @@ async def test_a_new_payment_s_claim_records_its_transaction_before_broadcasting
     answer = await pipeline.settle(_request(), requester)
     assert answer.success is True and answer.transaction == TX
     names = journal.names()
-    assert names.index("chain.prepare") < names.index("ledger.claim") < names.index("chain.broadcast")
-    assert names.index("chain.broadcast") < names.index("ledger.finalize")
+    _in_order(names, "chain.prepare", "ledger.claim", "chain.broadcast", "ledger.finalize")
     assert ledger.claimed_with == [(TX, "h1")]  # recorded by the claim: one ledger round trip fewer
     assert "ledger.submit" not in names
     assert ("ledger.finalize", True, requester.id) in journal
@@ -219,28 +239,16 @@ async def test_a_new_payment_s_claim_records_its_transaction_before_broadcasting
 
 
 async def test_a_payment_seen_lately_is_claimed_first_and_records_its_transaction_by_submit():
-    pipeline, ledger, _, journal = _pipeline(
-        ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record(RecordState.CLAIMED)), seen=True
-    )
-    answer = await pipeline.settle(_request(), Requester.new())
-    assert answer.success is True
-    names = journal.names()
-    assert names.index("ledger.claim") < names.index("chain.prepare") < names.index("ledger.submit")
-    assert names.index("ledger.submit") < names.index("chain.broadcast")
+    names, ledger, journal = await _settled_from_a_record_without_its_transaction(seen=True)
+    _in_order(names, "ledger.claim", "chain.prepare", "ledger.submit", "chain.broadcast")
     assert ledger.claimed_with == [("", "")] and ("ledger.submit", TX, "h1") in journal
 
 
 async def test_a_claim_whose_record_does_not_hold_the_transaction_submits_it_before_broadcasting():
     """A ledger that created the record without the transaction (one that does not take it with the
     claim): nothing is sent before the transaction is recorded."""
-    pipeline, ledger, _, journal = _pipeline(
-        ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record(RecordState.CLAIMED))
-    )
-    ledger.records_transactions = False
-    answer = await pipeline.settle(_request(), Requester.new())
-    assert answer.success is True
-    names = journal.names()
-    assert names.index("ledger.claim") < names.index("ledger.submit") < names.index("chain.broadcast")
+    names, _, _ = await _settled_from_a_record_without_its_transaction(records_transactions=False)
+    _in_order(names, "ledger.claim", "ledger.submit", "chain.broadcast")
     assert names.count("chain.prepare") == 1  # the transaction prepared before the claim is the one sent
 
 
@@ -298,14 +306,8 @@ async def test_a_scheme_whose_prepare_reserves_claims_first_so_a_copy_prepares_n
 
 
 async def test_a_new_payment_whose_prepare_reserves_is_claimed_then_submitted():
-    pipeline, ledger, chain, journal = _pipeline(
-        ClaimReply(ClaimStatus.CLAIMED, revision=1, record=_record(RecordState.CLAIMED))
-    )
-    chain.prepare_reserves = True
-    answer = await pipeline.settle(_request(), Requester.new())
-    assert answer.success is True
-    names = journal.names()
-    assert names.index("ledger.claim") < names.index("chain.prepare") < names.index("ledger.submit")
+    names, ledger, _ = await _settled_from_a_record_without_its_transaction(prepare_reserves=True)
+    _in_order(names, "ledger.claim", "chain.prepare", "ledger.submit", "chain.broadcast")
     assert ledger.claimed_with == [("", "")]
 
 
