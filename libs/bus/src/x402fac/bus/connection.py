@@ -5,12 +5,12 @@ import logging
 import ssl
 from dataclasses import dataclass
 
-import nats
 from nats.aio.client import Client
 
 from x402fac.settings import ServiceSettings, load
 
 from .access import inbox_prefix
+from .lean import LeanClient
 from .tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,10 @@ async def connect(
         if not refused.done() and AUTHORIZATION_VIOLATION in str(exc).lower():
             refused.set_result(exc)
 
-    connecting = asyncio.ensure_future(
-        nats.connect(
+    client = LeanClient()
+
+    async def connected() -> Client:
+        await client.connect(
             servers=(url or nats_url()).split(","),
             name=name,
             max_reconnect_attempts=-1,
@@ -94,7 +96,9 @@ async def connect(
             error_cb=on_error,
             **credentials.options(),
         )
-    )
+        return client
+
+    connecting = asyncio.ensure_future(connected())
     await asyncio.wait({connecting, refused}, return_when=asyncio.FIRST_COMPLETED)
     if connecting.done():
         return connecting.result()

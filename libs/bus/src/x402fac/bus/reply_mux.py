@@ -64,7 +64,7 @@ class ReplyMux:
         loop = asyncio.get_running_loop()
         waiting: asyncio.Future[Msg] = loop.create_future()
         self._waiting[token] = waiting
-        timer = loop.call_later(timeout, _expire, waiting)
+        timer = loop.call_later(timeout, expire, waiting)
         try:
             await self.nc.publish(subject, payload, reply=f"{self._inbox}{token}", headers=headers)
             msg = await waiting
@@ -76,7 +76,8 @@ class ReplyMux:
         return msg
 
 
-def _expire(waiting: asyncio.Future) -> None:
+def expire(waiting: asyncio.Future) -> None:
+    """A timer's end of a wait: nats-py's timeout error, unless the answer came."""
     if not waiting.done():
         waiting.set_exception(nats.errors.TimeoutError)
 

@@ -141,11 +141,14 @@ class BatchWatcher(ABC):
         self._arrived.set()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._poll())
+        # A timer bounds the wait (`asyncio.wait_for` costs a waiter and a loop turn more per id)
+        timer = asyncio.get_running_loop().call_later(timeout, _time_out, future)
         try:
-            return await asyncio.wait_for(future, timeout)
+            return await future
         except TimeoutError:
             return None
         finally:
+            timer.cancel()
             waiters = self._waiters.get(id_)
             if waiters is not None and future in waiters:
                 waiters.remove(future)
@@ -188,6 +191,11 @@ class BatchWatcher(ABC):
 
     async def close(self) -> None:
         await cancel_and_wait(self._task)
+
+
+def _time_out(future: asyncio.Future) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 class RpcError(Exception):

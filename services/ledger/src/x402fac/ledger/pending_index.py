@@ -5,7 +5,6 @@ import asyncio
 import contextlib
 import logging
 
-import nats.errors
 from nats.js.kv import KeyValue
 
 from x402fac.bus import cancel_and_wait, watch_all
@@ -52,11 +51,9 @@ class PendingIndex:
         seen: dict[str, bytes] = {}
         initial = True
         try:
-            while True:
-                try:
-                    entry = await watcher.updates(timeout=30.0)
-                except nats.errors.TimeoutError:
-                    continue
+            # Straight from the watcher's queue: `updates(timeout=)` makes a task per entry (two per
+            # settle), and nothing is to be done when none comes for a while.
+            async for entry in watcher:
                 if entry is None:  # every key that existed is delivered: the index is complete
                     if initial:
                         self._families, initial = seen, False
@@ -67,6 +64,7 @@ class PendingIndex:
                     target.pop(entry.key, None)
                 else:
                     target[entry.key] = entry.value
+            raise RuntimeError("the watcher stopped")
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()

@@ -150,7 +150,10 @@ class Usage:
             for index, event in kept_recent(events)
         ]
         try:  # all in one go (one socket write for them), acknowledged once all are stored
-            await asyncio.gather(*writes)
+            if len(writes) == 1:
+                await writes[0]  # a settle's one counter: no task to gather
+            else:
+                await asyncio.gather(*writes)
         except Exception as exc:  # not acknowledged: it comes again, and what was added is not re-added
             log.warning("usage of audit entry %d: %s", sequence, exc)
             return
