@@ -131,6 +131,7 @@ async def measure(
         "p50_ms": run.summary().get("p50_ms"),
         "cpu_ms_per_req": {k: round(1000 * v / n, 3) for k, v in used.items()}
         | {"loadgen": round(1000 * run.loadgen_cpu / n, 3)},
+        "wakeups_per_req": {k: round(v / n, 1) for k, v in meter.woken.items()},
         "nats_msgs_per_req": _diff(after, before, n),
         "rpc_per_req": {m: round(c / n, 2) for m, c in recorder.methods().most_common()},
         "rpc_posts_per_req": round(len(recorder.calls) / n, 2),
@@ -218,6 +219,7 @@ async def run_family(
         used = meter.stop()
         result["idle_per_s"] = {
             "cpu_ms": {k: round(1000 * v / IDLE_SECONDS, 3) for k, v in used.items()},
+            "wakeups": {k: round(v / IDLE_SECONDS, 1) for k, v in meter.woken.items()},
             "nats_msgs": _diff(await _nats_counts(target), idle_before, IDLE_SECONDS),
             "rpc": {m: round(c / IDLE_SECONDS, 2) for m, c in recorder.methods().most_common()},
         }

@@ -38,20 +38,47 @@ def cpu_seconds(pid: int) -> float:
         return _stat_seconds(pid)
 
 
+def wakeups(pid: int) -> int:
+    """Times `pid`'s live threads went to sleep and were woken (voluntary context switches): at one
+    request at a time, what a process costs is mostly how often it is woken, not what it does then."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/status", "rb") as status:
+                for line in status:
+                    if line.startswith(b"voluntary_ctxt_switches:"):
+                        total += int(line.split()[1])
+        except OSError:  # the thread exited meanwhile
+            continue
+    return total
+
+
 @dataclass
 class CpuMeter:
-    """CPU seconds per named group of processes between `start()` and `stop()`."""
+    """CPU seconds (and wake-ups) per named group of processes between `start()` and `stop()`."""
 
     groups: dict[str, list[int]]
     _before: dict[int, float] = field(default_factory=dict)
+    _woken: dict[int, int] = field(default_factory=dict)
     used: dict[str, float] = field(default_factory=dict)
+    woken: dict[str, int] = field(default_factory=dict)
 
     def start(self) -> None:
-        self._before = {pid: cpu_seconds(pid) for pids in self.groups.values() for pid in pids}
+        pids = [pid for pids in self.groups.values() for pid in pids]
+        self._woken = {pid: wakeups(pid) for pid in pids}
+        self._before = {pid: cpu_seconds(pid) for pid in pids}
 
     def stop(self) -> dict[str, float]:
         self.used = {
             name: sum(max(cpu_seconds(pid) - self._before.get(pid, 0.0), 0.0) for pid in pids)
+            for name, pids in self.groups.items()
+        }
+        self.woken = {
+            name: sum(max(wakeups(pid) - self._woken.get(pid, 0), 0) for pid in pids)
             for name, pids in self.groups.items()
         }
         return self.used

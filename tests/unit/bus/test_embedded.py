@@ -1,10 +1,11 @@
 """The embedded nats-server never outlives the process that started it, even one killed outright; it
-runs on one Go thread unless GOMAXPROCS says otherwise."""
+runs on one Go thread unless GOMAXPROCS says otherwise, with a timer slack that spares it wake-ups."""
 
 from pathlib import Path
 
 from tests.fixtures.processes import child_ends_with_its_owner
 from x402fac.bus import EmbeddedNats, free_port
+from x402fac.bus.embedded import TIMER_SLACK_NS
 
 OWNER = """
 import asyncio, sys
@@ -42,3 +43,15 @@ async def test_the_server_runs_on_one_go_thread_unless_told_otherwise(tmp_path, 
     assert await _gomaxprocs(tmp_path / "one") == "1"
     monkeypatch.setenv("GOMAXPROCS", "2")  # the operator's choice is kept
     assert await _gomaxprocs(tmp_path / "two") == "2"
+
+
+async def test_every_thread_of_the_server_has_the_timer_slack(tmp_path) -> None:
+    nats = EmbeddedNats(tmp_path, port=free_port())
+    await nats.start()
+    try:
+        threads = list(Path(f"/proc/{nats.process.pid}/task").iterdir())
+        assert len(threads) > 1  # the Go runtime's threads, started after exec, inherit it
+        for thread in threads:  # /proc/<thread id> holds a thread's own slack
+            assert int(Path(f"/proc/{thread.name}/timerslack_ns").read_text()) == TIMER_SLACK_NS
+    finally:
+        nats.stop()

@@ -1,6 +1,7 @@
 """Children started through x402fac.children end when their parent is killed outright, and a
 short-lived thread that starts one does not take it along when it exits."""
 
+import os
 import signal
 import subprocess
 import threading
@@ -54,5 +55,21 @@ def test_a_child_outlives_the_short_lived_thread_that_started_it() -> None:
         assert guarded.poll() is None
     finally:
         for child in (unguarded, guarded):
+            child.kill()
+            child.wait()
+
+
+def _timer_slack(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/timerslack_ns").read_text())
+
+
+def test_a_child_started_with_timer_slack_has_it_and_others_keep_the_default() -> None:
+    slack = _start_in_a_thread(lambda: popen(["sleep", "600"], timer_slack_ns=5_000_000))
+    plain = popen(["sleep", "600"])
+    try:
+        assert _timer_slack(slack.pid) == 5_000_000
+        assert _timer_slack(plain.pid) == _timer_slack(os.getpid())
+    finally:
+        for child in (slack, plain):
             child.kill()
             child.wait()

@@ -11,6 +11,9 @@ main thread, or else one spawner thread started for the purpose). An asyncio chi
 (`asyncio.create_subprocess_exec(..., preexec_fn=die_with_parent())`) is forked by its event loop's
 thread, which is fine: the child cannot be waited for or stopped once that loop is gone, and asyncio
 kills it when the loop's transport for it is closed.
+
+`popen(..., timer_slack_ns=N)` also lets the kernel delay the child's timers by up to N ns (prctl
+PR_SET_TIMERSLACK, inherited by every thread it starts), so that it is woken less often by timers.
 """
 
 import ctypes
@@ -26,12 +29,14 @@ from concurrent.futures import Future
 __all__ = ["die_with_parent", "popen"]
 
 _PR_SET_PDEATHSIG = 1
+_PR_SET_TIMERSLACK = 29
 # Looked up once here: a forked child should run as little as possible before exec.
 _prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform == "linux" else None
 
 
-def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
-    """A `preexec_fn`: the child gets `sig` when the thread forking it exits (None where unsupported)."""
+def die_with_parent(sig: int = signal.SIGTERM, timer_slack_ns: int = 0) -> Callable[[], None] | None:
+    """A `preexec_fn`: the child gets `sig` when the thread forking it exits (None where unsupported);
+    with `timer_slack_ns`, its timers may fire that much late."""
     if _prctl is None:
         return None
     parent = os.getpid()
@@ -40,13 +45,16 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
         _prctl(_PR_SET_PDEATHSIG, int(sig))
         if os.getppid() != parent:  # the parent went before the prctl: no signal would ever come
             os._exit(1)
+        if timer_slack_ns:
+            _prctl(_PR_SET_TIMERSLACK, timer_slack_ns)
 
     return arm
 
 
-def popen(args, **kwargs) -> subprocess.Popen:
-    """`subprocess.Popen` whose child gets SIGTERM when this process ends, however it ends."""
-    kwargs["preexec_fn"] = die_with_parent()
+def popen(args, timer_slack_ns: int = 0, **kwargs) -> subprocess.Popen:
+    """`subprocess.Popen` whose child gets SIGTERM when this process ends, however it ends; its timers
+    may fire up to `timer_slack_ns` late (0: the kernel's default, 50 µs)."""
+    kwargs["preexec_fn"] = die_with_parent(timer_slack_ns=timer_slack_ns)
     if threading.current_thread() is threading.main_thread():
         return subprocess.Popen(args, **kwargs)
     return _Spawner.shared().spawn(lambda: subprocess.Popen(args, **kwargs))
