@@ -280,3 +280,72 @@ async def test_a_delivered_success_goes_to_nobody_else():
     assert copy.status is ClaimStatus.DELIVERED and copy.record.delivered_to == HOLDER
     again = await store.finalize(FinalizeRequest(PAYMENT_ID, 0, _response(True), "stranger", "s1"))
     assert again.ok and not again.delivered and again.record.delivered_to == HOLDER
+
+
+MEMO = "memo/solana:devnet/seller/invoice-7"  # one purchase per memo and payTo
+
+
+def _memo_claim(payment_id: str, requester: str, attempt: str) -> ClaimRequest:
+    claim = _claim(requester, attempt)
+    claim.payment_id, claim.secondary_keys = payment_id, [MEMO]
+    return claim
+
+
+def _memo_holder(store: LedgerStore) -> bytes | None:
+    entry = store.secondary.entries.get(encode_key(MEMO))
+    return entry.value if entry else None
+
+
+async def test_a_second_payment_for_a_held_secondary_key_is_a_duplicate_and_leaves_no_record():
+    store = _store()
+    first = await store.claim(_memo_claim("pay-1", "r1", "a1"))
+    assert first.status is ClaimStatus.CLAIMED and _memo_holder(store) == b"pay-1"
+    second = await store.claim(_memo_claim("pay-2", "r2", "a2"))
+    assert second.status is ClaimStatus.DUPLICATE
+    assert await store.get("pay-2") is None and encode_key("pay-2") not in store.pending.entries
+    assert _memo_holder(store) == b"pay-1"  # the refused payment took nothing from the first
+
+
+async def test_copies_keep_a_live_payment_s_key_and_take_none_for_a_failed_one():
+    """A copy's claim takes the secondary keys beside the record's create, like the first claim: the
+    key stays the payment's while it may settle, and a payment that failed holds none, whoever asks."""
+    store = _store()
+    claimed = await store.claim(_memo_claim("pay-1", "r1", "a1"))
+    copy = await store.claim(_memo_claim("pay-1", "r2", "a2"))
+    assert copy.status is ClaimStatus.BUSY and _memo_holder(store) == b"pay-1"
+    submitted = await store.submit(SubmitRequest("pay-1", claimed.revision, "0xtx"))
+    await store.finalize(FinalizeRequest("pay-1", submitted.revision, _response(False), "r1", "a1"))
+    assert _memo_holder(store) is None  # a failure lets its keys go
+    late_copy = await store.claim(_memo_claim("pay-1", "r3", "a3"))
+    assert late_copy.status is ClaimStatus.FAILED and _memo_holder(store) is None
+    other = await store.claim(_memo_claim("pay-2", "r4", "a4"))  # the purchase may be paid afresh
+    assert other.status is ClaimStatus.CLAIMED and _memo_holder(store) == b"pay-2"
+
+
+async def test_a_claim_refused_by_the_payer_limit_lets_its_secondary_keys_go():
+    store = _store()
+
+    async def over_the_limit(_request: ClaimRequest) -> int:
+        return 30
+
+    store._over_payer_limit = over_the_limit  # type: ignore[method-assign]
+    refused = await store.claim(_memo_claim("pay-1", "r1", "a1"))
+    assert refused.status is ClaimStatus.RATE_LIMITED
+    assert await store.get("pay-1") is None and _memo_holder(store) is None
+
+
+async def test_a_secondary_key_whose_taking_was_unclear_is_asked_again():
+    store = _store()
+    real_create, calls = store.secondary.create, []
+
+    async def lost_once(key: str, value: bytes) -> int:
+        calls.append(key)
+        if len(calls) == 1:
+            await real_create(key, value)  # stored, but its acknowledgement is lost
+            raise TimeoutError
+        return await real_create(key, value)
+
+    store.secondary.create = lost_once  # type: ignore[method-assign]
+    claimed = await store.claim(_memo_claim("pay-1", "r1", "a1"))
+    assert claimed.status is ClaimStatus.CLAIMED and _memo_holder(store) == b"pay-1"
+    assert len(calls) == 2

@@ -120,10 +120,17 @@ class LedgerStore:
                 attempt=request.attempt,
             )
             # Indexed as pending in the same breath as the record is created (both are stored before
-            # the claim is answered): a claim the index misses would be one nobody ever answered.
-            indexed, created = await asyncio.gather(
+            # the claim is answered): a claim the index misses would be one nobody ever answered. The
+            # secondary keys are taken in the same breath too (one round trip less per claim); only
+            # the record's creator keeps them (`_admit`), and a copy undoes what it took for a payment
+            # that failed (below): entries held by a payment that is not failed are that payment's.
+            indexed, created, *held = await asyncio.gather(
                 self.pending.put(key, request.family.encode()),
                 self.records.create(key, _encode(record)),
+                *(
+                    self._take_secondary(secondary, request.payment_id)
+                    for secondary in request.secondary_keys
+                ),
                 return_exceptions=True,
             )
             if isinstance(indexed, BaseException):
@@ -134,6 +141,9 @@ class LedgerStore:
                     continue
                 if existing[0].state in FINAL_STATES:
                     await self._drop_pending(request.payment_id)  # undo the index entry made above
+                if existing[0].state is RecordState.FAILED and any(taken is True for taken in held):
+                    # A failed payment holds no secondary key (finalize let them go): nor do copies.
+                    await self._release_secondary(existing[0])
                 reply = await self._attach(existing[0], existing[1], request)
                 if reply is not None:
                     return reply
@@ -142,20 +152,26 @@ class LedgerStore:
                 raise created
             revision = created
             self._remember(record, revision)
-            return await self._admit(record, revision, request)
+            return await self._admit(record, revision, request, held)
         return ClaimReply(ClaimStatus.BUSY, record=(await self.get(request.payment_id) or (None, 0))[0])
 
-    async def _admit(self, record: SettlementRecord, revision: int, request: ClaimRequest) -> ClaimReply:
+    async def _admit(
+        self, record: SettlementRecord, revision: int, request: ClaimRequest, taken: list
+    ) -> ClaimReply:
         """Limits and secondary keys, checked only by the one caller that created the record, so
-        concurrent duplicates of one payment count once; a refused claim is dropped again."""
+        concurrent duplicates of one payment count once; a refused claim is dropped again, with the
+        secondary keys it took. `taken`: what `_take_secondary` found for each secondary key."""
         key = encode_key(request.payment_id)
         retry_after = await self._over_payer_limit(request)
         if retry_after:
+            await self._release_secondary(record)
             await self.records.delete(key, last=revision)
             await self._drop_pending(request.payment_id)
             return ClaimReply(ClaimStatus.RATE_LIMITED, retry_after=retry_after)
-        for secondary in request.secondary_keys:
-            if not await self._hold_secondary(secondary, request.payment_id):
+        for secondary, found in zip(request.secondary_keys, taken, strict=True):
+            if isinstance(found, BaseException):  # unclear: taken or not, it is asked again
+                found = await self._take_secondary(secondary, request.payment_id)
+            if found is False:
                 await self._release_secondary(record)
                 await self.records.delete(key, last=revision)
                 await self._drop_pending(request.payment_id)
@@ -216,7 +232,9 @@ class LedgerStore:
         count = await counters.increment(self.js, subject, once_as=f"{subject}/{request.payment_id}")
         return retry_after if count > limit else 0
 
-    async def _hold_secondary(self, key: str, payment_id: str) -> bool:
+    async def _take_secondary(self, key: str, payment_id: str) -> bool | None:
+        """True: this call took `key` for the payment; None: the payment held it already; False:
+        another payment holds it."""
         encoded = encode_key(key)
         try:
             await self.secondary.create(encoded, payment_id.encode())
@@ -226,7 +244,7 @@ class LedgerStore:
                 holder = await self.secondary.get(encoded)
             except NotFoundError:
                 return False
-            return holder.value == payment_id.encode()
+            return None if holder.value == payment_id.encode() else False
 
     async def _release_secondary(self, record: SettlementRecord) -> None:
         for key in record.secondary_keys:
