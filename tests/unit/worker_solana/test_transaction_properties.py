@@ -21,7 +21,14 @@ from solders.pubkey import Pubkey
 from tests.fixtures.properties import SETTINGS, json_scalars, json_values
 from tests.fixtures.solana import b64, partially_signed, usdc_payment
 from x402fac.protocol import Reason
-from x402fac.solana import COMPUTE_BUDGET_PROGRAM, LOOKUP_TABLE_META_SIZE, TOKEN_2022_PROGRAM, TOKEN_PROGRAM
+from x402fac.solana import (
+    COMPUTE_BUDGET_PROGRAM,
+    LOOKUP_TABLE_META_SIZE,
+    TOKEN_2022_PROGRAM,
+    TOKEN_PROGRAM,
+    compute_budget,
+    fee_lamports,
+)
 from x402fac.worker import Invalid
 from x402fac.worker_solana.transaction import (
     LIGHTHOUSE_PROGRAM,
@@ -54,6 +61,10 @@ def read_or_invalid(encoded: Any) -> SolanaPayment | None:
     assert payment.fee_payer == keys[0] and payment.payer in keys
     assert 0 <= payment.compute_unit_price <= CAP and 0 <= payment.compute_unit_limit <= 1_400_000
     assert payment.fee >= 5_000 and payment.transfer.program in (TOKEN_PROGRAM, TOKEN_2022_PROGRAM)
+    # read from the layout as the runtime reads any message
+    message = payment.transaction.message
+    assert (payment.compute_unit_limit, payment.compute_unit_price) == compute_budget(message)
+    assert payment.fee == fee_lamports(message)
     try:
         check_signatures(payment)
     except Invalid as error:

@@ -89,6 +89,14 @@ def check_binding(request: VerifyRequest, amount_up_to: bool = False) -> None:
     scheme's `settles_up_to`) the amount may differ: the scheme holds it to what was authorized."""
     accepted = request.payment_payload.accepted
     required = request.payment_requirements
+    if (
+        accepted.scheme == required.scheme
+        and accepted.network == required.network
+        and accepted.asset == required.asset
+        and (amount_up_to or accepted.amount == required.amount)
+        and accepted.pay_to == required.pay_to
+    ):
+        return  # as the client echoed them, the common case
     for name in ("scheme", "network", "asset", "amount", "pay_to"):
         got, want = getattr(accepted, name), getattr(required, name)
         if name == "amount" and amount_up_to:  # the scheme checks it against what was authorized

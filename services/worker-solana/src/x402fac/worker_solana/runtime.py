@@ -30,6 +30,7 @@ class SolanaRuntime(NetworkRuntime[SolanaNetworkConfig]):
         self.client = SolanaClient(self.config.rpc_urls, self.rpc_timeout)
         self.watcher = StatusWatcher(self.client, self.confirm_poll, CONFIRMED_LEVELS)
         self.fee_payers = {str(k.pubkey()): k for k in self.config.fee_payers}
+        self.fee_payer_keys = frozenset(k.pubkey() for k in self.config.fee_payers)
         # Mints without a transfer-fee config: what matters of them never changes once initialized.
         self.mints: dict[str, Mint] = {}
         # Blockhash of each transaction this process signed, to tell "late" from "expired".

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from solders.hash import Hash
@@ -26,12 +27,12 @@ from x402fac.protocol import Reason
 from x402fac.solana import (
     COMPUTE_BUDGET_PROGRAM,
     LOOKUP_TABLE_META_SIZE,
+    MAX_COMPUTE_UNIT_LIMIT,
     MEMO_PROGRAM,
     SET_COMPUTE_UNIT_LIMIT,
     SET_COMPUTE_UNIT_PRICE,
     TOKEN_PROGRAMS,
     TRANSFER_CHECKED,
-    compute_budget,
     fee_of,
 )
 from x402fac.worker import Invalid
@@ -69,10 +70,7 @@ class SolanaPayment:
     fee: int  # lamports the fee payer is charged
     memo: bytes
     account_indexes: tuple[int, ...]  # every account index any instruction names
-
-    @property
-    def static_keys(self) -> list[Pubkey]:
-        return list(self.transaction.message.account_keys)
+    static_keys: tuple[Pubkey, ...]  # the message's own account keys (lookup-loaded ones follow them)
 
     @property
     def blockhash(self) -> Hash:
@@ -95,6 +93,7 @@ def payment_id_of(signed_message: bytes) -> str:
     return hashlib.sha256(signed_message).hexdigest()
 
 
+@lru_cache(maxsize=4096)  # a payee is paid again and again: a derivation (~6 µs) per payee and mint
 def derive_ata(owner: Pubkey, mint: Pubkey, token_program: Pubkey) -> Pubkey:
     return get_associated_token_address(owner, mint, token_program)
 
@@ -110,9 +109,12 @@ def decode(encoded: object) -> VersionedTransaction:
     return tx
 
 
-def _require_compute_limit(data: bytes) -> None:
+def _compute_limit(data: bytes) -> int:
+    """The units instruction 0 asks for, as the runtime grants them (`x402fac.solana.compute_budget`:
+    the layout leaves no other compute budget instruction to read)."""
     if len(data) != 5 or data[0] != SET_COMPUTE_UNIT_LIMIT:
         raise Invalid(Reason.INVALID_INSTRUCTIONS, "instruction 0 must be ComputeBudget SetComputeUnitLimit")
+    return min(int.from_bytes(data[1:5], "little"), MAX_COMPUTE_UNIT_LIMIT)
 
 
 def _compute_price(data: bytes) -> int:
@@ -125,8 +127,8 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> SolanaPayment:
     """Decode and check the layout; Invalid with the precise reason for the first thing wrong."""
     tx = decode(encoded)
     message = tx.message
-    keys = list(message.account_keys)
-    instructions = list(message.instructions)
+    keys = message.account_keys
+    instructions = message.instructions
     if not MIN_INSTRUCTIONS <= len(instructions) <= MAX_INSTRUCTIONS:
         raise Invalid(
             Reason.INVALID_INSTRUCTIONS,
@@ -141,7 +143,7 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> SolanaPayment:
 
     if programs[0] != COMPUTE_BUDGET_PROGRAM:
         raise Invalid(Reason.INVALID_INSTRUCTIONS, "instruction 0 must be ComputeBudget SetComputeUnitLimit")
-    _require_compute_limit(bytes(instructions[0].data))
+    limit = _compute_limit(bytes(instructions[0].data))
     if programs[1] != COMPUTE_BUDGET_PROGRAM:
         raise Invalid(Reason.INVALID_INSTRUCTIONS, "instruction 1 must be ComputeBudget SetComputeUnitPrice")
     price = _compute_price(bytes(instructions[1].data))
@@ -182,7 +184,6 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> SolanaPayment:
         raise Invalid(Reason.MEMO_MISMATCH, f"{len(memos)} Memo instructions; exactly one is allowed")
 
     signers = message.header.num_required_signatures
-    limit, applied_price = compute_budget(message)
     if transfer.authority_index >= signers:
         raise Invalid(Reason.MISSING_SIGNATURE, "the transfer authority does not sign the transaction")
     signed = to_bytes_versioned(message)
@@ -195,9 +196,10 @@ def read_payment(encoded: object, max_compute_unit_price: int) -> SolanaPayment:
         transfer=transfer,
         compute_unit_limit=limit,
         compute_unit_price=price,
-        fee=fee_of(limit, applied_price, signers),
+        fee=fee_of(limit, price, signers),
         memo=memos[0],
         account_indexes=tuple(sorted({i for ix in instructions for i in bytes(ix.accounts)})),
+        static_keys=tuple(keys),
     )
 
 

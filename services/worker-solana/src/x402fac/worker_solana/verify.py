@@ -159,8 +159,9 @@ async def verify(runtime: SolanaRuntime, request: VerifyRequest, identity: Ident
         raise Invalid(
             Reason.AMOUNT_MISMATCH, f"payTo nets {net}{after_fee}, over the {required} required", payer
         )
+    fee_payer_keys = runtime.fee_payer_keys
     for index in payment.account_indexes:
-        if str(keys[index]) in runtime.fee_payers:
+        if keys[index] in fee_payer_keys:
             raise Invalid(
                 Reason.FEE_PAYER_IN_INSTRUCTION,
                 f"facilitator key {keys[index]} appears in an instruction's accounts",
