@@ -1,6 +1,7 @@
 """A durable pull consumer read through one lingering request: entries trickling in are each handled
 once as they arrive, with no request per entry; a batch used up asks again at once; an entry its
-handler does not acknowledge comes again; and two readers of one consumer share its entries."""
+handler does not acknowledge comes again; and two readers of one consumer share its entries. A
+gathering reader takes a trickle in groups, a backlog at once, and lingers while nothing comes."""
 
 import asyncio
 import contextlib
@@ -126,3 +127,42 @@ async def test_two_readers_share_the_entries_each_handled_once(tmp_path):
         await _until(lambda: len(handled) == 40)
         await asyncio.sleep(0.3)
         assert sorted(data for _, data in handled) == sorted(f"e{n}".encode() for n in range(40))
+
+
+async def test_a_gathering_reader_takes_a_trickle_in_groups(tmp_path):
+    handled: list[bytes] = []
+
+    async def handle(msg) -> None:
+        handled.append(msg.data)
+        await msg.ack()
+
+    async with _consumer(tmp_path) as (nc, js, pulls):
+        counting = Counting(nc)
+        pulls.append(LingeringPull(nc, "X402FAC_AUDIT", "usage", handle, batch=4, expires=30.0, gather=2.0))
+        await pulls[0].start()
+        await js.publish("x402audit.settle.evm", b"e0")
+        await _until(lambda: handled == [b"e0"])  # a lingering request brings the first one
+        for n in (1, 2):  # a trickle while the reader gathers: one request takes both
+            await js.publish("x402audit.settle.evm", f"e{n}".encode())
+        await _until(lambda: len(handled) == 3)
+        assert counting.requests == 2
+        assert sorted(handled) == [b"e0", b"e1", b"e2"]
+
+
+async def test_a_gathering_reader_takes_a_backlog_batch_after_batch(tmp_path):
+    handled: list[bytes] = []
+
+    async def handle(msg) -> None:
+        handled.append(msg.data)
+        await msg.ack()
+
+    async with _consumer(tmp_path) as (nc, js, pulls):
+        for n in range(11):
+            await js.publish("x402audit.settle.evm", f"e{n}".encode())
+        counting = Counting(nc)
+        # Gathering for longer than the wait below: a used-up batch is followed by a request at once.
+        pulls.append(LingeringPull(nc, "X402FAC_AUDIT", "usage", handle, batch=4, expires=30.0, gather=60.0))
+        await pulls[0].start()
+        await _until(lambda: len(handled) == 11)
+        assert counting.requests == 3  # 4 + 4 + 3
+        assert sorted(handled) == sorted(f"e{n}".encode() for n in range(11))

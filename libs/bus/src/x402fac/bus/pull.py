@@ -9,6 +9,13 @@ request and its expiry every `expires` seconds.
 
 Each entry is handed to `handle` (concurrently with the others), which acknowledges it; one it does
 not acknowledge comes again after the consumer's ack wait, as with any pull consumer.
+
+With `gather` seconds, entries that may wait (usage counts) are taken in groups: a request still
+lingers while nothing comes, but ends once it has brought what is there (`no_wait` with `expires`),
+and after a request that brought entries without using up its batch the next one goes out only
+`gather` seconds later. Entries trickling in (one settle a second) then wake the reader, and the
+server, once per `gather` seconds instead of once each; a backlog (a used-up batch) is asked for
+again at once.
 """
 
 import asyncio
@@ -25,6 +32,7 @@ from .tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 HEARTBEAT = "100"  # an idle heartbeat: the request is still open
 EXPIRED = "408"  # the request ended by its `expires`
+DRAINED = "404"  # a `no_wait` request brought what there was
 PAUSE_SECONDS = 1.0  # after a request refused at once (no stream yet, no consumer, a leader election)
 LOST_GRACE_SECONDS = 2.0  # a request whose end never arrived (a reconnect) is made again this much later
 
@@ -38,13 +46,18 @@ class LingeringPull:
         handle: Callable[[Msg], Awaitable[None]],
         batch: int = 200,
         expires: float = 30.0,
+        gather: float = 0.0,
     ) -> None:
         self.nc = nc
         self.subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{consumer}"
         self.handle = handle
         self.batch = batch
         self.expires = expires
-        self._request = msgspec.json.encode({"batch": batch, "expires": int(expires * 1e9)})
+        self.gather = gather
+        request: dict = {"batch": batch, "expires": int(expires * 1e9)}
+        if gather:
+            request["no_wait"] = True  # with `expires`: lingers until one entry, then brings what is there
+        self._request = msgspec.json.encode(request)
         self._left = 0
         self._ended = asyncio.Event()
         self._refused = False
@@ -78,12 +91,14 @@ class LingeringPull:
                 await asyncio.wait_for(self._ended.wait(), self.expires + LOST_GRACE_SECONDS)
             if self._refused:
                 await asyncio.sleep(PAUSE_SECONDS)
+            elif self.gather and 0 < self._left < self.batch:  # it brought all there was: let more come
+                await asyncio.sleep(self.gather)
 
     async def _on_message(self, msg: Msg) -> None:
         status = msg.headers.get("Status") if msg.headers else None
         if status is not None:
-            if status != HEARTBEAT:  # the request ended: expired, or refused (404/409/503)
-                self._refused = status != EXPIRED
+            if status != HEARTBEAT:  # the request ended: expired, drained, or refused (409/503)
+                self._refused = status not in (EXPIRED, DRAINED) if self.gather else status != EXPIRED
                 self._ended.set()
             return
         self._left -= 1

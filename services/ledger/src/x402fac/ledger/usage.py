@@ -2,7 +2,9 @@
 
 Every ledger replica pulls from one durable consumer on the audit stream through one lingering pull
 request at a time (x402fac.bus.LingeringPull; each entry goes to one replica, and again to any
-replica until acknowledged). An entry becomes increments on JetStream
+replica until acknowledged), gathering: a trickle of entries (one settle a second) is taken in groups
+every `GATHER_SECONDS` rather than one wake-up of the ledger and of nats-server per entry and per
+write, so usage may show an outcome that much later. An entry becomes increments on JetStream
 counters, one subject per counter:
 
     x402usage.<key>.h.<hour>.verify.<network>.<outcome>
@@ -50,6 +52,7 @@ GRANULARITIES = {"h": HOUR, "d": 86_400}
 MAX_PERIODS = 400
 PULL_BATCH = 200
 PULL_SECONDS = 30.0
+GATHER_SECONDS = 2.0  # how long entries trickling in may wait to be counted together
 SETTLES = "settles"  # the kind token of a packed settle counter (count, milliseconds, amount)
 FIELD_BITS = 64
 FIELD_MASK = (1 << FIELD_BITS) - 1
@@ -122,7 +125,13 @@ class Usage:
 
     async def start(self) -> None:
         self._pull = LingeringPull(
-            self.nc, subjects.AUDIT_STREAM, subjects.USAGE_CONSUMER, self._count, PULL_BATCH, PULL_SECONDS
+            self.nc,
+            subjects.AUDIT_STREAM,
+            subjects.USAGE_CONSUMER,
+            self._count,
+            PULL_BATCH,
+            PULL_SECONDS,
+            GATHER_SECONDS,
         )
         await self._pull.start()
 
