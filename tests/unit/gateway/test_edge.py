@@ -9,6 +9,7 @@ from x402fac.gateway.config import GatewayConfig
 from x402fac.gateway.edge import ALL, Admission, client_ip
 from x402fac.gateway.errors import GatewayError
 from x402fac.settings import SettingsError, load
+from x402fac.telemetry.metrics import REGISTRY
 
 
 def test_forwarded_headers_are_ignored_without_trust_proxy():
@@ -71,3 +72,17 @@ def test_by_default_a_full_settle_lane_leaves_every_verify_place():
             held.enter_context(admission.admit(ALL))
             held.enter_context(admission.admit("verify:evm"))
     assert admission.in_flight[ALL] == 0
+
+
+def test_the_in_flight_gauge_reads_the_lanes_when_scraped():
+    admission = Admission(GatewayConfig(settle_in_flight=3))
+
+    def gauge() -> float | None:
+        return REGISTRY.get_sample_value("x402fac_gateway_in_flight", {"lane": "settle:gauged"})
+
+    with admission.admit("settle:gauged"), admission.admit("settle:gauged"):
+        assert gauge() == 2.0
+        with pytest.raises(GatewayError), admission.admit("settle:gauged"), admission.admit("settle:gauged"):
+            pass
+        assert gauge() == 2.0  # a refusal holds no place
+    assert gauge() == 0.0

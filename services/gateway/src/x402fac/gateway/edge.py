@@ -9,6 +9,7 @@ also against their family's own lane (`verify_in_flight`, `settle_in_flight`).
 
 import ipaddress
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -94,6 +95,16 @@ async def per_minute_limit(js: JetStreamContext, scope: str, key: str, limit: in
         raise GatewayError(429, "rate_limited", refusal, retry_after)
 
 
+# Every Admission of the process, and the lanes whose gauge reads them: the gauge is read when metrics
+# are scraped, not set twice per admission (four gauge writes, each under a lock, per payment request).
+_admissions: "weakref.WeakSet[Admission]" = weakref.WeakSet()
+_gauged_lanes: set[str] = set()
+
+
+def _in_flight(lane: str) -> float:
+    return float(sum(admission.in_flight.get(lane, 0) for admission in list(_admissions)))
+
+
 class Admission:
     """Counters of requests in flight per lane, each with a bound."""
 
@@ -101,6 +112,7 @@ class Admission:
         self.bounds = {ALL: config.max_in_flight, "verify": config.verify_in_flight}
         self.bounds["settle"] = config.settle_in_flight
         self.in_flight: dict[str, int] = defaultdict(int)
+        _admissions.add(self)
 
     def _bound(self, lane: str) -> int:
         return self.bounds[lane.partition(":")[0]]
@@ -116,10 +128,10 @@ class Admission:
                 503, "overloaded", f"too many {kind} in flight; retry shortly", RETRY_AFTER_SECONDS
             )
         self.in_flight[lane] += 1
-        gauge = labelled(GATEWAY_IN_FLIGHT, lane)
-        gauge.set(self.in_flight[lane])
+        if lane not in _gauged_lanes:
+            _gauged_lanes.add(lane)
+            labelled(GATEWAY_IN_FLIGHT, lane).set_function(lambda: _in_flight(lane))
         try:
             yield
         finally:
             self.in_flight[lane] -= 1
-            gauge.set(self.in_flight[lane])
