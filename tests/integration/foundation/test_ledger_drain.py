@@ -30,11 +30,14 @@ BUSY_SECONDS = 1.5  # load on a ready ledger before the SIGTERM
 # What the cluster harness grants a SIGTERMed process before SIGKILL (the chart grants more): a
 # drained ledger has exited long before; one that has not is killed (exit -9).
 GRACE_SECONDS = 30.0
+# Limits of what the ledger's buckets and streams reserve: nats-server refuses reservations past 3/4
+# of the free disk, and this test writes a few MiB (the cluster harness does the same).
+SMALL_STORE = {f"X402FAC_{name}_MAX_BYTES": str(64 * 1024 * 1024) for name in ("BUCKET", "AUDIT", "USAGE")}
 
 
 async def _start_ledger(nats: EmbeddedNats, log_path: Path) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("X402FAC_", "OTEL_"))}
-    env.update(nats.env(access.LEDGER), X402FAC_LOG_FORMAT="json", PYTHONUNBUFFERED="1")
+    env.update(nats.env(access.LEDGER), X402FAC_LOG_FORMAT="json", PYTHONUNBUFFERED="1", **SMALL_STORE)
     log = log_path.open("ab")
     process = await asyncio.create_subprocess_exec(
         sys.executable,

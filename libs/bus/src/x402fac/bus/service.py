@@ -8,12 +8,14 @@ statistics ($SRV.STATS).
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from nats.micro import add_service
 from nats.micro.request import Request
 from nats.micro.service import Endpoint, Service
@@ -75,15 +77,28 @@ class ServiceRunner:
 
         nats-py's micro `Service.stop` unsubscribes its endpoints at once, which drops the requests
         already on their way or queued here (their callers would wait out their timeout, not knowing
-        whether anything was done), so the endpoints are drained first and left out of it."""
+        whether anything was done), so the endpoints are drained first and left out of it. Not by
+        `Subscription.drain` either: it writes its PING ahead of its UNSUB (still buffered), so the
+        PONG can come before the server saw the UNSUB, and the requests routed here in between
+        arrived after the subscription was gone."""
         assert self._service is not None
         endpoints, self._service._endpoints = self._service._endpoints, []
-        drains = [asyncio.ensure_future(e._subscription.drain()) for e in endpoints if e._subscription]
-        if drains:
-            await asyncio.wait(drains, timeout=timeout)
-        for drain in drains:  # NATS away meanwhile: nothing more can arrive anyway
-            if drain.done() and not drain.cancelled() and drain.exception() is not None:
-                log.warning("%s: endpoint drain: %r", self.name, drain.exception())
+        subscriptions = [e._subscription for e in endpoints if e._subscription is not None]
+        try:
+            await asyncio.wait_for(self._unsubscribed(subscriptions), timeout)
+        except Exception as exc:  # NATS away meanwhile: nothing more can arrive anyway
+            log.warning("%s: endpoint drain: %r", self.name, exc)
+        for subscription in subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _unsubscribed(self, subscriptions: list[Subscription]) -> None:
+        """Until the server routes nothing more to `subscriptions` and what it routed to them before
+        has arrived (and was handed over: `_hand_over` does it in the read loop)."""
+        for subscription in subscriptions:
+            await self.nc._send_unsubscribe(subscription._id)
+        await self.nc._flush_pending(force_flush=True)  # the UNSUBs are written...
+        await self.nc.flush()  # ...then a PING, whose PONG the server sends after them
 
     def _server(self, endpoint: str, handler: Handler) -> Callable[[Request], Awaitable[None]]:
         async def serve(request: Request) -> None:
