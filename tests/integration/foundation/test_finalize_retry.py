@@ -33,20 +33,17 @@ class LedgerBlipScheme(LedgerBookScheme):
         self.stack.ledger = await start_ledger(self.stack.nc, LedgerConfig(payer_settle_limit=1_000_000))
 
 
-async def test_confirmed_payment_is_a_success_when_the_ledger_is_back_before_the_deadline():
-    stack = await Stack.start()
-    try:
-        scheme = LedgerBlipScheme(stack, away=2.0)
-        await stack.start_worker("evm", [scheme], reconcile_interval=3600)
-        gateway = await stack.add_gateway(settle_timeout=15)
-        body = payment(uuid.uuid4().hex)
-        payment_id = payment_id_of(body)
-        async with httpx.AsyncClient(timeout=30) as http:
-            answer = await http.post(gateway.url + "/settle", json=body)
-        assert answer.status_code == 200, answer.text
-        assert answer.json()["success"] is True, answer.text
-        record = await stack.ledger_record(payment_id)
-        assert record is not None and record.state == "settled" and record.delivered_at > 0
-        assert scheme.broadcasts[f"tx-{payment_id}"] == 1
-    finally:
-        await stack.close()
+async def test_confirmed_payment_is_a_success_when_the_ledger_is_back_before_the_deadline(own_stack):
+    stack = own_stack
+    scheme = LedgerBlipScheme(stack, away=2.0)
+    await stack.start_worker("evm", [scheme], reconcile_interval=3600)
+    gateway = await stack.add_gateway(settle_timeout=15)
+    body = payment(uuid.uuid4().hex)
+    payment_id = payment_id_of(body)
+    async with httpx.AsyncClient(timeout=30) as http:
+        answer = await http.post(gateway.url + "/settle", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["success"] is True, answer.text
+    record = await stack.ledger_record(payment_id)
+    assert record is not None and record.state == "settled" and record.delivered_at > 0
+    assert scheme.broadcasts[f"tx-{payment_id}"] == 1
