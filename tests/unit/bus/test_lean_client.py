@@ -88,3 +88,16 @@ RAW_HEADERS = [
 @pytest.mark.parametrize("raw", RAW_HEADERS)
 def test_headers_parse_as_nats_py_parses_them(raw):
     assert parse_header_lines(raw) == Client._parse_header_lines(raw)
+
+
+async def test_publish_now_writes_what_publish_writes_and_declines_when_it_cannot():
+    lean, plain = connected(LeanClient()), connected(Client())
+    assert lean.publish_now("_INBOX.w.1", b"taken")
+    await plain.publish("_INBOX.w.1", b"taken")
+    assert lean._pending == plain._pending
+    assert lean._flush_queue.qsize() == 1
+    with pytest.raises(BadSubjectError):
+        lean.publish_now("_INBOX.w.1\r\nPUB evil 1", b"x")
+    lean._status = Client.RECONNECTING
+    assert not lean.publish_now("_INBOX.w.2", b"taken")  # the caller awaits publish instead
+    assert len(lean._pending) == 1

@@ -10,6 +10,7 @@ connected, reconnecting, draining, a payload over the server's limit, the flushe
 nats-py's own path.
 """
 
+import asyncio
 import re
 
 from nats.aio.client import Client
@@ -64,19 +65,40 @@ def parse_header_lines(raw: bytes) -> dict[str, str]:
 class LeanClient(Client):
     _parse_header_lines = staticmethod(parse_header_lines)
 
+    def _lean(self, payload: bytes) -> bool:
+        """Connected, the flusher running, the payload within the server's limit: the short path."""
+        flusher = self._flusher_task
+        return (
+            self._status == Client.CONNECTED
+            and len(payload) <= self._max_payload
+            and flusher is not None
+            and not flusher.done()
+            and self._flush_queue is not None
+        )
+
     async def publish(
         self, subject: str, payload: bytes = b"", reply: str = "", headers: dict[str, str] | None = None
     ) -> None:
-        flusher = self._flusher_task
-        if (
-            self._status != Client.CONNECTED
-            or len(payload) > self._max_payload
-            or flusher is None
-            or flusher.done()
-            or self._flush_queue is None
-        ):
+        if not self._lean(payload):
             await super().publish(subject, payload, reply, headers)
             return
+        if self._buffer(subject, payload, reply, headers):
+            await self._flush_pending(force_flush=True)
+
+    def publish_now(self, subject: str, payload: bytes = b"") -> bool:
+        """Publish from code that cannot await (a message handed over in the read loop): True when
+        written to the buffer; False when the client is not in the state for it (reconnecting, the
+        buffer full), and the caller awaits `publish` instead."""
+        if not self._lean(payload) or (
+            self._max_pending_size > 0 and self._pending_data_size + len(payload) > self._max_pending_size
+        ):
+            return False
+        self._buffer(subject, payload, "", None)
+        return True
+
+    def _buffer(self, subject: str, payload: bytes, reply: str, headers: dict[str, str] | None) -> bool:
+        """The command in the pending buffer and the flusher woken; True when the buffer is over its
+        limit (`publish` then waits for the flush, as nats-py's does)."""
         if not subject or _SUBJECT_INVALID(subject) or (reply and _SUBJECT_INVALID(reply)):
             raise BadSubjectError
         size = len(payload)
@@ -91,8 +113,8 @@ class LeanClient(Client):
         stats["out_bytes"] += size
         self._pending.append(command)
         self._pending_data_size += len(command)
-        if self._max_pending_size > 0 and self._pending_data_size > self._max_pending_size:
-            await self._flush_pending(force_flush=True)
-        elif self._flush_queue.empty():
+        queue = self._flush_queue
+        if queue is not None and queue.empty():
             # What `_flush_pending` puts in the queue to wake the flusher, without the coroutines.
-            self._flush_queue.put_nowait(flusher.get_loop().create_future())
+            queue.put_nowait(asyncio.get_running_loop().create_future())
+        return 0 < self._max_pending_size < self._pending_data_size

@@ -92,10 +92,13 @@ class ReplyInbox:
         self.id = uuid.uuid4().hex
         self._waiting: dict[str, asyncio.Future[bytes]] = {}
         self._succeeded: OrderedDict[str, None] = OrderedDict()  # tokens a success was taken for
+        self._saying: set[asyncio.Task] = set()
         self._sub = None
 
     async def start(self) -> None:
-        self._sub = await self.nc.subscribe(f"{REPLY_PREFIX}.*.{self.id}.*", cb=self._on_reply)
+        # Handed over in the connection's read loop (`reply_mux.Handover`): no queue and task per answer.
+        handover: Any = reply_mux.Handover(self._on_reply)
+        self._sub = await self.nc.subscribe(f"{REPLY_PREFIX}.*.{self.id}.*", future=handover)
 
     def address(self, subject: str, token: str) -> str:
         """`_X402R.<family>.<inbox>.<token>`: the work subject's last token names the family, so the bus
@@ -107,7 +110,7 @@ class ReplyInbox:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
 
-    async def _on_reply(self, msg: Msg) -> None:
+    def _on_reply(self, msg: Msg) -> None:
         token = msg.subject.rsplit(".", 1)[-1]
         future = self._waiting.get(token)
         taken = future is not None and not future.done()  # a second attempt's answer is dropped
@@ -122,8 +125,24 @@ class ReplyInbox:
                 answered = Answered.TAKEN
             else:
                 answered = Answered.SUCCEEDED if token in self._succeeded else Answered.UNCLAIMED
-            with contextlib.suppress(Exception):
-                await self.nc.publish(msg.reply, answered.value)
+            self._say(msg.reply, answered.value)
+
+    def _say(self, subject: str, answer: bytes) -> None:
+        """Publish from the read loop: at once when the client can (`LeanClient.publish_now`), else by
+        a task of its own (a reply that fails is an answer the worker takes as unclaimed)."""
+        publish_now = getattr(self.nc, "publish_now", None)
+        try:
+            if publish_now is not None and publish_now(subject, answer):
+                return
+        except Exception:  # refused (a subject that is not one): as a failed publish
+            return
+        task = asyncio.ensure_future(self._say_later(subject, answer))
+        self._saying.add(task)
+        task.add_done_callback(self._saying.discard)
+
+    async def _say_later(self, subject: str, answer: bytes) -> None:
+        with contextlib.suppress(Exception):
+            await self.nc.publish(subject, answer)
 
     async def request(
         self, subject: str, payload: bytes, headers: dict[str, str], token: str, timeout: float
@@ -223,6 +242,10 @@ class WorkConsumer:
         self._sub = await self.nc.jetstream().subscribe(
             self.subject, queue=self.group, stream=self.stream, cb=self._spawn, manual_ack=True, config=config
         )
+        # Each item goes from the connection's read loop to its task (`reply_mux.Handover`), not through
+        # the subscription's queue and task first. The consumer has no flow control and no heartbeats,
+        # so nothing of nats-py's JetStream handling is skipped by it.
+        self._sub._sub._future = reply_mux.Handover(self._take)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Take no new work (what is queued goes to the other replicas), finish what is in hand."""
@@ -233,6 +256,9 @@ class WorkConsumer:
             await asyncio.wait(set(self._inflight), timeout=grace)
 
     async def _spawn(self, msg: Msg) -> None:
+        self._take(msg)
+
+    def _take(self, msg: Msg) -> None:
         task = asyncio.create_task(self._serve(msg))
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
