@@ -408,7 +408,7 @@ def markdown(report: dict[str, Any]) -> str:
         for process, groups in profile["cpu_by_package_percent"].items():
             lines.append(f"- {process}: " + ", ".join(f"{k} {v}" for k, v in groups.items()))
     nudged = [
-        f"{s['target']} {s['automine_nudges']}"
+        f"{s['target']}{' (Permit2 chain)' if s.get('method') == 'permit2' else ''} {s['automine_nudges']}"
         for s in report.get("sessions", [])
         if s.get("automine_nudges")
     ]

@@ -1,4 +1,5 @@
-"""Runs the selected workloads against every target, one fresh chain per (target, chain mode)."""
+"""Runs the selected workloads against every target, one fresh chain per (target, chain mode, EVM payment
+method)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,10 @@ MAX_INFLIGHT = 256
 DRAIN_TIMEOUT = 30.0
 SCALING_TARGET = "x402fac-2w"
 BLOCK_TIMES = {"automine": None, "1s": 1}
+# EVM payment methods, each on fresh chains of its own: anvil's CPU per block grows with the blocks
+# already on the chain (~1-2 µs each, empty ones too; anvil 1.7.1, every history flag alike), so on a
+# shared chain a target that settled more in the EIP-3009 workloads would pay for it in its Permit2 ones.
+METHODS = ("eip3009", "permit2")
 # The references that speak each family (viem's nonceManager is EVM only; no Nano facilitator exists)
 REFERENCES = {"evm": ("python", "ts", "ts-nm"), "solana": ("python", "ts"), "nano": ()}
 
@@ -113,11 +118,16 @@ class Bench:
         self.sign_evm_payments()
         try:
             for chain_mode in BLOCK_TIMES:
-                selected = [w for w in self.options.workloads if w.family == "evm" and w.chain == chain_mode]
-                targets = dict.fromkeys(t for w in selected for t in self.targets_for(w))
-                for target_name in targets:
-                    mine = [w for w in selected if target_name in self.targets_for(w)]
-                    await self.evm_session(target_name, chain_mode, mine)
+                for method in METHODS:
+                    selected = [
+                        w
+                        for w in self.options.workloads
+                        if w.family == "evm" and w.chain == chain_mode and w.method == method
+                    ]
+                    targets = dict.fromkeys(t for w in selected for t in self.targets_for(w))
+                    for target_name in targets:
+                        mine = [w for w in selected if target_name in self.targets_for(w)]
+                        await self.evm_session(target_name, chain_mode, mine, method)
             for family in ("nano", "solana"):
                 selected = [w for w in self.options.workloads if w.family == family]
                 for target_name in dict.fromkeys(t for w in selected for t in self.targets_for(w)):
@@ -133,9 +143,11 @@ class Bench:
             return make_target("x402fac", replicas=2, families=families)
         return make_target(name, families=families)
 
-    async def evm_session(self, target_name: str, chain_mode: str, workloads: list[Workload]) -> None:
-        workdir = self.workdir / f"{target_name}-{chain_mode}"
-        self.say(f"[{target_name} / EVM {chain_mode}] fresh anvil, {len(self.evm_payers)} payers")
+    async def evm_session(
+        self, target_name: str, chain_mode: str, workloads: list[Workload], method: str
+    ) -> None:
+        workdir = self.workdir / f"{target_name}-{chain_mode}-{method}"
+        self.say(f"[{target_name} / EVM {chain_mode} {method}] fresh anvil, {len(self.evm_payers)} payers")
         devnet = await evm.start_devnet(
             workdir,
             BLOCK_TIMES[chain_mode],
@@ -146,13 +158,18 @@ class Bench:
         chain = evm.Chain(devnet.info)
         target = self.new_target(target_name, ("evm",))
         client = loadgen.Client(MAX_INFLIGHT, SETTLE_TIMEOUT)
-        session: dict[str, Any] = {"target": target_name, "chain": chain_mode, "workdir": str(workdir)}
+        session: dict[str, Any] = {
+            "target": target_name,
+            "chain": chain_mode,
+            "method": method,
+            "workdir": str(workdir),
+        }
         nudge = evm.AutomineNudge(devnet.info["rpcUrl"])
         if BLOCK_TIMES[chain_mode] is None:
             nudge.start()
         try:
             await chain.fund(p.address for p in self.evm_payers)
-            if any(w.method == "permit2" for w in workloads):
+            if method == "permit2":
                 await chain.fund((p.address for p in self.evm_payers), token=evm.ERC20_ADDRESS)
                 await chain.approve_permit2(self.evm_payers)
             await target.start({"evm": devnet.info}, workdir)
