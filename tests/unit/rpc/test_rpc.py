@@ -12,8 +12,8 @@ from x402fac.rpc import JsonRpcClient, NodeUnavailable, RpcError
 
 
 class EchoNode:
-    """A JSON-RPC node over HTTP: `echo` returns its parameter, `fail` answers an error; it counts the
-    HTTP requests it gets and the calls in each."""
+    """A JSON-RPC node over HTTP: `echo` returns its parameter, `fail` answers an error, `unanswered`
+    is left out of the reply; it counts the HTTP requests it gets and the calls in each."""
 
     def __init__(self) -> None:
         self.requests: list[int] = []
@@ -30,6 +30,7 @@ class EchoNode:
             if c["method"] == "fail"
             else {"jsonrpc": "2.0", "id": c["id"], "result": c["params"][0]}
             for c in reversed(calls)  # a node may answer a batch in any order
+            if c["method"] != "unanswered"  # a faulty node leaves a call out of its reply
         ]
         return web.json_response(replies if isinstance(body, list) else replies[0])
 
@@ -94,3 +95,29 @@ async def test_reads_left_queued_by_an_ended_event_loop_do_not_strand_the_next_o
     client._queued, client._queue_loop = [([("echo", ["lost"])], ended.create_future())], ended
     ended.close()
     assert await asyncio.wait_for(client.batch([("echo", ["next"])]), 5) == ["next"]
+
+
+async def test_a_write_shares_the_request_of_its_tick_and_keeps_its_own_answer(node):
+    """Writes asked beside reads go in the same HTTP request; each gets its result or its own error
+    raised, and a call the reply left out is of unknown delivery, never a refusal."""
+    echo, client = node
+    outcomes = await asyncio.gather(
+        client.write("echo", "0xsent"),
+        client.write("fail", "0xrefused"),
+        client.write("unanswered", "0xlost"),
+        client.batch([("echo", ["read"])]),
+        return_exceptions=True,
+    )
+    assert echo.requests == [4]
+    sent, refused, lost, read = outcomes
+    assert sent == "0xsent" and read == ["read"]
+    assert isinstance(refused, RpcError) and refused.message == "no"
+    assert isinstance(lost, NodeUnavailable) and lost.maybe_delivered
+
+
+async def test_a_write_in_a_failed_request_may_have_been_delivered(node):
+    echo, client = node
+    echo.status = 503
+    with pytest.raises(NodeUnavailable) as failed:
+        await client.write("echo", "0xsent")
+    assert failed.value.maybe_delivered

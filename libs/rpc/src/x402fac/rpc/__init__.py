@@ -201,6 +201,8 @@ def _time_out(future: asyncio.Future) -> None:
 class RpcError(Exception):
     """A node answered with a JSON-RPC error (the request reached it; this is not a transport fault)."""
 
+    missing_reply = False  # the node's batch reply left this call out: it says nothing of the call
+
     def __init__(self, method: str, error: dict[str, Any]) -> None:
         self.method = method
         self.code = error.get("code")
@@ -212,11 +214,13 @@ class RpcError(Exception):
 class JsonRpcClient:
     """JSON-RPC 2.0 over FailoverHttp: single calls and batches. `error_type` lets a chain add detail.
 
-    `batch` is for reads only: the batches of concurrent requests (verifies arriving together,
-    receipt polls, nonce reads) asked in the same event-loop tick share one HTTP request — at
-    concurrency one nothing waits, under load the node and this process handle one request for many.
-    A write (`eth_sendRawTransaction`) goes alone, through `call`, so what it may have delivered stays
-    its own."""
+    The batches of concurrent requests (verifies arriving together, receipt polls, nonce reads) asked
+    in the same event-loop tick share one HTTP request — at concurrency one nothing waits, under load
+    the node and this process handle one request for many. `batch` is for reads (a failed call is an
+    error object among the results); `write` sends one write (`eth_sendRawTransaction`) in the same
+    shared request, with its own answer: its result, its own error raised, or, when the request's
+    delivery is unknown or the node's reply left the call out, NodeUnavailable that says it may have
+    been delivered, as for a write sent alone."""
 
     error_type: type[RpcError] = RpcError
 
@@ -249,6 +253,15 @@ class JsonRpcClient:
         if reply.get("error") is not None:
             raise self.error_type(method, reply["error"])
         return reply.get("result")
+
+    async def write(self, method: str, *params: Any) -> Any:
+        """One write sharing the request of the calls asked in this event-loop tick (see the class)."""
+        (result,) = await self.batch([(method, list(params))])
+        if isinstance(result, RpcError):
+            if result.missing_reply:
+                raise NodeUnavailable(f"{method}: missing from the node's batch reply", maybe_delivered=True)
+            raise result
+        return result
 
     async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         """Results of read-only calls in call order; a call that failed yields its error object."""
@@ -310,9 +323,9 @@ class JsonRpcClient:
         for id_, (method, _) in zip(ids, calls, strict=True):
             reply = by_id.get(id_)
             if reply is None:
-                results.append(
-                    self.error_type(method, {"code": -32603, "message": "missing from batch reply"})
-                )
+                missing = self.error_type(method, {"code": -32603, "message": "missing from batch reply"})
+                missing.missing_reply = True
+                results.append(missing)
             elif reply.get("error") is not None:
                 results.append(self.error_type(method, reply["error"]))
             else:
