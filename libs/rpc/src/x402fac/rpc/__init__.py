@@ -140,6 +140,7 @@ class BatchWatcher(ABC):
         self._waiters.setdefault(id_, []).append(future)
         self._arrived.set()
         if self._task is None or self._task.done():
+            self._delay = self.first_poll  # a new poller backs off afresh
             self._task = asyncio.create_task(self._poll())
         # A timer bounds the wait (`asyncio.wait_for` costs a waiter and a loop turn more per id)
         timer = asyncio.get_running_loop().call_later(timeout, _time_out, future)
@@ -170,21 +171,28 @@ class BatchWatcher(ABC):
                     for future in self._waiters.pop(id_, []):
                         if not future.done():
                             future.set_result(result)
+            if not self._waiters:
+                # Done, not ticking on: the next id starts a poller that looks at once (one waiting
+                # out this one's tick would be seen `first_poll` + `min_gap` late).
+                return
             await self._next_tick()
 
     async def _next_tick(self) -> None:
         """Back off from `first_poll` to `interval`; a newly arrived id starts the back-off again.
 
-        Polls stay at least `min_gap` apart, so a stream of arrivals cannot flood the node.
+        A poll an arrival brings stays at least `min_gap` after the last one, so a stream of arrivals
+        cannot flood the node; the back-off's own polls do not wait for it (a lone id is looked at
+        again `first_poll` after a first look that came too early, not `min_gap`).
         """
         if self._arrived.is_set():
             self._delay = self.first_poll
         try:
             await asyncio.wait_for(self._arrived.wait(), self._delay)
-            self._delay = self.first_poll
-            await asyncio.sleep(self.first_poll)
         except TimeoutError:
             self._delay = min(self._delay * 2, self.interval)
+            return
+        self._delay = self.first_poll
+        await asyncio.sleep(self.first_poll)
         since = time.monotonic() - self._last_poll
         if since < self.min_gap:
             await asyncio.sleep(self.min_gap - since)
