@@ -5,9 +5,12 @@ gathering reader takes a trickle in groups, a backlog at once, and lingers while
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
 
+from tests.fixtures.polling import until
 from x402fac.bus import EmbeddedNats, LingeringPull, connect, free_port
 
 
@@ -52,20 +55,19 @@ class Counting:
         nc.publish = counted
 
 
-async def _until(condition, seconds: float = 10.0) -> None:
-    for _ in range(int(seconds / 0.02)):
-        if condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
+def _acked() -> tuple[list[bytes], Callable[[Msg], Awaitable[None]]]:
+    """What a handler that acknowledges each entry was given, and the handler."""
+    handled: list[bytes] = []
+
+    async def handle(msg: Msg) -> None:
+        handled.append(msg.data)
+        await msg.ack()
+
+    return handled, handle
 
 
 async def test_a_trickle_is_handled_entry_by_entry_through_one_request(tmp_path):
-    handled: list[bytes] = []
-
-    async def handle(msg) -> None:
-        handled.append(msg.data)
-        await msg.ack()
+    handled, handle = _acked()
 
     async with _consumer(tmp_path) as (nc, js, pulls):
         counting = Counting(nc)
@@ -73,12 +75,12 @@ async def test_a_trickle_is_handled_entry_by_entry_through_one_request(tmp_path)
         await pulls[0].start()
         for n in range(3):  # fewer than a batch, one at a time
             await js.publish("x402audit.settle.evm", f"e{n}".encode())
-            await _until(lambda n=n: len(handled) == n + 1)
+            await until(lambda n=n: len(handled) == n + 1)
         assert counting.requests == 1  # one lingering request brought all three
         for n in range(3, 9):  # the batch of 4 is used up on the 4th and the 8th entry: asked again
             await js.publish("x402audit.settle.evm", f"e{n}".encode())
-        await _until(lambda: len(handled) == 9)
-        await _until(lambda: counting.requests == 3)
+        await until(lambda: len(handled) == 9)
+        await until(lambda: counting.requests == 3)
         assert sorted(handled) == sorted(f"e{n}".encode() for n in range(9))
         for _ in range(100):  # every entry acknowledged (the last acks may still be on their way)
             info = await nc.jetstream().consumer_info("X402FAC_AUDIT", "usage")
@@ -100,9 +102,9 @@ async def test_an_expired_request_is_made_again_and_an_unacknowledged_entry_come
         counting = Counting(nc)
         pulls.append(LingeringPull(nc, "X402FAC_AUDIT", "usage", handle, batch=10, expires=0.5))
         await pulls[0].start()
-        await _until(lambda: counting.requests >= 3)  # idle: each expiry is followed by a new request
+        await until(lambda: counting.requests >= 3)  # idle: each expiry is followed by a new request
         await js.publish("x402audit.settle.evm", b"once")
-        await _until(lambda: len(seen) == 2)
+        await until(lambda: len(seen) == 2)
         assert seen == [(b"once", 1), (b"once", 2)]
         await asyncio.sleep(1.5)  # acknowledged the second time: it comes no more
         assert len(seen) == 2
@@ -124,37 +126,29 @@ async def test_two_readers_share_the_entries_each_handled_once(tmp_path):
             await pull.start()
         for n in range(40):
             await js.publish("x402audit.settle.evm", f"e{n}".encode())
-        await _until(lambda: len(handled) == 40)
+        await until(lambda: len(handled) == 40)
         await asyncio.sleep(0.3)
         assert sorted(data for _, data in handled) == sorted(f"e{n}".encode() for n in range(40))
 
 
 async def test_a_gathering_reader_takes_a_trickle_in_groups(tmp_path):
-    handled: list[bytes] = []
-
-    async def handle(msg) -> None:
-        handled.append(msg.data)
-        await msg.ack()
+    handled, handle = _acked()
 
     async with _consumer(tmp_path) as (nc, js, pulls):
         counting = Counting(nc)
         pulls.append(LingeringPull(nc, "X402FAC_AUDIT", "usage", handle, batch=4, expires=30.0, gather=2.0))
         await pulls[0].start()
         await js.publish("x402audit.settle.evm", b"e0")
-        await _until(lambda: handled == [b"e0"])  # a lingering request brings the first one
+        await until(lambda: handled == [b"e0"])  # a lingering request brings the first one
         for n in (1, 2):  # a trickle while the reader gathers: one request takes both
             await js.publish("x402audit.settle.evm", f"e{n}".encode())
-        await _until(lambda: len(handled) == 3)
+        await until(lambda: len(handled) == 3)
         assert counting.requests == 2
         assert sorted(handled) == [b"e0", b"e1", b"e2"]
 
 
 async def test_a_gathering_reader_takes_a_backlog_batch_after_batch(tmp_path):
-    handled: list[bytes] = []
-
-    async def handle(msg) -> None:
-        handled.append(msg.data)
-        await msg.ack()
+    handled, handle = _acked()
 
     async with _consumer(tmp_path) as (nc, js, pulls):
         for n in range(11):
@@ -163,6 +157,6 @@ async def test_a_gathering_reader_takes_a_backlog_batch_after_batch(tmp_path):
         # Gathering for longer than the wait below: a used-up batch is followed by a request at once.
         pulls.append(LingeringPull(nc, "X402FAC_AUDIT", "usage", handle, batch=4, expires=30.0, gather=60.0))
         await pulls[0].start()
-        await _until(lambda: len(handled) == 11)
+        await until(lambda: len(handled) == 11)
         assert counting.requests == 3  # 4 + 4 + 3
         assert sorted(handled) == sorted(f"e{n}".encode() for n in range(11))
