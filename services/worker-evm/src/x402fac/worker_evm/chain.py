@@ -11,6 +11,13 @@ from x402fac.rpc import RpcError as JsonRpcError
 
 # A transaction found unmined is asked about again after this long even when no new block was seen.
 REASK_SECONDS = 2.0
+# On a chain that includes a transaction moments after it is sent (automine, sub-second blocks), a
+# transaction this recently first looked at is asked about with every poll, whatever the head: its
+# block comes a few milliseconds after the send, and learning of the block first costs a second request.
+FRESH_SECONDS = 0.03
+# There, after a first look that came before the block, the next comes this soon (then at doubling
+# delays): the block is a millisecond or two away.
+QUICK_REPOLL_SECONDS = 0.001
 
 
 class RpcError(JsonRpcError):
@@ -45,14 +52,22 @@ class ReceiptWatcher(BatchWatcher):
     with a block: each tick reads the head (eth_blockNumber) with the receipts of transactions not
     asked about yet, and a transaction found unmined is asked again only once a later block came (or
     after REASK_SECONDS, whatever the head says: a reorg at the same height, nodes behind a balancer).
-    On a chain with block times the receipts are asked about once a block, not once a tick."""
+    On a chain with block times the receipts are asked about once a block, not once a tick. On a chain
+    that mines on arrival (the last receipt found came within `fresh` of its transaction's first look)
+    a transaction is asked about with every poll for its first `fresh` seconds, in the poll's one
+    request, and a poll that came too early is followed sooner."""
 
-    def __init__(self, rpc: EvmRpc, interval: float, max_batch: int = 100) -> None:
+    def __init__(
+        self, rpc: EvmRpc, interval: float, max_batch: int = 100, fresh: float = FRESH_SECONDS
+    ) -> None:
         super().__init__(interval, max_batch)
         self.rpc = rpc
+        self.fresh = fresh
+        self._first_poll = self.first_poll
+        self.mines_on_arrival = False  # learnt from each receipt found
         self.head = -1  # the highest block number read
-        # tx hash -> (a head its receipt was missing at, when it was last asked)
-        self._missing_at: dict[str, tuple[int, float]] = {}
+        # tx hash -> (a head its receipt was missing at, when it was last asked, when first asked)
+        self._missing_at: dict[str, tuple[int, float, float]] = {}
 
     async def fetch(self, ids: list[str]) -> dict[str, Any]:
         now = time.monotonic()
@@ -76,7 +91,12 @@ class ReceiptWatcher(BatchWatcher):
 
     def _due(self, tx: str, head: int, now: float) -> bool:
         missing = self._missing_at.get(tx)
-        return missing is None or missing[0] < head or now - missing[1] >= REASK_SECONDS
+        return (
+            missing is None
+            or missing[0] < head
+            or now - missing[1] >= REASK_SECONDS
+            or (self.mines_on_arrival and now - missing[2] < self.fresh)
+        )
 
     def _sort(self, asked: list[str], receipts: list[Any], head: int, now: float) -> dict[str, Any]:
         """The receipts found; the others are remembered as missing at `head`."""
@@ -84,7 +104,14 @@ class ReceiptWatcher(BatchWatcher):
         for tx, receipt in zip(asked, receipts, strict=True):
             if isinstance(receipt, dict):
                 found[tx] = receipt
-                self._missing_at.pop(tx, None)
+                missing = self._missing_at.pop(tx, None)
+                if missing is not None:  # (one found at its first look says nothing of the chain)
+                    self._learn(now - missing[2] < self.fresh)
             else:
-                self._missing_at[tx] = (head, now)
+                missing = self._missing_at.get(tx)
+                self._missing_at[tx] = (head, now, now if missing is None else missing[2])
         return found
+
+    def _learn(self, quick: bool) -> None:
+        self.mines_on_arrival = quick
+        self.first_poll = min(QUICK_REPOLL_SECONDS, self.interval) if quick else self._first_poll

@@ -146,7 +146,8 @@ class EvmConfig(WorkerConfig[EvmNetworkConfig]):
     confirm_poll: float = EVM.confirm_poll(
         0.075,
         "receipt polls (one batched poll for every settle waiting, with the head: a receipt found missing"
-        " is asked again once a block came)",
+        " is asked again once a block came, or with every poll for its first 30 ms on a chain that"
+        " mines on arrival)",
     )
 
 
