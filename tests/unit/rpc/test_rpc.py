@@ -74,6 +74,27 @@ async def test_a_large_tick_is_split_and_a_lone_read_does_not_wait(node, monkeyp
     assert echo.requests[-1] == 1
 
 
+async def test_a_lone_read_is_sent_from_its_callers_task(node):
+    echo, client = node
+    spawned: list = []
+    client._spawn = spawned.append  # a request sent by a task of the client's would be handed here
+    alone, failed = await asyncio.wait_for(client.batch([("echo", ["alone"]), ("fail", ["x"])]), 5)
+    assert alone == "alone" and isinstance(failed, RpcError) and failed.message == "no"
+    assert spawned == [] and echo.requests == [2]
+
+
+async def test_the_first_read_of_a_tick_cancelled_while_it_waits_lets_the_others_go(node):
+    echo, client = node
+    first = asyncio.ensure_future(client.batch([("echo", ["first"])]))
+    second = asyncio.ensure_future(client.batch([("echo", ["second"])]))
+    await asyncio.sleep(0)  # both asked: the first waits out its tick, the second waits for it
+    first.cancel()
+    assert await asyncio.wait_for(second, 5) == ["second"]
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert echo.requests == [1]
+
+
 async def test_a_failed_request_fails_each_of_its_callers(node):
     echo, client = node
     echo.status = 503

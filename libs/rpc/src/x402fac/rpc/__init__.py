@@ -263,8 +263,12 @@ class JsonRpcClient:
         return reply.get("result")
 
     async def write(self, method: str, *params: Any) -> Any:
-        """One write sharing the request of the calls asked in this event-loop tick (see the class)."""
-        (result,) = await self.batch([(method, list(params))])
+        """One write sharing the request of the calls asked in this event-loop tick (see the class);
+        sent by a task of its own, which a caller that stops waiting does not interrupt."""
+        future = self._enqueue([(method, list(params))])
+        if len(self._queued) == 1:
+            asyncio.get_running_loop().call_soon(self._send_queued)
+        (result,) = await future
         if isinstance(result, RpcError):
             if result.missing_reply:
                 raise NodeUnavailable(f"{method}: missing from the node's batch reply", maybe_delivered=True)
@@ -272,17 +276,36 @@ class JsonRpcClient:
         return result
 
     async def batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-        """Results of read-only calls in call order; a call that failed yields its error object."""
+        """Results of read-only calls in call order; a call that failed yields its error object.
+
+        The first reads of an event-loop tick wait one turn for the others of the tick; still alone
+        then, they are sent from the caller's own task (no task of their own, no hand-back of the
+        results: one verify at a time), else all of the tick go out together."""
         if not calls:
             return []
+        future = self._enqueue(calls)
+        if len(self._queued) > 1:
+            return await future  # the first of this tick sends it
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            self._queued.remove((calls, future))
+            if self._queued:  # the others of the tick go out without this one
+                self._send_queued()
+            raise
+        if len(self._queued) > 1:
+            self._send_queued()
+            return await future
+        self._queued = []
+        return await self._post_batch(calls)
+
+    def _enqueue(self, calls: list[tuple[str, list[Any]]]) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         if self._queue_loop is not loop:  # a loop that ended with reads queued must not strand this one
             self._queued, self._queue_loop = [], loop
         future: asyncio.Future = loop.create_future()
         self._queued.append((calls, future))
-        if len(self._queued) == 1:
-            loop.call_soon(self._send_queued)
-        return await future
+        return future
 
     def _send_queued(self) -> None:
         queued, self._queued = self._queued, []
