@@ -136,7 +136,7 @@ async def test_on_a_chain_mining_on_arrival_a_fresh_transaction_is_asked_with_ev
     moment later, and the next poll finds the receipt in its one request (not the head first and the
     receipt in a second request), without waiting out the interval."""
     node = Node()
-    receipts = ReceiptWatcher(node, interval=1.0)  # type: ignore[arg-type]  # the default fresh window
+    receipts = ReceiptWatcher(node, interval=1.0, fresh=1.0)  # type: ignore[arg-type]
     receipts._learn(True)  # a receipt was found moments after its first look
     waiting = asyncio.ensure_future(receipts.wait("0xf", timeout=5))
     await node.answered.wait()  # its first look: not mined yet
@@ -149,7 +149,7 @@ async def test_on_a_chain_mining_on_arrival_a_fresh_transaction_is_asked_with_ev
 
 async def test_it_learns_whether_the_chain_mines_on_arrival():
     node = Node()
-    receipts = ReceiptWatcher(node, interval=0.01)  # type: ignore[arg-type]
+    receipts = ReceiptWatcher(node, interval=0.01, fresh=0.1)  # type: ignore[arg-type]
     assert not receipts.mines_on_arrival  # until a receipt says so: once a block
 
     async def mined_after(tx: str, delay: float) -> None:
@@ -162,17 +162,17 @@ async def test_it_learns_whether_the_chain_mines_on_arrival():
 
     await mined_after("0x11", 0.001)
     assert receipts.mines_on_arrival
-    await mined_after("0x12", 0.2)  # a block of its own time
+    await mined_after("0x12", 0.3)  # a block of its own time
     assert not receipts.mines_on_arrival
     await receipts.close()
 
 
 async def test_on_a_chain_mining_on_arrival_past_its_fresh_moments_it_is_asked_once_a_block():
     node = Node()
-    receipts = watcher(node, fresh=0.05)
+    receipts = watcher(node, fresh=0.2)
     receipts._learn(True)
     waiting = asyncio.ensure_future(receipts.wait("0x10", timeout=5))
-    await asyncio.sleep(0.4)  # many ticks, no block
+    await asyncio.sleep(0.6)  # many ticks, no block
     fresh_asks = node.asked.count("0x10")
     assert fresh_asks > 2  # with every poll while fresh
     await asyncio.sleep(0.3)
