@@ -7,12 +7,15 @@ import time
 
 from nats.js.errors import NoStreamResponseError
 
+from tests.fixtures.polling import until
 from x402fac.bus import EmbeddedNats, connect, encode_key, free_port
 from x402fac.ledger.config import LedgerConfig
 from x402fac.ledger.store import LedgerStore
 from x402fac.protocol import SettleResponse
 from x402fac.protocol.ledger import (
     ClaimRequest,
+    ClaimStatus,
+    DetachRequest,
     FinalizeRequest,
     PendingRequest,
     RecordState,
@@ -31,6 +34,13 @@ async def test_finalize_survives_a_failed_index_delete_and_listing_heals_it(tmp_
             ClaimRequest("pay-1", "evm", "eip155:1", "alice", "5", "req-1", time.time() + 30)
         )
         submitted = await store.submit(SubmitRequest("pay-1", claim.revision, "0xtx"))
+        # Answered pending, the attempt lets go: listed; a retry takes the payment over.
+        assert (await store.detach(DetachRequest("pay-1", "req-1"))).ok and submitted.ok
+        await until(lambda: store.pending_index.holds(encode_key("pay-1")), what="the listing seen")
+        retry = await store.claim(
+            ClaimRequest("pay-1", "evm", "eip155:1", "alice", "5", "req-2", time.time() + 30)
+        )
+        assert retry.status is ClaimStatus.ATTACHED
         real_delete = store.pending.delete
 
         async def no_leader(*_args, **_kwargs):
@@ -38,7 +48,7 @@ async def test_finalize_survives_a_failed_index_delete_and_listing_heals_it(tmp_
 
         store.pending.delete = no_leader
         success = SettleResponse(success=True, transaction="0xtx", network="eip155:1", payer="alice")
-        reply = await store.finalize(FinalizeRequest("pay-1", submitted.revision, success, "req-1"))
+        reply = await store.finalize(FinalizeRequest("pay-1", retry.revision, success, "req-2"))
         assert reply.ok and reply.delivered and reply.record.state is RecordState.SETTLED
         assert encode_key("pay-1") in await store.pending.keys()
 

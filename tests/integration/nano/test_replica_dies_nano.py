@@ -12,6 +12,8 @@ answered success:true, every other answer is duplicate_settlement naming the blo
 - the same, but the caller gave up first: the reconciler stores the success, the retry takes it.
 """
 
+import time
+
 import httpx
 import pytest
 
@@ -21,8 +23,10 @@ from tests.fixtures.nano import (
     nano_payment,
     nano_received,
 )
+from tests.fixtures.polling import until
 from tests.fixtures.replicas import Replicas, work_taken_again
 from tests.fixtures.stack import one_success
+from x402fac.bus import encode_key
 from x402fac.nano import parse_threshold
 from x402fac.protocol import Reason
 from x402fac.protocol.ledger import RecordState
@@ -125,6 +129,10 @@ async def test_dead_after_sending_the_block_its_caller_gone_the_reconciler_finis
         # The survivor took the late work item and acknowledged it, leaving the record as it was.
         await work_taken_again(replicas.survivor)
         assert (await stack.ledger_record(block_hash)).state is RecordState.SUBMITTED
+        # Nobody let the payment go: the ledger lists it once past its attempt's deadline (the pass
+        # run here rather than waited for), and the reconciler finishes it.
+        assert await stack.ledger.store.index_overdue(now=time.time() + 3600) == 1
+        await until(lambda: stack.ledger.store.pending_index.holds(encode_key(block_hash)), what="listed")
         assert await replicas.survivor.pipeline.reconcile_once(older_than_seconds=0) == 1
         stored = await stack.ledger_record(block_hash)
         assert stored.state is RecordState.SETTLED and not stored.delivered_to

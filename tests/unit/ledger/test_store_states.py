@@ -78,9 +78,24 @@ class MemoryBucket:
         self.entries.pop(key, None)
 
 
-def _store() -> LedgerStore:
+class MemoryIndex:
+    """The pending index as a replica's watcher sees it: the pending bucket's keys, at once."""
+
+    def __init__(self, bucket: MemoryBucket) -> None:
+        self.bucket = bucket
+
+    def holds(self, key: str) -> bool:
+        return key in self.bucket.entries
+
+
+def _store(shared: LedgerStore | None = None) -> LedgerStore:
+    """A store on buckets in memory; with `shared`, another ledger replica on the same buckets."""
     store = LedgerStore(None, LedgerConfig(payer_settle_limit=0))  # type: ignore[arg-type]
-    store.records, store.secondary, store.pending = MemoryBucket(), MemoryBucket(), MemoryBucket()
+    if shared is None:
+        store.records, store.secondary, store.pending = MemoryBucket(), MemoryBucket(), MemoryBucket()
+    else:
+        store.records, store.secondary, store.pending = shared.records, shared.secondary, shared.pending
+    store.pending_index = MemoryIndex(store.pending)  # type: ignore[assignment]
     return store
 
 
@@ -123,7 +138,8 @@ async def _put(store: LedgerStore, state: RecordState | None) -> int:
         )
     key = encode_key(PAYMENT_ID)
     if state in (RecordState.CLAIMED, RecordState.SUBMITTED):
-        await store.pending.put(key, b"evm")  # only records not final are indexed as pending
+        # Listed, as a record is once let go and taken over again: a verdict must take it off the list.
+        await store.pending.put(key, b"evm")
     return await store.records.put(key, msgspec.json.encode(record))
 
 
@@ -349,3 +365,64 @@ async def test_a_secondary_key_whose_taking_was_unclear_is_asked_again():
     claimed = await store.claim(_memo_claim("pay-1", "r1", "a1"))
     assert claimed.status is ClaimStatus.CLAIMED and _memo_holder(store) == b"pay-1"
     assert len(calls) == 2
+
+
+KEY = encode_key(PAYMENT_ID)
+
+
+async def test_a_settle_writes_nothing_to_the_pending_index():
+    """The index lists records nobody works on: a claim, a submit and a finalize write none of it."""
+    store = _store()
+    claimed = await store.claim(_claim(HOLDER, ATTEMPT))
+    submitted = await store.submit(SubmitRequest(PAYMENT_ID, claimed.revision, "0xtx"))
+    await store.finalize(FinalizeRequest(PAYMENT_ID, submitted.revision, _response(True), HOLDER, ATTEMPT))
+    assert store.pending.sequence == 0 and not store._attached
+
+
+async def test_a_payment_let_go_unfinished_is_listed_and_its_verdict_unlists_it():
+    store = _store()
+    claimed = await store.claim(_claim(HOLDER, ATTEMPT))
+    submitted = await store.submit(SubmitRequest(PAYMENT_ID, claimed.revision, "0xtx"))
+    assert not store.pending.entries
+    # A stranger letting go changes nothing and lists nothing.
+    assert (await store.detach(DetachRequest(PAYMENT_ID, "stranger", "s1"))).ok
+    assert not store.pending.entries
+    # Its attempt answered pending: the record waits for the reconciler (or a retry).
+    let_go = await store.detach(DetachRequest(PAYMENT_ID, HOLDER, ATTEMPT))
+    assert let_go.ok and store.pending.entries[KEY].value == b"evm" and not store._attached
+    await store.finalize(FinalizeRequest(PAYMENT_ID, let_go.revision, _response(True)))
+    await asyncio.gather(*store._background)
+    assert KEY not in store.pending.entries
+    assert submitted.ok
+
+
+async def test_a_payment_whose_attempt_died_is_listed_once_overdue():
+    """Nobody lets go of a payment whose worker died and whose work item never came again: the replica
+    that attached the attempt lists it once past the attempt's deadline, and not before."""
+    store = _store()
+    claimed = await store.claim(_claim(HOLDER, ATTEMPT))
+    deadline = claimed.record.attached_until
+    assert await store.index_overdue(now=deadline) == 0 and not store.pending.entries
+    assert await store.index_overdue(now=deadline + 3600) == 1
+    assert store.pending.entries[KEY].value == b"evm" and not store._attached
+    assert await store.index_overdue(now=deadline + 7200) == 0  # listed once
+
+
+async def test_the_overdue_pass_lists_nothing_finished_or_taken_over_through_another_replica():
+    first = _store()
+    second = _store(shared=first)
+    claimed = await first.claim(_claim(HOLDER, ATTEMPT))
+    deadline = claimed.record.attached_until
+    # Finished through the other replica: this one only forgets it.
+    await second.finalize(FinalizeRequest(PAYMENT_ID, claimed.revision, _response(True), HOLDER, ATTEMPT))
+    assert await first.index_overdue(now=deadline + 3600) == 0
+    assert not first.pending.entries and not first._attached
+    # Taken over through the other replica by a retry that still waits: listed only if it dies too.
+    other = "evm/2/usdc/bob/1"
+    retried = msgspec.structs.replace(_claim(HOLDER, ATTEMPT), payment_id=other, deadline=time.time() - 60)
+    await first.claim(retried)
+    retry = msgspec.structs.replace(retried, requester="retry", attempt="r1", deadline=time.time() + 30)
+    taken = await second.claim(retry)
+    assert taken.status is ClaimStatus.ATTACHED
+    assert await first.index_overdue() == 0 and not first.pending.entries
+    assert first._attached[other][0] == taken.record.attached_until + 5.0

@@ -33,6 +33,9 @@ class PendingIndex:
     def keys_of(self, family: bytes) -> list[str]:
         return [key for key, owner in list(self._families.items()) if owner == family]
 
+    def holds(self, key: str) -> bool:
+        return key in self._families
+
     def __len__(self) -> int:
         return len(self._families)
 

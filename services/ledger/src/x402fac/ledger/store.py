@@ -1,8 +1,14 @@
 """Settlement records on JetStream KV: the one place that decides whether a payment may settle.
 
-Every transition is a compare-and-set on the record revision; `create` is the atomic claim. A record
-that is claimed or submitted also has a key in the pending bucket, so reconciliation never scans
-settled history.
+Every transition is a compare-and-set on the record revision; `create` is the atomic claim.
+
+A record that is not final and that nobody works on any more has a key in the pending bucket, which
+the reconcilers list (so reconciliation never scans settled history). One still being worked on has
+none: its attempt finishes it, or, should that attempt's worker die, the next delivery of its work
+item does. So a settle writes nothing to the index; the index learns of a record when its attempt lets
+it go unfinished (`detach`: answered pending, or given up), or, when nobody ever lets it go (its worker
+died and its work item never came again), when the replica that attached the attempt finds it still
+unfinished past its deadline (`index_overdue`, every `OVERDUE_PASS_SECONDS`).
 """
 
 import asyncio
@@ -16,7 +22,7 @@ from nats.js import JetStreamContext
 from nats.js.errors import APIError, KeyWrongLastSequenceError, NotFoundError
 from nats.js.kv import KeyValue
 
-from x402fac.bus import counters, encode_key, subjects
+from x402fac.bus import cancel_and_wait, counters, encode_key, subjects
 from x402fac.protocol.ledger import (
     FINAL_STATES,
     ClaimReply,
@@ -44,6 +50,10 @@ KNOWN_RECORDS = 10_000  # records kept in memory by (payment id, revision), savi
 _record_decoder = msgspec.json.Decoder(SettlementRecord)
 # A delete with an expected revision reports a lost race as a plain API error with this code.
 WRONG_LAST_SEQUENCE = 10071
+# How long past its attempt's deadline a record may stay unfinished and unindexed: the attempt lets it
+# go (and indexes it) as soon as it answers, which is at its deadline at the latest.
+OVERDUE_GRACE_SECONDS = 5.0
+OVERDUE_PASS_SECONDS = 5.0
 
 
 def _lost_race(exc: APIError) -> bool:
@@ -66,6 +76,10 @@ class LedgerStore:
         self.payment_ids: KeyValue
         self._known: OrderedDict[tuple[str, int], SettlementRecord] = OrderedDict()
         self._background: set[asyncio.Task] = set()
+        # Records this replica attached an attempt to and has not seen finished or let go:
+        # payment id -> (when it is overdue, family).
+        self._attached: dict[str, tuple[float, str]] = {}
+        self._overdue_pass: asyncio.Task | None = None
 
     def _in_background(self, work: Coroutine) -> None:
         task = asyncio.create_task(work)
@@ -74,6 +88,7 @@ class LedgerStore:
 
     async def close(self) -> None:
         """Finish the index clean-ups still running, stop following the pending index."""
+        await cancel_and_wait(self._overdue_pass)
         if self._background:
             await asyncio.wait(set(self._background), timeout=5.0)
         await self.pending_index.stop()
@@ -88,6 +103,7 @@ class LedgerStore:
             LEDGER_CLAIMS.labels(status.value)
         self.pending_index = PendingIndex(self.pending)
         await self.pending_index.start()
+        self._overdue_pass = asyncio.create_task(self._index_overdue_forever())
 
     async def get(self, payment_id: str) -> tuple[SettlementRecord, int] | None:
         try:
@@ -119,13 +135,11 @@ class LedgerStore:
                 attached_until=request.deadline,
                 attempt=request.attempt,
             )
-            # Indexed as pending in the same breath as the record is created (both are stored before
-            # the claim is answered): a claim the index misses would be one nobody ever answered. The
-            # secondary keys are taken in the same breath too (one round trip less per claim); only
-            # the record's creator keeps them (`_admit`), and a copy undoes what it took for a payment
-            # that failed (below): entries held by a payment that is not failed are that payment's.
-            indexed, created, *held = await asyncio.gather(
-                self.pending.put(key, request.family.encode()),
+            # The secondary keys are taken in the same breath as the record is created (one round trip
+            # less per claim); only the record's creator keeps them (`_admit`), and a copy undoes what
+            # it took for a payment that failed (below): entries held by a payment that is not failed
+            # are that payment's.
+            created, *held = await asyncio.gather(
                 self.records.create(key, _encode(record)),
                 *(
                     self._take_secondary(secondary, request.payment_id)
@@ -133,14 +147,10 @@ class LedgerStore:
                 ),
                 return_exceptions=True,
             )
-            if isinstance(indexed, BaseException):
-                await self.pending.put(key, request.family.encode())  # once more, in order; else raise
             if isinstance(created, KeyWrongLastSequenceError):
                 existing = await self.get(request.payment_id)
                 if existing is None:  # claimed and released in between: claim it anew
                     continue
-                if existing[0].state in FINAL_STATES:
-                    await self._drop_pending(request.payment_id)  # undo the index entry made above
                 if existing[0].state is RecordState.FAILED and any(taken is True for taken in held):
                     # A failed payment holds no secondary key (finalize let them go): nor do copies.
                     await self._release_secondary(existing[0])
@@ -152,7 +162,10 @@ class LedgerStore:
                 raise created
             revision = created
             self._remember(record, revision)
-            return await self._admit(record, revision, request, held)
+            reply = await self._admit(record, revision, request, held)
+            if reply.status is ClaimStatus.CLAIMED:
+                self._watch(record)
+            return reply
         return ClaimReply(ClaimStatus.BUSY, record=(await self.get(request.payment_id) or (None, 0))[0])
 
     async def _admit(
@@ -166,7 +179,6 @@ class LedgerStore:
         if retry_after:
             await self._release_secondary(record)
             await self.records.delete(key, last=revision)
-            await self._drop_pending(request.payment_id)
             return ClaimReply(ClaimStatus.RATE_LIMITED, retry_after=retry_after)
         for secondary, found in zip(request.secondary_keys, taken, strict=True):
             if isinstance(found, BaseException):  # unclear: taken or not, it is asked again
@@ -174,7 +186,6 @@ class LedgerStore:
             if found is False:
                 await self._release_secondary(record)
                 await self.records.delete(key, last=revision)
-                await self._drop_pending(request.payment_id)
                 return ClaimReply(ClaimStatus.DUPLICATE)
         return ClaimReply(ClaimStatus.CLAIMED, revision=revision, record=record)
 
@@ -191,6 +202,7 @@ class LedgerStore:
             and record.attempt == request.attempt
         ):
             # This very claim made again (its answer was lost): the record it created, as created.
+            self._watch(record)
             return ClaimReply(ClaimStatus.CLAIMED, revision=revision, record=record)
         if record.state is RecordState.FAILED:
             return ClaimReply(ClaimStatus.FAILED, revision=revision, record=record)
@@ -218,6 +230,8 @@ class LedgerStore:
         except KeyWrongLastSequenceError:
             return None
         self._remember(taken, new_revision)
+        if status is ClaimStatus.ATTACHED:
+            self._watch(taken)
         return ClaimReply(status, revision=new_revision, record=taken)
 
     async def _over_payer_limit(self, request: ClaimRequest) -> int:
@@ -333,6 +347,7 @@ class LedgerStore:
                 record.attached, record.attached_until = "", 0.0
                 record.attempt = request.attempt if deliver else ""
             if not newly_final and not deliver:
+                self._attached.pop(request.payment_id, None)
                 self._remember(known, revision)
                 return UpdateReply(ok=True, revision=revision, record=known)
             try:
@@ -343,9 +358,11 @@ class LedgerStore:
                 revision = -1
                 continue
             self._remember(record, revision)
+            self._attached.pop(request.payment_id, None)
             if newly_final:
-                # After the answer: the record is final already, the index entry is only a hint.
-                self._in_background(self._drop_pending(request.payment_id))
+                # After the answer: the record is final already, an index entry is only a hint.
+                if self.pending_index.holds(encode_key(request.payment_id)):
+                    self._in_background(self._drop_pending(request.payment_id))
                 if not request.response.success:
                     await self._release_secondary(record)
             return UpdateReply(ok=True, revision=revision, record=record, delivered=deliver)
@@ -376,6 +393,8 @@ class LedgerStore:
             except KeyWrongLastSequenceError:
                 continue
             self._remember(record, revision)
+            if record.state not in FINAL_STATES:
+                await self._index_let_go(record)
             return UpdateReply(ok=True, revision=revision, record=record)
         return UpdateReply(ok=False)
 
@@ -391,10 +410,56 @@ class LedgerStore:
             if _lost_race(exc):
                 return UpdateReply(ok=False)
             raise
-        await self._drop_pending(request.payment_id)
+        self._attached.pop(request.payment_id, None)
+        if self.pending_index.holds(encode_key(request.payment_id)):
+            await self._drop_pending(request.payment_id)
         await self._release_secondary(current[0])
         log.info("released the claim on %s: %s", request.payment_id, request.reason)
         return UpdateReply(ok=True)
+
+    def _watch(self, record: SettlementRecord) -> None:
+        """An attempt attached through this replica: its record is indexed if nobody finishes it or
+        lets it go by a little past its deadline."""
+        self._attached[record.payment_id] = (record.attached_until + OVERDUE_GRACE_SECONDS, record.family)
+
+    async def _index_let_go(self, record: SettlementRecord) -> None:
+        """List a record nobody works on any more for the reconcilers. A write that fails is made
+        again by the overdue pass (the record stays watched until it is written)."""
+        try:
+            await self.pending.put(encode_key(record.payment_id), record.family.encode())
+        except Exception as exc:
+            log.warning("pending index: %s listed on the next overdue pass: %s", record.payment_id, exc)
+            self._attached[record.payment_id] = (0.0, record.family)
+            return
+        self._attached.pop(record.payment_id, None)
+
+    async def index_overdue(self, now: float | None = None) -> int:
+        """Index the records attached through this replica that are past their deadline (and grace)
+        and neither finished nor let go here: their attempt died, or finished them through another
+        replica (then they are final: dropped unwritten). Returns how many were indexed."""
+        now = time.time() if now is None else now
+        indexed = 0
+        for payment_id, (due, _family) in list(self._attached.items()):
+            if due > now:
+                continue
+            found = await self.get(payment_id)
+            if found is None or found[0].state in FINAL_STATES:
+                self._attached.pop(payment_id, None)
+                continue
+            if found[0].attached_live(now):  # taken over through another replica: its attempt's now
+                self._watch(found[0])
+                continue
+            await self._index_let_go(found[0])
+            indexed += payment_id not in self._attached
+        return indexed
+
+    async def _index_overdue_forever(self) -> None:
+        while True:
+            await asyncio.sleep(OVERDUE_PASS_SECONDS)
+            try:
+                await self.index_overdue()
+            except Exception as exc:  # NATS away: the next pass tries again
+                log.warning("pending index: overdue pass: %s", exc)
 
     async def _drop_pending(self, payment_id: str) -> None:
         """Best effort: the record is what counts. A key left behind (no stream leader for a moment,
