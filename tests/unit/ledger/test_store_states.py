@@ -425,4 +425,4 @@ async def test_the_overdue_pass_lists_nothing_finished_or_taken_over_through_ano
     taken = await second.claim(retry)
     assert taken.status is ClaimStatus.ATTACHED
     assert await first.index_overdue() == 0 and not first.pending.entries
-    assert first._attached[other][0] == taken.record.attached_until + 5.0
+    assert first._attached[other] == taken.record.attached_until + 5.0

@@ -77,8 +77,8 @@ class LedgerStore:
         self._known: OrderedDict[tuple[str, int], SettlementRecord] = OrderedDict()
         self._background: set[asyncio.Task] = set()
         # Records this replica attached an attempt to and has not seen finished or let go:
-        # payment id -> (when it is overdue, family).
-        self._attached: dict[str, tuple[float, str]] = {}
+        # payment id -> when it is overdue (epoch seconds).
+        self._attached: dict[str, float] = {}
         self._overdue_pass: asyncio.Task | None = None
 
     def _in_background(self, work: Coroutine) -> None:
@@ -420,18 +420,19 @@ class LedgerStore:
     def _watch(self, record: SettlementRecord) -> None:
         """An attempt attached through this replica: its record is indexed if nobody finishes it or
         lets it go by a little past its deadline."""
-        self._attached[record.payment_id] = (record.attached_until + OVERDUE_GRACE_SECONDS, record.family)
+        self._attached[record.payment_id] = record.attached_until + OVERDUE_GRACE_SECONDS
 
-    async def _index_let_go(self, record: SettlementRecord) -> None:
-        """List a record nobody works on any more for the reconcilers. A write that fails is made
-        again by the overdue pass (the record stays watched until it is written)."""
+    async def _index_let_go(self, record: SettlementRecord) -> bool:
+        """List a record nobody works on any more for the reconcilers; True once listed. A write that
+        fails is made again by the overdue pass (the record stays watched, overdue, until written)."""
         try:
             await self.pending.put(encode_key(record.payment_id), record.family.encode())
         except Exception as exc:
             log.warning("pending index: %s listed on the next overdue pass: %s", record.payment_id, exc)
-            self._attached[record.payment_id] = (0.0, record.family)
-            return
+            self._attached[record.payment_id] = 0.0
+            return False
         self._attached.pop(record.payment_id, None)
+        return True
 
     async def index_overdue(self, now: float | None = None) -> int:
         """Index the records attached through this replica that are past their deadline (and grace)
@@ -439,7 +440,7 @@ class LedgerStore:
         replica (then they are final: dropped unwritten). Returns how many were indexed."""
         now = time.time() if now is None else now
         indexed = 0
-        for payment_id, (due, _family) in list(self._attached.items()):
+        for payment_id, due in list(self._attached.items()):
             if due > now:
                 continue
             found = await self.get(payment_id)
@@ -449,8 +450,7 @@ class LedgerStore:
             if found[0].attached_live(now):  # taken over through another replica: its attempt's now
                 self._watch(found[0])
                 continue
-            await self._index_let_go(found[0])
-            indexed += payment_id not in self._attached
+            indexed += await self._index_let_go(found[0])
         return indexed
 
     async def _index_overdue_forever(self) -> None:
